@@ -1,0 +1,55 @@
+/*
+ * vdag error convention.
+ *
+ * Every fallible function returns 0 on success or a negative VD_E* code. Where the
+ * caller needs a message for a user, the function also takes a `vd_error *` (may be
+ * NULL) and fills it with what was wrong, where (file, node, field, line) and what
+ * to do. vd_error is a plain value: no allocation, no ownership, not thread-shared.
+ */
+#ifndef VDAG_ERROR_H
+#define VDAG_ERROR_H
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    VD_OK = 0,
+    VD_EINVAL = -1,     /* bad argument or bad input data */
+    VD_ENOMEM = -2,     /* allocation failed */
+    VD_EIO = -3,        /* read/write/open failed */
+    VD_EFORMAT = -4,    /* malformed file (JSON, model, media) */
+    VD_EUNSUPP = -5,    /* valid but unsupported (op, codec, dtype) */
+    VD_ENOTFOUND = -6,  /* named thing does not exist */
+    VD_ESHAPE = -7,     /* tensor shape mismatch */
+    VD_EBACKEND = -8,   /* XNNPACK / FFmpeg / library error */
+    VD_ETIMEDOUT = -9,  /* deadline passed */
+    VD_EEOF = -10,      /* end of stream */
+    VD_EBUSY = -11,     /* resource busy / queue full */
+    VD_ESTATE = -12,    /* call not valid in current state */
+    VD_EAUTH = -13,     /* authentication failed */
+    VD_ETOOBIG = -14,   /* size limit exceeded */
+    VD_ECONN = -15,     /* connection failed */
+};
+
+typedef struct vd_error {
+    int code;       /* the VD_E* code, 0 if none */
+    char msg[512];  /* human-readable: what, where, what to do */
+} vd_error;
+
+/* Short name of an error code ("VD_EFORMAT"); never NULL. */
+const char *vd_strerror(int code);
+
+/* Record an error in `err` (if non-NULL) and return `code`, for `return vd_fail(...)`. */
+int vd_fail(vd_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int vd_vfail(vd_error *err, int code, const char *fmt, va_list ap);
+
+/* Clear an error value. */
+void vd_error_clear(vd_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* vdag: one binary, many roles. Dispatches to the subcommands in src/cli/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct vd_cli_cmd {
+    const char *name; /* "nn run": one or two words */
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} vd_cli_cmd;
+
+static const vd_cli_cmd commands[] = {
+    {"nn run", vd_cmd_nn_run, "run a TF.js graph model on a generated or image input"},
+    {"bench models", vd_cmd_bench_models, "time the built-in models (median/p90 ms, GFLOP/s)"},
+    {"bench gemm", vd_cmd_bench_gemm, "measure the machine's peak float32 GEMM GFLOP/s"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vdag COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        const char *n = commands[i].name;
+        const char *sp = strchr(n, ' ');
+        if (!sp) {
+            if (!strcmp(argv[1], n)) return commands[i].fn(argc - 2, argv + 2);
+            continue;
+        }
+        size_t l = (size_t)(sp - n);
+        if (strlen(argv[1]) == l && !strncmp(argv[1], n, l) && argc >= 3 && !strcmp(argv[2], sp + 1))
+            return commands[i].fn(argc - 3, argv + 3);
+    }
+    fprintf(stderr, "vdag: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
