@@ -1,0 +1,1844 @@
+/*
+ * Lowering a TF.js graph into an execution plan of steps.
+ *
+ * - Constants are folded: any node whose inputs are all constant is evaluated once
+ *   at load with the reference kernels.
+ * - Layout: a runtime value carries `perm` (physical axis i holds logical axis
+ *   perm[i]). Transpose only changes `perm` (no copy); element-wise ops, Pad, Concat
+ *   and Split work in any layout; ops that need NHWC (convolution, pooling, resize)
+ *   ask for a canonical copy, made once and cached (`canon`).
+ * - Pad is lazy: a zero pad of H/W in front of a convolution becomes the convolution's
+ *   implicit padding; other consumers materialise it with XNNPACK's constant pad.
+ * - Fusion: a bias Add after a convolution goes into its bias; Relu/Relu6 after a
+ *   convolution or an element-wise op becomes the operator's output clamp.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn_internal.h"
+
+#define V(i) (&m->vals[(i)])
+#define NODE_ERR(n, code, ...) lower_fail(m, err, n, code, __VA_ARGS__)
+
+static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vd_fail(err, code, "%s: node '%s' (op %s): %s", m->g.path, n->name, n->op, msg);
+}
+
+static size_t dsize(int dt)
+{
+    (void)dt;
+    return 4;
+}
+
+/* ---- value / buffer / step tables ---------------------------------------------- */
+
+static int grow(void **arr, int *cap, int need, size_t el)
+{
+    if (need <= *cap) return 0;
+    int nc = *cap ? *cap * 2 : 64;
+    while (nc < need) nc *= 2;
+    void *p = realloc(*arr, (size_t)nc * el);
+    if (!p) return VD_ENOMEM;
+    memset((char *)p + (size_t)*cap * el, 0, (size_t)(nc - *cap) * el);
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+static int new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
+{
+    if (grow((void **)&m->vals, &m->cap_vals, m->n_vals + 1, sizeof(vd__val))) return VD_ENOMEM;
+    int i = m->n_vals++;
+    vd__val *v = V(i);
+    memset(v, 0, sizeof *v);
+    v->dtype = dtype;
+    v->ndim = ndim;
+    if (ndim) memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    for (int k = 0; k < VD__MAXD; k++) v->perm[k] = k;
+    v->buf = -1;
+    v->lazy_src = -1;
+    v->canon = -1;
+    v->producer = -1;
+    v->node = node;
+    return i;
+}
+
+static int new_buf(vd__model *m, size_t bytes)
+{
+    if (grow((void **)&m->bufs, &m->cap_bufs, m->n_bufs + 1, sizeof(vd__buf))) return VD_ENOMEM;
+    int i = m->n_bufs++;
+    m->bufs[i].bytes = bytes;
+    m->bufs[i].first = -1;
+    m->bufs[i].last = -1;
+    return i;
+}
+
+/* A runtime value with its own buffer. Returns index or negative error. */
+static int rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
+{
+    int v = new_val(m, dtype, ndim, shape, node);
+    if (v < 0) return v;
+    int64_t n = vd__numel(shape, ndim);
+    int b = new_buf(m, (size_t)(n ? n : 1) * dsize(dtype));
+    if (b < 0) return b;
+    V(v)->buf = b;
+    return v;
+}
+
+/* A constant value (canonical layout) with zeroed storage. */
+static int const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
+{
+    int v = new_val(m, dtype, ndim, shape, node);
+    if (v < 0) return v;
+    int64_t n = vd__numel(shape, ndim);
+    V(v)->cdata = calloc((size_t)(n ? n : 1) * 4 + XNN_EXTRA_BYTES, 1);
+    if (!V(v)->cdata) return VD_ENOMEM;
+    return v;
+}
+
+static int new_step(vd__model *m, vd__step_kind kind, const vd__node *n)
+{
+    if (grow((void **)&m->steps, &m->cap_steps, m->n_steps + 1, sizeof(vd__step))) return VD_ENOMEM;
+    int i = m->n_steps++;
+    vd__step *s = &m->steps[i];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->node = n ? n->name : "(layout)";
+    s->op = n ? n->op : "Transpose";
+    s->out_min = -INFINITY;
+    s->out_max = INFINITY;
+    return i;
+}
+
+static void *vptr(vd__model *m, int v)
+{
+    vd__val *x = V(v);
+    if (x->cdata) return x->cdata;
+    return (float *)m->bufs[x->buf].ptr + x->offset;
+}
+
+static int is_identity(const vd__val *v)
+{
+    for (int i = 0; i < v->ndim; i++)
+        if (v->perm[i] != i) return 0;
+    return 1;
+}
+
+static void phys_shape(const vd__val *v, int64_t *out)
+{
+    for (int i = 0; i < v->ndim; i++) out[i] = v->shape[v->perm[i]];
+}
+
+/* ---- kernels run as steps ---------------------------------------------------------- */
+
+static int k_transpose(vd__model *m, vd__step *s)
+{
+    /* in: value with perm P (physical data); out: canonical. */
+    vd__val *in = V(s->in[0]);
+    int64_t ps[VD__MAXD];
+    phys_shape(in, ps);
+    int inv[VD__MAXD];
+    for (int i = 0; i < in->ndim; i++) inv[in->perm[i]] = i;
+    vd__transpose(vptr(m, s->in[0]), vptr(m, s->out[0]), ps, in->ndim, inv, 4);
+    return 0;
+}
+
+static int k_pad(vd__model *m, vd__step *s)
+{
+    /* canonical constant pad (used for folding and non-f32 data) */
+    vd__val *in = V(s->in[0]), *out = V(s->out[0]);
+    int nd = in->ndim;
+    int64_t n = vd__numel(out->shape, nd), idx[VD__MAXD] = {0};
+    int32_t fill;
+    memcpy(&fill, &s->alpha, 4);
+    const int32_t *src = vptr(m, s->in[0]);
+    int32_t *dst = vptr(m, s->out[0]);
+    for (int64_t k = 0; k < n; k++) {
+        int64_t off = 0, inside = 1;
+        for (int i = 0; i < nd; i++) {
+            int64_t c = idx[i] - s->p[i];
+            if (c < 0 || c >= in->shape[i]) inside = 0;
+            off = off * in->shape[i] + c;
+        }
+        dst[k] = inside ? src[off] : fill;
+        for (int i = nd - 1; i >= 0; i--) {
+            if (++idx[i] < out->shape[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return 0;
+}
+
+static int k_binary(vd__model *m, vd__step *s)
+{
+    vd__val *a = V(s->in[0]), *b = V(s->in[1]), *o = V(s->out[0]);
+    vd__binary_ref((int)s->sub, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
+                   a->shape, a->ndim, vptr(m, s->in[1]), b->shape, b->ndim, vptr(m, s->out[0]),
+                   o->shape, o->ndim);
+    return 0;
+}
+
+static int k_unary(vd__model *m, vd__step *s)
+{
+    vd__val *a = V(s->in[0]);
+    vd__unary_ref((int)s->sub, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
+                  vptr(m, s->out[0]), vd__numel(a->shape, a->ndim), s->alpha);
+    return 0;
+}
+
+static int k_cast(vd__model *m, vd__step *s)
+{
+    vd__val *a = V(s->in[0]), *o = V(s->out[0]);
+    vd__cast(vptr(m, s->in[0]), a->dtype, vptr(m, s->out[0]), o->dtype, vd__numel(a->shape, a->ndim));
+    return 0;
+}
+
+/* Concat along physical axis p[0] of the output (inputs share the output's perm). */
+static int k_concat(vd__model *m, vd__step *s)
+{
+    vd__val *o = V(s->out[0]);
+    int64_t ps[VD__MAXD];
+    phys_shape(o, ps);
+    int ax = (int)s->p[0];
+    int64_t outer = 1;
+    for (int i = 0; i < ax; i++) outer *= ps[i];
+    int64_t oinner = vd__numel(ps + ax, o->ndim - ax);
+    char *dst = vptr(m, s->out[0]);
+    int64_t col = 0;
+    for (int k = 0; k < s->n_in; k++) {
+        vd__val *in = V(s->in[k]);
+        int64_t is[VD__MAXD];
+        phys_shape(in, is);
+        int64_t inner = vd__numel(is + ax, in->ndim - ax);
+        const char *src = vptr(m, s->in[k]);
+        for (int64_t r = 0; r < outer; r++)
+            memcpy(dst + (r * oinner + col) * 4, src + r * inner * 4, (size_t)inner * 4);
+        col += inner;
+    }
+    return 0;
+}
+
+/* Split along physical axis p[0] of the input (outputs share its perm). */
+static int k_split(vd__model *m, vd__step *s)
+{
+    vd__val *in = V(s->in[0]);
+    int64_t ps[VD__MAXD];
+    phys_shape(in, ps);
+    int ax = (int)s->p[0];
+    int64_t outer = 1;
+    for (int i = 0; i < ax; i++) outer *= ps[i];
+    int64_t iinner = vd__numel(ps + ax, in->ndim - ax);
+    const char *src = vptr(m, s->in[0]);
+    int64_t col = 0;
+    for (int k = 0; k < s->n_out; k++) {
+        vd__val *o = V(s->out[k]);
+        int64_t os[VD__MAXD];
+        phys_shape(o, os);
+        int64_t inner = vd__numel(os + ax, o->ndim - ax);
+        /* Unpack outputs drop the axis: their inner size is the slice size. */
+        if (s->sub) inner = iinner / s->n_out;
+        char *dst = vptr(m, s->out[k]);
+        for (int64_t r = 0; r < outer; r++)
+            memcpy(dst + r * inner * 4, src + (r * iinner + col) * 4, (size_t)inner * 4);
+        col += inner;
+    }
+    return 0;
+}
+
+/* StridedSlice on canonical data: p[0..6) begin and p[6..12) stride per input axis,
+ * fparam (int64[6]) the element count per axis; the output keeps those counts in
+ * row-major order (shrunk axes have count 1). */
+static int k_slice(vd__model *m, vd__step *s)
+{
+    vd__val *in = V(s->in[0]);
+    int nd = in->ndim;
+    const int64_t *beg = s->p, *str = s->p + 6, *cnt = (const int64_t *)s->fparam;
+    int64_t istr[VD__MAXD], idx[VD__MAXD] = {0}, acc = 1, total = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        istr[i] = acc;
+        acc *= in->shape[i];
+    }
+    for (int i = 0; i < nd; i++) total *= cnt[i];
+    const int32_t *src = vptr(m, s->in[0]);
+    int32_t *dst = vptr(m, s->out[0]);
+    for (int64_t k = 0; k < total; k++) {
+        int64_t off = 0;
+        for (int i = 0; i < nd; i++) off += (beg[i] + idx[i] * str[i]) * istr[i];
+        dst[k] = src[off];
+        for (int i = nd - 1; i >= 0; i--) {
+            if (++idx[i] < cnt[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return 0;
+}
+
+static int k_gather(vd__model *m, vd__step *s)
+{
+    vd__val *pv = V(s->in[0]), *iv = V(s->in[1]);
+    int ax = (int)s->p[0];
+    int64_t outer = vd__numel(pv->shape, ax), dim = pv->shape[ax];
+    int64_t inner = vd__numel(pv->shape + ax + 1, pv->ndim - ax - 1);
+    int64_t ni = vd__numel(iv->shape, iv->ndim);
+    const int32_t *src = vptr(m, s->in[0]), *ind = vptr(m, s->in[1]);
+    int32_t *dst = vptr(m, s->out[0]);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < ni; j++) {
+            int64_t k = ind[j];
+            if (k < 0) k += dim;
+            if (k < 0) k = 0;
+            if (k >= dim) k = dim - 1;
+            memcpy(dst + (o * ni + j) * inner, src + (o * dim + k) * inner, (size_t)inner * 4);
+        }
+    return 0;
+}
+
+static int k_gathernd(vd__model *m, vd__step *s)
+{
+    vd__val *pv = V(s->in[0]), *iv = V(s->in[1]);
+    int K = (int)iv->shape[iv->ndim - 1];
+    int64_t n = vd__numel(iv->shape, iv->ndim - 1);
+    int64_t inner = vd__numel(pv->shape + K, pv->ndim - K);
+    const int32_t *src = vptr(m, s->in[0]), *ind = vptr(m, s->in[1]);
+    int32_t *dst = vptr(m, s->out[0]);
+    for (int64_t j = 0; j < n; j++) {
+        int64_t off = 0;
+        for (int k = 0; k < K; k++) {
+            int64_t x = ind[j * K + k];
+            if (x < 0) x = 0;
+            if (x >= pv->shape[k]) x = pv->shape[k] - 1;
+            off = off * pv->shape[k] + x;
+        }
+        memcpy(dst + j * inner, src + off * inner, (size_t)inner * 4);
+    }
+    return 0;
+}
+
+/* TopK over the last axis: a bounded min-heap of (value, index), O(n log k). Ties keep
+ * the lower index first, as TF does. */
+static int topk_less(float va, int32_t ia, float vb, int32_t ib)
+{
+    return va < vb || (va == vb && ia > ib); /* "worse" */
+}
+
+static int k_topk(vd__model *m, vd__step *s)
+{
+    vd__val *in = V(s->in[0]);
+    int64_t n = in->shape[in->ndim - 1], k = s->p[0];
+    int64_t rows = vd__numel(in->shape, in->ndim - 1);
+    const float *src = vptr(m, s->in[0]);
+    float *ov = vptr(m, s->out[0]);
+    int32_t *oi = vptr(m, s->out[1]);
+    float *hv = malloc(sizeof(float) * (size_t)k);
+    int32_t *hi = malloc(sizeof(int32_t) * (size_t)k);
+    if (!hv || !hi) {
+        free(hv);
+        free(hi);
+        return VD_ENOMEM;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = src + r * n;
+        int64_t sz = 0;
+        for (int64_t j = 0; j < n; j++) {
+            float v = x[j];
+            if (sz == k && !topk_less(hv[0], hi[0], v, (int32_t)j)) continue;
+            int64_t c;
+            if (sz < k) {
+                c = sz++;
+                while (c > 0 && topk_less(v, (int32_t)j, hv[(c - 1) / 2], hi[(c - 1) / 2])) {
+                    hv[c] = hv[(c - 1) / 2];
+                    hi[c] = hi[(c - 1) / 2];
+                    c = (c - 1) / 2;
+                }
+            } else {
+                c = 0;
+                for (;;) {
+                    int64_t l = 2 * c + 1, rr = l + 1, w = c;
+                    float wv = v;
+                    int32_t wi = (int32_t)j;
+                    if (l < sz && topk_less(hv[l], hi[l], wv, wi)) w = l, wv = hv[l], wi = hi[l];
+                    if (rr < sz && topk_less(hv[rr], hi[rr], wv, wi)) w = rr;
+                    if (w == c) break;
+                    hv[c] = hv[w];
+                    hi[c] = hi[w];
+                    c = w;
+                }
+            }
+            hv[c] = v;
+            hi[c] = (int32_t)j;
+        }
+        /* pop in ascending order into the tail of the output */
+        for (int64_t e = sz - 1; e >= 0; e--) {
+            ov[r * k + e] = hv[0];
+            oi[r * k + e] = hi[0];
+            float lv = hv[e];
+            int32_t li = hi[e];
+            int64_t c = 0, cs = e;
+            for (;;) {
+                int64_t l = 2 * c + 1, rr = l + 1, w = c;
+                float wv = lv;
+                int32_t wi = li;
+                if (l < cs && topk_less(hv[l], hi[l], wv, wi)) w = l, wv = hv[l], wi = hi[l];
+                if (rr < cs && topk_less(hv[rr], hi[rr], wv, wi)) w = rr;
+                if (w == c) break;
+                hv[c] = hv[w];
+                hi[c] = hi[w];
+                c = w;
+            }
+            hv[c] = lv;
+            hi[c] = li;
+        }
+    }
+    free(hv);
+    free(hi);
+    return 0;
+}
+
+static int k_argmax(vd__model *m, vd__step *s)
+{
+    vd__val *in = V(s->in[0]);
+    int ax = (int)s->p[0];
+    int64_t outer = vd__numel(in->shape, ax), dim = in->shape[ax];
+    int64_t inner = vd__numel(in->shape + ax + 1, in->ndim - ax - 1);
+    const float *x = vptr(m, s->in[0]);
+    int32_t *o = vptr(m, s->out[0]);
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t c = 0; c < inner; c++) {
+            int64_t best = 0;
+            for (int64_t d = 1; d < dim; d++)
+                if (x[(a * dim + d) * inner + c] > x[(a * dim + best) * inner + c]) best = d;
+            o[a * inner + c] = (int32_t)best;
+        }
+    return 0;
+}
+
+/* Reduction over the axes flagged in p[0..nd): 0 mean, 1 sum, 2 max, 3 min. */
+static int k_reduce(vd__model *m, vd__step *s)
+{
+    vd__val *in = V(s->in[0]);
+    int nd = in->ndim;
+    int64_t on = vd__numel(V(s->out[0])->shape, V(s->out[0])->ndim);
+    float *o = vptr(m, s->out[0]);
+    const float *x = vptr(m, s->in[0]);
+    int64_t cnt = 1;
+    for (int i = 0; i < nd; i++)
+        if (s->p[i]) cnt *= in->shape[i];
+    for (int64_t i = 0; i < on; i++) o[i] = s->sub == 2 ? -INFINITY : s->sub == 3 ? INFINITY : 0;
+    int64_t idx[VD__MAXD] = {0}, n = vd__numel(in->shape, nd);
+    for (int64_t k = 0; k < n; k++) {
+        int64_t off = 0;
+        for (int i = 0; i < nd; i++)
+            if (!s->p[i]) off = off * in->shape[i] + idx[i];
+        float v = x[k];
+        if (s->sub <= 1) o[off] += v;
+        else if (s->sub == 2) o[off] = v > o[off] ? v : o[off];
+        else o[off] = v < o[off] ? v : o[off];
+        for (int i = nd - 1; i >= 0; i--) {
+            if (++idx[i] < in->shape[i]) break;
+            idx[i] = 0;
+        }
+    }
+    if (s->sub == 0)
+        for (int64_t i = 0; i < on; i++) o[i] /= (float)cnt;
+    return 0;
+}
+
+static int k_sparse_to_dense(vd__model *m, vd__step *s)
+{
+    vd__val *iv = V(s->in[0]), *vv = V(s->in[2]), *o = V(s->out[0]);
+    const int32_t *ind = vptr(m, s->in[0]), *val = vptr(m, s->in[2]), *def = vptr(m, s->in[3]);
+    int32_t *dst = vptr(m, s->out[0]);
+    int64_t n = vd__numel(o->shape, o->ndim);
+    for (int64_t i = 0; i < n; i++) dst[i] = def[0];
+    int64_t ns = iv->ndim == 0 ? 1 : iv->shape[0];
+    int rank = iv->ndim == 2 ? (int)iv->shape[1] : 1;
+    int scalar = vd__numel(vv->shape, vv->ndim) == 1;
+    for (int64_t j = 0; j < ns; j++) {
+        int64_t off = 0, ok = 1;
+        for (int r = 0; r < rank; r++) {
+            int64_t x = ind[j * rank + r];
+            if (x < 0 || x >= o->shape[r]) ok = 0;
+            off = off * o->shape[r] + x;
+        }
+        if (ok) dst[off] = val[scalar ? 0 : j];
+    }
+    return 0;
+}
+
+/* ---- plumbing ------------------------------------------------------------------- */
+
+/* Emit (or, when every input is constant, evaluate now) a kernel step. out[] must
+ * already exist: constant outputs when folding, runtime ones otherwise. */
+static int emit_kernel(vd__model *m, const vd__node *n, vd__kern_fn fn, int sub, const int *ins,
+                       int n_in, const int *outs, int n_out, const int64_t *p, int np,
+                       vd_error *err)
+{
+    int si = new_step(m, VD__S_KERNEL, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    s->kern = fn;
+    s->sub = sub;
+    s->n_in = n_in;
+    s->n_out = n_out;
+    memcpy(s->in, ins, sizeof(int) * (size_t)n_in);
+    memcpy(s->out, outs, sizeof(int) * (size_t)n_out);
+    if (np) memcpy(s->p, p, sizeof(int64_t) * (size_t)np);
+    int folding = V(outs[0])->cdata != NULL;
+    if (folding) {
+        int rc = fn(m, s);
+        free(s->fparam);
+        free(s->weights);
+        free(s->bias);
+        m->n_steps--;
+        if (rc) return NODE_ERR(n, rc, "constant folding failed");
+        return 0;
+    }
+    for (int k = 0; k < n_out; k++) V(outs[k])->producer = si;
+    return si;
+}
+
+/* Make a lazy pad real (XNNPACK constant pad in the source's physical layout). */
+static int realize(vd__model *m, int v, vd_error *err)
+{
+    if (V(v)->lazy_src < 0) return v;
+    int src = realize(m, V(v)->lazy_src, err);
+    if (src < 0) return src;
+    vd__val *x = V(v);
+    memcpy(x->perm, V(src)->perm, sizeof x->perm);
+    int b = new_buf(m, (size_t)vd__numel(V(v)->shape, V(v)->ndim) * 4);
+    if (b < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    x = V(v);
+    x->buf = b;
+    x->lazy_src = -1;
+    int si = new_step(m, VD__S_PAD, NULL);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    s->node = x->node;
+    s->op = "Pad";
+    s->in[0] = src;
+    s->n_in = 1;
+    s->out[0] = v;
+    s->n_out = 1;
+    for (int i = 0; i < x->ndim; i++) { /* physical pads */
+        s->p[i] = x->pad_lo[x->perm[i]];
+        s->p[6 + i] = x->pad_hi[x->perm[i]];
+    }
+    s->alpha = x->pad_value;
+    x->producer = si;
+    return v;
+}
+
+/* The value in canonical (row-major logical) layout: itself, or a cached copy. */
+static int canon(vd__model *m, int v, vd_error *err)
+{
+    v = realize(m, v, err);
+    if (v < 0) return v;
+    if (V(v)->cdata || is_identity(V(v))) return v;
+    if (V(v)->canon >= 0) return V(v)->canon;
+    int c = rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node);
+    if (c < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int si = new_step(m, VD__S_KERNEL, NULL);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    s->kern = k_transpose;
+    s->node = V(v)->node;
+    s->in[0] = v;
+    s->n_in = 1;
+    s->out[0] = c;
+    s->n_out = 1;
+    V(c)->producer = si;
+    V(v)->canon = c;
+    return c;
+}
+
+/* A view of v (same buffer) with a new logical shape; v must be canonical. */
+static int view(vd__model *m, int v, int ndim, const int64_t *shape, vd_error *err)
+{
+    int o = new_val(m, V(v)->dtype, ndim, shape, V(v)->node);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__val *src = V(v), *x = V(o);
+    x->buf = src->buf;
+    x->offset = src->offset;
+    x->producer = src->producer;
+    if (src->cdata) {
+        size_t bytes = (size_t)vd__numel(shape, ndim) * 4;
+        x->cdata = malloc(bytes + XNN_EXTRA_BYTES);
+        if (!x->cdata) return vd_fail(err, VD_ENOMEM, "out of memory");
+        memcpy(x->cdata, src->cdata, bytes);
+        x->buf = -1;
+    }
+    return o;
+}
+
+static int in_val(vd__model *m, const vd__node *n, int k, vd_error *err)
+{
+    const char *ref = n->in[k];
+    char name[512];
+    snprintf(name, sizeof name, "%s", ref);
+    int idx = 0;
+    char *colon = strrchr(name, ':');
+    if (colon && colon[1] >= '0' && colon[1] <= '9') {
+        idx = atoi(colon + 1);
+        *colon = 0;
+    }
+    int ni = vd__graph_find(&m->g, name);
+    if (ni < 0) return NODE_ERR(n, VD_EFORMAT, "input '%s' names no node in the graph", ref);
+    const vd__node *src = &m->g.nodes[ni];
+    if (src->first_val < 0) return NODE_ERR(n, VD_EFORMAT, "input '%s' is not computed before use (cycle?)", ref);
+    if (idx >= src->n_out) return NODE_ERR(n, VD_EFORMAT, "input '%s': node has %d outputs", ref, src->n_out);
+    return src->first_val + idx;
+}
+
+/* Read a small constant input as int64 values. Returns count or error. */
+static int const_ints(vd__model *m, const vd__node *n, int k, int64_t *out, int cap, vd_error *err)
+{
+    if (k >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "missing input %d", k);
+    int v = in_val(m, n, k, err);
+    if (v < 0) return v;
+    vd__val *x = V(v);
+    if (!x->cdata) return NODE_ERR(n, VD_EUNSUPP, "input %d must be a constant (dynamic shapes are not supported)", k);
+    int64_t c = vd__numel(x->shape, x->ndim);
+    if (c > cap) return NODE_ERR(n, VD_EUNSUPP, "input %d has %lld values (max %d)", k, (long long)c, cap);
+    for (int64_t i = 0; i < c; i++)
+        out[i] = x->dtype == VD__F32 ? (int64_t)((float *)x->cdata)[i] : ((int32_t *)x->cdata)[i];
+    return (int)c;
+}
+
+static int set_outputs(vd__model *m, vd__node *n, int first, int count)
+{
+    n->first_val = first;
+    n->n_out = count;
+    (void)m;
+    return 0;
+}
+
+/* ---- op lowering ------------------------------------------------------------------- */
+
+static int lower_const(vd__model *m, vd__node *n, vd_error *err)
+{
+    int v = new_val(m, n->cdtype, n->cndim, n->cshape, n->name);
+    if (v < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    V(v)->cdata = n->cdata;
+    n->cdata = NULL; /* ownership moves to the value */
+    return set_outputs(m, n, v, 1);
+}
+
+static int lower_placeholder(vd__model *m, vd__node *n, vd_error *err)
+{
+    json_t *a = json_object_get(n->attr, "shape");
+    json_t *sh = a ? json_object_get(json_object_get(a, "shape"), "dim") : NULL;
+    int64_t shape[VD__MAXD];
+    int nd = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(sh, i, d)
+    {
+        if (nd >= VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "too many dimensions");
+        const char *s = json_string_value(json_object_get(d, "size"));
+        int64_t x = s ? atoll(s) : json_integer_value(json_object_get(d, "size"));
+        shape[nd++] = x < 0 ? 1 : x; /* dynamic batch -> 1 */
+    }
+    if (nd == 0) return NODE_ERR(n, VD_EUNSUPP, "input needs a static shape");
+    for (int k = 0; k < nd; k++)
+        if (shape[k] == 0) return NODE_ERR(n, VD_EUNSUPP, "input needs a static shape");
+    json_t *dt = json_object_get(json_object_get(n->attr, "dtype"), "type");
+    const char *dts = json_string_value(dt);
+    int dtype = dts && !strcmp(dts, "DT_INT32") ? VD__I32 : VD__F32;
+    if (dts && strcmp(dts, "DT_INT32") && strcmp(dts, "DT_FLOAT"))
+        return NODE_ERR(n, VD_EUNSUPP, "input dtype %s is not supported", dts);
+    int v = rt_val(m, dtype, nd, shape, n->name);
+    if (v < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    m->bufs[V(v)->buf].pinned = 1;
+    if (m->input_val < 0) m->input_val = v;
+    return set_outputs(m, n, v, 1);
+}
+
+static int lower_identity(vd__model *m, vd__node *n, vd_error *err)
+{
+    int v = in_val(m, n, 0, err);
+    if (v < 0) return v;
+    return set_outputs(m, n, v, 1);
+}
+
+static void same_pad(int64_t in, int64_t k, int64_t s, int64_t d, int64_t *lo, int64_t *hi)
+{
+    int64_t ek = (k - 1) * d + 1, out = (in + s - 1) / s;
+    int64_t tot = (out - 1) * s + ek - in;
+    if (tot < 0) tot = 0;
+    *lo = tot / 2;
+    *hi = tot - *lo;
+}
+
+/* Spatial parameters shared by convolution and pooling. */
+static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int64_t kh, int64_t kw,
+                   vd__step *s, vd_error *err)
+{
+    int64_t st[4] = {1, 1, 1, 1}, dl[4] = {1, 1, 1, 1};
+    vd__attr_ints(n, "strides", st, 4);
+    vd__attr_ints(n, "dilations", dl, 4);
+    char pad[32] = "VALID", fmt[16] = "NHWC";
+    vd__attr_str(n, "padding", pad, sizeof pad);
+    vd__attr_str(n, "data_format", fmt, sizeof fmt);
+    if (strcmp(fmt, "NHWC")) return NODE_ERR(n, VD_EUNSUPP, "data_format %s is not supported (NHWC only)", fmt);
+    s->sh = st[1];
+    s->sw = st[2];
+    s->dh = dl[1];
+    s->dw = dl[2];
+    s->kh = kh;
+    s->kw = kw;
+    if (s->sh <= 0 || s->sw <= 0 || s->dh <= 0 || s->dw <= 0)
+        return NODE_ERR(n, VD_EFORMAT, "bad strides/dilations");
+    if (!strcmp(pad, "SAME")) {
+        same_pad(ih, kh, s->sh, s->dh, &s->pt, &s->pb);
+        same_pad(iw, kw, s->sw, s->dw, &s->pl, &s->pr);
+    } else if (!strcmp(pad, "EXPLICIT")) {
+        int64_t ep[8] = {0};
+        vd__attr_ints(n, "explicit_paddings", ep, 8);
+        s->pt = ep[2];
+        s->pb = ep[3];
+        s->pl = ep[4];
+        s->pr = ep[5];
+    } else if (strcmp(pad, "VALID")) {
+        return NODE_ERR(n, VD_EUNSUPP, "padding '%s' is not supported", pad);
+    }
+    return 0;
+}
+
+static void copy_geometry(vd__step *s, const vd__step *g)
+{
+    s->kh = g->kh;
+    s->kw = g->kw;
+    s->sh = g->sh;
+    s->sw = g->sw;
+    s->dh = g->dh;
+    s->dw = g->dw;
+    s->pt = g->pt;
+    s->pb = g->pb;
+    s->pl = g->pl;
+    s->pr = g->pr;
+}
+
+/* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the step. */
+static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__step *s, int allow_fold, vd_error *err)
+{
+    vd__val *x = V(v);
+    if (x->ndim != 4) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input, got rank %d", x->ndim);
+    if (allow_fold && x->lazy_src >= 0 && x->pad_value == 0.0f && x->pad_lo[0] == 0 &&
+        x->pad_hi[0] == 0 && x->pad_lo[3] == 0 && x->pad_hi[3] == 0) {
+        s->pt += x->pad_lo[1];
+        s->pb += x->pad_hi[1];
+        s->pl += x->pad_lo[2];
+        s->pr += x->pad_hi[2];
+        return canon(m, x->lazy_src, err);
+    }
+    return canon(m, v, err);
+}
+
+static int emit_act(vd__model *m, const vd__node *n, int v, int kind, float alpha, const float *slope,
+                    int64_t nslope, vd_error *err)
+{
+    int o = rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
+    int si = new_step(m, kind == VD__U_LEAKY + 100 ? VD__S_PRELU : VD__S_UNARY, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    s->in[0] = v;
+    s->n_in = 1;
+    s->out[0] = o;
+    s->n_out = 1;
+    s->alpha = alpha;
+    if (kind == VD__U_LEAKY + 100) {
+        s->fparam = malloc(sizeof(float) * (size_t)nslope + XNN_EXTRA_BYTES);
+        if (!s->fparam) return vd_fail(err, VD_ENOMEM, "out of memory");
+        memcpy(s->fparam, slope, sizeof(float) * (size_t)nslope);
+        s->p[0] = nslope;
+    } else {
+        s->sub = kind;
+    }
+    V(o)->producer = si;
+    return o;
+}
+
+static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
+{
+    int depthwise = strstr(n->op, "Depthwise") != NULL;
+    if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs input and filter");
+    int x = in_val(m, n, 0, err), f = in_val(m, n, 1, err);
+    if (x < 0) return x;
+    if (f < 0) return f;
+    vd__val *fv = V(f);
+    if (!fv->cdata || fv->ndim != 4) return NODE_ERR(n, VD_EUNSUPP, "filter must be a constant 4-D tensor");
+    int64_t kh = fv->shape[0], kw = fv->shape[1], cin = fv->shape[2], cm = fv->shape[3];
+    vd__step geo = {0};
+    int64_t ih = V(x)->ndim == 4 ? V(x)->shape[1] : 0, iw = V(x)->ndim == 4 ? V(x)->shape[2] : 0;
+    int rc = spatial(m, n, ih, iw, kh, kw, &geo, err);
+    if (rc) return rc;
+    int xin = nhwc_input(m, n, x, &geo, 1, err); /* may emit a layout step: before ours */
+    if (xin < 0) return xin;
+    int si = new_step(m, VD__S_CONV, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    copy_geometry(s, &geo);
+    vd__val *iv = V(xin);
+    if (iv->shape[3] != cin)
+        return NODE_ERR(n, VD_ESHAPE, "input has %lld channels but the filter expects %lld",
+                        (long long)iv->shape[3], (long long)cin);
+    int64_t cout = depthwise ? cin * cm : cm;
+    s->groups = depthwise ? cin : 1;
+    s->gcin = depthwise ? 1 : cin;
+    s->gcout = depthwise ? cm : cm;
+    s->weights = malloc(sizeof(float) * (size_t)(kh * kw * cin * cm) + XNN_EXTRA_BYTES);
+    s->bias = calloc((size_t)cout + 4, sizeof(float));
+    if (!s->weights || !s->bias) return vd_fail(err, VD_ENOMEM, "out of memory");
+    const float *src = fv->cdata;
+    if (depthwise) {
+        memcpy(s->weights, src, sizeof(float) * (size_t)(kh * kw * cin * cm)); /* HW(C*M) */
+    } else { /* HWIO -> OHWI */
+        for (int64_t o = 0; o < cout; o++)
+            for (int64_t h = 0; h < kh; h++)
+                for (int64_t w = 0; w < kw; w++)
+                    for (int64_t i = 0; i < cin; i++)
+                        s->weights[((o * kh + h) * kw + w) * cin + i] = src[((h * kw + w) * cin + i) * cout + o];
+    }
+    int64_t oh = (iv->shape[1] + s->pt + s->pb - ((kh - 1) * s->dh + 1)) / s->sh + 1;
+    int64_t ow = (iv->shape[2] + s->pl + s->pr - ((kw - 1) * s->dw + 1)) / s->sw + 1;
+    if (oh <= 0 || ow <= 0) return NODE_ERR(n, VD_ESHAPE, "input %lldx%lld is smaller than the kernel", (long long)iv->shape[1], (long long)iv->shape[2]);
+    int64_t osh[4] = {iv->shape[0], oh, ow, cout};
+    s->in[0] = xin;
+    s->n_in = 1;
+    s->flops = 2.0 * (double)(osh[0] * oh * ow * cout * kh * kw * s->gcin);
+    int o = rt_val(m, VD__F32, 4, osh, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    s = &m->steps[si];
+    s->out[0] = o;
+    s->n_out = 1;
+    V(o)->producer = si;
+    /* fused ops */
+    char fused[8][32];
+    int nf = vd__attr_strs(n, "fused_ops", fused, 8);
+    int argi = 2;
+    for (int k = 0; k < nf; k++) {
+        if (!strcmp(fused[k], "BiasAdd")) {
+            if (argi >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "BiasAdd without a bias input");
+            int b = in_val(m, n, argi++, err);
+            if (b < 0) return b;
+            if (!V(b)->cdata || vd__numel(V(b)->shape, V(b)->ndim) != cout)
+                return NODE_ERR(n, VD_EUNSUPP, "bias must be a constant of %lld values", (long long)cout);
+            for (int64_t c = 0; c < cout; c++) m->steps[si].bias[c] += ((float *)V(b)->cdata)[c];
+        } else if (!strcmp(fused[k], "Relu")) {
+            m->steps[si].out_min = 0;
+        } else if (!strcmp(fused[k], "Relu6")) {
+            m->steps[si].out_min = 0;
+            m->steps[si].out_max = 6;
+        } else if (!strcmp(fused[k], "Prelu")) {
+            if (argi >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "Prelu without alpha input");
+            int a = in_val(m, n, argi++, err);
+            if (a < 0) return a;
+            if (!V(a)->cdata || vd__numel(V(a)->shape, V(a)->ndim) != cout)
+                return NODE_ERR(n, VD_EUNSUPP, "Prelu alpha must be a constant of %lld values", (long long)cout);
+            o = emit_act(m, n, o, VD__U_LEAKY + 100, 0, V(a)->cdata, cout, err);
+            if (o < 0) return o;
+        } else if (!strcmp(fused[k], "LeakyRelu")) {
+            o = emit_act(m, n, o, VD__U_LEAKY, vd__attr_float(n, "leakyrelu_alpha", 0.2f), NULL, 0, err);
+            if (o < 0) return o;
+        } else {
+            return NODE_ERR(n, VD_EUNSUPP, "fused op '%s' is not supported", fused[k]);
+        }
+    }
+    return set_outputs(m, n, o, 1);
+}
+
+static int lower_maxpool(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t ks[4] = {1, 1, 1, 1};
+    vd__attr_ints(n, "ksize", ks, 4);
+    if (ks[0] != 1 || ks[3] != 1) return NODE_ERR(n, VD_EUNSUPP, "pooling over batch/channels is not supported");
+    if (V(x)->ndim != 4) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input");
+    vd__step geo = {0};
+    int rc = spatial(m, n, V(x)->shape[1], V(x)->shape[2], ks[1], ks[2], &geo, err);
+    if (rc) return rc;
+    int xin = nhwc_input(m, n, x, &geo, 0, err);
+    if (xin < 0) return xin;
+    int si = new_step(m, VD__S_MAXPOOL, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    copy_geometry(s, &geo);
+    vd__val *iv = V(xin);
+    int64_t oh = (iv->shape[1] + s->pt + s->pb - s->kh) / s->sh + 1;
+    int64_t ow = (iv->shape[2] + s->pl + s->pr - s->kw) / s->sw + 1;
+    int64_t osh[4] = {iv->shape[0], oh, ow, iv->shape[3]};
+    s->in[0] = xin;
+    s->n_in = 1;
+    int o = rt_val(m, VD__F32, 4, osh, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    m->steps[si].out[0] = o;
+    m->steps[si].n_out = 1;
+    V(o)->producer = si;
+    return set_outputs(m, n, o, 1);
+}
+
+/* Extend a constant to `nd` dims (leading 1s) and lay it out in physical order `perm`. */
+static float *const_in_layout(const vd__val *c, int nd, const int *perm, int64_t *pshape)
+{
+    int64_t ext[VD__MAXD];
+    int lead = nd - c->ndim;
+    for (int i = 0; i < nd; i++) ext[i] = i < lead ? 1 : c->shape[i - lead];
+    for (int i = 0; i < nd; i++) pshape[i] = ext[perm[i]];
+    int64_t cnt = vd__numel(ext, nd);
+    float *d = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1) + XNN_EXTRA_BYTES);
+    if (!d) return NULL;
+    if (c->dtype == VD__F32) vd__transpose(c->cdata, d, ext, nd, perm, 4);
+    else {
+        float *tmp = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1));
+        if (!tmp) return free(d), NULL;
+        vd__cast(c->cdata, c->dtype, tmp, VD__F32, cnt);
+        vd__transpose(tmp, d, ext, nd, perm, 4);
+        free(tmp);
+    }
+    return d;
+}
+
+static int binary_id(const char *op)
+{
+    if (!strcmp(op, "Add") || !strcmp(op, "AddV2") || !strcmp(op, "BiasAdd")) return VD__B_ADD;
+    if (!strcmp(op, "Sub")) return VD__B_SUB;
+    if (!strcmp(op, "Mul")) return VD__B_MUL;
+    if (!strcmp(op, "RealDiv") || !strcmp(op, "Div")) return VD__B_DIV;
+    if (!strcmp(op, "SquaredDifference")) return VD__B_SQDIFF;
+    if (!strcmp(op, "Minimum")) return VD__B_MIN;
+    if (!strcmp(op, "Maximum")) return VD__B_MAX;
+    if (!strcmp(op, "FloorDiv")) return VD__B_FLOORDIV;
+    if (!strcmp(op, "FloorMod")) return VD__B_FLOORMOD;
+    if (!strcmp(op, "Equal")) return VD__B_EQUAL;
+    if (!strcmp(op, "Less")) return VD__B_LESS;
+    if (!strcmp(op, "Greater")) return VD__B_GREATER;
+    return -1;
+}
+
+/* Try to fold `Add(conv_out, const)` into the convolution's bias. */
+static int try_fuse_bias(vd__model *m, vd__node *n, int a, int b)
+{
+    vd__val *x = V(a), *c = V(b);
+    if (x->cdata || !c->cdata || c->dtype != VD__F32 || x->producer < 0 || x->uses != 1) return 0;
+    vd__step *s = &m->steps[x->producer];
+    if (s->kind != VD__S_CONV || s->out[0] != a || !isinf(s->out_min) || !isinf(s->out_max)) return 0;
+    int64_t cout = x->shape[3];
+    if (vd__numel(c->shape, c->ndim) != cout || c->ndim > 4) return 0;
+    if (c->ndim >= 1 && c->shape[c->ndim - 1] != cout) return 0;
+    for (int64_t k = 0; k < cout; k++) s->bias[k] += ((float *)c->cdata)[k];
+    set_outputs(m, n, a, 1);
+    return 1;
+}
+
+static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
+{
+    int op = binary_id(n->op);
+    if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs two inputs");
+    int a = in_val(m, n, 0, err), b = in_val(m, n, 1, err);
+    if (a < 0) return a;
+    if (b < 0) return b;
+    int64_t os[VD__MAXD];
+    int on;
+    if (vd__broadcast_shape(V(a)->shape, V(a)->ndim, V(b)->shape, V(b)->ndim, os, &on))
+        return NODE_ERR(n, VD_ESHAPE, "shapes do not broadcast");
+    int cmp = op >= VD__B_EQUAL;
+    int odt = cmp ? VD__BOOL : V(a)->dtype;
+    int ins[2] = {a, b};
+    if (V(a)->cdata && V(b)->cdata) {
+        int o = const_val(m, odt, on, os, n->name);
+        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int rc = emit_kernel(m, n, k_binary, op, ins, 2, &o, 1, NULL, 0, err);
+        return rc < 0 ? rc : set_outputs(m, n, o, 1);
+    }
+    if (op == VD__B_ADD && V(a)->ndim == 4 && !V(a)->cdata && try_fuse_bias(m, n, a, b)) return 0;
+    if (op == VD__B_ADD && V(b)->ndim == 4 && !V(b)->cdata && try_fuse_bias(m, n, b, a)) return 0;
+    if (V(a)->dtype != VD__F32 || V(b)->dtype != VD__F32 || cmp || op >= VD__B_FLOORDIV) {
+        for (int k = 0; k < 2; k++) {
+            ins[k] = canon(m, ins[k], err);
+            if (ins[k] < 0) return ins[k];
+        }
+        int o = rt_val(m, odt, on, os, n->name);
+        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int rc = emit_kernel(m, n, k_binary, op, ins, 2, &o, 1, NULL, 0, err);
+        return rc < 0 ? rc : set_outputs(m, n, o, 1);
+    }
+    /* f32 on XNNPACK. Work in the layout of the runtime input(s). */
+    for (int k = 0; k < 2; k++) {
+        ins[k] = realize(m, ins[k], err);
+        if (ins[k] < 0) return ins[k];
+    }
+    int perm[VD__MAXD];
+    for (int i = 0; i < VD__MAXD; i++) perm[i] = i;
+    int rta = !V(ins[0])->cdata, rtb = !V(ins[1])->cdata;
+    int lead = rta ? ins[0] : ins[1];
+    int ok = V(lead)->ndim == on;
+    if (rta && rtb) ok = ok && V(ins[0])->ndim == on && V(ins[1])->ndim == on &&
+                        !memcmp(V(ins[0])->perm, V(ins[1])->perm, sizeof perm);
+    if (ok) memcpy(perm, V(lead)->perm, sizeof perm);
+    else
+        for (int k = 0; k < 2; k++) {
+            ins[k] = canon(m, ins[k], err);
+            if (ins[k] < 0) return ins[k];
+        }
+    int si = new_step(m, VD__S_BINARY, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    s->sub = op;
+    s->n_in = 2;
+    for (int k = 0; k < 2; k++) {
+        int64_t *ps = s->p + 6 * k;
+        s->in[k] = ins[k];
+        if (V(ins[k])->cdata) {
+            float *d = const_in_layout(V(ins[k]), on, perm, ps);
+            if (!d) return vd_fail(err, VD_ENOMEM, "out of memory");
+            if (k == 0) s->weights = d;
+            else s->bias = d;
+        } else {
+            int64_t ext[VD__MAXD];
+            int nd = V(ins[k])->ndim, ld = on - nd;
+            for (int i = 0; i < on; i++) ext[i] = i < ld ? 1 : V(ins[k])->shape[i - ld];
+            for (int i = 0; i < on; i++) ps[i] = ext[perm[i]];
+        }
+    }
+    s->p[12] = on;
+    int o = rt_val(m, VD__F32, on, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    memcpy(V(o)->perm, perm, sizeof perm);
+    m->steps[si].out[0] = o;
+    m->steps[si].n_out = 1;
+    V(o)->producer = si;
+    return set_outputs(m, n, o, 1);
+}
+
+static int unary_id(const char *op)
+{
+    if (!strcmp(op, "Relu")) return VD__U_RELU;
+    if (!strcmp(op, "Relu6")) return VD__U_RELU6;
+    if (!strcmp(op, "Sigmoid")) return VD__U_SIGMOID;
+    if (!strcmp(op, "LeakyRelu")) return VD__U_LEAKY;
+    if (!strcmp(op, "Sqrt")) return VD__U_SQRT;
+    if (!strcmp(op, "Neg")) return VD__U_NEG;
+    if (!strcmp(op, "Tanh")) return VD__U_TANH;
+    if (!strcmp(op, "Exp")) return VD__U_EXP;
+    if (!strcmp(op, "Rsqrt")) return VD__U_RSQRT;
+    if (!strcmp(op, "Square")) return VD__U_SQUARE;
+    if (!strcmp(op, "Abs")) return VD__U_ABS;
+    return -1;
+}
+
+static int lower_unary(vd__model *m, vd__node *n, vd_error *err)
+{
+    int op = unary_id(n->op);
+    int a = in_val(m, n, 0, err);
+    if (a < 0) return a;
+    float alpha = vd__attr_float(n, "alpha", 0.2f);
+    if (V(a)->cdata) {
+        int o = const_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
+        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int si = emit_kernel(m, n, k_unary, op, &a, 1, &o, 1, NULL, 0, err);
+        (void)alpha;
+        return si < 0 ? si : set_outputs(m, n, o, 1);
+    }
+    a = realize(m, a, err);
+    if (a < 0) return a;
+    /* Relu/Relu6 after a conv or element-wise op: fuse as the operator's clamp. */
+    if ((op == VD__U_RELU || op == VD__U_RELU6) && V(a)->producer >= 0 && V(a)->uses == 1) {
+        vd__step *p = &m->steps[V(a)->producer];
+        if ((p->kind == VD__S_CONV || (p->kind == VD__S_BINARY && p->sub <= VD__B_DIV) ||
+             p->kind == VD__S_MAXPOOL) &&
+            p->out[0] == a) {
+            if (p->out_min < 0 || isinf(p->out_min)) p->out_min = 0;
+            if (op == VD__U_RELU6 && p->out_max > 6) p->out_max = 6;
+            return set_outputs(m, n, a, 1);
+        }
+    }
+    if (V(a)->dtype != VD__F32 || op == VD__U_TANH || op == VD__U_EXP || op == VD__U_RSQRT ||
+        op == VD__U_ABS) {
+        int o = rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
+        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        memcpy(V(o)->perm, V(a)->perm, sizeof V(o)->perm);
+        int si = emit_kernel(m, n, k_unary, op, &a, 1, &o, 1, NULL, 0, err);
+        if (si < 0) return si;
+        m->steps[si].alpha = alpha;
+        return set_outputs(m, n, o, 1);
+    }
+    int o = emit_act(m, n, a, op, alpha, NULL, 0, err);
+    return o < 0 ? o : set_outputs(m, n, o, 1);
+}
+
+static int lower_prelu(vd__model *m, vd__node *n, vd_error *err)
+{
+    int a = in_val(m, n, 0, err), al = in_val(m, n, 1, err);
+    if (a < 0) return a;
+    if (al < 0) return al;
+    if (!V(al)->cdata) return NODE_ERR(n, VD_EUNSUPP, "alpha must be constant");
+    a = canon(m, a, err);
+    if (a < 0) return a;
+    int64_t c = V(a)->shape[V(a)->ndim - 1];
+    if (vd__numel(V(al)->shape, V(al)->ndim) != c)
+        return NODE_ERR(n, VD_EUNSUPP, "alpha must have one value per channel (%lld)", (long long)c);
+    int o = emit_act(m, n, a, VD__U_LEAKY + 100, 0, V(al)->cdata, c, err);
+    return o < 0 ? o : set_outputs(m, n, o, 1);
+}
+
+static int lower_pad(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t pads[2 * VD__MAXD];
+    int np = const_ints(m, n, 1, pads, 2 * VD__MAXD, err);
+    if (np < 0) return np;
+    if (np != 2 * V(x)->ndim) return NODE_ERR(n, VD_ESHAPE, "paddings must be [rank,2]");
+    float pv = 0;
+    if (n->n_in > 2) {
+        int c = in_val(m, n, 2, err);
+        if (c < 0) return c;
+        if (!V(c)->cdata) return NODE_ERR(n, VD_EUNSUPP, "constant_values must be constant");
+        pv = V(c)->dtype == VD__F32 ? *(float *)V(c)->cdata : (float)*(int32_t *)V(c)->cdata;
+    }
+    int64_t os[VD__MAXD];
+    for (int i = 0; i < V(x)->ndim; i++) {
+        if (pads[2 * i] < 0 || pads[2 * i + 1] < 0) return NODE_ERR(n, VD_EUNSUPP, "negative padding");
+        os[i] = V(x)->shape[i] + pads[2 * i] + pads[2 * i + 1];
+    }
+    if (V(x)->cdata) {
+        int o = const_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
+        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int64_t lo[VD__MAXD];
+        for (int i = 0; i < V(x)->ndim; i++) lo[i] = pads[2 * i];
+        int si = new_step(m, VD__S_KERNEL, n); /* fold via k_pad */
+        if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        m->n_steps--;
+        vd__step tmp = {0};
+        tmp.in[0] = x;
+        tmp.out[0] = o;
+        memcpy(tmp.p, lo, sizeof lo);
+        if (V(x)->dtype == VD__F32) tmp.alpha = pv;
+        else {
+            int32_t iv = (int32_t)pv;
+            memcpy(&tmp.alpha, &iv, 4);
+        }
+        k_pad(m, &tmp);
+        return set_outputs(m, n, o, 1);
+    }
+    int o = new_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__val *v = V(o);
+    v->lazy_src = x;
+    v->pad_value = pv;
+    for (int i = 0; i < v->ndim; i++) {
+        v->pad_lo[i] = pads[2 * i];
+        v->pad_hi[i] = pads[2 * i + 1];
+    }
+    return set_outputs(m, n, o, 1);
+}
+
+/* Transpose: free for runtime values (only the permutation changes). */
+static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd_error *err)
+{
+    int nd = V(x)->ndim;
+    int64_t os[VD__MAXD];
+    for (int i = 0; i < nd; i++) os[i] = V(x)->shape[p[i]];
+    if (V(x)->lazy_src >= 0) {
+        int src = transpose_val(m, V(x)->lazy_src, p, node, err);
+        if (src < 0) return src;
+        int o = new_val(m, V(x)->dtype, nd, os, node);
+        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        vd__val *v = V(o), *in = V(x);
+        v->lazy_src = src;
+        v->pad_value = in->pad_value;
+        for (int i = 0; i < nd; i++) {
+            v->pad_lo[i] = in->pad_lo[p[i]];
+            v->pad_hi[i] = in->pad_hi[p[i]];
+        }
+        return o;
+    }
+    int o = new_val(m, V(x)->dtype, nd, os, node);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__val *v = V(o), *in = V(x);
+    if (in->cdata) {
+        v->cdata = malloc((size_t)vd__numel(os, nd) * 4 + XNN_EXTRA_BYTES);
+        if (!v->cdata) return vd_fail(err, VD_ENOMEM, "out of memory");
+        vd__transpose(in->cdata, v->cdata, in->shape, nd, p, 4);
+        return o;
+    }
+    int inv[VD__MAXD];
+    for (int i = 0; i < nd; i++) inv[p[i]] = i;
+    for (int i = 0; i < nd; i++) v->perm[i] = inv[in->perm[i]];
+    v->buf = in->buf;
+    v->offset = in->offset;
+    v->producer = in->producer;
+    return o;
+}
+
+static int lower_transpose(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t p64[VD__MAXD];
+    int np = const_ints(m, n, 1, p64, VD__MAXD, err);
+    if (np < 0) return np;
+    if (np != V(x)->ndim) return NODE_ERR(n, VD_ESHAPE, "perm has %d entries for rank %d", np, V(x)->ndim);
+    int p[VD__MAXD], seen[VD__MAXD] = {0};
+    for (int i = 0; i < np; i++) {
+        if (p64[i] < 0 || p64[i] >= np || seen[p64[i]]++) return NODE_ERR(n, VD_EFORMAT, "bad perm");
+        p[i] = (int)p64[i];
+    }
+    int o = transpose_val(m, x, p, n->name, err);
+    return o < 0 ? o : set_outputs(m, n, o, 1);
+}
+
+static int reshape_to(vd__model *m, vd__node *n, int x, int nd, int64_t *shape, vd_error *err)
+{
+    int64_t known = 1, total = vd__numel(V(x)->shape, V(x)->ndim);
+    int neg = -1;
+    for (int i = 0; i < nd; i++) {
+        if (shape[i] == -1) {
+            if (neg >= 0) return NODE_ERR(n, VD_EFORMAT, "more than one -1 in shape");
+            neg = i;
+        } else if (shape[i] < 0) {
+            return NODE_ERR(n, VD_EFORMAT, "negative dimension");
+        } else {
+            known *= shape[i];
+        }
+    }
+    if (neg >= 0) shape[neg] = known ? total / known : 0;
+    if (vd__numel(shape, nd) != total)
+        return NODE_ERR(n, VD_ESHAPE, "cannot reshape %lld elements into %lld", (long long)total,
+                        (long long)vd__numel(shape, nd));
+    x = canon(m, x, err);
+    if (x < 0) return x;
+    int o = view(m, x, nd, shape, err);
+    return o < 0 ? o : set_outputs(m, n, o, 1);
+}
+
+static int lower_reshape(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t shape[VD__MAXD];
+    int nd = 0;
+    if (!strcmp(n->op, "Reshape")) {
+        nd = const_ints(m, n, 1, shape, VD__MAXD, err);
+        if (nd < 0) return nd;
+    } else if (!strcmp(n->op, "ExpandDims")) {
+        int64_t d;
+        int c = const_ints(m, n, 1, &d, 1, err);
+        if (c < 0) return c;
+        int r = V(x)->ndim;
+        if (d < 0) d += r + 1;
+        if (d < 0 || d > r || r >= VD__MAXD) return NODE_ERR(n, VD_EFORMAT, "bad axis");
+        for (int i = 0, j = 0; i <= r; i++) shape[i] = i == d ? 1 : V(x)->shape[j++];
+        nd = r + 1;
+    } else { /* Squeeze */
+        int64_t dims[VD__MAXD];
+        int nsq = vd__attr_ints(n, "squeeze_dims", dims, VD__MAXD);
+        if (nsq < 0) nsq = vd__attr_ints(n, "axis", dims, VD__MAXD);
+        for (int i = 0; i < V(x)->ndim; i++) {
+            int drop = 0;
+            if (nsq <= 0) drop = V(x)->shape[i] == 1;
+            for (int k = 0; k < nsq; k++)
+                if (dims[k] == i || dims[k] + V(x)->ndim == i) drop = 1;
+            if (!drop) shape[nd++] = V(x)->shape[i];
+        }
+    }
+    return reshape_to(m, n, x, nd, shape, err);
+}
+
+static int norm_axis(int64_t a, int nd)
+{
+    return (int)(a < 0 ? a + nd : a);
+}
+
+static int lower_concat(vd__model *m, vd__node *n, vd_error *err)
+{
+    int pack = !strcmp(n->op, "Pack");
+    int ni = pack ? n->n_in : n->n_in - 1;
+    if (ni < 1 || ni > 8) return NODE_ERR(n, VD_EUNSUPP, "%d inputs (1..8 supported)", ni);
+    int64_t ax64 = 0;
+    if (pack) vd__attr_int(n, "axis", 0, &ax64);
+    else if (const_ints(m, n, ni, &ax64, 1, err) < 0) return err ? err->code : VD_EFORMAT;
+    int ins[8], all_const = 1, perm_ok = 1;
+    for (int k = 0; k < ni; k++) {
+        ins[k] = in_val(m, n, k, err);
+        if (ins[k] < 0) return ins[k];
+        ins[k] = realize(m, ins[k], err);
+        if (ins[k] < 0) return ins[k];
+        if (!V(ins[k])->cdata) all_const = 0;
+    }
+    int nd = V(ins[0])->ndim;
+    if (pack) { /* Pack = concat of inputs with a unit axis inserted */
+        int ax = norm_axis(ax64, nd + 1);
+        int64_t sh[VD__MAXD];
+        for (int i = 0, j = 0; i <= nd; i++) sh[i] = i == ax ? 1 : V(ins[0])->shape[j++];
+        for (int k = 0; k < ni; k++) {
+            int c = canon(m, ins[k], err);
+            if (c < 0) return c;
+            ins[k] = view(m, c, nd + 1, sh, err);
+            if (ins[k] < 0) return ins[k];
+        }
+        nd++;
+        ax64 = ax;
+    }
+    int ax = norm_axis(ax64, nd);
+    if (ax < 0 || ax >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
+    int64_t os[VD__MAXD];
+    memcpy(os, V(ins[0])->shape, sizeof os);
+    os[ax] = 0;
+    for (int k = 0; k < ni; k++) {
+        if (V(ins[k])->ndim != nd) return NODE_ERR(n, VD_ESHAPE, "inputs differ in rank");
+        for (int i = 0; i < nd; i++)
+            if (i != ax && V(ins[k])->shape[i] != V(ins[0])->shape[i])
+                return NODE_ERR(n, VD_ESHAPE, "inputs differ in dimension %d", i);
+        os[ax] += V(ins[k])->shape[ax];
+        if (V(ins[k])->cdata || memcmp(V(ins[k])->perm, V(ins[0])->perm, sizeof(int) * VD__MAXD)) perm_ok = 0;
+    }
+    if (!perm_ok || all_const)
+        for (int k = 0; k < ni; k++) {
+            ins[k] = canon(m, ins[k], err);
+            if (ins[k] < 0) return ins[k];
+        }
+    int o = all_const ? const_val(m, V(ins[0])->dtype, nd, os, n->name)
+                      : rt_val(m, V(ins[0])->dtype, nd, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    if (perm_ok && !all_const) memcpy(V(o)->perm, V(ins[0])->perm, sizeof V(o)->perm);
+    int64_t pax = ax;
+    for (int i = 0; i < nd; i++)
+        if (V(o)->perm[i] == ax) pax = i;
+    int si = emit_kernel(m, n, k_concat, 0, ins, ni, &o, 1, &pax, 1, err);
+    return si < 0 ? si : set_outputs(m, n, o, 1);
+}
+
+static int lower_split(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x, ns;
+    int64_t sizes[8], ax64 = 0;
+    int unpack = !strcmp(n->op, "Unpack");
+    if (!strcmp(n->op, "SplitV")) {
+        x = in_val(m, n, 0, err);
+        if (x < 0) return x;
+        ns = const_ints(m, n, 1, sizes, 8, err);
+        if (ns < 0) return ns;
+        if (const_ints(m, n, 2, &ax64, 1, err) < 0) return err->code;
+    } else if (unpack) {
+        x = in_val(m, n, 0, err);
+        if (x < 0) return x;
+        vd__attr_int(n, "axis", 0, &ax64);
+        int64_t num = 0;
+        vd__attr_int(n, "num", 0, &num);
+        int a = norm_axis(ax64, V(x)->ndim);
+        if (a < 0 || a >= V(x)->ndim) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
+        ns = (int)V(x)->shape[a];
+        if (ns > 8 || (num && num != ns)) return NODE_ERR(n, VD_EUNSUPP, "unpack into %d outputs", ns);
+        for (int k = 0; k < ns; k++) sizes[k] = 1;
+    } else { /* Split: (axis, value), num_split */
+        x = in_val(m, n, 1, err);
+        if (x < 0) return x;
+        if (const_ints(m, n, 0, &ax64, 1, err) < 0) return err->code;
+        int64_t num = 1;
+        vd__attr_int(n, "num_split", 1, &num);
+        int a = norm_axis(ax64, V(x)->ndim);
+        if (num < 1 || num > 8 || a < 0 || a >= V(x)->ndim || V(x)->shape[a] % num)
+            return NODE_ERR(n, VD_EUNSUPP, "bad split");
+        ns = (int)num;
+        for (int k = 0; k < ns; k++) sizes[k] = V(x)->shape[a] / num;
+    }
+    x = realize(m, x, err);
+    if (x < 0) return x;
+    int nd = V(x)->ndim, ax = norm_axis(ax64, nd);
+    if (ax < 0 || ax >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
+    int64_t known = 0, neg = -1;
+    for (int k = 0; k < ns; k++) {
+        if (sizes[k] < 0) neg = k;
+        else known += sizes[k];
+    }
+    if (neg >= 0) sizes[neg] = V(x)->shape[ax] - known;
+    int64_t tot = 0;
+    for (int k = 0; k < ns; k++) tot += sizes[k];
+    if (tot != V(x)->shape[ax]) return NODE_ERR(n, VD_ESHAPE, "split sizes do not add up to %lld", (long long)V(x)->shape[ax]);
+    int cst = V(x)->cdata != NULL;
+    if (unpack && !is_identity(V(x))) {
+        x = canon(m, x, err);
+        if (x < 0) return x;
+    }
+    int outs[8], first = -1;
+    for (int k = 0; k < ns; k++) {
+        int64_t os[VD__MAXD];
+        int ond = nd;
+        memcpy(os, V(x)->shape, sizeof os);
+        os[ax] = sizes[k];
+        if (unpack) {
+            for (int i = ax; i < nd - 1; i++) os[i] = os[i + 1];
+            ond = nd - 1;
+        }
+        outs[k] = cst ? const_val(m, V(x)->dtype, ond, os, n->name) : rt_val(m, V(x)->dtype, ond, os, n->name);
+        if (outs[k] < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        if (!cst && !unpack) memcpy(V(outs[k])->perm, V(x)->perm, sizeof V(x)->perm);
+        if (k == 0) first = outs[k];
+        if (outs[k] != first + k) return NODE_ERR(n, VD_ENOMEM, "internal: outputs not contiguous");
+    }
+    int64_t pax = ax;
+    for (int i = 0; i < nd; i++)
+        if (V(x)->perm[i] == ax) pax = i;
+    int si = emit_kernel(m, n, k_split, unpack, &x, 1, outs, ns, &pax, 1, err);
+    return si < 0 ? si : set_outputs(m, n, first, ns);
+}
+
+static int lower_resize(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t sz[2];
+    if (const_ints(m, n, 1, sz, 2, err) != 2) return err && err->code ? err->code : NODE_ERR(n, VD_EFORMAT, "size must have 2 values");
+    x = canon(m, x, err);
+    if (x < 0) return x;
+    if (V(x)->ndim != 4 || V(x)->dtype != VD__F32) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D float NHWC input");
+    int si = new_step(m, VD__S_RESIZE, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int ac = vd__attr_bool(n, "align_corners", 0), hp = vd__attr_bool(n, "half_pixel_centers", 0);
+    m->steps[si].p[0] = ac ? XNN_FLAG_ALIGN_CORNERS : (hp ? 0 : XNN_FLAG_TENSORFLOW_LEGACY_MODE);
+    int64_t os[4] = {V(x)->shape[0], sz[0], sz[1], V(x)->shape[3]};
+    int o = rt_val(m, VD__F32, 4, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    s->in[0] = x;
+    s->n_in = 1;
+    s->out[0] = o;
+    s->n_out = 1;
+    V(o)->producer = si;
+    return set_outputs(m, n, o, 1);
+}
+
+static int lower_reduce(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t axes[VD__MAXD];
+    int na = const_ints(m, n, 1, axes, VD__MAXD, err);
+    if (na < 0) return na;
+    x = canon(m, x, err);
+    if (x < 0) return x;
+    int nd = V(x)->ndim, keep = vd__attr_bool(n, "keep_dims", 0);
+    int64_t flag[VD__MAXD] = {0}, os[VD__MAXD];
+    for (int k = 0; k < na; k++) {
+        int a = norm_axis(axes[k], nd);
+        if (a < 0 || a >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
+        flag[a] = 1;
+    }
+    int ond = 0;
+    for (int i = 0; i < nd; i++) {
+        if (!flag[i]) os[ond++] = V(x)->shape[i];
+        else if (keep) os[ond++] = 1;
+    }
+    int sub = !strcmp(n->op, "Mean") ? 0 : !strcmp(n->op, "Sum") ? 1 : !strcmp(n->op, "Max") ? 2 : 3;
+    if (V(x)->dtype != VD__F32) return NODE_ERR(n, VD_EUNSUPP, "integer reductions are not supported");
+    int cst = V(x)->cdata != NULL;
+    int o = cst ? const_val(m, VD__F32, ond, os, n->name) : rt_val(m, VD__F32, ond, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    if (!cst && sub == 0 && nd == 4 && flag[1] && flag[2] && !flag[0] && !flag[3]) {
+        int si = new_step(m, VD__S_GAVGPOOL, n); /* mean over H,W of NHWC */
+        if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        vd__step *s = &m->steps[si];
+        s->in[0] = x;
+        s->n_in = 1;
+        s->out[0] = o;
+        s->n_out = 1;
+        V(o)->producer = si;
+        return set_outputs(m, n, o, 1);
+    }
+    int si = emit_kernel(m, n, k_reduce, sub, &x, 1, &o, 1, flag, nd, err);
+    return si < 0 ? si : set_outputs(m, n, o, 1);
+}
+
+static int lower_cast(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    const char *dst = json_string_value(json_object_get(json_object_get(n->attr, "DstT"), "type"));
+    int to = !dst ? VD__F32 : !strcmp(dst, "DT_FLOAT") ? VD__F32 : !strcmp(dst, "DT_INT32") ? VD__I32
+             : !strcmp(dst, "DT_BOOL") ? VD__BOOL : -1;
+    if (to < 0) return NODE_ERR(n, VD_EUNSUPP, "cast to %s is not supported", dst);
+    x = realize(m, x, err);
+    if (x < 0) return x;
+    int cst = V(x)->cdata != NULL;
+    int o = cst ? const_val(m, to, V(x)->ndim, V(x)->shape, n->name) : rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    if (!cst) memcpy(V(o)->perm, V(x)->perm, sizeof V(x)->perm);
+    int si = emit_kernel(m, n, k_cast, 0, &x, 1, &o, 1, NULL, 0, err);
+    return si < 0 ? si : set_outputs(m, n, o, 1);
+}
+
+static int lower_strided_slice(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t b[VD__MAXD], e[VD__MAXD], st[VD__MAXD] = {1, 1, 1, 1, 1, 1};
+    int nb = const_ints(m, n, 1, b, VD__MAXD, err);
+    if (nb < 0) return nb;
+    int ne = const_ints(m, n, 2, e, VD__MAXD, err);
+    if (ne < 0) return ne;
+    int ns = const_ints(m, n, 3, st, VD__MAXD, err);
+    if (ns < 0) return ns;
+    int64_t bm, em, elm, nam, sam;
+    vd__attr_int(n, "begin_mask", 0, &bm);
+    vd__attr_int(n, "end_mask", 0, &em);
+    vd__attr_int(n, "ellipsis_mask", 0, &elm);
+    vd__attr_int(n, "new_axis_mask", 0, &nam);
+    vd__attr_int(n, "shrink_axis_mask", 0, &sam);
+    if (elm || nam) return NODE_ERR(n, VD_EUNSUPP, "ellipsis/new_axis masks are not supported");
+    x = canon(m, x, err);
+    if (x < 0) return x;
+    int nd = V(x)->ndim;
+    int64_t beg[VD__MAXD], str[VD__MAXD], cnt[VD__MAXD], os[VD__MAXD];
+    int ond = 0;
+    for (int i = 0; i < nd; i++) {
+        int64_t dim = V(x)->shape[i], s = i < nb ? st[i] : 1, lo, hi;
+        if (s == 0) return NODE_ERR(n, VD_EFORMAT, "zero stride");
+        if (i >= nb) {
+            lo = 0;
+            hi = dim;
+            s = 1;
+        } else {
+            lo = (bm >> i) & 1 ? (s > 0 ? 0 : dim - 1) : b[i];
+            hi = (em >> i) & 1 ? (s > 0 ? dim : -1) : e[i];
+            if (!((bm >> i) & 1) && lo < 0) lo += dim;
+            if (!((em >> i) & 1) && hi < 0) hi += dim;
+            if ((sam >> i) & 1) hi = lo + 1, s = 1;
+            if (s > 0) {
+                lo = lo < 0 ? 0 : lo > dim ? dim : lo;
+                hi = hi < 0 ? 0 : hi > dim ? dim : hi;
+            } else {
+                lo = lo < -1 ? -1 : lo > dim - 1 ? dim - 1 : lo;
+                hi = hi < -1 ? -1 : hi > dim - 1 ? dim - 1 : hi;
+            }
+        }
+        int64_t c = s > 0 ? (hi - lo + s - 1) / s : (lo - hi + (-s) - 1) / (-s);
+        if (c < 0) c = 0;
+        beg[i] = lo;
+        str[i] = s;
+        cnt[i] = c;
+        if (!(i < nb && ((sam >> i) & 1))) os[ond++] = c;
+    }
+    int cst = V(x)->cdata != NULL;
+    int o = cst ? const_val(m, V(x)->dtype, ond, os, n->name) : rt_val(m, V(x)->dtype, ond, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int64_t p[12];
+    memcpy(p, beg, sizeof beg);
+    memcpy(p + 6, str, sizeof str);
+    /* counts go in fparam (owned by the step) */
+    int si = new_step(m, VD__S_KERNEL, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    m->n_steps--;
+    int64_t *cnts = malloc(sizeof cnt);
+    if (!cnts) return vd_fail(err, VD_ENOMEM, "out of memory");
+    memcpy(cnts, cnt, sizeof cnt);
+    if (cst) {
+        vd__step tmp = {0};
+        tmp.in[0] = x;
+        tmp.out[0] = o;
+        memcpy(tmp.p, p, sizeof p);
+        tmp.fparam = (float *)cnts;
+        k_slice(m, &tmp);
+        free(cnts);
+        return set_outputs(m, n, o, 1);
+    }
+    si = emit_kernel(m, n, k_slice, 0, &x, 1, &o, 1, p, 12, err);
+    if (si < 0) {
+        free(cnts);
+        return si;
+    }
+    m->steps[si].fparam = (float *)cnts;
+    return set_outputs(m, n, o, 1);
+}
+
+static int lower_gather(vd__model *m, vd__node *n, vd_error *err)
+{
+    int nd_ = !strcmp(n->op, "GatherNd");
+    int pv = in_val(m, n, 0, err), iv = in_val(m, n, 1, err);
+    if (pv < 0) return pv;
+    if (iv < 0) return iv;
+    pv = canon(m, pv, err);
+    if (pv < 0) return pv;
+    iv = canon(m, iv, err);
+    if (iv < 0) return iv;
+    int64_t os[VD__MAXD];
+    int ond = 0;
+    int64_t ax = 0;
+    if (nd_) {
+        int K = (int)V(iv)->shape[V(iv)->ndim - 1];
+        if (K > V(pv)->ndim) return NODE_ERR(n, VD_ESHAPE, "index depth exceeds params rank");
+        for (int i = 0; i < V(iv)->ndim - 1; i++) os[ond++] = V(iv)->shape[i];
+        for (int i = K; i < V(pv)->ndim; i++) os[ond++] = V(pv)->shape[i];
+    } else {
+        if (n->n_in > 2 && const_ints(m, n, 2, &ax, 1, err) < 0) return err->code;
+        int64_t bd = 0;
+        vd__attr_int(n, "batch_dims", 0, &bd);
+        if (bd) return NODE_ERR(n, VD_EUNSUPP, "batch_dims != 0 is not supported");
+        ax = norm_axis(ax, V(pv)->ndim);
+        for (int i = 0; i < ax; i++) os[ond++] = V(pv)->shape[i];
+        for (int i = 0; i < V(iv)->ndim; i++) os[ond++] = V(iv)->shape[i];
+        for (int i = (int)ax + 1; i < V(pv)->ndim; i++) os[ond++] = V(pv)->shape[i];
+    }
+    if (ond > VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
+    int cst = V(pv)->cdata && V(iv)->cdata;
+    int o = cst ? const_val(m, V(pv)->dtype, ond, os, n->name) : rt_val(m, V(pv)->dtype, ond, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int ins[2] = {pv, iv};
+    int si = emit_kernel(m, n, nd_ ? k_gathernd : k_gather, 0, ins, 2, &o, 1, &ax, 1, err);
+    return si < 0 ? si : set_outputs(m, n, o, 1);
+}
+
+static int lower_topk(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t k;
+    if (const_ints(m, n, 1, &k, 1, err) < 0) return err->code;
+    x = canon(m, x, err);
+    if (x < 0) return x;
+    int nd = V(x)->ndim;
+    if (V(x)->dtype != VD__F32 || k < 1 || k > V(x)->shape[nd - 1])
+        return NODE_ERR(n, VD_EUNSUPP, "k=%lld out of range or non-float input", (long long)k);
+    int64_t os[VD__MAXD];
+    memcpy(os, V(x)->shape, sizeof os);
+    os[nd - 1] = k;
+    int cst = V(x)->cdata != NULL;
+    int o0 = cst ? const_val(m, VD__F32, nd, os, n->name) : rt_val(m, VD__F32, nd, os, n->name);
+    int o1 = cst ? const_val(m, VD__I32, nd, os, n->name) : rt_val(m, VD__I32, nd, os, n->name);
+    if (o0 < 0 || o1 < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int outs[2] = {o0, o1};
+    int si = emit_kernel(m, n, k_topk, 0, &x, 1, outs, 2, &k, 1, err);
+    return si < 0 ? si : set_outputs(m, n, o0, 2);
+}
+
+static int lower_argmax(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t ax;
+    if (const_ints(m, n, 1, &ax, 1, err) < 0) return err->code;
+    x = canon(m, x, err);
+    if (x < 0) return x;
+    int nd = V(x)->ndim;
+    ax = norm_axis(ax, nd);
+    if (ax < 0 || ax >= nd || V(x)->dtype != VD__F32) return NODE_ERR(n, VD_EUNSUPP, "bad axis or dtype");
+    int64_t os[VD__MAXD];
+    int ond = 0;
+    for (int i = 0; i < nd; i++)
+        if (i != ax) os[ond++] = V(x)->shape[i];
+    int cst = V(x)->cdata != NULL;
+    int o = cst ? const_val(m, VD__I32, ond, os, n->name) : rt_val(m, VD__I32, ond, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int si = emit_kernel(m, n, k_argmax, 0, &x, 1, &o, 1, &ax, 1, err);
+    return si < 0 ? si : set_outputs(m, n, o, 1);
+}
+
+static int lower_sparse_to_dense(vd__model *m, vd__node *n, vd_error *err)
+{
+    int ins[4];
+    for (int k = 0; k < 4; k++) {
+        if (k >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "needs 4 inputs");
+        ins[k] = in_val(m, n, k, err);
+        if (ins[k] < 0) return ins[k];
+        if (!V(ins[k])->cdata) return NODE_ERR(n, VD_EUNSUPP, "only constant inputs are supported");
+    }
+    int64_t os[VD__MAXD];
+    int nd = const_ints(m, n, 1, os, VD__MAXD, err);
+    if (nd < 0) return nd;
+    int o = const_val(m, V(ins[2])->dtype, nd, os, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int si = emit_kernel(m, n, k_sparse_to_dense, 0, ins, 4, &o, 1, NULL, 0, err);
+    return si < 0 ? si : set_outputs(m, n, o, 1);
+}
+
+static int lower_shape(vd__model *m, vd__node *n, vd_error *err)
+{
+    int x = in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t sh[1] = {V(x)->ndim};
+    int o = const_val(m, VD__I32, 1, sh, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    for (int i = 0; i < V(x)->ndim; i++) ((int32_t *)V(o)->cdata)[i] = (int32_t)V(x)->shape[i];
+    return set_outputs(m, n, o, 1);
+}
+
+typedef struct {
+    const char *op;
+    int (*fn)(vd__model *, vd__node *, vd_error *);
+} lower_entry;
+
+static const lower_entry lowerers[] = {
+    {"Const", lower_const},
+    {"Placeholder", lower_placeholder},
+    {"Identity", lower_identity},
+    {"StopGradient", lower_identity},
+    {"Snapshot", lower_identity},
+    {"Conv2D", lower_conv},
+    {"_FusedConv2D", lower_conv},
+    {"DepthwiseConv2dNative", lower_conv},
+    {"FusedDepthwiseConv2dNative", lower_conv},
+    {"MaxPool", lower_maxpool},
+    {"Add", lower_binary},
+    {"AddV2", lower_binary},
+    {"BiasAdd", lower_binary},
+    {"Sub", lower_binary},
+    {"Mul", lower_binary},
+    {"RealDiv", lower_binary},
+    {"Div", lower_binary},
+    {"SquaredDifference", lower_binary},
+    {"Minimum", lower_binary},
+    {"Maximum", lower_binary},
+    {"FloorDiv", lower_binary},
+    {"FloorMod", lower_binary},
+    {"Equal", lower_binary},
+    {"Less", lower_binary},
+    {"Greater", lower_binary},
+    {"Relu", lower_unary},
+    {"Relu6", lower_unary},
+    {"Sigmoid", lower_unary},
+    {"LeakyRelu", lower_unary},
+    {"Sqrt", lower_unary},
+    {"Neg", lower_unary},
+    {"Tanh", lower_unary},
+    {"Exp", lower_unary},
+    {"Rsqrt", lower_unary},
+    {"Square", lower_unary},
+    {"Abs", lower_unary},
+    {"Prelu", lower_prelu},
+    {"Pad", lower_pad},
+    {"PadV2", lower_pad},
+    {"Transpose", lower_transpose},
+    {"Reshape", lower_reshape},
+    {"ExpandDims", lower_reshape},
+    {"Squeeze", lower_reshape},
+    {"ConcatV2", lower_concat},
+    {"Pack", lower_concat},
+    {"SplitV", lower_split},
+    {"Split", lower_split},
+    {"Unpack", lower_split},
+    {"ResizeBilinear", lower_resize},
+    {"Mean", lower_reduce},
+    {"Sum", lower_reduce},
+    {"Max", lower_reduce},
+    {"Min", lower_reduce},
+    {"Cast", lower_cast},
+    {"StridedSlice", lower_strided_slice},
+    {"GatherV2", lower_gather},
+    {"GatherNd", lower_gather},
+    {"TopKV2", lower_topk},
+    {"ArgMax", lower_argmax},
+    {"SparseToDense", lower_sparse_to_dense},
+    {"Shape", lower_shape},
+};
+
+/* ---- driver ----------------------------------------------------------------------- */
+
+static int ref_node(const vd__graph *g, const char *ref)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s", ref);
+    char *c = strrchr(name, ':');
+    if (c && c[1] >= '0' && c[1] <= '9') *c = 0;
+    return vd__graph_find(g, name);
+}
+
+/* Depth-first post-order from the outputs: lowers each reachable node once. */
+static int visit(vd__model *m, int ni, int *uses, vd_error *err, int depth)
+{
+    vd__node *n = &m->g.nodes[ni];
+    if (n->visit == 2) return 0;
+    if (n->visit == 1) return NODE_ERR(n, VD_EFORMAT, "the graph has a cycle through this node");
+    if (depth > 100000) return NODE_ERR(n, VD_EFORMAT, "graph too deep");
+    n->visit = 1;
+    for (int k = 0; k < n->n_in; k++) {
+        int src = ref_node(&m->g, n->in[k]);
+        if (src < 0) return NODE_ERR(n, VD_EFORMAT, "input '%s' names no node in the graph", n->in[k]);
+        int rc = visit(m, src, uses, err, depth + 1);
+        if (rc) return rc;
+    }
+    const lower_entry *e = NULL;
+    for (size_t i = 0; i < sizeof lowerers / sizeof *lowerers; i++)
+        if (!strcmp(lowerers[i].op, n->op)) e = &lowerers[i];
+    if (!e) return NODE_ERR(n, VD_EUNSUPP, "unsupported op (vdag's runtime does not implement '%s')", n->op);
+    int rc = e->fn(m, n, err);
+    if (rc < 0) return rc;
+    if (n->first_val < 0) return NODE_ERR(n, VD_EFORMAT, "internal: node produced no value");
+    for (int k = 0; k < n->n_out; k++) V(n->first_val + k)->uses = uses[ni];
+    n->visit = 2;
+    return 0;
+}
+
+int vd__lower(vd__model *m, vd_error *err)
+{
+    vd__graph *g = &m->g;
+    m->input_val = -1;
+    int *uses = calloc((size_t)g->n_nodes + 1, sizeof(int));
+    int *outn = calloc((size_t)g->n_outputs + 1, sizeof(int));
+    if (!uses || !outn) {
+        free(uses);
+        free(outn);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            int s = ref_node(g, g->nodes[i].in[k]);
+            if (s >= 0) uses[s]++;
+        }
+    int rc = 0;
+    for (int i = 0; i < g->n_outputs && !rc; i++) {
+        outn[i] = ref_node(g, g->outputs[i]);
+        if (outn[i] < 0) rc = vd_fail(err, VD_EFORMAT, "%s: output '%s' names no node in the graph", g->path, g->outputs[i]);
+        else uses[outn[i]]++;
+    }
+    /* The input placeholder is lowered first so it is value 0's neighbour. */
+    for (int i = 0; i < g->n_nodes && !rc; i++)
+        if (!strcmp(g->nodes[i].op, "Placeholder")) rc = visit(m, i, uses, err, 0);
+    for (int i = 0; i < g->n_outputs && !rc; i++) rc = visit(m, outn[i], uses, err, 0);
+    if (!rc && m->input_val < 0) rc = vd_fail(err, VD_EFORMAT, "%s: the graph has no Placeholder input", g->path);
+    if (!rc) {
+        m->out_vals = calloc((size_t)g->n_outputs, sizeof(int));
+        if (!m->out_vals) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < g->n_outputs && !rc; i++) {
+        vd__node *n = &g->nodes[outn[i]];
+        int idx = 0;
+        const char *c = strrchr(g->outputs[i], ':');
+        if (c && c[1] >= '0' && c[1] <= '9') idx = atoi(c + 1);
+        int v = n->first_val + idx;
+        v = canon(m, v, err);
+        if (v < 0) {
+            rc = v;
+            break;
+        }
+        if (V(v)->cdata) { /* constant output: copy into a runtime buffer once */
+            int o = rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, n->name);
+            if (o < 0) {
+                rc = vd_fail(err, VD_ENOMEM, "out of memory");
+                break;
+            }
+            int si = emit_kernel(m, n, k_cast, 0, &v, 1, &o, 1, NULL, 0, err);
+            if (si < 0) {
+                rc = si;
+                break;
+            }
+            v = o;
+        }
+        m->out_vals[i] = v;
+    }
+    free(uses);
+    free(outn);
+    return rc;
+}

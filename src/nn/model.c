@@ -1,0 +1,436 @@
+/*
+ * vd_model: load (graph -> lower -> finalize), run, describe. See nn_internal.h.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn_internal.h"
+
+#define V(i) (&m->vals[(i)])
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static enum xnn_status init_status;
+
+static void do_init(void)
+{
+    init_status = xnn_initialize(NULL);
+}
+
+int vd_nn_init(vd_error *err)
+{
+    pthread_once(&init_once, do_init);
+    if (init_status != xnn_status_success)
+        return vd_fail(err, VD_EBACKEND, "XNNPACK failed to initialise (status %d): unsupported CPU?", init_status);
+    return 0;
+}
+
+int64_t vd_tensor_numel(const vd_tensor *t)
+{
+    return vd__numel(t->shape, t->ndim);
+}
+
+/* ---- buffer planning -------------------------------------------------------------- */
+
+static void touch(vd__model *m, int v, int step)
+{
+    int b = V(v)->buf;
+    if (b < 0) return;
+    vd__buf *x = &m->bufs[b];
+    if (x->first < 0 || step < x->first) x->first = step;
+    if (step > x->last) x->last = step;
+}
+
+typedef struct {
+    size_t off, size;
+    int last;
+} placed;
+
+/* Assign arena offsets: buffers whose live step ranges overlap never share bytes.
+ * First-fit over the buffers live at the same time; O(B^2), B ~ a few hundred. */
+static int plan_arena(vd__model *m, vd_error *err)
+{
+    for (int i = 0; i < m->n_steps; i++) {
+        vd__step *s = &m->steps[i];
+        for (int k = 0; k < s->n_in; k++) touch(m, s->in[k], i);
+        for (int k = 0; k < s->n_out; k++) touch(m, s->out[k], i);
+    }
+    for (int b = 0; b < m->n_bufs; b++) {
+        if (m->bufs[b].pinned) {
+            m->bufs[b].first = -1;
+            m->bufs[b].last = m->n_steps;
+        }
+    }
+    touch(m, m->input_val, -1);
+    for (int i = 0; i < m->g.n_outputs; i++) {
+        int b = V(m->out_vals[i])->buf;
+        if (b >= 0) {
+            m->bufs[b].pinned = 1;
+            m->bufs[b].last = m->n_steps;
+            if (m->bufs[b].first < 0) m->bufs[b].first = -1;
+        }
+    }
+    int *order = malloc(sizeof(int) * (size_t)(m->n_bufs + 1));
+    size_t *off = calloc((size_t)m->n_bufs + 1, sizeof(size_t));
+    if (!order || !off) {
+        free(order);
+        free(off);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    int n = 0;
+    for (int b = 0; b < m->n_bufs; b++)
+        if (m->bufs[b].last >= -1 && (m->bufs[b].first >= -1)) order[n++] = b;
+    /* insertion sort by first use */
+    for (int i = 1; i < n; i++) {
+        int x = order[i], j = i - 1;
+        while (j >= 0 && m->bufs[order[j]].first > m->bufs[x].first) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = x;
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        vd__buf *b = &m->bufs[order[i]];
+        if (b->last < 0 && b->first < 0 && !b->pinned) continue; /* unused */
+        size_t sz = (b->bytes + XNN_EXTRA_BYTES + 63) & ~(size_t)63;
+        size_t cand = 0;
+        int moved = 1;
+        while (moved) { /* first fit: bump past any overlapping live buffer */
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                vd__buf *o = &m->bufs[order[j]];
+                if (o->last < b->first || o->first > b->last) continue;
+                size_t oo = off[order[j]], os = (o->bytes + XNN_EXTRA_BYTES + 63) & ~(size_t)63;
+                if (cand < oo + os && oo < cand + sz) {
+                    cand = oo + os;
+                    moved = 1;
+                }
+            }
+        }
+        off[order[i]] = cand;
+        if (cand + sz > total) total = cand + sz;
+    }
+    if (posix_memalign(&m->arena, 64, total + 64)) {
+        free(order);
+        free(off);
+        return vd_fail(err, VD_ENOMEM, "out of memory for %zu bytes of activations", total);
+    }
+    memset(m->arena, 0, total + 64);
+    for (int b = 0; b < m->n_bufs; b++) m->bufs[b].ptr = (char *)m->arena + off[b];
+    free(order);
+    free(off);
+    return 0;
+}
+
+/* ---- XNNPACK operators -------------------------------------------------------------- */
+
+static float *fptr(vd__model *m, int v)
+{
+    vd__val *x = V(v);
+    if (x->cdata) return x->cdata;
+    return (float *)m->bufs[x->buf].ptr + x->offset;
+}
+
+static int create_op(vd__model *m, vd__step *s, vd_error *err)
+{
+    enum xnn_status st = xnn_status_success;
+    pthreadpool_t tp = m->pool;
+    vd__val *in = V(s->in[0]);
+    float *x = fptr(m, s->in[0]), *y = fptr(m, s->out[0]);
+    switch (s->kind) {
+    case VD__S_CONV: {
+        uint32_t flags = (s->groups > 1 && s->gcin == 1) ? XNN_FLAG_DEPTHWISE_CONVOLUTION : 0;
+        st = xnn_create_convolution2d_nhwc_f32(
+            (uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb, (uint32_t)s->pl, (uint32_t)s->kh,
+            (uint32_t)s->kw, (uint32_t)s->sh, (uint32_t)s->sw, (uint32_t)s->dh, (uint32_t)s->dw,
+            (uint32_t)s->groups, (size_t)s->gcin, (size_t)s->gcout, (size_t)(s->groups * s->gcin),
+            (size_t)(s->groups * s->gcout), s->weights, s->bias, s->out_min, s->out_max, flags, &s->xop);
+        if (st == xnn_status_success)
+            st = xnn_setup_convolution2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
+                                                  (size_t)in->shape[2], x, y, tp);
+        break;
+    }
+    case VD__S_MAXPOOL:
+        st = xnn_create_max_pooling2d_nhwc_f32((uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb,
+                                               (uint32_t)s->pl, (uint32_t)s->kh, (uint32_t)s->kw,
+                                               (uint32_t)s->sh, (uint32_t)s->sw, 1, 1,
+                                               (size_t)in->shape[3], (size_t)in->shape[3],
+                                               (size_t)in->shape[3], s->out_min, s->out_max, 0, &s->xop);
+        if (st == xnn_status_success)
+            st = xnn_setup_max_pooling2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
+                                                  (size_t)in->shape[2], x, y, tp);
+        break;
+    case VD__S_BINARY: {
+        size_t sa[VD__MAXD], sb[VD__MAXD];
+        int nd = (int)s->p[12];
+        for (int i = 0; i < nd; i++) {
+            sa[i] = (size_t)s->p[i];
+            sb[i] = (size_t)s->p[6 + i];
+        }
+        const float *a = s->weights ? s->weights : x;
+        const float *b = s->bias ? s->bias : fptr(m, s->in[1]);
+        float lo = s->out_min, hi = s->out_max;
+        switch (s->sub) {
+        case VD__B_ADD:
+            st = xnn_create_add_nd_f32(lo, hi, 0, &s->xop);
+            if (!st) st = xnn_setup_add_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            break;
+        case VD__B_SUB:
+            st = xnn_create_subtract_nd_f32(lo, hi, 0, &s->xop);
+            if (!st) st = xnn_setup_subtract_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            break;
+        case VD__B_MUL:
+            st = xnn_create_multiply_nd_f32(lo, hi, 0, &s->xop);
+            if (!st) st = xnn_setup_multiply_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            break;
+        case VD__B_DIV:
+            st = xnn_create_divide_nd_f32(lo, hi, 0, &s->xop);
+            if (!st) st = xnn_setup_divide_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            break;
+        case VD__B_SQDIFF:
+            st = xnn_create_squared_difference_nd_f32(0, &s->xop);
+            if (!st) st = xnn_setup_squared_difference_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            break;
+        case VD__B_MIN:
+            st = xnn_create_minimum_nd_f32(0, &s->xop);
+            if (!st) st = xnn_setup_minimum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            break;
+        case VD__B_MAX:
+            st = xnn_create_maximum_nd_f32(0, &s->xop);
+            if (!st) st = xnn_setup_maximum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            break;
+        }
+        break;
+    }
+    case VD__S_UNARY: {
+        size_t n = (size_t)vd__numel(in->shape, in->ndim);
+        switch (s->sub) {
+        case VD__U_RELU:
+            st = xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, INFINITY, 0, &s->xop);
+            if (!st) st = xnn_setup_clamp_nc_f32(s->xop, n, x, y, tp);
+            break;
+        case VD__U_RELU6:
+            st = xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, 6.0f, 0, &s->xop);
+            if (!st) st = xnn_setup_clamp_nc_f32(s->xop, n, x, y, tp);
+            break;
+        case VD__U_SIGMOID:
+            st = xnn_create_sigmoid_nc_f32(1, 1, 1, 0, &s->xop);
+            if (!st) st = xnn_setup_sigmoid_nc_f32(s->xop, n, x, y, tp);
+            break;
+        case VD__U_LEAKY:
+            st = xnn_create_leaky_relu_nc_f32(1, 1, 1, s->alpha, 0, &s->xop);
+            if (!st) st = xnn_setup_leaky_relu_nc_f32(s->xop, n, x, y, tp);
+            break;
+        case VD__U_SQRT:
+            st = xnn_create_square_root_nc_f32(1, 1, 1, 0, &s->xop);
+            if (!st) st = xnn_setup_square_root_nc_f32(s->xop, n, x, y, tp);
+            break;
+        case VD__U_NEG:
+            st = xnn_create_negate_nc_f32(1, 1, 1, 0, &s->xop);
+            if (!st) st = xnn_setup_negate_nc_f32(s->xop, n, x, y, tp);
+            break;
+        case VD__U_SQUARE:
+            st = xnn_create_square_nc_f32(1, 1, 1, 0, &s->xop);
+            if (!st) st = xnn_setup_square_nc_f32(s->xop, n, x, y, tp);
+            break;
+        default:
+            return vd_fail(err, VD_EUNSUPP, "%s: node '%s': no XNNPACK unary op %d", m->g.path, s->node, s->sub);
+        }
+        break;
+    }
+    case VD__S_PRELU: {
+        size_t c = (size_t)s->p[0], n = (size_t)vd__numel(in->shape, in->ndim) / c;
+        st = xnn_create_prelu_nc_f32(c, c, c, s->fparam, 0, &s->xop);
+        if (!st) st = xnn_setup_prelu_nc_f32(s->xop, n, x, y, tp);
+        break;
+    }
+    case VD__S_RESIZE: {
+        vd__val *o = V(s->out[0]);
+        size_t c = (size_t)in->shape[3];
+        st = xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, (uint32_t)s->p[0], &s->xop);
+        if (!st)
+            st = xnn_setup_resize_bilinear2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
+                                                      (size_t)in->shape[2], (size_t)o->shape[1],
+                                                      (size_t)o->shape[2], x, y, tp);
+        break;
+    }
+    case VD__S_GAVGPOOL: {
+        size_t c = (size_t)in->shape[3];
+        st = xnn_create_global_average_pooling_nwc_f32(c, c, c, -INFINITY, INFINITY, 0, &s->xop);
+        if (!st)
+            st = xnn_setup_global_average_pooling_nwc_f32(s->xop, (size_t)in->shape[0],
+                                                          (size_t)(in->shape[1] * in->shape[2]), x, y, tp);
+        break;
+    }
+    case VD__S_PAD: {
+        size_t shp[VD__MAXD], pre[VD__MAXD], post[VD__MAXD];
+        for (int i = 0; i < in->ndim; i++) {
+            shp[i] = (size_t)in->shape[in->perm[i]];
+            pre[i] = (size_t)s->p[i];
+            post[i] = (size_t)s->p[6 + i];
+        }
+        uint32_t fill;
+        if (in->dtype == VD__F32) memcpy(&fill, &s->alpha, 4);
+        else {
+            int32_t iv = (int32_t)s->alpha;
+            memcpy(&fill, &iv, 4);
+        }
+        st = xnn_create_constant_pad_nd_x32(&fill, 0, &s->xop);
+        if (!st) st = xnn_setup_constant_pad_nd_x32(s->xop, (size_t)in->ndim, shp, pre, post, x, y, tp);
+        break;
+    }
+    case VD__S_KERNEL:
+        return 0;
+    }
+    if (st != xnn_status_success)
+        return vd_fail(err, VD_EBACKEND, "%s: node '%s' (op %s): XNNPACK rejected the operator (status %d)",
+                       m->g.path, s->node, s->op, st);
+    return 0;
+}
+
+int vd__finalize(vd__model *m, vd_error *err)
+{
+    int rc = plan_arena(m, err);
+    if (rc) return rc;
+    for (int i = 0; i < m->n_steps; i++) {
+        rc = create_op(m, &m->steps[i], err);
+        if (rc) return rc;
+        m->flops += m->steps[i].flops;
+    }
+    return 0;
+}
+
+int vd__run_steps(vd__model *m, vd_error *err)
+{
+    for (int i = 0; i < m->n_steps; i++) {
+        vd__step *s = &m->steps[i];
+        if (s->kind == VD__S_KERNEL) {
+            int rc = s->kern(m, s);
+            if (rc) return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
+        } else {
+            enum xnn_status st = xnn_run_operator(s->xop, m->pool);
+            if (st != xnn_status_success)
+                return vd_fail(err, VD_EBACKEND, "%s: node '%s' (op %s): XNNPACK run failed (status %d)",
+                               m->g.path, s->node, s->op, st);
+        }
+    }
+    return 0;
+}
+
+void vd__steps_free(vd__model *m)
+{
+    for (int i = 0; i < m->n_steps; i++) {
+        vd__step *s = &m->steps[i];
+        if (s->xop) xnn_delete_operator(s->xop);
+        free(s->weights);
+        free(s->bias);
+        free(s->fparam);
+    }
+    free(m->steps);
+    m->steps = NULL;
+    m->n_steps = 0;
+}
+
+/* ---- public API ------------------------------------------------------------------ */
+
+static void fill_desc(vd__model *m, vd_tensor *t, int v, const char *name)
+{
+    t->name = name;
+    t->dtype = V(v)->dtype == VD__F32 ? VD_F32 : VD_I32;
+    t->ndim = V(v)->ndim;
+    memcpy(t->shape, V(v)->shape, sizeof t->shape);
+    t->data = V(v)->buf >= 0 ? (float *)m->bufs[V(v)->buf].ptr + V(v)->offset : V(v)->cdata;
+}
+
+int vd_model_load(const char *path, const vd_model_opts *opts, vd_model **out, vd_error *err)
+{
+    *out = NULL;
+    int rc = vd_nn_init(err);
+    if (rc) return rc;
+    vd__model *m = calloc(1, sizeof *m);
+    if (!m) return vd_fail(err, VD_ENOMEM, "out of memory");
+    rc = vd__graph_load(path, &m->g, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    rc = vd__lower(m, err);
+    if (!rc) {
+        int threads = opts && opts->threads > 0 ? opts->threads : 1;
+        m->pool = pthreadpool_create((size_t)threads);
+        if (!m->pool) rc = vd_fail(err, VD_ENOMEM, "cannot create a thread pool of %d threads", threads);
+    }
+    if (!rc) rc = vd__finalize(m, err);
+    if (!rc) {
+        m->out_desc = calloc((size_t)m->g.n_outputs, sizeof(vd_tensor));
+        if (!m->out_desc) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    if (rc) {
+        vd_model_free(m);
+        return rc;
+    }
+    fill_desc(m, &m->in_desc, m->input_val, m->g.input_name ? m->g.input_name : V(m->input_val)->node);
+    m->in_desc.data = NULL;
+    for (int i = 0; i < m->g.n_outputs; i++) fill_desc(m, &m->out_desc[i], m->out_vals[i], m->g.out_names[i]);
+    *out = m;
+    return 0;
+}
+
+void vd_model_free(vd_model *m)
+{
+    if (!m) return;
+    vd__steps_free(m);
+    for (int i = 0; i < m->n_vals; i++) free(m->vals[i].cdata);
+    free(m->vals);
+    free(m->bufs);
+    free(m->arena);
+    free(m->out_vals);
+    free(m->out_desc);
+    if (m->pool) pthreadpool_destroy(m->pool);
+    vd__graph_free(&m->g);
+    free(m);
+}
+
+int vd_model_n_inputs(const vd_model *m)
+{
+    (void)m;
+    return 1;
+}
+
+int vd_model_n_outputs(const vd_model *m)
+{
+    return m->g.n_outputs;
+}
+
+const vd_tensor *vd_model_input(const vd_model *m, int i)
+{
+    return i == 0 ? &m->in_desc : NULL;
+}
+
+const vd_tensor *vd_model_output(const vd_model *m, int i)
+{
+    return i >= 0 && i < m->g.n_outputs ? &m->out_desc[i] : NULL;
+}
+
+double vd_model_flops(const vd_model *m)
+{
+    return m->flops;
+}
+
+int vd_model_run(vd_model *m, const void *data, size_t bytes, vd_error *err)
+{
+    vd__val *in = V(m->input_val);
+    size_t need = (size_t)vd__numel(in->shape, in->ndim) * 4;
+    if (bytes != need) {
+        char shp[96] = "";
+        for (int i = 0; i < in->ndim; i++)
+            snprintf(shp + strlen(shp), sizeof shp - strlen(shp), "%s%lld", i ? "x" : "", (long long)in->shape[i]);
+        return vd_fail(err, VD_ESHAPE, "%s: input '%s' must be %s %s (%zu bytes), got %zu bytes",
+                       m->g.path, m->in_desc.name, shp, in->dtype == VD__F32 ? "float32" : "int32", need, bytes);
+    }
+    memcpy(m->bufs[in->buf].ptr, data, need);
+    return vd__run_steps(m, err);
+}
