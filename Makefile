@@ -1,0 +1,45 @@
+# Thin wrapper over CMake. The two commands users need: `make demo` and `make test`.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all build setup demo test test-unit test-asan bench format format-check clean
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup build
+	bash scripts/demo.sh $(BUILD)/vdag
+
+# The whole suite twice: a normal build, then AddressSanitizer + UBSan (+ LeakSanitizer).
+test: setup
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-asan
+
+test-unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j2
+
+test-asan:
+	cmake -S . -B $(ASAN_BUILD) -DVDAG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j2
+
+bench: build
+	$(BUILD)/vdag bench gemm --threads 2
+	$(BUILD)/vdag bench models --threads 2 --runs 50
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
