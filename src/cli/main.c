@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libavutil/log.h>
+
 #include "cli/cli.h"
 
 typedef struct vd_cli_cmd {
@@ -25,6 +27,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    av_log_set_level(AV_LOG_ERROR); /* FFmpeg's chatter is not for users */
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
