@@ -15,7 +15,7 @@ extern int vt_pass, vt_fail;
             vt_pass++;                                                                             \
         } else {                                                                                   \
             vt_fail++;                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
         }                                                                                          \
     } while (0)
 

@@ -12,14 +12,14 @@
 #include <stdint.h>
 
 typedef struct vd_frame {
-    int width, height;     /* pixels of `data` (after any plan resolution scaling) */
-    int stride;            /* bytes per row, >= 3*width */
-    uint8_t *data;         /* RGB24 */
-    int src_width;         /* size of the frame as decoded from the source; service */
-    int src_height;        /* coordinates are reported in this space */
-    int64_t cam_frame_id;  /* index of the frame in the source (0-based, before dropping) */
-    int64_t pts_us;        /* presentation time in microseconds, or -1 */
-    int refcount;          /* atomic; managed by vd_frame_ref/free */
+    int width, height;    /* pixels of `data` (after any plan resolution scaling) */
+    int stride;           /* bytes per row, >= 3*width */
+    uint8_t *data;        /* RGB24 */
+    int src_width;        /* size of the frame as decoded from the source; service */
+    int src_height;       /* coordinates are reported in this space */
+    int64_t cam_frame_id; /* index of the frame in the source (0-based, before dropping) */
+    int64_t pts_us;       /* presentation time in microseconds, or -1 */
+    int refcount;         /* atomic; managed by vd_frame_ref/free */
 } vd_frame;
 
 /* Allocate a zeroed RGB24 frame (refcount 1). Returns NULL on OOM. */

@@ -29,7 +29,7 @@ typedef enum vd_dtype { VD_F32 = 0, VD_I32 = 1 } vd_dtype;
 
 /* A view of a tensor: shape and data, row-major. Not owning. */
 typedef struct vd_tensor {
-    const char *name;            /* signature/output name, e.g. "Identity_3:0" */
+    const char *name; /* signature/output name, e.g. "Identity_3:0" */
     vd_dtype dtype;
     int ndim;
     int64_t shape[VD_MAX_DIMS];
@@ -37,7 +37,7 @@ typedef struct vd_tensor {
 } vd_tensor;
 
 typedef struct vd_model_opts {
-    int threads;     /* XNNPACK worker threads; <= 0 means 1 */
+    int threads; /* XNNPACK worker threads; <= 0 means 1 */
 } vd_model_opts;
 
 typedef struct vd_model vd_model;
@@ -47,8 +47,7 @@ int vd_nn_init(vd_error *err);
 
 /* Load a model.json (and its shards, looked up beside it). On failure returns a
  * VD_E* code and an error naming the file, node and op; nothing is leaked. */
-int vd_model_load(const char *model_json, const vd_model_opts *opts, vd_model **out,
-                  vd_error *err);
+int vd_model_load(const char *model_json, const vd_model_opts *opts, vd_model **out, vd_error *err);
 void vd_model_free(vd_model *m);
 
 /* Input / output descriptions (shape as inferred; data NULL for inputs). */

@@ -6,23 +6,40 @@
 const char *vd_strerror(int code)
 {
     switch (code) {
-    case VD_OK: return "ok";
-    case VD_EINVAL: return "invalid argument";
-    case VD_ENOMEM: return "out of memory";
-    case VD_EIO: return "I/O error";
-    case VD_EFORMAT: return "malformed input";
-    case VD_EUNSUPP: return "unsupported";
-    case VD_ENOTFOUND: return "not found";
-    case VD_ESHAPE: return "shape mismatch";
-    case VD_EBACKEND: return "backend error";
-    case VD_ETIMEDOUT: return "timed out";
-    case VD_EEOF: return "end of stream";
-    case VD_EBUSY: return "busy";
-    case VD_ESTATE: return "invalid state";
-    case VD_EAUTH: return "not authorized";
-    case VD_ETOOBIG: return "too large";
-    case VD_ECONN: return "connection failed";
-    default: return "unknown error";
+    case VD_OK:
+        return "ok";
+    case VD_EINVAL:
+        return "invalid argument";
+    case VD_ENOMEM:
+        return "out of memory";
+    case VD_EIO:
+        return "I/O error";
+    case VD_EFORMAT:
+        return "malformed input";
+    case VD_EUNSUPP:
+        return "unsupported";
+    case VD_ENOTFOUND:
+        return "not found";
+    case VD_ESHAPE:
+        return "shape mismatch";
+    case VD_EBACKEND:
+        return "backend error";
+    case VD_ETIMEDOUT:
+        return "timed out";
+    case VD_EEOF:
+        return "end of stream";
+    case VD_EBUSY:
+        return "busy";
+    case VD_ESTATE:
+        return "invalid state";
+    case VD_EAUTH:
+        return "not authorized";
+    case VD_ETOOBIG:
+        return "too large";
+    case VD_ECONN:
+        return "connection failed";
+    default:
+        return "unknown error";
     }
 }
 

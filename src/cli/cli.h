@@ -5,7 +5,7 @@
 #ifndef VDAG_CLI_H
 #define VDAG_CLI_H
 
-int vd_cmd_nn_run(int argc, char **argv);      /* vdag nn run MODEL ... */
+int vd_cmd_nn_run(int argc, char **argv);       /* vdag nn run MODEL ... */
 int vd_cmd_bench_models(int argc, char **argv); /* vdag bench models ... */
 int vd_cmd_bench_gemm(int argc, char **argv);   /* vdag bench gemm ... */
 

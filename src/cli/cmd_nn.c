@@ -12,8 +12,8 @@
 #include "vdag/nn.h"
 #include "vdag/nninput.h"
 
-static const char *const default_models[] = {"blazeface-back", "blazeface-front", "facemesh",
-                                             "nanodet", "centernet", "movenet-lightning"};
+static const char *const default_models[] = {
+    "blazeface-back", "blazeface-front", "facemesh", "nanodet", "centernet", "movenet-lightning"};
 
 static int default_threads(void)
 {
@@ -45,7 +45,8 @@ static void print_outputs(const char *model, vd_model *m, int json)
         if (json) {
             printf("%s{\"name\":\"%s\",\"shape\":", i ? "," : "", t->name);
             print_shape(stdout, t);
-            printf(",\"sum\":%.17g,\"sum_abs\":%.17g,\"min\":%.9g,\"max\":%.9g,\"first\":[", sum, sa, mn, mx);
+            printf(",\"sum\":%.17g,\"sum_abs\":%.17g,\"min\":%.9g,\"max\":%.9g,\"first\":[", sum,
+                   sa, mn, mx);
             for (int64_t k = 0; k < n && k < 8; k++) {
                 double v = t->dtype == VD_F32 ? ((float *)t->data)[k] : ((int32_t *)t->data)[k];
                 printf("%s%.9g", k ? "," : "", v);
@@ -62,8 +63,11 @@ static void print_outputs(const char *model, vd_model *m, int json)
 
 static int usage_nn(void)
 {
-    fprintf(stderr, "usage: vdag nn run MODEL [--input lcg:SEED|const:V|image:PATH] [--threads N] [--json]\n"
-                    "  MODEL: a cached model name (blazeface-back, facemesh, nanodet, ...) or a model.json path\n");
+    fprintf(
+        stderr,
+        "usage: vdag nn run MODEL [--input lcg:SEED|const:V|image:PATH] [--threads N] [--json]\n"
+        "  MODEL: a cached model name (blazeface-back, facemesh, nanodet, ...) or a model.json "
+        "path\n");
     return 2;
 }
 
@@ -72,12 +76,18 @@ int vd_cmd_nn_run(int argc, char **argv)
     const char *model = NULL, *input = "lcg:12345";
     int threads = 1, json = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (argv[i][0] == '-') return usage_nn();
-        else if (!model) model = argv[i];
-        else return usage_nn();
+        if (!strcmp(argv[i], "--input") && i + 1 < argc)
+            input = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (argv[i][0] == '-')
+            return usage_nn();
+        else if (!model)
+            model = argv[i];
+        else
+            return usage_nn();
     }
     if (!model) return usage_nn();
     char path[1024];
@@ -93,8 +103,10 @@ int vd_cmd_nn_run(int argc, char **argv)
     size_t bytes = 0;
     int rc = vd_nn_make_input(vd_model_input(m, 0), model, input, &buf, &bytes, &err);
     if (!rc) rc = vd_model_run(m, buf, bytes, &err);
-    if (rc) fprintf(stderr, "vdag: %s\n", err.msg);
-    else print_outputs(model, m, json);
+    if (rc)
+        fprintf(stderr, "vdag: %s\n", err.msg);
+    else
+        print_outputs(model, m, json);
     free(buf);
     vd_model_free(m);
     return rc ? 1 : 0;
@@ -104,7 +116,9 @@ int vd_cmd_nn_run(int argc, char **argv)
 
 static int usage_bench(void)
 {
-    fprintf(stderr, "usage: vdag bench models [--models a,b] [--threads N] [--runs N] [--warmup N] [--json]\n");
+    fprintf(
+        stderr,
+        "usage: vdag bench models [--models a,b] [--threads N] [--runs N] [--warmup N] [--json]\n");
     return 2;
 }
 
@@ -113,19 +127,28 @@ int vd_cmd_bench_models(int argc, char **argv)
     char models[1024] = "";
     int threads = default_threads(), runs = 50, warmup = 5, json = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--models") && i + 1 < argc) snprintf(models, sizeof models, "%s", argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else return usage_bench();
+        if (!strcmp(argv[i], "--models") && i + 1 < argc)
+            snprintf(models, sizeof models, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
+            warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else
+            return usage_bench();
     }
     if (runs < 1 || threads < 1 || warmup < 0) return usage_bench();
     if (!models[0]) {
         for (size_t i = 0; i < sizeof default_models / sizeof *default_models; i++)
-            snprintf(models + strlen(models), sizeof models - strlen(models), "%s%s", i ? "," : "", default_models[i]);
+            snprintf(models + strlen(models), sizeof models - strlen(models), "%s%s", i ? "," : "",
+                     default_models[i]);
     }
-    if (!json) printf("%-20s %7s %5s %10s %10s %8s %8s\n", "model", "threads", "runs", "median_ms", "p90_ms", "gflop", "gflops");
+    if (!json)
+        printf("%-20s %7s %5s %10s %10s %8s %8s\n", "model", "threads", "runs", "median_ms",
+               "p90_ms", "gflop", "gflops");
     int status = 0;
     char *save = NULL;
     for (char *name = strtok_r(models, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
@@ -158,15 +181,17 @@ int vd_cmd_bench_models(int argc, char **argv)
             fprintf(stderr, "vdag: %s\n", err.msg);
             status = 1;
         } else {
-            double med = vd_percentile(t, (size_t)runs, 50), p90 = vd_percentile(t, (size_t)runs, 90);
+            double med = vd_percentile(t, (size_t)runs, 50),
+                   p90 = vd_percentile(t, (size_t)runs, 90);
             double gflop = vd_model_flops(m) / 1e9;
             if (json)
-                printf("{\"model\":\"%s\",\"threads\":%d,\"runs\":%d,\"median_ms\":%.3f,\"p90_ms\":%.3f,"
+                printf("{\"model\":\"%s\",\"threads\":%d,\"runs\":%d,\"median_ms\":%.3f,\"p90_ms\":"
+                       "%.3f,"
                        "\"gflop\":%.4f,\"gflops\":%.2f}\n",
                        name, threads, runs, med, p90, gflop, gflop / (med / 1e3));
             else
-                printf("%-20s %7d %5d %10.3f %10.3f %8.4f %8.2f\n", name, threads, runs, med, p90, gflop,
-                       gflop / (med / 1e3));
+                printf("%-20s %7d %5d %10.3f %10.3f %8.4f %8.2f\n", name, threads, runs, med, p90,
+                       gflop, gflop / (med / 1e3));
             fflush(stdout);
         }
         free(t);
@@ -183,12 +208,17 @@ int vd_cmd_bench_gemm(int argc, char **argv)
     int threads = default_threads(), runs = 20, json = 0;
     size_t M = 1024, K = 1024, N = 1024;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--size") && i + 1 < argc) M = K = N = (size_t)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json")) json = 1;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc)
+            M = K = N = (size_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
         else {
-            fprintf(stderr, "usage: vdag bench gemm [--threads N] [--runs N] [--size N] [--json]\n");
+            fprintf(stderr,
+                    "usage: vdag bench gemm [--threads N] [--runs N] [--size N] [--json]\n");
             return 2;
         }
     }
@@ -206,7 +236,8 @@ int vd_cmd_bench_gemm(int argc, char **argv)
     if (a && w && c && t && tp) {
         for (size_t i = 0; i < M * K; i++) a[i] = (float)(i % 17) * 0.01f;
         for (size_t i = 0; i < N * K; i++) w[i] = (float)(i % 13) * 0.01f;
-        if (xnn_create_fully_connected_nc_f32(K, N, K, N, w, NULL, -INFINITY, INFINITY, 0, &op) == xnn_status_success &&
+        if (xnn_create_fully_connected_nc_f32(K, N, K, N, w, NULL, -INFINITY, INFINITY, 0, &op) ==
+                xnn_status_success &&
             xnn_setup_fully_connected_nc_f32(op, M, a, c, tp) == xnn_status_success) {
             xnn_run_operator(op, tp);
             for (int i = 0; i < runs; i++) {
@@ -217,11 +248,12 @@ int vd_cmd_bench_gemm(int argc, char **argv)
             double med = vd_percentile(t, (size_t)runs, 50);
             double gf = 2.0 * (double)M * (double)N * (double)K / 1e9;
             if (json)
-                printf("{\"bench\":\"gemm\",\"m\":%zu,\"n\":%zu,\"k\":%zu,\"threads\":%d,\"median_ms\":%.3f,\"gflops\":%.2f}\n",
+                printf("{\"bench\":\"gemm\",\"m\":%zu,\"n\":%zu,\"k\":%zu,\"threads\":%d,\"median_"
+                       "ms\":%.3f,\"gflops\":%.2f}\n",
                        M, N, K, threads, med, gf / (med / 1e3));
             else
-                printf("gemm %zux%zux%zu threads %d: median %.3f ms, %.2f GFLOP/s\n", M, N, K, threads, med,
-                       gf / (med / 1e3));
+                printf("gemm %zux%zux%zu threads %d: median %.3f ms, %.2f GFLOP/s\n", M, N, K,
+                       threads, med, gf / (med / 1e3));
             rc = 0;
         }
     }

@@ -41,7 +41,8 @@ int main(int argc, char **argv)
             continue;
         }
         size_t l = (size_t)(sp - n);
-        if (strlen(argv[1]) == l && !strncmp(argv[1], n, l) && argc >= 3 && !strcmp(argv[2], sp + 1))
+        if (strlen(argv[1]) == l && !strncmp(argv[1], n, l) && argc >= 3 &&
+            !strcmp(argv[2], sp + 1))
             return commands[i].fn(argc - 3, argv + 3);
     }
     fprintf(stderr, "vdag: unknown command '%s'\n\n", argv[1]);

@@ -19,12 +19,40 @@ static int av_err(vd_error *err, int code, const char *path, const char *what, i
 static int frame_to_rgb(const AVFrame *f, vd_frame **out, vd_error *err, const char *path)
 {
     vd_frame *o = vd_frame_new(f->width, f->height);
-    if (!o) return vd_fail(err, VD_ENOMEM, "%s: out of memory for a %dx%d frame", path, f->width, f->height);
-    struct SwsContext *sws = sws_getContext(f->width, f->height, f->format, f->width, f->height,
+    if (!o)
+        return vd_fail(err, VD_ENOMEM, "%s: out of memory for a %dx%d frame", path, f->width,
+                       f->height);
+    /* JPEG's full-range "J" formats are deprecated in swscale: use the plain format and
+     * say the range instead. */
+    enum AVPixelFormat fmt = f->format;
+    int full = f->color_range == AVCOL_RANGE_JPEG;
+    switch (fmt) {
+    case AV_PIX_FMT_YUVJ420P:
+        fmt = AV_PIX_FMT_YUV420P, full = 1;
+        break;
+    case AV_PIX_FMT_YUVJ422P:
+        fmt = AV_PIX_FMT_YUV422P, full = 1;
+        break;
+    case AV_PIX_FMT_YUVJ444P:
+        fmt = AV_PIX_FMT_YUV444P, full = 1;
+        break;
+    case AV_PIX_FMT_YUVJ440P:
+        fmt = AV_PIX_FMT_YUV440P, full = 1;
+        break;
+    default:
+        break;
+    }
+    struct SwsContext *sws = sws_getContext(f->width, f->height, fmt, f->width, f->height,
                                             AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+    if (sws && full) {
+        int *inv, *tbl, srcr, dstr, b, c, sat;
+        if (sws_getColorspaceDetails(sws, &inv, &srcr, &tbl, &dstr, &b, &c, &sat) >= 0)
+            sws_setColorspaceDetails(sws, inv, 1, tbl, 1, b, c, sat);
+    }
     if (!sws) {
         vd_frame_free(o);
-        return vd_fail(err, VD_EUNSUPP, "%s: cannot convert pixel format %d to RGB", path, f->format);
+        return vd_fail(err, VD_EUNSUPP, "%s: cannot convert pixel format %d to RGB", path,
+                       f->format);
     }
     uint8_t *dst[4] = {o->data};
     int dstride[4] = {o->stride};
@@ -77,8 +105,10 @@ int vd_image_load(const char *path, vd_frame **out, vd_error *err)
         }
     }
     avcodec_send_packet(dec, NULL); /* flush */
-    if (avcodec_receive_frame(dec, fr) >= 0) rc = frame_to_rgb(fr, out, err, path);
-    else rc = vd_fail(err, VD_EFORMAT, "%s: could not decode a picture (corrupt file?)", path);
+    if (avcodec_receive_frame(dec, fr) >= 0)
+        rc = frame_to_rgb(fr, out, err, path);
+    else
+        rc = vd_fail(err, VD_EFORMAT, "%s: could not decode a picture (corrupt file?)", path);
 done:
     av_frame_free(&fr);
     av_packet_free(&pkt);
@@ -97,7 +127,8 @@ int vd_frame_scale(const vd_frame *src, int w, int h, vd_frame **out, vd_error *
                                             AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
     if (!sws) {
         vd_frame_free(o);
-        return vd_fail(err, VD_EBACKEND, "scale: swscale refused %dx%d -> %dx%d", src->width, src->height, w, h);
+        return vd_fail(err, VD_EBACKEND, "scale: swscale refused %dx%d -> %dx%d", src->width,
+                       src->height, w, h);
     }
     const uint8_t *s[4] = {src->data};
     int ss[4] = {src->stride};
@@ -119,7 +150,8 @@ int vd_frame_crop_resize(const vd_frame *src, float x1, float y1, float x2, floa
 {
     *out = NULL;
     if (out_w <= 0 || out_h <= 0 || !(x2 > x1) || !(y2 > y1))
-        return vd_fail(err, VD_EINVAL, "crop_resize: bad box (%g,%g)-(%g,%g) or size %dx%d", x1, y1, x2, y2, out_w, out_h);
+        return vd_fail(err, VD_EINVAL, "crop_resize: bad box (%g,%g)-(%g,%g) or size %dx%d", x1, y1,
+                       x2, y2, out_w, out_h);
     vd_frame *o = vd_frame_new(out_w, out_h);
     if (!o) return vd_fail(err, VD_ENOMEM, "crop_resize: out of memory");
     float sx = (x2 - x1) / (float)out_w, sy = (y2 - y1) / (float)out_h;
@@ -139,7 +171,8 @@ int vd_frame_crop_resize(const vd_frame *src, float x1, float y1, float x2, floa
                         int xx = x0 + dx, yy = y0 + dy;
                         float wgt = (dx ? wx : 1 - wx) * (dy ? wy : 1 - wy);
                         if (xx >= 0 && yy >= 0 && xx < src->width && yy < src->height)
-                            acc += wgt * src->data[(size_t)yy * (size_t)src->stride + (size_t)xx * 3 + (size_t)c];
+                            acc += wgt * src->data[(size_t)yy * (size_t)src->stride +
+                                                   (size_t)xx * 3 + (size_t)c];
                     }
                 d[x * 3 + c] = (uint8_t)(acc + 0.5f);
             }

@@ -191,7 +191,8 @@ static int read_group(const vd__graph *g, const char *dir, json_t *paths, uint8_
         vd_error e2;
         if (vd_read_file(full, 0, &buf, &n, &e2) != 0) {
             free(data);
-            return vd_fail(err, VD_EIO, "%s: weight shard missing or unreadable: %s (re-run scripts/setup.sh)",
+            return vd_fail(err, VD_EIO,
+                           "%s: weight shard missing or unreadable: %s (re-run scripts/setup.sh)",
                            g->path, e2.msg);
         }
         uint8_t *nd = realloc(data, total + n + 1);
@@ -242,8 +243,10 @@ static int decode_weight(const vd__graph *g, json_t *w, const uint8_t *data, siz
     const char *qdt = q ? json_string_value(json_object_get(q, "dtype")) : NULL;
     size_t esz = 4;
     if (qdt) {
-        if (!strcmp(qdt, "uint8")) esz = 1;
-        else if (!strcmp(qdt, "uint16") || !strcmp(qdt, "float16")) esz = 2;
+        if (!strcmp(qdt, "uint8"))
+            esz = 1;
+        else if (!strcmp(qdt, "uint16") || !strcmp(qdt, "float16"))
+            esz = 2;
         else
             return vd_fail(err, VD_EUNSUPP, "%s: weight '%s': unsupported quantization '%s'",
                            g->path, name, qdt);
@@ -277,14 +280,17 @@ static int decode_weight(const vd__graph *g, json_t *w, const uint8_t *data, siz
         for (int64_t i = 0; i < cnt; i++) {
             uint32_t v = esz == 1 ? src[i] : (uint32_t)(src[2 * i] | (src[2 * i + 1] << 8));
             double x = v * scale + mn;
-            if (dt == VD__I32) ((int32_t *)dst)[i] = (int32_t)lrint(x);
-            else ((float *)dst)[i] = (float)x;
+            if (dt == VD__I32)
+                ((int32_t *)dst)[i] = (int32_t)lrint(x);
+            else
+                ((float *)dst)[i] = (float)x;
         }
     }
     *off += need;
     if (n) {
         if (n->cdata)
-            return free(dst), vd_fail(err, VD_EFORMAT, "%s: weight '%s' listed twice", g->path, name);
+            return free(dst),
+                   vd_fail(err, VD_EFORMAT, "%s: weight '%s' listed twice", g->path, name);
         n->cdata = dst;
         n->cdtype = dt;
         n->cndim = nd;
@@ -293,6 +299,24 @@ static int decode_weight(const vd__graph *g, json_t *w, const uint8_t *data, siz
         free(dst); /* weight for a node the graph does not have: skip */
     }
     return 0;
+}
+
+/* Bytes one manifest entry occupies in the shards (0 if its description is bad:
+ * decode_weight reports that). */
+static size_t weight_bytes(json_t *w)
+{
+    int nd;
+    int64_t shape[VD__MAXD];
+    if (parse_shape(json_object_get(w, "shape"), shape, &nd)) return 0;
+    json_t *q = json_object_get(w, "quantization");
+    const char *qdt = q ? json_string_value(json_object_get(q, "dtype")) : NULL;
+    const char *dts = json_string_value(json_object_get(w, "dtype"));
+    size_t esz = 4;
+    if (qdt)
+        esz = !strcmp(qdt, "uint8") ? 1 : 2;
+    else if (dts && !strcmp(dts, "bool"))
+        esz = 1;
+    return (size_t)vd__numel(shape, nd) * esz;
 }
 
 static int load_weights(vd__graph *g, vd_error *err)
@@ -318,8 +342,17 @@ static int load_weights(vd__graph *g, vd_error *err)
         size_t len = 0, off = 0;
         int rc = read_group(g, dir, paths, &data, &len, err);
         if (rc) return rc;
-        size_t wi;
+        size_t wi, total = 0;
         json_t *w;
+        json_array_foreach(ws, wi, w) total += weight_bytes(w);
+        if (total > len) {
+            free(data);
+            return vd_fail(err, VD_EFORMAT,
+                           "%s: weight shard too short: the manifest describes %zu bytes but the "
+                           "shards hold %zu (truncated .bin, or a weight/manifest size mismatch; "
+                           "re-run scripts/setup.sh)",
+                           g->path, total, len);
+        }
         json_array_foreach(ws, wi, w)
         {
             const char *name = json_string_value(json_object_get(w, "name"));
@@ -382,7 +415,8 @@ int vd__graph_load(const char *path, vd__graph *g, vd_error *err)
     if (!g->doc) {
         int rc = access(path, R_OK) == 0 ? VD_EFORMAT : VD_EIO;
         vd_fail(err, rc, "%s:%d:%d: %s%s", path, je.line, je.column, je.text,
-                rc == VD_EIO ? " (is the model cached? run scripts/setup.sh)" : " (malformed model JSON)");
+                rc == VD_EIO ? " (is the model cached? run scripts/setup.sh)"
+                             : " (malformed model JSON)");
         vd__graph_free(g);
         return rc;
     }
@@ -390,7 +424,8 @@ int vd__graph_load(const char *path, vd__graph *g, vd_error *err)
     json_t *nodes = topo ? json_object_get(topo, "node") : NULL;
     if (!json_is_array(nodes)) {
         vd__graph_free(g);
-        return vd_fail(err, VD_EFORMAT, "%s: missing 'modelTopology.node' array (not a TF.js graph model?)", path);
+        return vd_fail(err, VD_EFORMAT,
+                       "%s: missing 'modelTopology.node' array (not a TF.js graph model?)", path);
     }
     g->n_nodes = (int)json_array_size(nodes);
     g->nodes = calloc((size_t)g->n_nodes + 1, sizeof *g->nodes);
@@ -407,7 +442,8 @@ int vd__graph_load(const char *path, vd__graph *g, vd_error *err)
         const char *op = json_string_value(json_object_get(jn, "op"));
         n->first_val = -1;
         if (!name || !op) {
-            int rc = vd_fail(err, VD_EFORMAT, "%s: modelTopology.node[%zu] lacks 'name' or 'op'", path, i);
+            int rc = vd_fail(err, VD_EFORMAT, "%s: modelTopology.node[%zu] lacks 'name' or 'op'",
+                             path, i);
             vd__graph_free(g);
             return rc;
         }
@@ -477,7 +513,8 @@ int vd__graph_load(const char *path, vd__graph *g, vd_error *err)
     for (int a = 0; a < g->n_nodes; a++) {
         vd__node *n = &g->nodes[a];
         if (n->is_const && !n->cdata) {
-            rc = vd_fail(err, VD_EFORMAT, "%s: node '%s' (Const) has no entry in weightsManifest", path, n->name);
+            rc = vd_fail(err, VD_EFORMAT, "%s: node '%s' (Const) has no entry in weightsManifest",
+                         path, n->name);
             vd__graph_free(g);
             return rc;
         }

@@ -12,9 +12,11 @@ int vd_nn_image_input(const vd_tensor *in, const char *model, const char *path, 
     *out = NULL;
     if (in->ndim != 4) return vd_fail(err, VD_EUNSUPP, "image input needs a 4-D model input");
     int nchw = in->shape[1] == 3 && in->shape[3] != 3;
-    int h = (int)(nchw ? in->shape[2] : in->shape[1]), w = (int)(nchw ? in->shape[3] : in->shape[2]);
+    int h = (int)(nchw ? in->shape[2] : in->shape[1]),
+        w = (int)(nchw ? in->shape[3] : in->shape[2]);
     int c = (int)(nchw ? in->shape[1] : in->shape[3]);
-    if (c != 3) return vd_fail(err, VD_EUNSUPP, "image input needs 3 channels, the model has %d", c);
+    if (c != 3)
+        return vd_fail(err, VD_EUNSUPP, "image input needs 3 channels, the model has %d", c);
     vd_frame *img, *sc;
     int rc = vd_image_load(path, &img, err);
     if (rc) return rc;
@@ -35,8 +37,12 @@ int vd_nn_image_input(const vd_tensor *in, const char *model, const char *path, 
                 uint8_t v = sc->data[(size_t)y * (size_t)sc->stride + (size_t)x * 3 + (size_t)k];
                 size_t i = nchw ? ((size_t)k * (size_t)h + (size_t)y) * (size_t)w + (size_t)x
                                 : ((size_t)y * (size_t)w + (size_t)x) * 3 + (size_t)k;
-                if (in->dtype == VD_I32) ((int32_t *)buf)[i] = v;
-                else ((float *)buf)[i] = pixels ? (float)v : blaze ? (float)v / 127.5f - 1.0f : (float)v / 255.0f;
+                if (in->dtype == VD_I32)
+                    ((int32_t *)buf)[i] = v;
+                else
+                    ((float *)buf)[i] = pixels  ? (float)v
+                                        : blaze ? (float)v / 127.5f - 1.0f
+                                                : (float)v / 255.0f;
             }
     vd_frame_free(sc);
     *out = buf;

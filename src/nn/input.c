@@ -23,14 +23,17 @@ int vd_nn_make_input(const vd_tensor *in, const char *model, const char *spec, v
         unsigned long seed = strtoul(spec + 4, &end, 10);
         if (*end || end == spec + 4) {
             free(buf);
-            return vd_fail(err, VD_EINVAL, "--input %s: the seed must be a non-negative integer", spec);
+            return vd_fail(err, VD_EINVAL, "--input %s: the seed must be a non-negative integer",
+                           spec);
         }
         uint32_t s = (uint32_t)seed;
         for (int64_t i = 0; i < n; i++) {
             s = s * 1664525u + 1013904223u;
             float u = (float)(s >> 8) / 16777216.0f;
-            if (in->dtype == VD_I32) ((int32_t *)buf)[i] = (int32_t)(u * 256.0f);
-            else ((float *)buf)[i] = lo + span * u;
+            if (in->dtype == VD_I32)
+                ((int32_t *)buf)[i] = (int32_t)(u * 256.0f);
+            else
+                ((float *)buf)[i] = lo + span * u;
         }
     } else if (!strncmp(spec, "const:", 6)) {
         char *end;
@@ -40,15 +43,18 @@ int vd_nn_make_input(const vd_tensor *in, const char *model, const char *spec, v
             return vd_fail(err, VD_EINVAL, "--input %s: expected a number after 'const:'", spec);
         }
         for (int64_t i = 0; i < n; i++) {
-            if (in->dtype == VD_I32) ((int32_t *)buf)[i] = (int32_t)v;
-            else ((float *)buf)[i] = (float)v;
+            if (in->dtype == VD_I32)
+                ((int32_t *)buf)[i] = (int32_t)v;
+            else
+                ((float *)buf)[i] = (float)v;
         }
     } else if (!strncmp(spec, "image:", 6)) {
         free(buf);
         return vd_nn_image_input(in, model, spec + 6, out, bytes, err);
     } else {
         free(buf);
-        return vd_fail(err, VD_EINVAL, "--input %s: expected lcg:SEED, const:V or image:PATH", spec);
+        return vd_fail(err, VD_EINVAL, "--input %s: expected lcg:SEED, const:V or image:PATH",
+                       spec);
     }
     *out = buf;
     return 0;

@@ -20,7 +20,8 @@ int64_t vd__numel(const int64_t *shape, int ndim)
 void vd__transpose(const void *src, void *dst, const int64_t *ss, int nd, const int *perm,
                    size_t es)
 {
-    int64_t sstr[VD__MAXD] = {0}, ds[VD__MAXD] = {0}, dstride_src[VD__MAXD] = {0}, idx[VD__MAXD] = {0};
+    int64_t sstr[VD__MAXD] = {0}, ds[VD__MAXD] = {0}, dstride_src[VD__MAXD] = {0},
+            idx[VD__MAXD] = {0};
     int64_t acc = 1;
     for (int i = nd - 1; i >= 0; i--) {
         sstr[i] = acc;
@@ -56,8 +57,7 @@ void vd__transpose(const void *src, void *dst, const int64_t *ss, int nd, const 
     }
 }
 
-int vd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int64_t *out,
-                        int *nout)
+int vd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int64_t *out, int *nout)
 {
     int n = na > nb ? na : nb;
     for (int i = 0; i < n; i++) {
@@ -73,21 +73,32 @@ int vd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int6
 static float fop(int op, float x, float y)
 {
     switch (op) {
-    case VD__B_ADD: return x + y;
-    case VD__B_SUB: return x - y;
-    case VD__B_MUL: return x * y;
-    case VD__B_DIV: return x / y;
-    case VD__B_SQDIFF: return (x - y) * (x - y);
-    case VD__B_MIN: return x < y ? x : y;
-    case VD__B_MAX: return x > y ? x : y;
-    case VD__B_FLOORDIV: return floorf(x / y);
+    case VD__B_ADD:
+        return x + y;
+    case VD__B_SUB:
+        return x - y;
+    case VD__B_MUL:
+        return x * y;
+    case VD__B_DIV:
+        return x / y;
+    case VD__B_SQDIFF:
+        return (x - y) * (x - y);
+    case VD__B_MIN:
+        return x < y ? x : y;
+    case VD__B_MAX:
+        return x > y ? x : y;
+    case VD__B_FLOORDIV:
+        return floorf(x / y);
     case VD__B_FLOORMOD: {
         float r = fmodf(x, y);
         return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
     }
-    case VD__B_EQUAL: return x == y;
-    case VD__B_LESS: return x < y;
-    case VD__B_GREATER: return x > y;
+    case VD__B_EQUAL:
+        return x == y;
+    case VD__B_LESS:
+        return x < y;
+    case VD__B_GREATER:
+        return x > y;
     }
     return 0;
 }
@@ -95,13 +106,20 @@ static float fop(int op, float x, float y)
 static int32_t iop(int op, int32_t x, int32_t y)
 {
     switch (op) {
-    case VD__B_ADD: return (int32_t)((uint32_t)x + (uint32_t)y);
-    case VD__B_SUB: return (int32_t)((uint32_t)x - (uint32_t)y);
-    case VD__B_MUL: return (int32_t)((uint32_t)x * (uint32_t)y);
-    case VD__B_DIV: return y ? x / y : 0;
-    case VD__B_SQDIFF: return (x - y) * (x - y);
-    case VD__B_MIN: return x < y ? x : y;
-    case VD__B_MAX: return x > y ? x : y;
+    case VD__B_ADD:
+        return (int32_t)((uint32_t)x + (uint32_t)y);
+    case VD__B_SUB:
+        return (int32_t)((uint32_t)x - (uint32_t)y);
+    case VD__B_MUL:
+        return (int32_t)((uint32_t)x * (uint32_t)y);
+    case VD__B_DIV:
+        return y ? x / y : 0;
+    case VD__B_SQDIFF:
+        return (x - y) * (x - y);
+    case VD__B_MIN:
+        return x < y ? x : y;
+    case VD__B_MAX:
+        return x > y ? x : y;
     case VD__B_FLOORDIV: {
         if (!y) return 0;
         int32_t q = x / y;
@@ -112,9 +130,12 @@ static int32_t iop(int op, int32_t x, int32_t y)
         int32_t r = x % y;
         return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
     }
-    case VD__B_EQUAL: return x == y;
-    case VD__B_LESS: return x < y;
-    case VD__B_GREATER: return x > y;
+    case VD__B_EQUAL:
+        return x == y;
+    case VD__B_LESS:
+        return x < y;
+    case VD__B_GREATER:
+        return x > y;
     }
     return 0;
 }
@@ -144,8 +165,10 @@ void vd__binary_ref(int op, int dtype, const void *a, const int64_t *as, int an,
         }
         if (dtype == VD__F32) {
             float r = fop(op, ((const float *)a)[ia], ((const float *)b)[ib]);
-            if (cmp) ((int32_t *)out)[k] = (int32_t)r;
-            else ((float *)out)[k] = r;
+            if (cmp)
+                ((int32_t *)out)[k] = (int32_t)r;
+            else
+                ((float *)out)[k] = r;
         } else {
             ((int32_t *)out)[k] = iop(op, ((const int32_t *)a)[ia], ((const int32_t *)b)[ib]);
         }
@@ -163,11 +186,20 @@ void vd__unary_ref(int op, int dtype, const void *in, void *out, int64_t n, floa
         int32_t *y = out;
         for (int64_t i = 0; i < n; i++) {
             switch (op) {
-            case VD__U_NEG: y[i] = -x[i]; break;
-            case VD__U_ABS: y[i] = x[i] < 0 ? -x[i] : x[i]; break;
-            case VD__U_SQUARE: y[i] = x[i] * x[i]; break;
-            case VD__U_RELU: y[i] = x[i] > 0 ? x[i] : 0; break;
-            default: y[i] = x[i];
+            case VD__U_NEG:
+                y[i] = -x[i];
+                break;
+            case VD__U_ABS:
+                y[i] = x[i] < 0 ? -x[i] : x[i];
+                break;
+            case VD__U_SQUARE:
+                y[i] = x[i] * x[i];
+                break;
+            case VD__U_RELU:
+                y[i] = x[i] > 0 ? x[i] : 0;
+                break;
+            default:
+                y[i] = x[i];
             }
         }
         return;
@@ -177,17 +209,39 @@ void vd__unary_ref(int op, int dtype, const void *in, void *out, int64_t n, floa
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         switch (op) {
-        case VD__U_RELU: v = v > 0 ? v : 0; break;
-        case VD__U_RELU6: v = v < 0 ? 0 : (v > 6 ? 6 : v); break;
-        case VD__U_SIGMOID: v = 1.0f / (1.0f + expf(-v)); break;
-        case VD__U_LEAKY: v = v < 0 ? v * alpha : v; break;
-        case VD__U_SQRT: v = sqrtf(v); break;
-        case VD__U_NEG: v = -v; break;
-        case VD__U_TANH: v = tanhf(v); break;
-        case VD__U_EXP: v = expf(v); break;
-        case VD__U_RSQRT: v = 1.0f / sqrtf(v); break;
-        case VD__U_SQUARE: v = v * v; break;
-        case VD__U_ABS: v = fabsf(v); break;
+        case VD__U_RELU:
+            v = v > 0 ? v : 0;
+            break;
+        case VD__U_RELU6:
+            v = v < 0 ? 0 : (v > 6 ? 6 : v);
+            break;
+        case VD__U_SIGMOID:
+            v = 1.0f / (1.0f + expf(-v));
+            break;
+        case VD__U_LEAKY:
+            v = v < 0 ? v * alpha : v;
+            break;
+        case VD__U_SQRT:
+            v = sqrtf(v);
+            break;
+        case VD__U_NEG:
+            v = -v;
+            break;
+        case VD__U_TANH:
+            v = tanhf(v);
+            break;
+        case VD__U_EXP:
+            v = expf(v);
+            break;
+        case VD__U_RSQRT:
+            v = 1.0f / sqrtf(v);
+            break;
+        case VD__U_SQUARE:
+            v = v * v;
+            break;
+        case VD__U_ABS:
+            v = fabsf(v);
+            break;
         }
         y[i] = v;
     }
@@ -199,13 +253,13 @@ void vd__cast(const void *in, int from, void *out, int to, int64_t n)
         memmove(out, in, (size_t)n * 4);
     } else if (from == VD__F32) {
         for (int64_t i = 0; i < n; i++)
-            ((int32_t *)out)[i] = to == VD__BOOL ? ((const float *)in)[i] != 0
-                                                 : (int32_t)((const float *)in)[i];
+            ((int32_t *)out)[i] =
+                to == VD__BOOL ? ((const float *)in)[i] != 0 : (int32_t)((const float *)in)[i];
     } else if (to == VD__F32) {
         for (int64_t i = 0; i < n; i++) ((float *)out)[i] = (float)((const int32_t *)in)[i];
     } else {
         for (int64_t i = 0; i < n; i++)
-            ((int32_t *)out)[i] = to == VD__BOOL ? ((const int32_t *)in)[i] != 0
-                                                 : ((const int32_t *)in)[i];
+            ((int32_t *)out)[i] =
+                to == VD__BOOL ? ((const int32_t *)in)[i] != 0 : ((const int32_t *)in)[i];
     }
 }

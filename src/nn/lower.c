@@ -19,12 +19,13 @@
 
 #include "nn/nn_internal.h"
 
-#define V(i) (&m->vals[(i)])
+#define V(i)                   (&m->vals[(i)])
 #define NODE_ERR(n, code, ...) lower_fail(m, err, n, code, __VA_ARGS__)
 
-static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt, ...)
+static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt,
+                      ...) __attribute__((format(printf, 5, 6)));
+static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt,
+                      ...)
 {
     char msg[400];
     va_list ap;
@@ -199,7 +200,8 @@ static int k_unary(vd__model *m, vd__step *s)
 static int k_cast(vd__model *m, vd__step *s)
 {
     vd__val *a = V(s->in[0]), *o = V(s->out[0]);
-    vd__cast(vptr(m, s->in[0]), a->dtype, vptr(m, s->out[0]), o->dtype, vd__numel(a->shape, a->ndim));
+    vd__cast(vptr(m, s->in[0]), a->dtype, vptr(m, s->out[0]), o->dtype,
+             vd__numel(a->shape, a->ndim));
     return 0;
 }
 
@@ -440,9 +442,12 @@ static int k_reduce(vd__model *m, vd__step *s)
         for (int i = 0; i < nd; i++)
             if (!s->p[i]) off = off * in->shape[i] + idx[i];
         float v = x[k];
-        if (s->sub <= 1) o[off] += v;
-        else if (s->sub == 2) o[off] = v > o[off] ? v : o[off];
-        else o[off] = v < o[off] ? v : o[off];
+        if (s->sub <= 1)
+            o[off] += v;
+        else if (s->sub == 2)
+            o[off] = v > o[off] ? v : o[off];
+        else
+            o[off] = v < o[off] ? v : o[off];
         for (int i = nd - 1; i >= 0; i--) {
             if (++idx[i] < in->shape[i]) break;
             idx[i] = 0;
@@ -594,8 +599,10 @@ static int in_val(vd__model *m, const vd__node *n, int k, vd_error *err)
     int ni = vd__graph_find(&m->g, name);
     if (ni < 0) return NODE_ERR(n, VD_EFORMAT, "input '%s' names no node in the graph", ref);
     const vd__node *src = &m->g.nodes[ni];
-    if (src->first_val < 0) return NODE_ERR(n, VD_EFORMAT, "input '%s' is not computed before use (cycle?)", ref);
-    if (idx >= src->n_out) return NODE_ERR(n, VD_EFORMAT, "input '%s': node has %d outputs", ref, src->n_out);
+    if (src->first_val < 0)
+        return NODE_ERR(n, VD_EFORMAT, "input '%s' is not computed before use (cycle?)", ref);
+    if (idx >= src->n_out)
+        return NODE_ERR(n, VD_EFORMAT, "input '%s': node has %d outputs", ref, src->n_out);
     return src->first_val + idx;
 }
 
@@ -606,9 +613,12 @@ static int const_ints(vd__model *m, const vd__node *n, int k, int64_t *out, int 
     int v = in_val(m, n, k, err);
     if (v < 0) return v;
     vd__val *x = V(v);
-    if (!x->cdata) return NODE_ERR(n, VD_EUNSUPP, "input %d must be a constant (dynamic shapes are not supported)", k);
+    if (!x->cdata)
+        return NODE_ERR(n, VD_EUNSUPP,
+                        "input %d must be a constant (dynamic shapes are not supported)", k);
     int64_t c = vd__numel(x->shape, x->ndim);
-    if (c > cap) return NODE_ERR(n, VD_EUNSUPP, "input %d has %lld values (max %d)", k, (long long)c, cap);
+    if (c > cap)
+        return NODE_ERR(n, VD_EUNSUPP, "input %d has %lld values (max %d)", k, (long long)c, cap);
     for (int64_t i = 0; i < c; i++)
         out[i] = x->dtype == VD__F32 ? (int64_t)((float *)x->cdata)[i] : ((int32_t *)x->cdata)[i];
     return (int)c;
@@ -689,7 +699,8 @@ static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int6
     char pad[32] = "VALID", fmt[16] = "NHWC";
     vd__attr_str(n, "padding", pad, sizeof pad);
     vd__attr_str(n, "data_format", fmt, sizeof fmt);
-    if (strcmp(fmt, "NHWC")) return NODE_ERR(n, VD_EUNSUPP, "data_format %s is not supported (NHWC only)", fmt);
+    if (strcmp(fmt, "NHWC"))
+        return NODE_ERR(n, VD_EUNSUPP, "data_format %s is not supported (NHWC only)", fmt);
     s->sh = st[1];
     s->sw = st[2];
     s->dh = dl[1];
@@ -729,10 +740,12 @@ static void copy_geometry(vd__step *s, const vd__step *g)
 }
 
 /* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the step. */
-static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__step *s, int allow_fold, vd_error *err)
+static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__step *s, int allow_fold,
+                      vd_error *err)
 {
     vd__val *x = V(v);
-    if (x->ndim != 4) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input, got rank %d", x->ndim);
+    if (x->ndim != 4)
+        return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input, got rank %d", x->ndim);
     if (allow_fold && x->lazy_src >= 0 && x->pad_value == 0.0f && x->pad_lo[0] == 0 &&
         x->pad_hi[0] == 0 && x->pad_lo[3] == 0 && x->pad_hi[3] == 0) {
         s->pt += x->pad_lo[1];
@@ -744,8 +757,8 @@ static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__step *s, int a
     return canon(m, v, err);
 }
 
-static int emit_act(vd__model *m, const vd__node *n, int v, int kind, float alpha, const float *slope,
-                    int64_t nslope, vd_error *err)
+static int emit_act(vd__model *m, const vd__node *n, int v, int kind, float alpha,
+                    const float *slope, int64_t nslope, vd_error *err)
 {
     int o = rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -778,7 +791,8 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
     if (x < 0) return x;
     if (f < 0) return f;
     vd__val *fv = V(f);
-    if (!fv->cdata || fv->ndim != 4) return NODE_ERR(n, VD_EUNSUPP, "filter must be a constant 4-D tensor");
+    if (!fv->cdata || fv->ndim != 4)
+        return NODE_ERR(n, VD_EUNSUPP, "filter must be a constant 4-D tensor");
     int64_t kh = fv->shape[0], kw = fv->shape[1], cin = fv->shape[2], cm = fv->shape[3];
     vd__step geo = {0};
     int64_t ih = V(x)->ndim == 4 ? V(x)->shape[1] : 0, iw = V(x)->ndim == 4 ? V(x)->shape[2] : 0;
@@ -804,16 +818,19 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
     const float *src = fv->cdata;
     if (depthwise) {
         memcpy(s->weights, src, sizeof(float) * (size_t)(kh * kw * cin * cm)); /* HW(C*M) */
-    } else { /* HWIO -> OHWI */
+    } else {                                                                   /* HWIO -> OHWI */
         for (int64_t o = 0; o < cout; o++)
             for (int64_t h = 0; h < kh; h++)
                 for (int64_t w = 0; w < kw; w++)
                     for (int64_t i = 0; i < cin; i++)
-                        s->weights[((o * kh + h) * kw + w) * cin + i] = src[((h * kw + w) * cin + i) * cout + o];
+                        s->weights[((o * kh + h) * kw + w) * cin + i] =
+                            src[((h * kw + w) * cin + i) * cout + o];
     }
     int64_t oh = (iv->shape[1] + s->pt + s->pb - ((kh - 1) * s->dh + 1)) / s->sh + 1;
     int64_t ow = (iv->shape[2] + s->pl + s->pr - ((kw - 1) * s->dw + 1)) / s->sw + 1;
-    if (oh <= 0 || ow <= 0) return NODE_ERR(n, VD_ESHAPE, "input %lldx%lld is smaller than the kernel", (long long)iv->shape[1], (long long)iv->shape[2]);
+    if (oh <= 0 || ow <= 0)
+        return NODE_ERR(n, VD_ESHAPE, "input %lldx%lld is smaller than the kernel",
+                        (long long)iv->shape[1], (long long)iv->shape[2]);
     int64_t osh[4] = {iv->shape[0], oh, ow, cout};
     s->in[0] = xin;
     s->n_in = 1;
@@ -834,7 +851,8 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
             int b = in_val(m, n, argi++, err);
             if (b < 0) return b;
             if (!V(b)->cdata || vd__numel(V(b)->shape, V(b)->ndim) != cout)
-                return NODE_ERR(n, VD_EUNSUPP, "bias must be a constant of %lld values", (long long)cout);
+                return NODE_ERR(n, VD_EUNSUPP, "bias must be a constant of %lld values",
+                                (long long)cout);
             for (int64_t c = 0; c < cout; c++) m->steps[si].bias[c] += ((float *)V(b)->cdata)[c];
         } else if (!strcmp(fused[k], "Relu")) {
             m->steps[si].out_min = 0;
@@ -846,11 +864,13 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
             int a = in_val(m, n, argi++, err);
             if (a < 0) return a;
             if (!V(a)->cdata || vd__numel(V(a)->shape, V(a)->ndim) != cout)
-                return NODE_ERR(n, VD_EUNSUPP, "Prelu alpha must be a constant of %lld values", (long long)cout);
+                return NODE_ERR(n, VD_EUNSUPP, "Prelu alpha must be a constant of %lld values",
+                                (long long)cout);
             o = emit_act(m, n, o, VD__U_LEAKY + 100, 0, V(a)->cdata, cout, err);
             if (o < 0) return o;
         } else if (!strcmp(fused[k], "LeakyRelu")) {
-            o = emit_act(m, n, o, VD__U_LEAKY, vd__attr_float(n, "leakyrelu_alpha", 0.2f), NULL, 0, err);
+            o = emit_act(m, n, o, VD__U_LEAKY, vd__attr_float(n, "leakyrelu_alpha", 0.2f), NULL, 0,
+                         err);
             if (o < 0) return o;
         } else {
             return NODE_ERR(n, VD_EUNSUPP, "fused op '%s' is not supported", fused[k]);
@@ -865,7 +885,8 @@ static int lower_maxpool(vd__model *m, vd__node *n, vd_error *err)
     if (x < 0) return x;
     int64_t ks[4] = {1, 1, 1, 1};
     vd__attr_ints(n, "ksize", ks, 4);
-    if (ks[0] != 1 || ks[3] != 1) return NODE_ERR(n, VD_EUNSUPP, "pooling over batch/channels is not supported");
+    if (ks[0] != 1 || ks[3] != 1)
+        return NODE_ERR(n, VD_EUNSUPP, "pooling over batch/channels is not supported");
     if (V(x)->ndim != 4) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input");
     vd__step geo = {0};
     int rc = spatial(m, n, V(x)->shape[1], V(x)->shape[2], ks[1], ks[2], &geo, err);
@@ -900,7 +921,8 @@ static float *const_in_layout(const vd__val *c, int nd, const int *perm, int64_t
     int64_t cnt = vd__numel(ext, nd);
     float *d = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1) + XNN_EXTRA_BYTES);
     if (!d) return NULL;
-    if (c->dtype == VD__F32) vd__transpose(c->cdata, d, ext, nd, perm, 4);
+    if (c->dtype == VD__F32)
+        vd__transpose(c->cdata, d, ext, nd, perm, 4);
     else {
         float *tmp = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1));
         if (!tmp) return free(d), NULL;
@@ -934,7 +956,8 @@ static int try_fuse_bias(vd__model *m, vd__node *n, int a, int b)
     vd__val *x = V(a), *c = V(b);
     if (x->cdata || !c->cdata || c->dtype != VD__F32 || x->producer < 0 || x->uses != 1) return 0;
     vd__step *s = &m->steps[x->producer];
-    if (s->kind != VD__S_CONV || s->out[0] != a || !isinf(s->out_min) || !isinf(s->out_max)) return 0;
+    if (s->kind != VD__S_CONV || s->out[0] != a || !isinf(s->out_min) || !isinf(s->out_max))
+        return 0;
     int64_t cout = x->shape[3];
     if (vd__numel(c->shape, c->ndim) != cout || c->ndim > 4) return 0;
     if (c->ndim >= 1 && c->shape[c->ndim - 1] != cout) return 0;
@@ -985,9 +1008,11 @@ static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
     int rta = !V(ins[0])->cdata, rtb = !V(ins[1])->cdata;
     int lead = rta ? ins[0] : ins[1];
     int ok = V(lead)->ndim == on;
-    if (rta && rtb) ok = ok && V(ins[0])->ndim == on && V(ins[1])->ndim == on &&
-                        !memcmp(V(ins[0])->perm, V(ins[1])->perm, sizeof perm);
-    if (ok) memcpy(perm, V(lead)->perm, sizeof perm);
+    if (rta && rtb)
+        ok = ok && V(ins[0])->ndim == on && V(ins[1])->ndim == on &&
+             !memcmp(V(ins[0])->perm, V(ins[1])->perm, sizeof perm);
+    if (ok)
+        memcpy(perm, V(lead)->perm, sizeof perm);
     else
         for (int k = 0; k < 2; k++) {
             ins[k] = canon(m, ins[k], err);
@@ -1004,8 +1029,10 @@ static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
         if (V(ins[k])->cdata) {
             float *d = const_in_layout(V(ins[k]), on, perm, ps);
             if (!d) return vd_fail(err, VD_ENOMEM, "out of memory");
-            if (k == 0) s->weights = d;
-            else s->bias = d;
+            if (k == 0)
+                s->weights = d;
+            else
+                s->bias = d;
         } else {
             int64_t ext[VD__MAXD];
             int nd = V(ins[k])->ndim, ld = on - nd;
@@ -1089,7 +1116,8 @@ static int lower_prelu(vd__model *m, vd__node *n, vd_error *err)
     if (a < 0) return a;
     int64_t c = V(a)->shape[V(a)->ndim - 1];
     if (vd__numel(V(al)->shape, V(al)->ndim) != c)
-        return NODE_ERR(n, VD_EUNSUPP, "alpha must have one value per channel (%lld)", (long long)c);
+        return NODE_ERR(n, VD_EUNSUPP, "alpha must have one value per channel (%lld)",
+                        (long long)c);
     int o = emit_act(m, n, a, VD__U_LEAKY + 100, 0, V(al)->cdata, c, err);
     return o < 0 ? o : set_outputs(m, n, o, 1);
 }
@@ -1111,7 +1139,8 @@ static int lower_pad(vd__model *m, vd__node *n, vd_error *err)
     }
     int64_t os[VD__MAXD];
     for (int i = 0; i < V(x)->ndim; i++) {
-        if (pads[2 * i] < 0 || pads[2 * i + 1] < 0) return NODE_ERR(n, VD_EUNSUPP, "negative padding");
+        if (pads[2 * i] < 0 || pads[2 * i + 1] < 0)
+            return NODE_ERR(n, VD_EUNSUPP, "negative padding");
         os[i] = V(x)->shape[i] + pads[2 * i] + pads[2 * i + 1];
     }
     if (V(x)->cdata) {
@@ -1126,7 +1155,8 @@ static int lower_pad(vd__model *m, vd__node *n, vd_error *err)
         tmp.in[0] = x;
         tmp.out[0] = o;
         memcpy(tmp.p, lo, sizeof lo);
-        if (V(x)->dtype == VD__F32) tmp.alpha = pv;
+        if (V(x)->dtype == VD__F32)
+            tmp.alpha = pv;
         else {
             int32_t iv = (int32_t)pv;
             memcpy(&tmp.alpha, &iv, 4);
@@ -1191,10 +1221,12 @@ static int lower_transpose(vd__model *m, vd__node *n, vd_error *err)
     int64_t p64[VD__MAXD];
     int np = const_ints(m, n, 1, p64, VD__MAXD, err);
     if (np < 0) return np;
-    if (np != V(x)->ndim) return NODE_ERR(n, VD_ESHAPE, "perm has %d entries for rank %d", np, V(x)->ndim);
+    if (np != V(x)->ndim)
+        return NODE_ERR(n, VD_ESHAPE, "perm has %d entries for rank %d", np, V(x)->ndim);
     int p[VD__MAXD], seen[VD__MAXD] = {0};
     for (int i = 0; i < np; i++) {
-        if (p64[i] < 0 || p64[i] >= np || seen[p64[i]]++) return NODE_ERR(n, VD_EFORMAT, "bad perm");
+        if (p64[i] < 0 || p64[i] >= np || seen[p64[i]]++)
+            return NODE_ERR(n, VD_EFORMAT, "bad perm");
         p[i] = (int)p64[i];
     }
     int o = transpose_val(m, x, p, n->name, err);
@@ -1269,8 +1301,10 @@ static int lower_concat(vd__model *m, vd__node *n, vd_error *err)
     int ni = pack ? n->n_in : n->n_in - 1;
     if (ni < 1 || ni > 8) return NODE_ERR(n, VD_EUNSUPP, "%d inputs (1..8 supported)", ni);
     int64_t ax64 = 0;
-    if (pack) vd__attr_int(n, "axis", 0, &ax64);
-    else if (const_ints(m, n, ni, &ax64, 1, err) < 0) return err ? err->code : VD_EFORMAT;
+    if (pack)
+        vd__attr_int(n, "axis", 0, &ax64);
+    else if (const_ints(m, n, ni, &ax64, 1, err) < 0)
+        return err ? err->code : VD_EFORMAT;
     int ins[8], all_const = 1, perm_ok = 1;
     for (int k = 0; k < ni; k++) {
         ins[k] = in_val(m, n, k, err);
@@ -1304,7 +1338,8 @@ static int lower_concat(vd__model *m, vd__node *n, vd_error *err)
             if (i != ax && V(ins[k])->shape[i] != V(ins[0])->shape[i])
                 return NODE_ERR(n, VD_ESHAPE, "inputs differ in dimension %d", i);
         os[ax] += V(ins[k])->shape[ax];
-        if (V(ins[k])->cdata || memcmp(V(ins[k])->perm, V(ins[0])->perm, sizeof(int) * VD__MAXD)) perm_ok = 0;
+        if (V(ins[k])->cdata || memcmp(V(ins[k])->perm, V(ins[0])->perm, sizeof(int) * VD__MAXD))
+            perm_ok = 0;
     }
     if (!perm_ok || all_const)
         for (int k = 0; k < ni; k++) {
@@ -1342,7 +1377,8 @@ static int lower_split(vd__model *m, vd__node *n, vd_error *err)
         int a = norm_axis(ax64, V(x)->ndim);
         if (a < 0 || a >= V(x)->ndim) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
         ns = (int)V(x)->shape[a];
-        if (ns > 8 || (num && num != ns)) return NODE_ERR(n, VD_EUNSUPP, "unpack into %d outputs", ns);
+        if (ns > 8 || (num && num != ns))
+            return NODE_ERR(n, VD_EUNSUPP, "unpack into %d outputs", ns);
         for (int k = 0; k < ns; k++) sizes[k] = 1;
     } else { /* Split: (axis, value), num_split */
         x = in_val(m, n, 1, err);
@@ -1362,13 +1398,17 @@ static int lower_split(vd__model *m, vd__node *n, vd_error *err)
     if (ax < 0 || ax >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
     int64_t known = 0, neg = -1;
     for (int k = 0; k < ns; k++) {
-        if (sizes[k] < 0) neg = k;
-        else known += sizes[k];
+        if (sizes[k] < 0)
+            neg = k;
+        else
+            known += sizes[k];
     }
     if (neg >= 0) sizes[neg] = V(x)->shape[ax] - known;
     int64_t tot = 0;
     for (int k = 0; k < ns; k++) tot += sizes[k];
-    if (tot != V(x)->shape[ax]) return NODE_ERR(n, VD_ESHAPE, "split sizes do not add up to %lld", (long long)V(x)->shape[ax]);
+    if (tot != V(x)->shape[ax])
+        return NODE_ERR(n, VD_ESHAPE, "split sizes do not add up to %lld",
+                        (long long)V(x)->shape[ax]);
     int cst = V(x)->cdata != NULL;
     if (unpack && !is_identity(V(x))) {
         x = canon(m, x, err);
@@ -1384,7 +1424,8 @@ static int lower_split(vd__model *m, vd__node *n, vd_error *err)
             for (int i = ax; i < nd - 1; i++) os[i] = os[i + 1];
             ond = nd - 1;
         }
-        outs[k] = cst ? const_val(m, V(x)->dtype, ond, os, n->name) : rt_val(m, V(x)->dtype, ond, os, n->name);
+        outs[k] = cst ? const_val(m, V(x)->dtype, ond, os, n->name)
+                      : rt_val(m, V(x)->dtype, ond, os, n->name);
         if (outs[k] < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         if (!cst && !unpack) memcpy(V(outs[k])->perm, V(x)->perm, sizeof V(x)->perm);
         if (k == 0) first = outs[k];
@@ -1402,10 +1443,12 @@ static int lower_resize(vd__model *m, vd__node *n, vd_error *err)
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t sz[2];
-    if (const_ints(m, n, 1, sz, 2, err) != 2) return err && err->code ? err->code : NODE_ERR(n, VD_EFORMAT, "size must have 2 values");
+    if (const_ints(m, n, 1, sz, 2, err) != 2)
+        return err && err->code ? err->code : NODE_ERR(n, VD_EFORMAT, "size must have 2 values");
     x = canon(m, x, err);
     if (x < 0) return x;
-    if (V(x)->ndim != 4 || V(x)->dtype != VD__F32) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D float NHWC input");
+    if (V(x)->ndim != 4 || V(x)->dtype != VD__F32)
+        return NODE_ERR(n, VD_ESHAPE, "expects a 4-D float NHWC input");
     int si = new_step(m, VD__S_RESIZE, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int ac = vd__attr_bool(n, "align_corners", 0), hp = vd__attr_bool(n, "half_pixel_centers", 0);
@@ -1440,11 +1483,17 @@ static int lower_reduce(vd__model *m, vd__node *n, vd_error *err)
     }
     int ond = 0;
     for (int i = 0; i < nd; i++) {
-        if (!flag[i]) os[ond++] = V(x)->shape[i];
-        else if (keep) os[ond++] = 1;
+        if (!flag[i])
+            os[ond++] = V(x)->shape[i];
+        else if (keep)
+            os[ond++] = 1;
     }
-    int sub = !strcmp(n->op, "Mean") ? 0 : !strcmp(n->op, "Sum") ? 1 : !strcmp(n->op, "Max") ? 2 : 3;
-    if (V(x)->dtype != VD__F32) return NODE_ERR(n, VD_EUNSUPP, "integer reductions are not supported");
+    int sub = !strcmp(n->op, "Mean")  ? 0
+              : !strcmp(n->op, "Sum") ? 1
+              : !strcmp(n->op, "Max") ? 2
+                                      : 3;
+    if (V(x)->dtype != VD__F32)
+        return NODE_ERR(n, VD_EUNSUPP, "integer reductions are not supported");
     int cst = V(x)->cdata != NULL;
     int o = cst ? const_val(m, VD__F32, ond, os, n->name) : rt_val(m, VD__F32, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -1468,13 +1517,17 @@ static int lower_cast(vd__model *m, vd__node *n, vd_error *err)
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     const char *dst = json_string_value(json_object_get(json_object_get(n->attr, "DstT"), "type"));
-    int to = !dst ? VD__F32 : !strcmp(dst, "DT_FLOAT") ? VD__F32 : !strcmp(dst, "DT_INT32") ? VD__I32
-             : !strcmp(dst, "DT_BOOL") ? VD__BOOL : -1;
+    int to = !dst                       ? VD__F32
+             : !strcmp(dst, "DT_FLOAT") ? VD__F32
+             : !strcmp(dst, "DT_INT32") ? VD__I32
+             : !strcmp(dst, "DT_BOOL")  ? VD__BOOL
+                                        : -1;
     if (to < 0) return NODE_ERR(n, VD_EUNSUPP, "cast to %s is not supported", dst);
     x = realize(m, x, err);
     if (x < 0) return x;
     int cst = V(x)->cdata != NULL;
-    int o = cst ? const_val(m, to, V(x)->ndim, V(x)->shape, n->name) : rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
+    int o = cst ? const_val(m, to, V(x)->ndim, V(x)->shape, n->name)
+                : rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     if (!cst) memcpy(V(o)->perm, V(x)->perm, sizeof V(x)->perm);
     int si = emit_kernel(m, n, k_cast, 0, &x, 1, &o, 1, NULL, 0, err);
@@ -1533,7 +1586,8 @@ static int lower_strided_slice(vd__model *m, vd__node *n, vd_error *err)
         if (!(i < nb && ((sam >> i) & 1))) os[ond++] = c;
     }
     int cst = V(x)->cdata != NULL;
-    int o = cst ? const_val(m, V(x)->dtype, ond, os, n->name) : rt_val(m, V(x)->dtype, ond, os, n->name);
+    int o = cst ? const_val(m, V(x)->dtype, ond, os, n->name)
+                : rt_val(m, V(x)->dtype, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int64_t p[12];
     memcpy(p, beg, sizeof beg);
@@ -1594,7 +1648,8 @@ static int lower_gather(vd__model *m, vd__node *n, vd_error *err)
     }
     if (ond > VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
     int cst = V(pv)->cdata && V(iv)->cdata;
-    int o = cst ? const_val(m, V(pv)->dtype, ond, os, n->name) : rt_val(m, V(pv)->dtype, ond, os, n->name);
+    int o = cst ? const_val(m, V(pv)->dtype, ond, os, n->name)
+                : rt_val(m, V(pv)->dtype, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int ins[2] = {pv, iv};
     int si = emit_kernel(m, n, nd_ ? k_gathernd : k_gather, 0, ins, 2, &o, 1, &ax, 1, err);
@@ -1634,7 +1689,8 @@ static int lower_argmax(vd__model *m, vd__node *n, vd_error *err)
     if (x < 0) return x;
     int nd = V(x)->ndim;
     ax = norm_axis(ax, nd);
-    if (ax < 0 || ax >= nd || V(x)->dtype != VD__F32) return NODE_ERR(n, VD_EUNSUPP, "bad axis or dtype");
+    if (ax < 0 || ax >= nd || V(x)->dtype != VD__F32)
+        return NODE_ERR(n, VD_EUNSUPP, "bad axis or dtype");
     int64_t os[VD__MAXD];
     int ond = 0;
     for (int i = 0; i < nd; i++)
@@ -1765,14 +1821,17 @@ static int visit(vd__model *m, int ni, int *uses, vd_error *err, int depth)
     n->visit = 1;
     for (int k = 0; k < n->n_in; k++) {
         int src = ref_node(&m->g, n->in[k]);
-        if (src < 0) return NODE_ERR(n, VD_EFORMAT, "input '%s' names no node in the graph", n->in[k]);
+        if (src < 0)
+            return NODE_ERR(n, VD_EFORMAT, "input '%s' names no node in the graph", n->in[k]);
         int rc = visit(m, src, uses, err, depth + 1);
         if (rc) return rc;
     }
     const lower_entry *e = NULL;
     for (size_t i = 0; i < sizeof lowerers / sizeof *lowerers; i++)
         if (!strcmp(lowerers[i].op, n->op)) e = &lowerers[i];
-    if (!e) return NODE_ERR(n, VD_EUNSUPP, "unsupported op (vdag's runtime does not implement '%s')", n->op);
+    if (!e)
+        return NODE_ERR(n, VD_EUNSUPP, "unsupported op (vdag's runtime does not implement '%s')",
+                        n->op);
     int rc = e->fn(m, n, err);
     if (rc < 0) return rc;
     if (n->first_val < 0) return NODE_ERR(n, VD_EFORMAT, "internal: node produced no value");
@@ -1800,14 +1859,18 @@ int vd__lower(vd__model *m, vd_error *err)
     int rc = 0;
     for (int i = 0; i < g->n_outputs && !rc; i++) {
         outn[i] = ref_node(g, g->outputs[i]);
-        if (outn[i] < 0) rc = vd_fail(err, VD_EFORMAT, "%s: output '%s' names no node in the graph", g->path, g->outputs[i]);
-        else uses[outn[i]]++;
+        if (outn[i] < 0)
+            rc = vd_fail(err, VD_EFORMAT, "%s: output '%s' names no node in the graph", g->path,
+                         g->outputs[i]);
+        else
+            uses[outn[i]]++;
     }
     /* The input placeholder is lowered first so it is value 0's neighbour. */
     for (int i = 0; i < g->n_nodes && !rc; i++)
         if (!strcmp(g->nodes[i].op, "Placeholder")) rc = visit(m, i, uses, err, 0);
     for (int i = 0; i < g->n_outputs && !rc; i++) rc = visit(m, outn[i], uses, err, 0);
-    if (!rc && m->input_val < 0) rc = vd_fail(err, VD_EFORMAT, "%s: the graph has no Placeholder input", g->path);
+    if (!rc && m->input_val < 0)
+        rc = vd_fail(err, VD_EFORMAT, "%s: the graph has no Placeholder input", g->path);
     if (!rc) {
         m->out_vals = calloc((size_t)g->n_outputs, sizeof(int));
         if (!m->out_vals) rc = vd_fail(err, VD_ENOMEM, "out of memory");

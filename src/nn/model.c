@@ -23,7 +23,8 @@ int vd_nn_init(vd_error *err)
 {
     pthread_once(&init_once, do_init);
     if (init_status != xnn_status_success)
-        return vd_fail(err, VD_EBACKEND, "XNNPACK failed to initialise (status %d): unsupported CPU?", init_status);
+        return vd_fail(err, VD_EBACKEND,
+                       "XNNPACK failed to initialise (status %d): unsupported CPU?", init_status);
     return 0;
 }
 
@@ -147,21 +148,21 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
             (uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb, (uint32_t)s->pl, (uint32_t)s->kh,
             (uint32_t)s->kw, (uint32_t)s->sh, (uint32_t)s->sw, (uint32_t)s->dh, (uint32_t)s->dw,
             (uint32_t)s->groups, (size_t)s->gcin, (size_t)s->gcout, (size_t)(s->groups * s->gcin),
-            (size_t)(s->groups * s->gcout), s->weights, s->bias, s->out_min, s->out_max, flags, &s->xop);
+            (size_t)(s->groups * s->gcout), s->weights, s->bias, s->out_min, s->out_max, flags,
+            &s->xop);
         if (st == xnn_status_success)
-            st = xnn_setup_convolution2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
-                                                  (size_t)in->shape[2], x, y, tp);
+            st = xnn_setup_convolution2d_nhwc_f32(
+                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
         break;
     }
     case VD__S_MAXPOOL:
-        st = xnn_create_max_pooling2d_nhwc_f32((uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb,
-                                               (uint32_t)s->pl, (uint32_t)s->kh, (uint32_t)s->kw,
-                                               (uint32_t)s->sh, (uint32_t)s->sw, 1, 1,
-                                               (size_t)in->shape[3], (size_t)in->shape[3],
-                                               (size_t)in->shape[3], s->out_min, s->out_max, 0, &s->xop);
+        st = xnn_create_max_pooling2d_nhwc_f32(
+            (uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb, (uint32_t)s->pl, (uint32_t)s->kh,
+            (uint32_t)s->kw, (uint32_t)s->sh, (uint32_t)s->sw, 1, 1, (size_t)in->shape[3],
+            (size_t)in->shape[3], (size_t)in->shape[3], s->out_min, s->out_max, 0, &s->xop);
         if (st == xnn_status_success)
-            st = xnn_setup_max_pooling2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
-                                                  (size_t)in->shape[2], x, y, tp);
+            st = xnn_setup_max_pooling2d_nhwc_f32(
+                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
         break;
     case VD__S_BINARY: {
         size_t sa[VD__MAXD], sb[VD__MAXD];
@@ -180,27 +181,34 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
             break;
         case VD__B_SUB:
             st = xnn_create_subtract_nd_f32(lo, hi, 0, &s->xop);
-            if (!st) st = xnn_setup_subtract_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            if (!st)
+                st = xnn_setup_subtract_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
             break;
         case VD__B_MUL:
             st = xnn_create_multiply_nd_f32(lo, hi, 0, &s->xop);
-            if (!st) st = xnn_setup_multiply_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            if (!st)
+                st = xnn_setup_multiply_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
             break;
         case VD__B_DIV:
             st = xnn_create_divide_nd_f32(lo, hi, 0, &s->xop);
-            if (!st) st = xnn_setup_divide_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            if (!st)
+                st = xnn_setup_divide_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
             break;
         case VD__B_SQDIFF:
             st = xnn_create_squared_difference_nd_f32(0, &s->xop);
-            if (!st) st = xnn_setup_squared_difference_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            if (!st)
+                st = xnn_setup_squared_difference_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a,
+                                                         b, y, tp);
             break;
         case VD__B_MIN:
             st = xnn_create_minimum_nd_f32(0, &s->xop);
-            if (!st) st = xnn_setup_minimum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            if (!st)
+                st = xnn_setup_minimum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
             break;
         case VD__B_MAX:
             st = xnn_create_maximum_nd_f32(0, &s->xop);
-            if (!st) st = xnn_setup_maximum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
+            if (!st)
+                st = xnn_setup_maximum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
             break;
         }
         break;
@@ -237,7 +245,8 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
             if (!st) st = xnn_setup_square_nc_f32(s->xop, n, x, y, tp);
             break;
         default:
-            return vd_fail(err, VD_EUNSUPP, "%s: node '%s': no XNNPACK unary op %d", m->g.path, s->node, s->sub);
+            return vd_fail(err, VD_EUNSUPP, "%s: node '%s': no XNNPACK unary op %d", m->g.path,
+                           s->node, s->sub);
         }
         break;
     }
@@ -252,17 +261,17 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
         size_t c = (size_t)in->shape[3];
         st = xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, (uint32_t)s->p[0], &s->xop);
         if (!st)
-            st = xnn_setup_resize_bilinear2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
-                                                      (size_t)in->shape[2], (size_t)o->shape[1],
-                                                      (size_t)o->shape[2], x, y, tp);
+            st = xnn_setup_resize_bilinear2d_nhwc_f32(
+                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2],
+                (size_t)o->shape[1], (size_t)o->shape[2], x, y, tp);
         break;
     }
     case VD__S_GAVGPOOL: {
         size_t c = (size_t)in->shape[3];
         st = xnn_create_global_average_pooling_nwc_f32(c, c, c, -INFINITY, INFINITY, 0, &s->xop);
         if (!st)
-            st = xnn_setup_global_average_pooling_nwc_f32(s->xop, (size_t)in->shape[0],
-                                                          (size_t)(in->shape[1] * in->shape[2]), x, y, tp);
+            st = xnn_setup_global_average_pooling_nwc_f32(
+                s->xop, (size_t)in->shape[0], (size_t)(in->shape[1] * in->shape[2]), x, y, tp);
         break;
     }
     case VD__S_PAD: {
@@ -273,20 +282,23 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
             post[i] = (size_t)s->p[6 + i];
         }
         uint32_t fill;
-        if (in->dtype == VD__F32) memcpy(&fill, &s->alpha, 4);
+        if (in->dtype == VD__F32)
+            memcpy(&fill, &s->alpha, 4);
         else {
             int32_t iv = (int32_t)s->alpha;
             memcpy(&fill, &iv, 4);
         }
         st = xnn_create_constant_pad_nd_x32(&fill, 0, &s->xop);
-        if (!st) st = xnn_setup_constant_pad_nd_x32(s->xop, (size_t)in->ndim, shp, pre, post, x, y, tp);
+        if (!st)
+            st = xnn_setup_constant_pad_nd_x32(s->xop, (size_t)in->ndim, shp, pre, post, x, y, tp);
         break;
     }
     case VD__S_KERNEL:
         return 0;
     }
     if (st != xnn_status_success)
-        return vd_fail(err, VD_EBACKEND, "%s: node '%s' (op %s): XNNPACK rejected the operator (status %d)",
+        return vd_fail(err, VD_EBACKEND,
+                       "%s: node '%s' (op %s): XNNPACK rejected the operator (status %d)",
                        m->g.path, s->node, s->op, st);
     return 0;
 }
@@ -309,12 +321,14 @@ int vd__run_steps(vd__model *m, vd_error *err)
         vd__step *s = &m->steps[i];
         if (s->kind == VD__S_KERNEL) {
             int rc = s->kern(m, s);
-            if (rc) return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
+            if (rc)
+                return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
         } else {
             enum xnn_status st = xnn_run_operator(s->xop, m->pool);
             if (st != xnn_status_success)
-                return vd_fail(err, VD_EBACKEND, "%s: node '%s' (op %s): XNNPACK run failed (status %d)",
-                               m->g.path, s->node, s->op, st);
+                return vd_fail(err, VD_EBACKEND,
+                               "%s: node '%s' (op %s): XNNPACK run failed (status %d)", m->g.path,
+                               s->node, s->op, st);
         }
     }
     return 0;
@@ -361,7 +375,8 @@ int vd_model_load(const char *path, const vd_model_opts *opts, vd_model **out, v
     if (!rc) {
         int threads = opts && opts->threads > 0 ? opts->threads : 1;
         m->pool = pthreadpool_create((size_t)threads);
-        if (!m->pool) rc = vd_fail(err, VD_ENOMEM, "cannot create a thread pool of %d threads", threads);
+        if (!m->pool)
+            rc = vd_fail(err, VD_ENOMEM, "cannot create a thread pool of %d threads", threads);
     }
     if (!rc) rc = vd__finalize(m, err);
     if (!rc) {
@@ -372,9 +387,11 @@ int vd_model_load(const char *path, const vd_model_opts *opts, vd_model **out, v
         vd_model_free(m);
         return rc;
     }
-    fill_desc(m, &m->in_desc, m->input_val, m->g.input_name ? m->g.input_name : V(m->input_val)->node);
+    fill_desc(m, &m->in_desc, m->input_val,
+              m->g.input_name ? m->g.input_name : V(m->input_val)->node);
     m->in_desc.data = NULL;
-    for (int i = 0; i < m->g.n_outputs; i++) fill_desc(m, &m->out_desc[i], m->out_vals[i], m->g.out_names[i]);
+    for (int i = 0; i < m->g.n_outputs; i++)
+        fill_desc(m, &m->out_desc[i], m->out_vals[i], m->g.out_names[i]);
     *out = m;
     return 0;
 }
@@ -427,9 +444,11 @@ int vd_model_run(vd_model *m, const void *data, size_t bytes, vd_error *err)
     if (bytes != need) {
         char shp[96] = "";
         for (int i = 0; i < in->ndim; i++)
-            snprintf(shp + strlen(shp), sizeof shp - strlen(shp), "%s%lld", i ? "x" : "", (long long)in->shape[i]);
+            snprintf(shp + strlen(shp), sizeof shp - strlen(shp), "%s%lld", i ? "x" : "",
+                     (long long)in->shape[i]);
         return vd_fail(err, VD_ESHAPE, "%s: input '%s' must be %s %s (%zu bytes), got %zu bytes",
-                       m->g.path, m->in_desc.name, shp, in->dtype == VD__F32 ? "float32" : "int32", need, bytes);
+                       m->g.path, m->in_desc.name, shp, in->dtype == VD__F32 ? "float32" : "int32",
+                       need, bytes);
     }
     memcpy(m->bufs[in->buf].ptr, data, need);
     return vd__run_steps(m, err);
