@@ -15,6 +15,7 @@
 #define VDAG_NN_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "vdag/error.h"
@@ -63,6 +64,11 @@ int vd_model_run(vd_model *m, const void *data, size_t bytes, vd_error *err);
 
 /* Total floating-point operations of one run (multiply-add = 2), for GFLOP/s. */
 double vd_model_flops(const vd_model *m);
+
+/* Per-step timing: when on, each run accumulates the time of every step;
+ * vd_model_profile_print writes a table of time per op kind (mean per run). */
+int vd_model_set_profiling(vd_model *m, int on);
+void vd_model_profile_print(const vd_model *m, FILE *f);
 
 /* Number of elements of a tensor view. */
 int64_t vd_tensor_numel(const vd_tensor *t);

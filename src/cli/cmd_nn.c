@@ -116,17 +116,20 @@ int vd_cmd_nn_run(int argc, char **argv)
 
 static int usage_bench(void)
 {
-    fprintf(
-        stderr,
-        "usage: vdag bench models [--models a,b] [--threads N] [--runs N] [--warmup N] [--json]\n");
+    fprintf(stderr, "usage: vdag bench models [--models a,b] [--threads N] [--runs N] [--warmup N] "
+                    "[--json] [--profile]\n");
     return 2;
 }
 
 int vd_cmd_bench_models(int argc, char **argv)
 {
     char models[1024] = "";
-    int threads = default_threads(), runs = 50, warmup = 5, json = 0;
+    int threads = default_threads(), runs = 50, warmup = 5, json = 0, profile = 0;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--profile")) {
+            profile = 1;
+            continue;
+        }
         if (!strcmp(argv[i], "--models") && i + 1 < argc)
             snprintf(models, sizeof models, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -177,6 +180,10 @@ int vd_cmd_bench_models(int argc, char **argv)
             rc = vd_model_run(m, buf, bytes, &err);
             t[i] = vd_now_ms() - t0;
         }
+        if (!rc && profile) {
+            vd_model_set_profiling(m, 1);
+            for (int i = 0; i < runs && !rc; i++) rc = vd_model_run(m, buf, bytes, &err);
+        }
         if (rc) {
             fprintf(stderr, "vdag: %s\n", err.msg);
             status = 1;
@@ -192,6 +199,7 @@ int vd_cmd_bench_models(int argc, char **argv)
             else
                 printf("%-20s %7d %5d %10.3f %10.3f %8.4f %8.2f\n", name, threads, runs, med, p90,
                        gflop, gflop / (med / 1e3));
+            if (profile) vd_model_profile_print(m, stdout);
             fflush(stdout);
         }
         free(t);

@@ -157,6 +157,25 @@ void vd__binary_ref(int op, int dtype, const void *a, const int64_t *as, int an,
     }
     int64_t n = vd__numel(os, on);
     int cmp = op >= VD__B_EQUAL;
+    int64_t na = vd__numel(as, an), nb = vd__numel(bs, bn);
+    if ((na == n || na == 1) && (nb == n || nb == 1)) {
+        /* no real broadcasting (same size or scalar): a flat loop, no index arithmetic */
+        int64_t sa1 = na == 1 ? 0 : 1, sb1 = nb == 1 ? 0 : 1;
+        if (dtype == VD__F32 && cmp) {
+            for (int64_t k = 0; k < n; k++)
+                ((int32_t *)out)[k] =
+                    (int32_t)fop(op, ((const float *)a)[k * sa1], ((const float *)b)[k * sb1]);
+        } else if (dtype == VD__F32) {
+            for (int64_t k = 0; k < n; k++)
+                ((float *)out)[k] =
+                    fop(op, ((const float *)a)[k * sa1], ((const float *)b)[k * sb1]);
+        } else {
+            for (int64_t k = 0; k < n; k++)
+                ((int32_t *)out)[k] =
+                    iop(op, ((const int32_t *)a)[k * sa1], ((const int32_t *)b)[k * sb1]);
+        }
+        return;
+    }
     for (int64_t k = 0; k < n; k++) {
         int64_t ia = 0, ib = 0;
         for (int i = 0; i < on; i++) {

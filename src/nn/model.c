@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nn/nn_internal.h"
+#include "vdag/base.h"
 
 #define V(i) (&m->vals[(i)])
 
@@ -317,8 +318,10 @@ int vd__finalize(vd__model *m, vd_error *err)
 
 int vd__run_steps(vd__model *m, vd_error *err)
 {
+    if (m->prof_ms) m->prof_runs++;
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
+        uint64_t t0 = m->prof_ms ? vd_now_ns() : 0;
         if (s->kind == VD__S_KERNEL) {
             int rc = s->kern(m, s);
             if (rc)
@@ -330,6 +333,7 @@ int vd__run_steps(vd__model *m, vd_error *err)
                                "%s: node '%s' (op %s): XNNPACK run failed (status %d)", m->g.path,
                                s->node, s->op, st);
         }
+        if (m->prof_ms) m->prof_ms[i] += (double)(vd_now_ns() - t0) / 1e6;
     }
     return 0;
 }
@@ -406,6 +410,7 @@ void vd_model_free(vd_model *m)
     free(m->arena);
     free(m->out_vals);
     free(m->out_desc);
+    free(m->prof_ms);
     if (m->pool) pthreadpool_destroy(m->pool);
     vd__graph_free(&m->g);
     free(m);
@@ -452,4 +457,81 @@ int vd_model_run(vd_model *m, const void *data, size_t bytes, vd_error *err)
     }
     memcpy(m->bufs[in->buf].ptr, data, need);
     return vd__run_steps(m, err);
+}
+
+int vd_model_set_profiling(vd_model *m, int on)
+{
+    free(m->prof_ms);
+    m->prof_ms = NULL;
+    m->prof_runs = 0;
+    if (on && !(m->prof_ms = calloc((size_t)m->n_steps + 1, sizeof(double)))) return VD_ENOMEM;
+    return 0;
+}
+
+static const char *kind_name(const vd__step *s)
+{
+    switch (s->kind) {
+    case VD__S_CONV:
+        return s->groups > 1 && s->gcin == 1 ? "DepthwiseConv (xnn)" : "Conv (xnn)";
+    case VD__S_MAXPOOL:
+        return "MaxPool (xnn)";
+    case VD__S_BINARY:
+        return "Binary (xnn)";
+    case VD__S_UNARY:
+        return "Unary (xnn)";
+    case VD__S_PRELU:
+        return "Prelu (xnn)";
+    case VD__S_RESIZE:
+        return "ResizeBilinear (xnn)";
+    case VD__S_GAVGPOOL:
+        return "Mean (xnn)";
+    case VD__S_PAD:
+        return "Pad (xnn)";
+    default:
+        return NULL;
+    }
+}
+
+void vd_model_profile_print(const vd_model *m, FILE *f)
+{
+    if (!m->prof_ms || !m->prof_runs) return;
+    const char *names[64];
+    double ms[64];
+    int cnt[64], n = 0;
+    double total = 0;
+    for (int i = 0; i < m->n_steps; i++) {
+        const vd__step *s = &m->steps[i];
+        char buf[64];
+        const char *k = kind_name(s);
+        if (!k) {
+            snprintf(buf, sizeof buf, "%s (C)", s->op);
+            k = s->op;
+        }
+        int j;
+        for (j = 0; j < n; j++)
+            if (!strcmp(names[j], k)) break;
+        if (j == n && n < 64) {
+            names[n] = k;
+            ms[n] = 0;
+            cnt[n++] = 0;
+        }
+        if (j < 64) {
+            ms[j] += m->prof_ms[i] / m->prof_runs;
+            cnt[j]++;
+        }
+        total += m->prof_ms[i] / m->prof_runs;
+    }
+    fprintf(f, "  %-24s %6s %10s %6s\n", "op", "steps", "ms/run", "share");
+    for (int a = 0; a < n; a++) {
+        int best = a;
+        for (int b = a + 1; b < n; b++)
+            if (ms[b] > ms[best]) best = b;
+        const char *tn = names[a];
+        double tm = ms[a];
+        int tc = cnt[a];
+        names[a] = names[best], ms[a] = ms[best], cnt[a] = cnt[best];
+        names[best] = tn, ms[best] = tm, cnt[best] = tc;
+        fprintf(f, "  %-24s %6d %10.3f %5.1f%%\n", names[a], cnt[a], ms[a],
+                total > 0 ? 100 * ms[a] / total : 0);
+    }
 }

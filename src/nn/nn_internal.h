@@ -152,6 +152,8 @@ struct vd_model {
     vd_tensor in_desc;
     vd_tensor *out_desc;
     double flops;
+    double *prof_ms; /* per-step accumulated ms when profiling, else NULL */
+    int prof_runs;
 };
 typedef struct vd_model vd__model;
 
