@@ -22,4 +22,79 @@ int vd_frame_scale(const vd_frame *src, int w, int h, vd_frame **out, vd_error *
 int vd_frame_crop_resize(const vd_frame *src, float x1, float y1, float x2, float y2, int out_w,
                          int out_h, vd_frame **out, vd_error *err);
 
+/* ---- video sources ------------------------------------------------------------------ */
+
+/* The plan's video configuration as a source applies it. */
+typedef struct vd_video_conf {
+    int resolution_h; /* output height (360/480/720/1080), aspect kept, even width; 0 = native */
+    double fps;       /* target rate; frames are dropped to reach it; 0 = native */
+    int nskip;        /* frames skipped after each processed frame */
+} vd_video_conf;
+
+typedef struct vd_source_opts {
+    int loop;      /* files: start again at the end (cam_frame_id keeps counting) */
+    int queue_cap; /* decoded frames buffered ahead (default 8) */
+    int threads;   /* decoder threads (default 2) */
+    vd_video_conf conf;
+} vd_source_opts;
+
+/* A video source: a file, an RTSP/HTTP URL or a V4L2 device (/dev/videoN), decoded by
+ * FFmpeg on its own thread into a bounded queue. A file applies back-pressure (the
+ * decoder waits); a live source drops the oldest frame and, if it fails, is reopened
+ * with exponential back-off (0.5 s to 8 s) until closed.
+ * Thread-safety: vd_source_read from one consumer thread; vd_source_set_conf from any
+ * thread. Frames returned are owned by the caller. */
+typedef struct vd_source vd_source;
+
+int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out, vd_error *err);
+/* Next frame (blocks up to timeout_ms; <0 = forever). VD_EEOF at the end of a file,
+ * VD_ETIMEDOUT when nothing came in time. */
+int vd_source_read(vd_source *s, vd_frame **out, int timeout_ms, vd_error *err);
+void vd_source_set_conf(vd_source *s, const vd_video_conf *conf);
+double vd_source_native_fps(const vd_source *s);
+int vd_source_is_live(const vd_source *s);
+/* Frames the decoder produced and dropped (fps/nskip selection, live overflow). */
+int64_t vd_source_decoded(const vd_source *s);
+void vd_source_close(vd_source *s);
+
+/* Parse "360p"/"480p"/"720p"/"1080p" (or a bare height); 0 for "native"/"". <0 on error. */
+int vd_resolution_parse(const char *s);
+
+/* ---- JPEG (libjpeg-turbo) ------------------------------------------------------------- */
+
+/* Encode to a malloc'd JPEG (caller frees *out). quality 1..100. */
+int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *len, vd_error *err);
+int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_error *err);
+
+/* ---- MJPEG output ---------------------------------------------------------------------- */
+
+/* Writes frames as concatenated JPEGs to a .mjpeg file, or as numbered
+ * frame_000001.jpg files when `path` is a directory (or ends with '/'). Not thread-safe. */
+typedef struct vd_mjpeg_writer vd_mjpeg_writer;
+int vd_mjpeg_open(const char *path, int quality, vd_mjpeg_writer **out, vd_error *err);
+int vd_mjpeg_write(vd_mjpeg_writer *w, const vd_frame *f, vd_error *err);
+void vd_mjpeg_close(vd_mjpeg_writer *w);
+
+/* ---- rendering (cairo) ----------------------------------------------------------------- */
+
+/* A canvas draws on a frame: vd_canvas_begin copies the frame into cairo's 4-byte
+ * pixel layout and vd_canvas_end copies it back (O(w*h) each way, once per frame).
+ * Coordinates are in the frame's own pixels. Not thread-safe; one canvas per frame. */
+typedef struct vd_canvas vd_canvas;
+typedef struct vd_rgb {
+    unsigned char r, g, b;
+} vd_rgb;
+
+int vd_canvas_begin(vd_frame *f, vd_canvas **out, vd_error *err);
+void vd_draw_box(vd_canvas *c, float x1, float y1, float x2, float y2, vd_rgb color, float width);
+void vd_draw_points(vd_canvas *c, const float *xy, int n, vd_rgb color, float radius);
+/* A label with a filled background, its top-left corner at (x, y). */
+void vd_draw_label(vd_canvas *c, float x, float y, const char *text, vd_rgb bg, float size);
+/* Lines of text in a translucent block at the top-left corner. */
+void vd_draw_text_block(vd_canvas *c, const char *const *lines, int n, float size);
+void vd_canvas_end(vd_canvas *c);
+
+/* A stable colour for a class or track id. */
+vd_rgb vd_color_for(int id);
+
 #endif

@@ -70,7 +70,9 @@ int vd_image_load(const char *path, vd_frame **out, vd_error *err)
     AVPacket *pkt = NULL;
     AVFrame *fr = NULL;
     int rc = avformat_open_input(&fmt, path, NULL, NULL);
-    if (rc < 0) return av_err(err, VD_EIO, path, "cannot open image", rc);
+    if (rc < 0)
+        return av_err(err, rc == AVERROR_INVALIDDATA ? VD_EFORMAT : VD_EIO, path,
+                      "cannot open image", rc);
     rc = avformat_find_stream_info(fmt, NULL);
     if (rc < 0) {
         rc = av_err(err, VD_EFORMAT, path, "not an image FFmpeg can read", rc);
