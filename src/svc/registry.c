@@ -1,0 +1,89 @@
+/* The service registry and instances. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vdag/svc.h"
+
+extern const vd_service vd_svc_face_detection;
+extern const vd_service vd_svc_face_alignment;
+extern const vd_service vd_svc_object_detection;
+
+static const vd_service *const registry[] = {&vd_svc_face_detection, &vd_svc_face_alignment,
+                                             &vd_svc_object_detection, NULL};
+
+struct vd_svc_instance {
+    const vd_service *svc;
+    int model_id;
+    void *priv;
+};
+
+const vd_service *vd_service_find(const char *name)
+{
+    for (int i = 0; registry[i]; i++)
+        if (name && !strcmp(registry[i]->name, name)) return registry[i];
+    return NULL;
+}
+
+const vd_service *const *vd_service_all(void)
+{
+    return registry;
+}
+
+int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,
+                vd_error *err)
+{
+    *out = NULL;
+    const vd_service *svc = vd_service_find(name);
+    if (!svc)
+        return vd_fail(
+            err, VD_ENOTFOUND,
+            "unknown service '%s' (known: face_detection, face_alignment, object_detection)",
+            name ? name : "");
+    if (model_id < 0 || model_id >= svc->n_models)
+        return vd_fail(err, VD_EINVAL, "service %s: model_id %d out of range 0..%d", name, model_id,
+                       svc->n_models - 1);
+    vd_svc_instance *s = calloc(1, sizeof *s);
+    if (!s) return vd_fail(err, VD_ENOMEM, "out of memory");
+    s->priv = calloc(1, svc->priv_size ? svc->priv_size : 1);
+    if (!s->priv) {
+        free(s);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    s->svc = svc;
+    s->model_id = model_id;
+    vd_svc_opts def = {0};
+    int rc = svc->open(s->priv, model_id, opts ? opts : &def, err);
+    if (rc) {
+        free(s->priv);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int vd_svc_process(vd_svc_instance *s, const vd_frame *frame, json_t *args, json_t **out,
+                   vd_error *err)
+{
+    *out = NULL;
+    if (!frame) return vd_fail(err, VD_EINVAL, "service %s: no image", s->svc->name);
+    return s->svc->process(s->priv, frame, args, out, err);
+}
+
+const vd_service *vd_svc_service(const vd_svc_instance *s)
+{
+    return s->svc;
+}
+
+int vd_svc_model_id(const vd_svc_instance *s)
+{
+    return s->model_id;
+}
+
+void vd_svc_close(vd_svc_instance *s)
+{
+    if (!s) return;
+    s->svc->close(s->priv);
+    free(s->priv);
+    free(s);
+}

@@ -1,0 +1,58 @@
+#include <math.h>
+
+#include "svc/svc_util.h"
+#include "vdag/base.h"
+
+int vd__svc_load(const char *name, int threads, vd_model **out, vd_error *err)
+{
+    char path[1024];
+    if (vd_model_path(name, path, sizeof path))
+        return vd_fail(err, VD_ETOOBIG, "model path too long");
+    vd_model_opts o = {.threads = threads > 0 ? threads : 1};
+    return vd_model_load(path, &o, out, err);
+}
+
+/* Bilinear sampling at pixel centres; outside the frame reads black. */
+void vd__svc_fill(const vd_frame *f, float x1, float y1, float x2, float y2, int w, int h,
+                  float scale, float bias, int nchw, float *dst)
+{
+    float sx = (x2 - x1) / (float)w, sy = (y2 - y1) / (float)h;
+    for (int y = 0; y < h; y++) {
+        float fy = y1 + ((float)y + 0.5f) * sy - 0.5f;
+        int y0 = (int)floorf(fy);
+        float wy = fy - (float)y0;
+        for (int x = 0; x < w; x++) {
+            float fx = x1 + ((float)x + 0.5f) * sx - 0.5f;
+            int x0 = (int)floorf(fx);
+            float wx = fx - (float)x0;
+            float acc[3] = {0, 0, 0};
+            for (int dy = 0; dy < 2; dy++) {
+                int yy = y0 + dy;
+                if (yy < 0 || yy >= f->height) continue;
+                const unsigned char *row = f->data + (size_t)yy * (size_t)f->stride;
+                float wyy = dy ? wy : 1 - wy;
+                for (int dx = 0; dx < 2; dx++) {
+                    int xx = x0 + dx;
+                    if (xx < 0 || xx >= f->width) continue;
+                    float wt = wyy * (dx ? wx : 1 - wx);
+                    acc[0] += wt * row[3 * xx];
+                    acc[1] += wt * row[3 * xx + 1];
+                    acc[2] += wt * row[3 * xx + 2];
+                }
+            }
+            for (int c = 0; c < 3; c++) {
+                float v = acc[c] * scale + bias;
+                if (nchw)
+                    dst[((size_t)c * (size_t)h + (size_t)y) * (size_t)w + (size_t)x] = v;
+                else
+                    dst[((size_t)y * (size_t)w + (size_t)x) * 3 + (size_t)c] = v;
+            }
+        }
+    }
+}
+
+json_t *vd__box_json(float x1, float y1, float x2, float y2)
+{
+    return json_pack("[ffff]", roundf(x1 * 10) / 10, roundf(y1 * 10) / 10, roundf(x2 * 10) / 10,
+                     roundf(y2 * 10) / 10);
+}
