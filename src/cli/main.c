@@ -13,6 +13,7 @@ typedef struct vd_cli_cmd {
 } vd_cli_cmd;
 
 static const vd_cli_cmd commands[] = {
+    {"run", vd_cmd_run, "run a DAG of services over a video on this machine"},
     {"nn run", vd_cmd_nn_run, "run a TF.js graph model on a generated or image input"},
     {"bench models", vd_cmd_bench_models, "time the built-in models (median/p90 ms, GFLOP/s)"},
     {"bench gemm", vd_cmd_bench_gemm, "measure the machine's peak float32 GEMM GFLOP/s"},

@@ -1,0 +1,71 @@
+/*
+ * vdag DAGs: the seed's {generator, flow, input} and the short form {"pipeline":[…]};
+ * validation with JSON-path errors; an executor that runs the flow per frame.
+ *
+ * Ownership: vd_dag owns its strings; vd_exec owns its service instances and trackers
+ * and borrows the vd_dag (keep it alive). Results are new JSON objects owned by the
+ * caller. Thread-safety: a vd_exec is used by one thread at a time.
+ */
+#ifndef VDAG_DAG_H
+#define VDAG_DAG_H
+
+#include <jansson.h>
+
+#include "vdag/error.h"
+#include "vdag/frame.h"
+#include "vdag/svc.h"
+
+#define VD_DAG_MAX_ARGS 8
+
+typedef enum vd_generator { VD_GEN_SINGLE_FRAME = 0, VD_GEN_CLIP = 1 } vd_generator;
+
+typedef struct vd_dag_arg {
+    char *name;  /* argument of the stage ("bbox") */
+    char *stage; /* producing stage or the generator ("face_detection") */
+    char *field; /* its output field ("bbox") */
+} vd_dag_arg;
+
+typedef struct vd_dag_stage {
+    char *name; /* the service name; unique in a DAG */
+    const vd_service *svc;
+    int n_args;
+    vd_dag_arg args[VD_DAG_MAX_ARGS];
+} vd_dag_stage;
+
+typedef struct vd_dag {
+    vd_generator generator;
+    int clip_len; /* ClipGenerator: frames per step (default 4) */
+    int n_stages;
+    vd_dag_stage *stages; /* in flow order, generator excluded */
+} vd_dag;
+
+/* Parse and validate. `where` prefixes JSON paths in messages (e.g. "dag" or a file name).
+ * Errors name the path of the bad field: unknown service or generator, an input from a
+ * stage not earlier in the flow, a missing required input, a duplicate stage, a cycle. */
+int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err);
+int vd_dag_parse(const char *text, const char *where, vd_dag **out, vd_error *err);
+/* Expand a comma-separated pipeline ("face_detection,face_alignment"). */
+int vd_dag_from_pipeline(const char *csv, vd_dag **out, vd_error *err);
+/* The seed form of a DAG (new reference). */
+json_t *vd_dag_to_json(const vd_dag *d);
+void vd_dag_free(vd_dag *d);
+
+typedef struct vd_exec_opts {
+    int model_id[16]; /* per stage index; 0 = largest */
+    int threads;      /* nn threads per service */
+    int ntracking;    /* frames tracked between detections */
+} vd_exec_opts;
+
+typedef struct vd_exec vd_exec;
+int vd_exec_new(const vd_dag *d, const vd_exec_opts *o, vd_exec **out, vd_error *err);
+/* Run the flow on one step's frames (1 for SingleFrameGenerator, clip_len for a clip).
+ * *result gets the seed's appended_result fields: n_loop, cam_frame_id, delay
+ * {stage: s}, total_frame_delay, count_result, tracked, and "stages" {stage: output}.
+ * For clips, per-frame results are under "clip". */
+int vd_exec_step(vd_exec *e, vd_frame *const *frames, int n, json_t **result, vd_error *err);
+/* Change ntracking or a stage's model at run time (re-opens the service). */
+int vd_exec_set_model(vd_exec *e, int stage, int model_id, vd_error *err);
+void vd_exec_set_ntracking(vd_exec *e, int ntracking);
+void vd_exec_free(vd_exec *e);
+
+#endif

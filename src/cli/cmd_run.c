@@ -1,0 +1,402 @@
+/*
+ * vdag run: one video through a DAG on this machine. Three threads overlap: the
+ * source decodes ahead (src/media), this thread runs inference, a writer thread
+ * renders frames and writes results, so decode/render/bookkeeping hide behind
+ * inference.
+ */
+#include <libavutil/log.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "vdag/base.h"
+#include "vdag/dag.h"
+#include "vdag/media.h"
+
+typedef struct item {
+    vd_frame *f;
+    json_t *res;
+} item;
+
+typedef struct writer {
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    item q[8];
+    int head, count, done;
+    FILE *results;
+    vd_mjpeg_writer *mj;
+    int failed;
+    char err[512];
+} writer;
+
+static void draw_stage(vd_canvas *cv, const vd_frame *f, const char *name, json_t *out)
+{
+    float kx = (float)f->width / (float)f->src_width, ky = (float)f->height / (float)f->src_height;
+    json_t *bb = json_object_get(out, "bbox"), *labels = json_object_get(out, "labels");
+    json_t *scores = json_object_get(out, "scores");
+    if (!scores) scores = json_object_get(out, "prob");
+    json_t *tids = json_object_get(out, "track_ids");
+    int face = !strcmp(name, "face_alignment");
+    size_t i;
+    json_t *b;
+    json_array_foreach(bb, i, b)
+    {
+        double x1, y1, x2, y2;
+        if (json_unpack(b, "[FFFF]", &x1, &y1, &x2, &y2)) continue;
+        int cls = labels
+                      ? (int)json_integer_value(json_array_get(json_object_get(out, "classes"), i))
+                  : face ? 3
+                         : 1;
+        vd_rgb col = vd_color_for(tids ? (int)json_integer_value(json_array_get(tids, i)) : cls);
+        vd_draw_box(cv, (float)x1 * kx, (float)y1 * ky, (float)x2 * kx, (float)y2 * ky, col, 2);
+        char lab[96];
+        const char *l = labels ? json_string_value(json_array_get(labels, i))
+                        : face ? "face"
+                               : NULL;
+        if (!l) continue;
+        int n =
+            snprintf(lab, sizeof lab, "%s %.2f", l, json_number_value(json_array_get(scores, i)));
+        if (tids && n > 0)
+            snprintf(lab + n, sizeof lab - (size_t)n, " #%lld",
+                     (long long)json_integer_value(json_array_get(tids, i)));
+        if (face) {
+            json_t *hp = json_array_get(json_object_get(out, "head_pose"), i);
+            snprintf(lab, sizeof lab, "yaw %.0f pitch %.0f",
+                     json_number_value(json_array_get(hp, 0)),
+                     json_number_value(json_array_get(hp, 1)));
+        }
+        vd_draw_label(cv, (float)x1 * kx, (float)y1 * ky - 18 < 0 ? 0 : (float)y1 * ky - 18, lab,
+                      col, 11);
+    }
+    json_t *lms = json_object_get(out, "landmarks");
+    json_t *lm;
+    json_array_foreach(lms, i, lm)
+    {
+        float pts[2 * 160];
+        int n = 0;
+        for (size_t p = 0;
+             p < json_array_size(lm) && n<160; p += json_array_size(lm)> 10 ? 3 : 1, n++) {
+            pts[2 * n] = (float)json_number_value(json_array_get(json_array_get(lm, p), 0)) * kx;
+            pts[2 * n + 1] =
+                (float)json_number_value(json_array_get(json_array_get(lm, p), 1)) * ky;
+        }
+        vd_draw_points(cv, pts, n, (vd_rgb){255, 255, 0}, 1.2f);
+    }
+}
+
+static void render(vd_frame *f, json_t *res)
+{
+    vd_canvas *cv;
+    if (vd_canvas_begin(f, &cv, NULL)) return;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(res, "stages"), k, v) draw_stage(cv, f, k, v);
+    char lines[12][96];
+    const char *lp[12];
+    int n = 0;
+    snprintf(lines[n++], 96, "frame %lld%s",
+             (long long)json_integer_value(json_object_get(res, "cam_frame_id")),
+             json_is_true(json_object_get(res, "tracked")) ? " (tracked)" : "");
+    json_object_foreach(json_object_get(res, "count_result"), k, v)
+    {
+        if (n < 8) snprintf(lines[n++], 96, "%s: %lld", k, (long long)json_integer_value(v));
+    }
+    json_object_foreach(json_object_get(res, "delay"), k, v)
+    {
+        if (n < 12) snprintf(lines[n++], 96, "%s %.1f ms", k, json_number_value(v) * 1e3);
+    }
+    for (int i = 0; i < n; i++) lp[i] = lines[i];
+    vd_draw_text_block(cv, lp, n, 12);
+    vd_canvas_end(cv);
+}
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (w->count == 0 && !w->done) pthread_cond_wait(&w->cv, &w->mu);
+        if (w->count == 0) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        item it = w->q[w->head];
+        w->head = (w->head + 1) % 8;
+        w->count--;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        if (w->results && !w->failed) {
+            char *s = json_dumps(it.res, JSON_COMPACT | JSON_REAL_PRECISION(7));
+            if (!s || fprintf(w->results, "%s\n", s) < 0)
+                w->failed = 1, snprintf(w->err, sizeof w->err, "cannot write results");
+            free(s);
+        }
+        if (w->mj && !w->failed) {
+            vd_error e;
+            render(it.f, it.res);
+            if (vd_mjpeg_write(w->mj, it.f, &e))
+                w->failed = 1, snprintf(w->err, sizeof w->err, "%s", e.msg);
+        }
+        vd_frame_free(it.f);
+        json_decref(it.res);
+    }
+    return NULL;
+}
+
+static void writer_push(writer *w, vd_frame *f, json_t *res)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->count == 8) pthread_cond_wait(&w->cv, &w->mu);
+    w->q[(w->head + w->count) % 8] = (item){f, res};
+    w->count++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int usage(void)
+{
+    fprintf(
+        stderr,
+        "usage: vdag run --video PATH|URL (--pipeline a,b | --dag FILE) [--resolution 480p] [--fps "
+        "N]\n"
+        "                [--nskip N] [--ntracking N] [--model STAGE=ID] [--frames N] [--loop]\n"
+        "                [--results out.jsonl] [--render out.mjpeg|DIR] [--threads N] [--quiet]\n"
+        "  services: face_detection (models 0 blazeface-back, 1 blazeface-front), face_alignment "
+        "(0 facemesh),\n"
+        "            object_detection (0 centernet, 1 nanodet)\n");
+    return 2;
+}
+
+typedef struct stage_stats {
+    double *ms;
+    int n, cap;
+} stage_stats;
+
+int vd_cmd_run(int argc, char **argv)
+{
+    const char *video = NULL, *pipeline = NULL, *dagfile = NULL, *results = NULL, *renderp = NULL;
+    vd_source_opts so = {0};
+    int ntracking = 0, threads = 0, quiet = 0;
+    long max_frames = -1;
+    char *models[16];
+    int n_models = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--loop"))
+            so.loop = 1;
+        else if (!strcmp(a, "--quiet"))
+            quiet = 1;
+        else if (!v)
+            return usage();
+        else if (!strcmp(a, "--video"))
+            video = v, i++;
+        else if (!strcmp(a, "--pipeline"))
+            pipeline = v, i++;
+        else if (!strcmp(a, "--dag"))
+            dagfile = v, i++;
+        else if (!strcmp(a, "--results"))
+            results = v, i++;
+        else if (!strcmp(a, "--render"))
+            renderp = v, i++;
+        else if (!strcmp(a, "--fps"))
+            so.conf.fps = atof(v), i++;
+        else if (!strcmp(a, "--nskip"))
+            so.conf.nskip = atoi(v), i++;
+        else if (!strcmp(a, "--ntracking"))
+            ntracking = atoi(v), i++;
+        else if (!strcmp(a, "--frames"))
+            max_frames = atol(v), i++;
+        else if (!strcmp(a, "--threads"))
+            threads = atoi(v), i++;
+        else if (!strcmp(a, "--model") && n_models < 16)
+            models[n_models++] = argv[++i];
+        else if (!strcmp(a, "--resolution")) {
+            so.conf.resolution_h = vd_resolution_parse(v);
+            i++;
+            if (so.conf.resolution_h < 0) {
+                fprintf(stderr,
+                        "vdag run: --resolution %s: expected 360p, 480p, 720p, 1080p or native\n",
+                        v);
+                return 2;
+            }
+        } else
+            return usage();
+    }
+    if (!video || (!pipeline == !dagfile) || so.conf.nskip < 0 || ntracking < 0 || so.conf.fps < 0)
+        return usage();
+    if (threads <= 0)
+        threads = (int)sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    av_log_set_level(AV_LOG_FATAL);
+    vd_error err = {0};
+    vd_dag *dag = NULL;
+    if (pipeline) {
+        if (vd_dag_from_pipeline(pipeline, &dag, &err)) {
+            fprintf(stderr, "vdag run: --pipeline: %s\n", err.msg);
+            return 2;
+        }
+    } else {
+        char *text;
+        if (vd_read_file(dagfile, 0, &text, NULL, &err) ||
+            vd_dag_parse(text, dagfile, &dag, &err)) {
+            fprintf(stderr, "vdag run: %s\n", err.msg);
+            if (err.code != VD_EIO) free(text);
+            return 2;
+        }
+        free(text);
+    }
+    vd_exec_opts eo = {.threads = threads, .ntracking = ntracking};
+    for (int k = 0; k < n_models; k++) {
+        char *eq = strchr(models[k], '=');
+        int found = -1;
+        for (int s = 0; eq && s < dag->n_stages; s++)
+            if (!strncmp(dag->stages[s].name, models[k], (size_t)(eq - models[k])) &&
+                strlen(dag->stages[s].name) == (size_t)(eq - models[k]))
+                found = s;
+        if (found < 0 || found >= 16) {
+            fprintf(stderr, "vdag run: --model %s: expected STAGE=ID with a stage of the DAG\n",
+                    models[k]);
+            vd_dag_free(dag);
+            return 2;
+        }
+        eo.model_id[found] = atoi(eq + 1);
+    }
+    vd_exec *ex = NULL;
+    vd_source *src = NULL;
+    writer w = {0};
+    int status = 0, wstarted = 0;
+    stage_stats *st = calloc((size_t)dag->n_stages, sizeof *st);
+    json_t *count_sum = json_object();
+    if (vd_exec_new(dag, &eo, &ex, &err) || vd_source_open(video, &so, &src, &err)) {
+        fprintf(stderr, "vdag run: %s\n", err.msg);
+        status = 1;
+        goto out;
+    }
+    if (results && !(w.results = fopen(results, "w"))) {
+        fprintf(stderr, "vdag run: --results %s: cannot write\n", results);
+        status = 1;
+        goto out;
+    }
+    if (renderp && vd_mjpeg_open(renderp, 80, &w.mj, &err)) {
+        fprintf(stderr, "vdag run: --render: %s\n", err.msg);
+        status = 1;
+        goto out;
+    }
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    if (pthread_create(&w.thr, NULL, writer_main, &w) == 0) wstarted = 1;
+    int tty = isatty(2) && !quiet;
+    long processed = 0;
+    int64_t last_id = -1;
+    double t0 = vd_now_ms(), last_print = 0;
+    int clip = dag->generator == VD_GEN_CLIP ? dag->clip_len : 1;
+    vd_frame *frames[64];
+    while (max_frames < 0 || processed < max_frames) {
+        int got = 0, rc = 0;
+        while (got < clip && (rc = vd_source_read(src, &frames[got],
+                                                  vd_source_is_live(src) ? 30000 : -1, &err)) == 0)
+            got++;
+        if (got == 0) {
+            if (rc != VD_EEOF) {
+                fprintf(stderr, "%svdag run: %s\n", tty ? "\n" : "", err.msg);
+                status = 1;
+            }
+            break;
+        }
+        json_t *res;
+        rc = vd_exec_step(ex, frames, got, &res, &err);
+        if (rc) {
+            fprintf(stderr, "%svdag run: %s\n", tty ? "\n" : "", err.msg);
+            for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+            status = 1;
+            break;
+        }
+        processed += got;
+        last_id = frames[got - 1]->cam_frame_id;
+        for (int s = 0; s < dag->n_stages; s++) {
+            double d = json_number_value(
+                           json_object_get(json_object_get(res, "delay"), dag->stages[s].name)) *
+                       1e3;
+            if (st[s].n == st[s].cap) {
+                st[s].cap = st[s].cap ? st[s].cap * 2 : 256;
+                st[s].ms = realloc(st[s].ms, sizeof(double) * (size_t)st[s].cap);
+            }
+            st[s].ms[st[s].n++] = d;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(res, "count_result"), k, v)
+            json_object_set_new(count_sum, k,
+                                json_real(json_number_value(json_object_get(count_sum, k)) +
+                                          json_number_value(v) * got));
+        for (int q = 0; q + 1 < got; q++) vd_frame_free(frames[q]);
+        if (wstarted && (w.results || w.mj))
+            writer_push(&w, frames[got - 1], res);
+        else
+            vd_frame_free(frames[got - 1]), json_decref(res);
+        double now = vd_now_ms();
+        if (tty && now - last_print > 250) {
+            last_print = now;
+            fprintf(stderr, "\r%ld frames  %.1f fps", processed, processed / ((now - t0) / 1e3));
+            for (int s = 0; s < dag->n_stages; s++)
+                fprintf(stderr, "  %s %.1f ms", dag->stages[s].name,
+                        st[s].n ? st[s].ms[st[s].n - 1] : 0);
+            fprintf(stderr, "   ");
+        }
+    }
+    double secs = (vd_now_ms() - t0) / 1e3;
+    if (wstarted) {
+        pthread_mutex_lock(&w.mu);
+        w.done = 1;
+        pthread_cond_broadcast(&w.cv);
+        pthread_mutex_unlock(&w.mu);
+        pthread_join(w.thr, NULL);
+        wstarted = 0;
+        if (w.failed) {
+            fprintf(stderr, "vdag run: %s\n", w.err);
+            status = 1;
+        }
+    }
+    if (tty) fprintf(stderr, "\n");
+    json_t *stages = json_object(), *counts = json_object();
+    for (int s = 0; s < dag->n_stages; s++)
+        json_object_set_new(
+            stages, dag->stages[s].name,
+            json_pack("{s:f,s:f}", "median_ms",
+                      round(vd_percentile(st[s].ms, (size_t)st[s].n, 50) * 1000) / 1000, "p90_ms",
+                      round(vd_percentile(st[s].ms, (size_t)st[s].n, 90) * 1000) / 1000));
+    const char *k;
+    json_t *v;
+    json_object_foreach(count_sum, k, v) json_object_set_new(
+        counts, k,
+        json_real(processed ? round(json_number_value(v) / (double)processed * 1000) / 1000 : 0));
+    json_t *summary = json_pack("{s:I,s:I,s:f,s:o,s:o}", "frames", (json_int_t)(last_id + 1),
+                                "processed", (json_int_t)processed, "fps",
+                                secs > 0 ? round(processed / secs * 100) / 100 : 0.0, "stages",
+                                stages, "counts", counts);
+    char *s = json_dumps(summary, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    printf("%s\n", s);
+    free(s);
+    json_decref(summary);
+out:
+    if (wstarted) {
+        pthread_mutex_lock(&w.mu);
+        w.done = 1;
+        pthread_cond_broadcast(&w.cv);
+        pthread_mutex_unlock(&w.mu);
+        pthread_join(w.thr, NULL);
+    }
+    if (w.results && fclose(w.results) != 0) status = 1;
+    vd_mjpeg_close(w.mj);
+    vd_source_close(src);
+    vd_exec_free(ex);
+    for (int q = 0; q < dag->n_stages; q++) free(st[q].ms);
+    free(st);
+    json_decref(count_sum);
+    vd_dag_free(dag);
+    return status;
+}
