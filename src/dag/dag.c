@@ -31,6 +31,17 @@ static int stage_index(const vd_dag *d, const char *name, int upto)
     return -1;
 }
 
+static int in_flow(json_t *flow, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(flow, i, v)
+    {
+        if (json_is_string(v) && !strcmp(json_string_value(v), name)) return 1;
+    }
+    return 0;
+}
+
 /* Is there a path of input references from stage `from` back to stage `to`? */
 static int reaches(json_t *input, const char *from, const char *to, int depth)
 {
@@ -164,8 +175,7 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
                     rc = vd_fail(err, VD_EINVAL,
                                  "%s.input.%s.%s: '%s' makes a cycle (%s needs %s, which needs %s)",
                                  where, name, k, ref, name, src, name);
-                else if (stage_index(d, src, (int)json_array_size(flow)) < 0 &&
-                         !vd_service_find(src))
+                else if (!in_flow(flow, src))
                     rc = vd_fail(err, VD_EINVAL,
                                  "%s.input.%s.%s: '%s' refers to '%s', which is not in the flow",
                                  where, name, k, ref, src);
@@ -228,6 +238,7 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
 int vd_dag_parse(const char *text, const char *where, vd_dag **out, vd_error *err)
 {
     json_error_t je;
+    *out = NULL;
     json_t *j = json_loads(text, 0, &je);
     if (!j)
         return vd_fail(err, VD_EFORMAT, "%s:%d:%d: %s", where ? where : "dag", je.line, je.column,
