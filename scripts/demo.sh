@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# make demo: runs the main job on the embedded default and shows the result.
-# Until the video pipeline lands, that is every model once and the benchmark table.
+# make demo: the main job on the embedded default. The face pipeline on Megamind.avi and
+# object detection on vtest.avi, each rendered to the cache; the summaries are printed.
 set -euo pipefail
 vdag=${1:-build/vdag}
 cache=${VDAG_CACHE:-$HOME/.cache/vdag}
-echo "== vdag: the six models of the runtime, lcg:12345 input, 2 threads"
-for m in blazeface-back blazeface-front facemesh nanodet centernet movenet-lightning; do
-  echo "-- $m"
-  "$vdag" nn run "$m" --threads 2
-done
+out="$cache/demo"
+mkdir -p "$out"
+echo "== face_detection -> face_alignment on Megamind.avi (480p)"
+"$vdag" run --video "$cache/media/Megamind.avi" --pipeline face_detection,face_alignment --resolution 480p \
+  --results "$out/faces.jsonl" --render "$out/faces.mjpeg"
 echo
-echo "== benchmark (median of 30 runs, 2 threads); TF.js wasm figures are in bench/RESULTS.md"
-"$vdag" bench models --threads 2 --runs 30 --warmup 3
+echo "== object_detection (centernet) on vtest.avi (480p, tracking 2 frames between detections)"
+"$vdag" run --video "$cache/media/vtest.avi" --pipeline object_detection --resolution 480p --ntracking 2 \
+  --results "$out/objects.jsonl" --render "$out/objects.mjpeg"
 echo
-echo "models: $cache/models   media: $cache/media"
+echo "Rendered videos (MJPEG; play with ffplay or any MJPEG viewer) and per-frame results:"
+echo "  $out/faces.mjpeg     $out/faces.jsonl"
+echo "  $out/objects.mjpeg   $out/objects.jsonl"
+echo "The model runtime benchmark: $vdag bench models --threads 2"

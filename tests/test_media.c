@@ -126,6 +126,7 @@ int main(void)
     CHECK(back->width == f->width && back->height == f->height);
     double p = psnr(f, back);
     CHECKF(p > 30, "PSNR %g", p);
+    vd_frame_free(back);
     CHECK(vd_jpeg_decode((const unsigned char *)"nope", 4, &back, &err) == VD_EFORMAT ||
           (vd_frame_free(back), 0));
     free(jpg);

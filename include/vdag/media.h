@@ -34,7 +34,7 @@ typedef struct vd_video_conf {
 typedef struct vd_source_opts {
     int loop;      /* files: start again at the end (cam_frame_id keeps counting) */
     int queue_cap; /* decoded frames buffered ahead (default 8) */
-    int threads;   /* decoder threads (default 2) */
+    int threads;   /* decoder threads (default 1; inference needs the rest) */
     vd_video_conf conf;
 } vd_source_opts;
 

@@ -166,6 +166,7 @@ static int usage(void)
         "N]\n"
         "                [--nskip N] [--ntracking N] [--model STAGE=ID] [--frames N] [--loop]\n"
         "                [--results out.jsonl] [--render out.mjpeg|DIR] [--threads N] [--quiet]\n"
+        "  --threads: inference threads (default: cores - 1, leaving one to decoding)\n"
         "  services: face_detection (models 0 blazeface-back, 1 blazeface-front), face_alignment "
         "(0 facemesh),\n"
         "            object_detection (0 centernet, 1 nanodet)\n");
@@ -229,8 +230,12 @@ int vd_cmd_run(int argc, char **argv)
     }
     if (!video || (!pipeline == !dagfile) || so.conf.nskip < 0 || ntracking < 0 || so.conf.fps < 0)
         return usage();
-    if (threads <= 0)
-        threads = (int)sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    if (threads <= 0) {
+        /* leave a core to the decoder and writer: an oversubscribed XNNPACK pool (its
+         * workers spin) halves throughput on 2 cores */
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = nc > 1 ? (int)nc - 1 : 1;
+    }
     av_log_set_level(AV_LOG_FATAL);
     vd_error err = {0};
     vd_dag *dag = NULL;

@@ -249,7 +249,7 @@ int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out,
     s->url = strdup(url);
     s->live = is_live_url(url);
     s->loop = opts ? opts->loop : 0;
-    s->threads = opts && opts->threads > 0 ? opts->threads : 2;
+    s->threads = opts && opts->threads > 0 ? opts->threads : 1;
     s->cap = opts && opts->queue_cap > 0 ? opts->queue_cap : 8;
     if (opts) s->conf = opts->conf;
     s->q = calloc((size_t)s->cap, sizeof(vd_frame *));
