@@ -46,5 +46,15 @@ err=$("$vdag" run --video "$cache/media/vtest.avi" --pipeline object_detection -
 ok "bad resolution: exit 2" '[ $rc -eq 2 ]'
 err=$("$vdag" run --video "$cache/media/vtest.avi" --pipeline object_detection --model nosuch=1 2>&1 >/dev/null); rc=$?
 ok "bad --model: exit 2" '[ $rc -eq 2 ] && echo "$err" | grep -q "nosuch"'
+# a URL source: FFmpeg reads the video over HTTP from a local server
+if command -v python3 >/dev/null; then
+  port=$((20000 + RANDOM % 20000))
+  (cd "$cache/media" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
+  srv=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  out=$(timeout 60 "$vdag" run --video "http://127.0.0.1:$port/vtest.avi" --pipeline object_detection --model object_detection=1 --frames 4 --quiet)
+  ok "http URL source" 'echo "$out" | grep -q "\"processed\":4"'
+  kill $srv 2>/dev/null; wait $srv 2>/dev/null
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
