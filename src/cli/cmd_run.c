@@ -158,6 +158,16 @@ static void writer_push(writer *w, vd_frame *f, json_t *res)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Let the writer drain its queue, then join it. */
+static void writer_stop(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thr, NULL);
+}
+
 static int usage(void)
 {
     fprintf(
@@ -355,11 +365,7 @@ int vd_cmd_run(int argc, char **argv)
     }
     double secs = (vd_now_ms() - t0) / 1e3;
     if (wstarted) {
-        pthread_mutex_lock(&w.mu);
-        w.done = 1;
-        pthread_cond_broadcast(&w.cv);
-        pthread_mutex_unlock(&w.mu);
-        pthread_join(w.thr, NULL);
+        writer_stop(&w);
         wstarted = 0;
         if (w.failed) {
             fprintf(stderr, "vdag run: %s\n", w.err);
@@ -388,13 +394,7 @@ int vd_cmd_run(int argc, char **argv)
     free(s);
     json_decref(summary);
 out:
-    if (wstarted) {
-        pthread_mutex_lock(&w.mu);
-        w.done = 1;
-        pthread_cond_broadcast(&w.cv);
-        pthread_mutex_unlock(&w.mu);
-        pthread_join(w.thr, NULL);
-    }
+    if (wstarted) writer_stop(&w);
     if (w.results && fclose(w.results) != 0) status = 1;
     vd_mjpeg_close(w.mj);
     vd_source_close(src);
