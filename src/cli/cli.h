@@ -9,6 +9,6 @@ int vd_cmd_nn_run(int argc, char **argv);       /* vdag nn run MODEL ... */
 int vd_cmd_bench_models(int argc, char **argv); /* vdag bench models ... */
 int vd_cmd_bench_gemm(int argc, char **argv);   /* vdag bench gemm ... */
 
-int vd_cmd_run(int argc, char **argv);          /* vdag run ... */
+int vd_cmd_run(int argc, char **argv); /* vdag run ... */
 
 #endif
