@@ -1,9 +1,13 @@
 /*
- * vdag media: images and frames (decode, scale, crop+resize).
+ * vdag media: video sources, still images, scaling, JPEG, MJPEG output, rendering.
  *
- * Frames are vd_frame (include/vdag/frame.h), packed RGB24. Functions here allocate
- * new frames owned by the caller (free with vd_frame_free); inputs are not modified.
- * All functions are thread-safe (no shared state; FFmpeg contexts are per call).
+ * Frames are vd_frame (include/vdag/frame.h), packed RGB24. Every function that returns
+ * a frame or buffer hands the caller a new one it owns (vd_frame_free / free); inputs
+ * are never modified except the frame a canvas draws on.
+ * Thread-safety: images, scaling, crop+resize and JPEG keep no shared state and may be
+ * called from any thread. A vd_source has one consumer thread (vd_source_read) and
+ * takes vd_source_set_conf and the getters from any thread. A vd_mjpeg_writer and a
+ * vd_canvas belong to one thread at a time. See docs/media.md.
  */
 #ifndef VDAG_MEDIA_H
 #define VDAG_MEDIA_H
@@ -11,7 +15,9 @@
 #include "vdag/error.h"
 #include "vdag/frame.h"
 
-/* Decode a still image (JPEG, PNG, BMP, … anything FFmpeg reads) into RGB24. */
+/* Decode a still image into RGB24: JPEG through libjpeg-turbo, anything else (PNG, BMP,
+ * …) through FFmpeg's image2 demuxer. Errors name the path (VD_EIO missing/unreadable,
+ * VD_EFORMAT not an image). */
 int vd_image_load(const char *path, vd_frame **out, vd_error *err);
 
 /* Bilinear resize of the whole frame to w x h (aspect not kept). */
@@ -36,6 +42,7 @@ typedef struct vd_source_opts {
     int queue_cap; /* decoded frames buffered ahead (default 8) */
     int threads;   /* decoder threads (default 1; inference needs the rest) */
     vd_video_conf conf;
+    int force_live; /* treat a file as a live camera: drop oldest when full, reopen at end */
 } vd_source_opts;
 
 /* A video source: a file, an RTSP/HTTP URL or a V4L2 device (/dev/videoN), decoded by
@@ -46,15 +53,25 @@ typedef struct vd_source_opts {
  * thread. Frames returned are owned by the caller. */
 typedef struct vd_source vd_source;
 
+/* Open `url` (opts may be NULL) and start decoding. Errors name the URL: VD_EIO cannot
+ * open, VD_EFORMAT not a video, VD_EUNSUPP no decoder, VD_EINVAL bad options.
+ * Frames carry cam_frame_id (index in the source, counting dropped frames, loops and
+ * reopens) and pts_us (0 at the first frame, monotonic over loops and reopens). */
 int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out, vd_error *err);
 /* Next frame (blocks up to timeout_ms; <0 = forever). VD_EEOF at the end of a file,
  * VD_ETIMEDOUT when nothing came in time. */
 int vd_source_read(vd_source *s, vd_frame **out, int timeout_ms, vd_error *err);
+/* Change resolution/fps/nskip; applies to frames decoded after the call (frames already
+ * queued keep the old conf). */
 void vd_source_set_conf(vd_source *s, const vd_video_conf *conf);
 double vd_source_native_fps(const vd_source *s);
 int vd_source_is_live(const vd_source *s);
-/* Frames the decoder produced and dropped (fps/nskip selection, live overflow). */
+/* Frames decoded so far (before fps/nskip selection); any thread. */
 int64_t vd_source_decoded(const vd_source *s);
+/* Frames a live source dropped because the queue was full (consumer too slow). */
+int64_t vd_source_dropped(const vd_source *s);
+/* Stop the decode thread (interrupting a blocking network read or a back-off wait) and
+ * free the source and its queued frames. Frames already read stay valid. NULL is a no-op. */
 void vd_source_close(vd_source *s);
 
 /* Parse "360p"/"480p"/"720p"/"1080p" (or a bare height); 0 for "native"/"". <0 on error. */
@@ -64,6 +81,7 @@ int vd_resolution_parse(const char *s);
 
 /* Encode to a malloc'd JPEG (caller frees *out). quality 1..100. */
 int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *len, vd_error *err);
+/* Decode a JPEG to a new RGB24 frame; VD_EFORMAT if it is not one. */
 int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_error *err);
 
 /* ---- MJPEG output ---------------------------------------------------------------------- */

@@ -2,7 +2,9 @@
  * Rendering with cairo: boxes, landmarks, labels and text in a real font (DejaVu Sans
  * through cairo's toy text API). cairo gives anti-aliased shapes and proper glyphs
  * with no hand-drawn bitmaps; its cost is a copy of the frame in and out of cairo's
- * 32-bit pixel format, O(w*h) per rendered frame, small beside inference.
+ * 32-bit pixel format, O(w*h) per rendered frame (~1 ms for 768x576, two passes),
+ * small beside inference. A canvas belongs to one thread; canvases on different
+ * frames may be used concurrently (cairo image surfaces share no state).
  */
 #include <cairo.h>
 #include <stdlib.h>
@@ -16,9 +18,12 @@ struct vd_canvas {
     cairo_t *cr;
 };
 
+/* Copy the packed RGB24 frame into a new cairo RGB24 (xRGB, 4 bytes/pixel) surface. */
 int vd_canvas_begin(vd_frame *f, vd_canvas **out, vd_error *err)
 {
     *out = NULL;
+    if (!f || !f->data || f->width <= 0 || f->height <= 0)
+        return vd_fail(err, VD_EINVAL, "draw: empty frame");
     vd_canvas *c = calloc(1, sizeof *c);
     if (!c) return vd_fail(err, VD_ENOMEM, "out of memory");
     c->f = f;
@@ -49,6 +54,7 @@ static void set(cairo_t *cr, vd_rgb c, double a)
     cairo_set_source_rgba(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0, a);
 }
 
+/* Stroke the rectangle's outline, `width` pixels thick, centred on its edges. */
 void vd_draw_box(vd_canvas *c, float x1, float y1, float x2, float y2, vd_rgb color, float width)
 {
     set(c->cr, color, 1);
@@ -57,8 +63,10 @@ void vd_draw_box(vd_canvas *c, float x1, float y1, float x2, float y2, vd_rgb co
     cairo_stroke(c->cr);
 }
 
+/* Filled dots of `radius` at n (x, y) pairs, one fill for all. */
 void vd_draw_points(vd_canvas *c, const float *xy, int n, vd_rgb color, float radius)
 {
+    if (!xy || n <= 0) return;
     set(c->cr, color, 1);
     for (int i = 0; i < n; i++) {
         cairo_new_sub_path(c->cr);
@@ -67,8 +75,10 @@ void vd_draw_points(vd_canvas *c, const float *xy, int n, vd_rgb color, float ra
     cairo_fill(c->cr);
 }
 
+/* White text on a translucent `bg` box sized to the text. */
 void vd_draw_label(vd_canvas *c, float x, float y, const char *text, vd_rgb bg, float size)
 {
+    if (!text || !*text) return;
     cairo_set_font_size(c->cr, size);
     cairo_text_extents_t e;
     cairo_text_extents(c->cr, text, &e);
@@ -80,13 +90,15 @@ void vd_draw_label(vd_canvas *c, float x, float y, const char *text, vd_rgb bg, 
     cairo_show_text(c->cr, text);
 }
 
+/* White lines of text on a black 60% box at the top-left corner, sized to the widest. */
 void vd_draw_text_block(vd_canvas *c, const char *const *lines, int n, float size)
 {
+    if (!lines || n <= 0) return;
     cairo_set_font_size(c->cr, size);
     double w = 0;
     for (int i = 0; i < n; i++) {
         cairo_text_extents_t e;
-        cairo_text_extents(c->cr, lines[i], &e);
+        cairo_text_extents(c->cr, lines[i] ? lines[i] : "", &e);
         if (e.x_advance > w) w = e.x_advance;
     }
     cairo_set_source_rgba(c->cr, 0, 0, 0, 0.6);
@@ -95,10 +107,11 @@ void vd_draw_text_block(vd_canvas *c, const char *const *lines, int n, float siz
     cairo_set_source_rgb(c->cr, 1, 1, 1);
     for (int i = 0; i < n; i++) {
         cairo_move_to(c->cr, 10, 8 + (i + 1) * (size + 4) - 4);
-        cairo_show_text(c->cr, lines[i]);
+        if (lines[i]) cairo_show_text(c->cr, lines[i]);
     }
 }
 
+/* Copy the surface back into the frame (dropping the x byte) and free the canvas. */
 void vd_canvas_end(vd_canvas *c)
 {
     if (!c) return;
@@ -120,6 +133,7 @@ void vd_canvas_end(vd_canvas *c)
     free(c);
 }
 
+/* One of 10 distinct colours, picked by a multiplicative hash of id. */
 vd_rgb vd_color_for(int id)
 {
     static const vd_rgb pal[] = {{230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},

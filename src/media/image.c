@@ -1,4 +1,9 @@
-/* Still images through FFmpeg; scaling through libswscale; crop+resize in C. */
+/*
+ * Still images (JPEG through libjpeg-turbo, anything else through FFmpeg's image2
+ * demuxer), whole-frame scaling through libswscale, and crop+resize in C.
+ * No shared state: every call builds and frees its own contexts.
+ */
+#include <errno.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libswscale/swscale.h>
@@ -6,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "media/media_internal.h"
+#include "vdag/base.h"
 #include "vdag/media.h"
 
+/* Fill err with "<path>: <what>: <FFmpeg's message>" and return code. */
 static int av_err(vd_error *err, int code, const char *path, const char *what, int averr)
 {
     char buf[128];
@@ -22,33 +30,9 @@ static int frame_to_rgb(const AVFrame *f, vd_frame **out, vd_error *err, const c
     if (!o)
         return vd_fail(err, VD_ENOMEM, "%s: out of memory for a %dx%d frame", path, f->width,
                        f->height);
-    /* JPEG's full-range "J" formats are deprecated in swscale: use the plain format and
-     * say the range instead. */
-    enum AVPixelFormat fmt = f->format;
-    int full = f->color_range == AVCOL_RANGE_JPEG;
-    switch (fmt) {
-    case AV_PIX_FMT_YUVJ420P:
-        fmt = AV_PIX_FMT_YUV420P, full = 1;
-        break;
-    case AV_PIX_FMT_YUVJ422P:
-        fmt = AV_PIX_FMT_YUV422P, full = 1;
-        break;
-    case AV_PIX_FMT_YUVJ444P:
-        fmt = AV_PIX_FMT_YUV444P, full = 1;
-        break;
-    case AV_PIX_FMT_YUVJ440P:
-        fmt = AV_PIX_FMT_YUV440P, full = 1;
-        break;
-    default:
-        break;
-    }
-    struct SwsContext *sws = sws_getContext(f->width, f->height, fmt, f->width, f->height,
-                                            AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
-    if (sws && full) {
-        int *inv, *tbl, srcr, dstr, b, c, sat;
-        if (sws_getColorspaceDetails(sws, &inv, &srcr, &tbl, &dstr, &b, &c, &sat) >= 0)
-            sws_setColorspaceDetails(sws, inv, 1, tbl, 1, b, c, sat);
-    }
+    struct SwsContext *sws =
+        vd__sws_to_rgb(f->width, f->height, f->format, f->color_range == AVCOL_RANGE_JPEG,
+                       f->colorspace, f->width, f->height);
     if (!sws) {
         vd_frame_free(o);
         return vd_fail(err, VD_EUNSUPP, "%s: cannot convert pixel format %d to RGB", path,
@@ -62,9 +46,33 @@ static int frame_to_rgb(const AVFrame *f, vd_frame **out, vd_error *err, const c
     return 0;
 }
 
+/* A JPEG file decoded by libjpeg-turbo: 1 with *out set, 0 if the file is not a JPEG (or
+ * turbojpeg cannot decode it, e.g. CMYK: FFmpeg then tries), <0 on an I/O error. */
+static int load_jpeg(const char *path, vd_frame **out, vd_error *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return vd_fail(err, VD_EIO, "%s: cannot open image: %s (check the path)", path,
+                       strerror(errno));
+    unsigned char magic[3] = {0};
+    size_t n = fread(magic, 1, 3, fp);
+    fclose(fp);
+    if (n < 3 || magic[0] != 0xff || magic[1] != 0xd8 || magic[2] != 0xff) return 0;
+    char *data;
+    size_t len;
+    int rc = vd_read_file(path, 0, &data, &len, err);
+    if (rc) return rc;
+    rc = vd_jpeg_decode((const unsigned char *)data, len, out, NULL);
+    free(data);
+    return rc == 0;
+}
+
 int vd_image_load(const char *path, vd_frame **out, vd_error *err)
 {
     *out = NULL;
+    if (!path || !*path) return vd_fail(err, VD_EINVAL, "no image path given");
+    int jr = load_jpeg(path, out, err);
+    if (jr) return jr < 0 ? jr : 0;
     AVFormatContext *fmt = NULL;
     AVCodecContext *dec = NULL;
     AVPacket *pkt = NULL;
@@ -119,10 +127,13 @@ done:
     return rc;
 }
 
+/* Whole-frame bilinear resize through swscale (a context per call: thread-safe). */
 int vd_frame_scale(const vd_frame *src, int w, int h, vd_frame **out, vd_error *err)
 {
     *out = NULL;
     if (w <= 0 || h <= 0) return vd_fail(err, VD_EINVAL, "scale: bad size %dx%d", w, h);
+    if (!src || !src->data || src->width <= 0 || src->height <= 0)
+        return vd_fail(err, VD_EINVAL, "scale: empty source frame");
     vd_frame *o = vd_frame_new(w, h);
     if (!o) return vd_fail(err, VD_ENOMEM, "scale: out of memory");
     struct SwsContext *sws = sws_getContext(src->width, src->height, AV_PIX_FMT_RGB24, w, h,
@@ -146,42 +157,76 @@ int vd_frame_scale(const vd_frame *src, int w, int h, vd_frame **out, vd_error *
     return 0;
 }
 
-/* O(out_w*out_h): each output pixel samples the source bilinearly (pixel centres). */
+/* Crop (x1,y1)-(x2,y2) and resize bilinearly to out_w x out_h, sampling at pixel centres;
+ * source pixels outside the frame count as black. O(out_w*out_h); the column taps are
+ * computed once per call, the row taps once per row. */
 int vd_frame_crop_resize(const vd_frame *src, float x1, float y1, float x2, float y2, int out_w,
                          int out_h, vd_frame **out, vd_error *err)
 {
     *out = NULL;
-    if (out_w <= 0 || out_h <= 0 || !(x2 > x1) || !(y2 > y1))
+    if (out_w <= 0 || out_h <= 0 || !(x2 > x1) || !(y2 > y1) || !isfinite(x1) || !isfinite(y1) ||
+        !isfinite(x2) || !isfinite(y2))
         return vd_fail(err, VD_EINVAL, "crop_resize: bad box (%g,%g)-(%g,%g) or size %dx%d", x1, y1,
                        x2, y2, out_w, out_h);
+    if (!src || !src->data || src->width <= 0 || src->height <= 0)
+        return vd_fail(err, VD_EINVAL, "crop_resize: empty source frame");
     vd_frame *o = vd_frame_new(out_w, out_h);
-    if (!o) return vd_fail(err, VD_ENOMEM, "crop_resize: out of memory");
+    int *xo = malloc(sizeof(int) * 2 * (size_t)out_w);     /* byte offsets of the 2 taps, or -1 */
+    float *xw = malloc(sizeof(float) * 2 * (size_t)out_w); /* their weights */
+    if (!o || !xo || !xw) {
+        vd_frame_free(o);
+        free(xo);
+        free(xw);
+        return vd_fail(err, VD_ENOMEM, "crop_resize: out of memory for %dx%d", out_w, out_h);
+    }
     float sx = (x2 - x1) / (float)out_w, sy = (y2 - y1) / (float)out_h;
+    for (int x = 0; x < out_w; x++) {
+        float fx = x1 + ((float)x + 0.5f) * sx - 0.5f;
+        float fl = floorf(fx);
+        float wx = fx - fl;
+        for (int k = 0; k < 2; k++) {
+            float xx = fl + (float)k;
+            int in = xx >= 0 && xx < (float)src->width;
+            xo[2 * x + k] = in ? (int)xx * 3 : -1;
+            xw[2 * x + k] = in ? (k ? wx : 1 - wx) : 0;
+        }
+    }
     for (int y = 0; y < out_h; y++) {
         float fy = y1 + ((float)y + 0.5f) * sy - 0.5f;
-        int y0 = (int)floorf(fy);
-        float wy = fy - (float)y0;
+        float fl = floorf(fy);
+        float wy = fy - fl;
+        const uint8_t *r[2];
+        float rw[2];
+        for (int k = 0; k < 2; k++) {
+            float yy = fl + (float)k;
+            int in = yy >= 0 && yy < (float)src->height;
+            r[k] = in ? src->data + (size_t)yy * (size_t)src->stride : NULL;
+            rw[k] = in ? (k ? wy : 1 - wy) : 0;
+        }
         uint8_t *d = o->data + (size_t)y * (size_t)o->stride;
         for (int x = 0; x < out_w; x++) {
-            float fx = x1 + ((float)x + 0.5f) * sx - 0.5f;
-            int x0 = (int)floorf(fx);
-            float wx = fx - (float)x0;
+            float acc[3] = {0, 0, 0};
+            for (int ky = 0; ky < 2; ky++) {
+                if (!r[ky]) continue;
+                for (int kx = 0; kx < 2; kx++) {
+                    int off = xo[2 * x + kx];
+                    if (off < 0) continue;
+                    float wgt = rw[ky] * xw[2 * x + kx];
+                    for (int c = 0; c < 3; c++) acc[c] += wgt * (float)r[ky][off + c];
+                }
+            }
             for (int c = 0; c < 3; c++) {
-                float acc = 0;
-                for (int dy = 0; dy < 2; dy++)
-                    for (int dx = 0; dx < 2; dx++) {
-                        int xx = x0 + dx, yy = y0 + dy;
-                        float wgt = (dx ? wx : 1 - wx) * (dy ? wy : 1 - wy);
-                        if (xx >= 0 && yy >= 0 && xx < src->width && yy < src->height)
-                            acc += wgt * src->data[(size_t)yy * (size_t)src->stride +
-                                                   (size_t)xx * 3 + (size_t)c];
-                    }
-                d[x * 3 + c] = (uint8_t)(acc + 0.5f);
+                float v = acc[c] + 0.5f;
+                d[3 * x + c] = (uint8_t)(v > 255.f ? 255.f : v);
             }
         }
     }
+    free(xo);
+    free(xw);
     o->src_width = src->src_width;
     o->src_height = src->src_height;
+    o->cam_frame_id = src->cam_frame_id;
+    o->pts_us = src->pts_us;
     *out = o;
     return 0;
 }

@@ -1,4 +1,7 @@
-/* JPEG through libjpeg-turbo's TurboJPEG API, and the MJPEG writer. */
+/*
+ * JPEG through libjpeg-turbo's TurboJPEG API (a handle per call: thread-safe, ~µs to
+ * create beside ms to code a frame), and the MJPEG writer (one writer per thread).
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +11,13 @@
 
 #include "vdag/media.h"
 
+/* Encode an RGB24 frame as baseline JPEG, 4:2:0, at `quality` (clamped to 1..100). */
 int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *len, vd_error *err)
 {
     *out = NULL;
     *len = 0;
+    if (!f || !f->data || f->width <= 0 || f->height <= 0)
+        return vd_fail(err, VD_EINVAL, "jpeg: cannot encode an empty frame");
     tjhandle h = tjInitCompress();
     if (!h) return vd_fail(err, VD_ENOMEM, "jpeg: cannot create encoder");
     unsigned char *buf = NULL;
@@ -39,14 +45,22 @@ int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *
     return 0;
 }
 
+/* Decode a JPEG (any subsampling, greyscale included) to RGB24. Recoverable damage
+ * (libjpeg warnings: a truncated scan) still gives a frame; fatal errors fail. */
 int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_error *err)
 {
     *out = NULL;
+    if (!data || len < 4)
+        return vd_fail(err, VD_EFORMAT, "jpeg: not a JPEG image (%zu bytes)", len);
     tjhandle h = tjInitDecompress();
     if (!h) return vd_fail(err, VD_ENOMEM, "jpeg: cannot create decoder");
-    int w, hh, sub, cs;
-    if (tjDecompressHeader3(h, data, (unsigned long)len, &w, &hh, &sub, &cs) != 0) {
-        int e = vd_fail(err, VD_EFORMAT, "jpeg: not a JPEG image: %s", tjGetErrorStr2(h));
+    int w = 0, hh = 0, sub, cs;
+    /* a header cut short can "succeed" without setting the size: check it */
+    if (tjDecompressHeader3(h, data, (unsigned long)len, &w, &hh, &sub, &cs) != 0 || w <= 0 ||
+        hh <= 0 || w > 65535 || hh > 65535) {
+        int e = vd_fail(err, VD_EFORMAT,
+                        "jpeg: not a JPEG image or its header is cut short (%zu bytes): %s", len,
+                        tjGetErrorStr2(h));
         tjDestroy(h);
         return e;
     }
@@ -56,7 +70,7 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
         return vd_fail(err, VD_ENOMEM, "out of memory for %dx%d", w, hh);
     }
     if (tjDecompress2(h, data, (unsigned long)len, f->data, w, f->stride, hh, TJPF_RGB,
-                      TJFLAG_FASTDCT) != 0 &&
+                      TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) != 0 &&
         tjGetErrorCode(h) == TJERR_FATAL) {
         int e = vd_fail(err, VD_EFORMAT, "jpeg: decode failed: %s", tjGetErrorStr2(h));
         vd_frame_free(f);
@@ -69,25 +83,38 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
 }
 
 struct vd_mjpeg_writer {
-    FILE *f;   /* single-file mode */
-    char *dir; /* directory mode */
+    FILE *f;    /* single-file mode */
+    char *dir;  /* directory mode */
+    char *path; /* as given, for messages */
     int quality;
     long n;
 };
 
+/* Open a writer: a directory (existing, or a path ending in '/', created) takes numbered
+ * files; anything else is created/truncated as one concatenated-JPEG .mjpeg file. */
 int vd_mjpeg_open(const char *path, int quality, vd_mjpeg_writer **out, vd_error *err)
 {
     *out = NULL;
+    if (!path || !*path) return vd_fail(err, VD_EINVAL, "no output path for rendered frames");
     vd_mjpeg_writer *w = calloc(1, sizeof *w);
     if (!w) return vd_fail(err, VD_ENOMEM, "out of memory");
     w->quality = quality > 0 ? quality : 85;
+    w->path = strdup(path);
+    if (!w->path) {
+        free(w);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
     struct stat st;
     size_t l = strlen(path);
     if ((l && path[l - 1] == '/') || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
         mkdir(path, 0755);
         if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            free(w);
-            return vd_fail(err, VD_EIO, "%s: cannot create directory for rendered frames", path);
+            int e = vd_fail(err, VD_EIO,
+                            "%s: cannot create directory for rendered frames: %s (does its "
+                            "parent exist?)",
+                            path, strerror(errno));
+            vd_mjpeg_close(w);
+            return e;
         }
         w->dir = strdup(path);
     } else {
@@ -95,7 +122,7 @@ int vd_mjpeg_open(const char *path, int quality, vd_mjpeg_writer **out, vd_error
         if (!w->f) {
             int e =
                 vd_fail(err, VD_EIO, "%s: cannot write rendered video: %s", path, strerror(errno));
-            free(w);
+            vd_mjpeg_close(w);
             return e;
         }
     }
@@ -103,6 +130,7 @@ int vd_mjpeg_open(const char *path, int quality, vd_mjpeg_writer **out, vd_error
     return 0;
 }
 
+/* Encode one frame and append it (file mode) or write frame_NNNNNN.jpg (directory mode). */
 int vd_mjpeg_write(vd_mjpeg_writer *w, const vd_frame *f, vd_error *err)
 {
     unsigned char *jpg;
@@ -120,9 +148,15 @@ int vd_mjpeg_write(vd_mjpeg_writer *w, const vd_frame *f, vd_error *err)
         }
     }
     size_t wr = fwrite(jpg, 1, n, o);
-    if (w->dir) fclose(o);
+    int bad = wr != n;
+    if (w->dir)
+        bad |= fclose(o) != 0;
+    else
+        bad |= fflush(o) != 0; /* a reader (ffplay, HTTP stream) sees whole frames */
     free(jpg);
-    if (wr != n) return vd_fail(err, VD_EIO, "rendered video: short write (disk full?)");
+    if (bad)
+        return vd_fail(err, VD_EIO, "%s: short write of a rendered frame (disk full?)",
+                       w->dir ? path : w->path);
     return 0;
 }
 
@@ -131,5 +165,6 @@ void vd_mjpeg_close(vd_mjpeg_writer *w)
     if (!w) return;
     if (w->f) fclose(w->f);
     free(w->dir);
+    free(w->path);
     free(w);
 }

@@ -2,41 +2,63 @@
  * Video sources through FFmpeg: a decode thread feeding a bounded queue, applying the
  * plan's video_conf (resolution, fps, nskip) before frames are queued, so dropped
  * frames are never converted or scaled.
+ *
+ * Threads: the decode thread owns the FFmpeg contexts, the swscale cache and the
+ * selection state (next_id, passed, next_due, time base). Everything the consumer or
+ * vd_source_set_conf touches (queue, conf, eof/stop, last error) is under `mu`;
+ * counters read from other threads are atomics. `stop` is also read, without the lock,
+ * by FFmpeg's interrupt callback so that a blocking network read ends when closed.
  */
+#include <errno.h>
 #include <libavcodec/avcodec.h>
 #include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "media/media_internal.h"
 #include "vdag/base.h"
 #include "vdag/media.h"
+
+#define BACKOFF_MIN_S 0.5
+#define BACKOFF_MAX_S 8.0
+#define QUEUE_CAP_MAX 1024
 
 struct vd_source {
     char *url;
     int live, loop, threads;
+    /* decode thread only */
     AVFormatContext *fmt;
     AVCodecContext *dec;
     int stream;
     double native_fps;
     struct SwsContext *sws;
-    int sws_w, sws_h, sws_sw, sws_sh, sws_fmt;
+    int sws_w, sws_h, sws_sw, sws_sh, sws_fmt, sws_range, sws_cs;
+    int64_t next_id;   /* cam_frame_id of the next decoded frame */
+    int64_t passed;    /* frames that passed the fps filter (for nskip) */
+    double next_due;   /* fps filter: time (s) the next frame is due */
+    int due_set;       /* next_due is valid */
+    double t_off;      /* added to stream time so pts stay monotonic over loops/reopens */
+    double t_last;     /* time (s) of the last decoded frame */
+    int rebase;        /* next frame starts a new stream segment (open, loop, reopen) */
+    int64_t seg_count; /* frames decoded in the current segment */
+    /* shared */
     pthread_t thr;
     int started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv; /* queue changed, eof, stop */
     vd_frame **q;
     int cap, head, count;
-    int eof, stop;
+    int eof, stop; /* stop: written under mu with an atomic store */
     vd_video_conf conf;
-    int64_t next_id; /* cam_frame_id of the next decoded frame */
-    int64_t passed;  /* frames that passed the fps filter (for nskip) */
-    double next_due; /* fps filter: next time (s) a frame is due */
-    int64_t decoded;
-    char err[256];
+    int64_t decoded;                             /* atomic */
+    int64_t dropped;                             /* atomic: live-queue overflow */
+    char last_err[sizeof(((vd_error *)0)->msg)]; /* why the last reopen failed, under mu */
 };
 
 int vd_resolution_parse(const char *s)
@@ -48,27 +70,64 @@ int vd_resolution_parse(const char *s)
     return (int)h;
 }
 
-static int is_live_url(const char *url)
+static int is_device(const char *url)
 {
-    return strstr(url, "://") != NULL || !strncmp(url, "/dev/video", 10);
+    return !strncmp(url, "/dev/video", 10);
 }
 
-static int open_input(vd_source *s, vd_error *err)
+static int is_live_url(const char *url)
+{
+    return strstr(url, "://") != NULL || is_device(url);
+}
+
+/* FFmpeg's interrupt callback: non-zero aborts a blocking open/read (source closing). */
+static int interrupted(void *arg)
+{
+    vd_source *s = arg;
+    return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+}
+
+/* Absolute CLOCK_MONOTONIC deadline `ms` milliseconds from now (the condvar's clock). */
+static struct timespec deadline_ms(double ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long ns = (long long)ts.tv_nsec + (long long)(ms * 1e6);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    return ts;
+}
+
+/* Open the container and the decoder of its best video stream; *fps gets its frame rate
+ * (25 if unknown). On failure fills err (naming the URL) and leaves fmt/dec for
+ * close_input to free. */
+static int open_input(vd_source *s, double *fps, vd_error *err)
 {
     const AVInputFormat *ifmt = NULL;
-    if (!strncmp(s->url, "/dev/video", 10)) {
+    if (is_device(s->url)) {
         avdevice_register_all();
         ifmt = av_find_input_format("video4linux2");
+        if (!ifmt)
+            return vd_fail(err, VD_EUNSUPP,
+                           "%s: this FFmpeg has no video4linux2 input (rebuild with libavdevice "
+                           "V4L2 support)",
+                           s->url);
     }
+    s->fmt = avformat_alloc_context();
+    if (!s->fmt) return vd_fail(err, VD_ENOMEM, "%s: out of memory", s->url);
+    s->fmt->interrupt_callback = (AVIOInterruptCB){interrupted, s};
     AVDictionary *o = NULL;
-    if (strstr(s->url, "rtsp://")) av_dict_set(&o, "rtsp_transport", "tcp", 0);
-    if (s->live) av_dict_set(&o, "rw_timeout", "5000000", 0);
-    int rc = avformat_open_input(&s->fmt, s->url, ifmt, &o);
+    if (!strncmp(s->url, "rtsp://", 7)) av_dict_set(&o, "rtsp_transport", "tcp", 0);
+    if (s->live && strstr(s->url, "://")) av_dict_set(&o, "rw_timeout", "5000000", 0);
+    int rc = avformat_open_input(&s->fmt, s->url, ifmt, &o); /* frees fmt on failure */
     av_dict_free(&o);
     char e[128];
     if (rc == AVERROR_INVALIDDATA) {
         av_strerror(rc, e, sizeof e);
-        return vd_fail(err, VD_EFORMAT, "%s: not a video FFmpeg can read: %s", s->url, e);
+        return vd_fail(
+            err, VD_EFORMAT,
+            "%s: not a video FFmpeg can read (%s); give a video file, URL or /dev/videoN", s->url,
+            e);
     }
     if (rc < 0) {
         av_strerror(rc, e, sizeof e);
@@ -79,33 +138,36 @@ static int open_input(vd_source *s, vd_error *err)
         return vd_fail(err, VD_EFORMAT, "%s: not a video FFmpeg can read: %s", s->url, e);
     }
     s->stream = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    if (s->stream < 0) return vd_fail(err, VD_EFORMAT, "%s: has no video stream", s->url);
+    if (s->stream < 0)
+        return vd_fail(err, VD_EFORMAT, "%s: has no video stream (give a video file)", s->url);
     AVStream *st = s->fmt->streams[s->stream];
     const AVCodec *c = avcodec_find_decoder(st->codecpar->codec_id);
     if (!c)
-        return vd_fail(err, VD_EUNSUPP, "%s: no decoder for codec %s", s->url,
+        return vd_fail(err, VD_EUNSUPP, "%s: no decoder for codec %s in this FFmpeg", s->url,
                        avcodec_get_name(st->codecpar->codec_id));
     s->dec = avcodec_alloc_context3(c);
-    if (!s->dec) return vd_fail(err, VD_ENOMEM, "out of memory");
-    avcodec_parameters_to_context(s->dec, st->codecpar);
+    if (!s->dec) return vd_fail(err, VD_ENOMEM, "%s: out of memory", s->url);
+    if ((rc = avcodec_parameters_to_context(s->dec, st->codecpar)) < 0)
+        return vd_fail(err, VD_EBACKEND, "%s: bad codec parameters", s->url);
     s->dec->thread_count = s->threads; /* FFmpeg defaults to 1 from C */
     if ((rc = avcodec_open2(s->dec, c, NULL)) < 0) {
         av_strerror(rc, e, sizeof e);
-        return vd_fail(err, VD_EUNSUPP, "%s: cannot open decoder: %s", s->url, e);
+        return vd_fail(err, VD_EUNSUPP, "%s: cannot open the %s decoder: %s", s->url, c->name, e);
     }
     AVRational r = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
-    s->native_fps = r.num && r.den ? av_q2d(r) : 25.0;
-    if (s->native_fps <= 0 || s->native_fps > 1000) s->native_fps = 25.0;
+    *fps = r.num && r.den ? av_q2d(r) : 25.0;
+    if (!(*fps > 0 && *fps <= 1000)) *fps = 25.0;
     return 0;
 }
 
+/* Free the decoder and container (both may be NULL). */
 static void close_input(vd_source *s)
 {
     avcodec_free_context(&s->dec);
     avformat_close_input(&s->fmt);
 }
 
-/* Queue a frame; files wait for room, live sources drop the oldest. */
+/* Queue a frame; files wait for room (back-pressure), live sources drop the oldest. */
 static void push(vd_source *s, vd_frame *f)
 {
     pthread_mutex_lock(&s->mu);
@@ -115,10 +177,11 @@ static void push(vd_source *s, vd_frame *f)
         vd_frame_free(f);
         return;
     }
-    if (s->count == s->cap) { /* live overflow */
+    if (s->count == s->cap) { /* live overflow: the consumer is behind */
         vd_frame_free(s->q[s->head]);
         s->head = (s->head + 1) % s->cap;
         s->count--;
+        __atomic_add_fetch(&s->dropped, 1, __ATOMIC_RELAXED);
     }
     s->q[(s->head + s->count) % s->cap] = f;
     s->count++;
@@ -126,21 +189,61 @@ static void push(vd_source *s, vd_frame *f)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Decide whether decoded frame `id` at time t (s) is processed under the conf. */
+/* Whether the decoded frame at time t (s) is processed under the current conf: the fps
+ * filter keeps a frame once its due time has come (due times advance by 1/fps from the
+ * previous due time, so the average rate is exact; a gap over 1 s or a jump backwards
+ * restarts the schedule), then nskip keeps one frame in nskip+1 of those. */
 static int select_frame(vd_source *s, double t)
 {
     pthread_mutex_lock(&s->mu);
     vd_video_conf c = s->conf;
     pthread_mutex_unlock(&s->mu);
     if (c.fps > 0 && c.fps < s->native_fps) {
-        double eps = 0.25 / s->native_fps;
-        if (t + eps < s->next_due) return 0;
-        s->next_due = (s->next_due > 0 && t - s->next_due < 1.0 ? s->next_due : t) + 1.0 / c.fps;
+        double period = 1.0 / c.fps, eps = 0.25 / s->native_fps;
+        int due = s->due_set && t + eps >= s->next_due;
+        if (s->due_set && !due && s->next_due - t < period + 1.0) return 0; /* not yet due */
+        s->next_due = (due && t - s->next_due < 1.0 ? s->next_due : t) + period;
+        s->due_set = 1;
     }
     int64_t k = s->passed++;
     return c.nskip <= 0 || k % (c.nskip + 1) == 0;
 }
 
+struct SwsContext *vd__sws_to_rgb(int sw, int sh, int fmt, int full_range, int colorspace, int dw,
+                                  int dh)
+{
+    switch (fmt) { /* swscale warns on the J formats: use the plain one + full range */
+    case AV_PIX_FMT_YUVJ420P:
+        fmt = AV_PIX_FMT_YUV420P, full_range = 1;
+        break;
+    case AV_PIX_FMT_YUVJ422P:
+        fmt = AV_PIX_FMT_YUV422P, full_range = 1;
+        break;
+    case AV_PIX_FMT_YUVJ444P:
+        fmt = AV_PIX_FMT_YUV444P, full_range = 1;
+        break;
+    case AV_PIX_FMT_YUVJ440P:
+        fmt = AV_PIX_FMT_YUV440P, full_range = 1;
+        break;
+    default:
+        break;
+    }
+    struct SwsContext *sws =
+        sws_getContext(sw, sh, fmt, dw, dh, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(fmt);
+    if (sws && d && !(d->flags & AV_PIX_FMT_FLAG_RGB) && d->nb_components >= 3) {
+        int cs = colorspace == AVCOL_SPC_BT709 || colorspace == AVCOL_SPC_BT2020_NCL
+                     ? colorspace
+                     : SWS_CS_DEFAULT;
+        const int *coef = sws_getCoefficients(cs);
+        sws_setColorspaceDetails(sws, coef, full_range, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
+                                 1 << 16, 1 << 16);
+    }
+    return sws;
+}
+
+/* Convert a decoded frame to RGB24 at the conf's output height (aspect kept, even width),
+ * reusing the cached swscale context while sizes and format stay the same. O(w*h). */
 static vd_frame *convert(vd_source *s, const AVFrame *fr)
 {
     pthread_mutex_lock(&s->mu);
@@ -152,13 +255,14 @@ static vd_frame *convert(vd_source *s, const AVFrame *fr)
         h = rh;
     }
     if (w < 2) w = 2;
+    int full = fr->color_range == AVCOL_RANGE_JPEG;
     if (!s->sws || s->sws_w != w || s->sws_h != h || s->sws_sw != fr->width ||
-        s->sws_sh != fr->height || s->sws_fmt != fr->format) {
+        s->sws_sh != fr->height || s->sws_fmt != fr->format || s->sws_range != full ||
+        s->sws_cs != (int)fr->colorspace) {
         sws_freeContext(s->sws);
-        s->sws = sws_getContext(fr->width, fr->height, fr->format, w, h, AV_PIX_FMT_RGB24,
-                                SWS_BILINEAR, NULL, NULL, NULL);
-        s->sws_w = w, s->sws_h = h, s->sws_sw = fr->width, s->sws_sh = fr->height,
-        s->sws_fmt = fr->format;
+        s->sws = vd__sws_to_rgb(fr->width, fr->height, fr->format, full, fr->colorspace, w, h);
+        s->sws_w = w, s->sws_h = h, s->sws_sw = fr->width, s->sws_sh = fr->height;
+        s->sws_fmt = fr->format, s->sws_range = full, s->sws_cs = (int)fr->colorspace;
         if (!s->sws) return NULL;
     }
     vd_frame *f = vd_frame_new(w, h);
@@ -171,65 +275,106 @@ static vd_frame *convert(vd_source *s, const AVFrame *fr)
     return f;
 }
 
+/* One decoded frame: give it an id and a monotonic time, select, convert, queue. */
 static void handle(vd_source *s, const AVFrame *fr)
 {
     int64_t id = s->next_id++;
-    s->decoded++;
+    s->seg_count++;
+    __atomic_add_fetch(&s->decoded, 1, __ATOMIC_RELAXED);
     AVStream *st = s->fmt->streams[s->stream];
     int64_t pts = fr->best_effort_timestamp;
-    double t = pts != AV_NOPTS_VALUE
-                   ? (double)(pts - (st->start_time != AV_NOPTS_VALUE ? st->start_time : 0)) *
-                         av_q2d(st->time_base)
-                   : (double)id / s->native_fps;
-    if (s->loop) t = (double)id / s->native_fps; /* monotonic across loops */
+    double raw =
+        pts != AV_NOPTS_VALUE ? (double)pts * av_q2d(st->time_base) : (double)id / s->native_fps;
+    if (s->rebase) { /* a new segment continues one frame period after the last frame */
+        s->t_off = s->t_last + 1.0 / s->native_fps - raw;
+        s->rebase = 0;
+    }
+    double t = raw + s->t_off;
+    s->t_last = t;
     if (!select_frame(s, t)) return;
     vd_frame *f = convert(s, fr);
     if (!f) return;
     f->cam_frame_id = id;
-    f->pts_us = (int64_t)(t * 1e6);
+    f->pts_us = (int64_t)(t * 1e6 + 0.5);
     push(s, f);
 }
 
 static int stopping(vd_source *s)
 {
+    return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+}
+
+/* Sleep up to `sec` seconds or until the source is closed; returns non-zero if closed. */
+static int sleep_unless_stopped(vd_source *s, double sec)
+{
+    struct timespec dl = deadline_ms(sec * 1000);
     pthread_mutex_lock(&s->mu);
+    while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &dl) != ETIMEDOUT) {
+    }
     int st = s->stop;
     pthread_mutex_unlock(&s->mu);
     return st;
 }
 
-/* Decode until the end (or forever for live/looping sources). */
+/* Start a new segment of the stream (after open, loop or reopen). */
+static void new_segment(vd_source *s)
+{
+    s->rebase = 1;
+    s->seg_count = 0;
+}
+
+/* The decode thread: read, decode and queue until the end of a file, or forever for a
+ * looping file or live source (reopened with exponential back-off) until closed. */
 static void *run(void *arg)
 {
     vd_source *s = arg;
     AVPacket *pkt = av_packet_alloc();
     AVFrame *fr = av_frame_alloc();
-    double backoff = 0.5;
+    double backoff = BACKOFF_MIN_S;
     while (pkt && fr && !stopping(s)) {
         int rc = s->fmt ? av_read_frame(s->fmt, pkt) : AVERROR(EIO);
         if (rc >= 0) {
             if (pkt->stream_index == s->stream && avcodec_send_packet(s->dec, pkt) >= 0)
                 while (avcodec_receive_frame(s->dec, fr) >= 0) handle(s, fr);
             av_packet_unref(pkt);
-            backoff = 0.5;
+            backoff = BACKOFF_MIN_S;
+            continue;
+        }
+        if (rc == AVERROR(EAGAIN)) { /* a device with no frame ready yet */
+            sleep_unless_stopped(s, 0.005);
             continue;
         }
         if (s->dec) { /* drain the decoder at the end of the stream */
             avcodec_send_packet(s->dec, NULL);
             while (avcodec_receive_frame(s->dec, fr) >= 0) handle(s, fr);
         }
-        if (s->loop && !s->live && s->fmt) {
+        /* loop a file; a file with no decodable frame would spin, so it ends instead */
+        if (s->loop && !s->live && s->fmt && s->seg_count > 0) {
             avcodec_flush_buffers(s->dec);
-            if (av_seek_frame(s->fmt, s->stream, 0, AVSEEK_FLAG_BACKWARD) >= 0) continue;
+            if (av_seek_frame(s->fmt, s->stream, 0, AVSEEK_FLAG_BACKWARD) >= 0 ||
+                avformat_seek_file(s->fmt, -1, INT64_MIN, 0, 0, 0) >= 0) {
+                new_segment(s);
+                continue;
+            }
         }
         if (!s->live) break;
         /* live source dropped: reopen with back-off until closed */
         close_input(s);
-        struct timespec ts = {(time_t)backoff, (long)((backoff - (double)(time_t)backoff) * 1e9)};
-        nanosleep(&ts, NULL);
-        backoff = backoff * 2 > 8 ? 8 : backoff * 2;
-        vd_error e;
-        if (!stopping(s) && open_input(s, &e) != 0) close_input(s);
+        if (sleep_unless_stopped(s, backoff)) break;
+        backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
+        vd_error e = {0};
+        double fps; /* keep the first open's rate: native_fps is read by other threads */
+        if (open_input(s, &fps, &e) != 0) {
+            close_input(s);
+            pthread_mutex_lock(&s->mu);
+            snprintf(s->last_err, sizeof s->last_err, "%s", e.msg);
+            pthread_mutex_unlock(&s->mu);
+        } else {
+            new_segment(s);
+            pthread_mutex_lock(&s->mu);
+            s->last_err[0] = 0;
+            pthread_mutex_unlock(&s->mu);
+        }
     }
     av_packet_free(&pkt);
     av_frame_free(&fr);
@@ -244,20 +389,30 @@ int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out,
 {
     *out = NULL;
     if (!url || !*url) return vd_fail(err, VD_EINVAL, "no video given (--video PATH|URL)");
+    if (opts && (opts->queue_cap < 0 || opts->queue_cap > QUEUE_CAP_MAX))
+        return vd_fail(err, VD_EINVAL, "%s: queue capacity %d out of range (1..%d, 0 = default)",
+                       url, opts->queue_cap, QUEUE_CAP_MAX);
     vd_source *s = calloc(1, sizeof *s);
     if (!s) return vd_fail(err, VD_ENOMEM, "out of memory");
     s->url = strdup(url);
-    s->live = is_live_url(url);
+    s->live = is_live_url(url) || (opts && opts->force_live);
     s->loop = opts ? opts->loop : 0;
     s->threads = opts && opts->threads > 0 ? opts->threads : 1;
     s->cap = opts && opts->queue_cap > 0 ? opts->queue_cap : 8;
     if (opts) s->conf = opts->conf;
     s->q = calloc((size_t)s->cap, sizeof(vd_frame *));
+    new_segment(s);
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    int rc = !s->url || !s->q ? vd_fail(err, VD_ENOMEM, "out of memory") : open_input(s, err);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = !s->url || !s->q ? vd_fail(err, VD_ENOMEM, "out of memory")
+                              : open_input(s, &s->native_fps, err);
+    if (!rc) s->t_last = -1.0 / s->native_fps; /* the first frame is at t = 0 */
     if (!rc && pthread_create(&s->thr, NULL, run, s) != 0)
-        rc = vd_fail(err, VD_ENOMEM, "cannot start decoder thread");
+        rc = vd_fail(err, VD_ENOMEM, "%s: cannot start the decoder thread", url);
     if (rc) {
         vd_source_close(s);
         return rc;
@@ -270,18 +425,12 @@ int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out,
 int vd_source_read(vd_source *s, vd_frame **out, int timeout_ms, vd_error *err)
 {
     *out = NULL;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    if (timeout_ms >= 0) {
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = deadline_ms(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&s->mu);
     while (s->count == 0 && !s->eof) {
         if (timeout_ms < 0)
             pthread_cond_wait(&s->cv, &s->mu);
-        else if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) != 0)
+        else if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
             break;
     }
     int rc = 0;
@@ -292,6 +441,9 @@ int vd_source_read(vd_source *s, vd_frame **out, int timeout_ms, vd_error *err)
         pthread_cond_broadcast(&s->cv);
     } else if (s->eof) {
         rc = vd_fail(err, VD_EEOF, "%s: end of video", s->url);
+    } else if (s->last_err[0]) {
+        rc = vd_fail(err, VD_ETIMEDOUT, "%s: no frame within %d ms; reconnecting: %s", s->url,
+                     timeout_ms, s->last_err);
     } else {
         rc = vd_fail(err, VD_ETIMEDOUT, "%s: no frame within %d ms", s->url, timeout_ms);
     }
@@ -318,7 +470,12 @@ int vd_source_is_live(const vd_source *s)
 
 int64_t vd_source_decoded(const vd_source *s)
 {
-    return s->decoded;
+    return __atomic_load_n(&s->decoded, __ATOMIC_RELAXED);
+}
+
+int64_t vd_source_dropped(const vd_source *s)
+{
+    return __atomic_load_n(&s->dropped, __ATOMIC_RELAXED);
 }
 
 void vd_source_close(vd_source *s)
@@ -326,7 +483,7 @@ void vd_source_close(vd_source *s)
     if (!s) return;
     if (s->started) {
         pthread_mutex_lock(&s->mu);
-        s->stop = 1;
+        __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thr, NULL);
