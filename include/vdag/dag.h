@@ -66,6 +66,15 @@ int vd_exec_step(vd_exec *e, vd_frame *const *frames, int n, json_t **result, vd
 /* Change ntracking or a stage's model at run time (re-opens the service). */
 int vd_exec_set_model(vd_exec *e, int stage, int model_id, vd_error *err);
 void vd_exec_set_ntracking(vd_exec *e, int ntracking);
+/* Run stage `stage` through fn instead of the local instance (NULL: local again). fn gets
+ * the stage's current model id, the frame and its arguments (borrowed) and returns a new
+ * output object in *out; it is timed as the stage's delay (transfers included). */
+typedef int (*vd_stage_remote_fn)(void *arg, int stage, int model_id, const vd_frame *f,
+                                  json_t *args, json_t **out, vd_error *err);
+int vd_exec_set_remote(vd_exec *e, int stage, vd_stage_remote_fn fn, void *arg);
+int vd_exec_model_id(const vd_exec *e, int stage);
+/* Draw a step's result (boxes, labels, landmarks, counts, delays) onto frame f. */
+void vd_render_result(vd_frame *f, json_t *res);
 void vd_exec_free(vd_exec *e);
 
 #endif

@@ -32,6 +32,7 @@ enum {
     VD_EAUTH = -13,    /* authentication failed */
     VD_ETOOBIG = -14,  /* size limit exceeded */
     VD_ECONN = -15,    /* connection failed */
+    VD_EREMOTE = -16,  /* a remote node or service reported an error */
 };
 
 typedef struct vd_error {

@@ -38,6 +38,8 @@ const char *vd_strerror(int code)
         return "too large";
     case VD_ECONN:
         return "connection failed";
+    case VD_EREMOTE:
+        return "remote error";
     default:
         return "unknown error";
     }

@@ -17,6 +17,8 @@ struct vd_exec {
     vd_svc_instance **inst;
     vd_tracker **trk;
     json_t **last; /* last detector output per stage (labels/scores for tracked frames) */
+    vd_stage_remote_fn *remote; /* per stage: run elsewhere through this hook, or NULL */
+    void **remote_arg;
     int64_t n_loop, n_frames;
 };
 
@@ -30,7 +32,9 @@ int vd_exec_new(const vd_dag *d, const vd_exec_opts *o, vd_exec **out, vd_error 
     e->inst = calloc((size_t)d->n_stages, sizeof *e->inst);
     e->trk = calloc((size_t)d->n_stages, sizeof *e->trk);
     e->last = calloc((size_t)d->n_stages, sizeof *e->last);
-    if (!e->inst || !e->trk || !e->last) {
+    e->remote = calloc((size_t)d->n_stages, sizeof *e->remote);
+    e->remote_arg = calloc((size_t)d->n_stages, sizeof *e->remote_arg);
+    if (!e->inst || !e->trk || !e->last || !e->remote || !e->remote_arg) {
         vd_exec_free(e);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
@@ -60,6 +64,19 @@ int vd_exec_set_model(vd_exec *e, int stage, int model_id, vd_error *err)
     vd_svc_close(e->inst[stage]);
     e->inst[stage] = n;
     if (stage < 16) e->o.model_id[stage] = model_id;
+    return 0;
+}
+
+int vd_exec_model_id(const vd_exec *e, int stage)
+{
+    return stage >= 0 && stage < e->d->n_stages ? vd_svc_model_id(e->inst[stage]) : -1;
+}
+
+int vd_exec_set_remote(vd_exec *e, int stage, vd_stage_remote_fn fn, void *arg)
+{
+    if (stage < 0 || stage >= e->d->n_stages) return VD_EINVAL;
+    e->remote[stage] = fn;
+    e->remote_arg[stage] = arg;
     return 0;
 }
 
@@ -158,7 +175,11 @@ static int run_frame(vd_exec *e, vd_frame *f, int tracked, json_t **res, vd_erro
                     json_object_get(json_object_get(ctx, st->args[a].stage), st->args[a].field);
                 if (src) json_object_set(args, st->args[a].name, src);
             }
-            rc = vd_svc_process(e->inst[i], f, args, &out, err);
+            if (e->remote[i])
+                rc = e->remote[i](e->remote_arg[i], i, vd_svc_model_id(e->inst[i]), f, args, &out,
+                                  err);
+            else
+                rc = vd_svc_process(e->inst[i], f, args, &out, err);
             json_decref(args);
             if (!rc && e->trk[i]) track_detections(e, i, out);
         }
@@ -228,5 +249,7 @@ void vd_exec_free(vd_exec *e)
     free(e->inst);
     free(e->trk);
     free(e->last);
+    free(e->remote);
+    free(e->remote_arg);
     free(e);
 }
