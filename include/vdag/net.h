@@ -1,0 +1,174 @@
+/*
+ * vdag net: the HTTP server (libmicrohttpd) and client (libcurl), the message codec,
+ * and the transport between nodes (in-process or NATS).
+ *
+ * Ownership: a server borrows its route table and handler args (keep them alive until
+ * vd_http_server_stop returns). Buffers (vd_buf) handed to callers are malloc'd and owned
+ * by the caller (vd_buf_free). A transport owns its connection and subscriptions.
+ * Thread-safety: handlers run on the server's connection threads, concurrently: they
+ * must lock what they share. Every transport function may be called from any thread;
+ * serve/subscribe callbacks run on the transport's threads, concurrently with callers.
+ */
+#ifndef VDAG_NET_H
+#define VDAG_NET_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vdag/error.h"
+
+/* ---- HTTP server --------------------------------------------------------------------- */
+
+typedef struct vd_http_req {
+    const char *method;        /* "GET", "POST", … */
+    const char *path;          /* URL path without the query string */
+    const char *tail;          /* path after the route's prefix ("" for exact routes) */
+    const unsigned char *body; /* request body (NUL-terminated copy), may be empty */
+    size_t body_len;
+    void *conn_; /* internal */
+} vd_http_req;
+
+/* A header or a query-string argument of the request (borrowed), NULL if absent. */
+const char *vd_http_header(const vd_http_req *r, const char *name);
+const char *vd_http_query(const vd_http_req *r, const char *name);
+
+/* A streaming body: called on the connection's own thread until it returns VD_EEOF or an
+ * error; it may block (waiting for the next frame), but for at most ~200 ms per call.
+ * Returns bytes written into buf (>0), or 0 when nothing came within that wait: it is then
+ * called again, unless the server is stopping or the client has gone (then the stream
+ * ends and stream_free runs). Returning 0 at once in a loop spins a core: wait first. */
+typedef ssize_t (*vd_http_stream_fn)(void *arg, char *buf, size_t max);
+
+typedef struct vd_http_resp {
+    int status;               /* HTTP status, default 200 */
+    const char *content_type; /* static string; default "application/json" */
+    char *body;               /* malloc'd; the server frees it */
+    size_t len;
+    vd_http_stream_fn stream; /* instead of body: a streamed response of unknown length */
+    void *stream_arg;
+    void (*stream_free)(void *arg); /* called once the connection ends */
+} vd_http_resp;
+
+/* Set a JSON body (steals j). */
+void vd_http_json(vd_http_resp *r, int http_status, json_t *j);
+/* A JSON error body {"status": status, "msg": …} with the given HTTP status. */
+void vd_http_error(vd_http_resp *r, int http_status, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+typedef int (*vd_http_handler)(void *arg, const vd_http_req *req, vd_http_resp *resp);
+
+typedef struct vd_http_route {
+    const char *method; /* "GET", "POST", "DELETE" or "*" */
+    const char *path;   /* exact path, or a prefix when it ends with '/' ("/execute_task/") */
+    vd_http_handler fn;
+    void *arg;
+} vd_http_route;
+
+typedef struct vd_http_opts {
+    const char *host;  /* listen address, default 127.0.0.1 */
+    int port;          /* 0 = any free port (see vd_http_server_port) */
+    const char *token; /* if set, every route but /healthz needs "Authorization: Bearer T" */
+    size_t max_body;   /* bytes, default 16 MiB; bigger bodies get 413 */
+    const vd_http_route *routes;
+    int n_routes;
+} vd_http_opts;
+
+typedef struct vd_http_server vd_http_server;
+/* Start serving on a thread per connection. Unknown paths get 404, a known path with
+ * another method 405, a bad token 401, an oversized body 413: all JSON errors, whose
+ * "status" is the VD_E* code (VD_ENOTFOUND, VD_EUNSUPP, VD_EAUTH, VD_ETOOBIG). A handler
+ * returning <0 without an error body of its own gets a 500 with its code as "status"; one
+ * that sets no body gets {"status":0}. HEAD is served by GET routes. Every response has
+ * "Access-Control-Allow-Origin: *". */
+int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err);
+int vd_http_server_port(const vd_http_server *s);
+/* Stop accepting, end open connections and free. A stream is not called again once stop
+ * has begun (its client sees the body cut short; stream_free runs). Stop waits for every
+ * connection thread, so a stream callback must return within ~200 ms (0 when it has
+ * nothing) or be ended by its owner before or while stopping; one that blocks for good
+ * makes stop hang. */
+void vd_http_server_stop(vd_http_server *s);
+
+/* Parse "HOST:PORT" (or ":PORT", or "PORT"). host gets a NUL-terminated copy. */
+int vd_parse_hostport(const char *s, char *host, size_t host_cap, int *port, vd_error *err);
+
+/* ---- HTTP client --------------------------------------------------------------------- */
+
+typedef struct vd_buf {
+    unsigned char *data;
+    size_t len;
+} vd_buf;
+void vd_buf_free(vd_buf *b);
+
+/* One request. body may be NULL; ctype defaults to application/json; token adds a Bearer
+ * header. *http_status gets the status; resp gets the body (caller frees with
+ * vd_buf_free, NUL-terminated). VD_EIO when the server cannot be reached (or closes the
+ * connection mid-reply), VD_ETIMEDOUT when no complete answer came within timeout_ms
+ * (<= 0: no limit). Any HTTP status, 4xx and 5xx included, returns 0. */
+int vd_http_request(const char *method, const char *url, const char *token, const char *ctype,
+                    const void *body, size_t len, int timeout_ms, long *http_status, vd_buf *resp,
+                    vd_error *err);
+
+/* ---- messages: a JSON header plus an optional binary blob (a JPEG, a tensor) ---------- */
+
+/* Frame: "VDM1", u32 big-endian header length, header JSON, blob. */
+int vd_msg_pack(json_t *hdr, const void *blob, size_t blob_len, vd_buf *out, vd_error *err);
+/* *hdr is a new reference; *blob points into msg (borrowed). */
+int vd_msg_unpack(const unsigned char *msg, size_t len, json_t **hdr, const unsigned char **blob,
+                  size_t *blob_len, vd_error *err);
+
+/* ---- transport ----------------------------------------------------------------------- */
+
+/* A service handler: req is borrowed; fill *resp with a malloc'd buffer (the transport
+ * frees it). On error return <0 with err set: the caller's call fails with that message. */
+typedef int (*vd_serve_fn)(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err);
+/* A subscription callback: subject and msg are borrowed for the call. */
+typedef void (*vd_msg_fn)(void *arg, const char *subject, const vd_buf *msg);
+
+typedef struct vd_transport vd_transport;
+
+typedef struct vd_transport_ops {
+    const char *name; /* "inproc", "nats" */
+    /* Request/reply to `service` on `node` (NULL: any node serving it; replicas share the
+     * load). VD_ENOTFOUND when nobody serves it, VD_ETIMEDOUT, VD_EREMOTE with the
+     * handler's message. */
+    int (*call)(vd_transport *t, const char *node, const char *service, const vd_buf *req,
+                vd_buf *resp, int timeout_ms, vd_error *err);
+    /* Serve `service` as `node` (both the node's own subject and the service's queue group). */
+    int (*serve)(vd_transport *t, const char *node, const char *service, vd_serve_fn fn, void *arg,
+                 vd_error *err);
+    /* Fire-and-forget publish; subscribers of the exact subject (or of "prefix.>") get it. */
+    int (*publish)(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err);
+    int (*subscribe)(vd_transport *t, const char *subject, vd_msg_fn fn, void *arg, vd_error *err);
+    /* 1 when connected (inproc: always). */
+    int (*connected)(vd_transport *t);
+    /* Unsubscribe everything, wait for running callbacks, free. */
+    void (*close)(vd_transport *t);
+} vd_transport_ops;
+
+struct vd_transport {
+    const vd_transport_ops *ops;
+    void *priv;
+};
+
+/* In-process: calls run the handler on the caller's thread; publish delivers on a
+ * dispatcher thread in order. */
+int vd_transport_inproc_new(vd_transport **out, vd_error *err);
+/* NATS (nats.c): url like nats://127.0.0.1:4222; name identifies the connection. Sends
+ * without batching (SendAsap), reconnects forever (every 250 ms) after a server restart
+ * and re-subscribes. */
+int vd_transport_nats_new(const char *url, const char *name, vd_transport **out, vd_error *err);
+
+static inline int vd_transport_call(vd_transport *t, const char *node, const char *service,
+                                    const vd_buf *req, vd_buf *resp, int timeout_ms, vd_error *err)
+{
+    return t->ops->call(t, node, service, req, resp, timeout_ms, err);
+}
+static inline void vd_transport_close(vd_transport *t)
+{
+    if (t) t->ops->close(t);
+}
+
+#endif

@@ -1,0 +1,540 @@
+/*
+ * The HTTP server: libmicrohttpd with a thread per connection, so that a streaming
+ * response that blocks (waiting for the next frame) only holds its own connection.
+ *
+ * A request goes through on_request() several times: the first call (headers only)
+ * routes it and checks the token and Content-Length, replying at once with a JSON error
+ * (404, 405, 401, and 413 for an absurd Content-Length) without reading the body; a body
+ * declared over max_body is read and dropped, then answered 413 (an early reply while the
+ * client is still sending would reach it as a reset); the next calls append upload data to a
+ * per-request buffer (capped at max_body: past it the rest is discarded and the reply is
+ * 413); the last call runs the handler and queues its response.
+ *
+ * The "status" of the server's own JSON errors is the vdag error code (VD_ENOTFOUND for
+ * 404, VD_EUNSUPP for 405, VD_EAUTH for 401, VD_ETOOBIG for 413, the handler's code for
+ * 500), so a vdag client can map it back.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "vdag/net.h"
+
+#define CONN_TIMEOUT_S   60
+#define CONN_LIMIT       256
+#define CONN_MEMORY      (128 * 1024)
+#define STREAM_BLOCK     (64 * 1024)
+#define DEFAULT_MAX_BODY ((size_t)16 << 20)
+#define DISCARD_MAX      ((unsigned long long)64 << 20) /* then drop a chunked upload */
+#define HEALTHZ          "/healthz"
+
+struct vd_http_server {
+    struct MHD_Daemon *d;
+    const vd_http_route *routes;
+    int n_routes;
+    char *token;
+    size_t max_body;
+    atomic_int stopping;
+    struct sockaddr_storage addr;
+};
+
+/* One request's state between the calls of on_request (MHD's con_cls). */
+typedef struct req_state {
+    const vd_http_route *route;
+    const char *tail;
+    unsigned char *body;
+    size_t len, cap;
+    unsigned long long discarded; /* bytes dropped after max_body was passed */
+    unsigned long long declared;  /* Content-Length when it was over max_body, else 0 */
+    int too_big;
+    int replied; /* a response was queued on the first call */
+} req_state;
+
+/* A streamed response's state (the MHD content reader's cls). */
+typedef struct stream_state {
+    vd_http_server *s;
+    struct MHD_Connection *conn;
+    vd_http_stream_fn fn;
+    void *arg;
+    void (*free_fn)(void *arg);
+} stream_state;
+
+/* ---- response bodies ------------------------------------------------------------------ */
+
+void vd_http_json(vd_http_resp *r, int http_status, json_t *j)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+    r->status = http_status;
+    r->content_type = "application/json";
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(j);
+    if (!s) {
+        /* out of memory, or no value: still a valid JSON error */
+        static const char oom[] = "{\"status\":-2,\"msg\":\"server: cannot encode the reply\"}";
+        s = malloc(sizeof oom);
+        if (s) memcpy(s, oom, sizeof oom);
+        r->status = 500;
+    }
+    r->body = s;
+    r->len = s ? strlen(s) : 0;
+}
+
+static void verror(vd_http_resp *r, int http_status, int status, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *m = json_string(msg);
+    if (!m) { /* not valid UTF-8 (a decoded path): show the odd bytes as '?' */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20) *p = '?';
+        m = json_string(msg);
+    }
+    json_t *j = json_pack("{s:i, s:o}", "status", status ? status : -1, "msg", m);
+    vd_http_json(r, http_status, j);
+    if (r->status == 500 && http_status != 500) r->status = http_status;
+}
+
+void vd_http_error(vd_http_resp *r, int http_status, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(r, http_status, status, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- request accessors ---------------------------------------------------------------- */
+
+const char *vd_http_header(const vd_http_req *r, const char *name)
+{
+    if (!r || !r->conn_ || !name) return NULL;
+    return MHD_lookup_connection_value(r->conn_, MHD_HEADER_KIND, name);
+}
+
+const char *vd_http_query(const vd_http_req *r, const char *name)
+{
+    if (!r || !r->conn_ || !name) return NULL;
+    return MHD_lookup_connection_value(r->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- sending -------------------------------------------------------------------------- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_state *st = cls;
+    for (;;) {
+        if (atomic_load(&st->s->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
+        ssize_t n = st->fn(st->arg, buf, max);
+        if (n > 0) return (size_t)n <= max ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+        if (n == VD_EEOF) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+        /* 0: nothing yet (the callback timed out waiting). End if the client has gone. */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) {
+            struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+            if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+}
+
+static void stream_done(void *cls)
+{
+    stream_state *st = cls;
+    if (st->free_fn) st->free_fn(st->arg);
+    free(st);
+}
+
+static void free_resp(vd_http_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+    if (r->stream && r->stream_free) r->stream_free(r->stream_arg);
+    r->stream = NULL;
+    r->stream_free = NULL;
+}
+
+/* Queue r (always consumed). */
+static enum MHD_Result send_resp(vd_http_server *s, struct MHD_Connection *c, vd_http_resp *r,
+                                 const char *allow)
+{
+    struct MHD_Response *mr;
+    if (r->stream) {
+        stream_state *st = malloc(sizeof *st);
+        if (!st) {
+            free_resp(r);
+            return MHD_NO;
+        }
+        *st = (stream_state){s, c, r->stream, r->stream_arg, r->stream_free};
+        free(r->body);
+        r->body = NULL;
+        r->stream = NULL;
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, st,
+                                               stream_done);
+        if (!mr) {
+            stream_done(st);
+            return MHD_NO;
+        }
+    } else {
+        if (r->body)
+            mr = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+        else
+            mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!mr) {
+            free_resp(r);
+            return MHD_NO;
+        }
+        r->body = NULL;
+    }
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    if (allow) MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, allow);
+    int status = r->status >= 100 && r->status <= 999 ? r->status : 500;
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static enum MHD_Result send_error(vd_http_server *s, struct MHD_Connection *c, const char *allow,
+                                  int http_status, int status, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static enum MHD_Result send_error(vd_http_server *s, struct MHD_Connection *c, const char *allow,
+                                  int http_status, int status, const char *fmt, ...)
+{
+    vd_http_resp r = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    verror(&r, http_status, status, fmt, ap);
+    va_end(ap);
+    return send_resp(s, c, &r, allow);
+}
+
+/* ---- routing -------------------------------------------------------------------------- */
+
+static int method_is(const char *m, const char *want)
+{
+    return strcmp(m, want) == 0;
+}
+
+static int route_method_ok(const vd_http_route *rt, const char *method)
+{
+    if (!rt->method || method_is(rt->method, "*")) return 1;
+    if (method_is(rt->method, method)) return 1;
+    return method_is(method, "HEAD") && method_is(rt->method, "GET"); /* HEAD is a GET */
+}
+
+/* Path match score: -1 none, INT_MAX exact, else the prefix length. */
+static int path_score(const vd_http_route *rt, const char *path)
+{
+    size_t n = strlen(rt->path);
+    if (n && rt->path[n - 1] == '/') {
+        if (strncmp(path, rt->path, n) == 0) return strcmp(path, rt->path) == 0 ? INT_MAX : (int)n;
+        return -1;
+    }
+    return strcmp(path, rt->path) == 0 ? INT_MAX : -1;
+}
+
+/* The best route for path + method; NULL with *path_known set when only the method is off,
+ * and allow filled with the methods that would do. */
+static const vd_http_route *find_route(vd_http_server *s, const char *path, const char *method,
+                                       int *path_known, char *allow, size_t allow_cap)
+{
+    const vd_http_route *best = NULL;
+    int best_score = -1;
+    *path_known = 0;
+    allow[0] = 0;
+    for (int i = 0; i < s->n_routes; i++) {
+        const vd_http_route *rt = &s->routes[i];
+        if (!rt->path) continue;
+        int sc = path_score(rt, path);
+        if (sc < 0) continue;
+        *path_known = 1;
+        if (route_method_ok(rt, method)) {
+            if (sc > best_score) best = rt, best_score = sc;
+        } else if (rt->method && !strstr(allow, rt->method)) {
+            size_t l = strlen(allow);
+            snprintf(allow + l, allow_cap - l, "%s%s", l ? ", " : "", rt->method);
+        }
+    }
+    return best;
+}
+
+/* Constant-time (in the header's content) check of "Bearer <token>". */
+static int token_ok(const char *token, const char *hdr)
+{
+    if (!hdr || strncmp(hdr, "Bearer ", 7) != 0) return 0;
+    hdr += 7;
+    size_t a = strlen(hdr), b = strlen(token);
+    unsigned char diff = a != b;
+    for (size_t i = 0; i < a; i++) diff |= (unsigned char)hdr[i] ^ (unsigned char)token[i % b];
+    return diff == 0;
+}
+
+/* ---- the request handler -------------------------------------------------------------- */
+
+static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                  const char *method, req_state *q)
+{
+    char allow[128];
+    int known;
+    q->route = find_route(s, url, method, &known, allow, sizeof allow);
+    if (!q->route && !known)
+        return q->replied = 1, send_error(s, c, NULL, 404, VD_ENOTFOUND,
+                                          "no route for %s %s: check the URL path", method, url);
+    if (!q->route)
+        return q->replied = 1,
+               send_error(s, c, allow, 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: %s",
+                          method, url, allow);
+    if (s->token && !(method_is(method, "GET") && strcmp(url, HEALTHZ) == 0) &&
+        !token_ok(s->token,
+                  MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
+        return q->replied = 1,
+               send_error(s, c, NULL, 401, VD_EAUTH,
+                          "missing or wrong bearer token: %s %s needs the header "
+                          "'Authorization: Bearer <token>' with this server's token",
+                          method, url);
+    size_t n = strlen(q->route->path);
+    q->tail = q->route->path[n - 1] == '/' ? url + n : "";
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        /* over the limit: read and drop the body, then reply 413, so the client (which may
+         * already be sending it) gets the reply instead of a reset connection; only an
+         * absurd size is refused before its body */
+        if (v > s->max_body && v <= DISCARD_MAX + s->max_body) {
+            q->too_big = 1;
+            q->declared = v;
+            return MHD_YES;
+        }
+        if (v > s->max_body)
+            return q->replied = 1,
+                   send_error(s, c, NULL, 413, VD_ETOOBIG,
+                              "request body of %llu bytes is over this server's limit of %zu "
+                              "bytes: send less",
+                              v, s->max_body);
+        if (v > 0 && (q->body = malloc((size_t)v + 1))) q->cap = (size_t)v + 1;
+    }
+    return MHD_YES;
+}
+
+static int append_body(req_state *q, const char *data, size_t n)
+{
+    if (q->len + n + 1 > q->cap) {
+        size_t cap = q->cap ? q->cap : 4096;
+        while (cap < q->len + n + 1) cap *= 2;
+        unsigned char *b = realloc(q->body, cap);
+        if (!b) return -1;
+        q->body = b;
+        q->cap = cap;
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
+    return 0;
+}
+
+static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                   const char *method, req_state *q)
+{
+    vd_http_req req = {
+        .method = method,
+        .path = url,
+        .tail = q->tail,
+        .body = q->body ? q->body : (const unsigned char *)"",
+        .body_len = q->len,
+        .conn_ = c,
+    };
+    if (q->body) q->body[q->len] = 0;
+    vd_http_resp r = {.status = 200};
+    int rc = q->route->fn(q->route->arg, &req, &r);
+    int has_body = r.body || r.stream;
+    if (rc < 0 && !(r.status >= 400 && has_body)) {
+        int st = r.status >= 400 ? r.status : 500;
+        free_resp(&r);
+        return send_error(s, c, NULL, st, rc, "%s %s failed: %s", method, url, vd_strerror(rc));
+    }
+    if (!has_body) {
+        if (r.status >= 400) {
+            return send_error(s, c, NULL, r.status, VD_EREMOTE, "%s %s failed with HTTP %d", method,
+                              url, r.status);
+        }
+        vd_http_json(&r, r.status ? r.status : 200, json_pack("{s:i}", "status", 0));
+    }
+    if (!r.status) r.status = 200;
+    return send_resp(s, c, &r, NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    vd_http_server *s = cls;
+    req_state *q = *con_cls;
+    if (!q) {
+        q = calloc(1, sizeof *q);
+        if (!q) return MHD_NO;
+        *con_cls = q;
+        if (atomic_load(&s->stopping))
+            return q->replied = 1,
+                   send_error(s, c, NULL, 503, VD_ESTATE, "server is shutting down: retry later");
+        return first_call(s, c, url, method, q);
+    }
+    if (q->replied) { /* MHD discards the body of an early reply; be safe anyway */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (!q->too_big && q->len + n > s->max_body) {
+            q->too_big = 1;
+            free(q->body);
+            q->body = NULL;
+            q->cap = 0;
+        }
+        if (q->too_big) {
+            q->discarded += n;
+            /* a chunked upload that never ends: stop listening */
+            return q->discarded > DISCARD_MAX + s->max_body ? MHD_NO : MHD_YES;
+        }
+        if (append_body(q, upload, n)) {
+            q->too_big = 1; /* reported as 413 below: cannot hold it */
+            free(q->body);
+            q->body = NULL;
+            q->cap = 0;
+        }
+        return MHD_YES;
+    }
+    if (q->too_big) {
+        q->replied = 1;
+        if (q->declared)
+            return send_error(s, c, NULL, 413, VD_ETOOBIG,
+                              "request body of %llu bytes is over this server's limit of %zu "
+                              "bytes: send less",
+                              q->declared, s->max_body);
+        return send_error(s, c, NULL, 413, VD_ETOOBIG,
+                          "request body is over this server's limit of %zu bytes: send less",
+                          s->max_body);
+    }
+    q->replied = 1;
+    return run_handler(s, c, url, method, q);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    req_state *q = *con_cls;
+    if (!q) return;
+    free(q->body);
+    free(q);
+    *con_cls = NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+/* Why binding failed: try it ourselves for an errno. */
+static const char *bind_problem(const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "cannot create a socket";
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    const char *why = NULL;
+    if (bind(fd, sa, len) != 0)
+        why = errno == EADDRINUSE      ? "the port is in use (is another server running?)"
+              : errno == EACCES        ? "permission denied (ports below 1024 need privileges)"
+              : errno == EADDRNOTAVAIL ? "the address is not one of this machine's"
+                                       : strerror(errno);
+    close(fd);
+    return why ? why : "libmicrohttpd failed to start";
+}
+
+int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err)
+{
+    *out = NULL;
+    if (!o || o->n_routes < 0 || (o->n_routes && !o->routes))
+        return vd_fail(err, VD_EINVAL, "http server: no options or routes");
+    if (o->port < 0 || o->port > 65535)
+        return vd_fail(err, VD_EINVAL, "http server: port %d out of range (0-65535)", o->port);
+    for (int i = 0; i < o->n_routes; i++)
+        if (!o->routes[i].path || !o->routes[i].path[0] || !o->routes[i].fn)
+            return vd_fail(err, VD_EINVAL, "http server: route %d has no path or handler", i);
+    const char *host = o->host && o->host[0] ? o->host : "127.0.0.1";
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port);
+    int g = getaddrinfo(host, port, &hints, &ai);
+    if (g != 0 || !ai)
+        return vd_fail(err, VD_EINVAL, "http server: cannot resolve listen address '%s': %s", host,
+                       gai_strerror(g));
+
+    vd_http_server *s = calloc(1, sizeof *s);
+    if (!s || (o->token && o->token[0] && !(s->token = strdup(o->token)))) {
+        freeaddrinfo(ai);
+        free(s);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    s->routes = o->routes;
+    s->n_routes = o->n_routes;
+    s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
+    atomic_init(&s->stopping, 0);
+    socklen_t alen = ai->ai_addrlen <= sizeof s->addr ? ai->ai_addrlen : sizeof s->addr;
+    memcpy(&s->addr, ai->ai_addr, alen);
+    int v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ITC | (v6 ? MHD_USE_IPv6 : 0);
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&s->addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!s->d) {
+        const char *why = bind_problem((struct sockaddr *)&s->addr, alen);
+        free(s->token);
+        free(s);
+        return vd_fail(err, VD_EIO, "http server: cannot listen on %s:%d: %s", host, o->port, why);
+    }
+    *out = s;
+    return 0;
+}
+
+int vd_http_server_port(const vd_http_server *s)
+{
+    if (!s || !s->d) return -1;
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? (int)i->port : -1;
+}
+
+void vd_http_server_stop(vd_http_server *s)
+{
+    if (!s) return;
+    atomic_store(&s->stopping, 1);
+    if (s->d) MHD_stop_daemon(s->d);
+    free(s->token);
+    free(s);
+}

@@ -1,0 +1,333 @@
+/*
+ * In-process transport: one object shared by every role of a process. Calls run the
+ * handler on the caller's thread (round-robin over the nodes serving a service when no
+ * node is named); publishes are queued and delivered in order by one dispatcher thread.
+ * Registrations live until close, so callbacks can be looked up under the lock and run
+ * outside it.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vdag/net.h"
+
+typedef struct ip_server {
+    char *node, *service;
+    vd_serve_fn fn;
+    void *arg;
+} ip_server;
+
+typedef struct ip_rr {
+    char *service;
+    unsigned next;
+} ip_rr;
+
+typedef struct ip_sub {
+    char *subject;
+    vd_msg_fn fn;
+    void *arg;
+} ip_sub;
+
+typedef struct ip_item {
+    struct ip_item *next;
+    char *subject;
+    vd_buf msg;
+} ip_item;
+
+typedef struct inproc {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ip_server *servers;
+    int n_servers, cap_servers;
+    ip_rr *rr;
+    int n_rr, cap_rr;
+    ip_sub *subs;
+    int n_subs, cap_subs;
+    ip_item *head, *tail; /* publish queue */
+    int stop;
+    pthread_t thread;
+} inproc;
+
+/* A subject is dot-separated non-empty tokens without spaces; with wildcards allowed, a
+ * token may be '*' (one token) and the last one '>' (one or more tokens). */
+static int subject_valid(const char *s, int wildcards)
+{
+    if (!s || !*s) return 0;
+    const char *tok = s;
+    for (const char *c = s;; c++) {
+        if (*c == '.' || !*c) {
+            size_t n = (size_t)(c - tok);
+            if (!n) return 0;
+            if (n == 1 && (*tok == '*' || *tok == '>')) {
+                if (!wildcards || (*tok == '>' && *c)) return 0;
+            } else {
+                for (const char *q = tok; q < c; q++)
+                    if (*q == '*' || *q == '>' || *q == ' ' || *q == '\t') return 0;
+            }
+            if (!*c) return 1;
+            tok = c + 1;
+        }
+    }
+}
+
+/* Does a concrete subject match a pattern with '*' and '>' wildcards? */
+static int subject_match(const char *pat, const char *subj)
+{
+    for (;;) {
+        const char *pe = strchr(pat, '.'), *se = strchr(subj, '.');
+        size_t pn = pe ? (size_t)(pe - pat) : strlen(pat);
+        size_t sn = se ? (size_t)(se - subj) : strlen(subj);
+        if (pn == 1 && *pat == '>') return 1; /* '>' needs at least one token: we have one */
+        if (!(pn == 1 && *pat == '*') && (pn != sn || memcmp(pat, subj, pn))) return 0;
+        if (!pe || !se) return !pe && !se;
+        pat = pe + 1, subj = se + 1;
+    }
+}
+
+static int grow(void **arr, int *cap, int n, size_t elem)
+{
+    if (n < *cap) return 0;
+    int nc = *cap ? *cap * 2 : 8;
+    void *p = realloc(*arr, (size_t)nc * elem);
+    if (!p) return VD_ENOMEM;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+static int ip_call(vd_transport *t, const char *node, const char *service, const vd_buf *req,
+                   vd_buf *resp, int timeout_ms, vd_error *err)
+{
+    inproc *p = t->priv;
+    (void)timeout_ms;
+    resp->data = NULL;
+    resp->len = 0;
+    if (!service || !*service) return vd_fail(err, VD_EINVAL, "transport call: no service named");
+    vd_serve_fn fn = NULL;
+    void *arg = NULL;
+    const char *served_by = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (node) {
+        for (int i = 0; i < p->n_servers; i++)
+            if (!strcmp(p->servers[i].node, node) && !strcmp(p->servers[i].service, service)) {
+                fn = p->servers[i].fn, arg = p->servers[i].arg, served_by = p->servers[i].node;
+                break;
+            }
+    } else {
+        int n = 0;
+        for (int i = 0; i < p->n_servers; i++) n += !strcmp(p->servers[i].service, service);
+        ip_rr *rr = NULL;
+        for (int i = 0; i < p->n_rr; i++)
+            if (!strcmp(p->rr[i].service, service)) rr = &p->rr[i];
+        if (n && rr) {
+            int pick = (int)(rr->next++ % (unsigned)n);
+            for (int i = 0; i < p->n_servers; i++)
+                if (!strcmp(p->servers[i].service, service) && pick-- == 0) {
+                    fn = p->servers[i].fn, arg = p->servers[i].arg;
+                    served_by = p->servers[i].node;
+                    break;
+                }
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!fn) {
+        if (node)
+            return vd_fail(err, VD_ENOTFOUND,
+                           "node '%s' does not serve '%s' (in-process transport): start the "
+                           "service on that node or call another node",
+                           node, service);
+        return vd_fail(err, VD_ENOTFOUND,
+                       "no node serves '%s' (in-process transport): start a node with that "
+                       "service",
+                       service);
+    }
+    vd_buf empty = {NULL, 0};
+    vd_error herr = {0};
+    int rc = fn(arg, req ? req : &empty, resp, &herr);
+    if (rc < 0) {
+        vd_buf_free(resp);
+        return vd_fail(err, VD_EREMOTE, "node '%s' service '%s': %s", served_by, service,
+                       herr.msg[0] ? herr.msg : vd_strerror(rc));
+    }
+    return 0;
+}
+
+static int ip_serve(vd_transport *t, const char *node, const char *service, vd_serve_fn fn,
+                    void *arg, vd_error *err)
+{
+    inproc *p = t->priv;
+    if (!node || !*node || !service || !*service || !fn)
+        return vd_fail(err, VD_EINVAL, "transport serve: node, service and handler are required");
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_servers; i++)
+        if (!strcmp(p->servers[i].node, node) && !strcmp(p->servers[i].service, service)) {
+            pthread_mutex_unlock(&p->mu);
+            return vd_fail(err, VD_EINVAL,
+                           "node '%s' already serves '%s' (in-process transport): serve each "
+                           "service once per node",
+                           node, service);
+        }
+    int have_rr = 0;
+    for (int i = 0; i < p->n_rr; i++) have_rr |= !strcmp(p->rr[i].service, service);
+    int rc = grow((void **)&p->servers, &p->cap_servers, p->n_servers, sizeof *p->servers);
+    if (!rc && !have_rr) rc = grow((void **)&p->rr, &p->cap_rr, p->n_rr, sizeof *p->rr);
+    ip_server s = {strdup(node), strdup(service), fn, arg};
+    char *rs = have_rr ? NULL : strdup(service);
+    if (rc || !s.node || !s.service || (!have_rr && !rs)) {
+        pthread_mutex_unlock(&p->mu);
+        free(s.node), free(s.service), free(rs);
+        return vd_fail(err, VD_ENOMEM, "out of memory serving '%s'", service);
+    }
+    p->servers[p->n_servers++] = s;
+    if (!have_rr) p->rr[p->n_rr++] = (ip_rr){rs, 0};
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+static int ip_publish(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err)
+{
+    inproc *p = t->priv;
+    if (!subject_valid(subject, 0))
+        return vd_fail(err, VD_EINVAL,
+                       "publish: invalid subject '%s' (dot-separated tokens, no wildcards)",
+                       subject ? subject : "");
+    size_t len = msg ? msg->len : 0;
+    ip_item *it = calloc(1, sizeof *it);
+    char *s = strdup(subject);
+    unsigned char *d = malloc(len + 1);
+    if (!it || !s || !d) {
+        free(it), free(s), free(d);
+        return vd_fail(err, VD_ENOMEM, "out of memory publishing on '%s'", subject);
+    }
+    if (len) memcpy(d, msg->data, len);
+    d[len] = 0;
+    it->subject = s;
+    it->msg = (vd_buf){d, len};
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = it;
+    else
+        p->head = it;
+    p->tail = it;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+static int ip_subscribe(vd_transport *t, const char *subject, vd_msg_fn fn, void *arg,
+                        vd_error *err)
+{
+    inproc *p = t->priv;
+    if (!subject_valid(subject, 1) || !fn)
+        return vd_fail(err, VD_EINVAL,
+                       "subscribe: invalid subject '%s' (dot-separated tokens; '*' for one "
+                       "token, a final '>' for the rest)",
+                       subject ? subject : "");
+    char *s = strdup(subject);
+    pthread_mutex_lock(&p->mu);
+    if (!s || grow((void **)&p->subs, &p->cap_subs, p->n_subs, sizeof *p->subs)) {
+        pthread_mutex_unlock(&p->mu);
+        free(s);
+        return vd_fail(err, VD_ENOMEM, "out of memory subscribing to '%s'", subject);
+    }
+    p->subs[p->n_subs++] = (ip_sub){s, fn, arg};
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+static int ip_connected(vd_transport *t)
+{
+    (void)t;
+    return 1;
+}
+
+typedef struct {
+    vd_msg_fn fn;
+    void *arg;
+} ip_target;
+
+static void *ip_dispatch(void *a)
+{
+    inproc *p = a;
+    ip_target *targets = NULL;
+    int cap = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        ip_item *it = p->head;
+        if (!it) break; /* stopping and drained */
+        p->head = it->next;
+        if (!p->head) p->tail = NULL;
+        int n = 0;
+        for (int i = 0; i < p->n_subs; i++) {
+            if (!subject_match(p->subs[i].subject, it->subject)) continue;
+            if (n == cap) {
+                int nc = cap ? cap * 2 : 8;
+                ip_target *nt = realloc(targets, (size_t)nc * sizeof *nt);
+                if (!nt) break; /* deliver to those we have */
+                targets = nt, cap = nc;
+            }
+            targets[n++] = (ip_target){p->subs[i].fn, p->subs[i].arg};
+        }
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < n; i++) targets[i].fn(targets[i].arg, it->subject, &it->msg);
+        free(it->subject);
+        vd_buf_free(&it->msg);
+        free(it);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(targets);
+    return NULL;
+}
+
+static void ip_close(vd_transport *t)
+{
+    inproc *p = t->priv;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL); /* delivers what was queued, then exits */
+    for (int i = 0; i < p->n_servers; i++) free(p->servers[i].node), free(p->servers[i].service);
+    for (int i = 0; i < p->n_rr; i++) free(p->rr[i].service);
+    for (int i = 0; i < p->n_subs; i++) free(p->subs[i].subject);
+    free(p->servers), free(p->rr), free(p->subs);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    free(t);
+}
+
+static const vd_transport_ops inproc_ops = {
+    .name = "inproc",
+    .call = ip_call,
+    .serve = ip_serve,
+    .publish = ip_publish,
+    .subscribe = ip_subscribe,
+    .connected = ip_connected,
+    .close = ip_close,
+};
+
+int vd_transport_inproc_new(vd_transport **out, vd_error *err)
+{
+    *out = NULL;
+    vd_transport *t = calloc(1, sizeof *t);
+    inproc *p = calloc(1, sizeof *p);
+    if (!t || !p) {
+        free(t), free(p);
+        return vd_fail(err, VD_ENOMEM, "out of memory creating the in-process transport");
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (pthread_create(&p->thread, NULL, ip_dispatch, p)) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        free(t), free(p);
+        return vd_fail(err, VD_ENOMEM, "in-process transport: cannot start the dispatcher thread");
+    }
+    t->ops = &inproc_ops;
+    t->priv = p;
+    *out = t;
+    return 0;
+}

@@ -1,0 +1,459 @@
+/*
+ * NATS transport (nats.c). Serving `service` as `node` subscribes to
+ * vdag.node.<node>.svc.<service> and, in queue group svc.<service>, to vdag.svc.<service>
+ * (replicas share the load). A reply is one status byte (0 ok, 1 error) and the handler's
+ * response or error text. Every asynchronous subscription has its own delivery thread
+ * (nats.c's default; the global delivery pool is switched off explicitly), so a slow
+ * handler only holds up its own subscription, and a handler may make nested calls: their
+ * replies arrive on the connection's request-reply subscription, another thread.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nats/nats.h>
+
+#include "vdag/net.h"
+
+typedef struct nt_cb {
+    struct nt_cb *next;
+    struct nt *owner;
+    natsSubscription *sub;
+    /* serve */
+    char *node, *service;
+    vd_serve_fn serve;
+    /* subscribe */
+    vd_msg_fn msg;
+    void *arg;
+} nt_cb;
+
+typedef struct nt {
+    natsConnection *nc;
+    natsOptions *opts;
+    char *url, *name;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    nt_cb *cbs; /* one per natsSubscription */
+    int live;   /* subscriptions whose completion callback has not run yet */
+} nt;
+
+enum { NT_REPLY_OK = 0, NT_REPLY_ERR = 1 };
+
+static int code_of(natsStatus s)
+{
+    switch (s) {
+    case NATS_TIMEOUT:
+        return VD_ETIMEDOUT;
+    case NATS_NO_RESPONDERS:
+        return VD_ENOTFOUND;
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_NO_SERVER:
+    case NATS_STALE_CONNECTION:
+    case NATS_IO_ERROR:
+        return VD_ECONN;
+    case NATS_MAX_PAYLOAD:
+        return VD_ETOOBIG;
+    case NATS_NO_MEMORY:
+        return VD_ENOMEM;
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+    case NATS_INVALID_QUEUE_NAME:
+        return VD_EINVAL;
+    case NATS_INSUFFICIENT_BUFFER:
+        return VD_EBUSY;
+    default:
+        return VD_EBACKEND;
+    }
+}
+
+/* The last nats.c error text for this thread, or the status text. */
+static const char *nats_text(natsStatus s)
+{
+    natsStatus ls;
+    const char *t = nats_GetLastError(&ls);
+    return t && *t && ls == s ? t : natsStatus_GetText(s);
+}
+
+/* Node and service names become subject tokens. */
+static int token_ok(const char *s)
+{
+    if (!s || !*s) return 0;
+    for (; *s; s++)
+        if (*s == '.' || *s == '*' || *s == '>' || *s <= ' ' || *s == 0x7f) return 0;
+    return 1;
+}
+
+/* A service name may be dotted ("svc.face_detection", "node.submit_job": the node layer's
+ * names) but not a wildcard: non-empty tokens, none with '*', '>' or spaces. The node name
+ * before it is one token, so the subject stays unambiguous. */
+static int service_ok(const char *s)
+{
+    if (!s || !*s || *s == '.') return 0;
+    for (const char *c = s; *c; c++) {
+        if (*c == '*' || *c == '>' || *c <= ' ' || *c == 0x7f) return 0;
+        if (*c == '.' && (c[1] == '.' || !c[1])) return 0;
+    }
+    return 1;
+}
+
+static void on_complete(void *closure)
+{
+    nt_cb *c = closure;
+    nt *p = c->owner;
+    pthread_mutex_lock(&p->mu);
+    p->live--;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void send_reply(natsConnection *nc, const char *reply, int status, const void *data,
+                       size_t len, const nt_cb *c)
+{
+    int64_t maxp = natsConnection_GetMaxPayload(nc);
+    char msg[600];
+    if (maxp > 0 && (int64_t)len + 1 > maxp) {
+        snprintf(msg, sizeof msg,
+                 "node '%s' service '%s': the reply of %zu bytes exceeds the NATS server's "
+                 "max_payload of %lld bytes: raise max_payload in the server config",
+                 c->node, c->service, len, (long long)maxp);
+        status = NT_REPLY_ERR, data = msg, len = strlen(msg);
+    }
+    unsigned char *f = malloc(len + 1);
+    if (!f) {
+        static const unsigned char oom[] = "\001out of memory building the reply";
+        natsConnection_Publish(nc, reply, oom, (int)sizeof oom - 1);
+        return;
+    }
+    f[0] = (unsigned char)status;
+    if (len) memcpy(f + 1, data, len);
+    natsStatus s = natsConnection_Publish(nc, reply, f, (int)(len + 1));
+    if (s != NATS_OK)
+        fprintf(stderr, "vdag: node '%s' service '%s': cannot send the reply: %s\n", c->node,
+                c->service, nats_text(s));
+    free(f);
+}
+
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    (void)sub;
+    nt_cb *c = closure;
+    vd_buf req = {(unsigned char *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)};
+    vd_buf resp = {NULL, 0};
+    vd_error e = {0};
+    int rc = c->serve(c->arg, &req, &resp, &e);
+    const char *reply = natsMsg_GetReply(m);
+    if (reply && *reply) {
+        if (rc < 0) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "node '%s' service '%s': %s", c->node, c->service,
+                     e.msg[0] ? e.msg : vd_strerror(rc));
+            send_reply(nc, reply, NT_REPLY_ERR, msg, strlen(msg), c);
+        } else {
+            send_reply(nc, reply, NT_REPLY_OK, resp.data, resp.len, c);
+        }
+    }
+    vd_buf_free(&resp);
+    natsMsg_Destroy(m);
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    (void)nc, (void)sub;
+    nt_cb *c = closure;
+    vd_buf b = {(unsigned char *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)};
+    c->msg(c->arg, natsMsg_GetSubject(m), &b);
+    natsMsg_Destroy(m);
+}
+
+/* Subscribe (queue may be NULL) and register the callback context; takes c. */
+static int add_sub(nt *p, nt_cb *c, const char *subject, const char *queue, natsMsgHandler h,
+                   vd_error *err)
+{
+    c->owner = p;
+    natsStatus s = queue ? natsConnection_QueueSubscribe(&c->sub, p->nc, subject, queue, h, c)
+                         : natsConnection_Subscribe(&c->sub, p->nc, subject, h, c);
+    if (s == NATS_OK) {
+        pthread_mutex_lock(&p->mu);
+        p->live++;
+        pthread_mutex_unlock(&p->mu);
+        s = natsSubscription_SetOnCompleteCB(c->sub, on_complete, c);
+        if (s != NATS_OK) {
+            pthread_mutex_lock(&p->mu);
+            p->live--;
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    if (s != NATS_OK) {
+        int code = code_of(s);
+        vd_fail(err, code, "NATS (%s): cannot subscribe to '%s'%s%s: %s", p->url, subject,
+                queue ? " in queue group " : "", queue ? queue : "", nats_text(s));
+        if (c->sub) {
+            natsSubscription_Unsubscribe(c->sub);
+            natsSubscription_Destroy(c->sub);
+        }
+        free(c->node), free(c->service), free(c);
+        return code;
+    }
+    pthread_mutex_lock(&p->mu);
+    c->next = p->cbs;
+    p->cbs = c;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+static int nt_serve(vd_transport *t, const char *node, const char *service, vd_serve_fn fn,
+                    void *arg, vd_error *err)
+{
+    nt *p = t->priv;
+    if (!token_ok(node) || !service_ok(service) || !fn)
+        return vd_fail(err, VD_EINVAL,
+                       "NATS serve: node '%s' / service '%s': names must be non-empty without "
+                       "'*', '>' or spaces (the node without '.'), and a handler is required",
+                       node ? node : "", service ? service : "");
+    char subj[512], queue[300];
+    for (int i = 0; i < 2; i++) {
+        nt_cb *c = calloc(1, sizeof *c);
+        if (c) c->node = strdup(node), c->service = strdup(service);
+        if (!c || !c->node || !c->service) {
+            if (c) free(c->node), free(c->service);
+            free(c);
+            return vd_fail(err, VD_ENOMEM, "out of memory serving '%s'", service);
+        }
+        c->serve = fn;
+        c->arg = arg;
+        if (i == 0)
+            snprintf(subj, sizeof subj, "vdag.node.%s.svc.%s", node, service);
+        else
+            snprintf(subj, sizeof subj, "vdag.svc.%s", service);
+        snprintf(queue, sizeof queue, "svc.%s", service);
+        int rc = add_sub(p, c, subj, i ? queue : NULL, on_request, err);
+        if (rc < 0) return rc; /* a first subscription stays until close: harmless */
+    }
+    /* Make sure the server has the interest before callers are told we serve. */
+    if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED)
+        natsConnection_FlushTimeout(p->nc, 2000);
+    return 0;
+}
+
+static int nt_call(vd_transport *t, const char *node, const char *service, const vd_buf *req,
+                   vd_buf *resp, int timeout_ms, vd_error *err)
+{
+    nt *p = t->priv;
+    resp->data = NULL;
+    resp->len = 0;
+    if ((node && !token_ok(node)) || !service_ok(service))
+        return vd_fail(err, VD_EINVAL,
+                       "NATS call: node '%s' / service '%s': names must be non-empty without "
+                       "'*', '>' or spaces (the node without '.')",
+                       node ? node : "", service ? service : "");
+    char subj[512], who[300];
+    if (node) {
+        snprintf(subj, sizeof subj, "vdag.node.%s.svc.%s", node, service);
+        snprintf(who, sizeof who, "service '%s' on node '%s'", service, node);
+    } else {
+        snprintf(subj, sizeof subj, "vdag.svc.%s", service);
+        snprintf(who, sizeof who, "service '%s'", service);
+    }
+    if (timeout_ms <= 0) timeout_ms = 5000;
+    natsConnStatus cs = natsConnection_Status(p->nc);
+    if (cs == NATS_CONN_STATUS_CLOSED || cs == NATS_CONN_STATUS_DRAINING_SUBS ||
+        cs == NATS_CONN_STATUS_DRAINING_PUBS)
+        return vd_fail(err, VD_ECONN,
+                       "call to %s (subject '%s'): the NATS connection to %s is "
+                       "closed",
+                       who, subj, p->url);
+    size_t len = req ? req->len : 0;
+    int64_t maxp = natsConnection_GetMaxPayload(p->nc);
+    if (len > 0x7fffffff || (maxp > 0 && (int64_t)len > maxp))
+        return vd_fail(err, VD_ETOOBIG,
+                       "call to %s (subject '%s'): request of %zu bytes exceeds the NATS server's "
+                       "max_payload of %lld bytes: raise max_payload in the server config",
+                       who, subj, len, (long long)maxp);
+    natsMsg *m = NULL;
+    natsStatus s =
+        natsConnection_Request(&m, p->nc, subj, len ? req->data : NULL, (int)len, timeout_ms);
+    if (s != NATS_OK) {
+        int connected = natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED;
+        if (s == NATS_NO_RESPONDERS)
+            return vd_fail(err, VD_ENOTFOUND,
+                           node ? "node '%s' does not serve '%s' (no responder on NATS subject "
+                                  "'%s'): start the service on that node"
+                                : "%.0sno node serves '%s' (no responder on NATS subject '%s'): "
+                                  "start a node with that service",
+                           node ? node : "", service, subj);
+        if (s == NATS_TIMEOUT && connected)
+            return vd_fail(err, VD_ETIMEDOUT,
+                           "call to %s timed out after %d ms (NATS subject '%s'): the handler "
+                           "is slow or the node is stuck",
+                           who, timeout_ms, subj);
+        if (!connected)
+            return vd_fail(err, VD_ECONN,
+                           "call to %s (NATS subject '%s'): not connected to the NATS server at "
+                           "%s (%s); it reconnects by itself: is nats-server running?",
+                           who, subj, p->url, nats_text(s));
+        return vd_fail(err, code_of(s), "call to %s (NATS subject '%s'): %s", who, subj,
+                       nats_text(s));
+    }
+    const unsigned char *d = (const unsigned char *)natsMsg_GetData(m);
+    int n = natsMsg_GetDataLength(m);
+    int rc = 0;
+    if (n < 1 || d[0] > NT_REPLY_ERR) {
+        rc = vd_fail(err, VD_EFORMAT,
+                     "call to %s (NATS subject '%s'): malformed reply of %d bytes: is another "
+                     "program answering on vdag subjects?",
+                     who, subj, n);
+    } else if (d[0] == NT_REPLY_ERR) {
+        rc = vd_fail(err, VD_EREMOTE, "%.*s (NATS subject '%s')", n - 1, (const char *)d + 1, subj);
+    } else {
+        resp->data = malloc((size_t)n); /* n-1 bytes and a NUL */
+        if (!resp->data) {
+            rc = vd_fail(err, VD_ENOMEM, "out of memory for a %d-byte reply from %s", n, who);
+        } else {
+            memcpy(resp->data, d + 1, (size_t)n - 1);
+            resp->data[n - 1] = 0;
+            resp->len = (size_t)n - 1;
+        }
+    }
+    natsMsg_Destroy(m);
+    return rc;
+}
+
+static int nt_publish(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err)
+{
+    nt *p = t->priv;
+    size_t len = msg ? msg->len : 0;
+    if (len > 0x7fffffff)
+        return vd_fail(err, VD_ETOOBIG, "publish on '%s': %zu bytes is too large", subject, len);
+    natsStatus s = natsConnection_Publish(p->nc, subject, len ? msg->data : NULL, (int)len);
+    if (s != NATS_OK)
+        return vd_fail(err, code_of(s), "NATS (%s): cannot publish %zu bytes on '%s': %s", p->url,
+                       len, subject ? subject : "", nats_text(s));
+    return 0;
+}
+
+static int nt_subscribe(vd_transport *t, const char *subject, vd_msg_fn fn, void *arg,
+                        vd_error *err)
+{
+    nt *p = t->priv;
+    if (!subject || !*subject || !fn)
+        return vd_fail(err, VD_EINVAL, "NATS subscribe: a subject and a callback are required");
+    nt_cb *c = calloc(1, sizeof *c);
+    if (!c) return vd_fail(err, VD_ENOMEM, "out of memory subscribing to '%s'", subject);
+    c->msg = fn;
+    c->arg = arg;
+    int rc = add_sub(p, c, subject, NULL, on_msg, err);
+    if (rc < 0) return rc;
+    if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED)
+        natsConnection_FlushTimeout(p->nc, 2000);
+    return 0;
+}
+
+static int nt_connected(vd_transport *t)
+{
+    nt *p = t->priv;
+    return natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+static void nt_free(nt *p)
+{
+    natsConnection_Destroy(p->nc);
+    natsOptions_Destroy(p->opts);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->url), free(p->name);
+    free(p);
+}
+
+static void nt_close(vd_transport *t)
+{
+    nt *p = t->priv;
+    if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED)
+        natsConnection_FlushTimeout(p->nc, 1000); /* what was published goes out */
+    /* Unsubscribing ends each delivery thread once its running callback returns; then the
+     * completion callback runs. Closing the connection covers subscriptions that could not
+     * be unsubscribed (connection down). */
+    for (nt_cb *c = p->cbs; c; c = c->next) natsSubscription_Unsubscribe(c->sub);
+    natsConnection_Close(p->nc);
+    pthread_mutex_lock(&p->mu);
+    while (p->live > 0) pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    for (nt_cb *c = p->cbs, *next; c; c = next) {
+        next = c->next;
+        natsSubscription_Destroy(c->sub);
+        free(c->node), free(c->service), free(c);
+    }
+    nt_free(p);
+    free(t);
+}
+
+static const vd_transport_ops nats_ops = {
+    .name = "nats",
+    .call = nt_call,
+    .serve = nt_serve,
+    .publish = nt_publish,
+    .subscribe = nt_subscribe,
+    .connected = nt_connected,
+    .close = nt_close,
+};
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+    (void)nc, (void)closure; /* subscriptions made before are sent by the library */
+}
+
+int vd_transport_nats_new(const char *url, const char *name, vd_transport **out, vd_error *err)
+{
+    *out = NULL;
+    if (!url || !*url)
+        return vd_fail(err, VD_EINVAL,
+                       "NATS transport: no server URL (e.g. nats://127.0.0.1:4222)");
+    vd_transport *t = calloc(1, sizeof *t);
+    nt *p = calloc(1, sizeof *p);
+    if (!t || !p) {
+        free(t), free(p);
+        return vd_fail(err, VD_ENOMEM, "out of memory creating the NATS transport");
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->url = strdup(url);
+    p->name = strdup(name && *name ? name : "vdag");
+    natsStatus s = p->url && p->name ? natsOptions_Create(&p->opts) : NATS_NO_MEMORY;
+    if (s == NATS_OK) s = natsOptions_SetURL(p->opts, url);
+    if (s == NATS_OK) s = natsOptions_SetName(p->opts, p->name);
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(p->opts, true);
+    if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(p->opts, false);
+    if (s == NATS_OK) s = natsOptions_SetAllowReconnect(p->opts, true);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(p->opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(p->opts, 250);
+    if (s == NATS_OK) s = natsOptions_SetReconnectJitter(p->opts, 50, 50);
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(p->opts, 32 * 1024 * 1024);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetPingInterval(p->opts, 1000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(p->opts, 2);
+    if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(p->opts, 65536);
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(p->opts, true, on_connected, p);
+    if (s != NATS_OK) {
+        vd_fail(err, code_of(s), "NATS transport for %s: bad options: %s", url, nats_text(s));
+        int code = code_of(s);
+        nt_free(p);
+        free(t);
+        return code;
+    }
+    s = natsConnection_Connect(&p->nc, p->opts);
+    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+        int code = code_of(s) == VD_EBACKEND ? VD_ECONN : code_of(s);
+        vd_fail(err, code, "NATS transport: cannot connect to %s as '%s': %s: check the URL", url,
+                p->name, nats_text(s));
+        nt_free(p);
+        free(t);
+        return code;
+    }
+    t->ops = &nats_ops;
+    t->priv = p;
+    *out = t;
+    return 0;
+}
