@@ -35,6 +35,9 @@ test-asan:
 bench: build
 	$(BUILD)/vdag bench gemm --threads 2
 	$(BUILD)/vdag bench models --threads 2 --runs 50
+	$(BUILD)/vdag bench remote --frames 200
+	$(BUILD)/vdag bench remote --frames 200 --transport inproc
+	VDAG=$(BUILD)/vdag bash bench/http.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -13,10 +13,20 @@ typedef struct vd_cli_cmd {
 } vd_cli_cmd;
 
 static const vd_cli_cmd commands[] = {
-    {"run", vd_cmd_run, "run a DAG of services over a video on this machine"},
+    {"run", vd_cmd_run,
+     "run a DAG over a video (--pipeline/--dag), or serve all roles in one process"},
+    {"cloud", vd_cmd_cloud, "cluster mode: the user API, node registry and scheduler (NATS)"},
+    {"edge", vd_cmd_edge, "cluster mode: an edge node with videos and a service host (NATS)"},
+    {"submit", vd_cmd_submit, "submit a job to the cloud's API"},
+    {"status", vd_cmd_status, "show nodes, videos and jobs"},
+    {"results", vd_cmd_results, "show a job's latest results and plan"},
+    {"stop", vd_cmd_stop, "stop (or --delete) a job"},
+    {"profile", vd_cmd_profile, "profile every service/model/resolution on this machine"},
     {"nn run", vd_cmd_nn_run, "run a TF.js graph model on a generated or image input"},
     {"bench models", vd_cmd_bench_models, "time the built-in models (median/p90 ms, GFLOP/s)"},
     {"bench gemm", vd_cmd_bench_gemm, "measure the machine's peak float32 GEMM GFLOP/s"},
+    {"bench remote", vd_cmd_bench_remote,
+     "time a stage run through the transport (NATS) against the same stage run locally"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,313 @@
+/*
+ * API clients: vdag submit | status | results JOB | stop JOB. Each talks to the cloud's
+ * HTTP API (--server, default $VDAG_SERVER or http://127.0.0.1:5000; --token or
+ * $VDAG_TOKEN) and prints a table, or the server's JSON with --json.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "vdag/base.h"
+#include "vdag/net.h"
+
+typedef struct client {
+    const char *server, *token;
+    int json;
+} client;
+
+/* Take the common flags out of argv (in place); returns the remaining count. */
+static int client_flags(int argc, char **argv, client *c)
+{
+    c->server = getenv("VDAG_SERVER") ? getenv("VDAG_SERVER") : "http://127.0.0.1:5000";
+    c->token = getenv("VDAG_TOKEN");
+    c->json = 0;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            c->json = 1;
+        else if (!strcmp(argv[i], "--server") && i + 1 < argc)
+            c->server = argv[++i];
+        else if (!strcmp(argv[i], "--token") && i + 1 < argc)
+            c->token = argv[++i];
+        else
+            argv[n++] = argv[i];
+    }
+    return n;
+}
+
+/* Request; on success *out is the parsed JSON reply (status 0). Prints errors. */
+static int api(const client *c, const char *method, const char *path, json_t *body, json_t **out,
+               const char *cmd)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s%s", strncmp(c->server, "http", 4) ? "http://" : "", c->server,
+             path);
+    char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    long st = 0;
+    vd_buf resp = {0};
+    vd_error err = {0};
+    int rc =
+        vd_http_request(method, url, c->token, NULL, b, b ? strlen(b) : 0, 10000, &st, &resp, &err);
+    free(b);
+    *out = NULL;
+    if (rc) {
+        fprintf(stderr, "vdag %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    json_t *j = json_loadb((const char *)resp.data, resp.len, 0, NULL);
+    if (!j || st >= 400) {
+        const char *m = json_string_value(json_object_get(j, "msg"));
+        fprintf(stderr, "vdag %s: %s (HTTP %ld)\n", cmd, m ? m : (const char *)resp.data, st);
+        json_decref(j);
+        vd_buf_free(&resp);
+        return 1;
+    }
+    vd_buf_free(&resp);
+    *out = j;
+    return 0;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    if (s) printf("%s\n", s);
+    free(s);
+}
+
+int vd_cmd_submit(int argc, char **argv)
+{
+    client c;
+    argc = client_flags(argc, argv, &c);
+    const char *node = NULL, *video = NULL, *pipeline = NULL, *dagf = NULL, *sched = NULL;
+    double delay = -1, acc = -1;
+    long max_frames = 0;
+    for (int i = 0; i + 1 < argc; i += 2) {
+        const char *f = argv[i], *v = argv[i + 1];
+        if (!strcmp(f, "--node"))
+            node = v;
+        else if (!strcmp(f, "--video"))
+            video = v;
+        else if (!strcmp(f, "--pipeline"))
+            pipeline = v;
+        else if (!strcmp(f, "--dag"))
+            dagf = v;
+        else if (!strcmp(f, "--scheduler"))
+            sched = v;
+        else if (!strcmp(f, "--delay"))
+            delay = atof(v);
+        else if (!strcmp(f, "--accuracy"))
+            acc = atof(v);
+        else if (!strcmp(f, "--max-frames"))
+            max_frames = atol(v);
+        else
+            node = NULL, video = NULL, i = argc;
+    }
+    if (argc % 2 || !node || !video || (!pipeline == !dagf)) {
+        fprintf(stderr,
+                "usage: vdag submit --node NAME --video ID (--pipeline a,b | --dag FILE)\n"
+                "                   [--delay S] [--accuracy 0..1] [--scheduler feedback|fixed]\n"
+                "                   [--max-frames N] [--server URL] [--token T] [--json]\n");
+        return 2;
+    }
+    json_t *body = json_pack("{s:s,s:s}", "node_addr", node, "video_id", video);
+    if (pipeline) {
+        json_t *arr = json_array();
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", pipeline);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            json_array_append_new(arr, json_string(t));
+        json_object_set_new(body, "pipeline", arr);
+    } else {
+        json_error_t je;
+        json_t *d = json_load_file(dagf, 0, &je);
+        if (!d) {
+            fprintf(stderr, "vdag submit: %s:%d:%d: %s\n", dagf, je.line, je.column, je.text);
+            json_decref(body);
+            return 2;
+        }
+        json_object_set_new(body, "dag", d);
+    }
+    json_t *uc = json_object();
+    if (delay >= 0) json_object_set_new(uc, "delay", json_real(delay));
+    if (acc >= 0) json_object_set_new(uc, "accuracy", json_real(acc));
+    json_object_set_new(body, "user_constraint", uc);
+    if (sched) json_object_set_new(body, "scheduler", json_string(sched));
+    if (max_frames > 0) json_object_set_new(body, "max_frames", json_integer(max_frames));
+    json_t *r;
+    int rc = api(&c, "POST", "/query/submit_query", body, &r, "submit");
+    json_decref(body);
+    if (rc) return rc;
+    if (c.json)
+        print_json(r);
+    else
+        printf("%s\n", json_string_value(json_object_get(r, "job_uid")));
+    json_decref(r);
+    return 0;
+}
+
+int vd_cmd_status(int argc, char **argv)
+{
+    client c;
+    argc = client_flags(argc, argv, &c);
+    if (argc) {
+        fprintf(stderr, "usage: vdag status [--server URL] [--token T] [--json]\n");
+        return 2;
+    }
+    json_t *r;
+    if (api(&c, "GET", "/user/get_all_status", NULL, &r, "status")) return 1;
+    if (c.json) {
+        print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    printf("%-12s %-6s %-22s %5s %5s  %s\n", "NODE", "ROLE", "ADDR", "CPU%", "MEM%", "VIDEOS");
+    const char *k;
+    json_t *n;
+    json_object_foreach(json_object_get(r, "data"), k, n)
+    {
+        json_t *res = json_object_get(n, "resources");
+        char vids[256] = "";
+        size_t off = 0;
+        const char *vk;
+        json_t *vv;
+        json_object_foreach(json_object_get(n, "video"), vk, vv)
+        {
+            int w = snprintf(vids + off, sizeof vids - off, "%s%s(%s)", off ? " " : "", vk,
+                             json_string_value(json_object_get(vv, "type")));
+            if (w < 0 || (size_t)w >= sizeof vids - off) break;
+            off += (size_t)w;
+        }
+        printf("%-12s %-6s %-22s %5.1f %5.1f  %s\n", k,
+               json_string_value(json_object_get(n, "role")),
+               json_string_value(json_object_get(n, "addr")),
+               json_number_value(json_object_get(res, "cpu_ratio")) * 100,
+               json_number_value(json_object_get(res, "mem_ratio")) * 100, vids);
+    }
+    json_t *jobs = json_object_get(r, "jobs");
+    if (json_array_size(jobs)) {
+        printf("\n%-12s %-8s %-10s %-6s %-30s %7s %9s  %s\n", "JOB", "STATE", "NODE", "VIDEO",
+               "PIPELINE", "FRAMES", "DELAY(ms)", "NOTE");
+        size_t i;
+        json_t *j;
+        json_array_foreach(jobs, i, j)
+        {
+            char pl[256] = "";
+            size_t off = 0, q;
+            json_t *s;
+            json_array_foreach(json_object_get(j, "pipeline"), q, s)
+            {
+                int w =
+                    snprintf(pl + off, sizeof pl - off, "%s%s", q ? "," : "", json_string_value(s));
+                if (w < 0 || (size_t)w >= sizeof pl - off) break;
+                off += (size_t)w;
+            }
+            const char *reason = json_string_value(json_object_get(j, "reason"));
+            const char *msg = json_string_value(json_object_get(j, "msg"));
+            printf("%-12s %-8s %-10s %-6s %-30s %7lld %9.1f  %s%s%s\n",
+                   json_string_value(json_object_get(j, "job_uid")),
+                   json_string_value(json_object_get(j, "state")),
+                   json_string_value(json_object_get(j, "node_addr")),
+                   json_string_value(json_object_get(j, "video_id")), pl,
+                   (long long)json_integer_value(json_object_get(j, "frames")),
+                   json_number_value(json_object_get(j, "delay")) * 1e3, reason ? reason : "",
+                   reason && *reason && msg && *msg ? ": " : "", msg ? msg : "");
+        }
+    }
+    json_decref(r);
+    return 0;
+}
+
+int vd_cmd_results(int argc, char **argv)
+{
+    client c;
+    argc = client_flags(argc, argv, &c);
+    if (argc != 1) {
+        fprintf(stderr, "usage: vdag results JOB [--server URL] [--token T] [--json]\n");
+        return 2;
+    }
+    char path[300];
+    snprintf(path, sizeof path, "/user/sync_job_result/%s", argv[0]);
+    json_t *r;
+    if (api(&c, "GET", path, NULL, &r, "results")) return 1;
+    if (c.json) {
+        print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    json_t *job = json_object_get(r, "job"), *res = json_object_get(r, "result");
+    json_t *latest = json_object_get(res, "latest_result");
+    json_t *vc = json_object_get(json_object_get(latest, "plan"), "video_conf");
+    json_t *rt = json_object_get(res, "runtime");
+    printf("job %s  %s%s%s  on %s  video %s  frames %lld  scheduler %s\n",
+           json_string_value(json_object_get(job, "job_uid")),
+           json_string_value(json_object_get(job, "state")),
+           *json_string_value(json_object_get(job, "reason")) ? " " : "",
+           json_string_value(json_object_get(job, "reason")),
+           json_string_value(json_object_get(job, "node_addr")),
+           json_string_value(json_object_get(job, "video_id")),
+           (long long)json_integer_value(json_object_get(job, "frames")),
+           json_string_value(json_object_get(job, "scheduler")));
+    const char *msg = json_string_value(json_object_get(job, "msg"));
+    if (msg && *msg) printf("  %s\n", msg);
+    printf("plan v%lld: resolution %s  fps %g  nskip %lld  ntracking %lld\n",
+           (long long)json_integer_value(json_object_get(latest, "plan_version")),
+           json_string_value(json_object_get(vc, "resolution"))
+               ? json_string_value(json_object_get(vc, "resolution"))
+               : "native",
+           json_number_value(json_object_get(vc, "fps")),
+           (long long)json_integer_value(json_object_get(vc, "nskip")),
+           (long long)json_integer_value(json_object_get(vc, "ntracking")));
+    printf("%-20s %-8s %-10s %-6s %10s\n", "STAGE", "MODEL", "NODE", "ROLE", "DELAY(ms)");
+    const char *k;
+    json_t *m;
+    json_t *dl = json_object_get(json_object_get(latest, "plan_result"), "delay");
+    json_object_foreach(json_object_get(json_object_get(latest, "plan"), "flow_mapping"), k, m)
+        printf("%-20s %-8lld %-10s %-6s %10.1f\n", k,
+               (long long)json_integer_value(json_object_get(m, "model_id")),
+               json_string_value(json_object_get(m, "node_ip")),
+               json_string_value(json_object_get(m, "node_role")),
+               json_number_value(json_object_get(dl, k)) * 1e3);
+    printf("runtime: delay %.1f ms  objects %.1f  size %.0f px^2  stable %s\n",
+           json_number_value(json_object_get(rt, "delay")) * 1e3,
+           json_number_value(json_object_get(rt, "obj_n")),
+           json_number_value(json_object_get(rt, "obj_size")),
+           json_is_true(json_object_get(rt, "obj_stable")) ? "yes" : "no");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(res, "appended_result"), i, e)
+    {
+        printf("  frame %-6lld", (long long)json_integer_value(json_object_get(e, "cam_frame_id")));
+        json_object_foreach(json_object_get(e, "count_result"), k, m)
+            printf(" %s=%lld", k, (long long)json_integer_value(m));
+        printf("  %.1f ms\n", json_number_value(json_object_get(e, "total_frame_delay")) * 1e3);
+    }
+    json_decref(r);
+    return 0;
+}
+
+int vd_cmd_stop(int argc, char **argv)
+{
+    client c;
+    argc = client_flags(argc, argv, &c);
+    int del = 0, n = 0;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--delete"))
+            del = 1;
+        else
+            argv[n++] = argv[i];
+    if (n != 1) {
+        fprintf(stderr, "usage: vdag stop JOB [--delete] [--server URL] [--token T] [--json]\n");
+        return 2;
+    }
+    char path[300];
+    snprintf(path, sizeof path, del ? "/user/job/%s" : "/user/stop_job/%s", argv[0]);
+    json_t *r;
+    if (api(&c, del ? "DELETE" : "POST", path, NULL, &r, "stop")) return 1;
+    if (c.json)
+        print_json(r);
+    else
+        printf("%s %s\n", argv[0], json_string_value(json_object_get(r, "msg")));
+    json_decref(r);
+    return 0;
+}

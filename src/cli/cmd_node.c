@@ -1,0 +1,330 @@
+/*
+ * The node roles: `vdag run` without --pipeline/--dag (pseudo mode: cloud + edge + service
+ * hosts in one process, in-process transport), `vdag cloud` and `vdag edge` (cluster mode
+ * over NATS). The seed's flags (--side=c|e --mode=pseudo|cluster --cloud_ip
+ * --serv_cloud_addr) are accepted as aliases. Also `vdag profile`.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "vdag/base.h"
+#include "vdag/media.h"
+#include "vdag/node.h"
+
+typedef struct node_args {
+    const char *listen, *token, *nats, *name, *kb;
+    int threads, svc_threads, loop, no_pace, profile;
+    double replan, drop;
+    size_t max_body;
+    int n_videos;
+    vd_video_src videos[VD_NODE_MAX_VIDEOS];
+    char nats_buf[300];
+} node_args;
+
+static int node_usage(const char *role)
+{
+    fprintf(stderr,
+            "usage: vdag %s [--listen HOST:PORT] [--token T]%s%s\n"
+            "       [--threads N] [--replan S] [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
+            "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
+            "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
+            "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
+            "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
+            "  --replan      seconds between re-plans (default 5)\n"
+            "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
+            "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
+            "--serv_cloud_addr=ADDR\n",
+            role, strcmp(role, "cloud") ? " [--video ID=PATH ...]" : "",
+            strcmp(role, "run") ? " --nats URL" : "");
+    if (!strcmp(role, "edge")) fprintf(stderr, "  --name        this node's name (default edge)\n");
+    return 2;
+}
+
+/* Split "--flag=value" into flag and value. */
+static int parse_node_args(int argc, char **argv, const char *role, node_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->listen = "127.0.0.1:5000";
+    a->profile = 1;
+    for (int i = 0; i < argc; i++) {
+        char flag[64];
+        const char *arg = argv[i], *v = NULL;
+        const char *eq = strchr(arg, '=');
+        if (!strncmp(arg, "--", 2) && eq && (size_t)(eq - arg) < sizeof flag) {
+            memcpy(flag, arg, (size_t)(eq - arg));
+            flag[eq - arg] = 0;
+            v = eq + 1;
+        } else {
+            snprintf(flag, sizeof flag, "%s", arg);
+        }
+#define VAL() (v ? v : (i + 1 < argc ? argv[++i] : NULL))
+        if (!strcmp(flag, "--loop")) {
+            a->loop = 1;
+        } else if (!strcmp(flag, "--no-pace")) {
+            a->no_pace = 1;
+        } else if (!strcmp(flag, "--no-profile")) {
+            a->profile = 0;
+        } else {
+            const char *val = VAL();
+            if (!val) return node_usage(role);
+            if (!strcmp(flag, "--listen"))
+                a->listen = val;
+            else if (!strcmp(flag, "--token"))
+                a->token = val;
+            else if (!strcmp(flag, "--nats"))
+                a->nats = val;
+            else if (!strcmp(flag, "--name"))
+                a->name = val;
+            else if (!strcmp(flag, "--kb"))
+                a->kb = val;
+            else if (!strcmp(flag, "--threads"))
+                a->threads = atoi(val);
+            else if (!strcmp(flag, "--svc-threads"))
+                a->svc_threads = atoi(val);
+            else if (!strcmp(flag, "--replan"))
+                a->replan = atof(val);
+            else if (!strcmp(flag, "--drop"))
+                a->drop = atof(val);
+            else if (!strcmp(flag, "--max-body"))
+                a->max_body = (size_t)atol(val);
+            else if (!strcmp(flag, "--cloud_ip")) {
+                snprintf(a->nats_buf, sizeof a->nats_buf, "nats://%s:4222", val);
+                a->nats = a->nats_buf;
+            } else if (!strcmp(flag, "--side") || !strcmp(flag, "--mode") ||
+                       !strcmp(flag, "--serv_cloud_addr")) {
+                /* handled by the dispatcher; services are reached through the transport */
+            } else if (!strcmp(flag, "--video")) {
+                vd_error err = {0};
+                if (a->n_videos == VD_NODE_MAX_VIDEOS ||
+                    vd_video_src_parse(val, &a->videos[a->n_videos], &err)) {
+                    fprintf(stderr, "vdag %s: %s\n", role,
+                            err.msg[0] ? err.msg : "--video: too many videos");
+                    return 2;
+                }
+                /* a bare file name means a cached sample video */
+                vd_video_src *vs = &a->videos[a->n_videos++];
+                if (!strchr(vs->path, '/') && access(vs->path, R_OK) != 0) {
+                    char p[600];
+                    if (!vd_media_path(vs->path, p, sizeof p) && access(p, R_OK) == 0 &&
+                        strlen(p) < sizeof vs->path)
+                        memcpy(vs->path, p, strlen(p) + 1);
+                }
+            } else {
+                fprintf(stderr, "vdag %s: unknown option %s\n\n", role, flag);
+                return node_usage(role);
+            }
+        }
+#undef VAL
+    }
+    return 0;
+}
+
+static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    (void)req;
+    vd_http_json(resp, 200, json_pack("{s:i,s:s}", "status", 0, "role", (const char *)arg));
+    return 0;
+}
+
+/* Start the roles, serve until SIGINT/SIGTERM, shut down in order. */
+static int serve_roles(const char *role, node_args *a)
+{
+    int want_cloud = !strcmp(role, "run") || !strcmp(role, "cloud");
+    int want_edge = !strcmp(role, "run") || !strcmp(role, "edge");
+    if (strcmp(role, "run") && !a->nats) {
+        fprintf(stderr,
+                "vdag %s: --nats URL is required (or run everything in one process "
+                "with 'vdag run')\n",
+                role);
+        return 2;
+    }
+    if (want_edge && a->n_videos == 0)
+        fprintf(stderr, "vdag %s: note: no --video ID=PATH given; this edge has no video\n", role);
+    char host[256];
+    int port;
+    vd_error err = {0};
+    if (vd_parse_hostport(a->listen, host, sizeof host, &port, &err)) {
+        fprintf(stderr, "vdag %s: --listen %s\n", role, err.msg);
+        return 2;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits it; main waits below */
+    signal(SIGPIPE, SIG_IGN);
+
+    vd_transport *tr = NULL;
+    vd_svchost *host_e = NULL, *host_c = NULL;
+    vd_edge *edge = NULL;
+    vd_cloud *cloud = NULL;
+    vd_http_server *srv = NULL;
+    vd_http_route routes[64]; /* borrowed by the server until vd_http_server_stop below */
+    int status = 1, nr = 0, rc;
+    char nodename[64];
+    snprintf(nodename, sizeof nodename, "%s",
+             a->name                  ? a->name
+             : !strcmp(role, "cloud") ? "cloud"
+                                      : "edge");
+    if (a->nats)
+        rc = vd_transport_nats_new(a->nats, nodename, &tr, &err);
+    else
+        rc = vd_transport_inproc_new(&tr, &err);
+    if (rc) goto out;
+    vd_node_opts o = {.addr = a->listen,
+                      .tr = tr,
+                      .threads = a->threads,
+                      .svc_threads = a->svc_threads,
+                      .loop = a->loop,
+                      .no_pace = a->no_pace,
+                      .replan_s = a->replan,
+                      .drop_s = a->drop,
+                      .kb_path = a->kb,
+                      .profile = a->profile,
+                      .n_videos = a->n_videos};
+    memcpy(o.videos, a->videos, sizeof o.videos);
+    if (want_edge) {
+        o.name = nodename;
+        if ((rc = vd_svchost_start(&o, &host_e, &err)) ||
+            (rc = vd_edge_start(&o, host_e, &edge, &err)))
+            goto out;
+    }
+    if (want_cloud) {
+        o.name = want_edge ? "cloud" : nodename;
+        o.profile = want_edge ? 0 : a->profile; /* one profiler per process */
+        if ((rc = vd_svchost_start(&o, &host_c, &err)) ||
+            (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
+            goto out;
+        nr += vd_cloud_routes(cloud, routes + nr, 64 - nr);
+    }
+    /* in one process, answer the first request only once the cloud knows the edge */
+    for (int i = 0; cloud && edge && i < 200 && !vd_cloud_has_node(cloud, nodename); i++)
+        usleep(10000);
+    if (edge) nr += vd_edge_routes(edge, routes + nr, 64 - nr);
+    nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 64 - nr);
+    routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, (void *)role};
+    vd_http_opts ho = {.host = host,
+                       .port = port,
+                       .token = a->token,
+                       .max_body = a->max_body,
+                       .routes = routes,
+                       .n_routes = nr};
+    if ((rc = vd_http_server_start(&ho, &srv, &err))) goto out;
+    fprintf(stderr, "vdag %s: %s%s%s on http://%s:%d (%s transport%s%s)\n", role,
+            want_cloud ? "cloud" : "", want_cloud && want_edge ? " + " : "",
+            want_edge ? nodename : "", host, vd_http_server_port(srv), tr->ops->name,
+            a->nats ? " " : "", a->nats ? a->nats : "");
+    for (int i = 0; i < a->n_videos; i++)
+        fprintf(stderr, "  video %s: %s\n", a->videos[i].id, a->videos[i].path);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "vdag %s: %s, shutting down\n", role,
+            sig == SIGINT ? "interrupted" : "terminated");
+    status = 0;
+out:
+    if (rc) fprintf(stderr, "vdag %s: %s\n", role, err.msg);
+    vd_cloud_close_streams(cloud);
+    vd_http_server_stop(srv);
+    vd_edge_stop(edge);
+    vd_cloud_stop(cloud);
+    vd_svchost_stop(host_e);
+    vd_svchost_stop(host_c);
+    vd_transport_close(tr);
+    vd_edge_free(edge);
+    vd_cloud_free(cloud);
+    vd_svchost_free(host_e);
+    vd_svchost_free(host_c);
+    return status;
+}
+
+int vd_cmd_cloud(int argc, char **argv)
+{
+    node_args a;
+    int rc = parse_node_args(argc, argv, "cloud", &a);
+    return rc ? rc : serve_roles("cloud", &a);
+}
+
+int vd_cmd_edge(int argc, char **argv)
+{
+    node_args a;
+    int rc = parse_node_args(argc, argv, "edge", &a);
+    return rc ? rc : serve_roles("edge", &a);
+}
+
+/* `vdag run` without --pipeline/--dag, or with the seed's --side/--mode. */
+int vd_cmd_serve(int argc, char **argv)
+{
+    const char *side = "c", *mode = "pseudo";
+    for (int i = 0; i < argc; i++) {
+        if (!strncmp(argv[i], "--side=", 7)) side = argv[i] + 7;
+        if (!strncmp(argv[i], "--mode=", 7)) mode = argv[i] + 7;
+        if (!strcmp(argv[i], "--side") && i + 1 < argc) side = argv[i + 1];
+        if (!strcmp(argv[i], "--mode") && i + 1 < argc) mode = argv[i + 1];
+    }
+    const char *role = !strcmp(mode, "pseudo") ? "run" : !strcmp(side, "e") ? "edge" : "cloud";
+    if (strcmp(mode, "pseudo") && strcmp(mode, "cluster")) {
+        fprintf(stderr, "vdag run: --mode=%s: expected pseudo or cluster\n", mode);
+        return 2;
+    }
+    if (strcmp(side, "c") && strcmp(side, "e")) {
+        fprintf(stderr, "vdag run: --side=%s: expected c (cloud) or e (edge)\n", side);
+        return 2;
+    }
+    node_args a;
+    int rc = parse_node_args(argc, argv, role, &a);
+    return rc ? rc : serve_roles(role, &a);
+}
+
+/* vdag profile [--out FILE] [--threads N]: measure every service/model/resolution. */
+int vd_cmd_profile(int argc, char **argv)
+{
+    const char *outp = NULL;
+    int threads = 1, if_missing = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            outp = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--if-missing"))
+            if_missing = 1;
+        else {
+            fprintf(stderr, "usage: vdag profile [--out FILE] [--threads N] [--if-missing]\n");
+            return 2;
+        }
+    }
+    char path[600], dir[512], hn[64] = "host";
+    if (!outp) {
+        vd_cache_dir(dir, sizeof dir);
+        gethostname(hn, sizeof hn - 1);
+        snprintf(path, sizeof path, "%s/profile-%s.json", dir, hn);
+        outp = path;
+    }
+    if (if_missing && access(outp, R_OK) == 0) {
+        printf("%s\n", outp);
+        return 0;
+    }
+    vd_error err = {0};
+    char img[600];
+    vd_frame *f = NULL;
+    vd_kb *kb = vd_kb_new();
+    static const int res[] = {360, 480, 720};
+    int rc = vd_media_path("messi5.jpg", img, sizeof img);
+    if (!rc) rc = vd_image_load(img, &f, &err);
+    vd_frame *frames[3] = {f, f, f}; /* a few runs each (median), after a warm-up */
+    if (!rc) rc = vd_kb_profile(kb, NULL, res, 3, frames, 3, threads, &err);
+    vd_frame_free(f);
+    json_t *j = rc ? NULL : vd_kb_to_json(kb);
+    vd_kb_free(kb);
+    if (rc || !j || json_dump_file(j, outp, JSON_INDENT(1))) {
+        fprintf(stderr, "vdag profile: %s\n", rc ? err.msg : "cannot write the profile");
+        json_decref(j);
+        return 1;
+    }
+    json_decref(j);
+    printf("%s\n", outp);
+    return 0;
+}

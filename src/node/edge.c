@@ -1,0 +1,688 @@
+/*
+ * The edge (the seed's job manager): owns video sources and runs jobs, one thread each.
+ * A job applies its plan between frames (resolution/fps/nskip on the source, model and
+ * ntracking on the executor, and per stage a local instance or a remote call to the node
+ * the plan names), paces files like a camera (a frame later than one period is dropped,
+ * as a live camera would), and publishes each step's result with the plan's measured
+ * delays and the runtime context. A remote stage that fails (node gone, timeout) runs
+ * locally until the next plan, so a lost node costs one timeout, not the job.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node_internal.h"
+#include "vdag/base.h"
+#include "vdag/media.h"
+
+#define RT_WIN         30   /* frames in the runtime-context window */
+#define REMOTE_TIMEOUT 2000 /* ms for a remote stage call */
+
+typedef struct job job;
+
+typedef struct rstage {
+    job *j;
+    char node[64];
+} rstage;
+
+enum { J_RUN = 0, J_DONE = 1 };
+
+struct job {
+    char uid[64];
+    struct vd_edge *edge;
+    vd_video_src video;
+    vd_dag *dag;
+    long max_frames;
+    int loop;
+    pthread_t thr;
+    int started;
+    /* guarded by edge->mu */
+    vd_plan pending;
+    int has_pending, stop, watch, state;
+    json_t *last; /* last published header, for get_runtime */
+    /* job thread only */
+    vd_plan plan;
+    int plan_version;
+    rstage rs[VD_MAX_STAGES];
+    int fallback[VD_MAX_STAGES];
+    int64_t enc_id;
+    unsigned char *enc;
+    size_t enc_len;
+    double sum_delay[VD_MAX_STAGES], sum_total;
+    int n_plan_frames;
+    double win_delay[RT_WIN], win_n[RT_WIN], win_size[RT_WIN];
+    int win_count;
+};
+
+typedef struct cmd {
+    struct vd_edge *e;
+    int what; /* 0 submit, 1 update, 2 stop, 3 watch, 4 runtime */
+} cmd;
+
+struct vd_edge {
+    vd_node_opts o;
+    cmd cmds_[5]; /* transport handlers' arguments */
+    char name[64], addr[128];
+    vd_svchost *host;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job **jobs;
+    int n_jobs;
+    int stopping;
+    pthread_t hb_thr;
+    int hb_started;
+    vd_resources res;
+};
+
+/* ---- remote stages ----------------------------------------------------------------- */
+
+static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, json_t *args,
+                        json_t **out, vd_error *err)
+{
+    rstage *r = arg;
+    job *j = r->j;
+    *out = NULL;
+    if (!j->enc || j->enc_id != f->cam_frame_id) { /* one encode per frame for all stages */
+        free(j->enc);
+        j->enc = NULL;
+        int rc = vd_jpeg_encode(f, 85, &j->enc, &j->enc_len, err);
+        if (rc) return rc;
+        j->enc_id = f->cam_frame_id;
+    }
+    return vd_stage_call(j->edge->o.tr, r->node, j->dag->stages[stage].name, model_id, f, j->enc,
+                         j->enc_len, args, REMOTE_TIMEOUT, out, NULL, err);
+}
+
+/* Apply a plan to the source and executor (job thread). */
+static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p)
+{
+    vd_video_conf vc = {.resolution_h = p->resolution_h, .fps = p->fps, .nskip = p->nskip};
+    vd_source_set_conf(src, &vc);
+    vd_exec_set_ntracking(ex, p->ntracking);
+    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++) {
+        const vd_stage_map *m = NULL;
+        for (int k = 0; k < p->n_stages; k++)
+            if (!strcmp(p->map[k].stage, j->dag->stages[s].name)) m = &p->map[k];
+        vd_error err = {0};
+        if (m && vd_exec_set_model(ex, s, m->model_id, &err))
+            fprintf(stderr, "vdag %s: job %s: %s\n", j->edge->name, j->uid, err.msg);
+        int remote = m && m->node[0] && strcmp(m->node, j->edge->name);
+        j->rs[s].j = j;
+        snprintf(j->rs[s].node, sizeof j->rs[s].node, "%s", remote ? m->node : "");
+        vd_exec_set_remote(ex, s, remote ? remote_stage : NULL, &j->rs[s]);
+        j->fallback[s] = 0;
+    }
+    j->plan = *p;
+    j->plan_version++;
+    memset(j->sum_delay, 0, sizeof j->sum_delay);
+    j->sum_total = 0;
+    j->n_plan_frames = 0;
+}
+
+/* Objects in a step's result: boxes of every detector stage, and their mean area. */
+static void count_objects(const vd_dag *d, json_t *res, double *n, double *size)
+{
+    json_t *stages = json_object_get(res, "stages");
+    double cnt = 0, area = 0;
+    for (int s = 0; s < d->n_stages; s++) {
+        if (!d->stages[s].svc->is_detector) continue;
+        json_t *bb = json_object_get(json_object_get(stages, d->stages[s].name), "bbox");
+        size_t i;
+        json_t *b;
+        json_array_foreach(bb, i, b)
+        {
+            double x1, y1, x2, y2;
+            if (json_unpack(b, "[FFFF]", &x1, &y1, &x2, &y2)) continue;
+            cnt++;
+            area += fabs((x2 - x1) * (y2 - y1));
+        }
+    }
+    *n = cnt;
+    *size = cnt > 0 ? area / cnt : 0;
+}
+
+/* Result header for the cloud: the step (without bulky landmarks), the plan's measured
+ * result and the runtime context. */
+static json_t *result_header(job *j, json_t *res)
+{
+    json_t *stages = json_object_get(res, "stages");
+    const char *k;
+    json_t *v;
+    json_object_foreach(stages, k, v) json_object_del(v, "landmarks");
+    json_t *delay = json_object();
+    int n = j->n_plan_frames;
+    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+        json_object_set_new(delay, j->dag->stages[s].name, json_real(n ? j->sum_delay[s] / n : 0));
+    int w = j->win_count < RT_WIN ? j->win_count : RT_WIN;
+    double sd = 0, sn = 0, ss = 0, nmin = 1e30, nmax = -1;
+    for (int i = 0; i < w; i++) {
+        sd += j->win_delay[i], sn += j->win_n[i], ss += j->win_size[i];
+        if (j->win_n[i] < nmin) nmin = j->win_n[i];
+        if (j->win_n[i] > nmax) nmax = j->win_n[i];
+    }
+    json_object_set_new(res, "plan_version", json_integer(j->plan_version));
+    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+        if (j->fallback[s]) {
+            json_t *fb = json_object_get(res, "fallback");
+            if (!fb) json_object_set_new(res, "fallback", fb = json_array());
+            json_array_append_new(fb, json_string(j->dag->stages[s].name));
+        }
+    return json_pack("{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i},s:{s:f,s:f,s:f,s:b},s:i,s:o}", "job_uid",
+                     j->uid, "node", j->edge->name, "state", "EXEC", "result", res, "plan_result",
+                     "delay", delay, "total_delay", n ? j->sum_total / n : 0.0, "n_frames", n,
+                     "runtime", "delay", w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size",
+                     w ? ss / w : 0.0, "obj_stable", w >= 5 && nmax - nmin <= 1, "plan_version",
+                     j->plan_version, "plan", vd_plan_to_json(&j->plan));
+}
+
+static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
+{
+    vd_buf m;
+    vd_error err = {0};
+    if (vd_msg_pack(hdr, blob, bl, &m, &err) == 0) {
+        j->edge->o.tr->ops->publish(j->edge->o.tr, VD_SUBJ_RESULT, &m, &err);
+        vd_buf_free(&m);
+    }
+}
+
+static void finish(job *j, const char *reason, const char *msg)
+{
+    json_t *hdr = json_pack("{s:s,s:s,s:s,s:s,s:s}", "job_uid", j->uid, "node", j->edge->name,
+                            "state", "DONE", "reason", reason, "msg", msg ? msg : "");
+    publish(j, hdr, NULL, 0);
+    pthread_mutex_lock(&j->edge->mu);
+    j->state = J_DONE;
+    json_decref(j->last);
+    j->last = hdr;
+    pthread_mutex_unlock(&j->edge->mu);
+}
+
+static void *job_main(void *arg)
+{
+    job *j = arg;
+    vd_edge *e = j->edge;
+    vd_error err = {0};
+    vd_source *src = NULL;
+    vd_exec *ex = NULL;
+    vd_exec_opts eo = {.threads = e->o.threads};
+    pthread_mutex_lock(&e->mu); /* an update_plan may be writing it */
+    vd_plan first = j->pending;
+    pthread_mutex_unlock(&e->mu);
+    for (int s = 0; s < first.n_stages; s++) /* open the planned models from the start */
+        for (int k = 0; k < j->dag->n_stages && k < VD_MAX_STAGES; k++)
+            if (!strcmp(first.map[s].stage, j->dag->stages[k].name))
+                eo.model_id[k] = first.map[s].model_id;
+    vd_source_opts so = {.loop = j->loop};
+    if (vd_source_open(j->video.path, &so, &src, &err) || vd_exec_new(j->dag, &eo, &ex, &err)) {
+        fprintf(stderr, "vdag %s: job %s: %s\n", e->name, j->uid, err.msg);
+        finish(j, "error", err.msg);
+        vd_source_close(src);
+        return NULL;
+    }
+    int pace = !e->o.no_pace && !vd_source_is_live(src);
+    double t_start = -1;
+    int64_t pts0 = 0;
+    long processed = 0;
+    int clip = j->dag->generator == VD_GEN_CLIP ? j->dag->clip_len : 1;
+    if (clip > 64) clip = 64;
+    const char *reason = "finished", *msg = "";
+    char msgbuf[600];
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        int stop = j->stop || e->stopping, has = j->has_pending, watch = j->watch;
+        vd_plan np = j->pending;
+        j->has_pending = 0;
+        pthread_mutex_unlock(&e->mu);
+        if (stop) {
+            reason = "stopped";
+            break;
+        }
+        if (has) apply_plan(j, src, ex, &np);
+        if (j->max_frames > 0 && processed >= j->max_frames) break;
+        vd_frame *frames[64];
+        int got = 0, rc = 0;
+        while (got < clip && (rc = vd_source_read(src, &frames[got], 1000, &err)) == 0) got++;
+        if (got == 0) {
+            if (rc == VD_ETIMEDOUT) continue; /* re-check stop and plan */
+            if (rc != VD_EEOF) reason = "error", msg = err.msg;
+            break;
+        }
+        if (pace) { /* a file played like a camera */
+            vd_frame *f0 = frames[got - 1];
+            double now = vd_now_ms();
+            if (t_start < 0) t_start = now, pts0 = f0->pts_us;
+            double due = t_start + (double)(f0->pts_us - pts0) / 1e3;
+            double period = 1e3 / (vd_source_native_fps(src) > 0 ? vd_source_native_fps(src) : 25);
+            if (now > due + period * (clip + 1)) { /* late: a camera would have dropped it */
+                for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+                continue;
+            }
+            if (due > now) usleep((useconds_t)((due - now) * 1e3));
+        }
+        json_t *res = NULL;
+        rc = vd_exec_step(ex, frames, got, &res, &err);
+        if (rc) { /* a remote stage failed? run it here until the next plan */
+            int retried = 0;
+            for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+                if (j->rs[s].node[0] && !j->fallback[s]) {
+                    fprintf(stderr,
+                            "vdag %s: job %s: stage %s on %s failed (%s); running it here\n",
+                            e->name, j->uid, j->dag->stages[s].name, j->rs[s].node, err.msg);
+                    vd_exec_set_remote(ex, s, NULL, NULL);
+                    j->fallback[s] = 1;
+                    retried = 1;
+                }
+            if (retried) rc = vd_exec_step(ex, frames, got, &res, &err);
+        }
+        if (rc) {
+            for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+            reason = "error";
+            snprintf(msgbuf, sizeof msgbuf, "%s", err.msg);
+            msg = msgbuf;
+            break;
+        }
+        processed += got;
+        json_t *dl = json_object_get(res, "delay");
+        for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+            j->sum_delay[s] += json_number_value(json_object_get(dl, j->dag->stages[s].name));
+        double total = json_number_value(json_object_get(res, "total_frame_delay"));
+        j->sum_total += total;
+        j->n_plan_frames++;
+        double on, osz;
+        count_objects(j->dag, res, &on, &osz);
+        int wi = j->win_count++ % RT_WIN;
+        j->win_delay[wi] = total, j->win_n[wi] = on, j->win_size[wi] = osz;
+        vd_frame *last = frames[got - 1];
+        json_object_set_new(res, "native_h", json_integer(last->src_height));
+        json_object_set_new(res, "native_fps", json_real(vd_source_native_fps(src)));
+        unsigned char *jpg = NULL;
+        size_t jl = 0;
+        if (watch) {
+            vd_render_result(last, res);
+            if (vd_jpeg_encode(last, 75, &jpg, &jl, &err)) jpg = NULL, jl = 0;
+        }
+        json_t *hdr = result_header(j, res);
+        json_decref(res);
+        publish(j, hdr, jpg, jl);
+        free(jpg);
+        pthread_mutex_lock(&e->mu);
+        json_decref(j->last);
+        j->last = hdr;
+        pthread_mutex_unlock(&e->mu);
+        for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+    }
+    free(j->enc);
+    j->enc = NULL;
+    vd_exec_free(ex);
+    vd_source_close(src);
+    finish(j, reason, msg);
+    return NULL;
+}
+
+/* ---- commands ---------------------------------------------------------------------- */
+
+static job *find_job(vd_edge *e, const char *uid)
+{
+    for (int i = 0; i < e->n_jobs; i++)
+        if (!strcmp(e->jobs[i]->uid, uid)) return e->jobs[i];
+    return NULL;
+}
+
+static void job_free(job *j)
+{
+    if (!j) return;
+    vd_dag_free(j->dag);
+    json_decref(j->last);
+    free(j);
+}
+
+/* {job_uid, video_id, dag, plan?, max_frames?, loop?}. A job that exists (and runs) gets
+ * the plan as an update: resubmitting is idempotent. */
+static int submit_job(vd_edge *e, json_t *req, vd_error *err)
+{
+    const char *uid = json_string_value(json_object_get(req, "job_uid"));
+    if (!uid) uid = json_string_value(json_object_get(req, "unique_job_id"));
+    json_t *vid = json_object_get(req, "video_id");
+    char vids[32];
+    if (json_is_integer(vid))
+        snprintf(vids, sizeof vids, "%lld", (long long)json_integer_value(vid));
+    else
+        snprintf(vids, sizeof vids, "%s", json_string_value(vid) ? json_string_value(vid) : "");
+    if (!uid || !*uid || strlen(uid) >= 64)
+        return vd_fail(err, VD_EINVAL, "submit_job.job_uid: expected a string (1..63 chars)");
+    const vd_video_src *v = NULL;
+    for (int i = 0; i < e->o.n_videos; i++)
+        if (!strcmp(e->o.videos[i].id, vids)) v = &e->o.videos[i];
+    if (!v)
+        return vd_fail(err, VD_ENOTFOUND,
+                       "node %s has no video '%s' (its videos: see "
+                       "/user/get_all_status)",
+                       e->name, vids);
+    vd_dag *dag = NULL;
+    int rc = vd_dag_from_json(json_object_get(req, "dag"), "dag", &dag, err);
+    if (rc) return rc;
+    vd_plan p;
+    json_t *pj = json_object_get(req, "plan");
+    if (pj) {
+        rc = vd_plan_from_json(pj, dag, "plan", &p, err);
+    } else {
+        vd_plan_default(dag, e->name, &p);
+    }
+    if (rc) {
+        vd_dag_free(dag);
+        return rc;
+    }
+    pthread_mutex_lock(&e->mu);
+    job *j = find_job(e, uid);
+    if (j && j->state == J_RUN) {
+        j->pending = p;
+        j->has_pending = 1;
+        pthread_mutex_unlock(&e->mu);
+        vd_dag_free(dag);
+        return 0;
+    }
+    if (j) { /* finished before: run it again under the same uid */
+        pthread_mutex_unlock(&e->mu);
+        vd_dag_free(dag);
+        return vd_fail(err, VD_ESTATE, "job %s already ran on %s", uid, e->name);
+    }
+    j = calloc(1, sizeof *j);
+    job **nj = j ? realloc(e->jobs, sizeof *nj * (size_t)(e->n_jobs + 1)) : NULL;
+    if (!nj) {
+        pthread_mutex_unlock(&e->mu);
+        free(j);
+        vd_dag_free(dag);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    e->jobs = nj;
+    snprintf(j->uid, sizeof j->uid, "%s", uid);
+    j->edge = e;
+    j->video = *v;
+    j->dag = dag;
+    j->enc_id = -1;
+    j->max_frames = (long)json_integer_value(json_object_get(req, "max_frames"));
+    json_t *lp = json_object_get(req, "loop");
+    j->loop = lp ? json_is_true(lp) : e->o.loop;
+    j->pending = p;
+    j->has_pending = 1;
+    j->watch = json_is_true(json_object_get(req, "watch"));
+    if (pthread_create(&j->thr, NULL, job_main, j)) {
+        pthread_mutex_unlock(&e->mu);
+        job_free(j);
+        return vd_fail(err, VD_ENOMEM, "cannot start a job thread");
+    }
+    j->started = 1;
+    e->jobs[e->n_jobs++] = j;
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+static int update_plan(vd_edge *e, json_t *req, vd_error *err)
+{
+    const char *uid = json_string_value(json_object_get(req, "job_uid"));
+    pthread_mutex_lock(&e->mu);
+    job *j = uid ? find_job(e, uid) : NULL;
+    if (!j || j->state != J_RUN) {
+        pthread_mutex_unlock(&e->mu);
+        return vd_fail(err, VD_ENOTFOUND, "node %s: no running job '%s'", e->name,
+                       uid ? uid : "(missing job_uid)");
+    }
+    json_t *pj = json_object_get(req, "plan");
+    if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
+    vd_plan p;
+    int rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
+    if (!rc) j->pending = p, j->has_pending = 1;
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+static int job_ctl(vd_edge *e, json_t *req, int what, json_t **reply, vd_error *err)
+{
+    const char *uid = json_string_value(json_object_get(req, "job_uid"));
+    pthread_mutex_lock(&e->mu);
+    job *j = uid ? find_job(e, uid) : NULL;
+    if (!j) {
+        pthread_mutex_unlock(&e->mu);
+        return vd_fail(err, VD_ENOTFOUND, "node %s: no job '%s'", e->name,
+                       uid ? uid : "(missing job_uid)");
+    }
+    if (what == 0) j->stop = 1;
+    if (what == 1) j->watch = json_is_true(json_object_get(req, "on"));
+    if (what == 2 && reply) *reply = j->last ? json_deep_copy(j->last) : json_object();
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err)
+{
+    if (!j) return vd_fail(err, VD_ENOMEM, "out of memory");
+    if (!json_object_get(j, "status")) json_object_set_new(j, "status", json_integer(0));
+    int rc = vd_msg_pack(j, NULL, 0, resp, err);
+    json_decref(j);
+    return rc;
+}
+
+static int serve_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    cmd *c = arg;
+    json_t *hdr, *reply = NULL;
+    int rc = vd_msg_unpack(req->data, req->len, &hdr, NULL, NULL, err);
+    if (rc) return rc;
+    switch (c->what) {
+    case 0:
+        rc = submit_job(c->e, hdr, err);
+        break;
+    case 1:
+        rc = update_plan(c->e, hdr, err);
+        break;
+    case 2:
+        rc = job_ctl(c->e, hdr, 0, NULL, err);
+        break;
+    case 3:
+        rc = job_ctl(c->e, hdr, 1, NULL, err);
+        break;
+    default:
+        rc = job_ctl(c->e, hdr, 2, &reply, err);
+        break;
+    }
+    json_decref(hdr);
+    if (rc) return rc;
+    return vd__reply_json(resp, reply ? reply : json_object(), err);
+}
+
+/* ---- heartbeat --------------------------------------------------------------------- */
+
+static json_t *heartbeat(vd_edge *e)
+{
+    json_t *videos = json_object(), *jobs = json_array();
+    for (int i = 0; i < e->o.n_videos; i++)
+        json_object_set_new(
+            videos, e->o.videos[i].id,
+            json_pack("{s:s,s:s}", "type", e->o.videos[i].type, "path", e->o.videos[i].path));
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->n_jobs; i++)
+        if (e->jobs[i]->state == J_RUN) json_array_append_new(jobs, json_string(e->jobs[i]->uid));
+    pthread_mutex_unlock(&e->mu);
+    json_t *hb = json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", e->name, "role", "edge", "addr",
+                           e->addr, "video", videos, "jobs", jobs);
+    if (e->host) {
+        json_t *info = vd__svchost_resource_info(e->host, &e->res);
+        json_object_set_new(hb, "resources", info);
+        json_t *kb = vd_kb_to_json(vd_svchost_kb(e->host));
+        if (kb) json_object_set_new(hb, "kb", kb);
+    } else {
+        vd_resources_sample(&e->res, NULL);
+        json_object_set_new(hb, "resources", vd_resources_json(&e->res));
+    }
+    json_t *svcs = json_array();
+    for (const vd_service *const *s = vd_service_all(); e->host && *s; s++)
+        json_array_append_new(svcs, json_string((*s)->name));
+    json_object_set_new(hb, "services", svcs);
+    return hb;
+}
+
+static void *hb_main(void *arg)
+{
+    vd_edge *e = arg;
+    pthread_mutex_lock(&e->mu);
+    while (!e->stopping) {
+        pthread_mutex_unlock(&e->mu);
+        json_t *hb = heartbeat(e);
+        char *s = json_dumps(hb, JSON_COMPACT);
+        json_decref(hb);
+        if (s) {
+            vd_buf b = {(unsigned char *)s, strlen(s)};
+            e->o.tr->ops->publish(e->o.tr, VD_SUBJ_HB, &b, NULL);
+            free(s);
+        }
+        pthread_mutex_lock(&e->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (!e->stopping) pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_error *err)
+{
+    *out = NULL;
+    if (!o->tr) return vd_fail(err, VD_EINVAL, "edge: no transport");
+    vd_edge *e = calloc(1, sizeof *e);
+    if (!e) return vd_fail(err, VD_ENOMEM, "out of memory");
+    e->o = *o;
+    snprintf(e->name, sizeof e->name, "%s", o->name ? o->name : "edge");
+    snprintf(e->addr, sizeof e->addr, "%s", o->addr ? o->addr : "");
+    e->o.name = e->name;
+    e->o.addr = e->addr;
+    if (e->o.threads <= 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        e->o.threads = nc > 1 ? (int)nc - 1 : 1;
+    }
+    e->host = host;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    static const char *names[5] = {"node.submit_job", "node.update_plan", "node.stop_job",
+                                   "node.watch", "node.get_runtime"};
+    for (int i = 0; i < 5; i++) {
+        e->cmds_[i] = (cmd){e, i};
+        int rc = o->tr->ops->serve(o->tr, e->name, names[i], serve_cmd, &e->cmds_[i], err);
+        if (rc) {
+            vd_edge_free(e);
+            return rc;
+        }
+    }
+    if (pthread_create(&e->hb_thr, NULL, hb_main, e) == 0) e->hb_started = 1;
+    *out = e;
+    return 0;
+}
+
+void vd_edge_stop(vd_edge *e)
+{
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = 1;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (e->hb_started) pthread_join(e->hb_thr, NULL);
+    e->hb_started = 0;
+    for (int i = 0; i < e->n_jobs; i++)
+        if (e->jobs[i]->started) pthread_join(e->jobs[i]->thr, NULL), e->jobs[i]->started = 0;
+}
+
+void vd_edge_free(vd_edge *e)
+{
+    if (!e) return;
+    vd_edge_stop(e);
+    for (int i = 0; i < e->n_jobs; i++) job_free(e->jobs[i]);
+    free(e->jobs);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}
+
+/* ---- HTTP (the seed's internal node routes) ---------------------------------------- */
+
+json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    if (!j) {
+        vd_http_error(resp, 400, 1, "%s: body is not JSON: %s (line %d, column %d)", req->path,
+                      je.text, je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        vd_http_error(resp, 400, 1, "%s: body must be a JSON object", req->path);
+        return NULL;
+    }
+    return j;
+}
+
+static int http_status_of(int rc)
+{
+    return rc == VD_ENOTFOUND                    ? 404
+           : rc == VD_ESTATE                     ? 409
+           : rc == VD_EINVAL || rc == VD_EFORMAT ? 400
+                                                 : 500;
+}
+
+static int r_cmd(vd_edge *e, int what, const vd_http_req *req, vd_http_resp *resp)
+{
+    json_t *body = NULL, *reply = NULL;
+    if (what == 4) {
+        body = json_pack("{s:s}", "job_uid", req->tail);
+    } else if (!(body = vd__parse_body(req, resp))) {
+        return 0;
+    }
+    vd_error err = {0};
+    int rc = what == 0   ? submit_job(e, body, &err)
+             : what == 1 ? update_plan(e, body, &err)
+             : what == 2 ? job_ctl(e, body, 0, NULL, &err)
+                         : job_ctl(e, body, 2, &reply, &err);
+    json_decref(body);
+    if (rc) {
+        vd_http_error(resp, http_status_of(rc), 1, "%s", err.msg);
+        return 0;
+    }
+    json_t *r = reply ? reply : json_object();
+    json_object_set_new(r, "status", json_integer(0));
+    vd_http_json(resp, 200, r);
+    return 0;
+}
+
+static int r_submit(void *a, const vd_http_req *q, vd_http_resp *r)
+{
+    return r_cmd(a, 0, q, r);
+}
+static int r_update(void *a, const vd_http_req *q, vd_http_resp *r)
+{
+    return r_cmd(a, 1, q, r);
+}
+static int r_stop(void *a, const vd_http_req *q, vd_http_resp *r)
+{
+    return r_cmd(a, 2, q, r);
+}
+static int r_runtime(void *a, const vd_http_req *q, vd_http_resp *r)
+{
+    return r_cmd(a, 4, q, r);
+}
+
+int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap)
+{
+    const vd_http_route mine[] = {
+        {"POST", "/node/submit_job", r_submit, e},
+        {"POST", "/node/update_plan", r_update, e},
+        {"POST", "/node/stop_job", r_stop, e},
+        {"GET", "/job/get_runtime/", r_runtime, e},
+    };
+    int n = (int)(sizeof mine / sizeof *mine);
+    if (n > cap) return VD_ETOOBIG;
+    memcpy(r, mine, sizeof mine);
+    return n;
+}

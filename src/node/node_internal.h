@@ -1,0 +1,21 @@
+/* Internal to src/node: shared between the roles, not part of the public API. */
+#ifndef VDAG_NODE_INTERNAL_H
+#define VDAG_NODE_INTERNAL_H
+
+#include "vdag/node.h"
+
+#define VD_SUBJ_HB     "vdag.hb"
+#define VD_SUBJ_RESULT "vdag.result"
+
+/* Decode a stage request (vd_msg {model_id, args, src_w, src_h, cam_frame_id} + JPEG):
+ * *hdr new reference, *f new frame with src size and id restored. */
+int vd__stage_request_decode(const vd_buf *req, json_t **hdr, vd_frame **f, vd_error *err);
+/* This host's resource_info entry ({machine…, services, per-service load}); r: sampler. */
+json_t *vd__svchost_resource_info(vd_svchost *h, vd_resources *r);
+
+/* Reply helpers for transport commands: pack {"status":0,…} / an error. */
+int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err); /* steals j */
+/* Parse a JSON request body into an object; error naming `what` when it is not one. */
+json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp);
+
+#endif
