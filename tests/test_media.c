@@ -49,6 +49,90 @@ static double psnr(const vd_frame *a, const vd_frame *b)
     return se > 0 ? 10 * log10(255.0 * 255.0 / se) : 99;
 }
 
+/* Reduced-scale decode and the parallel strip coder, on a real frame (768x576). */
+static void test_scaled_and_strips(const vd_frame *f, const unsigned char *jpg, size_t len)
+{
+    vd_error err = {0};
+    vd_frame *d = NULL;
+    /* 256x256 of a 768x576 frame: 1/2 (384x288) is the smallest fast scale covering it */
+    CHECK(vd_jpeg_decode_scaled(jpg, len, 256, 256, &d, &err) == 0);
+    CHECKF(d && d->width == 384 && d->height == 288 && d->src_width == 768 && d->src_height == 576,
+           "%dx%d of %dx%d", d ? d->width : 0, d ? d->height : 0, d ? d->src_width : 0,
+           d ? d->src_height : 0);
+    vd_frame *half = NULL;
+    CHECK(vd_frame_scale(f, 384, 288, &half, &err) == 0);
+    double p = d && half ? psnr(half, d) : 0;
+    CHECKF(p > 25, "half-scale decode vs scaled frame: PSNR %g", p);
+    vd_frame_free(half);
+    vd_frame_free(d);
+    CHECK(vd_jpeg_decode_scaled(jpg, len, 100, 60, &d, &err) == 0); /* 1/8: 96x72 */
+    CHECKF(d && d->width == 96 && d->height == 72, "%dx%d", d ? d->width : 0, d ? d->height : 0);
+    vd_frame_free(d);
+    CHECK(vd_jpeg_decode_scaled(jpg, len, 700, 500, &d, &err) == 0); /* nothing smaller fits */
+    CHECK(d && d->width == 768 && d->height == 576);
+    vd_frame_free(d);
+
+    /* two strips: each a JPEG of a multiple of 16 rows; together the same image as one JPEG */
+    vd_jpeg_coder *c = NULL;
+    CHECK(vd_jpeg_coder_new(0, &c, &err) == VD_EINVAL && !c);
+    CHECK(vd_jpeg_coder_new(VD_JPEG_MAX_PARTS + 1, &c, &err) == VD_EINVAL && !c);
+    CHECK(vd_jpeg_coder_new(2, &c, &err) == 0);
+    vd_jpeg_parts img = {0};
+    CHECK(vd_jpeg_coder_encode(c, f, 90, &img, &err) == 0);
+    CHECK(img.n == 2 && img.part_len[0] + img.part_len[1] == img.len);
+    vd_frame *s0 = NULL;
+    CHECK(vd_jpeg_decode(img.data, img.part_len[0], &s0, &err) == 0);
+    CHECK(s0 && s0->height % 16 == 0 && s0->height == 288 && s0->width == 768);
+    vd_frame_free(s0);
+    vd_frame *whole = NULL, *one = NULL;
+    CHECK(vd_jpeg_coder_decode(c, &img, 0, 0, &whole, &err) == 0);
+    CHECK(whole && whole->width == 768 && whole->height == 576);
+    CHECK(vd_jpeg_decode(jpg, len, &one, &err) == 0);
+    double ps = whole ? psnr(f, whole) : 0, pj = whole && one ? psnr(one, whole) : 0;
+    CHECKF(ps > 30 && pj > 40, "strips vs frame %g dB, vs one JPEG %g dB", ps, pj);
+    vd_frame_free(whole);
+    vd_frame_free(one);
+    /* reduced scale through the coder: both strips scale, the rows add up */
+    CHECK(vd_jpeg_coder_decode(c, &img, 256, 256, &whole, &err) == 0);
+    CHECK(whole && whole->width == 384 && whole->height == 288 && whole->src_height == 576);
+    vd_frame_free(whole);
+    /* bad strips: lengths past the data, garbage, widths that differ, no strips */
+    vd_jpeg_parts bad = img;
+    bad.part_len[1] = img.len; /* overruns */
+    CHECK(vd_jpeg_coder_decode(c, &bad, 0, 0, &whole, &err) == VD_EFORMAT && !whole);
+    unsigned char junk[64] = "not a jpeg at all, not a jpeg at all, not a jpeg at all....";
+    vd_jpeg_parts j2 = {.data = junk, .len = sizeof junk, .n = 1, .part_len = {sizeof junk}};
+    CHECK(vd_jpeg_coder_decode(c, &j2, 0, 0, &whole, &err) == VD_EFORMAT && !whole);
+    vd_frame *narrow = NULL;
+    vd_jpeg_parts np = {0};
+    CHECK(vd_frame_scale(f, 320, 240, &narrow, &err) == 0);
+    CHECK(vd_jpeg_coder_encode(c, narrow, 80, &np, &err) == 0);
+    unsigned char *mix = malloc(img.part_len[0] + np.part_len[1]);
+    memcpy(mix, img.data, img.part_len[0]);
+    memcpy(mix + img.part_len[0], np.data + np.part_len[0], np.part_len[1]);
+    vd_jpeg_parts m = {.data = mix,
+                       .len = img.part_len[0] + np.part_len[1],
+                       .n = 2,
+                       .part_len = {img.part_len[0], np.part_len[1]}};
+    CHECK(vd_jpeg_coder_decode(c, &m, 0, 0, &whole, &err) == VD_EFORMAT && !whole &&
+          strstr(err.msg, "wide"));
+    m.n = 0;
+    CHECK(vd_jpeg_coder_decode(c, &m, 0, 0, &whole, &err) == VD_EINVAL && !whole);
+    free(mix);
+    free(np.data);
+    vd_frame_free(narrow);
+    /* a frame too short for two strips goes as one */
+    vd_frame *tiny = vd_frame_new(40, 20);
+    vd_jpeg_parts tp = {0};
+    CHECK(vd_jpeg_coder_encode(c, tiny, 80, &tp, &err) == 0 && tp.n == 1);
+    CHECK(vd_jpeg_coder_decode(c, &tp, 0, 0, &whole, &err) == 0 && whole->height == 20);
+    vd_frame_free(whole);
+    free(tp.data);
+    vd_frame_free(tiny);
+    free(img.data);
+    vd_jpeg_coder_free(c);
+}
+
 int main(void)
 {
     av_log_set_level(AV_LOG_FATAL); /* corrupt-input tests make FFmpeg chatty */
@@ -129,6 +213,7 @@ int main(void)
     vd_frame_free(back);
     CHECK(vd_jpeg_decode((const unsigned char *)"nope", 4, &back, &err) == VD_EFORMAT ||
           (vd_frame_free(back), 0));
+    test_scaled_and_strips(f, jpg, len);
     free(jpg);
 
     /* rendering: the box border changes, far outside does not; text renders */

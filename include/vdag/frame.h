@@ -25,6 +25,9 @@ typedef struct vd_frame {
 /* Allocate a zeroed RGB24 frame (refcount 1). Returns NULL on OOM. */
 vd_frame *vd_frame_new(int width, int height);
 
+/* The same with the pixels left uninitialised, for a caller that writes every row. */
+vd_frame *vd_frame_new_uninit(int width, int height);
+
 /* Take another reference; returns f. */
 vd_frame *vd_frame_ref(vd_frame *f);
 

@@ -83,6 +83,40 @@ int vd_resolution_parse(const char *s);
 int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *len, vd_error *err);
 /* Decode a JPEG to a new RGB24 frame; VD_EFORMAT if it is not one. */
 int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_error *err);
+/* Decode at a reduced IDCT scale (1/2, 1/4 or 1/8: the ones libjpeg-turbo has SIMD for),
+ * the smallest that still gives about min_w x min_h pixels (at least 90% of each; 0, 0: full
+ * size) -- cheaper when a consumer only needs a small image. src_width/src_height are the JPEG's
+ * full size, so coordinates a service reports stay in the image's pixels. */
+int vd_jpeg_decode_scaled(const unsigned char *data, size_t len, int min_w, int min_h,
+                          vd_frame **out, vd_error *err);
+
+/* ---- parallel JPEG coder, for frames sent to other nodes --------------------------------- */
+
+/* A frame coded as n horizontal strips, each a complete baseline 4:2:0 JPEG (every strip but
+ * the last a multiple of 16 rows, so the strips decode to the same pixels as one JPEG of the
+ * frame), coded and decoded in parallel, one thread per strip. n = 1 is a plain JPEG. */
+#define VD_JPEG_MAX_PARTS 4
+typedef struct vd_jpeg_parts {
+    unsigned char *data; /* the strips back to back (malloc'd when a coder made it) */
+    size_t len;
+    int n;
+    size_t part_len[VD_JPEG_MAX_PARTS];
+} vd_jpeg_parts;
+
+/* A coder keeps its threads and libjpeg-turbo handles between calls. Thread-safety: calls on
+ * one coder are serialised by its lock; use one per thread for parallel streams. */
+typedef struct vd_jpeg_coder vd_jpeg_coder;
+/* parts 1..VD_JPEG_MAX_PARTS: the strips per frame (and threads) for encoding. */
+int vd_jpeg_coder_new(int parts, vd_jpeg_coder **out, vd_error *err);
+void vd_jpeg_coder_free(vd_jpeg_coder *c);
+/* Encode f; out->data is malloc'd (free it with free()). Frames under 32 rows get fewer strips. */
+int vd_jpeg_coder_encode(vd_jpeg_coder *c, const vd_frame *f, int quality, vd_jpeg_parts *out,
+                         vd_error *err);
+/* Decode in->n strips (any count up to VD_JPEG_MAX_PARTS, whatever the coder's own) into one
+ * frame, at the reduced scale vd_jpeg_decode_scaled picks for min_w x min_h of the whole
+ * frame. VD_EFORMAT when a strip is not a JPEG or the strips differ in width. */
+int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, int min_h,
+                         vd_frame **out, vd_error *err);
 
 /* ---- MJPEG output ---------------------------------------------------------------------- */
 

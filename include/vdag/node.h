@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "vdag/error.h"
+#include "vdag/media.h"
 #include "vdag/net.h"
 #include "vdag/sched.h"
 
@@ -93,12 +94,15 @@ json_t *vd_svchost_load(vd_svchost *h);
 /* The knowledge base profiled on this node (borrowed; filled in the background). */
 const vd_kb *vd_svchost_kb(vd_svchost *h);
 /* The client side of "svc.<service>": run `service` on `node` (NULL: any node serving it)
- * with the frame already JPEG-encoded (jpeg, borrowed) and the stage's args (borrowed).
- * *out gets the service's output (new reference); *host_ms (may be NULL) the host's
- * execute time. */
+ * with the frame f already JPEG-encoded (img, borrowed: one JPEG or the strips of a
+ * vd_jpeg_coder) and the stage's args (borrowed). *out gets the service's output (new
+ * reference); *host_ms (may be NULL) the host's execute time. */
 int vd_stage_call(vd_transport *t, const char *node, const char *service, int model_id,
-                  const vd_frame *f, const unsigned char *jpeg, size_t jpeg_len, json_t *args,
-                  int timeout_ms, json_t **out, double *host_ms, vd_error *err);
+                  const vd_frame *f, const vd_jpeg_parts *img, json_t *args, int timeout_ms,
+                  json_t **out, double *host_ms, vd_error *err);
+/* Strips a node codes a frame in for a remote stage (and threads it uses for it). */
+#define VD_STAGE_JPEG_PARTS   2
+#define VD_STAGE_JPEG_QUALITY 85
 /* GET /get_service_list, /get_resource_info, /get_cluster_info, POST /execute_task/<s>. */
 int vd_svchost_routes(vd_svchost *h, vd_http_route *r, int cap);
 

@@ -3,7 +3,8 @@
  *
  * One 480p frame; N interleaved iterations of (a) the stage through a local service host
  * (vd_svchost_execute) and (b) the same stage the way the edge's remote_stage calls it:
- * JPEG-encode (quality 85), vd_msg_pack, vd_transport_call to "bench-host"
+ * JPEG-encode (quality 85, VD_STAGE_JPEG_PARTS strips coded in parallel), vd_msg_pack,
+ * vd_transport_call to "bench-host"
  * "svc.<service>", unpack. Over NATS the service host sits on a second connection, so
  * every request really crosses nats-server. Each iteration also times the pieces (encode,
  * decode, the host's own execute time, an echo round trip with the same request and one
@@ -166,7 +167,7 @@ static int usage_remote(void)
     fprintf(stderr,
             "usage: vdag bench remote [--transport nats|inproc] [--nats URL] [--frames N] "
             "[--warmup N]\n"
-            "                         [--quality Q (85, as the edge)]\n"
+            "                         [--quality Q (85, as the edge)] [--parts N (strips, 2)]\n"
             "                         [--service face_detection] [--model 0] [--resolution 480]\n"
             "  Without --nats, starts a private nats-server (" NATS_SERVER
             ") on a free loopback port.\n");
@@ -178,40 +179,39 @@ typedef struct samples {
 } samples;
 
 /* The stage through the transport, as the edge's remote_stage does it. */
-static int remote_once(vd_transport *t, const char *service, int model_id, const vd_frame *f,
-                       json_t *args, int quality, size_t *jpeg_bytes, double *enc_ms,
-                       double *call_ms, double *srv_ms, vd_error *err)
+static int remote_once(vd_transport *t, vd_jpeg_coder *jc, const char *service, int model_id,
+                       const vd_frame *f, json_t *args, int quality, size_t *jpeg_bytes,
+                       double *enc_ms, double *call_ms, double *srv_ms, vd_error *err)
 {
-    unsigned char *jpeg = NULL;
-    size_t jl = 0;
+    vd_jpeg_parts img;
     double t0 = vd_now_ms();
-    int rc = vd_jpeg_encode(f, quality, &jpeg, &jl, err);
+    int rc = vd_jpeg_coder_encode(jc, f, quality, &img, err);
     *enc_ms = vd_now_ms() - t0;
     if (rc) return rc;
-    *jpeg_bytes = jl;
+    *jpeg_bytes = img.len;
     json_t *out = NULL;
     double t1 = vd_now_ms();
-    rc = vd_stage_call(t, HOST_NODE, service, model_id, f, jpeg, jl, args, CALL_TIMEOUT_MS, &out,
+    rc = vd_stage_call(t, HOST_NODE, service, model_id, f, &img, args, CALL_TIMEOUT_MS, &out,
                        srv_ms, err);
     *call_ms = vd_now_ms() - t1;
-    free(jpeg);
+    free(img.data);
     json_decref(out);
     return rc;
 }
 
 /* A same-size message to the echo service: the transport's round trip alone. */
-static int echo_once(vd_transport *t, const vd_frame *f, int quality, double *ms, vd_error *err)
+static int echo_once(vd_transport *t, vd_jpeg_coder *jc, const vd_frame *f, int quality, double *ms,
+                     vd_error *err)
 {
-    unsigned char *jpeg = NULL;
-    size_t jl = 0;
-    int rc = vd_jpeg_encode(f, quality, &jpeg, &jl, err);
+    vd_jpeg_parts img;
+    int rc = vd_jpeg_coder_encode(jc, f, quality, &img, err);
     if (rc) return rc;
     json_t *hdr = json_pack("{s:i,s:{},s:i,s:i,s:I}", "model_id", 0, "args", "src_w", f->src_width,
                             "src_h", f->src_height, "cam_frame_id", (json_int_t)f->cam_frame_id);
     vd_buf req, resp = {0};
-    rc = vd_msg_pack(hdr, jpeg, jl, &req, err);
+    rc = vd_msg_pack(hdr, img.data, img.len, &req, err);
     json_decref(hdr);
-    free(jpeg);
+    free(img.data);
     if (rc) return rc;
     double t0 = vd_now_ms();
     rc = vd_transport_call(t, HOST_NODE, "bench.echo", &req, &resp, CALL_TIMEOUT_MS, err);
@@ -251,7 +251,8 @@ static double med(double *v, int n)
 int vd_cmd_bench_remote(int argc, char **argv)
 {
     const char *nats_url = NULL, *service = "face_detection", *tname = "nats";
-    int frames = 200, warmup = 10, model_id = 0, res_h = 480, quality = 85;
+    int frames = 200, warmup = 10, model_id = 0, res_h = 480, quality = VD_STAGE_JPEG_QUALITY;
+    int parts = VD_STAGE_JPEG_PARTS;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return usage_remote();
@@ -270,6 +271,8 @@ int vd_cmd_bench_remote(int argc, char **argv)
             model_id = atoi(v);
         else if (!strcmp(a, "--quality"))
             quality = atoi(v);
+        else if (!strcmp(a, "--parts"))
+            parts = atoi(v);
         else if (!strcmp(a, "--resolution"))
             res_h = vd_resolution_parse(v);
         else
@@ -277,7 +280,8 @@ int vd_cmd_bench_remote(int argc, char **argv)
     }
     int use_nats = !strcmp(tname, "nats");
     if ((!use_nats && strcmp(tname, "inproc")) || frames < 1 || warmup < 0 || res_h < 16 ||
-        quality < 1 || quality > 100 || (nats_url && !use_nats))
+        quality < 1 || quality > 100 || (nats_url && !use_nats) || parts < 1 ||
+        parts > VD_JPEG_MAX_PARTS)
         return usage_remote();
 
     vd_error err = {0};
@@ -285,6 +289,7 @@ int vd_cmd_bench_remote(int argc, char **argv)
     vd_transport *tc = NULL, *ts = NULL; /* caller's and host's connections */
     vd_svchost *local = NULL, *remote = NULL;
     vd_frame *f = NULL;
+    vd_jpeg_coder *jc = NULL, *jd = NULL; /* the caller's encoder; a decoder like the host's */
     json_t *args = json_object();
     samples s = {0};
     double **cols[] = {&s.local, &s.remote, &s.diff, &s.enc,  &s.dec,
@@ -294,6 +299,8 @@ int vd_cmd_bench_remote(int argc, char **argv)
         if (!(*cols[k] = calloc((size_t)frames, sizeof(double))))
             rc = vd_fail(&err, VD_ENOMEM, "out of memory");
     if (!rc) rc = load_frame(res_h, &f, &err);
+    if (!rc) rc = vd_jpeg_coder_new(parts, &jc, &err);
+    if (!rc) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &jd, &err);
     if (!rc && use_nats) {
         if (!nats_url) {
             rc = nats_start(&np, &err);
@@ -326,12 +333,12 @@ int vd_cmd_bench_remote(int argc, char **argv)
                 json_decref(out);
             } else {
                 double t0 = vd_now_ms();
-                rc = remote_once(tc, service, model_id, f, args, quality, &jpeg_bytes, &enc, &call,
-                                 &srv, &err);
+                rc = remote_once(tc, jc, service, model_id, f, args, quality, &jpeg_bytes, &enc,
+                                 &call, &srv, &err);
                 rms = vd_now_ms() - t0;
             }
         }
-        if (!rc) rc = echo_once(tc, f, quality, &echo, &err);
+        if (!rc) rc = echo_once(tc, jc, f, quality, &echo, &err);
         double echo0 = 0; /* the same round trip with an empty request: the fixed cost */
         if (!rc) {
             vd_buf none = {NULL, 0}, r0 = {0};
@@ -341,15 +348,14 @@ int vd_cmd_bench_remote(int argc, char **argv)
             vd_buf_free(&r0);
         }
         if (rc || k < 0) continue;
-        /* decode cost at the host, timed here on the same JPEG */
-        unsigned char *jpeg = NULL;
-        size_t jl = 0;
+        /* decode cost at the host (the strips, in parallel), timed here */
+        vd_jpeg_parts img;
         vd_frame *d = NULL;
-        rc = vd_jpeg_encode(f, quality, &jpeg, &jl, &err);
+        rc = vd_jpeg_coder_encode(jc, f, quality, &img, &err);
         double t0 = vd_now_ms();
-        if (!rc) rc = vd_jpeg_decode(jpeg, jl, &d, &err);
+        if (!rc) rc = vd_jpeg_coder_decode(jd, &img, 0, 0, &d, &err);
         s.dec[k] = vd_now_ms() - t0;
-        free(jpeg);
+        if (!rc) free(img.data);
         vd_frame_free(d);
         s.local[slot] = lms, s.remote[slot] = rms, s.diff[slot] = rms - lms;
         s.enc[slot] = enc, s.call[slot] = call, s.srv[slot] = srv, s.echo[slot] = echo;
@@ -365,7 +371,8 @@ int vd_cmd_bench_remote(int argc, char **argv)
         rp90 = vd_percentile(s.remote, (size_t)n, 90);
         double dmed = med(s.diff, n);
         printf("{\"bench\":\"remote\",\"transport\":\"%s\",\"service\":\"%s\",\"model\":%d,"
-               "\"width\":%d,\"height\":%d,\"frames\":%d,\"jpeg_quality\":%d,\"jpeg_bytes\":%zu,"
+               "\"width\":%d,\"height\":%d,\"frames\":%d,\"jpeg_quality\":%d,\"jpeg_parts\":%d,"
+               "\"jpeg_bytes\":%zu,"
                "\"local_median_ms\":%.3f,\"local_p90_ms\":%.3f,"
                "\"remote_median_ms\":%.3f,\"remote_p90_ms\":%.3f,"
                "\"extra_median_ms\":%.3f,\"extra_paired_median_ms\":%.3f,"
@@ -373,8 +380,8 @@ int vd_cmd_bench_remote(int argc, char **argv)
                "\"host_exec_median_ms\":%.3f,\"echo_rtt_median_ms\":%.3f,\"echo_empty_rtt_median_"
                "ms\":%.3f,"
                "\"target_extra_ms\":2,\"target_met\":%s}\n",
-               tname, service, model_id, f->width, f->height, n, quality, jpeg_bytes, lmed, lp90,
-               rmed, rp90, rmed - lmed, dmed, med(s.enc, n), med(s.dec, n), med(s.call, n),
+               tname, service, model_id, f->width, f->height, n, quality, parts, jpeg_bytes, lmed,
+               lp90, rmed, rp90, rmed - lmed, dmed, med(s.enc, n), med(s.dec, n), med(s.call, n),
                med(s.srv, n), med(s.echo, n), med(s.echo0, n),
                !use_nats     ? "null"
                : dmed <= 2.0 ? "true"
@@ -389,6 +396,8 @@ int vd_cmd_bench_remote(int argc, char **argv)
     vd_svchost_free(remote);
     nats_stop(&np);
     vd_frame_free(f);
+    vd_jpeg_coder_free(jc);
+    vd_jpeg_coder_free(jd);
     json_decref(args);
     for (size_t k = 0; k < sizeof cols / sizeof *cols; k++) free(*cols[k]);
     return rc ? 1 : 0;

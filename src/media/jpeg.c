@@ -3,6 +3,8 @@
  * create beside ms to code a frame), and the MJPEG writer (one writer per thread).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <pthreadpool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,26 @@ int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *
  * (libjpeg warnings: a truncated scan) still gives a frame; fatal errors fail. */
 int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_error *err)
 {
+    return vd_jpeg_decode_scaled(data, len, 0, 0, out, err);
+}
+
+/* libjpeg-turbo scales in the IDCT. Only 1/2, 1/4 and 1/8 have SIMD code (the other M/8
+ * factors are slower than a full decode); take the smallest whose output is at least ~90% of
+ * min_w x min_h (a consumer resizing to that size sees the same detail). */
+static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h)
+{
+    static const tjscalingfactor fast[] = {{1, 8}, {1, 4}, {1, 2}};
+    tjscalingfactor one = {1, 1};
+    if (min_w <= 0 && min_h <= 0) return one;
+    for (int i = 0; i < 3; i++)
+        if (TJSCALED(w, fast[i]) * 10 >= min_w * 9 && TJSCALED(h, fast[i]) * 10 >= min_h * 9)
+            return fast[i];
+    return one;
+}
+
+int vd_jpeg_decode_scaled(const unsigned char *data, size_t len, int min_w, int min_h,
+                          vd_frame **out, vd_error *err)
+{
     *out = NULL;
     if (!data || len < 4)
         return vd_fail(err, VD_EFORMAT, "jpeg: not a JPEG image (%zu bytes)", len);
@@ -64,12 +86,16 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
         tjDestroy(h);
         return e;
     }
-    vd_frame *f = vd_frame_new(w, hh);
+    tjscalingfactor sf = pick_scale(w, hh, min_w, min_h);
+    int ow = TJSCALED(w, sf), oh = TJSCALED(hh, sf);
+    vd_frame *f = vd_frame_new_uninit(ow, oh);
     if (!f) {
         tjDestroy(h);
-        return vd_fail(err, VD_ENOMEM, "out of memory for %dx%d", w, hh);
+        return vd_fail(err, VD_ENOMEM, "out of memory for %dx%d", ow, oh);
     }
-    if (tjDecompress2(h, data, (unsigned long)len, f->data, w, f->stride, hh, TJPF_RGB,
+    f->src_width = w; /* coordinates stay in the image's own pixels */
+    f->src_height = hh;
+    if (tjDecompress2(h, data, (unsigned long)len, f->data, ow, f->stride, oh, TJPF_RGB,
                       TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) != 0 &&
         tjGetErrorCode(h) == TJERR_FATAL) {
         int e = vd_fail(err, VD_EFORMAT, "jpeg: decode failed: %s", tjGetErrorStr2(h));
@@ -80,6 +106,203 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
     tjDestroy(h);
     *out = f;
     return 0;
+}
+
+/* ---- parallel strip coder ------------------------------------------------------------ */
+
+struct vd_jpeg_coder {
+    pthread_mutex_t mu;
+    pthreadpool_t pool; /* NULL with one strip */
+    int parts;
+    tjhandle enc[VD_JPEG_MAX_PARTS], dec[VD_JPEG_MAX_PARTS];
+    unsigned char *buf[VD_JPEG_MAX_PARTS]; /* worst-case output buffers, kept */
+    unsigned long cap[VD_JPEG_MAX_PARTS];
+    /* the job the pool runs */
+    const vd_frame *f;
+    int quality, n;
+    int y0[VD_JPEG_MAX_PARTS + 1]; /* strip rows (encode: source rows; decode: output rows) */
+    unsigned long size[VD_JPEG_MAX_PARTS];
+    const unsigned char *src[VD_JPEG_MAX_PARTS];
+    size_t src_len[VD_JPEG_MAX_PARTS];
+    vd_frame *out;
+    int rc[VD_JPEG_MAX_PARTS];
+};
+
+int vd_jpeg_coder_new(int parts, vd_jpeg_coder **out, vd_error *err)
+{
+    *out = NULL;
+    if (parts < 1 || parts > VD_JPEG_MAX_PARTS)
+        return vd_fail(err, VD_EINVAL, "jpeg coder: %d strips (1..%d)", parts, VD_JPEG_MAX_PARTS);
+    vd_jpeg_coder *c = calloc(1, sizeof *c);
+    if (!c) return vd_fail(err, VD_ENOMEM, "out of memory");
+    pthread_mutex_init(&c->mu, NULL);
+    c->parts = parts;
+    int ok = 1;
+    for (int i = 0; i < VD_JPEG_MAX_PARTS; i++) {
+        c->dec[i] = tjInitDecompress();
+        if (i < parts) c->enc[i] = tjInitCompress();
+        ok &= c->dec[i] && (i >= parts || c->enc[i]);
+    }
+    /* the calling thread works on a strip too: parts - 1 more threads */
+    if (ok && parts > 1) ok = (c->pool = pthreadpool_create((size_t)parts)) != NULL;
+    if (!ok) {
+        vd_jpeg_coder_free(c);
+        return vd_fail(err, VD_ENOMEM, "jpeg coder: cannot create encoders or threads");
+    }
+    *out = c;
+    return 0;
+}
+
+void vd_jpeg_coder_free(vd_jpeg_coder *c)
+{
+    if (!c) return;
+    if (c->pool) pthreadpool_destroy(c->pool);
+    for (int i = 0; i < VD_JPEG_MAX_PARTS; i++) {
+        if (c->enc[i]) tjDestroy(c->enc[i]);
+        if (c->dec[i]) tjDestroy(c->dec[i]);
+        tjFree(c->buf[i]);
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void run_parts(vd_jpeg_coder *c, void (*task)(void *, size_t), int n)
+{
+    if (c->pool && n > 1)
+        pthreadpool_parallelize_1d(c->pool, task, c, (size_t)n, PTHREADPOOL_FLAG_YIELD_WORKERS);
+    else
+        for (int i = 0; i < n; i++) task(c, (size_t)i);
+}
+
+static void encode_part(void *arg, size_t i)
+{
+    vd_jpeg_coder *c = arg;
+    const vd_frame *f = c->f;
+    int h = c->y0[i + 1] - c->y0[i];
+    c->size[i] = c->cap[i];
+    c->rc[i] = tjCompress2(c->enc[i], f->data + (size_t)c->y0[i] * (size_t)f->stride, f->width,
+                           f->stride, h, TJPF_RGB, &c->buf[i], &c->size[i], TJSAMP_420, c->quality,
+                           TJFLAG_FASTDCT | TJFLAG_NOREALLOC);
+}
+
+int vd_jpeg_coder_encode(vd_jpeg_coder *c, const vd_frame *f, int quality, vd_jpeg_parts *out,
+                         vd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!f || !f->data || f->width <= 0 || f->height <= 0)
+        return vd_fail(err, VD_EINVAL, "jpeg: cannot encode an empty frame");
+    pthread_mutex_lock(&c->mu);
+    int n = c->parts;
+    while (n > 1 && f->height < 16 * n) n--;
+    int rows = n > 1 ? f->height / n / 16 * 16 : f->height;
+    for (int i = 0; i <= n; i++) c->y0[i] = i == n ? f->height : i * rows;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) { /* worst-case buffers, so coding never reallocates */
+        unsigned long need = tjBufSize(f->width, c->y0[i + 1] - c->y0[i], TJSAMP_420);
+        if (need == (unsigned long)-1) {
+            rc = vd_fail(err, VD_EINVAL, "jpeg: a %dx%d frame is too large", f->width, f->height);
+        } else if (c->cap[i] < need) {
+            tjFree(c->buf[i]);
+            c->cap[i] = 0;
+            if (!(c->buf[i] = tjAlloc((int)need)))
+                rc = vd_fail(err, VD_ENOMEM, "out of memory for a JPEG buffer");
+            else
+                c->cap[i] = need;
+        }
+    }
+    if (!rc) {
+        c->f = f;
+        c->quality = quality < 1 ? 1 : quality > 100 ? 100 : quality;
+        c->n = n;
+        run_parts(c, encode_part, n);
+        size_t total = 0;
+        for (int i = 0; i < n && !rc; i++) {
+            if (c->rc[i])
+                rc =
+                    vd_fail(err, VD_EBACKEND, "jpeg: encode failed: %s", tjGetErrorStr2(c->enc[i]));
+            total += c->size[i];
+        }
+        if (!rc && !(out->data = malloc(total))) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+        for (int i = 0, off = 0; !rc && i < n; off += (int)c->size[i], i++) {
+            memcpy(out->data + off, c->buf[i], c->size[i]);
+            out->part_len[i] = c->size[i];
+        }
+        if (!rc) out->len = total, out->n = n;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static void decode_part(void *arg, size_t i)
+{
+    vd_jpeg_coder *c = arg;
+    vd_frame *o = c->out;
+    int h = c->y0[i + 1] - c->y0[i];
+    c->rc[i] = 0;
+    if (tjDecompress2(c->dec[i], c->src[i], (unsigned long)c->src_len[i],
+                      o->data + (size_t)c->y0[i] * (size_t)o->stride, o->width, o->stride, h,
+                      TJPF_RGB, TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) != 0 &&
+        tjGetErrorCode(c->dec[i]) == TJERR_FATAL)
+        c->rc[i] = -1;
+}
+
+int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, int min_h,
+                         vd_frame **out, vd_error *err)
+{
+    *out = NULL;
+    if (!in || in->n < 1 || in->n > VD_JPEG_MAX_PARTS)
+        return vd_fail(err, VD_EINVAL, "jpeg: %d strips (1..%d)", in ? in->n : 0,
+                       VD_JPEG_MAX_PARTS);
+    pthread_mutex_lock(&c->mu);
+    int rc = 0, w0 = 0, hs[VD_JPEG_MAX_PARTS], total_h = 0;
+    size_t off = 0;
+    for (int i = 0; i < in->n && !rc; i++) {
+        int w = 0, h = 0, sub, cs;
+        size_t l = in->part_len[i];
+        if (l > in->len - off || l < 4) {
+            rc = vd_fail(err, VD_EFORMAT, "jpeg: strip %d of %zu bytes overruns the %zu-byte image",
+                         i, l, in->len);
+            break;
+        }
+        c->src[i] = in->data + off, c->src_len[i] = l;
+        off += l;
+        if (tjDecompressHeader3(c->dec[i], c->src[i], (unsigned long)l, &w, &h, &sub, &cs) != 0 ||
+            w <= 0 || h <= 0 || w > 65535 || h > 65535)
+            rc = vd_fail(err, VD_EFORMAT,
+                         "jpeg: strip %d is not a JPEG image or its header is cut short (%zu "
+                         "bytes): %s",
+                         i, l, tjGetErrorStr2(c->dec[i]));
+        else if (i > 0 && w != w0)
+            rc = vd_fail(err, VD_EFORMAT, "jpeg: strip %d is %d px wide, strip 0 %d", i, w, w0);
+        w0 = w, hs[i] = h, total_h += h;
+    }
+    if (!rc && total_h > 65535)
+        rc = vd_fail(err, VD_EFORMAT, "jpeg: strips add up to %d rows", total_h);
+    vd_frame *f = NULL;
+    if (!rc) {
+        tjscalingfactor sf = pick_scale(w0, total_h, min_w, min_h);
+        c->y0[0] = 0;
+        for (int i = 0; i < in->n; i++) c->y0[i + 1] = c->y0[i] + TJSCALED(hs[i], sf);
+        f = vd_frame_new_uninit(TJSCALED(w0, sf), c->y0[in->n]);
+        if (!f) rc = vd_fail(err, VD_ENOMEM, "out of memory for a %dx%d frame", w0, total_h);
+    }
+    if (!rc) {
+        f->src_width = w0;
+        f->src_height = total_h;
+        c->out = f;
+        run_parts(c, decode_part, in->n);
+        for (int i = 0; i < in->n && !rc; i++)
+            if (c->rc[i])
+                rc = vd_fail(err, VD_EFORMAT, "jpeg: strip %d: decode failed: %s", i,
+                             tjGetErrorStr2(c->dec[i]));
+        c->out = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        vd_frame_free(f);
+    else
+        *out = f;
+    return rc;
 }
 
 struct vd_mjpeg_writer {

@@ -49,8 +49,8 @@ struct job {
     rstage rs[VD_MAX_STAGES];
     int fallback[VD_MAX_STAGES];
     int64_t enc_id;
-    unsigned char *enc;
-    size_t enc_len;
+    vd_jpeg_parts enc;    /* the frame as sent to remote stages */
+    vd_jpeg_coder *coder; /* made at the first remote stage */
     double sum_delay[VD_MAX_STAGES], sum_total;
     int n_plan_frames;
     double win_delay[RT_WIN], win_n[RT_WIN], win_size[RT_WIN];
@@ -85,15 +85,17 @@ static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, j
     rstage *r = arg;
     job *j = r->j;
     *out = NULL;
-    if (!j->enc || j->enc_id != f->cam_frame_id) { /* one encode per frame for all stages */
-        free(j->enc);
-        j->enc = NULL;
-        int rc = vd_jpeg_encode(f, 85, &j->enc, &j->enc_len, err);
+    if (!j->enc.data || j->enc_id != f->cam_frame_id) { /* one encode per frame for all stages */
+        free(j->enc.data);
+        j->enc.data = NULL;
+        int rc = 0;
+        if (!j->coder) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &j->coder, err);
+        if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, VD_STAGE_JPEG_QUALITY, &j->enc, err);
         if (rc) return rc;
         j->enc_id = f->cam_frame_id;
     }
-    return vd_stage_call(j->edge->o.tr, r->node, j->dag->stages[stage].name, model_id, f, j->enc,
-                         j->enc_len, args, REMOTE_TIMEOUT, out, NULL, err);
+    return vd_stage_call(j->edge->o.tr, r->node, j->dag->stages[stage].name, model_id, f, &j->enc,
+                         args, REMOTE_TIMEOUT, out, NULL, err);
 }
 
 /* Apply a plan to the source and executor (job thread). */
@@ -314,8 +316,10 @@ static void *job_main(void *arg)
         pthread_mutex_unlock(&e->mu);
         for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
     }
-    free(j->enc);
-    j->enc = NULL;
+    free(j->enc.data);
+    j->enc.data = NULL;
+    vd_jpeg_coder_free(j->coder);
+    j->coder = NULL;
     vd_exec_free(ex);
     vd_source_close(src);
     finish(j, reason, msg);

@@ -8,8 +8,10 @@
 #define VD_SUBJ_RESULT "vdag.result"
 
 /* Decode a stage request (vd_msg {model_id, args, src_w, src_h, cam_frame_id} + JPEG):
- * *hdr new reference, *f new frame with src size and id restored. */
-int vd__stage_request_decode(const vd_buf *req, json_t **hdr, vd_frame **f, vd_error *err);
+ * *hdr new reference, *f new frame with src size and id restored. jc decodes the strips of
+ * a vd_jpeg_coder in parallel (NULL: one JPEG only). */
+int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr, vd_frame **f,
+                             vd_error *err);
 /* This host's resource_info entry ({machine…, services, per-service load}); r: sampler. */
 json_t *vd__svchost_resource_info(vd_svchost *h, vd_resources *r);
 

@@ -41,7 +41,8 @@ struct vd_svchost {
     char kb_path[600];
     int profile;
     struct serve_ctx *ctx_; /* one per service: the transport handlers' argument */
-    vd_resources res_;      /* sampler state for /get_resource_info */
+    int n_ctx;
+    vd_resources res_; /* sampler state for /get_resource_info */
 };
 
 static pool *pool_get(vd_svchost *h, const vd_service *svc, int model_id)
@@ -133,25 +134,43 @@ const vd_kb *vd_svchost_kb(vd_svchost *h)
 
 /* ---- transport: "svc.<service>" ------------------------------------------------------ */
 
-/* Decode a stage request (vd_msg: {model_id, args, src_w, src_h, cam_frame_id} + JPEG). */
-int vd__stage_request_decode(const vd_buf *req, json_t **hdr, vd_frame **f, vd_error *err)
+/* Decode a stage request (vd_msg: {model_id, args, src_w, src_h, cam_frame_id[, parts]} +
+ * the JPEG or its strips). */
+int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr, vd_frame **f,
+                             vd_error *err)
 {
-    const unsigned char *blob;
-    size_t bl;
+    vd_jpeg_parts img = {0};
     *f = NULL;
-    int rc = vd_msg_unpack(req->data, req->len, hdr, &blob, &bl, err);
+    int rc =
+        vd_msg_unpack(req->data, req->len, hdr, (const unsigned char **)&img.data, &img.len, err);
     if (rc) return rc;
-    if (!bl) {
-        json_decref(*hdr);
-        *hdr = NULL;
-        return vd_fail(err, VD_EINVAL, "stage request carries no frame");
+    if (!img.len) {
+        rc = vd_fail(err, VD_EINVAL, "stage request carries no frame");
+        goto fail;
     }
-    rc = vd_jpeg_decode(blob, bl, f, err);
-    if (rc) {
-        json_decref(*hdr);
-        *hdr = NULL;
-        return rc;
+    json_t *parts = json_object_get(*hdr, "parts");
+    size_t sum = 0, k;
+    json_t *v;
+    img.n = parts ? (int)json_array_size(parts) : 1;
+    if (!parts) img.part_len[0] = img.len;
+    json_array_foreach(parts, k, v) if (k < VD_JPEG_MAX_PARTS && json_integer_value(v) > 0) sum +=
+        img.part_len[k] = (size_t)json_integer_value(v);
+    if (parts && (img.n < 1 || img.n > VD_JPEG_MAX_PARTS || sum != img.len)) {
+        rc = vd_fail(err, VD_EINVAL,
+                     "stage request: 'parts' must list 1..%d positive strip lengths adding up to "
+                     "the %zu-byte frame",
+                     VD_JPEG_MAX_PARTS, img.len);
+        goto fail;
     }
+    /* full size: a service sees the pixels it would see here (a reduced-scale decode is
+     * cheaper but changes detections; bench/RESULTS.md) */
+    if (jc)
+        rc = vd_jpeg_coder_decode(jc, &img, 0, 0, f, err);
+    else if (img.n == 1)
+        rc = vd_jpeg_decode(img.data, img.len, f, err);
+    else
+        rc = vd_fail(err, VD_EINVAL, "stage request: a frame in strips needs a coder");
+    if (rc) goto fail;
     json_t *sw = json_object_get(*hdr, "src_w"), *sh = json_object_get(*hdr, "src_h");
     if (json_integer_value(sw) > 0 && json_integer_value(sh) > 0) {
         (*f)->src_width = (int)json_integer_value(sw);
@@ -159,18 +178,28 @@ int vd__stage_request_decode(const vd_buf *req, json_t **hdr, vd_frame **f, vd_e
     }
     (*f)->cam_frame_id = json_integer_value(json_object_get(*hdr, "cam_frame_id"));
     return 0;
+fail:
+    json_decref(*hdr);
+    *hdr = NULL;
+    return rc;
 }
 
 int vd_stage_call(vd_transport *t, const char *node, const char *service, int model_id,
-                  const vd_frame *f, const unsigned char *jpeg, size_t jpeg_len, json_t *args,
-                  int timeout_ms, json_t **out, double *host_ms, vd_error *err)
+                  const vd_frame *f, const vd_jpeg_parts *img, json_t *args, int timeout_ms,
+                  json_t **out, double *host_ms, vd_error *err)
 {
     *out = NULL;
     json_t *hdr = json_pack("{s:i,s:O,s:i,s:i,s:I}", "model_id", model_id, "args", args, "src_w",
                             f->src_width, "src_h", f->src_height, "cam_frame_id",
                             (json_int_t)f->cam_frame_id);
+    if (img->n > 1) {
+        json_t *parts = json_array();
+        for (int i = 0; i < img->n; i++)
+            json_array_append_new(parts, json_integer((json_int_t)img->part_len[i]));
+        json_object_set_new(hdr, "parts", parts);
+    }
     vd_buf req, resp = {0};
-    int rc = vd_msg_pack(hdr, jpeg, jpeg_len, &req, err);
+    int rc = vd_msg_pack(hdr, img->data, img->len, &req, err);
     json_decref(hdr);
     if (rc) return rc;
     char svc[96];
@@ -195,6 +224,7 @@ int vd_stage_call(vd_transport *t, const char *node, const char *service, int mo
 typedef struct serve_ctx {
     vd_svchost *h;
     const vd_service *svc;
+    vd_jpeg_coder *jc; /* decodes this service's frames (one request at a time per service) */
 } serve_ctx;
 
 static int serve_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
@@ -202,7 +232,7 @@ static int serve_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err
     serve_ctx *c = arg;
     json_t *hdr, *out;
     vd_frame *f;
-    int rc = vd__stage_request_decode(req, &hdr, &f, err);
+    int rc = vd__stage_request_decode(c->jc, req, &hdr, &f, err);
     if (rc) return rc;
     double t0 = vd_now_ms();
     rc = vd_svchost_execute(c->h, c->svc->name,
@@ -289,12 +319,18 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
     h->ctx_ = ctx;
+    h->n_ctx = n;
     for (int i = 0; h->tr && i < n; i++) {
         ctx[i].h = h;
         ctx[i].svc = vd_service_all()[i];
+        int rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &ctx[i].jc, err);
+        if (rc) {
+            vd_svchost_free(h);
+            return rc;
+        }
         char sname[96];
         snprintf(sname, sizeof sname, "svc.%s", ctx[i].svc->name);
-        int rc = h->tr->ops->serve(h->tr, h->name, sname, serve_stage, &ctx[i], err);
+        rc = h->tr->ops->serve(h->tr, h->name, sname, serve_stage, &ctx[i], err);
         if (rc) {
             vd_svchost_free(h);
             return rc;
@@ -319,6 +355,7 @@ void vd_svchost_free(vd_svchost *h)
     for (int i = 0; i < h->n_pools; i++)
         for (int k = 0; k < h->pools[i].n_idle; k++) vd_svc_close(h->pools[i].idle[k]);
     free(h->pools);
+    for (int i = 0; h->ctx_ && i < h->n_ctx; i++) vd_jpeg_coder_free(h->ctx_[i].jc);
     free(h->ctx_);
     vd_kb_free(h->kb);
     pthread_mutex_destroy(&h->mu);
