@@ -118,6 +118,7 @@ for _ in $(seq 100); do req GET /user/sync_job_result/$job >/dev/null; body | py
 code=$(req GET /user/sync_job_result/$job)
 ok "sync_job_result: EXEC, the last 10 frames" '[ "$code" = 200 ] && body | py "j=json.load(sys.stdin); r=j[\"result\"]; assert j[\"job\"][\"state\"]==\"EXEC\" and len(r[\"appended_result\"])==10; a=r[\"appended_result\"][-1]; assert \"n_loop\" in a and \"total\" in a[\"count_result\"]"'
 ok "sync_job_result: plan and per-stage delay" 'body | py "j=json.load(sys.stdin); l=j[\"result\"][\"latest_result\"]; fm=l[\"plan\"][\"flow_mapping\"]; assert set(fm)=={\"face_detection\",\"face_alignment\"} and fm[\"face_detection\"][\"node_role\"] in (\"host\",\"edge\",\"cloud\"); vc=l[\"plan\"][\"video_conf\"]; assert \"resolution\" in vc and \"nskip\" in vc; d=l[\"plan_result\"][\"delay\"]; assert d[\"face_detection\"]>0 and d[\"face_alignment\"]>0"'
+ok "sync_job_result: measured delay per processed frame, load, dropped" 'body | py "j=json.load(sys.stdin); r=j[\"result\"]; p=r[\"latest_result\"][\"plan_result\"]; assert p[\"total_delay\"]>0 and 0<p[\"load\"]<=1 and p[\"dropped\"]>=0 and p[\"n_frames\"]>=1, p; c=r[\"plan_changes\"]; assert c and all(\"predicted_load\" in x and \"measured_load\" in x for x in c), c"'
 ok "sync_job_result: runtime context" 'body | py "j=json.load(sys.stdin); r=j[\"result\"][\"runtime\"]; assert r[\"delay\"]>0 and r[\"obj_n\"]>=1 and r[\"obj_size\"]>0 and isinstance(r[\"obj_stable\"],bool)"'
 code=$(req GET /job/get_runtime/$job)
 ok "job/get_runtime on the edge" '[ "$code" = 200 ] && body | py "j=json.load(sys.stdin); assert j[\"runtime\"][\"delay\"]>0"'
@@ -155,7 +156,7 @@ export VDAG_TOKEN=s3cret
 out=$("$vdag" status --server "$S")
 ok "vdag status table" 'echo "$out" | grep -q "^edge .*faces" && echo "$out" | grep -q "$job .*EXEC"'
 out=$("$vdag" results "$job" --server "$S")
-ok "vdag results table" 'echo "$out" | grep -q "^face_detection" && echo "$out" | grep -q "runtime: delay"'
+ok "vdag results table" 'echo "$out" | grep -q "^face_detection" && echo "$out" | grep -q "runtime: delay" && echo "$out" | grep -q "^measured: .* per processed frame  load "'
 out=$("$vdag" results "$job" --server "$S" --json)
 ok "vdag results --json" 'echo "$out" | py "j=json.load(sys.stdin); assert j[\"result\"][\"latest_result\"]"'
 j3=$("$vdag" submit --server "$S" --node edge --video 0 --pipeline object_detection --max-frames 5 --scheduler fixed)

@@ -1,6 +1,9 @@
 /* Schedulers: plan JSON and its errors, the kb (interpolation, JSON, a tiny real profile),
- * "fixed", and "feedback" against a simulated plant (cold start, feasibility after a
- * slow-down and a tighter bound, stability under noise, the integral's memory). */
+ * "fixed", the cost model (delay per processed frame vs load), and "feedback": cold start
+ * (best accuracy that fits the bound and keeps up, tracking), against a simulated plant
+ * (feasibility after a slow-down and a tighter bound, stability under noise, an infeasible
+ * bound does not walk nskip up, overload gets deliberate skipping, the integral's memory),
+ * and the load rule on single measurements. */
 #include <libavutil/log.h>
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +13,7 @@
 #include "testlib.h"
 #include "vdag/media.h"
 #include "vdag/sched.h"
+#include "vdag/svc.h"
 
 static vd_dag *pipeline(const char *csv)
 {
@@ -146,7 +150,7 @@ static vd_sched_input base_input(const vd_dag *d, const vd_kb *kb, double bound)
     in.kb = kb;
     in.delay_bound = bound;
     in.native_h = 720;
-    in.native_fps = 30;
+    in.native_fps = 10; /* every plan keeps up (load <= 0.7) unless a test raises it */
     return in;
 }
 
@@ -186,29 +190,48 @@ static double noise(double amp)
     return 1 + amp * (2.0 * (double)(rng >> 11) / (double)(1ull << 53) - 1);
 }
 
+/* A simulated edge running the plan on a machine `factor` times slower than profiled. Like
+ * the real edge it measures the delay per PROCESSED frame (skipping does not change it)
+ * and the load: the demand is delay x processed frames per second; above 1 the job is
+ * busy all the time (load 1) and drops the excess as late. `load_set` > 0 overrides the
+ * measured load (no drops). */
 typedef struct plant {
     vd_sched *s;
     vd_sched_input in;
     vd_plan plan;
     vd_plan_result res;
-    double factor, amp;
-    int changes;
+    double factor, amp, load_set;
+    double demand; /* of the plan last measured */
+    int changes, skip_ups, max_skip;
 } plant;
 
 /* One control step: measure the running plan, ask for the next one. */
 static int step(plant *pl)
 {
     vd_error err = {0};
-    double pred = vd_plan_predict(&pl->in, &pl->plan);
+    double nz = noise(pl->amp);
+    double d = vd_plan_predict(&pl->in, &pl->plan) * pl->factor * nz;
+    double fps = (pl->in.native_fps > 0 ? pl->in.native_fps : 25) / (pl->plan.nskip + 1);
     memset(&pl->res, 0, sizeof pl->res);
     pl->res.n_frames = 30;
-    pl->res.total_delay = pred * pl->factor * noise(pl->amp);
+    pl->res.total_delay = d;
+    pl->demand = d * fps;
+    if (pl->load_set > 0) {
+        pl->res.load = pl->load_set;
+    } else if (pl->demand > 1) {
+        pl->res.load = 1;
+        pl->res.dropped = (long)(pl->res.n_frames * (pl->demand - 1) + 0.5);
+    } else {
+        pl->res.load = pl->demand;
+    }
     pl->in.last_plan = &pl->plan;
     pl->in.last = &pl->res;
     vd_plan next;
     int rc = vd_sched_plan(pl->s, &pl->in, &next, &err);
     CHECKF(rc == 0, "%s", err.msg);
     if (!vd_plan_equal(&next, &pl->plan)) pl->changes++;
+    if (next.nskip > pl->plan.nskip) pl->skip_ups++;
+    if (next.nskip > pl->max_skip) pl->max_skip = next.nskip;
     pl->plan = next;
     return rc;
 }
@@ -218,24 +241,126 @@ static double measured(const plant *pl)
     return vd_plan_predict(&pl->in, &pl->plan) * pl->factor;
 }
 
-static void test_feedback(void)
+static int plant_start(plant *pl, const vd_dag *d, const vd_kb *kb, double bound, double fps,
+                       double factor)
+{
+    vd_error err = {0};
+    memset(pl, 0, sizeof *pl);
+    pl->in = base_input(d, kb, bound);
+    pl->in.native_fps = fps;
+    pl->factor = factor;
+    int rc = vd_sched_new("feedback", &pl->s, &err);
+    if (!rc) rc = vd_sched_plan(pl->s, &pl->in, &pl->plan, &err);
+    CHECKF(rc == 0, "%s", err.msg);
+    return rc;
+}
+
+static const char *plan_str(const vd_plan *p, char *buf, size_t n)
+{
+    snprintf(buf, n, "%dp nskip %d ntracking %d models %d/%d", p->resolution_h, p->nskip,
+             p->ntracking, p->map[0].model_id, p->n_stages > 1 ? p->map[1].model_id : 0);
+    return buf;
+}
+
+/* No plan on the ladders with predicted delay <= bound (and load <= 1 when `keep_up`) is more
+ * accurate than p. Returns the number of such plans. */
+static int best_on_ladder(const vd_sched_input *in, const vd_plan *p, double bound, int keep_up)
+{
+    const int rs[] = {0, 480, 360}, sk[] = {0, 1, 2, 4}, tr[] = {0, 2, 4};
+    double pa = vd_plan_accuracy(in, p);
+    int n = 0;
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 4; k++)
+            for (int t = 0; t < 3; t++)
+                for (int m = 0; m < 2; m++) {
+                    vd_plan q = *p;
+                    q.resolution_h = rs[r];
+                    q.nskip = sk[k];
+                    q.ntracking = tr[t];
+                    q.map[0].model_id = m;
+                    if (vd_plan_predict(in, &q) > bound) continue;
+                    if (keep_up && vd_plan_load(in, &q) > 1) continue;
+                    n++;
+                    CHECKF(vd_plan_accuracy(in, &q) <= pa + 1e-9,
+                           "%dp nskip %d ntracking %d model %d beats the pick", rs[r], sk[k], tr[t],
+                           m);
+                }
+    return n;
+}
+
+/* Delay vs load: vd_plan_predict is per processed frame, vd_plan_load per second. */
+static void test_predict(void)
+{
+    vd_dag *d = pipeline("face_detection,face_alignment");
+    vd_kb *kb = synthetic_kb();
+    vd_sched_input in = base_input(d, kb, 0.1);
+    in.native_fps = 30;
+    vd_plan p, q;
+    vd_plan_default(d, "edge1", &p);
+    p.resolution_h = 480;
+    p.map[0].model_id = 1;
+    q = p;
+    q.nskip = 4;
+    double dp = vd_plan_predict(&in, &p), dq = vd_plan_predict(&in, &q);
+    double lp = vd_plan_load(&in, &p), lq = vd_plan_load(&in, &q);
+    printf("480p m1: nskip 0 %.4f s load %.3f, nskip 4 %.4f s load %.3f\n", dp, lp, dq, lq);
+    CHECKF(fabs(dp - 0.044) < 1e-9, "%g", dp); /* 14 + 30 ms */
+    CHECKF(fabs(dq - dp) < 1e-12, "nskip changed the per-frame delay: %g vs %g", dq, dp);
+    CHECKF(fabs(lp - dp * 30) < 1e-9 && fabs(lq * 5 - lp) < 1e-9, "%g %g", lp, lq);
+    /* fps below native: same delay, load scaled by fps/native */
+    q = p;
+    q.fps = 10;
+    CHECK(fabs(vd_plan_predict(&in, &q) - dp) < 1e-12);
+    CHECKF(fabs(vd_plan_load(&in, &q) * 3 - lp) < 1e-9, "%g", vd_plan_load(&in, &q));
+    /* tracking: the detector runs on 1 frame in 3, so the per-frame mean drops */
+    q = p;
+    q.ntracking = 2;
+    CHECKF(fabs(vd_plan_predict(&in, &q) - (0.014 / 3 + 0.030)) < 1e-9, "%g",
+           vd_plan_predict(&in, &q));
+    /* an unknown native fps: 25 */
+    in.native_fps = 0;
+    CHECKF(fabs(vd_plan_load(&in, &p) - dp * 25) < 1e-9, "%g", vd_plan_load(&in, &p));
+    vd_kb *empty = vd_kb_new();
+    in.kb = empty;
+    CHECK(vd_plan_predict(&in, &p) < 0 && vd_plan_load(&in, &p) < 0);
+    vd_kb_free(empty);
+    vd_kb_free(kb);
+    vd_dag_free(d);
+}
+
+static void test_feedback_cold(void)
 {
     vd_dag *d = pipeline("face_detection,face_alignment");
     vd_kb *kb = synthetic_kb();
     vd_error err = {0};
     vd_sched *s;
+    char buf[128];
     CHECK(vd_sched_new("feedback", &s, &err) == 0);
 
-    /* cold start, bound 0.1 s: everything at 720p with model 0 (70 ms) fits */
+    /* cold start, bound 0.1 s, 10 fps: everything at 720p with model 0 (70 ms, load 0.7) */
     vd_sched_input in = base_input(d, kb, 0.1);
     vd_plan p;
     CHECKF(vd_sched_plan(s, &in, &p, &err) == 0, "%s", err.msg);
     double pd = vd_plan_predict(&in, &p), pa = vd_plan_accuracy(&in, &p);
-    printf("cold start (0.1 s): %dp nskip %d models %d/%d: %.3f s, accuracy %.3f\n", p.resolution_h,
-           p.nskip, p.map[0].model_id, p.map[1].model_id, pd, pa);
+    printf("cold start (0.1 s, 10 fps): %s: %.3f s, load %.2f, accuracy %.3f\n",
+           plan_str(&p, buf, sizeof buf), pd, vd_plan_load(&in, &p), pa);
     CHECK(pd > 0 && pd <= 0.1);
-    CHECK(fabs(pa - 1.0) < 1e-9 && p.map[0].model_id == 0 && p.nskip == 0);
+    CHECK(fabs(pa - 1.0) < 1e-9 && p.map[0].model_id == 0 && p.nskip == 0 && p.ntracking == 0);
     vd_sched_free(s);
+
+    /* the same at 30 fps: 720p model 0 needs 2.1 s of work per second; the pick keeps up
+     * (load <= 1) and is the most accurate plan that does */
+    CHECK(vd_sched_new("feedback", &s, &err) == 0);
+    in.native_fps = 30;
+    CHECKF(vd_sched_plan(s, &in, &p, &err) == 0, "%s", err.msg);
+    printf("cold start (0.1 s, 30 fps): %s: %.3f s, load %.2f, accuracy %.3f\n",
+           plan_str(&p, buf, sizeof buf), vd_plan_predict(&in, &p), vd_plan_load(&in, &p),
+           vd_plan_accuracy(&in, &p));
+    CHECK(vd_plan_predict(&in, &p) <= 0.1 && vd_plan_load(&in, &p) <= 1);
+    CHECK(p.nskip > 0 || p.resolution_h > 0 || p.ntracking > 0 || p.map[0].model_id > 0);
+    CHECK(best_on_ladder(&in, &p, 0.1, 1) > 1);
+    vd_sched_free(s);
+    in.native_fps = 10;
 
     /* bound 0.05: the best accuracy that fits, and no other feasible plan on the ladder is
      * more accurate */
@@ -243,27 +368,44 @@ static void test_feedback(void)
     in.delay_bound = 0.05;
     CHECKF(vd_sched_plan(s, &in, &p, &err) == 0, "%s", err.msg);
     pd = vd_plan_predict(&in, &p);
-    pa = vd_plan_accuracy(&in, &p);
-    CHECKF(pd <= 0.05, "%g", pd);
-    const int rs[] = {0, 480, 360}, sk[] = {0, 1, 2, 4};
-    for (int r = 0; r < 3; r++)
-        for (int k = 0; k < 4; k++)
-            for (int m = 0; m < 2; m++) {
-                vd_plan q = p;
-                q.resolution_h = rs[r];
-                q.nskip = sk[k];
-                q.map[0].model_id = m;
-                if (vd_plan_predict(&in, &q) <= 0.05)
-                    CHECKF(vd_plan_accuracy(&in, &q) <= pa + 1e-9, "%d %d %d beats the pick", rs[r],
-                           sk[k], m);
-            }
+    CHECKF(pd <= 0.05 && vd_plan_load(&in, &p) <= 1, "%g", pd);
+    CHECK(best_on_ladder(&in, &p, 0.05, 1) > 1);
     vd_sched_free(s);
 
-    /* a bound nothing meets: the fastest plan */
+    /* bound 0.03: only tracking fits (the fastest plan without it is 360p model 1, 35 ms) */
+    CHECK(vd_sched_new("feedback", &s, &err) == 0);
+    in.delay_bound = 0.03;
+    CHECKF(vd_sched_plan(s, &in, &p, &err) == 0, "%s", err.msg);
+    printf("cold start (0.03 s): %s: %.4f s\n", plan_str(&p, buf, sizeof buf),
+           vd_plan_predict(&in, &p));
+    CHECK(p.ntracking > 0 && vd_plan_predict(&in, &p) <= 0.03);
+    CHECK(best_on_ladder(&in, &p, 0.03, 1) >= 1);
+    vd_sched_free(s);
+
+    /* a bound nothing meets: the fastest plan (tracking 4, 360p, model 1: 27 ms); skipping
+     * does not make it faster, so no skipping while the job keeps up (0.27 at 10 fps) */
     CHECK(vd_sched_new("feedback", &s, &err) == 0);
     in.delay_bound = 0.001;
     CHECKF(vd_sched_plan(s, &in, &p, &err) == 0, "%s", err.msg);
-    CHECK(p.resolution_h == 360 && p.nskip == 4 && p.map[0].model_id == 1);
+    printf("cold start (0.001 s): %s\n", plan_str(&p, buf, sizeof buf));
+    CHECK(p.resolution_h == 360 && p.ntracking == 4 && p.map[0].model_id == 1 && p.nskip == 0);
+    vd_sched_free(s);
+    /* at 100 fps it would not keep up (2.7): then the least skipping that does */
+    CHECK(vd_sched_new("feedback", &s, &err) == 0);
+    in.native_fps = 100;
+    CHECKF(vd_sched_plan(s, &in, &p, &err) == 0, "%s", err.msg);
+    CHECKF(p.resolution_h == 360 && p.ntracking == 4 && p.nskip == 2, "%s",
+           plan_str(&p, buf, sizeof buf));
+    vd_sched_free(s);
+    in.native_fps = 10;
+
+    /* a DAG whose first stage is not a detector: tracking is no knob */
+    vd_dag_stage st = {.name = "face_alignment", .svc = vd_service_find("face_alignment")};
+    vd_dag fake = {.n_stages = 1, .stages = &st};
+    vd_sched_input fin = base_input(&fake, kb, 0.001);
+    CHECK(vd_sched_new("feedback", &s, &err) == 0);
+    CHECKF(vd_sched_plan(s, &fin, &p, &err) == 0, "%s", err.msg);
+    CHECKF(p.resolution_h == 360 && p.ntracking == 0, "%s", plan_str(&p, buf, sizeof buf));
     vd_sched_free(s);
 
     /* a fast cloud node hosting only face_alignment: used when it pays off, valid nodes */
@@ -282,26 +424,45 @@ static void test_feedback(void)
     CHECK(!strcmp(p.map[1].node, "cloud1") && !strcmp(p.map[1].role, "cloud"));
     CHECK(vd_plan_predict(&in, &p) <= 0.045 && fabs(vd_plan_accuracy(&in, &p) - 1) < 1e-9);
     vd_sched_free(s);
-    in.nodes = NULL;
-    in.n_nodes = 0;
+
+    /* an empty kb: the default plan */
+    vd_kb *empty = vd_kb_new();
+    CHECK(vd_sched_new("feedback", &s, &err) == 0);
+    in = base_input(d, empty, 0.1);
+    vd_plan def;
+    vd_plan_default(d, "edge1", &def);
+    CHECK(vd_sched_plan(s, &in, &p, &err) == 0 && vd_plan_equal(&p, &def));
+    vd_sched_free(s);
+    vd_kb_free(empty);
+
+    vd_kb_free(kb);
+    vd_dag_free(d);
+}
+
+static void test_feedback(void)
+{
+    vd_dag *d = pipeline("face_detection,face_alignment");
+    vd_kb *kb = synthetic_kb();
+    vd_error err = {0};
+    vd_sched *s;
+    char buf[128];
 
     /* the plant: the machine got 1.6x slower than profiled */
-    plant pl = {0};
-    CHECK(vd_sched_new("feedback", &pl.s, &err) == 0);
-    pl.in = base_input(d, kb, 0.1);
-    pl.factor = 1.6;
-    CHECK(vd_sched_plan(pl.s, &pl.in, &pl.plan, &err) == 0);
+    plant pl;
+    plant_start(&pl, d, kb, 0.1, 10, 1.6);
     CHECK(vd_plan_predict(&pl.in, &pl.plan) <= 0.1);
     int k = 0;
     for (; k < 10 && measured(&pl) > pl.in.delay_bound; k++) step(&pl);
-    printf("feasible after %d calls: %dp nskip %d, measured %.3f s\n", k, pl.plan.resolution_h,
-           pl.plan.nskip, measured(&pl));
+    printf("feasible after %d calls: %s, measured %.3f s\n", k, plan_str(&pl.plan, buf, sizeof buf),
+           measured(&pl));
     CHECKF(measured(&pl) <= pl.in.delay_bound, "%g", measured(&pl));
+    /* halved bound: resolution alone does not reach it (360p: 64 ms); tracking does */
     pl.in.delay_bound = 0.05;
     for (k = 0; k < 10 && measured(&pl) > pl.in.delay_bound; k++) step(&pl);
-    printf("halved bound: feasible after %d calls: %dp nskip %d model %d, measured %.3f s\n", k,
-           pl.plan.resolution_h, pl.plan.nskip, pl.plan.map[0].model_id, measured(&pl));
+    printf("halved bound: feasible after %d calls: %s, measured %.3f s\n", k,
+           plan_str(&pl.plan, buf, sizeof buf), measured(&pl));
     CHECKF(measured(&pl) <= pl.in.delay_bound, "%g", measured(&pl));
+    CHECK(pl.plan.ntracking > 0 && pl.plan.nskip == 0);
     for (int i = 0; i < 4; i++) step(&pl); /* settle (an upgrade may follow) */
     CHECK(measured(&pl) <= pl.in.delay_bound);
 
@@ -321,13 +482,50 @@ static void test_feedback(void)
         step(&pl);
         CHECK(measured(&pl) <= pl.in.delay_bound);
     }
-    CHECK(vd_plan_accuracy(&pl.in, &pl.plan) >= vd_plan_accuracy(&pl.in, &before));
+    CHECK(vd_plan_accuracy(&pl.in, &pl.plan) > vd_plan_accuracy(&pl.in, &before));
+    CHECK(pl.skip_ups == 0);
+    vd_sched_free(pl.s);
+
+    /* an infeasible bound in a live run (5 fps, the job keeps up): the scheduler degrades
+     * what lowers the per-frame delay and then stays; it never skips more, since that
+     * would not lower the measured delay */
+    plant_start(&pl, d, kb, 0.1, 5, 1.6);
+    pl.in.delay_bound = 0.02; /* the fastest plan measures 27 ms x 1.6 */
+    for (int i = 0; i < 40; i++) step(&pl);
+    printf("infeasible bound, keeping up: %s, measured %.3f s, load %.2f, %d changes\n",
+           plan_str(&pl.plan, buf, sizeof buf), measured(&pl), pl.res.load, pl.changes);
+    CHECKF(pl.max_skip == 0 && pl.plan.nskip == 0, "nskip went up to %d", pl.max_skip);
+    CHECK(pl.plan.resolution_h == 360 && pl.plan.ntracking == 4 && pl.plan.map[0].model_id == 1);
+    int ch = pl.changes;
+    for (int i = 0; i < 10; i++) step(&pl);
+    CHECKF(pl.changes == ch, "still changing: %d -> %d", ch, pl.changes);
+    vd_sched_free(pl.s);
+
+    /* the same at 30 fps: the fastest plan needs 1.3 s of work per second, the edge drops
+     * frames; the scheduler skips deliberately, one rung, and stops once it keeps up */
+    plant_start(&pl, d, kb, 0.02, 30, 1.6);
+    for (int i = 0; i < 40; i++) step(&pl);
+    printf("infeasible bound, overloaded: %s, demand %.2f, %d skip rises\n",
+           plan_str(&pl.plan, buf, sizeof buf), pl.demand, pl.skip_ups);
+    CHECKF(pl.plan.nskip == 1 && pl.skip_ups == 1 && pl.demand <= 1, "nskip %d, %d rises",
+           pl.plan.nskip, pl.skip_ups);
+    vd_sched_free(pl.s);
+
+    /* a job that can meet its bound but not keep up: the machine gets 3x slower at 10 fps
+     * (720p model 0: 210 ms, demand 2.1); the scheduler ends within the bound, keeping up */
+    plant_start(&pl, d, kb, 0.25, 10, 1.0);
+    CHECK(pl.plan.nskip == 0 && pl.plan.resolution_h == 0);
+    pl.factor = 3;
+    for (int i = 0; i < 30; i++) step(&pl);
+    printf("3x slower: %s, measured %.3f s, demand %.2f\n", plan_str(&pl.plan, buf, sizeof buf),
+           measured(&pl), pl.demand);
+    CHECK(measured(&pl) <= pl.in.delay_bound && pl.demand <= 1 && pl.res.dropped == 0);
     vd_sched_free(pl.s);
 
     /* statefulness: 3% over the bound; e = 0.03 alone is below the degrade threshold, the
      * integral makes it act */
     CHECK(vd_sched_new("feedback", &s, &err) == 0);
-    in = base_input(d, kb, 0.1);
+    vd_sched_input in = base_input(d, kb, 0.1);
     vd_plan cur;
     CHECK(vd_sched_plan(s, &in, &cur, &err) == 0);
     vd_plan_result r = {.n_frames = 30, .total_delay = 0.103};
@@ -353,16 +551,93 @@ static void test_feedback(void)
     vd_sched_free(s2);
     vd_sched_free(s);
 
-    /* an empty kb: the default plan */
-    vd_kb *empty = vd_kb_new();
-    CHECK(vd_sched_new("feedback", &s, &err) == 0);
-    in = base_input(d, empty, 0.1);
-    vd_plan def;
-    vd_plan_default(d, "edge1", &def);
-    CHECK(vd_sched_plan(s, &in, &p, &err) == 0 && vd_plan_equal(&p, &def));
-    vd_sched_free(s);
-    vd_kb_free(empty);
+    vd_kb_free(kb);
+    vd_dag_free(d);
+}
 
+/* The load rule on single measurements, the delay within the bound and in the PID's dead
+ * band (90 ms of 100): more skipping when the job cannot keep up, less when it idles.
+ * Returns the next plan's nskip; *other: whether anything else changed. */
+static int load_step(const vd_dag *d, const vd_kb *kb, int nskip, double load, long dropped,
+                     double bound, int *other)
+{
+    vd_error err = {0};
+    vd_sched *s;
+    if (vd_sched_new("feedback", &s, &err)) return -1;
+    vd_sched_input in = base_input(d, kb, bound);
+    vd_plan cur, next;
+    CHECK(vd_sched_plan(s, &in, &cur, &err) == 0);
+    cur.nskip = nskip;
+    vd_plan_result r = {.n_frames = 30, .total_delay = 0.09, .load = load, .dropped = dropped};
+    in.last_plan = &cur;
+    in.last = &r;
+    CHECK(vd_sched_plan(s, &in, &next, &err) == 0);
+    vd_plan a = cur, b = next;
+    a.nskip = b.nskip = 0;
+    *other = !vd_plan_equal(&a, &b);
+    vd_sched_free(s);
+    return next.nskip;
+}
+
+static void test_load_rule(void)
+{
+    vd_dag *d = pipeline("face_detection,face_alignment");
+    vd_kb *kb = synthetic_kb();
+    struct {
+        int nskip;
+        double load;
+        long dropped;
+        double bound;
+        int want;
+        const char *what;
+    } cases[] = {
+        {0, 1.3, 0, 0.1, 1, "overloaded"},
+        {1, 0.97, 0, 0.1, 2, "overloaded"},
+        {0, 0.9, 4, 0.1, 1, "more than 10% dropped"},
+        {0, 0.9, 0, 0.1, 0, "keeping up"},
+        {0, 0.7, 0, 0.1, 0, "keeping up"},
+        {2, 0, 0, 0.1, 2, "load unknown"},
+        {4, 0.2, 0, 0.1, 2, "idle"},
+        {1, 0.3, 0, 0.1, 0, "idle"},
+        {1, 0.45, 0, 0.1, 1, "idle, but nskip 0 would load 0.9"},
+        {0, 1.3, 0, 0, 1, "overloaded, no bound"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int other, n = load_step(d, kb, cases[i].nskip, cases[i].load, cases[i].dropped,
+                                 cases[i].bound, &other);
+        CHECKF(n == cases[i].want && !other, "%s (nskip %d, load %g, dropped %ld): nskip %d%s",
+               cases[i].what, cases[i].nskip, cases[i].load, cases[i].dropped, n,
+               other ? " and other changes" : "");
+    }
+    /* an upgrade never overloads the job: 480p nskip 1 at 50 ms of a 100 ms bound, measured
+     * as predicted; 720p (70 ms) fits the delay, but at 30 fps it would load 1.05 */
+    for (int fps = 24; fps <= 30; fps += 6) {
+        vd_error err = {0};
+        vd_sched *s;
+        CHECK(vd_sched_new("feedback", &s, &err) == 0);
+        vd_sched_input in = base_input(d, kb, 0.1);
+        in.native_fps = fps;
+        vd_plan cur, next;
+        vd_plan_default(d, "edge1", &cur);
+        cur.resolution_h = 480;
+        cur.nskip = 1;
+        vd_plan_result r = {.n_frames = 30, .total_delay = 0.05, .load = vd_plan_load(&in, &cur)};
+        in.last_plan = &cur;
+        in.last = &r;
+        CHECK(vd_sched_plan(s, &in, &next, &err) == 0);
+        double l = vd_plan_load(&in, &next);
+        printf("upgrade at %d fps: %dp nskip %d, load %.2f -> %.2f\n", fps, next.resolution_h,
+               next.nskip, r.load, l);
+        if (fps == 24) /* 720p loads 0.84: taken */
+            CHECK(next.resolution_h == 0 && next.nskip == 1);
+        else
+            CHECKF(l <= 0.9 && vd_plan_equal(&cur, &next), "load %g", l);
+        vd_sched_free(s);
+    }
+    /* over the bound (90 ms of 80): the delay is the PID's, which lowers the resolution
+     * first (skipping would not lower the delay) */
+    int other, n = load_step(d, kb, 0, 0.97, 0, 0.08, &other);
+    CHECKF(n == 0 && other, "over the bound: nskip %d, other changes %d", n, other);
     vd_kb_free(kb);
     vd_dag_free(d);
 }
@@ -397,7 +672,10 @@ int main(void)
     test_plan_json();
     test_kb();
     test_fixed();
+    test_predict();
+    test_feedback_cold();
     test_feedback();
+    test_load_rule();
     test_profile();
     return vt_finish();
 }

@@ -53,11 +53,22 @@ typedef struct vd_node_info {
     char services[256]; /* comma-separated services it hosts */
 } vd_node_info;
 
-/* Measured result of the running plan: means over the frames since it started. */
+/* Measured result of the running plan, since it started (the edge resets it when a new plan
+ * is applied).
+ *
+ * Two quantities, never to be confused:
+ *   delay: mean processing time per PROCESSED frame (s): the sum of the stage delays,
+ *     transfers included (the seed's total_frame_delay). Skipping frames (nskip, fps below
+ *     native) does not change it; tracking does (tracked frames are cheap).
+ *   load: the fraction of wall time the job is busy processing = delay x processed frames
+ *     per second. Above 1 the job cannot keep up with the stream and the edge drops frames
+ *     as late; skipping lowers it. */
 typedef struct vd_plan_result {
-    int n_frames;
-    double delay[VD_MAX_STAGES]; /* s per stage, flow order */
-    double total_delay;          /* s per frame (sum of stages, transfers included) */
+    int n_frames;                /* processed frames (steps) */
+    double delay[VD_MAX_STAGES]; /* s per processed frame per stage, flow order */
+    double total_delay;          /* s per processed frame (sum of stages, transfers included) */
+    double load;                 /* busy time / wall time, 0..1; 0 = unknown */
+    long dropped;                /* frames the edge dropped as late */
 } vd_plan_result;
 
 /* Runtime context of the seed (means over the last frames). */
@@ -96,10 +107,10 @@ typedef struct vd_sched_input {
     const vd_plan *last_plan;   /* NULL at the first call */
     const vd_plan_result *last; /* NULL or n_frames == 0: nothing measured yet */
     const vd_runtime *rt;
-    double delay_bound; /* s per frame; <= 0: none */
-    double accuracy;    /* wanted relative accuracy 0..1; <= 0: none */
-    int native_h;       /* the video's height */
-    double native_fps;
+    double delay_bound;       /* s per processed frame (see vd_plan_result); <= 0: none */
+    double accuracy;          /* wanted relative accuracy 0..1; <= 0: none */
+    int native_h;             /* the video's height */
+    double native_fps;        /* <= 0: unknown (load assumes VD_SCHED_DEFAULT_FPS) */
     const vd_plan *requested; /* a plan submitted with the job, or NULL */
 } vd_sched_input;
 
@@ -123,8 +134,17 @@ void vd_sched_free(vd_sched *s);
 /* The default plan: native resolution and fps, no skipping or tracking, every stage on the
  * job's edge with model 0. */
 void vd_plan_default(const vd_dag *d, const char *edge, vd_plan *p);
-/* Predicted per-frame delay (s) of plan p from the kb and node loads; <0 if unknown. */
+/* Predicted delay (s) per PROCESSED frame of plan p from the kb and node loads (the
+ * quantity vd_plan_result.total_delay measures): nskip and fps do not change it; ntracking
+ * does (a detector runs on 1 frame in ntracking+1). <0 if unknown. */
 double vd_plan_predict(const vd_sched_input *in, const vd_plan *p);
+/* Frames per second a video is assumed to have when native_fps <= 0. */
+#define VD_SCHED_DEFAULT_FPS 25.0
+/* Predicted load of plan p (the quantity vd_plan_result.load measures): vd_plan_predict x
+ * processed frames per second, i.e. native_fps (VD_SCHED_DEFAULT_FPS when unknown) x the
+ * fraction of frames the plan keeps (1/(nskip+1), times fps/native_fps below native).
+ * Above 1 the job cannot keep up. <0 if unknown. */
+double vd_plan_load(const vd_sched_input *in, const vd_plan *p);
 /* Predicted relative accuracy (0..1) of plan p. */
 double vd_plan_accuracy(const vd_sched_input *in, const vd_plan *p);
 

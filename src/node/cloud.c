@@ -232,6 +232,8 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     memset(&j->measured, 0, sizeof j->measured);
     j->measured.n_frames = (int)json_integer_value(json_object_get(pr, "n_frames"));
     j->measured.total_delay = json_number_value(json_object_get(pr, "total_delay"));
+    j->measured.load = json_number_value(json_object_get(pr, "load"));
+    j->measured.dropped = (long)json_integer_value(json_object_get(pr, "dropped"));
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
         j->measured.delay[s] = json_number_value(
             json_object_get(json_object_get(pr, "delay"), j->dag->stages[s].name));
@@ -346,10 +348,11 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         j->has_plan = 1;
         j->plan_version++;
         j->plan_sent = 0;
-        json_t *ch =
-            json_pack("{s:f,s:i,s:s,s:o,s:f,s:f}", "time", (double)time(NULL), "plan_version",
-                      j->plan_version, "why", why, "plan", vd_plan_to_json(&p), "measured_delay",
-                      j->measured.total_delay, "predicted_delay", vd_plan_predict(&in, &p));
+        json_t *ch = json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL),
+                               "plan_version", j->plan_version, "why", why, "plan",
+                               vd_plan_to_json(&p), "measured_delay", j->measured.total_delay,
+                               "predicted_delay", vd_plan_predict(&in, &p), "measured_load",
+                               j->measured.load, "predicted_load", vd_plan_load(&in, &p));
         json_array_append_new(j->changes, ch);
         while (json_array_size(j->changes) > MAX_CHANGES) json_array_remove(j->changes, 0);
     }
@@ -875,9 +878,10 @@ static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
         json_object_set_new(delay, j->dag->stages[s].name, json_real(j->measured.delay[s]));
     json_t *latest =
-        json_pack("{s:o,s:{s:o,s:f,s:i},s:i}", "plan",
+        json_pack("{s:o,s:{s:o,s:f,s:i,s:f,s:I},s:i}", "plan",
                   j->has_plan ? vd_plan_to_json(&j->plan) : json_object(), "plan_result", "delay",
                   delay, "total_delay", j->measured.total_delay, "n_frames", j->measured.n_frames,
+                  "load", j->measured.load, "dropped", (json_int_t)j->measured.dropped,
                   "plan_version", j->plan_version);
     json_t *rt = json_pack("{s:f,s:f,s:f,s:b}", "delay", j->rt.delay, "obj_n", j->rt.obj_n,
                            "obj_size", j->rt.obj_size, "obj_stable", j->rt.obj_stable);

@@ -6,6 +6,11 @@
  * as a live camera would), and publishes each step's result with the plan's measured
  * delays and the runtime context. A remote stage that fails (node gone, timeout) runs
  * locally until the next plan, so a lost node costs one timeout, not the job.
+ *
+ * plan_result, measured since the plan was applied: delay (per stage) and total_delay,
+ * means per PROCESSED frame (the seed's total_frame_delay); load, the fraction of wall time
+ * spent in vd_exec_step (0 = unknown: an unpaced file runs flat out, so its load says
+ * nothing); dropped, the frames dropped as late (the job could not keep up).
  */
 #include <math.h>
 #include <pthread.h>
@@ -53,6 +58,9 @@ struct job {
     vd_jpeg_coder *coder; /* made at the first remote stage */
     double sum_delay[VD_MAX_STAGES], sum_total;
     int n_plan_frames;
+    int measure_load;        /* paced file or live source: load means something */
+    double plan_t0, busy_ms; /* when the plan was applied; time in vd_exec_step since */
+    long dropped;            /* frames dropped as late since the plan was applied */
     double win_delay[RT_WIN], win_n[RT_WIN], win_size[RT_WIN];
     int win_count;
 };
@@ -122,6 +130,9 @@ static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p)
     memset(j->sum_delay, 0, sizeof j->sum_delay);
     j->sum_total = 0;
     j->n_plan_frames = 0;
+    j->plan_t0 = vd_now_ms();
+    j->busy_ms = 0;
+    j->dropped = 0;
 }
 
 /* Objects in a step's result: boxes of every detector stage, and their mean area. */
@@ -156,6 +167,8 @@ static json_t *result_header(job *j, json_t *res)
     json_object_foreach(stages, k, v) json_object_del(v, "landmarks");
     json_t *delay = json_object();
     int n = j->n_plan_frames;
+    double wall = vd_now_ms() - j->plan_t0;
+    double load = j->measure_load && wall > 0 ? j->busy_ms / wall : 0;
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
         json_object_set_new(delay, j->dag->stages[s].name, json_real(n ? j->sum_delay[s] / n : 0));
     int w = j->win_count < RT_WIN ? j->win_count : RT_WIN;
@@ -172,10 +185,11 @@ static json_t *result_header(job *j, json_t *res)
             if (!fb) json_object_set_new(res, "fallback", fb = json_array());
             json_array_append_new(fb, json_string(j->dag->stages[s].name));
         }
-    return json_pack("{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i},s:{s:f,s:f,s:f,s:b},s:i,s:o}", "job_uid",
-                     j->uid, "node", j->edge->name, "state", "EXEC", "result", res, "plan_result",
-                     "delay", delay, "total_delay", n ? j->sum_total / n : 0.0, "n_frames", n,
-                     "runtime", "delay", w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size",
+    return json_pack("{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i,s:f,s:I},s:{s:f,s:f,s:f,s:b},s:i,s:o}",
+                     "job_uid", j->uid, "node", j->edge->name, "state", "EXEC", "result", res,
+                     "plan_result", "delay", delay, "total_delay", n ? j->sum_total / n : 0.0,
+                     "n_frames", n, "load", load, "dropped", (json_int_t)j->dropped, "runtime",
+                     "delay", w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size",
                      w ? ss / w : 0.0, "obj_stable", w >= 5 && nmax - nmin <= 1, "plan_version",
                      j->plan_version, "plan", vd_plan_to_json(&j->plan));
 }
@@ -225,6 +239,7 @@ static void *job_main(void *arg)
         return NULL;
     }
     int pace = !e->o.no_pace && !vd_source_is_live(src);
+    j->measure_load = pace || vd_source_is_live(src);
     double t_start = -1;
     int64_t pts0 = 0;
     long processed = 0;
@@ -260,11 +275,13 @@ static void *job_main(void *arg)
             double period = 1e3 / (vd_source_native_fps(src) > 0 ? vd_source_native_fps(src) : 25);
             if (now > due + period * (clip + 1)) { /* late: a camera would have dropped it */
                 for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+                j->dropped += got;
                 continue;
             }
             if (due > now) usleep((useconds_t)((due - now) * 1e3));
         }
         json_t *res = NULL;
+        double t_step = vd_now_ms();
         rc = vd_exec_step(ex, frames, got, &res, &err);
         if (rc) { /* a remote stage failed? run it here until the next plan */
             int retried = 0;
@@ -279,6 +296,7 @@ static void *job_main(void *arg)
                 }
             if (retried) rc = vd_exec_step(ex, frames, got, &res, &err);
         }
+        j->busy_ms += vd_now_ms() - t_step;
         if (rc) {
             for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
             reason = "error";

@@ -1,29 +1,60 @@
 /*
  * Scheduler "feedback": a cold-start search over the configuration space, then a PID
- * controller on the measured delay that moves one knob step at a time.
+ * controller on the measured delay that moves one knob step at a time, and a load rule.
+ *
+ * Two quantities (see vd_plan_result in vdag/sched.h):
+ *   delay: mean processing time per PROCESSED frame (the seed's total_frame_delay). The
+ *     user's bound (user_constraint.delay, vd_sched_input.delay_bound), the prediction
+ *     (vd_plan_predict) and the measurement (vd_plan_result.total_delay) are all this.
+ *     Skipping frames does not lower it; a smaller resolution or model, tracking (for a
+ *     detector-first DAG) and placement do.
+ *   load: the fraction of wall time the job is busy = delay x processed frames per second
+ *     (vd_plan_load predicts it, vd_plan_result.load measures it; dropped counts frames the
+ *     edge dropped as late). Above 1 the job cannot keep up; skipping (nskip) lowers it.
  *
  * Cold start (no running plan, or nothing measured yet and no decision made): enumerate
- * resolutions (native and the ladder rungs below it) x nskip {0,1,2,4} x per stage every
+ * resolutions (native and the ladder rungs below it) x nskip {0,1,2,4} x ntracking
+ * {0,2,4} (only for a DAG whose first stage is a detector; else 0) x per stage every
  * model on the edge and the FB_PLACE_NODES least-loaded other nodes that host the
  * service (fewer nodes, then one model index for all stages, when that exceeds
- * FB_MAX_PLANS). Pick the best predicted accuracy among plans whose predicted delay fits
- * the bound (those reaching the wanted accuracy first; ties: lower delay); if none fits,
- * the lowest predicted delay. A plan submitted with the job replaces the search.
+ * FB_MAX_PLANS). Among plans whose predicted delay fits the bound AND whose predicted
+ * load is at most 1, pick the best predicted accuracy (those reaching the wanted
+ * accuracy first; ties: lower delay); if none, the same without the load condition; if
+ * still none, the lowest predicted delay (ties: load at most 1, then accuracy, else lower
+ * load). A plan submitted with the job replaces the search.
  *
- * Then, per call with a measurement: e = (measured - bound) / bound; integral += e
- * (clamped to +-FB_INTEGRAL_MAX); u = kp e + ki integral + kd (e - previous e).
+ * Then, per call with a measurement: e = (measured delay - bound) / bound; integral += e
+ * (clamped to +-FB_INTEGRAL_MAX); u = kp e + ki integral + kd (e - previous e). Calibration
+ * ratios: delay = measured / predicted delay of the running plan; load = measured /
+ * predicted load (the delay ratio when the load is unknown or frames were dropped, as a
+ * saturated measurement hides the demand). The job is "overloaded" when its measured load
+ * exceeds FB_LOAD_OVER or it dropped frames.
  *   u > FB_DEGRADE_U: degrade one step, knobs in order resolution (native, 720, 480, 360),
- *     nskip (0, 1, 2, 4), model (the costliest stage that has a smaller one), placement
- *     (the costliest stage to the node predicting the lowest cost). A step that lowers
- *     the predicted delay and keeps the wanted accuracy is preferred.
- *   u < FB_UPGRADE_U: upgrade one step, reverse order (placement back to the edge, larger
- *     model, less skipping, higher resolution), the first step whose predicted delay,
- *     calibrated by measured/predicted of the running plan, is at most
- *     FB_UPGRADE_HEADROOM x bound.
+ *     ntracking (0, 2, 4; detector-first DAGs), nskip (0, 1, 2, 4), model (the costliest
+ *     stage that has a smaller one), placement (the costliest stage to the node predicting
+ *     the lowest cost). A step that helps and keeps the wanted accuracy is preferred, then
+ *     one that helps, then any other step. Resolution, model and placement help when they
+ *     lower the predicted delay; tracking is taken only when it lowers it; nskip lowers
+ *     only the load, so it is taken only when the job is overloaded (never to chase a
+ *     delay bound: the measured delay would not drop).
+ *   else, the load rule (independent of the delay): a job whose measured load exceeds
+ *     FB_LOAD_SKIP or that dropped more than FB_DROP_SKIP of its processed frames, while
+ *     the delay is within the bound, skips one rung more (deliberately, instead of the
+ *     edge dropping frames at random);
+ *   else u < FB_UPGRADE_U: upgrade one step, reverse order (placement back to the edge,
+ *     larger model, less skipping, less tracking, higher resolution), the first step whose
+ *     predicted delay, calibrated, is at most FB_UPGRADE_HEADROOM x bound and whose
+ *     predicted load, calibrated, is at most FB_UPGRADE_LOAD (FB_LOAD_IDLE_MAX for less
+ *     skipping), so an upgrade never makes the job overloaded.
+ *   If none of these changed the plan: a job whose measured load is below FB_LOAD_IDLE
+ *     (and dropped nothing) skips one rung less when its calibrated predicted load then
+ *     stays at most FB_LOAD_IDLE_MAX (the gap to FB_LOAD_OVER is the hysteresis).
  * A change resets the integral and the derivative (new operating point) and starts a
- * dwell of FB_DWELL_CALLS calls without another change. Without a bound the cold-start
- * (best-accuracy) plan is kept. Every emitted plan is repaired against the live nodes
- * and the DAG first (dead nodes -> the edge, model ids and resolution clamped).
+ * dwell of FB_DWELL_CALLS calls without another change. Without a bound there is no PID
+ * and no upgrade: the cold-start (best-accuracy) plan is kept but for the load rule's
+ * skipping. Every emitted plan is repaired against the live nodes and the DAG first (dead
+ * nodes -> the edge, model ids and resolution clamped). The plan's fps is never changed
+ * (nskip is the frame-rate knob); a requested fps counts in the load.
  */
 #include <math.h>
 #include <stdio.h>
@@ -42,6 +73,12 @@
 #define FB_DWELL_CALLS      1
 #define FB_MAX_PLANS        20000
 #define FB_PLACE_NODES      2
+#define FB_LOAD_OVER        0.9  /* measured load above which a degrade may skip more */
+#define FB_LOAD_SKIP        0.95 /* load rule: skip more above this measured load... */
+#define FB_DROP_SKIP        0.1  /* ...or when more than this fraction of frames was dropped */
+#define FB_LOAD_IDLE        0.5  /* load rule: skip less below this measured load... */
+#define FB_LOAD_IDLE_MAX    0.8  /* ...if the calibrated predicted load stays at most this */
+#define FB_UPGRADE_LOAD     0.9  /* an upgrade keeps the calibrated predicted load <= this */
 
 typedef struct fb_state {
     double integral, prev_e;
@@ -56,11 +93,21 @@ static const int res_ladder[] = {720, 480, 360};
 #define N_RES ((int)(sizeof res_ladder / sizeof res_ladder[0]))
 static const int skip_ladder[] = {0, 1, 2, 4};
 #define N_SKIP ((int)(sizeof skip_ladder / sizeof skip_ladder[0]))
+static const int track_ladder[] = {0, 2, 4};
+#define N_TRACK ((int)(sizeof track_ladder / sizeof track_ladder[0]))
 
 static int n_models(const vd_sched_input *in, int i)
 {
     const vd_service *s = in->dag->stages[i].svc;
     return s && s->n_models > 0 ? s->n_models : 1;
+}
+
+/* Whether ntracking is a knob: the DAG's first stage is a detector (its boxes are tracked
+ * between detections). */
+static int tracking_knob(const vd_sched_input *in)
+{
+    const vd_service *s = in->dag->n_stages > 0 ? in->dag->stages[0].svc : NULL;
+    return s && s->is_detector;
 }
 
 static void set_node(const vd_sched_input *in, vd_plan *p, int i, const char *node)
@@ -182,6 +229,28 @@ static int upgrade_skip(const vd_sched_input *in, vd_plan *p)
     return 0;
 }
 
+static int degrade_track(const vd_sched_input *in, vd_plan *p)
+{
+    if (!tracking_knob(in)) return 0;
+    for (int k = 0; k < N_TRACK; k++)
+        if (track_ladder[k] > p->ntracking) {
+            p->ntracking = track_ladder[k];
+            return 1;
+        }
+    return 0;
+}
+
+static int upgrade_track(const vd_sched_input *in, vd_plan *p)
+{
+    (void)in;
+    for (int k = N_TRACK - 1; k >= 0; k--)
+        if (track_ladder[k] < p->ntracking) {
+            p->ntracking = track_ladder[k];
+            return 1;
+        }
+    return 0;
+}
+
 static int degrade_model(const vd_sched_input *in, vd_plan *p)
 {
     int best = -1;
@@ -261,18 +330,23 @@ static int upgrade_place(const vd_sched_input *in, vd_plan *p)
 }
 
 typedef int (*knob_fn)(const vd_sched_input *, vd_plan *);
-static const knob_fn degrades[] = {degrade_res, degrade_skip, degrade_model, degrade_place};
-static const knob_fn upgrades[] = {upgrade_place, upgrade_model, upgrade_skip, upgrade_res};
-#define N_KNOBS 4
+enum { K_RES, K_TRACK, K_SKIP, K_MODEL, K_PLACE, N_KNOBS };
+static const knob_fn degrades[N_KNOBS] = {degrade_res, degrade_track, degrade_skip, degrade_model,
+                                          degrade_place};
+/* upgrades[k] undoes degrades[N_KNOBS - 1 - k] */
+static const knob_fn upgrades[N_KNOBS] = {upgrade_place, upgrade_model, upgrade_skip, upgrade_track,
+                                          upgrade_res};
 
 static int meets_acc(const vd_sched_input *in, const vd_plan *p)
 {
     return in->accuracy <= 0 || vd_plan_accuracy(in, p) >= in->accuracy - 1e-9;
 }
 
-/* One degrade step: prefer a step that lowers the predicted delay and keeps the wanted
- * accuracy, then one that lowers the delay, then any step. */
-static int degrade(const vd_sched_input *in, const vd_plan *cur, vd_plan *out)
+/* One degrade step: prefer a step that helps and keeps the wanted accuracy, then one that
+ * helps, then any allowed step. A step helps when it lowers the predicted delay; more
+ * skipping never lowers it, so it is allowed (and helps, by lowering the load) only when
+ * the job is overloaded; more tracking is allowed only when it lowers the delay. */
+static int degrade(const vd_sched_input *in, const vd_plan *cur, int overloaded, vd_plan *out)
 {
     double d0 = vd_plan_predict(in, cur);
     for (int pass = 0; pass < 3; pass++)
@@ -280,22 +354,42 @@ static int degrade(const vd_sched_input *in, const vd_plan *cur, vd_plan *out)
             vd_plan q = *cur;
             if (!degrades[k](in, &q)) continue;
             double d = vd_plan_predict(in, &q);
-            int faster = d0 < 0 || d < 0 || d < d0 - 1e-12;
-            if (pass == 0 && !(faster && meets_acc(in, &q))) continue;
-            if (pass == 1 && !faster) continue;
+            int helps = d0 < 0 || d < 0 || d < d0 - 1e-12;
+            if (k == K_SKIP) {
+                if (!overloaded) continue;
+                helps = 1;
+            } else if (k == K_TRACK && !helps) {
+                continue;
+            }
+            if (pass == 0 && !(helps && meets_acc(in, &q))) continue;
+            if (pass == 1 && !helps) continue;
             *out = q;
             return 1;
         }
     return 0;
 }
 
-static int upgrade(const vd_sched_input *in, const vd_plan *cur, double ratio, vd_plan *out)
+/* Whether q's predicted load, calibrated by lratio, stays at most max. */
+static int load_fits(const vd_sched_input *in, const vd_plan *q, double lratio, double max)
+{
+    double l = vd_plan_load(in, q);
+    return l >= 0 && l * lratio <= max;
+}
+
+/* One upgrade step: the first, in order, whose calibrated predicted delay keeps headroom
+ * under the bound and whose calibrated predicted load keeps the job from being
+ * overloaded (less skipping: FB_LOAD_IDLE_MAX, so it does not undo the load rule). */
+static int upgrade(const vd_sched_input *in, const vd_plan *cur, double ratio, double lratio,
+                   vd_plan *out)
 {
     for (int k = 0; k < N_KNOBS; k++) {
         vd_plan q = *cur;
         if (!upgrades[k](in, &q)) continue;
         double d = vd_plan_predict(in, &q);
         if (d < 0 || d * ratio > FB_UPGRADE_HEADROOM * in->delay_bound) continue;
+        if (!load_fits(in, &q, lratio,
+                       upgrades[k] == upgrade_skip ? FB_LOAD_IDLE_MAX : FB_UPGRADE_LOAD))
+            continue;
         *out = q;
         return 1;
     }
@@ -311,25 +405,35 @@ typedef struct opt {
 
 typedef struct best_t {
     vd_plan p;
-    double d, a;
-    int feas, acc_ok, have;
+    double d, a, l;
+    int tier, keeps, acc_ok, have;
 } best_t;
 
+/* Tiers: 2 = delay fits and load <= 1, 1 = delay fits, 0 = neither. */
 static void consider(const vd_sched_input *in, const vd_plan *p, best_t *b)
 {
     double d = vd_plan_predict(in, p);
     if (d < 0) return;
-    double a = vd_plan_accuracy(in, p);
-    int feas = in->delay_bound <= 0 || d <= in->delay_bound;
+    double a = vd_plan_accuracy(in, p), l = vd_plan_load(in, p);
+    int fits = in->delay_bound <= 0 || d <= in->delay_bound;
+    int keeps = l <= 1 + 1e-12;
+    int tier = fits ? (keeps ? 2 : 1) : 0;
     int acc_ok = meets_acc(in, p);
     int better;
     if (!b->have)
         better = 1;
-    else if (feas != b->feas)
-        better = feas;
-    else if (!feas)
-        better = d < b->d - 1e-12 || (fabs(d - b->d) <= 1e-12 && a > b->a + 1e-12);
-    else if (acc_ok != b->acc_ok)
+    else if (tier != b->tier)
+        better = tier > b->tier;
+    else if (tier == 0) {
+        if (fabs(d - b->d) > 1e-12)
+            better = d < b->d;
+        else if (keeps != b->keeps)
+            better = keeps;
+        else if (keeps)
+            better = a > b->a + 1e-12;
+        else
+            better = l < b->l - 1e-12;
+    } else if (acc_ok != b->acc_ok)
         better = acc_ok;
     else
         better = a > b->a + 1e-12 || (fabs(a - b->a) <= 1e-12 && d < b->d - 1e-12);
@@ -337,7 +441,9 @@ static void consider(const vd_sched_input *in, const vd_plan *p, best_t *b)
         b->p = *p;
         b->d = d;
         b->a = a;
-        b->feas = feas;
+        b->l = l;
+        b->tier = tier;
+        b->keeps = keeps;
         b->acc_ok = acc_ok;
         b->have = 1;
     }
@@ -354,11 +460,13 @@ static int cold_start(const vd_sched_input *in, vd_plan *out)
     for (int k = 0; k < N_RES; k++)
         if (res_ladder[k] < nh) res[nr++] = res_ladder[k];
 
+    int ntrack = tracking_knob(in) ? N_TRACK : 1;
+
     static _Thread_local opt opts[VD_MAX_STAGES][8 * (VD_MAX_NODES + 1)];
     int nopt[VD_MAX_STAGES];
     int uniform = 0;
     for (int other = FB_PLACE_NODES; other >= 0; other--) {
-        double total = nr * N_SKIP;
+        double total = (double)nr * N_SKIP * ntrack;
         int maxm = 1;
         for (int i = 0; i < ns; i++) {
             const char *cand[VD_MAX_NODES + 1];
@@ -378,10 +486,11 @@ static int cold_start(const vd_sched_input *in, vd_plan *out)
     best_t b = {0};
     int idx[VD_MAX_STAGES];
     for (int r = 0; r < nr; r++)
-        for (int s = 0; s < N_SKIP; s++) {
+        for (int s = 0; s < N_SKIP * ntrack; s++) {
             vd_plan p = base;
             p.resolution_h = res[r];
-            p.nskip = skip_ladder[s];
+            p.nskip = skip_ladder[s % N_SKIP];
+            p.ntracking = track_ladder[s / N_SKIP];
             if (uniform) {
                 for (int m = 0; m < uniform; m++) {
                     for (int i = 0; i < ns; i++)
@@ -451,34 +560,46 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
     vd_plan cur = *in->last_plan;
     repair(in, &cur);
     st->started = 1;
-    if (!have_meas || in->delay_bound <= 0) {
-        *out = cur;
-        return 0;
-    }
-    st->measured++;
-    double bound = in->delay_bound, meas = in->last->total_delay;
-    double e = (meas - bound) / bound;
-    st->integral += e;
-    if (st->integral > FB_INTEGRAL_MAX) st->integral = FB_INTEGRAL_MAX;
-    if (st->integral < -FB_INTEGRAL_MAX) st->integral = -FB_INTEGRAL_MAX;
-    double deriv = st->have_prev ? e - st->prev_e : 0;
-    double u = FB_KP * e + FB_KI * st->integral + FB_KD * deriv;
-    st->prev_e = e;
-    st->have_prev = 1;
-
     *out = cur;
+    if (!have_meas) return 0;
+    st->measured++;
+    double bound = in->delay_bound, meas = in->last->total_delay, u = 0;
+    if (bound > 0) {
+        double e = (meas - bound) / bound;
+        st->integral += e;
+        if (st->integral > FB_INTEGRAL_MAX) st->integral = FB_INTEGRAL_MAX;
+        if (st->integral < -FB_INTEGRAL_MAX) st->integral = -FB_INTEGRAL_MAX;
+        double deriv = st->have_prev ? e - st->prev_e : 0;
+        u = FB_KP * e + FB_KI * st->integral + FB_KD * deriv;
+        st->prev_e = e;
+        st->have_prev = 1;
+    }
+
     if (st->dwell > 0) {
         st->dwell--;
         return 0;
     }
+    const vd_plan_result *lr = in->last;
+    double pred = vd_plan_predict(in, &cur), pload = vd_plan_load(in, &cur);
+    double ratio = pred > 0 ? meas / pred : 1;
+    /* a saturated or unknown load hides the demand: calibrate the load by the delay */
+    double lratio = lr->load > 0 && lr->dropped <= 0 && pload > 0 ? lr->load / pload : ratio;
+    int overloaded = lr->load > FB_LOAD_OVER || lr->dropped > 0;
+    int must_skip = lr->load > FB_LOAD_SKIP || lr->dropped > FB_DROP_SKIP * lr->n_frames;
+    int idle = lr->load > 0 && lr->load < FB_LOAD_IDLE && lr->dropped <= 0;
     vd_plan next;
     int changed = 0;
     if (u > FB_DEGRADE_U) {
-        changed = degrade(in, &cur, &next);
-    } else if (u < FB_UPGRADE_U) {
-        double pred = vd_plan_predict(in, &cur);
-        double ratio = pred > 0 ? meas / pred : 1;
-        changed = upgrade(in, &cur, ratio, &next);
+        changed = degrade(in, &cur, overloaded, &next);
+    } else if (must_skip && (bound <= 0 || meas <= bound)) {
+        next = cur; /* the load rule: skip deliberately instead of dropping at random */
+        changed = degrade_skip(in, &next);
+    } else if (bound > 0 && u < FB_UPGRADE_U) {
+        changed = upgrade(in, &cur, ratio, lratio, &next);
+    }
+    if (!(changed && !vd_plan_equal(&next, &cur)) && idle) {
+        next = cur; /* the load rule: an idle job skips less */
+        changed = upgrade_skip(in, &next) && load_fits(in, &next, lratio, FB_LOAD_IDLE_MAX);
     }
     if (changed && !vd_plan_equal(&next, &cur)) {
         repair(in, &next);
@@ -493,8 +614,9 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
 
 const vd_scheduler vd__sched_feedback = {
     .name = "feedback",
-    .description = "cold-start search over resolution, skipping, models and placement, then a "
-                   "PID controller on the measured delay moving one knob step at a time",
+    .description = "cold-start search over resolution, skipping, tracking, models and placement, "
+                   "then a PID controller on the measured per-frame delay moving one knob step "
+                   "at a time, and a load rule on skipping",
     .priv_size = sizeof(fb_state),
     .plan = fb_plan,
 };

@@ -11,15 +11,21 @@
  * "host"); the same holds for a mapping without a node. Every video_conf field is
  * optional (native resolution and fps, no skipping or tracking, JPEG).
  *
- * Cost model (vd_plan_predict): the predicted delay is the mean compute time per source
- * frame, i.e. what the pipeline must keep under the bound so frames do not queue:
+ * Cost model (vd_plan_predict): the predicted delay is the mean processing time per
+ * PROCESSED frame, the quantity the edge measures (vd_plan_result.total_delay, the seed's
+ * total_frame_delay averaged over the plan's frames):
  *   stage s on node n: kb_ms(service, model, h) / max(0.1, speed_n) * (1 + cpu_n/100)
  *     (a simple contention model: a node at 100% CPU takes twice as long);
  *   a stage not on the job's edge adds a transfer of the JPEG frame:
  *     VD_PLAN_JPEG_BPP bytes/pixel at VD_PLAN_LINK_BPS, plus VD_PLAN_HOP_S per hop;
- *   a detector stage with ntracking k runs on 1 frame in k+1 (tracked frames cost ~0);
- *   every stage runs on the fraction of source frames the plan keeps: 1/(nskip+1), times
- *     fps/native_fps when the plan's fps is below native.
+ *   a detector stage with ntracking k runs on 1 frame in k+1 (tracked frames cost ~0), so
+ *     the mean per processed frame really drops with tracking.
+ * Skipping (nskip, fps below native) does not change it: it changes how many frames are
+ * processed, not what one costs.
+ * Load model (vd_plan_load): predicted delay x processed frames per second = delay x
+ * native_fps (VD_SCHED_DEFAULT_FPS when unknown) x the fraction of source frames the plan
+ * keeps: 1/(nskip+1), times fps/native_fps when the plan's fps is below native. It is the
+ * fraction of wall time the job is busy (vd_plan_result.load); above 1 it cannot keep up.
  * h is the plan's resolution (0 = native), never above the native height; the frame width
  * for transfers assumes 16:9.
  *
@@ -320,11 +326,17 @@ int vd__plan_eff_res(const vd_sched_input *in, const vd_plan *p)
     return p->resolution_h <= 0 || p->resolution_h > nh ? nh : p->resolution_h;
 }
 
+static double native_fps(const vd_sched_input *in)
+{
+    return in->native_fps > 0 ? in->native_fps : VD_SCHED_DEFAULT_FPS;
+}
+
 /* Fraction of source frames the plan processes. */
 static double kept_fraction(const vd_sched_input *in, const vd_plan *p)
 {
     double f = 1.0 / (p->nskip + 1 > 1 ? p->nskip + 1 : 1);
-    if (p->fps > 0 && in->native_fps > 0 && p->fps < in->native_fps) f *= p->fps / in->native_fps;
+    double nf = native_fps(in);
+    if (p->fps > 0 && p->fps < nf) f *= p->fps / nf;
     return f;
 }
 
@@ -348,7 +360,7 @@ double vd__stage_cost(const vd_sched_input *in, const vd_plan *p, int i)
         double w = h * 16.0 / 9.0;
         s += VD_PLAN_JPEG_BPP * w * h / VD_PLAN_LINK_BPS + VD_PLAN_HOP_S;
     }
-    return s * kept_fraction(in, p);
+    return s;
 }
 
 double vd_plan_predict(const vd_sched_input *in, const vd_plan *p)
@@ -361,6 +373,13 @@ double vd_plan_predict(const vd_sched_input *in, const vd_plan *p)
         t += c;
     }
     return t;
+}
+
+double vd_plan_load(const vd_sched_input *in, const vd_plan *p)
+{
+    double d = vd_plan_predict(in, p);
+    if (d < 0) return -1;
+    return d * native_fps(in) * kept_fraction(in, p);
 }
 
 static double penalty(double x)

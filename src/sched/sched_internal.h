@@ -19,7 +19,8 @@ int vd__kb_size(const vd_kb *kb);
 const char *vd__plan_node(const vd_sched_input *in, const vd_plan *p, int i);
 /* Height the frames of plan p have: its resolution, native when 0, never above native. */
 int vd__plan_eff_res(const vd_sched_input *in, const vd_plan *p);
-/* Predicted seconds of stage i of p (compute + transfer, amortised like vd_plan_predict);
+/* Predicted seconds of stage i of p per processed frame (compute + transfer, a detector
+ * amortised over ntracking like vd_plan_predict; skipping does not change it);
  * <0 if the kb lacks the entry. */
 double vd__stage_cost(const vd_sched_input *in, const vd_plan *p, int i);
 /* Whether `node` may run `service`: the edge always, a live node when its services list
