@@ -3,7 +3,8 @@
  * (best accuracy that fits the bound and keeps up, tracking), against a simulated plant
  * (feasibility after a slow-down and a tighter bound, stability under noise, an infeasible
  * bound does not walk nskip up, overload gets deliberate skipping, the integral's memory),
- * and the load rule on single measurements. */
+ * the load rule on single measurements, and the recent drop ratio (a single drop does not
+ * make more skipping, over 5% does; an invalid load right after a change is unknown). */
 #include <libavutil/log.h>
 #include <math.h>
 #include <stdint.h>
@@ -193,8 +194,8 @@ static double noise(double amp)
 /* A simulated edge running the plan on a machine `factor` times slower than profiled. Like
  * the real edge it measures the delay per PROCESSED frame (skipping does not change it)
  * and the load: the demand is delay x processed frames per second; above 1 the job is
- * busy all the time (load 1) and drops the excess as late. `load_set` > 0 overrides the
- * measured load (no drops). */
+ * busy all the time (load 1) and drops the excess as late (drop_ratio: the fraction of the
+ * frames it drops). `load_set` > 0 overrides the measured load (no drops). */
 typedef struct plant {
     vd_sched *s;
     vd_sched_input in;
@@ -214,6 +215,7 @@ static int step(plant *pl)
     double fps = (pl->in.native_fps > 0 ? pl->in.native_fps : 25) / (pl->plan.nskip + 1);
     memset(&pl->res, 0, sizeof pl->res);
     pl->res.n_frames = 30;
+    pl->res.load_valid = 1;
     pl->res.total_delay = d;
     pl->demand = d * fps;
     if (pl->load_set > 0) {
@@ -221,6 +223,7 @@ static int step(plant *pl)
     } else if (pl->demand > 1) {
         pl->res.load = 1;
         pl->res.dropped = (long)(pl->res.n_frames * (pl->demand - 1) + 0.5);
+        pl->res.drop_ratio = (pl->demand - 1) / pl->demand;
     } else {
         pl->res.load = pl->demand;
     }
@@ -558,8 +561,8 @@ static void test_feedback(void)
 /* The load rule on single measurements, the delay within the bound and in the PID's dead
  * band (90 ms of 100): more skipping when the job cannot keep up, less when it idles.
  * Returns the next plan's nskip; *other: whether anything else changed. */
-static int load_step(const vd_dag *d, const vd_kb *kb, int nskip, double load, long dropped,
-                     double bound, int *other)
+static int load_step(const vd_dag *d, const vd_kb *kb, int nskip, double load, double drop_ratio,
+                     int valid, double bound, int *other)
 {
     vd_error err = {0};
     vd_sched *s;
@@ -568,7 +571,12 @@ static int load_step(const vd_dag *d, const vd_kb *kb, int nskip, double load, l
     vd_plan cur, next;
     CHECK(vd_sched_plan(s, &in, &cur, &err) == 0);
     cur.nskip = nskip;
-    vd_plan_result r = {.n_frames = 30, .total_delay = 0.09, .load = load, .dropped = dropped};
+    vd_plan_result r = {.n_frames = 30,
+                        .total_delay = 0.09,
+                        .load = load,
+                        .drop_ratio = drop_ratio,
+                        .load_valid = valid,
+                        .dropped = drop_ratio > 0};
     in.last_plan = &cur;
     in.last = &r;
     CHECK(vd_sched_plan(s, &in, &next, &err) == 0);
@@ -585,28 +593,33 @@ static void test_load_rule(void)
     vd_kb *kb = synthetic_kb();
     struct {
         int nskip;
-        double load;
-        long dropped;
+        double load, drop_ratio;
+        int valid;
         double bound;
         int want;
         const char *what;
     } cases[] = {
-        {0, 1.3, 0, 0.1, 1, "overloaded"},
-        {1, 0.97, 0, 0.1, 2, "overloaded"},
-        {0, 0.9, 4, 0.1, 1, "more than 10% dropped"},
-        {0, 0.9, 0, 0.1, 0, "keeping up"},
-        {0, 0.7, 0, 0.1, 0, "keeping up"},
-        {2, 0, 0, 0.1, 2, "load unknown"},
-        {4, 0.2, 0, 0.1, 2, "idle"},
-        {1, 0.3, 0, 0.1, 0, "idle"},
-        {1, 0.45, 0, 0.1, 1, "idle, but nskip 0 would load 0.9"},
-        {0, 1.3, 0, 0, 1, "overloaded, no bound"},
+        {0, 1.3, 0, 1, 0.1, 1, "overloaded"},
+        {1, 0.97, 0, 1, 0.1, 2, "overloaded"},
+        {0, 0.9, 0.12, 1, 0.1, 1, "more than 10% of recent frames dropped"},
+        {0, 0.9, 0.06, 1, 0.1, 0, "6% dropped, within the bound: the load rule wants 10%"},
+        {0, 0.7, 1.0 / 21, 1, 0.1, 0, "a single drop in the window"},
+        {0, 0.9, 0, 1, 0.1, 0, "keeping up"},
+        {0, 0.7, 0, 1, 0.1, 0, "keeping up"},
+        {2, 0, 0, 1, 0.1, 2, "load unknown"},
+        {4, 0.2, 0, 1, 0.1, 2, "idle"},
+        {1, 0.3, 0, 1, 0.1, 0, "idle"},
+        {1, 0.45, 0, 1, 0.1, 1, "idle, but nskip 0 would load 0.9"},
+        {0, 1.3, 0, 1, 0, 1, "overloaded, no bound"},
+        {0, 1.3, 0.5, 0, 0.1, 0, "overloaded, but too early after the change"},
+        {4, 0.2, 0, 0, 0.1, 4, "idle, but too early after the change"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int other, n = load_step(d, kb, cases[i].nskip, cases[i].load, cases[i].dropped,
-                                 cases[i].bound, &other);
-        CHECKF(n == cases[i].want && !other, "%s (nskip %d, load %g, dropped %ld): nskip %d%s",
-               cases[i].what, cases[i].nskip, cases[i].load, cases[i].dropped, n,
+        int other, n = load_step(d, kb, cases[i].nskip, cases[i].load, cases[i].drop_ratio,
+                                 cases[i].valid, cases[i].bound, &other);
+        CHECKF(n == cases[i].want && !other,
+               "%s (nskip %d, load %g, drop_ratio %g, valid %d): nskip %d%s", cases[i].what,
+               cases[i].nskip, cases[i].load, cases[i].drop_ratio, cases[i].valid, n,
                other ? " and other changes" : "");
     }
     /* an upgrade never overloads the job: 480p nskip 1 at 50 ms of a 100 ms bound, measured
@@ -621,7 +634,8 @@ static void test_load_rule(void)
         vd_plan_default(d, "edge1", &cur);
         cur.resolution_h = 480;
         cur.nskip = 1;
-        vd_plan_result r = {.n_frames = 30, .total_delay = 0.05, .load = vd_plan_load(&in, &cur)};
+        vd_plan_result r = {
+            .n_frames = 30, .total_delay = 0.05, .load = vd_plan_load(&in, &cur), .load_valid = 1};
         in.last_plan = &cur;
         in.last = &r;
         CHECK(vd_sched_plan(s, &in, &next, &err) == 0);
@@ -636,8 +650,82 @@ static void test_load_rule(void)
     }
     /* over the bound (90 ms of 80): the delay is the PID's, which lowers the resolution
      * first (skipping would not lower the delay) */
-    int other, n = load_step(d, kb, 0, 0.97, 0, 0.08, &other);
+    int other, n = load_step(d, kb, 0, 0.97, 0, 1, 0.08, &other);
     CHECKF(n == 0 && other, "over the bound: nskip %d, other changes %d", n, other);
+    vd_kb_free(kb);
+    vd_dag_free(d);
+}
+
+/* Over the bound with resolution and tracking used up (360p, ntracking 4): a degrade may
+ * skip only when the job is overloaded, now by its RECENT drop ratio (over 5%), so one drop
+ * at start-up (dropped stays 1 for the plan's life) no longer raises nskip, call after call;
+ * otherwise the next knob (model) is taken. Returns the next plan. */
+static vd_plan drop_step(vd_sched *s, const vd_dag *d, const vd_kb *kb, const vd_plan *cur,
+                         const vd_plan_result *r)
+{
+    vd_error err = {0};
+    vd_sched_input in = base_input(d, kb, 0.02);
+    in.native_fps = 5;
+    in.last_plan = cur;
+    in.last = r;
+    vd_plan next = *cur;
+    CHECKF(vd_sched_plan(s, &in, &next, &err) == 0, "%s", err.msg);
+    return next;
+}
+
+static void test_drop_ratio(void)
+{
+    vd_dag *d = pipeline("face_detection,face_alignment");
+    vd_kb *kb = synthetic_kb();
+    vd_error err = {0};
+    vd_plan cur;
+    vd_plan_default(d, "edge1", &cur);
+    cur.resolution_h = 360;
+    cur.ntracking = 4;
+    struct {
+        double drop_ratio;
+        int valid, want_skip;
+        const char *what;
+    } cases[] = {
+        {1.0 / 21, 1, 0, "one drop in the window"},
+        {0, 1, 0, "nothing dropped recently (one at start-up)"},
+        {0.06, 1, 1, "6% of recent frames dropped"},
+        {0.5, 0, 0, "half dropped, but too early after the change"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vd_sched *s;
+        CHECK(vd_sched_new("feedback", &s, &err) == 0);
+        vd_plan_result r = {.n_frames = 40,
+                            .total_delay = 0.05,
+                            .load = 0.3,
+                            .drop_ratio = cases[i].drop_ratio,
+                            .load_valid = cases[i].valid,
+                            .dropped = 1};
+        vd_plan next = drop_step(s, d, kb, &cur, &r);
+        CHECKF((next.nskip > 0) == cases[i].want_skip &&
+                   (cases[i].want_skip || next.map[0].model_id == 1),
+               "%s: nskip %d, model %d", cases[i].what, next.nskip, next.map[0].model_id);
+        vd_sched_free(s);
+    }
+    /* a run: one drop at start-up; the window's ratio falls as frames come, then the drop
+     * leaves the window; the plan may degrade its model but never skips */
+    vd_sched *s;
+    CHECK(vd_sched_new("feedback", &s, &err) == 0);
+    vd_plan p = cur;
+    int max_skip = 0;
+    for (int k = 0; k < 20; k++) {
+        long frames = 10 + 25L * k; /* 5 fps, a re-plan every 5 s */
+        vd_plan_result r = {.n_frames = (int)frames,
+                            .total_delay = 0.05,
+                            .load = 0.3,
+                            .drop_ratio = k < 4 ? 1.0 / (double)(frames + 1) : 0,
+                            .load_valid = frames >= VD_LOAD_MIN_FRAMES,
+                            .dropped = 1};
+        p = drop_step(s, d, kb, &p, &r);
+        if (p.nskip > max_skip) max_skip = p.nskip;
+    }
+    CHECKF(max_skip == 0, "a single start-up drop raised nskip to %d", max_skip);
+    vd_sched_free(s);
     vd_kb_free(kb);
     vd_dag_free(d);
 }
@@ -676,6 +764,7 @@ int main(void)
     test_feedback_cold();
     test_feedback();
     test_load_rule();
+    test_drop_ratio();
     test_profile();
     return vt_finish();
 }

@@ -234,6 +234,13 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     j->measured.total_delay = json_number_value(json_object_get(pr, "total_delay"));
     j->measured.load = json_number_value(json_object_get(pr, "load"));
     j->measured.dropped = (long)json_integer_value(json_object_get(pr, "dropped"));
+    /* an edge without the recent window: since the plan start, taken as valid */
+    json_t *dr = json_object_get(pr, "drop_ratio"), *lv = json_object_get(pr, "load_valid");
+    long fr = j->measured.n_frames + j->measured.dropped;
+    j->measured.drop_ratio = dr       ? json_number_value(dr)
+                             : fr > 0 ? (double)j->measured.dropped / fr
+                                      : 0;
+    j->measured.load_valid = lv ? json_is_true(lv) : 1;
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
         j->measured.delay[s] = json_number_value(
             json_object_get(json_object_get(pr, "delay"), j->dag->stages[s].name));
