@@ -4,13 +4,15 @@
  * (feasibility after a slow-down and a tighter bound, stability under noise, an infeasible
  * bound does not walk nskip up, overload gets deliberate skipping, the integral's memory),
  * the load rule on single measurements, and the recent drop ratio (a single drop does not
- * make more skipping, over 5% does; an invalid load right after a change is unknown). */
+ * make more skipping, over 5% does; an invalid load right after a change is unknown), and
+ * the edge's recent-load window that measures them. */
 #include <libavutil/log.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/loadwin.h"
 #include "testlib.h"
 #include "vdag/media.h"
 #include "vdag/sched.h"
@@ -730,6 +732,74 @@ static void test_drop_ratio(void)
     vd_dag_free(d);
 }
 
+/* The edge's window: load and drop ratio over the last 5 s since the plan change, in frames
+ * (clips count clip_len), valid after 1 s and 20 frames or a full window. */
+static void test_loadwin(void)
+{
+    vd__loadwin w;
+    vd__loadwin_stats st;
+    double t0 = 1e6;
+    CHECK(fabs(VD__LOADWIN_N * VD__LOADWIN_BUCKET_MS - VD_LOAD_WINDOW_S * 1e3) < 1e-9);
+    /* 10 fps, 40 ms per frame (load 0.4), one frame dropped at start-up */
+    vd__loadwin_reset(&w, t0);
+    vd__loadwin_drop(&w, t0 + 50, 1);
+    double t = t0;
+    for (; t < t0 + 500; t += 100) vd__loadwin_step(&w, t + 60, t + 100, 1);
+    vd__loadwin_get(&w, t, &st);
+    CHECKF(!st.valid && fabs(st.load - 0.4) < 0.01 && st.processed == 5 && st.drops == 1,
+           "0.5 s: valid %d load %g processed %ld drops %ld", st.valid, st.load, st.processed,
+           st.drops);
+    for (; t < t0 + 2000; t += 100) vd__loadwin_step(&w, t + 60, t + 100, 1);
+    vd__loadwin_get(&w, t, &st);
+    CHECKF(st.valid && fabs(st.load - 0.4) < 0.01 && fabs(st.drop_ratio - 1.0 / 21) < 1e-9,
+           "2 s: valid %d load %g drop_ratio %g", st.valid, st.load, st.drop_ratio);
+    for (; t < t0 + 7000; t += 100) vd__loadwin_step(&w, t + 60, t + 100, 1);
+    vd__loadwin_get(&w, t, &st);
+    printf("loadwin after 7 s: span %.0f ms, load %.3f, %ld processed, %ld dropped\n", st.span_ms,
+           st.load, st.processed, st.drops);
+    CHECKF(st.valid && st.drops == 0 && st.drop_ratio == 0 && fabs(st.load - 0.4) < 0.02,
+           "7 s: the start-up drop left the window: drops %ld load %g", st.drops, st.load);
+    CHECK(st.span_ms >= VD_LOAD_WINDOW_S * 1e3 - VD__LOADWIN_BUCKET_MS - 1e-9 &&
+          st.span_ms <= VD_LOAD_WINDOW_S * 1e3 + 1e-9);
+    CHECK(st.processed >= 47 && st.processed <= 50);
+
+    /* overloaded: busy all the time, every other frame dropped */
+    vd__loadwin_reset(&w, t0);
+    for (t = t0; t < t0 + 3000; t += 200) {
+        vd__loadwin_drop(&w, t, 1);
+        vd__loadwin_step(&w, t, t + 200, 1);
+    }
+    vd__loadwin_get(&w, t, &st);
+    CHECKF(st.valid && fabs(st.load - 1) < 1e-9 && fabs(st.drop_ratio - 0.5) < 1e-9,
+           "overloaded: load %g drop_ratio %g", st.load, st.drop_ratio);
+
+    /* a clip DAG: a step consumes 4 frames; one clip in four is dropped: 25% of frames */
+    vd__loadwin_reset(&w, t0);
+    for (int k = 0; k < 12; k++) {
+        t = t0 + 160.0 * k;
+        if (k % 4 == 3)
+            vd__loadwin_drop(&w, t + 160, 4);
+        else
+            vd__loadwin_step(&w, t + 60, t + 160, 4);
+    }
+    vd__loadwin_get(&w, t + 160, &st);
+    CHECKF(st.processed == 36 && st.drops == 12 && fabs(st.drop_ratio - 0.25) < 1e-9,
+           "clips: %ld processed %ld dropped ratio %g", st.processed, st.drops, st.drop_ratio);
+
+    /* a long step spread over the buckets it covers; one step a second: valid once the
+     * window is full, though it holds fewer than 20 frames */
+    vd__loadwin_reset(&w, t0);
+    vd__loadwin_step(&w, t0 + 1000, t0 + 3000, 1);
+    vd__loadwin_get(&w, t0 + 3000, &st);
+    CHECKF(fabs(st.load - 2.0 / 3) < 1e-9 && !st.valid, "long step: load %g valid %d", st.load,
+           st.valid);
+    vd__loadwin_step(&w, t0 + 3000, t0 + 5000, 1);
+    vd__loadwin_get(&w, t0 + 7000, &st);
+    /* the window starts at 2250 ms: 2750 of the 4750 ms were busy */
+    CHECKF(st.valid && fabs(st.load - 2750.0 / 4750) < 1e-9 && st.processed == 2,
+           "7 s: load %g valid %d processed %ld", st.load, st.valid, st.processed);
+}
+
 static void test_profile(void)
 {
     vd_error err = {0};
@@ -765,6 +835,7 @@ int main(void)
     test_feedback();
     test_load_rule();
     test_drop_ratio();
+    test_loadwin();
     test_profile();
     return vt_finish();
 }
