@@ -50,11 +50,12 @@ struct job {
     int started;
     /* guarded by edge->mu */
     vd_plan pending;
+    int pending_version; /* the sender's number for it (0: none) */
     int has_pending, stop, watch, state;
     json_t *last; /* last published header, for get_runtime */
     /* job thread only */
     vd_plan plan;
-    int plan_version;
+    int plan_version; /* the cloud's number for the plan, echoed in results (0: none given) */
     rstage rs[VD_MAX_STAGES];
     int fallback[VD_MAX_STAGES];
     int64_t enc_id;
@@ -110,8 +111,9 @@ static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, j
                          args, REMOTE_TIMEOUT, out, NULL, err);
 }
 
-/* Apply a plan to the source and executor (job thread). */
-static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p)
+/* Apply a plan (version: the sender's number for it) to the source and executor (job
+ * thread). */
+static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p, int version)
 {
     vd_video_conf vc = {.resolution_h = p->resolution_h, .fps = p->fps, .nskip = p->nskip};
     vd_source_set_conf(src, &vc);
@@ -130,7 +132,7 @@ static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p)
         j->fallback[s] = 0;
     }
     j->plan = *p;
-    j->plan_version++;
+    j->plan_version = version;
     memset(j->sum_delay, 0, sizeof j->sum_delay);
     j->sum_total = 0;
     j->n_plan_frames = 0;
@@ -181,23 +183,25 @@ static json_t *result_header(job *j, json_t *res)
         if (j->win_n[i] < nmin) nmin = j->win_n[i];
         if (j->win_n[i] > nmax) nmax = j->win_n[i];
     }
-    json_object_set_new(res, "plan_version", json_integer(j->plan_version));
+    if (j->plan_version > 0)
+        json_object_set_new(res, "plan_version", json_integer(j->plan_version));
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
         if (j->fallback[s]) {
             json_t *fb = json_object_get(res, "fallback");
             if (!fb) json_object_set_new(res, "fallback", fb = json_array());
             json_array_append_new(fb, json_string(j->dag->stages[s].name));
         }
-    return json_pack("{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:{s:f,s:f,s:f,s:b},s:i,"
-                     "s:o}",
-                     "job_uid", j->uid, "node", j->edge->name, "state", "EXEC", "result", res,
-                     "plan_result", "delay", delay, "total_delay", n ? j->sum_total / n : 0.0,
-                     "n_frames", n, "load", j->measure_load ? lw.load : 0.0, "drop_ratio",
-                     lw.drop_ratio, "load_valid", j->measure_load && lw.valid, "dropped",
-                     (json_int_t)j->dropped, "runtime", "delay", w ? sd / w : 0.0, "obj_n",
-                     w ? sn / w : 0.0, "obj_size", w ? ss / w : 0.0, "obj_stable",
-                     w >= 5 && nmax - nmin <= 1, "plan_version", j->plan_version, "plan",
-                     vd_plan_to_json(&j->plan));
+    json_t *hdr = json_pack(
+        "{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:{s:f,s:f,s:f,s:b},s:o}", "job_uid",
+        j->uid, "node", j->edge->name, "state", "EXEC", "result", res, "plan_result", "delay",
+        delay, "total_delay", n ? j->sum_total / n : 0.0, "n_frames", n, "load",
+        j->measure_load ? lw.load : 0.0, "drop_ratio", lw.drop_ratio, "load_valid",
+        j->measure_load && lw.valid, "dropped", (json_int_t)j->dropped, "runtime", "delay",
+        w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size", w ? ss / w : 0.0, "obj_stable",
+        w >= 5 && nmax - nmin <= 1, "plan", vd_plan_to_json(&j->plan));
+    if (hdr && j->plan_version > 0)
+        json_object_set_new(hdr, "plan_version", json_integer(j->plan_version));
+    return hdr;
 }
 
 static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
@@ -256,6 +260,7 @@ static void *job_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&e->mu);
         int stop = j->stop || e->stopping, has = j->has_pending, watch = j->watch;
+        int nv = j->pending_version;
         vd_plan np = j->pending;
         j->has_pending = 0;
         pthread_mutex_unlock(&e->mu);
@@ -263,7 +268,7 @@ static void *job_main(void *arg)
             reason = "stopped";
             break;
         }
-        if (has) apply_plan(j, src, ex, &np);
+        if (has) apply_plan(j, src, ex, &np, nv);
         if (j->max_frames > 0 && processed >= j->max_frames) break;
         vd_frame *frames[64];
         int got = 0, rc = 0;
@@ -368,8 +373,15 @@ static void job_free(job *j)
     free(j);
 }
 
-/* {job_uid, video_id, dag, plan?, max_frames?, loop?}. A job that exists (and runs) gets
- * the plan as an update: resubmitting is idempotent. */
+/* The cloud's number for the plan a command carries ("plan_version"); 0 when absent. */
+static int plan_version_of(json_t *req)
+{
+    json_int_t v = json_integer_value(json_object_get(req, "plan_version"));
+    return v > 0 && v <= 0x7fffffff ? (int)v : 0;
+}
+
+/* {job_uid, video_id, dag, plan?, plan_version?, max_frames?, loop?}. A job that exists (and
+ * runs) gets the plan as an update: resubmitting is idempotent. */
 static int submit_job(vd_edge *e, json_t *req, vd_error *err)
 {
     const char *uid = json_string_value(json_object_get(req, "job_uid"));
@@ -408,6 +420,7 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     job *j = find_job(e, uid);
     if (j && j->state == J_RUN) {
         j->pending = p;
+        j->pending_version = plan_version_of(req);
         j->has_pending = 1;
         pthread_mutex_unlock(&e->mu);
         vd_dag_free(dag);
@@ -436,6 +449,7 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     json_t *lp = json_object_get(req, "loop");
     j->loop = lp ? json_is_true(lp) : e->o.loop;
     j->pending = p;
+    j->pending_version = plan_version_of(req);
     j->has_pending = 1;
     j->watch = json_is_true(json_object_get(req, "watch"));
     if (pthread_create(&j->thr, NULL, job_main, j)) {
@@ -463,7 +477,7 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
     if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
     vd_plan p;
     int rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
-    if (!rc) j->pending = p, j->has_pending = 1;
+    if (!rc) j->pending = p, j->pending_version = plan_version_of(req), j->has_pending = 1;
     pthread_mutex_unlock(&e->mu);
     return rc;
 }
