@@ -3,15 +3,24 @@
  * (best accuracy that fits the bound and keeps up, tracking), against a simulated plant
  * (feasibility after a slow-down and a tighter bound, stability under noise, an infeasible
  * bound does not walk nskip up, overload gets deliberate skipping, the integral's memory),
- * and the load rule on single measurements. */
+ * the load rule on single measurements, and the recent drop ratio (a single drop does not
+ * make more skipping, over 5% does; an invalid load right after a change is unknown), and
+ * the edge's recent-load window that measures them; the cloud numbers its plans and feeds
+ * the scheduler only measurements of the plan it last sent (a fake edge on the in-process
+ * transport). */
 #include <libavutil/log.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "node/loadwin.h"
 #include "testlib.h"
+#include "vdag/base.h"
 #include "vdag/media.h"
+#include "vdag/node.h"
 #include "vdag/sched.h"
 #include "vdag/svc.h"
 
@@ -193,8 +202,8 @@ static double noise(double amp)
 /* A simulated edge running the plan on a machine `factor` times slower than profiled. Like
  * the real edge it measures the delay per PROCESSED frame (skipping does not change it)
  * and the load: the demand is delay x processed frames per second; above 1 the job is
- * busy all the time (load 1) and drops the excess as late. `load_set` > 0 overrides the
- * measured load (no drops). */
+ * busy all the time (load 1) and drops the excess as late (drop_ratio: the fraction of the
+ * frames it drops). `load_set` > 0 overrides the measured load (no drops). */
 typedef struct plant {
     vd_sched *s;
     vd_sched_input in;
@@ -214,6 +223,7 @@ static int step(plant *pl)
     double fps = (pl->in.native_fps > 0 ? pl->in.native_fps : 25) / (pl->plan.nskip + 1);
     memset(&pl->res, 0, sizeof pl->res);
     pl->res.n_frames = 30;
+    pl->res.load_valid = 1;
     pl->res.total_delay = d;
     pl->demand = d * fps;
     if (pl->load_set > 0) {
@@ -221,6 +231,7 @@ static int step(plant *pl)
     } else if (pl->demand > 1) {
         pl->res.load = 1;
         pl->res.dropped = (long)(pl->res.n_frames * (pl->demand - 1) + 0.5);
+        pl->res.drop_ratio = (pl->demand - 1) / pl->demand;
     } else {
         pl->res.load = pl->demand;
     }
@@ -558,8 +569,8 @@ static void test_feedback(void)
 /* The load rule on single measurements, the delay within the bound and in the PID's dead
  * band (90 ms of 100): more skipping when the job cannot keep up, less when it idles.
  * Returns the next plan's nskip; *other: whether anything else changed. */
-static int load_step(const vd_dag *d, const vd_kb *kb, int nskip, double load, long dropped,
-                     double bound, int *other)
+static int load_step(const vd_dag *d, const vd_kb *kb, int nskip, double load, double drop_ratio,
+                     int valid, double bound, int *other)
 {
     vd_error err = {0};
     vd_sched *s;
@@ -568,7 +579,12 @@ static int load_step(const vd_dag *d, const vd_kb *kb, int nskip, double load, l
     vd_plan cur, next;
     CHECK(vd_sched_plan(s, &in, &cur, &err) == 0);
     cur.nskip = nskip;
-    vd_plan_result r = {.n_frames = 30, .total_delay = 0.09, .load = load, .dropped = dropped};
+    vd_plan_result r = {.n_frames = 30,
+                        .total_delay = 0.09,
+                        .load = load,
+                        .drop_ratio = drop_ratio,
+                        .load_valid = valid,
+                        .dropped = drop_ratio > 0};
     in.last_plan = &cur;
     in.last = &r;
     CHECK(vd_sched_plan(s, &in, &next, &err) == 0);
@@ -585,28 +601,33 @@ static void test_load_rule(void)
     vd_kb *kb = synthetic_kb();
     struct {
         int nskip;
-        double load;
-        long dropped;
+        double load, drop_ratio;
+        int valid;
         double bound;
         int want;
         const char *what;
     } cases[] = {
-        {0, 1.3, 0, 0.1, 1, "overloaded"},
-        {1, 0.97, 0, 0.1, 2, "overloaded"},
-        {0, 0.9, 4, 0.1, 1, "more than 10% dropped"},
-        {0, 0.9, 0, 0.1, 0, "keeping up"},
-        {0, 0.7, 0, 0.1, 0, "keeping up"},
-        {2, 0, 0, 0.1, 2, "load unknown"},
-        {4, 0.2, 0, 0.1, 2, "idle"},
-        {1, 0.3, 0, 0.1, 0, "idle"},
-        {1, 0.45, 0, 0.1, 1, "idle, but nskip 0 would load 0.9"},
-        {0, 1.3, 0, 0, 1, "overloaded, no bound"},
+        {0, 1.3, 0, 1, 0.1, 1, "overloaded"},
+        {1, 0.97, 0, 1, 0.1, 2, "overloaded"},
+        {0, 0.9, 0.12, 1, 0.1, 1, "more than 10% of recent frames dropped"},
+        {0, 0.9, 0.06, 1, 0.1, 0, "6% dropped, within the bound: the load rule wants 10%"},
+        {0, 0.7, 1.0 / 21, 1, 0.1, 0, "a single drop in the window"},
+        {0, 0.9, 0, 1, 0.1, 0, "keeping up"},
+        {0, 0.7, 0, 1, 0.1, 0, "keeping up"},
+        {2, 0, 0, 1, 0.1, 2, "load unknown"},
+        {4, 0.2, 0, 1, 0.1, 2, "idle"},
+        {1, 0.3, 0, 1, 0.1, 0, "idle"},
+        {1, 0.45, 0, 1, 0.1, 1, "idle, but nskip 0 would load 0.9"},
+        {0, 1.3, 0, 1, 0, 1, "overloaded, no bound"},
+        {0, 1.3, 0.5, 0, 0.1, 0, "overloaded, but too early after the change"},
+        {4, 0.2, 0, 0, 0.1, 4, "idle, but too early after the change"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int other, n = load_step(d, kb, cases[i].nskip, cases[i].load, cases[i].dropped,
-                                 cases[i].bound, &other);
-        CHECKF(n == cases[i].want && !other, "%s (nskip %d, load %g, dropped %ld): nskip %d%s",
-               cases[i].what, cases[i].nskip, cases[i].load, cases[i].dropped, n,
+        int other, n = load_step(d, kb, cases[i].nskip, cases[i].load, cases[i].drop_ratio,
+                                 cases[i].valid, cases[i].bound, &other);
+        CHECKF(n == cases[i].want && !other,
+               "%s (nskip %d, load %g, drop_ratio %g, valid %d): nskip %d%s", cases[i].what,
+               cases[i].nskip, cases[i].load, cases[i].drop_ratio, cases[i].valid, n,
                other ? " and other changes" : "");
     }
     /* an upgrade never overloads the job: 480p nskip 1 at 50 ms of a 100 ms bound, measured
@@ -621,7 +642,8 @@ static void test_load_rule(void)
         vd_plan_default(d, "edge1", &cur);
         cur.resolution_h = 480;
         cur.nskip = 1;
-        vd_plan_result r = {.n_frames = 30, .total_delay = 0.05, .load = vd_plan_load(&in, &cur)};
+        vd_plan_result r = {
+            .n_frames = 30, .total_delay = 0.05, .load = vd_plan_load(&in, &cur), .load_valid = 1};
         in.last_plan = &cur;
         in.last = &r;
         CHECK(vd_sched_plan(s, &in, &next, &err) == 0);
@@ -636,10 +658,365 @@ static void test_load_rule(void)
     }
     /* over the bound (90 ms of 80): the delay is the PID's, which lowers the resolution
      * first (skipping would not lower the delay) */
-    int other, n = load_step(d, kb, 0, 0.97, 0, 0.08, &other);
+    int other, n = load_step(d, kb, 0, 0.97, 0, 1, 0.08, &other);
     CHECKF(n == 0 && other, "over the bound: nskip %d, other changes %d", n, other);
     vd_kb_free(kb);
     vd_dag_free(d);
+}
+
+/* Over the bound with resolution and tracking used up (360p, ntracking 4): a degrade may
+ * skip only when the job is overloaded, now by its RECENT drop ratio (over 5%), so one drop
+ * at start-up (dropped stays 1 for the plan's life) no longer raises nskip, call after call;
+ * otherwise the next knob (model) is taken. Returns the next plan. */
+static vd_plan drop_step(vd_sched *s, const vd_dag *d, const vd_kb *kb, const vd_plan *cur,
+                         const vd_plan_result *r)
+{
+    vd_error err = {0};
+    vd_sched_input in = base_input(d, kb, 0.02);
+    in.native_fps = 5;
+    in.last_plan = cur;
+    in.last = r;
+    vd_plan next = *cur;
+    CHECKF(vd_sched_plan(s, &in, &next, &err) == 0, "%s", err.msg);
+    return next;
+}
+
+static void test_drop_ratio(void)
+{
+    vd_dag *d = pipeline("face_detection,face_alignment");
+    vd_kb *kb = synthetic_kb();
+    vd_error err = {0};
+    vd_plan cur;
+    vd_plan_default(d, "edge1", &cur);
+    cur.resolution_h = 360;
+    cur.ntracking = 4;
+    struct {
+        double drop_ratio;
+        int valid, want_skip;
+        const char *what;
+    } cases[] = {
+        {1.0 / 21, 1, 0, "one drop in the window"},
+        {0, 1, 0, "nothing dropped recently (one at start-up)"},
+        {0.06, 1, 1, "6% of recent frames dropped"},
+        {0.5, 0, 0, "half dropped, but too early after the change"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vd_sched *s;
+        CHECK(vd_sched_new("feedback", &s, &err) == 0);
+        vd_plan_result r = {.n_frames = 40,
+                            .total_delay = 0.05,
+                            .load = 0.3,
+                            .drop_ratio = cases[i].drop_ratio,
+                            .load_valid = cases[i].valid,
+                            .dropped = 1};
+        vd_plan next = drop_step(s, d, kb, &cur, &r);
+        CHECKF((next.nskip > 0) == cases[i].want_skip &&
+                   (cases[i].want_skip || next.map[0].model_id == 1),
+               "%s: nskip %d, model %d", cases[i].what, next.nskip, next.map[0].model_id);
+        vd_sched_free(s);
+    }
+    /* a run: one drop at start-up; the window's ratio falls as frames come, then the drop
+     * leaves the window; the plan may degrade its model but never skips */
+    vd_sched *s;
+    CHECK(vd_sched_new("feedback", &s, &err) == 0);
+    vd_plan p = cur;
+    int max_skip = 0;
+    for (int k = 0; k < 20; k++) {
+        long frames = 10 + 25L * k; /* 5 fps, a re-plan every 5 s */
+        vd_plan_result r = {.n_frames = (int)frames,
+                            .total_delay = 0.05,
+                            .load = 0.3,
+                            .drop_ratio = k < 4 ? 1.0 / (double)(frames + 1) : 0,
+                            .load_valid = frames >= VD_LOAD_MIN_FRAMES,
+                            .dropped = 1};
+        p = drop_step(s, d, kb, &p, &r);
+        if (p.nskip > max_skip) max_skip = p.nskip;
+    }
+    CHECKF(max_skip == 0, "a single start-up drop raised nskip to %d", max_skip);
+    vd_sched_free(s);
+    vd_kb_free(kb);
+    vd_dag_free(d);
+}
+
+/* The edge's window: load and drop ratio over the last 5 s since the plan change, in frames
+ * (clips count clip_len), valid after 1 s and 20 frames or a full window. */
+static void test_loadwin(void)
+{
+    vd__loadwin w;
+    vd__loadwin_stats st;
+    double t0 = 1e6;
+    CHECK(fabs(VD__LOADWIN_N * VD__LOADWIN_BUCKET_MS - VD_LOAD_WINDOW_S * 1e3) < 1e-9);
+    /* 10 fps, 40 ms per frame (load 0.4), one frame dropped at start-up */
+    vd__loadwin_reset(&w, t0);
+    vd__loadwin_drop(&w, t0 + 50, 1);
+    double t = t0;
+    for (; t < t0 + 500; t += 100) vd__loadwin_step(&w, t + 60, t + 100, 1);
+    vd__loadwin_get(&w, t, &st);
+    CHECKF(!st.valid && fabs(st.load - 0.4) < 0.01 && st.processed == 5 && st.drops == 1,
+           "0.5 s: valid %d load %g processed %ld drops %ld", st.valid, st.load, st.processed,
+           st.drops);
+    for (; t < t0 + 2000; t += 100) vd__loadwin_step(&w, t + 60, t + 100, 1);
+    vd__loadwin_get(&w, t, &st);
+    CHECKF(st.valid && fabs(st.load - 0.4) < 0.01 && fabs(st.drop_ratio - 1.0 / 21) < 1e-9,
+           "2 s: valid %d load %g drop_ratio %g", st.valid, st.load, st.drop_ratio);
+    for (; t < t0 + 7000; t += 100) vd__loadwin_step(&w, t + 60, t + 100, 1);
+    vd__loadwin_get(&w, t, &st);
+    printf("loadwin after 7 s: span %.0f ms, load %.3f, %ld processed, %ld dropped\n", st.span_ms,
+           st.load, st.processed, st.drops);
+    CHECKF(st.valid && st.drops == 0 && st.drop_ratio == 0 && fabs(st.load - 0.4) < 0.02,
+           "7 s: the start-up drop left the window: drops %ld load %g", st.drops, st.load);
+    CHECK(st.span_ms >= VD_LOAD_WINDOW_S * 1e3 - VD__LOADWIN_BUCKET_MS - 1e-9 &&
+          st.span_ms <= VD_LOAD_WINDOW_S * 1e3 + 1e-9);
+    CHECK(st.processed >= 47 && st.processed <= 50);
+
+    /* overloaded: busy all the time, every other frame dropped */
+    vd__loadwin_reset(&w, t0);
+    for (t = t0; t < t0 + 3000; t += 200) {
+        vd__loadwin_drop(&w, t, 1);
+        vd__loadwin_step(&w, t, t + 200, 1);
+    }
+    vd__loadwin_get(&w, t, &st);
+    CHECKF(st.valid && fabs(st.load - 1) < 1e-9 && fabs(st.drop_ratio - 0.5) < 1e-9,
+           "overloaded: load %g drop_ratio %g", st.load, st.drop_ratio);
+
+    /* a clip DAG: a step consumes 4 frames; one clip in four is dropped: 25% of frames */
+    vd__loadwin_reset(&w, t0);
+    for (int k = 0; k < 12; k++) {
+        t = t0 + 160.0 * k;
+        if (k % 4 == 3)
+            vd__loadwin_drop(&w, t + 160, 4);
+        else
+            vd__loadwin_step(&w, t + 60, t + 160, 4);
+    }
+    vd__loadwin_get(&w, t + 160, &st);
+    CHECKF(st.processed == 36 && st.drops == 12 && fabs(st.drop_ratio - 0.25) < 1e-9,
+           "clips: %ld processed %ld dropped ratio %g", st.processed, st.drops, st.drop_ratio);
+
+    /* a long step spread over the buckets it covers; one step a second: valid once the
+     * window is full, though it holds fewer than 20 frames */
+    vd__loadwin_reset(&w, t0);
+    vd__loadwin_step(&w, t0 + 1000, t0 + 3000, 1);
+    vd__loadwin_get(&w, t0 + 3000, &st);
+    CHECKF(fabs(st.load - 2.0 / 3) < 1e-9 && !st.valid, "long step: load %g valid %d", st.load,
+           st.valid);
+    vd__loadwin_step(&w, t0 + 3000, t0 + 5000, 1);
+    vd__loadwin_get(&w, t0 + 7000, &st);
+    /* the window starts at 2250 ms: 2750 of the 4750 ms were busy */
+    CHECKF(st.valid && fabs(st.load - 2750.0 / 4750) < 1e-9 && st.processed == 2,
+           "7 s: load %g valid %d processed %ld", st.load, st.valid, st.processed);
+}
+
+/* ---- the cloud: plan versions (a fake edge on the in-process transport) ------------------- */
+
+typedef struct fake_edge {
+    pthread_mutex_t mu;
+    int submits, updates, last_version; /* commands received; the last one's plan_version */
+} fake_edge;
+
+static void fe_get(fake_edge *fe, int *submits, int *updates, int *version)
+{
+    pthread_mutex_lock(&fe->mu);
+    *submits = fe->submits, *updates = fe->updates, *version = fe->last_version;
+    pthread_mutex_unlock(&fe->mu);
+}
+
+/* node.submit_job / node.update_plan: count and reply {"status":0} (transport thread). */
+static int fe_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    fake_edge *fe = arg;
+    json_t *h;
+    int rc = vd_msg_unpack(req->data, req->len, &h, NULL, NULL, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&fe->mu);
+    if (json_object_get(h, "dag"))
+        fe->submits++;
+    else
+        fe->updates++;
+    fe->last_version = (int)json_integer_value(json_object_get(h, "plan_version"));
+    pthread_mutex_unlock(&fe->mu);
+    json_decref(h);
+    json_t *r = json_pack("{s:i}", "status", 0);
+    rc = vd_msg_pack(r, NULL, 0, resp, err);
+    json_decref(r);
+    return rc;
+}
+
+static void fe_heartbeat(vd_transport *tr, const vd_kb *kb, const char *job)
+{
+    json_t *hb = json_pack("{s:s,s:s,s:s,s:{s:{s:s,s:s}},s:[],s:[s,s],s:{s:f,s:f,s:i}}", "name",
+                           "fe", "role", "edge", "addr", "", "video", "0", "type", "t", "path", "x",
+                           "jobs", "services", "face_detection", "face_alignment", "resources",
+                           "cpu_ratio", 0.1, "mem_ratio", 0.1, "n_cores", 2);
+    json_object_set_new(hb, "kb", vd_kb_to_json(kb));
+    if (job) json_array_append_new(json_object_get(hb, "jobs"), json_string(job));
+    char *str = json_dumps(hb, JSON_COMPACT);
+    vd_buf b = {(unsigned char *)str, strlen(str)};
+    tr->ops->publish(tr, "vdag.hb", &b, NULL);
+    free(str);
+    json_decref(hb);
+}
+
+/* A result of plan `version` (0: without one, as an older edge sends) measuring total_delay
+ * and load; its plan's video_conf shows `res`. */
+static void fe_result(vd_transport *tr, const char *job, int version, double total_delay,
+                      double load, double drop_ratio, const char *res)
+{
+    static int frame;
+    json_t *h = json_pack(
+        "{s:s,s:s,s:s,s:{s:i,s:f,s:I},s:{s:{s:f,s:f},s:f,s:i,s:f,s:f,s:b,s:i},s:{s:f,s:f,s:f,"
+        "s:b},s:{s:{s:s},s:{}}}",
+        "job_uid", job, "node", "fe", "state", "EXEC", "result", "native_h", 720, "native_fps",
+        10.0, "cam_frame_id", (json_int_t)++frame, "plan_result", "delay", "face_detection",
+        total_delay / 2, "face_alignment", total_delay / 2, "total_delay", total_delay, "n_frames",
+        30, "load", load, "drop_ratio", drop_ratio, "load_valid", 1, "dropped", 0, "runtime",
+        "delay", total_delay, "obj_n", 1.0, "obj_size", 100.0, "obj_stable", 1, "plan",
+        "video_conf", "resolution", res, "flow_mapping");
+    if (version > 0) json_object_set_new(h, "plan_version", json_integer(version));
+    vd_buf m;
+    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) {
+        tr->ops->publish(tr, "vdag.result", &m, NULL);
+        vd_buf_free(&m);
+    }
+    json_decref(h);
+}
+
+/* Call one of the cloud's routes directly; the reply's JSON (new reference) or NULL. */
+static json_t *cloud_route(vd_cloud *c, const char *method, const char *path, const char *tail,
+                           const char *body)
+{
+    vd_http_route r[32];
+    int n = vd_cloud_routes(c, r, 32);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(r[i].method, method) || strcmp(r[i].path, path)) continue;
+        vd_http_req q = {.method = method,
+                         .path = path,
+                         .tail = tail,
+                         .body = (const unsigned char *)body,
+                         .body_len = strlen(body)};
+        vd_http_resp resp = {0};
+        r[i].fn(r[i].arg, &q, &resp);
+        json_t *j = resp.body ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+        free(resp.body);
+        return j;
+    }
+    return NULL;
+}
+
+static json_t *sync_result(vd_cloud *c, const char *job)
+{
+    return cloud_route(c, "GET", "/user/sync_job_result/", job, "");
+}
+
+static long job_frames(vd_cloud *c, const char *job)
+{
+    json_t *r = sync_result(c, job);
+    long n = (long)json_integer_value(json_object_get(json_object_get(r, "job"), "frames"));
+    json_decref(r);
+    return n;
+}
+
+/* Wait up to ms for the fake edge's last command to carry `version`. */
+static int wait_version(fake_edge *fe, int version, int ms)
+{
+    int s, u, v = 0;
+    for (int t = 0; t < ms; t += 10) {
+        fe_get(fe, &s, &u, &v);
+        if (v >= version) break;
+        usleep(10000);
+    }
+    return v;
+}
+
+static int wait_frames(vd_cloud *c, const char *job, long n)
+{
+    for (int t = 0; t < 5000 && job_frames(c, job) < n; t += 10) usleep(10000);
+    return job_frames(c, job) >= n;
+}
+
+static void test_cloud_versions(void)
+{
+    vd_error err = {0};
+    vd_transport *tr = NULL;
+    vd_cloud *c = NULL;
+    fake_edge fe = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vd_kb *kb = synthetic_kb();
+    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
+    if (!tr) return;
+    vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 0.2, .drop_s = 60};
+    CHECKF(vd_cloud_start(&o, NULL, &c, &err) == 0, "%s", err.msg);
+    CHECK(tr->ops->serve(tr, "fe", "node.submit_job", fe_cmd, &fe, &err) == 0);
+    CHECK(tr->ops->serve(tr, "fe", "node.update_plan", fe_cmd, &fe, &err) == 0);
+    fe_heartbeat(tr, kb, NULL);
+    for (int t = 0; t < 5000 && !vd_cloud_has_node(c, "fe"); t += 10) usleep(10000);
+    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
+                            "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_"
+                            "detection\",\"face_alignment\"],\"user_constraint\":{\"delay\":0.1}}");
+    char job[64];
+    const char *uid = json_string_value(json_object_get(r, "job_uid"));
+    snprintf(job, sizeof job, "%s", uid ? uid : "");
+    json_decref(r);
+    CHECKF(job[0], "submit failed");
+    int s, u, v;
+    /* the edge gets plan 1 with its number */
+    CHECKF(wait_version(&fe, 1, 5000) == 1, "submit_job carried plan_version %d", fe.last_version);
+    fe_get(&fe, &s, &u, &v);
+    CHECKF(s == 1 && u == 0, "%d submits, %d updates", s, u);
+    fe_heartbeat(tr, kb, job);
+
+    /* plan 1 measures 5x the bound: plan 2 */
+    fe_result(tr, job, 1, 0.5, 0.5, 0, "720p");
+    CHECKF(wait_version(&fe, 2, 5000) == 2, "no plan 2 after a slow plan 1");
+    fe_get(&fe, &s, &u, &v);
+    CHECKF(u == 1 && v == 2, "%d updates, version %d", u, v);
+
+    /* results of plan 1 keep coming (the edge has not applied plan 2 yet), much slower and
+     * dropping half the frames: shown to users, never fed to the scheduler */
+    for (int k = 0; k < 5; k++) fe_result(tr, job, 1, 5.0, 1.0, 0.5, "360p");
+    CHECK(wait_frames(c, job, 6));
+    usleep(1200 * 1000); /* six re-plan periods */
+    fe_get(&fe, &s, &u, &v);
+    CHECKF(u == 1 && v == 2, "a stale result re-planned: %d updates, version %d", u, v);
+    r = sync_result(c, job);
+    json_t *lr = json_object_get(json_object_get(r, "result"), "latest_result");
+    json_t *app = json_object_get(json_object_get(r, "result"), "appended_result");
+    json_t *lp = json_object_get(lr, "plan_result");
+    const char *lres = json_string_value(
+        json_object_get(json_object_get(json_object_get(lr, "plan"), "video_conf"), "resolution"));
+    json_t *last = json_array_get(app, json_array_size(app) - 1);
+    CHECKF(json_integer_value(json_object_get(json_object_get(r, "job"), "plan_version")) == 2,
+           "job.plan_version is not 2, the plan last sent");
+    CHECKF(json_integer_value(json_object_get(lr, "plan_version")) == 1 &&
+               json_number_value(json_object_get(lp, "total_delay")) == 5.0 && lres &&
+               !strcmp(lres, "360p") &&
+               json_integer_value(json_object_get(last, "plan_version")) == 1,
+           "latest_result does not show the stale result with its plan and version");
+    json_decref(r);
+
+    /* the same measurement of plan 2 is acted on, and recorded with the change */
+    fe_result(tr, job, 2, 5.0, 1.0, 0.5, "480p");
+    CHECKF(wait_version(&fe, 3, 5000) == 3, "no plan 3 after a slow plan 2");
+    r = sync_result(c, job);
+    json_t *ch = json_object_get(json_object_get(r, "result"), "plan_changes");
+    ch = json_array_get(ch, json_array_size(ch) - 1);
+    CHECKF(json_integer_value(json_object_get(ch, "plan_version")) == 3 &&
+               json_number_value(json_object_get(ch, "measured_delay")) == 5.0,
+           "plan change 3 records measured_delay %g",
+           json_number_value(json_object_get(ch, "measured_delay")));
+    json_decref(r);
+
+    /* a result without a version (an older edge) counts as the current plan's */
+    fe_result(tr, job, 0, 5.0, 1.0, 0.5, "360p");
+    CHECKF(wait_version(&fe, 4, 5000) == 4, "an unversioned result was not taken as current");
+    r = sync_result(c, job);
+    app = json_object_get(json_object_get(r, "result"), "appended_result");
+    CHECK(json_integer_value(
+              json_object_get(json_array_get(app, json_array_size(app) - 1), "plan_version")) == 3);
+    json_decref(r);
+
+    vd_cloud_stop(c);
+    vd_transport_close(tr);
+    vd_cloud_free(c);
+    vd_kb_free(kb);
 }
 
 static void test_profile(void)
@@ -676,6 +1053,9 @@ int main(void)
     test_feedback_cold();
     test_feedback();
     test_load_rule();
+    test_drop_ratio();
+    test_loadwin();
+    test_cloud_versions();
     test_profile();
     return vt_finish();
 }

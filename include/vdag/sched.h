@@ -53,8 +53,7 @@ typedef struct vd_node_info {
     char services[256]; /* comma-separated services it hosts */
 } vd_node_info;
 
-/* Measured result of the running plan, since it started (the edge resets it when a new plan
- * is applied).
+/* Measured result of the running plan (the edge resets it when a new plan is applied).
  *
  * Two quantities, never to be confused:
  *   delay: mean processing time per PROCESSED frame (s): the sum of the stage delays,
@@ -62,13 +61,30 @@ typedef struct vd_node_info {
  *     native) does not change it; tracking does (tracked frames are cheap).
  *   load: the fraction of wall time the job is busy processing = delay x processed frames
  *     per second. Above 1 the job cannot keep up with the stream and the edge drops frames
- *     as late; skipping lowers it. */
+ *     as late; skipping lowers it.
+ *
+ * Units: n_frames and the delays count STEPS since the plan started. A step is one frame for
+ * a single-frame DAG; for a clip DAG (vd_dag.generator == VD_GEN_CLIP) it consumes clip_len
+ * frames, and its delay is that of the whole clip. Load, drop_ratio and dropped count
+ * FRAMES (a clip step processes clip_len of them), so they do not depend on the generator.
+ *
+ * Load and drop_ratio are RECENT: over the last VD_LOAD_WINDOW_S seconds, never reaching
+ * back before the plan change, so a drop at start-up does not mark the plan for its whole
+ * life. Right after a change they rest on little data: load_valid is 0 until the window
+ * holds at least VD_LOAD_MIN_S seconds and VD_LOAD_MIN_FRAMES frames (processed or dropped),
+ * or spans the whole window (a slow stream); schedulers treat an invalid load as unknown.
+ * With 20 frames a single drop is at most 5%, not above the feedback's overload threshold. */
+#define VD_LOAD_WINDOW_S   5.0
+#define VD_LOAD_MIN_S      1.0
+#define VD_LOAD_MIN_FRAMES 20
 typedef struct vd_plan_result {
-    int n_frames;                /* processed frames (steps) */
-    double delay[VD_MAX_STAGES]; /* s per processed frame per stage, flow order */
-    double total_delay;          /* s per processed frame (sum of stages, transfers included) */
-    double load;                 /* busy time / wall time, 0..1; 0 = unknown */
-    long dropped;                /* frames the edge dropped as late */
+    int n_frames;                /* steps processed since the plan started (see Units) */
+    double delay[VD_MAX_STAGES]; /* s per step per stage, flow order */
+    double total_delay;          /* s per step (sum of stages, transfers included) */
+    double load;                 /* recent busy time / wall time, 0..1; 0 = unknown */
+    double drop_ratio;           /* recent frames dropped / (processed + dropped) frames */
+    int load_valid;              /* load and drop_ratio rest on enough data (see above) */
+    long dropped;                /* frames dropped as late since the plan started (for users) */
 } vd_plan_result;
 
 /* Runtime context of the seed (means over the last frames). */

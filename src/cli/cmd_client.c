@@ -269,10 +269,13 @@ int vd_cmd_results(int argc, char **argv)
                json_string_value(json_object_get(m, "node_role")),
                json_number_value(json_object_get(dl, k)) * 1e3);
     json_t *pr = json_object_get(latest, "plan_result");
-    printf("measured: %.1f ms per processed frame  load %.2f  dropped %lld  (%lld frames)\n",
+    printf("measured: %.1f ms per processed frame  load %.2f  dropped %lld (%.1f%% recently)%s"
+           "  (%lld frames)\n",
            json_number_value(json_object_get(pr, "total_delay")) * 1e3,
            json_number_value(json_object_get(pr, "load")),
            (long long)json_integer_value(json_object_get(pr, "dropped")),
+           json_number_value(json_object_get(pr, "drop_ratio")) * 100,
+           json_is_false(json_object_get(pr, "load_valid")) ? "  (too early to tell)" : "",
            (long long)json_integer_value(json_object_get(pr, "n_frames")));
     printf("runtime: delay %.1f ms  objects %.1f  size %.0f px^2  stable %s\n",
            json_number_value(json_object_get(rt, "delay")) * 1e3,

@@ -50,7 +50,11 @@ typedef struct cjob {
     int ring_n, ring_head;
     json_t *changes;  /* [{time, plan, why}] */
     json_t *last_hdr; /* latest result header from the edge */
-    vd_plan_result measured;
+    /* the latest result's measurement, whatever plan produced it (shown to users), and the
+     * latest of a plan this cloud sent (plan_version then; the scheduler's input while
+     * measured_version == plan_version) */
+    vd_plan_result shown, measured;
+    int shown_version, measured_version;
     vd_runtime rt;
     int native_h;
     double native_fps;
@@ -220,7 +224,11 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     }
     if (j->state == S_UNSCHED && j->has_plan) j->state = S_EXEC, j->plan_sent = 1, j->msg[0] = 0;
     json_t *res = json_object_get(hdr, "result");
-    int pv = (int)json_integer_value(json_object_get(hdr, "plan_version"));
+    /* the cloud's number of the plan that produced it; a result without one is taken as
+     * the current plan's */
+    json_int_t pvj = json_integer_value(json_object_get(hdr, "plan_version"));
+    int current = pvj <= 0 || pvj == j->plan_version;
+    int pv = current ? j->plan_version : (int)pvj;
     json_t *entry = json_deep_copy(res);
     json_object_set_new(entry, "plan_version", json_integer(pv));
     json_decref(j->ring[j->ring_head]);
@@ -229,14 +237,25 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     if (j->ring_n < RING) j->ring_n++;
     j->frames++;
     json_t *pr = json_object_get(hdr, "plan_result"), *rt = json_object_get(hdr, "runtime");
-    memset(&j->measured, 0, sizeof j->measured);
-    j->measured.n_frames = (int)json_integer_value(json_object_get(pr, "n_frames"));
-    j->measured.total_delay = json_number_value(json_object_get(pr, "total_delay"));
-    j->measured.load = json_number_value(json_object_get(pr, "load"));
-    j->measured.dropped = (long)json_integer_value(json_object_get(pr, "dropped"));
+    vd_plan_result m = {0};
+    m.n_frames = (int)json_integer_value(json_object_get(pr, "n_frames"));
+    m.total_delay = json_number_value(json_object_get(pr, "total_delay"));
+    m.load = json_number_value(json_object_get(pr, "load"));
+    m.dropped = (long)json_integer_value(json_object_get(pr, "dropped"));
+    /* an edge without the recent window: since the plan start, taken as valid */
+    json_t *dr = json_object_get(pr, "drop_ratio"), *lv = json_object_get(pr, "load_valid");
+    long fr = m.n_frames + m.dropped;
+    m.drop_ratio = dr ? json_number_value(dr) : fr > 0 ? (double)m.dropped / fr : 0;
+    m.load_valid = lv ? json_is_true(lv) : 1;
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
-        j->measured.delay[s] = json_number_value(
+        m.delay[s] = json_number_value(
             json_object_get(json_object_get(pr, "delay"), j->dag->stages[s].name));
+    j->shown = m;
+    j->shown_version = pv;
+    if (current) { /* a measurement of an older plan must not steer the current one */
+        j->measured = m;
+        j->measured_version = pv;
+    }
     j->rt.delay = json_number_value(json_object_get(rt, "delay"));
     j->rt.obj_n = json_number_value(json_object_get(rt, "obj_n"));
     j->rt.obj_size = json_number_value(json_object_get(rt, "obj_size"));
@@ -326,7 +345,9 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         .n_nodes = nn,
         .kb = kb,
         .last_plan = j->has_plan ? &last : NULL,
-        .last = j->measured.n_frames > 0 && j->has_plan ? &j->measured : NULL,
+        .last = j->measured.n_frames > 0 && j->has_plan && j->measured_version == j->plan_version
+                    ? &j->measured
+                    : NULL,
         .rt = &j->rt,
         .delay_bound = j->delay_bound,
         .accuracy = j->accuracy,
@@ -348,11 +369,12 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         j->has_plan = 1;
         j->plan_version++;
         j->plan_sent = 0;
-        json_t *ch = json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL),
-                               "plan_version", j->plan_version, "why", why, "plan",
-                               vd_plan_to_json(&p), "measured_delay", j->measured.total_delay,
-                               "predicted_delay", vd_plan_predict(&in, &p), "measured_load",
-                               j->measured.load, "predicted_load", vd_plan_load(&in, &p));
+        json_t *ch =
+            json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL),
+                      "plan_version", j->plan_version, "why", why, "plan", vd_plan_to_json(&p),
+                      "measured_delay", in.last ? in.last->total_delay : 0.0, "predicted_delay",
+                      vd_plan_predict(&in, &p), "measured_load", in.last ? in.last->load : 0.0,
+                      "predicted_load", vd_plan_load(&in, &p));
         json_array_append_new(j->changes, ch);
         while (json_array_size(j->changes) > MAX_CHANGES) json_array_remove(j->changes, 0);
     }
@@ -460,6 +482,7 @@ static void *sched_main(void *arg)
                 o->body =
                     json_pack("{s:s,s:o}", "job_uid", j->uid, "plan", vd_plan_to_json(&j->plan));
             }
+            json_object_set_new(o->body, "plan_version", json_integer(j->plan_version));
         }
         pthread_mutex_unlock(&c->mu);
         for (int i = 0; i < nob; i++) {
@@ -874,15 +897,21 @@ static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
     json_t *app = json_array();
     for (int i = 0; i < j->ring_n; i++)
         json_array_append(app, j->ring[(j->ring_head - j->ring_n + i + RING) % RING]);
+    /* the latest result, with the plan that produced it (an older one for a moment after a
+     * change; job.plan_version is the current one) */
+    const vd_plan_result *m = &j->shown;
     json_t *delay = json_object();
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
-        json_object_set_new(delay, j->dag->stages[s].name, json_real(j->measured.delay[s]));
-    json_t *latest =
-        json_pack("{s:o,s:{s:o,s:f,s:i,s:f,s:I},s:i}", "plan",
-                  j->has_plan ? vd_plan_to_json(&j->plan) : json_object(), "plan_result", "delay",
-                  delay, "total_delay", j->measured.total_delay, "n_frames", j->measured.n_frames,
-                  "load", j->measured.load, "dropped", (json_int_t)j->measured.dropped,
-                  "plan_version", j->plan_version);
+        json_object_set_new(delay, j->dag->stages[s].name, json_real(m->delay[s]));
+    json_t *hplan = json_object_get(j->last_hdr, "plan");
+    json_t *plan = hplan         ? json_deep_copy(hplan)
+                   : j->has_plan ? vd_plan_to_json(&j->plan)
+                                 : json_object();
+    json_t *latest = json_pack(
+        "{s:o,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:i}", "plan", plan, "plan_result", "delay", delay,
+        "total_delay", m->total_delay, "n_frames", m->n_frames, "load", m->load, "drop_ratio",
+        m->drop_ratio, "load_valid", m->load_valid, "dropped", (json_int_t)m->dropped,
+        "plan_version", j->last_hdr ? j->shown_version : j->plan_version);
     json_t *rt = json_pack("{s:f,s:f,s:f,s:b}", "delay", j->rt.delay, "obj_n", j->rt.obj_n,
                            "obj_size", j->rt.obj_size, "obj_stable", j->rt.obj_stable);
     json_t *result = json_pack("{s:o,s:o,s:O,s:o}", "appended_result", app, "latest_result", latest,

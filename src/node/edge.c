@@ -7,10 +7,13 @@
  * delays and the runtime context. A remote stage that fails (node gone, timeout) runs
  * locally until the next plan, so a lost node costs one timeout, not the job.
  *
- * plan_result, measured since the plan was applied: delay (per stage) and total_delay,
- * means per PROCESSED frame (the seed's total_frame_delay); load, the fraction of wall time
+ * plan_result (vd_plan_result in vdag/sched.h), measured since the plan was applied:
+ * delay (per stage) and total_delay, means per step (a PROCESSED frame, or a clip); dropped,
+ * the frames dropped as late (the job could not keep up). Over the recent window
+ * (loadwin.h: the last 5 s since the plan was applied): load, the fraction of wall time
  * spent in vd_exec_step (0 = unknown: an unpaced file runs flat out, so its load says
- * nothing); dropped, the frames dropped as late (the job could not keep up).
+ * nothing), drop_ratio, the frames dropped / (processed + dropped), and load_valid, whether
+ * the window holds enough data for either to mean something.
  */
 #include <math.h>
 #include <pthread.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "node/loadwin.h"
 #include "node_internal.h"
 #include "vdag/base.h"
 #include "vdag/media.h"
@@ -46,11 +50,12 @@ struct job {
     int started;
     /* guarded by edge->mu */
     vd_plan pending;
+    int pending_version; /* the sender's number for it (0: none) */
     int has_pending, stop, watch, state;
     json_t *last; /* last published header, for get_runtime */
     /* job thread only */
     vd_plan plan;
-    int plan_version;
+    int plan_version; /* the cloud's number for the plan, echoed in results (0: none given) */
     rstage rs[VD_MAX_STAGES];
     int fallback[VD_MAX_STAGES];
     int64_t enc_id;
@@ -58,9 +63,9 @@ struct job {
     vd_jpeg_coder *coder; /* made at the first remote stage */
     double sum_delay[VD_MAX_STAGES], sum_total;
     int n_plan_frames;
-    int measure_load;        /* paced file or live source: load means something */
-    double plan_t0, busy_ms; /* when the plan was applied; time in vd_exec_step since */
-    long dropped;            /* frames dropped as late since the plan was applied */
+    int measure_load; /* paced file or live source: load means something */
+    vd__loadwin lw;   /* recent busy time, processed and dropped frames */
+    long dropped;     /* frames dropped as late since the plan was applied */
     double win_delay[RT_WIN], win_n[RT_WIN], win_size[RT_WIN];
     int win_count;
 };
@@ -106,8 +111,9 @@ static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, j
                          args, REMOTE_TIMEOUT, out, NULL, err);
 }
 
-/* Apply a plan to the source and executor (job thread). */
-static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p)
+/* Apply a plan (version: the sender's number for it) to the source and executor (job
+ * thread). */
+static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p, int version)
 {
     vd_video_conf vc = {.resolution_h = p->resolution_h, .fps = p->fps, .nskip = p->nskip};
     vd_source_set_conf(src, &vc);
@@ -126,12 +132,11 @@ static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p)
         j->fallback[s] = 0;
     }
     j->plan = *p;
-    j->plan_version++;
+    j->plan_version = version;
     memset(j->sum_delay, 0, sizeof j->sum_delay);
     j->sum_total = 0;
     j->n_plan_frames = 0;
-    j->plan_t0 = vd_now_ms();
-    j->busy_ms = 0;
+    vd__loadwin_reset(&j->lw, vd_now_ms());
     j->dropped = 0;
 }
 
@@ -167,8 +172,8 @@ static json_t *result_header(job *j, json_t *res)
     json_object_foreach(stages, k, v) json_object_del(v, "landmarks");
     json_t *delay = json_object();
     int n = j->n_plan_frames;
-    double wall = vd_now_ms() - j->plan_t0;
-    double load = j->measure_load && wall > 0 ? j->busy_ms / wall : 0;
+    vd__loadwin_stats lw;
+    vd__loadwin_get(&j->lw, vd_now_ms(), &lw);
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
         json_object_set_new(delay, j->dag->stages[s].name, json_real(n ? j->sum_delay[s] / n : 0));
     int w = j->win_count < RT_WIN ? j->win_count : RT_WIN;
@@ -178,20 +183,25 @@ static json_t *result_header(job *j, json_t *res)
         if (j->win_n[i] < nmin) nmin = j->win_n[i];
         if (j->win_n[i] > nmax) nmax = j->win_n[i];
     }
-    json_object_set_new(res, "plan_version", json_integer(j->plan_version));
+    if (j->plan_version > 0)
+        json_object_set_new(res, "plan_version", json_integer(j->plan_version));
     for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
         if (j->fallback[s]) {
             json_t *fb = json_object_get(res, "fallback");
             if (!fb) json_object_set_new(res, "fallback", fb = json_array());
             json_array_append_new(fb, json_string(j->dag->stages[s].name));
         }
-    return json_pack("{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i,s:f,s:I},s:{s:f,s:f,s:f,s:b},s:i,s:o}",
-                     "job_uid", j->uid, "node", j->edge->name, "state", "EXEC", "result", res,
-                     "plan_result", "delay", delay, "total_delay", n ? j->sum_total / n : 0.0,
-                     "n_frames", n, "load", load, "dropped", (json_int_t)j->dropped, "runtime",
-                     "delay", w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size",
-                     w ? ss / w : 0.0, "obj_stable", w >= 5 && nmax - nmin <= 1, "plan_version",
-                     j->plan_version, "plan", vd_plan_to_json(&j->plan));
+    json_t *hdr = json_pack(
+        "{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:{s:f,s:f,s:f,s:b},s:o}", "job_uid",
+        j->uid, "node", j->edge->name, "state", "EXEC", "result", res, "plan_result", "delay",
+        delay, "total_delay", n ? j->sum_total / n : 0.0, "n_frames", n, "load",
+        j->measure_load ? lw.load : 0.0, "drop_ratio", lw.drop_ratio, "load_valid",
+        j->measure_load && lw.valid, "dropped", (json_int_t)j->dropped, "runtime", "delay",
+        w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size", w ? ss / w : 0.0, "obj_stable",
+        w >= 5 && nmax - nmin <= 1, "plan", vd_plan_to_json(&j->plan));
+    if (hdr && j->plan_version > 0)
+        json_object_set_new(hdr, "plan_version", json_integer(j->plan_version));
+    return hdr;
 }
 
 static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
@@ -250,6 +260,7 @@ static void *job_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&e->mu);
         int stop = j->stop || e->stopping, has = j->has_pending, watch = j->watch;
+        int nv = j->pending_version;
         vd_plan np = j->pending;
         j->has_pending = 0;
         pthread_mutex_unlock(&e->mu);
@@ -257,7 +268,7 @@ static void *job_main(void *arg)
             reason = "stopped";
             break;
         }
-        if (has) apply_plan(j, src, ex, &np);
+        if (has) apply_plan(j, src, ex, &np, nv);
         if (j->max_frames > 0 && processed >= j->max_frames) break;
         vd_frame *frames[64];
         int got = 0, rc = 0;
@@ -276,6 +287,7 @@ static void *job_main(void *arg)
             if (now > due + period * (clip + 1)) { /* late: a camera would have dropped it */
                 for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
                 j->dropped += got;
+                vd__loadwin_drop(&j->lw, now, got);
                 continue;
             }
             if (due > now) usleep((useconds_t)((due - now) * 1e3));
@@ -296,7 +308,6 @@ static void *job_main(void *arg)
                 }
             if (retried) rc = vd_exec_step(ex, frames, got, &res, &err);
         }
-        j->busy_ms += vd_now_ms() - t_step;
         if (rc) {
             for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
             reason = "error";
@@ -305,6 +316,7 @@ static void *job_main(void *arg)
             break;
         }
         processed += got;
+        vd__loadwin_step(&j->lw, t_step, vd_now_ms(), got);
         json_t *dl = json_object_get(res, "delay");
         for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
             j->sum_delay[s] += json_number_value(json_object_get(dl, j->dag->stages[s].name));
@@ -361,8 +373,15 @@ static void job_free(job *j)
     free(j);
 }
 
-/* {job_uid, video_id, dag, plan?, max_frames?, loop?}. A job that exists (and runs) gets
- * the plan as an update: resubmitting is idempotent. */
+/* The cloud's number for the plan a command carries ("plan_version"); 0 when absent. */
+static int plan_version_of(json_t *req)
+{
+    json_int_t v = json_integer_value(json_object_get(req, "plan_version"));
+    return v > 0 && v <= 0x7fffffff ? (int)v : 0;
+}
+
+/* {job_uid, video_id, dag, plan?, plan_version?, max_frames?, loop?}. A job that exists (and
+ * runs) gets the plan as an update: resubmitting is idempotent. */
 static int submit_job(vd_edge *e, json_t *req, vd_error *err)
 {
     const char *uid = json_string_value(json_object_get(req, "job_uid"));
@@ -401,6 +420,7 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     job *j = find_job(e, uid);
     if (j && j->state == J_RUN) {
         j->pending = p;
+        j->pending_version = plan_version_of(req);
         j->has_pending = 1;
         pthread_mutex_unlock(&e->mu);
         vd_dag_free(dag);
@@ -429,6 +449,7 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     json_t *lp = json_object_get(req, "loop");
     j->loop = lp ? json_is_true(lp) : e->o.loop;
     j->pending = p;
+    j->pending_version = plan_version_of(req);
     j->has_pending = 1;
     j->watch = json_is_true(json_object_get(req, "watch"));
     if (pthread_create(&j->thr, NULL, job_main, j)) {
@@ -456,7 +477,7 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
     if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
     vd_plan p;
     int rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
-    if (!rc) j->pending = p, j->has_pending = 1;
+    if (!rc) j->pending = p, j->pending_version = plan_version_of(req), j->has_pending = 1;
     pthread_mutex_unlock(&e->mu);
     return rc;
 }

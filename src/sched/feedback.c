@@ -9,8 +9,11 @@
  *     Skipping frames does not lower it; a smaller resolution or model, tracking (for a
  *     detector-first DAG) and placement do.
  *   load: the fraction of wall time the job is busy = delay x processed frames per second
- *     (vd_plan_load predicts it, vd_plan_result.load measures it; dropped counts frames the
- *     edge dropped as late). Above 1 the job cannot keep up; skipping (nskip) lowers it.
+ *     (vd_plan_load predicts it, vd_plan_result.load measures it over the recent window;
+ *     drop_ratio is the fraction of the window's frames the edge dropped as late). Above 1
+ *     the job cannot keep up; skipping (nskip) lowers it. The load and drop_ratio count
+ *     only when load_valid (the window holds enough data since the plan change); before
+ *     that they are unknown: no load rule, no skipping for load, calibration by the delay.
  *
  * Cold start (no running plan, or nothing measured yet and no decision made): enumerate
  * resolutions (native and the ladder rungs below it) x nskip {0,1,2,4} x ntracking
@@ -26,9 +29,9 @@
  * Then, per call with a measurement: e = (measured delay - bound) / bound; integral += e
  * (clamped to +-FB_INTEGRAL_MAX); u = kp e + ki integral + kd (e - previous e). Calibration
  * ratios: delay = measured / predicted delay of the running plan; load = measured /
- * predicted load (the delay ratio when the load is unknown or frames were dropped, as a
- * saturated measurement hides the demand). The job is "overloaded" when its measured load
- * exceeds FB_LOAD_OVER or it dropped frames.
+ * predicted load (the delay ratio when the load is unknown or recent frames were dropped, as
+ * a saturated measurement hides the demand). The job is "overloaded" when its measured load
+ * exceeds FB_LOAD_OVER or its drop_ratio exceeds FB_DROP_OVER.
  *   u > FB_DEGRADE_U: degrade one step, knobs in order resolution (native, 720, 480, 360),
  *     ntracking (0, 2, 4; detector-first DAGs), nskip (0, 1, 2, 4), model (the costliest
  *     stage that has a smaller one), placement (the costliest stage to the node predicting
@@ -38,17 +41,17 @@
  *     only the load, so it is taken only when the job is overloaded (never to chase a
  *     delay bound: the measured delay would not drop).
  *   else, the load rule (independent of the delay): a job whose measured load exceeds
- *     FB_LOAD_SKIP or that dropped more than FB_DROP_SKIP of its processed frames, while
- *     the delay is within the bound, skips one rung more (deliberately, instead of the
- *     edge dropping frames at random);
+ *     FB_LOAD_SKIP or whose drop_ratio exceeds FB_DROP_SKIP, while the delay is within the
+ *     bound, skips one rung more (deliberately, instead of the edge dropping frames at
+ *     random);
  *   else u < FB_UPGRADE_U: upgrade one step, reverse order (placement back to the edge,
  *     larger model, less skipping, less tracking, higher resolution), the first step whose
  *     predicted delay, calibrated, is at most FB_UPGRADE_HEADROOM x bound and whose
  *     predicted load, calibrated, is at most FB_UPGRADE_LOAD (FB_LOAD_IDLE_MAX for less
  *     skipping), so an upgrade never makes the job overloaded.
  *   If none of these changed the plan: a job whose measured load is below FB_LOAD_IDLE
- *     (and dropped nothing) skips one rung less when its calibrated predicted load then
- *     stays at most FB_LOAD_IDLE_MAX (the gap to FB_LOAD_OVER is the hysteresis).
+ *     (and dropped nothing recently) skips one rung less when its calibrated predicted load
+ *     then stays at most FB_LOAD_IDLE_MAX (the gap to FB_LOAD_OVER is the hysteresis).
  * A change resets the integral and the derivative (new operating point) and starts a
  * dwell of FB_DWELL_CALLS calls without another change. Without a bound there is no PID
  * and no upgrade: the cold-start (best-accuracy) plan is kept but for the load rule's
@@ -74,8 +77,9 @@
 #define FB_MAX_PLANS        20000
 #define FB_PLACE_NODES      2
 #define FB_LOAD_OVER        0.9  /* measured load above which a degrade may skip more */
+#define FB_DROP_OVER        0.05 /* ...or above this drop_ratio (recent drops) */
 #define FB_LOAD_SKIP        0.95 /* load rule: skip more above this measured load... */
-#define FB_DROP_SKIP        0.1  /* ...or when more than this fraction of frames was dropped */
+#define FB_DROP_SKIP        0.1  /* ...or above this drop_ratio */
 #define FB_LOAD_IDLE        0.5  /* load rule: skip less below this measured load... */
 #define FB_LOAD_IDLE_MAX    0.8  /* ...if the calibrated predicted load stays at most this */
 #define FB_UPGRADE_LOAD     0.9  /* an upgrade keeps the calibrated predicted load <= this */
@@ -582,11 +586,13 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
     const vd_plan_result *lr = in->last;
     double pred = vd_plan_predict(in, &cur), pload = vd_plan_load(in, &cur);
     double ratio = pred > 0 ? meas / pred : 1;
+    /* right after a change the window holds too little data: the load is unknown */
+    double load = lr->load_valid ? lr->load : 0, drops = lr->load_valid ? lr->drop_ratio : 0;
     /* a saturated or unknown load hides the demand: calibrate the load by the delay */
-    double lratio = lr->load > 0 && lr->dropped <= 0 && pload > 0 ? lr->load / pload : ratio;
-    int overloaded = lr->load > FB_LOAD_OVER || lr->dropped > 0;
-    int must_skip = lr->load > FB_LOAD_SKIP || lr->dropped > FB_DROP_SKIP * lr->n_frames;
-    int idle = lr->load > 0 && lr->load < FB_LOAD_IDLE && lr->dropped <= 0;
+    double lratio = load > 0 && drops <= 0 && pload > 0 ? load / pload : ratio;
+    int overloaded = load > FB_LOAD_OVER || drops > FB_DROP_OVER;
+    int must_skip = load > FB_LOAD_SKIP || drops > FB_DROP_SKIP;
+    int idle = load > 0 && load < FB_LOAD_IDLE && drops <= 0;
     vd_plan next;
     int changed = 0;
     if (u > FB_DEGRADE_U) {
