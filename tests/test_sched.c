@@ -331,6 +331,25 @@ static void test_predict(void)
     /* an unknown native fps: 25 */
     in.native_fps = 0;
     CHECKF(fabs(vd_plan_load(&in, &p) - dp * 25) < 1e-9, "%g", vd_plan_load(&in, &p));
+    /* a clip DAG: the measured delay is per step (the whole clip), and so is the prediction;
+     * the load is the same as frame by frame */
+    vd_dag *c = NULL;
+    vd_error err = {0};
+    CHECK(vd_dag_parse("{\"generator\":\"ClipGenerator\",\"clip_len\":4,\"flow\":["
+                       "\"ClipGenerator\",\"face_detection\",\"face_alignment\"],\"input\":{"
+                       "\"face_alignment\":{\"bbox\":\"face_detection.bbox\"}}}",
+                       "clip", &c, &err) == 0);
+    if (c) {
+        vd_sched_input ic = in;
+        ic.dag = c;
+        CHECKF(c->clip_len == 4 && fabs(vd_plan_predict(&ic, &p) - 4 * dp) < 1e-9 &&
+                   fabs(vd_plan_load(&ic, &p) - vd_plan_load(&in, &p)) < 1e-9,
+               "clip_len %d: %g s, load %g", c->clip_len, vd_plan_predict(&ic, &p),
+               vd_plan_load(&ic, &p));
+        vd_dag_free(c);
+    } else {
+        fprintf(stderr, "%s\n", err.msg);
+    }
     vd_kb *empty = vd_kb_new();
     in.kb = empty;
     CHECK(vd_plan_predict(&in, &p) < 0 && vd_plan_load(&in, &p) < 0);

@@ -150,16 +150,18 @@ void vd_sched_free(vd_sched *s);
 /* The default plan: native resolution and fps, no skipping or tracking, every stage on the
  * job's edge with model 0. */
 void vd_plan_default(const vd_dag *d, const char *edge, vd_plan *p);
-/* Predicted delay (s) per PROCESSED frame of plan p from the kb and node loads (the
- * quantity vd_plan_result.total_delay measures): nskip and fps do not change it; ntracking
- * does (a detector runs on 1 frame in ntracking+1). <0 if unknown. */
+/* Predicted delay (s) per PROCESSED step of plan p from the kb and node loads (the quantity
+ * vd_plan_result.total_delay measures): one frame, or for a clip DAG the whole clip
+ * (clip_len frames). nskip and fps do not change it; ntracking does (a detector runs on 1
+ * frame in ntracking+1). <0 if unknown. */
 double vd_plan_predict(const vd_sched_input *in, const vd_plan *p);
 /* Frames per second a video is assumed to have when native_fps <= 0. */
 #define VD_SCHED_DEFAULT_FPS 25.0
-/* Predicted load of plan p (the quantity vd_plan_result.load measures): vd_plan_predict x
- * processed frames per second, i.e. native_fps (VD_SCHED_DEFAULT_FPS when unknown) x the
- * fraction of frames the plan keeps (1/(nskip+1), times fps/native_fps below native).
- * Above 1 the job cannot keep up. <0 if unknown. */
+/* Predicted load of plan p (the quantity vd_plan_result.load measures): the delay per
+ * processed frame (vd_plan_predict / clip_len for a clip DAG) x processed frames per second, i.e.
+ * native_fps (VD_SCHED_DEFAULT_FPS when unknown) x the fraction of frames the plan keeps
+ * (1/(nskip+1), times fps/native_fps below native). Above 1 the job cannot keep up. <0 if unknown.
+ */
 double vd_plan_load(const vd_sched_input *in, const vd_plan *p);
 /* Predicted relative accuracy (0..1) of plan p. */
 double vd_plan_accuracy(const vd_sched_input *in, const vd_plan *p);

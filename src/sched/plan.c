@@ -363,6 +363,13 @@ double vd__stage_cost(const vd_sched_input *in, const vd_plan *p, int i)
     return s;
 }
 
+/* Frames a step consumes: clip_len for a clip DAG, else 1. */
+static int step_frames(const vd_sched_input *in)
+{
+    return in->dag && in->dag->generator == VD_GEN_CLIP && in->dag->clip_len > 1 ? in->dag->clip_len
+                                                                                 : 1;
+}
+
 double vd_plan_predict(const vd_sched_input *in, const vd_plan *p)
 {
     if (!in || !p || !in->kb) return -1;
@@ -372,14 +379,14 @@ double vd_plan_predict(const vd_sched_input *in, const vd_plan *p)
         if (c < 0) return -1;
         t += c;
     }
-    return t;
+    return t * step_frames(in); /* a clip step runs the stages on each of its frames */
 }
 
 double vd_plan_load(const vd_sched_input *in, const vd_plan *p)
 {
     double d = vd_plan_predict(in, p);
     if (d < 0) return -1;
-    return d * native_fps(in) * kept_fraction(in, p);
+    return d / step_frames(in) * native_fps(in) * kept_fraction(in, p);
 }
 
 static double penalty(double x)
