@@ -538,18 +538,10 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->frames, NULL);
-    int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, on_heartbeat, c, err);
-    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_RESULT, on_result, c, err);
-    if (!rc && pthread_create(&c->thr, NULL, sched_main, c))
-        rc = vd_fail(err, VD_ENOMEM, "cannot start the scheduler thread");
-    if (rc) {
-        vd_cloud_free(c);
-        return rc;
-    }
-    c->started = 1;
-    /* the cloud is a node too (its service host can run stages) */
+    /* The cloud is a node too (its service host can run stages). Registered before the
+     * subscriptions: a heartbeat arriving in between would otherwise add a node that this
+     * assignment then overwrote (its entry, kb and heartbeat leaked). */
     if (host) {
-        pthread_mutex_lock(&c->mu);
         node_ent *n = calloc(1, sizeof *n);
         if (n) {
             c->nodes = n;
@@ -564,8 +556,16 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
             n->hb = json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "role", "cloud", "addr",
                               c->addr, "services", svcs, "video", json_object());
         }
-        pthread_mutex_unlock(&c->mu);
     }
+    int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, on_heartbeat, c, err);
+    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_RESULT, on_result, c, err);
+    if (!rc && pthread_create(&c->thr, NULL, sched_main, c))
+        rc = vd_fail(err, VD_ENOMEM, "cannot start the scheduler thread");
+    if (rc) {
+        vd_cloud_free(c);
+        return rc;
+    }
+    c->started = 1;
     *out = c;
     return 0;
 }
