@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Cluster mode end to end: a real nats-server (JetStream on, temp store, raised
-# max_payload), one cloud and two edges as separate processes. A job on edge e1 runs its
-# second stage on edge e2; results flow to the cloud. kill -9 e2: the cloud drops it
+# Cluster mode end to end: a real nats-server (`vdag nats-server`: JetStream on, temp
+# store, raised max_payload), one cloud and two edges as separate processes. A job on
+# edge e1 runs its second stage on edge e2; results flow to the cloud. kill -9 e2: the cloud drops it
 # within ~3 s and re-plans the stage back onto e1 while the job keeps going. Restart
 # nats-server: every node reconnects and the job carries on.
 vdag=$1
@@ -13,21 +13,17 @@ pass=0 fail=0
 ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1" >&2; fi; }
 py() { python3 -c "import json,sys; $1"; }
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || { echo "nats-server is missing: run scripts/setup.sh (Debian package nats-server)" >&2; exit 1; }
-NATS=$(command -v nats-server || echo /usr/sbin/nats-server)
 np=$(freeport) cp=$(freeport) e1p=$(freeport) e2p=$(freeport)
 URL=nats://127.0.0.1:$np
 C=http://127.0.0.1:$cp
-cat > "$tmp/nats.conf" <<C
-listen: 127.0.0.1:$np
-max_payload: 8MB
-jetstream { store_dir: "$tmp/js" }
-C
+# vdag nats-server: a temp config (JetStream, max_payload 8MB) and store under $tmp; it prints
+# the URL once the server accepts connections, and removes its directory on SIGTERM
 start_nats() {
-  "$NATS" -c "$tmp/nats.conf" > "$tmp/nats.log" 2>&1 &
+  : > "$tmp/nats.url"
+  TMPDIR=$tmp "$vdag" nats-server --port "$np" > "$tmp/nats.url" 2>> "$tmp/nats.log" &
   nats_pid=$!
   pids+=("$nats_pid")
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$np) 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 150); do [ -s "$tmp/nats.url" ] && return 0; kill -0 "$nats_pid" 2>/dev/null || break; sleep 0.1; done
   echo "nats-server did not start" >&2; cat "$tmp/nats.log" >&2; return 1
 }
 start_nats || exit 1

@@ -2,19 +2,12 @@
  * Transport tests: the in-process transport, then the NATS transport against a
  * nats-server this test starts on a free loopback port (and restarts once).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,8 +15,6 @@
 
 #include "testlib.h"
 #include "vdag/net.h"
-
-#define NATS_SERVER "/usr/sbin/nats-server"
 
 static double now_s(void)
 {
@@ -309,111 +300,6 @@ static void test_inproc(void)
     CHECK(late.n == 20);
 }
 
-/* ---- nats-server ------------------------------------------------------------------------- */
-
-typedef struct server {
-    char dir[128];
-    char conf[192];
-    int port;
-    pid_t pid;
-} server;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    int port = -1;
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
-        !getsockname(fd, (struct sockaddr *)&a, &l))
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
-static int port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof a);
-    if (fd >= 0) close(fd);
-    return ok;
-}
-
-static int server_start(server *s)
-{
-    char log[256];
-    snprintf(log, sizeof log, "%s/server.log", s->dir);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "cannot fork for %s: %s\n", NATS_SERVER, strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphan server if the test dies */
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-        execl(NATS_SERVER, NATS_SERVER, "-c", s->conf, (char *)NULL);
-        _exit(127);
-    }
-    s->pid = pid;
-    double end = now_s() + 10;
-    while (now_s() < end) {
-        if (port_open(s->port)) return 0;
-        int st;
-        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-            fprintf(stderr, "nats-server exited early; see %s\n", log);
-            s->pid = 0;
-            return -1;
-        }
-        sleep_ms(20);
-    }
-    fprintf(stderr, "nats-server did not listen on port %d within 10 s; see %s\n", s->port, log);
-    return -1;
-}
-
-static void server_stop(server *s)
-{
-    if (s->pid <= 0) return;
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = 0;
-}
-
-static int server_init(server *s)
-{
-    memset(s, 0, sizeof *s);
-    if (access(NATS_SERVER, X_OK)) {
-        fprintf(stderr,
-                "%s is missing: install nats-server (apt-get install nats-server) to run the "
-                "NATS transport tests\n",
-                NATS_SERVER);
-        return -1;
-    }
-    snprintf(s->dir, sizeof s->dir, "/tmp/vdag-nats-XXXXXX");
-    if (!mkdtemp(s->dir)) return -1;
-    s->port = free_port();
-    snprintf(s->conf, sizeof s->conf, "%s/nats.conf", s->dir);
-    FILE *f = fopen(s->conf, "w");
-    if (!f) return -1;
-    fprintf(f, "listen: 127.0.0.1:%d\nmax_payload: 8MB\njetstream {\n  store_dir: \"%s/js\"\n}\n",
-            s->port, s->dir);
-    fclose(f);
-    return server_start(s);
-}
-
-static void server_cleanup(server *s)
-{
-    server_stop(s);
-    if (s->dir[0]) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-        if (system(cmd)) fprintf(stderr, "cannot remove %s\n", s->dir);
-    }
-}
-
 /* ---- NATS -------------------------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -437,22 +323,33 @@ static void *call_slow(void *arg)
     return NULL;
 }
 
+typedef struct slow_cb {
+    atomic_int started, done;
+} slow_cb;
+
+static void on_slow_msg(void *arg, const char *subject, const vd_buf *msg)
+{
+    (void)subject, (void)msg;
+    slow_cb *s = arg;
+    atomic_store(&s->started, 1);
+    sleep_ms(300);
+    atomic_store(&s->done, 1);
+}
+
 static void test_nats(void)
 {
-    server srv;
-    if (server_init(&srv) < 0) {
-        CHECKF(0, "could not start %s for the NATS tests", NATS_SERVER);
-        server_cleanup(&srv);
-        return;
-    }
-    char url[64];
-    snprintf(url, sizeof url, "nats://127.0.0.1:%d", srv.port);
-    vd_transport *t = NULL;
+    vd_nats_server *srv = NULL;
     vd_error err = {0};
-    int rc = vd_transport_nats_new(url, "test_transport", &t, &err);
+    int rc = vd_nats_server_start(NULL, &srv, &err);
+    CHECKF(rc == 0, "could not start nats-server for the NATS tests: %s", err.msg);
+    if (rc) return;
+    char url[64];
+    snprintf(url, sizeof url, "%s", vd_nats_server_url(srv));
+    vd_transport *t = NULL;
+    rc = vd_transport_nats_new(url, "test_transport", &t, &err);
     CHECKF(rc == 0, "%s", err.msg);
     if (!t) {
-        server_cleanup(&srv);
+        vd_nats_server_stop(srv);
         return;
     }
     CHECK(!strcmp(t->ops->name, "nats"));
@@ -523,7 +420,7 @@ static void test_nats(void)
     static sink after;
     pthread_mutex_init(&after.mu, NULL);
     CHECK(t->ops->subscribe(t, "vdag.restart.>", on_msg, &after, &err) == 0);
-    server_stop(&srv);
+    vd_nats_server_kill(srv);
     double end = now_s() + 5;
     while (t->ops->connected(t) && now_s() < end) sleep_ms(10);
     CHECK(!t->ops->connected(t));
@@ -533,7 +430,7 @@ static void test_nats(void)
     printf("nats: while the server is down: %s\n", err.msg);
     vd_buf during = buf_of("during");
     CHECK(t->ops->publish(t, "vdag.restart.d", &during, &err) == 0); /* buffered */
-    CHECK(server_start(&srv) == 0);
+    CHECKF(vd_nats_server_restart(srv, &err) == 0, "%s", err.msg);
     t0 = now_s();
     end = t0 + 10;
     req = buf_of("back");
@@ -567,15 +464,29 @@ static void test_nats(void)
     }
     vd_transport_close(t);
 
+    /* Close waits for a subscription callback in flight: none runs after close returns. */
+    t = NULL;
+    CHECK(vd_transport_nats_new(url, "slow_cb", &t, &err) == 0);
+    if (t) {
+        static slow_cb scb;
+        CHECK(t->ops->subscribe(t, "vdag.slowcb", on_slow_msg, &scb, &err) == 0);
+        CHECK(t->ops->publish(t, "vdag.slowcb", &m, &err) == 0);
+        double end2 = now_s() + 5;
+        while (!atomic_load(&scb.started) && now_s() < end2) sleep_ms(5);
+        CHECK(atomic_load(&scb.started));
+        vd_transport_close(t);
+        CHECKF(atomic_load(&scb.done), "vd_transport_close returned while a callback ran");
+    }
+
     /* A transport can start before its server: it connects when the server comes up. */
-    server_stop(&srv);
+    vd_nats_server_kill(srv);
     t = NULL;
     CHECK(vd_transport_nats_new(url, "early", &t, &err) == 0);
     if (t) {
         CHECK(!t->ops->connected(t));
         static node_ctx c = {"nodeC", 0};
         CHECK(t->ops->serve(t, "nodeC", "echo", h_echo, &c, &err) == 0);
-        CHECK(server_start(&srv) == 0);
+        CHECKF(vd_nats_server_restart(srv, &err) == 0, "%s", err.msg);
         end = now_s() + 5;
         req = buf_of("early");
         do {
@@ -589,7 +500,7 @@ static void test_nats(void)
     /* Closing while the server is down does not hang. */
     t = NULL;
     CHECK(vd_transport_nats_new(url, "closing", &t, &err) == 0);
-    server_stop(&srv);
+    vd_nats_server_kill(srv);
     if (t) {
         static node_ctx d = {"nodeD", 0};
         CHECK(t->ops->serve(t, "nodeD", "echo", h_echo, &d, &err) == 0);
@@ -597,7 +508,13 @@ static void test_nats(void)
         vd_transport_close(t);
         CHECK(now_s() - t0 < 3);
     }
-    server_cleanup(&srv);
+    /* The helper removes its temp directory (config, log, JetStream store) on stop. */
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", vd_nats_server_log(srv));
+    *strrchr(dir, '/') = 0;
+    CHECK(access(dir, F_OK) == 0);
+    vd_nats_server_stop(srv);
+    CHECKF(access(dir, F_OK) != 0, "%s still exists", dir);
 }
 
 int main(void)

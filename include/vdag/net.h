@@ -161,6 +161,40 @@ int vd_transport_inproc_new(vd_transport **out, vd_error *err);
  * and re-subscribes. */
 int vd_transport_nats_new(const char *url, const char *name, vd_transport **out, vd_error *err);
 
+/* ---- a private nats-server (tests, benchmarks, scripts: `vdag nats-server`) ------------ */
+
+typedef struct vd_nats_server_opts {
+    const char *host;        /* listen address (default 127.0.0.1) */
+    int port;                /* 0: a free port (retried if the server loses the race for it) */
+    const char *max_payload; /* server syntax, default "8MB" (frames exceed the 1 MB default) */
+    int no_jetstream;        /* JetStream is on by default, its store in the temp directory */
+    int log_to_stderr;       /* server output to this process's stderr, not <dir>/server.log */
+} vd_nats_server_opts;
+
+typedef struct vd_nats_server vd_nats_server;
+
+/* Start nats-server (found on $PATH or in /usr/sbin; VD_ENOTFOUND with "apt-get install
+ * nats-server" when missing) with a config in a new temp directory
+ * (${TMPDIR:-/tmp}/vdag-nats-XXXXXX: config, log, JetStream store); returns once it accepts
+ * connections (at most 10 s). o may be NULL (all defaults). The server is a child process
+ * that gets SIGKILL if the thread that started it exits, so no server outlives a crashed
+ * owner. The handle is owned by the caller; it is not locked: use it from one thread at a
+ * time. */
+int vd_nats_server_start(const vd_nats_server_opts *o, vd_nats_server **out, vd_error *err);
+/* "nats://127.0.0.1:PORT" (borrowed, valid until stop). */
+const char *vd_nats_server_url(const vd_nats_server *s);
+int vd_nats_server_port(const vd_nats_server *s);
+/* The server's log file (borrowed), NULL with log_to_stderr. */
+const char *vd_nats_server_log(const vd_nats_server *s);
+/* 1 while the server process runs (it is reaped once it has exited). */
+int vd_nats_server_alive(vd_nats_server *s);
+/* SIGKILL the server and wait for it (a crash, for tests); its port, config and store stay,
+ * so vd_nats_server_restart brings it back on the same URL. */
+void vd_nats_server_kill(vd_nats_server *s);
+int vd_nats_server_restart(vd_nats_server *s, vd_error *err);
+/* SIGTERM (SIGKILL after 2 s), wait, remove the temp directory, free. NULL is a no-op. */
+void vd_nats_server_stop(vd_nats_server *s);
+
 static inline int vd_transport_call(vd_transport *t, const char *node, const char *service,
                                     const vd_buf *req, vd_buf *resp, int timeout_ms, vd_error *err)
 {

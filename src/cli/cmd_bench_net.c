@@ -10,17 +10,9 @@
  * decode, the host's own execute time, an echo round trip with the same request and one
  * with an empty request) to show where the extra time goes.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,124 +22,8 @@
 #include "vdag/net.h"
 #include "vdag/node.h"
 
-#define NATS_SERVER     "/usr/sbin/nats-server"
 #define HOST_NODE       "bench-host"
 #define CALL_TIMEOUT_MS 10000
-
-/* ---- a private nats-server ------------------------------------------------------------ */
-
-typedef struct nats_proc {
-    char dir[128];
-    char conf[192];
-    char log[192];
-    char url[64];
-    pid_t pid;
-} nats_proc;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    int port = -1;
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
-        !getsockname(fd, (struct sockaddr *)&a, &l))
-        port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
-static int port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof a);
-    if (fd >= 0) close(fd);
-    return ok;
-}
-
-static void nats_stop(nats_proc *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        int st;
-        for (int i = 0; i < 100 && waitpid(s->pid, &st, WNOHANG) == 0; i++) {
-            struct timespec ts = {0, 20 * 1000000L};
-            nanosleep(&ts, NULL);
-            if (i == 99) {
-                kill(s->pid, SIGKILL);
-                waitpid(s->pid, &st, 0);
-            }
-        }
-        s->pid = 0;
-    }
-    if (s->dir[0]) {
-        unlink(s->conf);
-        unlink(s->log);
-        rmdir(s->dir);
-        s->dir[0] = 0;
-    }
-}
-
-static int nats_start(nats_proc *s, vd_error *err)
-{
-    memset(s, 0, sizeof *s);
-    if (access(NATS_SERVER, X_OK))
-        return vd_fail(err, VD_ENOTFOUND,
-                       "%s is missing: install nats-server (apt-get install nats-server) or "
-                       "pass --nats URL, or use --transport inproc",
-                       NATS_SERVER);
-    snprintf(s->dir, sizeof s->dir, "/tmp/vdag-bench-nats-XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        s->dir[0] = 0;
-        return vd_fail(err, VD_EIO, "mkdtemp: %s", strerror(errno));
-    }
-    int port = free_port();
-    if (port <= 0) {
-        nats_stop(s);
-        return vd_fail(err, VD_EIO, "no free loopback port: %s", strerror(errno));
-    }
-    snprintf(s->conf, sizeof s->conf, "%s/nats.conf", s->dir);
-    snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
-    snprintf(s->url, sizeof s->url, "nats://127.0.0.1:%d", port);
-    FILE *f = fopen(s->conf, "w");
-    if (!f) {
-        int e = errno;
-        nats_stop(s);
-        return vd_fail(err, VD_EIO, "%s: %s", s->conf, strerror(e));
-    }
-    fprintf(f, "listen: 127.0.0.1:%d\nmax_payload: 8MB\n", port);
-    fclose(f);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        nats_stop(s);
-        return vd_fail(err, VD_EIO, "cannot fork for %s: %s", NATS_SERVER, strerror(e));
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphan server if the bench dies */
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-        execl(NATS_SERVER, NATS_SERVER, "-c", s->conf, (char *)NULL);
-        _exit(127);
-    }
-    s->pid = pid;
-    double end = vd_now_ms() + 10000;
-    while (vd_now_ms() < end) {
-        if (port_open(port)) return 0;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            s->pid = 0;
-            return vd_fail(err, VD_EIO, "nats-server exited at start-up (status %d); log: %s",
-                           WIFEXITED(st) ? WEXITSTATUS(st) : -1, s->log);
-        }
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return vd_fail(err, VD_ETIMEDOUT, "nats-server did not listen on port %d within 10 s", port);
-}
 
 /* ---- the benchmark ---------------------------------------------------------------------- */
 
@@ -169,8 +45,7 @@ static int usage_remote(void)
             "[--warmup N]\n"
             "                         [--quality Q (85, as the edge)] [--parts N (strips, 2)]\n"
             "                         [--service face_detection] [--model 0] [--resolution 480]\n"
-            "  Without --nats, starts a private nats-server (" NATS_SERVER
-            ") on a free loopback port.\n");
+            "  Without --nats, starts a private nats-server on a free loopback port.\n");
     return 2;
 }
 
@@ -285,7 +160,7 @@ int vd_cmd_bench_remote(int argc, char **argv)
         return usage_remote();
 
     vd_error err = {0};
-    nats_proc np = {0};
+    vd_nats_server *np = NULL;           /* a private server when no --nats URL is given */
     vd_transport *tc = NULL, *ts = NULL; /* caller's and host's connections */
     vd_svchost *local = NULL, *remote = NULL;
     vd_frame *f = NULL;
@@ -303,8 +178,12 @@ int vd_cmd_bench_remote(int argc, char **argv)
     if (!rc) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &jd, &err);
     if (!rc && use_nats) {
         if (!nats_url) {
-            rc = nats_start(&np, &err);
-            nats_url = np.url;
+            rc = vd_nats_server_start(NULL, &np, &err);
+            if (rc)
+                snprintf(err.msg + strlen(err.msg), sizeof err.msg - strlen(err.msg), "%s",
+                         "; or pass --nats URL, or use --transport inproc");
+            else
+                nats_url = vd_nats_server_url(np);
         }
         if (!rc) rc = vd_transport_nats_new(nats_url, "bench-caller", &tc, &err);
         if (!rc) rc = vd_transport_nats_new(nats_url, HOST_NODE, &ts, &err);
@@ -394,7 +273,7 @@ int vd_cmd_bench_remote(int argc, char **argv)
     vd_transport_close(tc);
     vd_svchost_free(local);
     vd_svchost_free(remote);
-    nats_stop(&np);
+    vd_nats_server_stop(np);
     vd_frame_free(f);
     vd_jpeg_coder_free(jc);
     vd_jpeg_coder_free(jd);

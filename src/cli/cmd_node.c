@@ -2,12 +2,13 @@
  * The node roles: `vdag run` without --pipeline/--dag (pseudo mode: cloud + edge + service
  * hosts in one process, in-process transport), `vdag cloud` and `vdag edge` (cluster mode
  * over NATS). The seed's flags (--side=c|e --mode=pseudo|cluster --cloud_ip
- * --serv_cloud_addr) are accepted as aliases. Also `vdag profile`.
+ * --serv_cloud_addr) are accepted as aliases. Also `vdag profile` and `vdag nats-server`.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -327,4 +328,63 @@ int vd_cmd_profile(int argc, char **argv)
     json_decref(j);
     printf("%s\n", outp);
     return 0;
+}
+
+/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]: a private
+ * server for scripts and tests. Prints its URL on stdout once it accepts connections and
+ * runs until SIGINT/SIGTERM (then stops it and removes its temp directory); exits 1 if
+ * the server dies. Its output goes to stderr. */
+int vd_cmd_nats_server(int argc, char **argv)
+{
+    vd_nats_server_opts o = {.log_to_stderr = 1};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--no-jetstream")) {
+            o.no_jetstream = 1;
+        } else if (v && !strcmp(a, "--port")) {
+            char *end;
+            long p = strtol(v, &end, 10);
+            if (*end || p < 0 || p > 65535) {
+                fprintf(stderr, "vdag nats-server: --port %s: expected 0..65535\n", v);
+                return 2;
+            }
+            o.port = (int)p, i++;
+        } else if (v && !strcmp(a, "--host")) {
+            o.host = v, i++;
+        } else if (v && !strcmp(a, "--max-payload")) {
+            o.max_payload = v, i++;
+        } else {
+            fprintf(stderr,
+                    "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
+                    "                        [--max-payload 8MB] [--no-jetstream]\n"
+                    "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
+                    "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
+            return 2;
+        }
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    vd_nats_server *s = NULL;
+    vd_error err = {0};
+    if (vd_nats_server_start(&o, &s, &err)) {
+        fprintf(stderr, "vdag nats-server: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s\n", vd_nats_server_url(s));
+    fflush(stdout);
+    int status = 0;
+    for (;;) {
+        struct timespec ts = {0, 200 * 1000000L};
+        if (sigtimedwait(&set, NULL, &ts) > 0) break;
+        if (!vd_nats_server_alive(s)) {
+            fprintf(stderr, "vdag nats-server: the server exited\n");
+            status = 1;
+            break;
+        }
+    }
+    vd_nats_server_stop(s);
+    return status;
 }

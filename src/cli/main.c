@@ -21,6 +21,8 @@ static const vd_cli_cmd commands[] = {
     {"status", vd_cmd_status, "show nodes, videos and jobs"},
     {"results", vd_cmd_results, "show a job's latest results and plan"},
     {"stop", vd_cmd_stop, "stop (or --delete) a job"},
+    {"nats-server", vd_cmd_nats_server,
+     "run a private nats-server (temp config and store) until SIGINT/SIGTERM"},
     {"profile", vd_cmd_profile, "profile every service/model/resolution on this machine"},
     {"nn run", vd_cmd_nn_run, "run a TF.js graph model on a generated or image input"},
     {"bench models", vd_cmd_bench_models, "time the built-in models (median/p90 ms, GFLOP/s)"},

@@ -1,0 +1,263 @@
+/*
+ * A private nats-server: a temp directory (${TMPDIR:-/tmp}/vdag-nats-XXXXXX) holding its
+ * config (listen address, raised max_payload, JetStream store), its log and its store; the
+ * server is a child process, started with fork/exec and stopped with a signal and waitpid.
+ * Used by tests, `vdag bench remote` and `vdag nats-server`.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vdag/base.h"
+#include "vdag/net.h"
+
+#define START_WAIT_MS 10000
+#define TERM_WAIT_MS  2000
+
+struct vd_nats_server {
+    char bin[512];
+    char dir[256], conf[300], log[300];
+    char host[64], url[96];
+    int port, auto_port, log_inherit;
+    pid_t pid;
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A TCP port free on the loopback interface right now (the server may still lose a race
+ * for it: start retries with another one). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    int port = -1;
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
+        !getsockname(fd, (struct sockaddr *)&a, &l))
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+static int port_open(const char *host, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1 || a.sin_addr.s_addr == htonl(INADDR_ANY))
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int ok = fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+/* nats-server on $PATH, else in the usual sbin/bin directories (Debian installs it in
+ * /usr/sbin, often not on a user's PATH). */
+static int find_binary(char *out, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s:/usr/sbin:/usr/local/sbin:/usr/local/bin:/usr/bin",
+             path ? path : "");
+    for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        if (!*d) continue;
+        int n = snprintf(out, cap, "%s/nats-server", d);
+        if (n > 0 && (size_t)n < cap && access(out, X_OK) == 0) return 0;
+    }
+    return -1;
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(p);
+    return 0;
+}
+
+static void remove_dir(const char *dir)
+{
+    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The child: only async-signal-safe calls between fork and exec. */
+static void child_exec(const vd_nats_server *s, pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphan server if the starting thread dies */
+    if (getppid() != parent) _exit(127);
+    if (!s->log_inherit) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    }
+    execl(s->bin, s->bin, "-c", s->conf, (char *)NULL);
+    _exit(127);
+}
+
+/* Write the config for s->port, start the server, wait until it listens. *early is set
+ * when the server exited at start-up (a lost race for the port, a bad config). */
+static int launch(vd_nats_server *s, int *early, vd_error *err)
+{
+    *early = 0;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return vd_fail(err, VD_EIO, "cannot fork for %s: %s", s->bin, strerror(errno));
+    if (pid == 0) child_exec(s, parent);
+    s->pid = pid;
+    double end = vd_now_ms() + START_WAIT_MS;
+    while (vd_now_ms() < end) {
+        if (port_open(s->host, s->port)) return 0;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            s->pid = 0;
+            *early = 1;
+            return vd_fail(
+                err, VD_EIO, "nats-server (%s) exited at start-up (%s %d): see its log %s", s->bin,
+                WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+                s->log_inherit ? "(standard error)" : s->log);
+        }
+        sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    s->pid = 0;
+    return vd_fail(err, VD_ETIMEDOUT, "nats-server did not listen on %s:%d within %d s: see %s",
+                   s->host, s->port, START_WAIT_MS / 1000, s->log_inherit ? "its output" : s->log);
+}
+
+static int write_conf(vd_nats_server *s, const vd_nats_server_opts *o, vd_error *err)
+{
+    FILE *f = fopen(s->conf, "w");
+    if (!f) return vd_fail(err, VD_EIO, "%s: %s", s->conf, strerror(errno));
+    fprintf(f, "listen: \"%s:%d\"\nmax_payload: %s\n", s->host, s->port,
+            o->max_payload && *o->max_payload ? o->max_payload : "8MB");
+    if (!o->no_jetstream) fprintf(f, "jetstream {\n  store_dir: \"%s/js\"\n}\n", s->dir);
+    int bad = ferror(f);
+    if (fclose(f) || bad) return vd_fail(err, VD_EIO, "%s: cannot write", s->conf);
+    return 0;
+}
+
+int vd_nats_server_start(const vd_nats_server_opts *o, vd_nats_server **out, vd_error *err)
+{
+    *out = NULL;
+    vd_nats_server_opts def = {0};
+    if (!o) o = &def;
+    if (o->port < 0 || o->port > 65535)
+        return vd_fail(err, VD_EINVAL,
+                       "nats-server: port %d: expected 0 (any free port) or 1..65535", o->port);
+    vd_nats_server *s = calloc(1, sizeof *s);
+    if (!s) return vd_fail(err, VD_ENOMEM, "out of memory");
+    if (find_binary(s->bin, sizeof s->bin)) {
+        free(s);
+        return vd_fail(err, VD_ENOTFOUND,
+                       "nats-server is not installed (not on $PATH nor in /usr/sbin): install it "
+                       "(apt-get install nats-server)");
+    }
+    snprintf(s->host, sizeof s->host, "%s", o->host && *o->host ? o->host : "127.0.0.1");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->dir, sizeof s->dir, "%s/vdag-nats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(s->dir)) {
+        int e = errno;
+        char d[256];
+        snprintf(d, sizeof d, "%s", s->dir);
+        free(s);
+        return vd_fail(err, VD_EIO, "nats-server: cannot create a temp directory %s: %s", d,
+                       strerror(e));
+    }
+    snprintf(s->conf, sizeof s->conf, "%s/nats.conf", s->dir);
+    snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
+    s->log_inherit = o->log_to_stderr;
+    s->auto_port = o->port == 0;
+    int rc = 0;
+    for (int attempt = 0; attempt < (s->auto_port ? 3 : 1); attempt++) {
+        s->port = s->auto_port ? free_port() : o->port;
+        if (s->port <= 0) {
+            rc = vd_fail(err, VD_EIO, "nats-server: no free loopback port: %s", strerror(errno));
+            break;
+        }
+        int early = 0;
+        rc = write_conf(s, o, err);
+        if (!rc) rc = launch(s, &early, err);
+        if (!rc || !early) break;
+    }
+    if (rc) {
+        vd_nats_server_stop(s);
+        return rc;
+    }
+    int any = !strcmp(s->host, "0.0.0.0");
+    snprintf(s->url, sizeof s->url, "nats://%s:%d", any ? "127.0.0.1" : s->host, s->port);
+    *out = s;
+    return 0;
+}
+
+const char *vd_nats_server_url(const vd_nats_server *s)
+{
+    return s->url;
+}
+
+int vd_nats_server_port(const vd_nats_server *s)
+{
+    return s->port;
+}
+
+const char *vd_nats_server_log(const vd_nats_server *s)
+{
+    return s->log_inherit ? NULL : s->log;
+}
+
+int vd_nats_server_alive(vd_nats_server *s)
+{
+    if (!s || s->pid <= 0) return 0;
+    int st;
+    if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+        s->pid = 0;
+        return 0;
+    }
+    return 1;
+}
+
+void vd_nats_server_kill(vd_nats_server *s)
+{
+    if (!s || s->pid <= 0) return;
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+}
+
+int vd_nats_server_restart(vd_nats_server *s, vd_error *err)
+{
+    vd_nats_server_kill(s);
+    int early;
+    return launch(s, &early, err);
+}
+
+void vd_nats_server_stop(vd_nats_server *s)
+{
+    if (!s) return;
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        double end = vd_now_ms() + TERM_WAIT_MS;
+        while (waitpid(s->pid, NULL, WNOHANG) == 0) {
+            if (vd_now_ms() >= end) {
+                vd_nats_server_kill(s);
+                break;
+            }
+            sleep_ms(20);
+        }
+        s->pid = 0;
+    }
+    remove_dir(s->dir);
+    free(s);
+}
