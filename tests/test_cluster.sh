@@ -26,6 +26,36 @@ start_nats() {
   for _ in $(seq 150); do [ -s "$tmp/nats.url" ] && return 0; kill -0 "$nats_pid" 2>/dev/null || break; sleep 0.1; done
   echo "nats-server did not start" >&2; cat "$tmp/nats.log" >&2; return 1
 }
+# hb.py PORT SECONDS: a bare NATS client on vdag.hb; one JSON line per heartbeat
+cat > "$tmp/hb.py" <<'PY'
+import json, socket, sys, time
+port, secs = int(sys.argv[1]), float(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(b'CONNECT {"verbose":false}\r\nSUB vdag.hb 1\r\n')
+s.settimeout(0.2)
+buf, end = b"", time.time() + secs
+while time.time() < end:
+    try:
+        d = s.recv(1 << 16)
+    except socket.timeout:
+        continue
+    if not d:
+        break
+    buf += d
+    while b"\r\n" in buf:
+        line, rest = buf.split(b"\r\n", 1)
+        if line.startswith(b"MSG "):
+            n = int(line.split()[-1])
+            if len(rest) < n + 2:
+                break
+            hb, buf = json.loads(rest[:n]), rest[n + 2:]
+            print(json.dumps({"name": hb.get("name"), "bytes": n, "kb": "kb" in hb,
+                              "kb_version": hb.get("kb_version")}), flush=True)
+        else:
+            buf = rest
+            if line == b"PING":
+                s.sendall(b"PONG\r\n")
+PY
 start_nats || exit 1
 "$vdag" profile --if-missing >/dev/null || { echo "vdag profile failed" >&2; exit 1; }
 
@@ -50,6 +80,9 @@ ok "results flow to the cloud" 'res | py "j=json.load(sys.stdin); assert j[\"job
 ok "face_alignment runs on e2" 'res | py "j=json.load(sys.stdin); r=j[\"result\"]; fm=r[\"latest_result\"][\"plan\"][\"flow_mapping\"]; assert fm[\"face_alignment\"][\"node_ip\"]==\"e2\"; a=r[\"appended_result\"][-1]; assert \"fallback\" not in a and a[\"count_result\"][\"total\"]>=1, a"'
 ok "e2's service host did the work" 'curl -s -m 5 "http://127.0.0.1:$e2p/get_resource_info" | py "j=json.load(sys.stdin)[\"data\"][\"e2\"]; assert j[\"face_alignment\"][\"calls\"]>0 and j[\"face_detection\"][\"calls\"]==0"'
 v0=$(res | py 'print(json.load(sys.stdin)["result"]["latest_result"]["plan_version"])')
+# listen to the heartbeats for 3.5 s while the next checks run
+python3 "$tmp/hb.py" "$np" 3.5 > "$tmp/hb.txt" 2>&1 &
+hbl=$!
 
 # kill -9 the edge running a stage
 kill -9 "$e2"; wait "$e2" 2>/dev/null
@@ -65,6 +98,12 @@ for _ in $(seq 50); do res | py "j=json.load(sys.stdin); assert j['result']['lat
 ok "its stage re-planned onto e1" 'res | py "j=json.load(sys.stdin); l=j[\"result\"][\"latest_result\"]; assert l[\"plan\"][\"flow_mapping\"][\"face_alignment\"][\"node_ip\"]==\"e1\" and l[\"plan_version\"]>$v0; assert any(c[\"why\"]==\"node lost\" for c in j[\"result\"][\"plan_changes\"])"'
 f1=$(frames); sleep 2; f2=$(frames)
 ok "the job keeps going after the loss ($f1 -> $f2 frames)" '[ "$f2" -gt "$f1" ]'
+wait "$hbl"
+echo "e1's heartbeats: $(grep '"e1"' "$tmp/hb.txt" | py 'print(", ".join("%d B%s" % (h["bytes"], " (kb)" if h["kb"] else "") for h in map(json.loads, sys.stdin)))')" >&2
+# the kb rides along only when its version changed (and every 30 s): at most one in 3.5 s
+ok "steady heartbeats carry kb_version but not the kb" 'grep "\"e1\"" "$tmp/hb.txt" | py "h=[json.loads(l) for l in sys.stdin]; assert len(h)>=2, h; assert all(x[\"kb_version\"]>0 for x in h), h; assert sum(x[\"kb\"] for x in h)<=1, h; assert max(x[\"bytes\"] for x in h if not x[\"kb\"])<2000, h"'
+kbv=$(grep '"e1"' "$tmp/hb.txt" | head -1 | py 'print(json.load(sys.stdin)["kb_version"])')
+ok "the cloud holds e1's kb of that version" 'status | py "n=json.load(sys.stdin)[\"data\"][\"e1\"][\"kb\"]; assert n[\"version\"]==$kbv and n[\"entries\"]>0, n"'
 ok "new results come from the new plan" 'res | py "j=json.load(sys.stdin); a=j[\"result\"][\"appended_result\"][-1]; assert a[\"plan_version\"]>$v0 and \"fallback\" not in a and a[\"count_result\"][\"total\"]>=1, a"'
 
 # restart nats-server

@@ -10,11 +10,12 @@
  *
  * Nodes talk only through a vd_transport (inproc in one process, NATS in a cluster):
  *   heartbeats  publish "vdag.hb"            every second, JSON (name, role, addr, videos,
- *                                             resources, services, jobs, kb)
+ *                                             resources, services, jobs, kb_version; kb
+ *                                             only when it changed, and every 30 s)
  *   results     publish "vdag.result"        per processed frame, a vd_msg (JSON + JPEG
  *                                             of the rendered frame when someone watches)
  *   commands    call <edge> "node.submit_job" / "node.update_plan" / "node.stop_job" /
- *                    "node.get_runtime" / "node.watch"
+ *                    "node.get_runtime" / "node.watch" / "node.get_kb"
  *   stages      call <node> "svc.<service>"  a vd_msg: {model_id, args, src_w, src_h}
  *                                             + JPEG frame; reply {out, ms}
  *
@@ -93,6 +94,10 @@ int vd_svchost_execute(vd_svchost *h, const char *service, int model_id, const v
 json_t *vd_svchost_load(vd_svchost *h);
 /* The knowledge base profiled on this node (borrowed; filled in the background). */
 const vd_kb *vd_svchost_kb(vd_svchost *h);
+/* Its version: 0 while empty, a new value each time the kb changes (loaded from the profile
+ * cache, profiled): increasing wall-clock microseconds, so a restarted node does not repeat
+ * one. Read it before serializing the kb: a change in between is then announced again. */
+uint64_t vd_svchost_kb_version(vd_svchost *h);
 /* The client side of "svc.<service>": run `service` on `node` (NULL: any node serving it)
  * with the frame f already JPEG-encoded (img, borrowed: one JPEG or the strips of a
  * vd_jpeg_coder) and the stage's args (borrowed). *out gets the service's output (new

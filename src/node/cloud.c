@@ -21,12 +21,18 @@
 #define RING        10
 #define MAX_CHANGES 20
 #define CMD_TIMEOUT 3000
+#define KB_RETRY_MS 5000 /* between node.get_kb attempts */
 
 typedef struct node_ent {
     char name[64], role[8], addr[128];
-    double last_seen; /* ms */
-    json_t *hb;       /* the last heartbeat */
-    vd_kb *kb;        /* from its heartbeats (NULL for the cloud itself: its host's kb) */
+    double last_seen;      /* ms */
+    json_t *hb;            /* the last heartbeat (without its kb) */
+    vd_kb *kb;             /* from its heartbeats (NULL for the cloud itself: its host's kb) */
+    json_int_t kb_version; /* of kb (0: none yet) */
+    int kb_entries;
+    int kb_wanted;      /* a newer version was announced without the kb: ask (node.get_kb) */
+    double kb_retry_at; /* ms; not before this */
+    int kb_fetch_logged;
     int self;
 } node_ent;
 
@@ -131,6 +137,25 @@ static void set_done(cjob *j, const char *reason, const char *msg)
     snprintf(j->msg, sizeof j->msg, "%s", msg ? msg : "");
 }
 
+/* Replace a node's kb by the one in j (lock held). A kb that does not parse keeps the old
+ * one, but its version counts as seen: it is not parsed again until the next change. */
+static void node_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version)
+{
+    vd_kb *kb = vd_kb_new();
+    vd_error err = {0};
+    n->kb_version = version;
+    n->kb_wanted = 0;
+    if (!kb || vd_kb_from_json(kb, j, &err)) {
+        vd_kb_free(kb);
+        fprintf(stderr, "vdag %s: node %s sent a bad knowledge base (version %lld): %s\n", c->name,
+                n->name, (long long)version, kb ? err.msg : "out of memory");
+        return;
+    }
+    vd_kb_free(n->kb);
+    n->kb = kb;
+    n->kb_entries = (int)json_array_size(json_object_get(j, "entries"));
+}
+
 static void on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
 {
     vd_cloud *c = arg;
@@ -170,8 +195,20 @@ static void on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
                  ? json_string_value(json_object_get(hb, "addr"))
                  : "");
     n->last_seen = vd_now_ms();
-    json_t *kb = json_object_get(hb, "kb");
-    if (kb && n->kb) vd_kb_from_json(n->kb, kb, NULL);
+    /* the kb is parsed only when its version changed; a heartbeat carries it only then
+     * (and every 30 s): a version announced without it is fetched by the scheduler thread */
+    json_t *kb = json_object_get(hb, "kb"), *kbv = json_object_get(hb, "kb_version");
+    if (json_is_integer(kbv)) {
+        json_int_t v = json_integer_value(kbv);
+        if (v != 0 && v != n->kb_version) {
+            if (kb)
+                node_set_kb(c, n, kb, v);
+            else
+                n->kb_wanted = 1;
+        }
+    } else if (kb) { /* a node that does not version its kb */
+        node_set_kb(c, n, kb, 0);
+    }
     json_object_del(hb, "kb");
     json_decref(n->hb);
     n->hb = hb;
@@ -401,6 +438,34 @@ static int node_call(vd_cloud *c, const char *node, const char *cmd, json_t *bod
     return rc;
 }
 
+/* Ask a node for the knowledge base it announced (no lock held). */
+static void fetch_kb(vd_cloud *c, const char *node)
+{
+    json_t *body = json_object(), *reply = NULL;
+    vd_error err = {0};
+    int rc = node_call(c, node, "node.get_kb", body, &reply, &err);
+    json_decref(body);
+    pthread_mutex_lock(&c->mu);
+    node_ent *n = NULL;
+    for (int i = 0; i < c->n_nodes; i++)
+        if (!strcmp(c->nodes[i].name, node)) n = &c->nodes[i];
+    json_t *kbv = json_object_get(reply, "kb_version"), *kb = json_object_get(reply, "kb");
+    if (n && !rc && json_is_integer(kbv)) {
+        json_int_t v = json_integer_value(kbv);
+        if (kb && v != 0 && v != n->kb_version)
+            node_set_kb(c, n, kb, v);
+        else if (v == n->kb_version || v == 0)
+            n->kb_wanted = 0;
+    } else if (n && rc && !n->kb_fetch_logged) {
+        n->kb_fetch_logged = 1;
+        fprintf(stderr,
+                "vdag %s: cannot get the knowledge base of node %s (retrying every %d s): %s\n",
+                c->name, node, KB_RETRY_MS / 1000, err.msg);
+    }
+    pthread_mutex_unlock(&c->mu);
+    json_decref(reply);
+}
+
 typedef struct outbox {
     char node[64], cmd[32], uid[64];
     json_t *body;
@@ -450,6 +515,22 @@ static void *sched_main(void *arg)
             vd_kb_free(n->kb);
             c->nodes[i] = c->nodes[--c->n_nodes];
             i--;
+        }
+        /* knowledge bases announced without being sent (this cloud started between two
+         * sends): ask their nodes, outside the lock */
+        char kbq[8][64];
+        int nkb = 0;
+        for (int i = 0; i < c->n_nodes && nkb < 8; i++) {
+            node_ent *n = &c->nodes[i];
+            if (n->self || !n->kb_wanted || now < n->kb_retry_at) continue;
+            n->kb_retry_at = now + KB_RETRY_MS;
+            snprintf(kbq[nkb++], sizeof kbq[0], "%s", n->name);
+        }
+        if (nkb) {
+            pthread_mutex_unlock(&c->mu);
+            for (int i = 0; i < nkb; i++) fetch_kb(c, kbq[i]);
+            pthread_mutex_lock(&c->mu);
+            if (c->stopping) break;
         }
         /* plans to send */
         outbox ob[64];
@@ -631,6 +712,10 @@ static json_t *node_json(const node_ent *n, double now)
     if (s) json_object_set_new(o, "services", json_deep_copy(s));
     json_t *jobs = json_object_get(n->hb, "jobs");
     if (jobs) json_object_set_new(o, "jobs", json_deep_copy(jobs));
+    if (!n->self)
+        json_object_set_new(
+            o, "kb",
+            json_pack("{s:I,s:i}", "version", (json_int_t)n->kb_version, "entries", n->kb_entries));
     return o;
 }
 

@@ -27,8 +27,9 @@
 #include "vdag/base.h"
 #include "vdag/media.h"
 
-#define RT_WIN         30   /* frames in the runtime-context window */
-#define REMOTE_TIMEOUT 2000 /* ms for a remote stage call */
+#define RT_WIN         30    /* frames in the runtime-context window */
+#define REMOTE_TIMEOUT 2000  /* ms for a remote stage call */
+#define KB_RESEND_MS   30000 /* the kb rides in a heartbeat this often even when unchanged */
 
 typedef struct job job;
 
@@ -70,14 +71,19 @@ struct job {
     int win_count;
 };
 
+enum { C_SUBMIT, C_UPDATE, C_STOP, C_WATCH, C_RUNTIME, C_GET_KB, N_CMDS };
+static const char *const cmd_names[N_CMDS] = {"node.submit_job",  "node.update_plan",
+                                              "node.stop_job",    "node.watch",
+                                              "node.get_runtime", "node.get_kb"};
+
 typedef struct cmd {
     struct vd_edge *e;
-    int what; /* 0 submit, 1 update, 2 stop, 3 watch, 4 runtime */
+    int what; /* C_* */
 } cmd;
 
 struct vd_edge {
     vd_node_opts o;
-    cmd cmds_[5]; /* transport handlers' arguments */
+    cmd cmds_[N_CMDS]; /* transport handlers' arguments */
     char name[64], addr[128];
     vd_svchost *host;
     pthread_mutex_t mu;
@@ -88,6 +94,9 @@ struct vd_edge {
     pthread_t hb_thr;
     int hb_started;
     vd_resources res;
+    /* heartbeat thread only: the kb version last sent, and when */
+    uint64_t kb_sent_version;
+    double kb_sent_at;
 };
 
 /* ---- remote stages ----------------------------------------------------------------- */
@@ -508,6 +517,17 @@ int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err)
     return rc;
 }
 
+/* {kb_version, kb?}: this node's knowledge base (a cloud that missed the heartbeat that
+ * carried it asks). The version is read first: a change in between is announced again. */
+static json_t *kb_reply(vd_edge *e)
+{
+    uint64_t v = e->host ? vd_svchost_kb_version(e->host) : 0;
+    json_t *r = json_pack("{s:I}", "kb_version", (json_int_t)v);
+    json_t *kb = v ? vd_kb_to_json(vd_svchost_kb(e->host)) : NULL;
+    if (r && kb) json_object_set_new(r, "kb", kb);
+    return r;
+}
+
 static int serve_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
 {
     cmd *c = arg;
@@ -515,20 +535,23 @@ static int serve_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     int rc = vd_msg_unpack(req->data, req->len, &hdr, NULL, NULL, err);
     if (rc) return rc;
     switch (c->what) {
-    case 0:
+    case C_SUBMIT:
         rc = submit_job(c->e, hdr, err);
         break;
-    case 1:
+    case C_UPDATE:
         rc = update_plan(c->e, hdr, err);
         break;
-    case 2:
+    case C_STOP:
         rc = job_ctl(c->e, hdr, 0, NULL, err);
         break;
-    case 3:
+    case C_WATCH:
         rc = job_ctl(c->e, hdr, 1, NULL, err);
         break;
-    default:
+    case C_RUNTIME:
         rc = job_ctl(c->e, hdr, 2, &reply, err);
+        break;
+    default:
+        if (!(reply = kb_reply(c->e))) rc = vd_fail(err, VD_ENOMEM, "out of memory");
         break;
     }
     json_decref(hdr);
@@ -554,8 +577,19 @@ static json_t *heartbeat(vd_edge *e)
     if (e->host) {
         json_t *info = vd__svchost_resource_info(e->host, &e->res);
         json_object_set_new(hb, "resources", info);
-        json_t *kb = vd_kb_to_json(vd_svchost_kb(e->host));
-        if (kb) json_object_set_new(hb, "kb", kb);
+        /* the kb (kilobytes) only when it changed, and every KB_RESEND_MS for a cloud that
+         * started since (it also asks with node.get_kb when it sees a version it lacks) */
+        uint64_t v = vd_svchost_kb_version(e->host);
+        json_object_set_new(hb, "kb_version", json_integer((json_int_t)v));
+        double now = vd_now_ms();
+        if (v && (v != e->kb_sent_version || now - e->kb_sent_at >= KB_RESEND_MS)) {
+            json_t *kb = vd_kb_to_json(vd_svchost_kb(e->host));
+            if (kb) {
+                json_object_set_new(hb, "kb", kb);
+                e->kb_sent_version = v;
+                e->kb_sent_at = now;
+            }
+        }
     } else {
         vd_resources_sample(&e->res, NULL);
         json_object_set_new(hb, "resources", vd_resources_json(&e->res));
@@ -609,11 +643,9 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     e->host = host;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    static const char *names[5] = {"node.submit_job", "node.update_plan", "node.stop_job",
-                                   "node.watch", "node.get_runtime"};
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_CMDS; i++) {
         e->cmds_[i] = (cmd){e, i};
-        int rc = o->tr->ops->serve(o->tr, e->name, names[i], serve_cmd, &e->cmds_[i], err);
+        int rc = o->tr->ops->serve(o->tr, e->name, cmd_names[i], serve_cmd, &e->cmds_[i], err);
         if (rc) {
             vd_edge_free(e);
             return rc;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node_internal.h"
@@ -36,6 +37,7 @@ struct vd_svchost {
     pool *pools;
     int n_pools;
     vd_kb *kb;
+    uint64_t kb_version; /* guarded by mu; 0 while the kb is empty */
     pthread_t prof_thr;
     int prof_started;
     char kb_path[600];
@@ -130,6 +132,26 @@ json_t *vd_svchost_load(vd_svchost *h)
 const vd_kb *vd_svchost_kb(vd_svchost *h)
 {
     return h->kb;
+}
+
+uint64_t vd_svchost_kb_version(vd_svchost *h)
+{
+    pthread_mutex_lock(&h->mu);
+    uint64_t v = h->kb_version;
+    pthread_mutex_unlock(&h->mu);
+    return v;
+}
+
+/* The kb changed (loaded, profiled): a new version, the wall-clock microseconds, so that a
+ * restarted node does not repeat one it announced before; strictly increasing here. */
+static void kb_changed(vd_svchost *h)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t v = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    pthread_mutex_lock(&h->mu);
+    h->kb_version = v > h->kb_version ? v : h->kb_version + 1;
+    pthread_mutex_unlock(&h->mu);
 }
 
 /* ---- transport: "svc.<service>" ------------------------------------------------------ */
@@ -260,6 +282,7 @@ static void *profile_main(void *arg)
         free(text);
         if (j && vd_kb_from_json(h->kb, j, &err) == 0) {
             json_decref(j);
+            kb_changed(h);
             return NULL;
         }
         json_decref(j);
@@ -280,6 +303,7 @@ static void *profile_main(void *arg)
         fprintf(stderr, "vdag %s: profiling failed: %s\n", h->name, err.msg);
         return NULL;
     }
+    kb_changed(h);
     json_t *j = vd_kb_to_json(h->kb);
     char tmp[640];
     snprintf(tmp, sizeof tmp, "%s.tmp", h->kb_path);
