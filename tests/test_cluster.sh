@@ -3,7 +3,8 @@
 # store, raised max_payload), one cloud and two edges as separate processes. A job on
 # edge e1 runs its second stage on edge e2; results flow to the cloud. kill -9 e2: the cloud drops it
 # within ~3 s and re-plans the stage back onto e1 while the job keeps going. Restart
-# nats-server: every node reconnects and the job carries on.
+# nats-server: every node reconnects and the job carries on. kill -9 the cloud: a new one
+# adopts the running job (status, fresh results, stop all work for it).
 vdag=$1
 tmp=$(mktemp -d)
 pids=()
@@ -116,15 +117,37 @@ f4=$(frames)
 ok "job carries on after the nats-server restart ($f2 -> $f4 frames)" '[ "$f4" -gt "$f2" ] && res | py "j=json.load(sys.stdin); assert j[\"job\"][\"state\"]==\"EXEC\""'
 ok "e1 still listed after the restart" 'status | py "j=json.load(sys.stdin); assert \"e1\" in j[\"data\"]"'
 
-# stop the job; nodes exit cleanly
-curl -s -m 5 -X POST "$C/user/stop_job/$job" >/dev/null
+# kill -9 the cloud: a new cloud on the same NATS adopts the running job (e1 lists it in its
+# heartbeat; the cloud asks e1 for it with node.get_job) and the API works for it
+kbv1=$(status | py 'print(json.load(sys.stdin)["data"]["e1"]["kb"]["version"])')
+kill -9 "$cloud"; wait "$cloud" 2>/dev/null
+"$vdag" cloud --listen 127.0.0.1:$cp --nats "$URL" --replan 1 2> "$tmp/cloud2.log" &
+cloud=$!; pids+=("$cloud")
+t0=$(date +%s%N)
+for _ in $(seq 100); do status | py "j=json.load(sys.stdin); assert [x for x in j['jobs'] if x['job_uid']=='$job' and x['state']=='EXEC']" 2>/dev/null && break; sleep 0.1; done
+dt=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "the new cloud adopted $job after $dt ms" >&2
+ok "the new cloud lists the job in EXEC within 10 s ($dt ms)" 'status | py "j=json.load(sys.stdin); x=[x for x in j[\"jobs\"] if x[\"job_uid\"]==\"$job\"]; assert x and x[0][\"state\"]==\"EXEC\" and x[0][\"node_addr\"]==\"e1\", j[\"jobs\"]"'
+ok "it has the job as submitted and the plan in force" 'res | py "j=json.load(sys.stdin); s=j[\"job\"]; l=j[\"result\"][\"latest_result\"]; assert s[\"scheduler\"]==\"fixed\" and s[\"pipeline\"]==[\"face_detection\",\"face_alignment\"] and s[\"user_constraint\"][\"delay\"]==0.5, s; assert l[\"plan\"][\"flow_mapping\"][\"face_alignment\"][\"node_ip\"]==\"e1\" and l[\"plan_version\"]>$v0, l; assert j[\"result\"][\"plan_changes\"][-1][\"why\"]==\"adopted\""'
+step() { res | py 'a=json.load(sys.stdin)["result"]["appended_result"]; print(a[-1]["n_loop"] if a else -1)' 2>/dev/null || echo -1; }
+for _ in $(seq 50); do [ "$(step)" -ge 0 ] && break; sleep 0.1; done
+s1=$(step); sleep 1.5; s2=$(step)
+ok "fresh results flow to the new cloud (step $s1 -> $s2)" '[ "$s1" -ge 0 ] && [ "$s2" -gt "$s1" ] && res | py "j=json.load(sys.stdin); a=j[\"result\"][\"appended_result\"][-1]; assert \"fallback\" not in a and a[\"count_result\"][\"total\"]>=1, a"'
+for _ in $(seq 30); do status | py "assert json.load(sys.stdin)['data']['e1']['kb']['version']==$kbv1" 2>/dev/null && break; sleep 0.1; done
+ok "the new cloud has e1's kb at once (version $kbv1, node.get_kb)" 'status | py "n=json.load(sys.stdin)[\"data\"][\"e1\"][\"kb\"]; assert n[\"version\"]==$kbv1 and n[\"entries\"]>0, n"'
+
+# stop the adopted job with the CLI: the edge ends it; nodes exit cleanly
+ok "vdag stop works on the adopted job" '"$vdag" stop "$job" --server "$C" >/dev/null'
 ok "job stopped" 'res | py "j=json.load(sys.stdin); assert j[\"job\"][\"state\"]==\"DONE\" and j[\"job\"][\"reason\"]==\"stopped\""'
+for _ in $(seq 50); do status | py "assert '$job' not in json.load(sys.stdin)['data']['e1']['jobs']" 2>/dev/null && break; sleep 0.1; done
+ok "e1 no longer runs it" 'status | py "j=json.load(sys.stdin)[\"data\"][\"e1\"]; assert \"$job\" not in j[\"jobs\"], j[\"jobs\"]"'
 kill -TERM "$e1" "$cloud"
 wait "$e1"; rc1=$?
 wait "$cloud"; rc2=$?
-ok "edge and cloud exit 0 on SIGTERM" '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]'
+ok "edge and cloud exit 0 on SIGTERM ($rc1, $rc2)" '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]'
+kill -TERM "$nats_pid"; wait "$nats_pid" 2>/dev/null
 if [ $fail -ne 0 ]; then
-  for f in cloud e1 e2 nats; do echo "--- $f log"; tail -20 "$tmp/$f.log"; done >&2
+  for f in cloud cloud2 e1 e2 nats; do echo "--- $f log"; tail -20 "$tmp/$f.log"; done >&2
 fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -15,7 +15,8 @@
  *   results     publish "vdag.result"        per processed frame, a vd_msg (JSON + JPEG
  *                                             of the rendered frame when someone watches)
  *   commands    call <edge> "node.submit_job" / "node.update_plan" / "node.stop_job" /
- *                    "node.get_runtime" / "node.watch" / "node.get_kb"
+ *                    "node.get_runtime" / "node.watch" / "node.get_kb" / "node.get_job"
+ *                    (a restarted cloud takes over the jobs the edges still run)
  *   stages      call <node> "svc.<service>"  a vd_msg: {model_id, args, src_w, src_h}
  *                                             + JPEG frame; reply {out, ms}
  *

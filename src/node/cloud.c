@@ -22,6 +22,7 @@
 #define MAX_CHANGES 20
 #define CMD_TIMEOUT 3000
 #define KB_RETRY_MS 5000 /* between node.get_kb attempts */
+#define MAX_ADOPT   256  /* unknown jobs waiting for node.get_job */
 
 typedef struct node_ent {
     char name[64], role[8], addr[128];
@@ -73,6 +74,14 @@ typedef struct cjob {
     int removed;
 } cjob;
 
+/* A job an edge runs that this cloud does not know (it restarted): node.get_job is asked
+ * by the scheduler thread, then the job is registered as EXEC. */
+typedef struct adopt_ent {
+    char uid[64], node[64];
+    double retry_at; /* ms */
+    int tries, busy, logged;
+} adopt_ent;
+
 struct vd_cloud {
     vd_node_opts o;
     char name[64], addr[128];
@@ -84,6 +93,8 @@ struct vd_cloud {
     int n_nodes;
     cjob **jobs;
     int n_jobs;
+    adopt_ent *adopt; /* guarded by mu */
+    int n_adopt;
     int next_id;
     char prefix[16];
     int stopping, streams_closed;
@@ -114,6 +125,16 @@ static cjob *find_job(vd_cloud *c, const char *uid)
         if (!c->jobs[i]->removed && !strcmp(c->jobs[i]->uid, uid)) return c->jobs[i];
     return NULL;
 }
+
+/* Known at all, deleted ones included (those are not adopted back). */
+static int job_known(vd_cloud *c, const char *uid)
+{
+    for (int i = 0; i < c->n_jobs; i++)
+        if (!strcmp(c->jobs[i]->uid, uid)) return 1;
+    return 0;
+}
+
+static int parse_constraint(json_t *uc, double *delay, double *acc, char *msg, size_t n);
 
 static void job_unref(cjob *j)
 {
@@ -212,9 +233,40 @@ static void on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
     json_object_del(hb, "kb");
     json_decref(n->hb);
     n->hb = hb;
+    json_t *jobs = json_object_get(hb, "jobs");
+    /* a job the edge runs that this cloud does not know (the cloud restarted): queue it for
+     * node.get_job on the scheduler thread (no transport call here); entries for jobs the
+     * edge no longer lists (done) go */
+    for (int i = 0; i < c->n_adopt; i++) {
+        adopt_ent *a = &c->adopt[i];
+        if (strcmp(a->node, name) || a->busy) continue;
+        int listed = 0;
+        size_t k;
+        json_t *u;
+        json_array_foreach(jobs, k, u) listed |=
+            json_is_string(u) && !strcmp(json_string_value(u), a->uid);
+        if (!listed) c->adopt[i--] = c->adopt[--c->n_adopt];
+    }
+    size_t k;
+    json_t *u;
+    json_array_foreach(jobs, k, u)
+    {
+        const char *uid = json_string_value(u);
+        if (!uid || !*uid || strlen(uid) >= 64 || job_known(c, uid)) continue;
+        int queued = 0;
+        for (int i = 0; i < c->n_adopt && !queued; i++) queued = !strcmp(c->adopt[i].uid, uid);
+        if (queued || c->n_adopt >= MAX_ADOPT) continue;
+        adopt_ent *na = realloc(c->adopt, sizeof *na * (size_t)(c->n_adopt + 1));
+        if (!na) break;
+        c->adopt = na;
+        adopt_ent *a = &na[c->n_adopt++];
+        memset(a, 0, sizeof *a);
+        snprintf(a->uid, sizeof a->uid, "%s", uid);
+        snprintf(a->node, sizeof a->node, "%s", name);
+        pthread_cond_broadcast(&c->cv);
+    }
     /* reconcile: a job the cloud believes runs here but the edge does not list
      * (the edge restarted) is submitted again */
-    json_t *jobs = json_object_get(hb, "jobs");
     for (int i = 0; i < c->n_jobs; i++) {
         cjob *j = c->jobs[i];
         if (j->removed || strcmp(j->node, name) || j->state != S_EXEC) continue;
@@ -466,6 +518,104 @@ static void fetch_kb(vd_cloud *c, const char *node)
     json_decref(reply);
 }
 
+static void watch(vd_cloud *c, const char *node, const char *uid, int on);
+
+/* Take over a job that `node` runs and this cloud does not know (it restarted; no lock
+ * held): node.get_job, then register it as EXEC with the spec as submitted, the plan in
+ * force and a fresh scheduler state (it re-plans from that plan). Returns 0 when done with
+ * it (adopted, or no longer running there: then it is not needed), <0 to try again later. */
+static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *err)
+{
+    json_t *body = json_pack("{s:s}", "job_uid", uid), *r = NULL;
+    int rc = node_call(c, node, "node.get_job", body, &r, err);
+    json_decref(body);
+    if (rc) return rc;
+    const char *state = json_string_value(json_object_get(r, "state"));
+    if (!state || strcmp(state, "EXEC")) {
+        json_decref(r);
+        return 0;
+    }
+    vd_dag *dag = NULL;
+    vd_sched *sch = NULL;
+    cjob *j = NULL;
+    char msg[400];
+    vd_error e2 = {0};
+    vd_plan plan, req;
+    double delay = 0, acc = 0;
+    const char *sname = json_string_value(json_object_get(r, "scheduler"));
+    json_t *vid = json_object_get(r, "video_id"), *rq = json_object_get(r, "requested_plan");
+    json_t *uc = json_object_get(r, "user_constraint"), *lp = json_object_get(r, "loop");
+    if (vd_dag_from_json(json_object_get(r, "dag"), "dag", &dag, &e2) ||
+        vd_sched_new(sname ? sname : "feedback", &sch, &e2) ||
+        vd_plan_from_json(json_object_get(r, "plan"), dag, "plan", &plan, &e2)) {
+        rc = vd_fail(err, VD_EFORMAT, "%s", e2.msg);
+        goto out;
+    }
+    if (dag->n_stages > VD_MAX_STAGES) {
+        rc = vd_fail(err, VD_EFORMAT, "dag: at most %d stages", VD_MAX_STAGES);
+        goto out;
+    }
+    if (parse_constraint(uc, &delay, &acc, msg, sizeof msg)) {
+        rc = vd_fail(err, VD_EFORMAT, "%s", msg);
+        goto out;
+    }
+    if (rq && vd_plan_from_json(rq, dag, "requested_plan", &req, NULL)) rq = NULL;
+    if (!(j = calloc(1, sizeof *j))) {
+        rc = vd_fail(err, VD_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(j->uid, sizeof j->uid, "%.63s", uid);
+    snprintf(j->node, sizeof j->node, "%s", node);
+    if (json_is_integer(vid))
+        snprintf(j->video_id, sizeof j->video_id, "%lld", (long long)json_integer_value(vid));
+    else
+        snprintf(j->video_id, sizeof j->video_id, "%s",
+                 json_string_value(vid) ? json_string_value(vid) : "");
+    snprintf(j->sched_name, sizeof j->sched_name, "%s", vd_sched_name(sch));
+    j->dag = dag;
+    j->dag_json = vd_dag_to_json(dag);
+    j->sched = sch;
+    dag = NULL, sch = NULL;
+    j->requested = rq ? json_deep_copy(rq) : NULL;
+    j->constraint = json_is_object(uc) ? json_deep_copy(uc) : json_object();
+    j->delay_bound = delay;
+    j->accuracy = acc;
+    j->max_frames = (long)json_integer_value(json_object_get(r, "max_frames"));
+    j->loop = lp ? json_is_true(lp) : -1;
+    j->state = S_EXEC;
+    j->plan = plan;
+    j->has_plan = j->plan_sent = 1;
+    j->plan_version = (int)json_integer_value(json_object_get(r, "plan_version"));
+    j->submitted_at = j->last_plan_at = j->sent_at = vd_now_ms();
+    j->changes = json_array();
+    json_array_append_new(j->changes, json_pack("{s:f,s:i,s:s,s:o,s:f,s:f}", "time",
+                                                (double)time(NULL), "plan_version", j->plan_version,
+                                                "why", "adopted", "plan", vd_plan_to_json(&plan),
+                                                "measured_delay", 0.0, "predicted_delay", -1.0));
+    j->refs = 1;
+    snprintf(j->msg, sizeof j->msg, "adopted from %s after a cloud restart", node);
+    pthread_mutex_lock(&c->mu);
+    int known = job_known(c, uid) || c->stopping; /* adopted meanwhile, or shutting down */
+    cjob **nj = known ? NULL : realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1));
+    if (nj) {
+        c->jobs = nj;
+        c->jobs[c->n_jobs++] = j;
+        fprintf(stderr, "vdag %s: adopted job %s running on %s (plan version %d)\n", c->name, uid,
+                node, j->plan_version);
+        j = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (nj && json_is_true(json_object_get(r, "watch")))
+        watch(c, node, uid, 0); /* its viewers were the old cloud's */
+    if (!nj && !known) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+out:
+    if (j) job_unref(j);
+    vd_dag_free(dag);
+    vd_sched_free(sch);
+    json_decref(r);
+    return rc;
+}
+
 typedef struct outbox {
     char node[64], cmd[32], uid[64];
     json_t *body;
@@ -511,6 +661,9 @@ static void *sched_main(void *arg)
                 for (int s = 0; s < j->plan.n_stages; s++)
                     if (!strcmp(j->plan.map[s].node, n->name)) j->replan_now = 2;
             }
+            for (int k = 0; k < c->n_adopt; k++)
+                if (!strcmp(c->adopt[k].node, n->name) && !c->adopt[k].busy)
+                    c->adopt[k--] = c->adopt[--c->n_adopt];
             json_decref(n->hb);
             vd_kb_free(n->kb);
             c->nodes[i] = c->nodes[--c->n_nodes];
@@ -531,6 +684,48 @@ static void *sched_main(void *arg)
             for (int i = 0; i < nkb; i++) fetch_kb(c, kbq[i]);
             pthread_mutex_lock(&c->mu);
             if (c->stopping) break;
+        }
+        /* jobs the edges run that this cloud does not know: adopt them, outside the lock */
+        struct {
+            char uid[64], node[64];
+        } aq[8];
+        int naq = 0;
+        for (int i = 0; i < c->n_adopt && naq < 8; i++) {
+            adopt_ent *a = &c->adopt[i];
+            if (a->busy || now < a->retry_at) continue;
+            a->busy = 1;
+            snprintf(aq[naq].uid, sizeof aq[0].uid, "%s", a->uid);
+            snprintf(aq[naq].node, sizeof aq[0].node, "%s", a->node);
+            naq++;
+        }
+        if (naq) {
+            pthread_mutex_unlock(&c->mu);
+            for (int q = 0; q < naq; q++) {
+                vd_error err = {0};
+                int rc = adopt_job(c, aq[q].uid, aq[q].node, &err);
+                pthread_mutex_lock(&c->mu);
+                for (int i = 0; i < c->n_adopt; i++) {
+                    adopt_ent *a = &c->adopt[i];
+                    if (strcmp(a->uid, aq[q].uid)) continue;
+                    if (!rc) {
+                        c->adopt[i] = c->adopt[--c->n_adopt];
+                        break;
+                    }
+                    a->busy = 0;
+                    a->tries++;
+                    a->retry_at = vd_now_ms() + (a->tries < 5 ? 1000 << a->tries : 30000);
+                    if (!a->logged)
+                        fprintf(stderr,
+                                "vdag %s: cannot adopt job %s running on %s (retrying): %s\n",
+                                c->name, a->uid, a->node, err.msg);
+                    a->logged = 1;
+                    break;
+                }
+                pthread_mutex_unlock(&c->mu);
+            }
+            pthread_mutex_lock(&c->mu);
+            if (c->stopping) break;
+            now = vd_now_ms();
         }
         /* plans to send */
         outbox ob[64];
@@ -553,15 +748,20 @@ static void *sched_main(void *arg)
             o->version = j->plan_version;
             if (j->state == S_UNSCHED) {
                 snprintf(o->cmd, sizeof o->cmd, "node.submit_job");
+                /* user_constraint, scheduler and requested_plan are for node.get_job (a
+                 * restarted cloud takes the job over) */
                 o->body =
-                    json_pack("{s:s,s:s,s:O,s:o,s:I,s:b}", "job_uid", j->uid, "video_id",
+                    json_pack("{s:s,s:s,s:O,s:o,s:I,s:b,s:O,s:s}", "job_uid", j->uid, "video_id",
                               j->video_id, "dag", j->dag_json, "plan", vd_plan_to_json(&j->plan),
-                              "max_frames", (json_int_t)j->max_frames, "watch", j->viewers > 0);
+                              "max_frames", (json_int_t)j->max_frames, "watch", j->viewers > 0,
+                              "user_constraint", j->constraint, "scheduler", j->sched_name);
                 if (j->loop >= 0) json_object_set_new(o->body, "loop", json_boolean(j->loop));
+                if (j->requested)
+                    json_object_set_new(o->body, "requested_plan", json_deep_copy(j->requested));
             } else {
                 snprintf(o->cmd, sizeof o->cmd, "node.update_plan");
-                o->body =
-                    json_pack("{s:s,s:o}", "job_uid", j->uid, "plan", vd_plan_to_json(&j->plan));
+                o->body = json_pack("{s:s,s:o,s:O}", "job_uid", j->uid, "plan",
+                                    vd_plan_to_json(&j->plan), "user_constraint", j->constraint);
             }
             json_object_set_new(o->body, "plan_version", json_integer(j->plan_version));
         }
@@ -580,6 +780,9 @@ static void *sched_main(void *arg)
                 } else if (rc == VD_EINVAL || rc == VD_EREMOTE) {
                     if (j->state == S_UNSCHED && rc == VD_EREMOTE && strstr(err.msg, "no video"))
                         set_done(j, "error", err.msg);
+                    else if (j->state == S_UNSCHED && rc == VD_EREMOTE &&
+                             strstr(err.msg, "already ran"))
+                        set_done(j, "finished", err.msg); /* its DONE result was missed */
                     else
                         snprintf(j->msg, sizeof j->msg, "%s", err.msg);
                 } else {
@@ -615,7 +818,14 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
     if (c->o.replan_s <= 0) c->o.replan_s = 5;
     if (c->o.drop_s <= 0) c->o.drop_s = 3;
     c->host = host;
-    snprintf(c->prefix, sizeof c->prefix, "%x", (unsigned)(time(NULL) & 0xfffff));
+    /* job uids "<prefix>.<n>": the prefix differs per cloud run (a restarted cloud adopts
+     * the jobs of the previous one, and must not reuse their uids) */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned long long ms =
+        (unsigned long long)now.tv_sec * 1000 + (unsigned long long)now.tv_nsec / 1000000;
+    snprintf(c->prefix, sizeof c->prefix, "%llx",
+             (ms ^ ((unsigned long long)getpid() << 24)) & 0xffffffffull);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->frames, NULL);
@@ -690,6 +900,7 @@ void vd_cloud_free(vd_cloud *c)
         vd_kb_free(c->nodes[i].kb);
     }
     free(c->nodes);
+    free(c->adopt);
     for (int i = 0; i < c->n_jobs; i++) job_unref(c->jobs[i]);
     free(c->jobs);
     pthread_cond_destroy(&c->cv);
@@ -899,7 +1110,9 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
         goto bad;
     }
     c->jobs = nj;
-    snprintf(j->uid, sizeof j->uid, "%s.%d", c->prefix, ++c->next_id);
+    do /* never a uid this cloud knows (adopted jobs included) */
+        snprintf(j->uid, sizeof j->uid, "%s.%d", c->prefix, ++c->next_id);
+    while (job_known(c, j->uid));
     snprintf(j->node, sizeof j->node, "%s", n->name);
     snprintf(j->video_id, sizeof j->video_id, "%s", vids);
     snprintf(j->sched_name, sizeof j->sched_name, "%s", vd_sched_name(sch));
@@ -954,16 +1167,27 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
     }
     pthread_mutex_lock(&c->mu);
     cjob *j = find_job(c, uid);
+    char node[64] = "";
+    json_t *push = NULL;
     if (j) {
         j->delay_bound = d;
         j->accuracy = a;
         json_decref(j->constraint);
         j->constraint = json_deep_copy(uc);
+        if (j->state == S_EXEC) {
+            snprintf(node, sizeof node, "%s", j->node);
+            push = json_pack("{s:s,s:O}", "job_uid", j->uid, "user_constraint", j->constraint);
+        }
     }
     pthread_mutex_unlock(&c->mu);
     if (!j) vd_http_error(resp, 404, 1, "no job '%s'", uid); /* uid lives in b */
     json_decref(b);
     if (!j) return 0;
+    if (push) { /* the edge keeps it for a restarted cloud (node.get_job); best effort: the
+                 * next plan update carries it too */
+        node_call(c, node, "node.update_plan", push, NULL, NULL);
+        json_decref(push);
+    }
     vd_http_json(resp, 200,
                  json_pack("{s:i,s:s}", "status", 0, "msg", "applies at the next re-plan"));
     return 0;

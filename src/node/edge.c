@@ -53,7 +53,11 @@ struct job {
     vd_plan pending;
     int pending_version; /* the sender's number for it (0: none) */
     int has_pending, stop, watch, state;
-    json_t *last; /* last published header, for get_runtime */
+    json_t *last;    /* last published header, for get_runtime */
+    json_t *spec;    /* the job as submitted (video_id, dag, user_constraint, scheduler,
+                      * requested_plan, max_frames, loop), for node.get_job */
+    vd_plan applied; /* the plan in force (copy of plan, for other threads) */
+    int has_applied, applied_version; /* its number (0: none given) */
     /* job thread only */
     vd_plan plan;
     int plan_version; /* the cloud's number for the plan, echoed in results (0: none given) */
@@ -71,10 +75,10 @@ struct job {
     int win_count;
 };
 
-enum { C_SUBMIT, C_UPDATE, C_STOP, C_WATCH, C_RUNTIME, C_GET_KB, N_CMDS };
-static const char *const cmd_names[N_CMDS] = {"node.submit_job",  "node.update_plan",
-                                              "node.stop_job",    "node.watch",
-                                              "node.get_runtime", "node.get_kb"};
+enum { C_SUBMIT, C_UPDATE, C_STOP, C_WATCH, C_RUNTIME, C_GET_KB, C_GET_JOB, N_CMDS };
+static const char *const cmd_names[N_CMDS] = {
+    "node.submit_job",  "node.update_plan", "node.stop_job", "node.watch",
+    "node.get_runtime", "node.get_kb",      "node.get_job"};
 
 typedef struct cmd {
     struct vd_edge *e;
@@ -142,6 +146,11 @@ static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p, in
     }
     j->plan = *p;
     j->plan_version = version;
+    pthread_mutex_lock(&j->edge->mu);
+    j->applied = *p;
+    j->applied_version = version;
+    j->has_applied = 1;
+    pthread_mutex_unlock(&j->edge->mu);
     memset(j->sum_delay, 0, sizeof j->sum_delay);
     j->sum_total = 0;
     j->n_plan_frames = 0;
@@ -379,6 +388,7 @@ static void job_free(job *j)
     if (!j) return;
     vd_dag_free(j->dag);
     json_decref(j->last);
+    json_decref(j->spec);
     free(j);
 }
 
@@ -389,8 +399,23 @@ static int plan_version_of(json_t *req)
     return v > 0 && v <= 0x7fffffff ? (int)v : 0;
 }
 
-/* {job_uid, video_id, dag, plan?, plan_version?, max_frames?, loop?}. A job that exists (and
- * runs) gets the plan as an update: resubmitting is idempotent. */
+/* What a cloud needs to take the job over (node.get_job) from the submit request: kept
+ * opaque here, the cloud validates it. */
+static json_t *job_spec(json_t *req)
+{
+    static const char *const keys[] = {"video_id",   "dag",  "user_constraint", "scheduler",
+                                       "max_frames", "loop", "requested_plan",  NULL};
+    json_t *spec = json_object();
+    for (int i = 0; spec && keys[i]; i++) {
+        json_t *v = json_object_get(req, keys[i]);
+        if (v) json_object_set_new(spec, keys[i], json_deep_copy(v));
+    }
+    return spec;
+}
+
+/* {job_uid, video_id, dag, plan?, plan_version?, max_frames?, loop?, and for node.get_job:
+ * user_constraint?, scheduler?, requested_plan?}. A job that exists (and runs) gets the plan
+ * as an update: resubmitting is idempotent. */
 static int submit_job(vd_edge *e, json_t *req, vd_error *err)
 {
     const char *uid = json_string_value(json_object_get(req, "job_uid"));
@@ -431,6 +456,8 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
         j->pending = p;
         j->pending_version = plan_version_of(req);
         j->has_pending = 1;
+        json_t *uc = json_object_get(req, "user_constraint");
+        if (uc && j->spec) json_object_set_new(j->spec, "user_constraint", json_deep_copy(uc));
         pthread_mutex_unlock(&e->mu);
         vd_dag_free(dag);
         return 0;
@@ -457,6 +484,8 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     j->max_frames = (long)json_integer_value(json_object_get(req, "max_frames"));
     json_t *lp = json_object_get(req, "loop");
     j->loop = lp ? json_is_true(lp) : e->o.loop;
+    j->spec = job_spec(req);
+    if (j->spec) json_object_set_new(j->spec, "loop", json_boolean(j->loop));
     j->pending = p;
     j->pending_version = plan_version_of(req);
     j->has_pending = 1;
@@ -482,13 +511,51 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
         return vd_fail(err, VD_ENOTFOUND, "node %s: no running job '%s'", e->name,
                        uid ? uid : "(missing job_uid)");
     }
+    /* the cloud's current user_constraint rides along (node.get_job returns it) */
+    json_t *uc = json_object_get(req, "user_constraint");
+    if (uc && j->spec) json_object_set_new(j->spec, "user_constraint", json_deep_copy(uc));
     json_t *pj = json_object_get(req, "plan");
+    if (!pj && !json_object_get(req, "video_conf") && !json_object_get(req, "flow_mapping") &&
+        uc) { /* a constraint-only update */
+        pthread_mutex_unlock(&e->mu);
+        return 0;
+    }
     if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
     vd_plan p;
     int rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
     if (!rc) j->pending = p, j->pending_version = plan_version_of(req), j->has_pending = 1;
     pthread_mutex_unlock(&e->mu);
     return rc;
+}
+
+/* node.get_job {job_uid} → {job_uid, node, state "EXEC"|"DONE", the spec as submitted
+ * (video_id, dag, user_constraint, scheduler, requested_plan, max_frames, loop), watch,
+ * plan (in force, else the one about to apply) and the cloud's plan_version for it (0:
+ * none given)}: what a restarted cloud needs to take over a job it does not know. */
+static int get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    const char *uid = json_string_value(json_object_get(req, "job_uid"));
+    pthread_mutex_lock(&e->mu);
+    job *j = uid ? find_job(e, uid) : NULL;
+    if (!j) {
+        pthread_mutex_unlock(&e->mu);
+        return vd_fail(err, VD_ENOTFOUND, "node %s: no job '%s'", e->name,
+                       uid ? uid : "(missing job_uid)");
+    }
+    json_t *r = j->spec ? json_deep_copy(j->spec) : json_object();
+    if (r) {
+        json_object_set_new(r, "job_uid", json_string(j->uid));
+        json_object_set_new(r, "node", json_string(e->name));
+        json_object_set_new(r, "state", json_string(j->state == J_RUN ? "EXEC" : "DONE"));
+        json_object_set_new(r, "watch", json_boolean(j->watch));
+        int a = j->has_applied;
+        json_object_set_new(r, "plan", vd_plan_to_json(a ? &j->applied : &j->pending));
+        json_object_set_new(r, "plan_version",
+                            json_integer(a ? j->applied_version : j->pending_version));
+    }
+    pthread_mutex_unlock(&e->mu);
+    *reply = r;
+    return r ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
 }
 
 static int job_ctl(vd_edge *e, json_t *req, int what, json_t **reply, vd_error *err)
@@ -550,8 +617,11 @@ static int serve_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     case C_RUNTIME:
         rc = job_ctl(c->e, hdr, 2, &reply, err);
         break;
-    default:
+    case C_GET_KB:
         if (!(reply = kb_reply(c->e))) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+        break;
+    default:
+        rc = get_job(c->e, hdr, &reply, err);
         break;
     }
     json_decref(hdr);
