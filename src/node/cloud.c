@@ -490,6 +490,16 @@ static int node_call(vd_cloud *c, const char *node, const char *cmd, json_t *bod
     return rc;
 }
 
+/* Shutting down (no lock held): the scheduler thread then makes no more node calls, each of
+ * which may take CMD_TIMEOUT. */
+static int is_stopping(vd_cloud *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int s = c->stopping;
+    pthread_mutex_unlock(&c->mu);
+    return s;
+}
+
 /* Ask a node for the knowledge base it announced (no lock held). */
 static void fetch_kb(vd_cloud *c, const char *node)
 {
@@ -681,7 +691,7 @@ static void *sched_main(void *arg)
         }
         if (nkb) {
             pthread_mutex_unlock(&c->mu);
-            for (int i = 0; i < nkb; i++) fetch_kb(c, kbq[i]);
+            for (int i = 0; i < nkb && !is_stopping(c); i++) fetch_kb(c, kbq[i]);
             pthread_mutex_lock(&c->mu);
             if (c->stopping) break;
         }
@@ -700,7 +710,7 @@ static void *sched_main(void *arg)
         }
         if (naq) {
             pthread_mutex_unlock(&c->mu);
-            for (int q = 0; q < naq; q++) {
+            for (int q = 0; q < naq && !is_stopping(c); q++) {
                 vd_error err = {0};
                 int rc = adopt_job(c, aq[q].uid, aq[q].node, &err);
                 pthread_mutex_lock(&c->mu);
@@ -767,6 +777,10 @@ static void *sched_main(void *arg)
         }
         pthread_mutex_unlock(&c->mu);
         for (int i = 0; i < nob; i++) {
+            if (is_stopping(c)) {
+                json_decref(ob[i].body);
+                continue;
+            }
             vd_error err = {0};
             int rc = node_call(c, ob[i].node, ob[i].cmd, ob[i].body, NULL, &err);
             json_decref(ob[i].body);

@@ -451,6 +451,12 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
         return rc;
     }
     pthread_mutex_lock(&e->mu);
+    if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
+        pthread_mutex_unlock(&e->mu);
+        vd_dag_free(dag);
+        return vd_fail(err, VD_ESTATE, "node %s is shutting down: job %s not started", e->name,
+                       uid);
+    }
     job *j = find_job(e, uid);
     if (j && j->state == J_RUN) {
         j->pending = p;

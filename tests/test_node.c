@@ -1,0 +1,122 @@
+/*
+ * Edge commands over the in-process transport: node.get_job returns the job as submitted
+ * and the plan in force (what a restarted cloud needs to take the job over), a
+ * constraint-only node.update_plan keeps the plan, and an edge that has stopped starts no
+ * more jobs (a submit arriving during shutdown used to start a thread nobody joined).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "testlib.h"
+#include "vdag/dag.h"
+#include "vdag/node.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A node command: body (stolen) → *reply (new reference, may be NULL). */
+static int cmd(vd_transport *t, const char *name, json_t *body, json_t **reply, vd_error *err)
+{
+    vd_buf req, resp = {0};
+    if (reply) *reply = NULL;
+    int rc = vd_msg_pack(body, NULL, 0, &req, err);
+    json_decref(body);
+    if (rc) return rc;
+    rc = vd_transport_call(t, "e1", name, &req, &resp, 5000, err);
+    vd_buf_free(&req);
+    if (rc) return rc;
+    json_t *h = NULL;
+    rc = vd_msg_unpack(resp.data, resp.len, &h, NULL, NULL, err);
+    vd_buf_free(&resp);
+    if (reply)
+        *reply = h;
+    else
+        json_decref(h);
+    return rc;
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    vd_error err = {0};
+    vd_transport *t = NULL;
+    CHECK(vd_transport_inproc_new(&t, &err) == 0);
+    vd_node_opts o = {.name = "e1", .tr = t, .threads = 1, .loop = 1, .n_videos = 1};
+    snprintf(o.videos[0].id, sizeof o.videos[0].id, "0");
+    snprintf(o.videos[0].path, sizeof o.videos[0].path, "%s", vt_media("vtest.avi"));
+    vd_edge *e = NULL;
+    CHECKF(vd_edge_start(&o, NULL, &e, &err) == 0, "%s", err.msg);
+    if (!e) return vt_finish();
+
+    vd_dag *dag = NULL;
+    CHECK(vd_dag_from_pipeline("face_detection", &dag, &err) == 0);
+    json_t *dj = vd_dag_to_json(dag);
+    vd_dag_free(dag);
+    json_t *sub =
+        json_pack("{s:s,s:s,s:o,s:{s:f},s:s,s:I,s:{s:{s:s}}}", "job_uid", "t.1", "video_id", "0",
+                  "dag", dj, "user_constraint", "delay", 0.3, "scheduler", "feedback", "max_frames",
+                  (json_int_t)100000, "requested_plan", "video_conf", "resolution", "360p");
+    CHECKF(cmd(t, "node.submit_job", json_incref(sub), NULL, &err) == 0, "%s", err.msg);
+
+    /* node.get_job: the spec as submitted, the plan in force once applied */
+    json_t *r = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(r);
+        CHECKF(cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "t.1"), &r, &err) == 0, "%s",
+               err.msg);
+        if (json_integer_value(json_object_get(r, "plan_version")) >= 1) break;
+        sleep_ms(50);
+    }
+    CHECK(!strcmp(json_string_value(json_object_get(r, "state")), "EXEC"));
+    CHECK(!strcmp(json_string_value(json_object_get(r, "node")), "e1"));
+    CHECK(!strcmp(json_string_value(json_object_get(r, "video_id")), "0"));
+    CHECK(!strcmp(json_string_value(json_object_get(r, "scheduler")), "feedback"));
+    CHECK(json_equal(json_object_get(r, "dag"), json_object_get(sub, "dag")));
+    CHECK(json_equal(json_object_get(r, "requested_plan"), json_object_get(sub, "requested_plan")));
+    CHECK(json_number_value(json_object_get(json_object_get(r, "user_constraint"), "delay")) ==
+          0.3);
+    CHECK(json_integer_value(json_object_get(r, "max_frames")) == 100000);
+    CHECK(json_is_true(json_object_get(r, "loop")));
+    CHECK(json_integer_value(json_object_get(r, "plan_version")) == 1);
+    vd_dag *d2 = NULL;
+    vd_plan p;
+    CHECK(vd_dag_from_json(json_object_get(r, "dag"), "dag", &d2, &err) == 0);
+    CHECKF(d2 && vd_plan_from_json(json_object_get(r, "plan"), d2, "plan", &p, &err) == 0, "%s",
+           err.msg);
+    json_t *plan1 = json_incref(json_object_get(r, "plan"));
+    json_decref(r);
+
+    /* a constraint-only update keeps the plan; node.get_job returns the new constraint */
+    CHECKF(cmd(t, "node.update_plan",
+               json_pack("{s:s,s:{s:f}}", "job_uid", "t.1", "user_constraint", "delay", 0.2), NULL,
+               &err) == 0,
+           "%s", err.msg);
+    CHECK(cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "t.1"), &r, &err) == 0);
+    CHECK(json_number_value(json_object_get(json_object_get(r, "user_constraint"), "delay")) ==
+          0.2);
+    CHECK(json_integer_value(json_object_get(r, "plan_version")) == 1);
+    CHECK(json_equal(json_object_get(r, "plan"), plan1));
+    json_decref(r);
+    json_decref(plan1);
+    vd_dag_free(d2);
+
+    int rc = cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "nope"), NULL, &err);
+    CHECKF(rc == VD_EREMOTE && strstr(err.msg, "no job 'nope'"), "rc %d %s", rc, err.msg);
+
+    /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
+    vd_edge_stop(e);
+    json_object_set_new(sub, "job_uid", json_string("t.2"));
+    rc = cmd(t, "node.submit_job", json_incref(sub), NULL, &err);
+    CHECKF(rc == VD_EREMOTE && strstr(err.msg, "shutting down"), "rc %d %s", rc, err.msg);
+    CHECK(cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "t.1"), &r, &err) == 0);
+    CHECK(!strcmp(json_string_value(json_object_get(r, "state")), "DONE"));
+    json_decref(r);
+    json_decref(sub);
+    vd_transport_close(t);
+    vd_edge_free(e);
+    return vt_finish();
+}
