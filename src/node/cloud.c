@@ -177,6 +177,48 @@ static void node_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version)
     n->kb_entries = (int)json_array_size(json_object_get(j, "entries"));
 }
 
+/* 1 when a heartbeat's "jobs" array lists uid. */
+static int lists(json_t *jobs, const char *uid)
+{
+    size_t k;
+    json_t *u;
+    json_array_foreach(jobs, k, u)
+    {
+        if (json_is_string(u) && !strcmp(json_string_value(u), uid)) return 1;
+    }
+    return 0;
+}
+
+/* Jobs a node's heartbeat lists that this cloud does not know (it restarted): queue them for
+ * node.get_job on the scheduler thread, since a transport call may not be made here (lock
+ * held). Entries of this node for jobs it no longer lists (ended) go. */
+static void queue_unknown_jobs(vd_cloud *c, const char *node, json_t *jobs)
+{
+    for (int i = 0; i < c->n_adopt; i++) {
+        adopt_ent *a = &c->adopt[i];
+        if (!strcmp(a->node, node) && !a->busy && !lists(jobs, a->uid))
+            c->adopt[i--] = c->adopt[--c->n_adopt];
+    }
+    size_t k;
+    json_t *u;
+    json_array_foreach(jobs, k, u)
+    {
+        const char *uid = json_string_value(u);
+        if (!uid || !*uid || strlen(uid) >= 64 || job_known(c, uid)) continue;
+        int queued = 0;
+        for (int i = 0; i < c->n_adopt && !queued; i++) queued = !strcmp(c->adopt[i].uid, uid);
+        if (queued || c->n_adopt >= MAX_ADOPT) continue;
+        adopt_ent *na = realloc(c->adopt, sizeof *na * (size_t)(c->n_adopt + 1));
+        if (!na) return;
+        c->adopt = na;
+        adopt_ent *a = &na[c->n_adopt++];
+        memset(a, 0, sizeof *a);
+        snprintf(a->uid, sizeof a->uid, "%s", uid);
+        snprintf(a->node, sizeof a->node, "%s", node);
+        pthread_cond_broadcast(&c->cv);
+    }
+}
+
 static void on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
 {
     vd_cloud *c = arg;
@@ -234,48 +276,14 @@ static void on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
     json_decref(n->hb);
     n->hb = hb;
     json_t *jobs = json_object_get(hb, "jobs");
-    /* a job the edge runs that this cloud does not know (the cloud restarted): queue it for
-     * node.get_job on the scheduler thread (no transport call here); entries for jobs the
-     * edge no longer lists (done) go */
-    for (int i = 0; i < c->n_adopt; i++) {
-        adopt_ent *a = &c->adopt[i];
-        if (strcmp(a->node, name) || a->busy) continue;
-        int listed = 0;
-        size_t k;
-        json_t *u;
-        json_array_foreach(jobs, k, u) listed |=
-            json_is_string(u) && !strcmp(json_string_value(u), a->uid);
-        if (!listed) c->adopt[i--] = c->adopt[--c->n_adopt];
-    }
-    size_t k;
-    json_t *u;
-    json_array_foreach(jobs, k, u)
-    {
-        const char *uid = json_string_value(u);
-        if (!uid || !*uid || strlen(uid) >= 64 || job_known(c, uid)) continue;
-        int queued = 0;
-        for (int i = 0; i < c->n_adopt && !queued; i++) queued = !strcmp(c->adopt[i].uid, uid);
-        if (queued || c->n_adopt >= MAX_ADOPT) continue;
-        adopt_ent *na = realloc(c->adopt, sizeof *na * (size_t)(c->n_adopt + 1));
-        if (!na) break;
-        c->adopt = na;
-        adopt_ent *a = &na[c->n_adopt++];
-        memset(a, 0, sizeof *a);
-        snprintf(a->uid, sizeof a->uid, "%s", uid);
-        snprintf(a->node, sizeof a->node, "%s", name);
-        pthread_cond_broadcast(&c->cv);
-    }
+    queue_unknown_jobs(c, name, jobs);
     /* reconcile: a job the cloud believes runs here but the edge does not list
      * (the edge restarted) is submitted again */
     for (int i = 0; i < c->n_jobs; i++) {
         cjob *j = c->jobs[i];
         if (j->removed || strcmp(j->node, name) || j->state != S_EXEC) continue;
-        int listed = 0;
-        size_t k;
-        json_t *u;
-        json_array_foreach(jobs, k, u) if (!strcmp(json_string_value(u) ? json_string_value(u) : "",
-                                                   j->uid)) listed = 1;
-        if (!listed && vd_now_ms() - j->sent_at > 3000 && vd_now_ms() - j->last_result_at > 3000) {
+        if (!lists(jobs, j->uid) && vd_now_ms() - j->sent_at > 3000 &&
+            vd_now_ms() - j->last_result_at > 3000) {
             j->state = S_UNSCHED;
             j->plan_sent = 0;
             snprintf(j->msg, sizeof j->msg, "edge %s does not run it; resubmitting", name);
@@ -608,6 +616,12 @@ static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *e
     int known = job_known(c, uid) || c->stopping; /* adopted meanwhile, or shutting down */
     cjob **nj = known ? NULL : realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1));
     if (nj) {
+        node_ent *n = find_node(c, node);
+        if (!n || strcmp(n->name, node)) { /* dropped while we asked: as for its other jobs */
+            j->state = S_UNSCHED;
+            j->plan_sent = 0;
+            snprintf(j->msg, sizeof j->msg, "edge %s lost; waiting for it to return", node);
+        }
         c->jobs = nj;
         c->jobs[c->n_jobs++] = j;
         fprintf(stderr, "vdag %s: adopted job %s running on %s (plan version %d)\n", c->name, uid,
