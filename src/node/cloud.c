@@ -606,10 +606,12 @@ static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *e
     j->plan_version = (int)json_integer_value(json_object_get(r, "plan_version"));
     j->submitted_at = j->last_plan_at = j->sent_at = vd_now_ms();
     j->changes = json_array();
-    json_array_append_new(j->changes, json_pack("{s:f,s:i,s:s,s:o,s:f,s:f}", "time",
+    /* the plan_changes shape; nothing measured or predicted yet (<0: unknown) */
+    json_array_append_new(j->changes, json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time",
                                                 (double)time(NULL), "plan_version", j->plan_version,
                                                 "why", "adopted", "plan", vd_plan_to_json(&plan),
-                                                "measured_delay", 0.0, "predicted_delay", -1.0));
+                                                "measured_delay", 0.0, "predicted_delay", -1.0,
+                                                "measured_load", 0.0, "predicted_load", -1.0));
     j->refs = 1;
     snprintf(j->msg, sizeof j->msg, "adopted from %s after a cloud restart", node);
     pthread_mutex_lock(&c->mu);
