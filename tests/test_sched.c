@@ -830,7 +830,23 @@ static void test_loadwin(void)
 typedef struct fake_edge {
     pthread_mutex_t mu;
     int submits, updates, last_version; /* commands received; the last one's plan_version */
+    int stops;                          /* node.stop_job calls (the first one fails) */
 } fake_edge;
+
+/* node.stop_job: the first call fails as if the edge could not be reached. */
+static int fe_stop(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    fake_edge *fe = arg;
+    (void)req;
+    pthread_mutex_lock(&fe->mu);
+    int n = ++fe->stops;
+    pthread_mutex_unlock(&fe->mu);
+    if (n == 1) return vd_fail(err, VD_ETIMEDOUT, "the edge did not answer");
+    json_t *r = json_pack("{s:i}", "status", 0);
+    int rc = vd_msg_pack(r, NULL, 0, resp, err);
+    json_decref(r);
+    return rc;
+}
 
 static void fe_get(fake_edge *fe, int *submits, int *updates, int *version)
 {
@@ -1031,6 +1047,31 @@ static void test_cloud_versions(void)
     CHECK(json_integer_value(
               json_object_get(json_array_get(app, json_array_size(app) - 1), "plan_version")) == 3);
     json_decref(r);
+
+    /* a stop that does not reach the edge (it fails) while the edge keeps listing the job in
+     * its heartbeats is sent again; once the edge no longer lists it, no more stops */
+    CHECK(tr->ops->serve(tr, "fe", "node.stop_job", fe_stop, &fe, &err) == 0);
+    r = cloud_route(c, "POST", "/user/stop_job/", job, "");
+    CHECK(json_integer_value(json_object_get(r, "status")) == 0);
+    json_decref(r);
+    int stops = 0;
+    for (int t = 0; t < 9000 && stops < 2; t += 250) {
+        fe_heartbeat(tr, kb, job); /* still running here */
+        usleep(250 * 1000);
+        pthread_mutex_lock(&fe.mu);
+        stops = fe.stops;
+        pthread_mutex_unlock(&fe.mu);
+    }
+    CHECKF(stops == 2, "%d node.stop_job calls for a job the edge still ran after a failed stop",
+           stops);
+    for (int t = 0; t < 4000; t += 250) { /* the second stop worked: the edge lists nothing */
+        fe_heartbeat(tr, kb, NULL);
+        usleep(250 * 1000);
+    }
+    pthread_mutex_lock(&fe.mu);
+    stops = fe.stops;
+    pthread_mutex_unlock(&fe.mu);
+    CHECKF(stops == 2, "%d node.stop_job calls after the edge stopped the job", stops);
 
     vd_cloud_stop(c);
     vd_transport_close(tr);

@@ -22,6 +22,7 @@
 #define MAX_CHANGES 20
 #define CMD_TIMEOUT 3000
 #define KB_RETRY_MS 5000 /* between node.get_kb attempts */
+#define RESTOP_MS   3000 /* a stopped job its edge still lists: stop again after */
 #define MAX_ADOPT   256  /* unknown jobs waiting for node.get_job */
 
 typedef struct node_ent {
@@ -72,6 +73,8 @@ typedef struct cjob {
     uint64_t jpeg_seq;
     int viewers, refs;
     int removed;
+    int restop;        /* stopped here but its edge still runs it: send node.stop_job again */
+    double stopped_at; /* ms, when the user stopped it (or the last stop sent again) */
 } cjob;
 
 /* A job an edge runs that this cloud does not know (it restarted): node.get_job is asked
@@ -289,6 +292,17 @@ static void on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
             snprintf(j->msg, sizeof j->msg, "edge %s does not run it; resubmitting", name);
             pthread_cond_broadcast(&c->cv);
         }
+    }
+    /* and the other way: a job the user stopped or deleted that the edge still runs (the
+     * stop did not reach it: the edge was unreachable, or the call timed out) is stopped
+     * again, at most every RESTOP_MS */
+    for (int i = 0; i < c->n_jobs; i++) {
+        cjob *j = c->jobs[i];
+        if (strcmp(j->node, name) || j->state != S_DONE || strcmp(j->reason, "stopped") ||
+            j->stopped_at <= 0 || vd_now_ms() - j->stopped_at < RESTOP_MS || !lists(jobs, j->uid))
+            continue;
+        j->restop = 1;
+        pthread_cond_broadcast(&c->cv);
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -748,6 +762,35 @@ static void *sched_main(void *arg)
                     break;
                 }
                 pthread_mutex_unlock(&c->mu);
+            }
+            pthread_mutex_lock(&c->mu);
+            if (c->stopping) break;
+            now = vd_now_ms();
+        }
+        /* stops that did not reach their edge: again, outside the lock */
+        struct {
+            char uid[64], node[64];
+        } sq[8];
+        int nsq = 0;
+        for (int k = 0; k < c->n_jobs && nsq < 8; k++) {
+            cjob *j = c->jobs[k];
+            if (!j->restop) continue;
+            j->restop = 0;
+            j->stopped_at = now;
+            snprintf(sq[nsq].uid, sizeof sq[0].uid, "%s", j->uid);
+            snprintf(sq[nsq].node, sizeof sq[0].node, "%s", j->node);
+            nsq++;
+        }
+        if (nsq) {
+            pthread_mutex_unlock(&c->mu);
+            for (int q = 0; q < nsq && !is_stopping(c); q++) {
+                json_t *body = json_pack("{s:s}", "job_uid", sq[q].uid);
+                vd_error err = {0};
+                fprintf(stderr,
+                        "vdag %s: job %s was stopped but %s still runs it: stopping again\n",
+                        c->name, sq[q].uid, sq[q].node);
+                node_call(c, sq[q].node, "node.stop_job", body, NULL, &err);
+                json_decref(body);
             }
             pthread_mutex_lock(&c->mu);
             if (c->stopping) break;
@@ -1288,6 +1331,7 @@ static int stop_job(vd_cloud *c, const char *uid, int remove, vd_http_resp *resp
     char node[64];
     snprintf(node, sizeof node, "%s", j->node);
     if (was != S_DONE) set_done(j, "stopped", "stopped by the user");
+    if (was != S_DONE) j->stopped_at = vd_now_ms();
     if (remove) j->removed = 1;
     pthread_cond_broadcast(&c->frames);
     pthread_mutex_unlock(&c->mu);
