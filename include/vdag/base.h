@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "vdag/error.h"
 
@@ -23,6 +24,9 @@ int vd_media_path(const char *file, char *buf, size_t n);
 /* Monotonic time in nanoseconds / milliseconds (double). */
 uint64_t vd_now_ns(void);
 double vd_now_ms(void);
+/* Absolute deadline `ms` milliseconds from now on `clock`, for pthread_cond_timedwait (the
+ * condvar's clock: CLOCK_REALTIME by default, CLOCK_MONOTONIC when its attribute says so). */
+struct timespec vd_deadline(clockid_t clock, double ms);
 
 /* Read a whole file into a malloc'd buffer (caller frees), NUL-terminated.
  * `extra` bytes of zeroed slack are added after the data (for XNNPACK). */

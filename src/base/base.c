@@ -59,6 +59,16 @@ double vd_now_ms(void)
     return (double)vd_now_ns() / 1e6;
 }
 
+struct timespec vd_deadline(clockid_t clock, double ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    long long ns = (long long)ts.tv_nsec + (long long)(ms * 1e6);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    return ts;
+}
+
 int vd_read_file(const char *path, size_t extra, char **out, size_t *len, vd_error *err)
 {
     *out = NULL;

@@ -87,17 +87,6 @@ static int interrupted(void *arg)
     return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 }
 
-/* Absolute CLOCK_MONOTONIC deadline `ms` milliseconds from now (the condvar's clock). */
-static struct timespec deadline_ms(double ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long ns = (long long)ts.tv_nsec + (long long)(ms * 1e6);
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec = (long)(ns % 1000000000LL);
-    return ts;
-}
-
 /* Open the container and the decoder of its best video stream; *fps gets its frame rate
  * (25 if unknown). On failure fills err (naming the URL) and leaves fmt/dec for
  * close_input to free. */
@@ -307,7 +296,7 @@ static int stopping(vd_source *s)
 /* Sleep up to `sec` seconds or until the source is closed; returns non-zero if closed. */
 static int sleep_unless_stopped(vd_source *s, double sec)
 {
-    struct timespec dl = deadline_ms(sec * 1000);
+    struct timespec dl = vd_deadline(CLOCK_MONOTONIC, sec * 1000);
     pthread_mutex_lock(&s->mu);
     while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &dl) != ETIMEDOUT) {
     }
@@ -425,7 +414,7 @@ int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out,
 int vd_source_read(vd_source *s, vd_frame **out, int timeout_ms, vd_error *err)
 {
     *out = NULL;
-    struct timespec dl = deadline_ms(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec dl = vd_deadline(CLOCK_MONOTONIC, timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&s->mu);
     while (s->count == 0 && !s->eof) {
         if (timeout_ms < 0)

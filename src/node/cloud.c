@@ -865,10 +865,7 @@ static void *sched_main(void *arg)
             pthread_mutex_unlock(&c->mu);
         }
         pthread_mutex_lock(&c->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        struct timespec ts = vd_deadline(CLOCK_REALTIME, 100);
         if (!c->stopping) pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
     pthread_mutex_unlock(&c->mu);
@@ -1411,10 +1408,7 @@ static ssize_t viewer_read(void *arg, char *out, size_t max)
                 pthread_mutex_unlock(&c->mu);
                 return VD_EEOF;
             }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            struct timespec ts = vd_deadline(CLOCK_REALTIME, 200);
             if (pthread_cond_timedwait(&c->frames, &c->mu, &ts)) {
                 pthread_mutex_unlock(&c->mu);
                 return 0; /* nothing yet: the server checks the client, then calls again */

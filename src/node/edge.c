@@ -692,9 +692,7 @@ static void *hb_main(void *arg)
             free(s);
         }
         pthread_mutex_lock(&e->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        struct timespec ts = vd_deadline(CLOCK_REALTIME, 1000);
         if (!e->stopping) pthread_cond_timedwait(&e->cv, &e->mu, &ts);
     }
     pthread_mutex_unlock(&e->mu);
