@@ -383,6 +383,18 @@ static job *find_job(vd_edge *e, const char *uid)
     return NULL;
 }
 
+/* *out: the job a command names in "job_uid" (e->mu held; running: only a job still
+ * running counts); VD_ENOTFOUND when there is none. */
+static int req_job(vd_edge *e, json_t *req, int running, job **out, vd_error *err)
+{
+    const char *uid = json_string_value(json_object_get(req, "job_uid"));
+    *out = uid ? find_job(e, uid) : NULL;
+    if (*out && (!running || (*out)->state == J_RUN)) return 0;
+    *out = NULL;
+    return vd_fail(err, VD_ENOTFOUND, "node %s: no %sjob '%s'", e->name, running ? "running " : "",
+                   uid ? uid : "(missing job_uid)");
+}
+
 static void job_free(job *j)
 {
     if (!j) return;
@@ -509,13 +521,12 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
 
 static int update_plan(vd_edge *e, json_t *req, vd_error *err)
 {
-    const char *uid = json_string_value(json_object_get(req, "job_uid"));
     pthread_mutex_lock(&e->mu);
-    job *j = uid ? find_job(e, uid) : NULL;
-    if (!j || j->state != J_RUN) {
+    job *j;
+    int rc = req_job(e, req, 1, &j, err);
+    if (rc) {
         pthread_mutex_unlock(&e->mu);
-        return vd_fail(err, VD_ENOTFOUND, "node %s: no running job '%s'", e->name,
-                       uid ? uid : "(missing job_uid)");
+        return rc;
     }
     /* the cloud's current user_constraint rides along (node.get_job returns it) */
     json_t *uc = json_object_get(req, "user_constraint");
@@ -528,7 +539,7 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
     }
     if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
     vd_plan p;
-    int rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
+    rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
     if (!rc) j->pending = p, j->pending_version = plan_version_of(req), j->has_pending = 1;
     pthread_mutex_unlock(&e->mu);
     return rc;
@@ -540,13 +551,12 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
  * none given)}: what a restarted cloud needs to take over a job it does not know. */
 static int get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
-    const char *uid = json_string_value(json_object_get(req, "job_uid"));
     pthread_mutex_lock(&e->mu);
-    job *j = uid ? find_job(e, uid) : NULL;
-    if (!j) {
+    job *j;
+    int rc = req_job(e, req, 0, &j, err);
+    if (rc) {
         pthread_mutex_unlock(&e->mu);
-        return vd_fail(err, VD_ENOTFOUND, "node %s: no job '%s'", e->name,
-                       uid ? uid : "(missing job_uid)");
+        return rc;
     }
     json_t *r = j->spec ? json_deep_copy(j->spec) : json_object();
     if (r) {
@@ -566,13 +576,12 @@ static int get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 
 static int job_ctl(vd_edge *e, json_t *req, int what, json_t **reply, vd_error *err)
 {
-    const char *uid = json_string_value(json_object_get(req, "job_uid"));
     pthread_mutex_lock(&e->mu);
-    job *j = uid ? find_job(e, uid) : NULL;
-    if (!j) {
+    job *j;
+    int rc = req_job(e, req, 0, &j, err);
+    if (rc) {
         pthread_mutex_unlock(&e->mu);
-        return vd_fail(err, VD_ENOTFOUND, "node %s: no job '%s'", e->name,
-                       uid ? uid : "(missing job_uid)");
+        return rc;
     }
     if (what == 0) j->stop = 1;
     if (what == 1) j->watch = json_is_true(json_object_get(req, "on"));
