@@ -54,6 +54,33 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
     return vd_jpeg_decode_scaled(data, len, 0, 0, out, err);
 }
 
+/* Width and height of a JPEG; VD_EFORMAT when it is not one, `what` ("" or "strip N is ")
+ * naming it. A header cut short can "succeed" without setting the size: that is checked. */
+static int read_header(tjhandle h, const unsigned char *data, size_t len, const char *what, int *w,
+                       int *hh, vd_error *err)
+{
+    int sub, cs;
+    *w = *hh = 0;
+    if (tjDecompressHeader3(h, data, (unsigned long)len, w, hh, &sub, &cs) != 0 || *w <= 0 ||
+        *hh <= 0 || *w > 65535 || *hh > 65535)
+        return vd_fail(err, VD_EFORMAT,
+                       "jpeg: %snot a JPEG image or its header is cut short (%zu bytes): %s", what,
+                       len, tjGetErrorStr2(h));
+    return 0;
+}
+
+/* Decode to RGB rows at dst (w x hh pixels, stride bytes apart); -1 on a fatal error only
+ * (recoverable damage such as a truncated scan still fills the rows). */
+static int decode_rows(tjhandle h, const unsigned char *data, size_t len, unsigned char *dst, int w,
+                       int stride, int hh)
+{
+    return tjDecompress2(h, data, (unsigned long)len, dst, w, stride, hh, TJPF_RGB,
+                         TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) != 0 &&
+                   tjGetErrorCode(h) == TJERR_FATAL
+               ? -1
+               : 0;
+}
+
 /* libjpeg-turbo scales in the IDCT. Only 1/2, 1/4 and 1/8 have SIMD code (the other M/8
  * factors are slower than a full decode); take the smallest whose output is at least ~90% of
  * min_w x min_h (a consumer resizing to that size sees the same detail). */
@@ -76,15 +103,10 @@ int vd_jpeg_decode_scaled(const unsigned char *data, size_t len, int min_w, int 
         return vd_fail(err, VD_EFORMAT, "jpeg: not a JPEG image (%zu bytes)", len);
     tjhandle h = tjInitDecompress();
     if (!h) return vd_fail(err, VD_ENOMEM, "jpeg: cannot create decoder");
-    int w = 0, hh = 0, sub, cs;
-    /* a header cut short can "succeed" without setting the size: check it */
-    if (tjDecompressHeader3(h, data, (unsigned long)len, &w, &hh, &sub, &cs) != 0 || w <= 0 ||
-        hh <= 0 || w > 65535 || hh > 65535) {
-        int e = vd_fail(err, VD_EFORMAT,
-                        "jpeg: not a JPEG image or its header is cut short (%zu bytes): %s", len,
-                        tjGetErrorStr2(h));
+    int w, hh, rc = read_header(h, data, len, "", &w, &hh, err);
+    if (rc) {
         tjDestroy(h);
-        return e;
+        return rc;
     }
     tjscalingfactor sf = pick_scale(w, hh, min_w, min_h);
     int ow = TJSCALED(w, sf), oh = TJSCALED(hh, sf);
@@ -95,9 +117,7 @@ int vd_jpeg_decode_scaled(const unsigned char *data, size_t len, int min_w, int 
     }
     f->src_width = w; /* coordinates stay in the image's own pixels */
     f->src_height = hh;
-    if (tjDecompress2(h, data, (unsigned long)len, f->data, ow, f->stride, oh, TJPF_RGB,
-                      TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) != 0 &&
-        tjGetErrorCode(h) == TJERR_FATAL) {
+    if (decode_rows(h, data, len, f->data, ow, f->stride, oh)) {
         int e = vd_fail(err, VD_EFORMAT, "jpeg: decode failed: %s", tjGetErrorStr2(h));
         vd_frame_free(f);
         tjDestroy(h);
@@ -119,7 +139,7 @@ struct vd_jpeg_coder {
     unsigned long cap[VD_JPEG_MAX_PARTS];
     /* the job the pool runs */
     const vd_frame *f;
-    int quality, n;
+    int quality;
     int y0[VD_JPEG_MAX_PARTS + 1]; /* strip rows (encode: source rows; decode: output rows) */
     unsigned long size[VD_JPEG_MAX_PARTS];
     const unsigned char *src[VD_JPEG_MAX_PARTS];
@@ -213,7 +233,6 @@ int vd_jpeg_coder_encode(vd_jpeg_coder *c, const vd_frame *f, int quality, vd_jp
     if (!rc) {
         c->f = f;
         c->quality = quality < 1 ? 1 : quality > 100 ? 100 : quality;
-        c->n = n;
         run_parts(c, encode_part, n);
         size_t total = 0;
         for (int i = 0; i < n && !rc; i++) {
@@ -238,12 +257,8 @@ static void decode_part(void *arg, size_t i)
     vd_jpeg_coder *c = arg;
     vd_frame *o = c->out;
     int h = c->y0[i + 1] - c->y0[i];
-    c->rc[i] = 0;
-    if (tjDecompress2(c->dec[i], c->src[i], (unsigned long)c->src_len[i],
-                      o->data + (size_t)c->y0[i] * (size_t)o->stride, o->width, o->stride, h,
-                      TJPF_RGB, TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) != 0 &&
-        tjGetErrorCode(c->dec[i]) == TJERR_FATAL)
-        c->rc[i] = -1;
+    c->rc[i] = decode_rows(c->dec[i], c->src[i], c->src_len[i],
+                           o->data + (size_t)c->y0[i] * (size_t)o->stride, o->width, o->stride, h);
 }
 
 int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, int min_h,
@@ -257,7 +272,7 @@ int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, i
     int rc = 0, w0 = 0, hs[VD_JPEG_MAX_PARTS], total_h = 0;
     size_t off = 0;
     for (int i = 0; i < in->n && !rc; i++) {
-        int w = 0, h = 0, sub, cs;
+        int w, h;
         size_t l = in->part_len[i];
         if (l > in->len - off || l < 4) {
             rc = vd_fail(err, VD_EFORMAT, "jpeg: strip %d of %zu bytes overruns the %zu-byte image",
@@ -266,13 +281,10 @@ int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, i
         }
         c->src[i] = in->data + off, c->src_len[i] = l;
         off += l;
-        if (tjDecompressHeader3(c->dec[i], c->src[i], (unsigned long)l, &w, &h, &sub, &cs) != 0 ||
-            w <= 0 || h <= 0 || w > 65535 || h > 65535)
-            rc = vd_fail(err, VD_EFORMAT,
-                         "jpeg: strip %d is not a JPEG image or its header is cut short (%zu "
-                         "bytes): %s",
-                         i, l, tjGetErrorStr2(c->dec[i]));
-        else if (i > 0 && w != w0)
+        char what[32];
+        snprintf(what, sizeof what, "strip %d is ", i);
+        rc = read_header(c->dec[i], c->src[i], l, what, &w, &h, err);
+        if (!rc && i > 0 && w != w0)
             rc = vd_fail(err, VD_EFORMAT, "jpeg: strip %d is %d px wide, strip 0 %d", i, w, w0);
         w0 = w, hs[i] = h, total_h += h;
     }

@@ -8,8 +8,8 @@
 #define VD_SUBJ_RESULT "vdag.result"
 
 /* Decode a stage request (vd_msg {model_id, args, src_w, src_h, cam_frame_id} + JPEG):
- * *hdr new reference, *f new frame with src size and id restored. jc decodes the strips of
- * a vd_jpeg_coder in parallel (NULL: one JPEG only). */
+ * *hdr new reference, *f new frame with src size and id restored. jc decodes the frame (one
+ * JPEG, or the strips of a vd_jpeg_coder in parallel). */
 int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr, vd_frame **f,
                              vd_error *err);
 /* This host's resource_info entry ({machine…, services, per-service load}); r: sampler. */

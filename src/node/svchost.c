@@ -186,12 +186,7 @@ int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr,
     }
     /* full size: a service sees the pixels it would see here (a reduced-scale decode is
      * cheaper but changes detections; bench/RESULTS.md) */
-    if (jc)
-        rc = vd_jpeg_coder_decode(jc, &img, 0, 0, f, err);
-    else if (img.n == 1)
-        rc = vd_jpeg_decode(img.data, img.len, f, err);
-    else
-        rc = vd_fail(err, VD_EINVAL, "stage request: a frame in strips needs a coder");
+    rc = vd_jpeg_coder_decode(jc, &img, 0, 0, f, err);
     if (rc) goto fail;
     json_t *sw = json_object_get(*hdr, "src_w"), *sh = json_object_get(*hdr, "src_h");
     if (json_integer_value(sw) > 0 && json_integer_value(sh) > 0) {
