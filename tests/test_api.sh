@@ -4,14 +4,8 @@
 # service or job, oversized body, wrong method, bad token), each with the right status
 # and a JSON message; the server stays up throughout and exits cleanly on SIGTERM.
 vdag=$1
-tmp=$(mktemp -d)
-srv=
-cleanup() { [ -n "$srv" ] && kill -9 "$srv" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1" >&2; fi; }
-py() { python3 -c "import json,sys; $1"; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/lib.sh"
+port=$(freeport)
 S=http://127.0.0.1:$port
 T="Authorization: Bearer s3cret"
 # req METHOD PATH [BODY] [extra curl args…]: prints "CODE BODY"
@@ -28,9 +22,9 @@ body() { cat "$tmp/body"; }
 # is_err CODE: the body is {"status": non-zero, "msg": "…"}
 is_err() { body | py "j=json.load(sys.stdin); assert j['status']!=0 and len(j['msg'])>5, j"; }
 
-"$vdag" run --listen 127.0.0.1:$port --token s3cret --video 0=vtest.avi=street --video 1=Megamind.avi=faces \
-  --replan 1 --max-body 200000 --threads 1 --loop 2> "$tmp/server.log" &
-srv=$!
+bg "$vdag" run --listen 127.0.0.1:$port --token s3cret --video 0=vtest.avi=street --video 1=Megamind.avi=faces \
+  --replan 1 --max-body 200000 --threads 1 --loop 2> "$tmp/server.log"
+srv=$bg_pid
 for _ in $(seq 100); do curl -s -m 1 "$S/healthz" >/dev/null && break; sleep 0.1; done
 alive() { curl -s -m 5 "$S/healthz" | grep -q '"status":0'; }
 
@@ -52,10 +46,10 @@ code=$(req GET /get_resource_info)
 ok "get_resource_info: cpu, memory, per-service n_process" '[ "$code" = 200 ] && body | py "j=json.load(sys.stdin); (k,v),=j[\"data\"].items(); assert 0<=v[\"cpu_ratio\"]<=1 and 0<v[\"mem_ratio\"]<1 and v[\"face_detection\"][\"n_process\"]==0"'
 code=$(req GET /get_cluster_info)
 ok "get_cluster_info lists both nodes" '[ "$code" = 200 ] && body | py "j=json.load(sys.stdin); assert {\"edge\",\"cloud\"}<=set(j[\"data\"])"'
-python3 - "$HOME/.cache/vdag/media/messi5.jpg" > "$tmp/img.b64" <<'P'
+python3 - "$cache/media/messi5.jpg" > "$tmp/img.b64" <<'P'
 import base64,sys; print(base64.b64encode(open(sys.argv[1],'rb').read()).decode())
 P
-code=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' -H "$T" -H 'Content-Type: image/jpeg' --data-binary @"$HOME/.cache/vdag/media/messi5.jpg" "$S/execute_task/face_detection")
+code=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' -H "$T" -H 'Content-Type: image/jpeg' --data-binary @"$cache/media/messi5.jpg" "$S/execute_task/face_detection")
 ok "execute_task with a JPEG body" '[ "$code" = 200 ] && body | py "j=json.load(sys.stdin); assert j[\"status\"]==0 and len(j[\"bbox\"])>=1 and len(j[\"prob\"])==len(j[\"bbox\"])"'
 printf '{"image":"%s","model_id":0}' "$(cat "$tmp/img.b64")" > "$tmp/exec.json"
 code=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' -H "$T" --data-binary @"$tmp/exec.json" "$S/execute_task/face_detection")
@@ -183,8 +177,6 @@ req GET /user/sync_job_result/$job >/dev/null
 ok "server still up at the end" 'alive'
 kill -TERM "$srv"
 wait "$srv"; rc=$?
-srv=
 ok "server exits 0 on SIGTERM (no leaks under ASan)" '[ $rc -eq 0 ]'
 [ $fail -eq 0 ] || { echo "--- last body"; cat "$tmp/body"; echo "--- server log"; cat "$tmp/server.log"; } >&2
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -6,14 +6,7 @@
 # nats-server: every node reconnects and the job carries on. kill -9 the cloud: a new one
 # adopts the running job (status, fresh results, stop all work for it).
 vdag=$1
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1" >&2; fi; }
-py() { python3 -c "import json,sys; $1"; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
 np=$(freeport) cp=$(freeport) e1p=$(freeport) e2p=$(freeport)
 URL=nats://127.0.0.1:$np
 C=http://127.0.0.1:$cp
@@ -149,5 +142,4 @@ kill -TERM "$nats_pid"; wait "$nats_pid" 2>/dev/null
 if [ $fail -ne 0 ]; then
   for f in cloud cloud2 e1 e2 nats; do echo "--- $f log"; tail -20 "$tmp/$f.log"; done >&2
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -2,8 +2,7 @@
 # vdag nn run / bench models from the command line: output names and order, JSON shape,
 # and clear errors with a non-zero exit.
 vdag=$1
-pass=0 fail=0
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1" >&2; fi; }
+. "$(dirname "$0")/lib.sh"
 
 out=$("$vdag" nn run blazeface-back --json)
 ok "blazeface-back output order" '[ "$(echo "$out" | grep -o "\"name\":\"[^\"]*\"" | tr "\n" " ")" = "\"name\":\"Identity_3:0\" \"name\":\"Identity:0\" \"name\":\"Identity_1:0\" \"name\":\"Identity_2:0\" " ]'
@@ -19,5 +18,4 @@ ok "bench json line" 'echo "$b" | grep -q "\"model\":\"blazeface-front\",\"threa
 ok "bench gflops" 'echo "$b" | grep -q "\"gflops\":"'
 "$vdag" bench models --models nosuchmodel --runs 1 >/dev/null 2>&1; rc=$?
 ok "bench unknown model exits non-zero" '[ $rc -ne 0 ]'
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,12 +3,7 @@
 # and bad input (missing file, not a video, truncated video, bad DAG) with a clear
 # message and a non-zero exit, never a crash.
 vdag=$1
-cache=${VDAG_CACHE:-$HOME/.cache/vdag}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1" >&2; fi; }
-py() { python3 -c "import json,sys; $1" ; }
+. "$(dirname "$0")/lib.sh"
 
 out=$("$vdag" run --video "$cache/media/vtest.avi" --pipeline object_detection --resolution 480p --frames 12 \
   --ntracking 2 --results "$tmp/r.jsonl" --render "$tmp/r.mjpeg" --quiet)
@@ -48,9 +43,9 @@ err=$("$vdag" run --video "$cache/media/vtest.avi" --pipeline object_detection -
 ok "bad --model: exit 2" '[ $rc -eq 2 ] && echo "$err" | grep -q "nosuch"'
 # a URL source: FFmpeg reads the video over HTTP from a local server
 if command -v python3 >/dev/null; then
-  port=$((20000 + RANDOM % 20000))
-  (cd "$cache/media" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
-  srv=$!
+  port=$(freeport)
+  bg python3 -m http.server "$port" --bind 127.0.0.1 --directory "$cache/media" >/dev/null 2>&1
+  srv=$bg_pid
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   out=$(timeout 60 "$vdag" run --video "http://127.0.0.1:$port/vtest.avi" --pipeline object_detection --model object_detection=1 --frames 4 --quiet)
   ok "http URL source" 'echo "$out" | grep -q "\"processed\":4"'
@@ -60,5 +55,4 @@ if command -v python3 >/dev/null; then
   ok "live source reconnects after it drops" 'echo "$out" | py "s=json.loads(sys.stdin.read()); assert s[\"processed\"]==24 and s[\"frames\"]>795, s"'
   kill $srv 2>/dev/null; wait $srv 2>/dev/null
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
