@@ -158,6 +158,23 @@ int main(void)
 
     /* registry and bad arguments */
     CHECK(vd_service_find("face_detection") && !vd_service_find("nope"));
+    for (const vd_service *const *sv = vd_service_all(); *sv; sv++) {
+        CHECKF(vd_service_check(*sv, &err) == 0, "%s", err.msg);
+        CHECK(vd_service_find((*sv)->name) == *sv);
+    }
+    const vd_service *od = vd_service_find("object_detection");
+    CHECK(vd_service_output(od, "bbox")->flags & VD_FIELD_TRACK);
+    CHECK(vd_service_output(od, "classes")->type == VD_FT_CLASSES && !vd_service_output(od, "x"));
+    CHECK(vd_service_input(vd_service_find("face_alignment"), "bbox")->type == VD_FT_BOXES);
+    vd_service broken = *od;
+    broken.is_detector = 0; /* says untracked, but its bbox is VD_FIELD_TRACK */
+    CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "is_detector"));
+    broken = *od;
+    broken.outputs = broken.inputs; /* the name list no longer matches the schema */
+    CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "outputs"));
+    broken = *od;
+    broken.class_label = NULL;
+    CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "class_label"));
     vd_svc_instance *s;
     CHECK(vd_svc_open("nope", 0, NULL, &s, &err) == VD_ENOTFOUND && strstr(err.msg, "nope"));
     CHECK(vd_svc_open("object_detection", 5, NULL, &s, &err) == VD_EINVAL);

@@ -197,6 +197,17 @@ static const char *const fa_models[] = {"facemesh"};
 static const char *const fa_in[] = {"bbox", NULL};
 static const char *const fa_out[] = {"count_result", "bbox",    "prob", "head_pose",
                                      "landmarks",    "aligned", NULL};
+static const vd_svc_field fa_in_schema[] = {{"bbox", VD_FT_BOXES, 0},
+                                            {"prob", VD_FT_SCORES, VD_FIELD_OPTIONAL},
+                                            {"aligned", VD_FT_FLAG, VD_FIELD_OPTIONAL},
+                                            {NULL, 0, 0}};
+static const vd_svc_field fa_schema[] = {{"count_result", VD_FT_COUNTS, 0},
+                                         {"bbox", VD_FT_BOXES, 0},
+                                         {"prob", VD_FT_SCORES, 0},
+                                         {"head_pose", VD_FT_VECTORS, 0},
+                                         {"landmarks", VD_FT_POINTS, 0},
+                                         {"aligned", VD_FT_IMAGES, VD_FIELD_OPTIONAL},
+                                         {NULL, 0, 0}};
 
 const vd_service vd_svc_face_alignment = {
     .name = "face_alignment",
@@ -205,6 +216,8 @@ const vd_service vd_svc_face_alignment = {
     .model_names = fa_models,
     .inputs = fa_in,
     .outputs = fa_out,
+    .out_schema = fa_schema,
+    .in_schema = fa_in_schema,
     .priv_size = sizeof(fa_ctx),
     .open = fa_open,
     .process = fa_process,

@@ -1,0 +1,90 @@
+/* The service tables' schemas: look-ups and the consistency check of a table. */
+#include <string.h>
+
+#include "vdag/svc.h"
+
+static const vd_svc_field *find(const vd_svc_field *f, const char *name)
+{
+    for (; f && f->name; f++)
+        if (name && !strcmp(f->name, name)) return f;
+    return NULL;
+}
+
+const vd_svc_field *vd_service_output(const vd_service *svc, const char *name)
+{
+    return find(svc->out_schema, name);
+}
+
+const vd_svc_field *vd_service_input(const vd_service *svc, const char *name)
+{
+    return find(svc->in_schema, name);
+}
+
+static int in_list(const char *const *l, const char *name)
+{
+    for (; l && *l; l++)
+        if (!strcmp(*l, name)) return 1;
+    return 0;
+}
+
+/* Does the NULL-terminated name list hold exactly the fields of f that pass `want`? */
+static int list_matches(const char *const *l, const vd_svc_field *f, unsigned mask, unsigned want)
+{
+    int n = 0, m = 0;
+    for (; f && f->name; f++)
+        if ((f->flags & mask) == want) {
+            if (!in_list(l, f->name)) return 0;
+            n++;
+        }
+    for (; l && *l; l++) m++;
+    return n == m;
+}
+
+int vd_service_check(const vd_service *s, vd_error *err)
+{
+    const char *n = s && s->name && s->name[0] ? s->name : "(unnamed)";
+    if (!s || !s->name || !s->name[0] || strlen(s->name) >= 48)
+        return vd_fail(err, VD_EINVAL, "service %s: name must be 1..47 characters", n);
+    if (!s->description) return vd_fail(err, VD_EINVAL, "service %s: no description", n);
+    if (s->n_models < 1 || !s->model_names)
+        return vd_fail(err, VD_EINVAL, "service %s: needs n_models >= 1 and model_names", n);
+    for (int m = 0; m < s->n_models; m++)
+        if (!s->model_names[m])
+            return vd_fail(err, VD_EINVAL, "service %s: model_names[%d] is NULL", n, m);
+    if (!s->open || !s->process || !s->close)
+        return vd_fail(err, VD_EINVAL, "service %s: open, process and close are required", n);
+    if (!s->out_schema || !s->out_schema[0].name || !s->outputs || !s->inputs)
+        return vd_fail(err, VD_EINVAL, "service %s: needs out_schema, outputs and inputs", n);
+    if (!list_matches(s->outputs, s->out_schema, 0, 0))
+        return vd_fail(err, VD_EINVAL, "service %s: outputs must list out_schema's fields", n);
+    if (!list_matches(s->inputs, s->in_schema, VD_FIELD_OPTIONAL, 0))
+        return vd_fail(err, VD_EINVAL,
+                       "service %s: inputs must list in_schema's required (not optional) fields",
+                       n);
+    int tracks = 0, classes = 0;
+    for (const vd_svc_field *f = s->out_schema; f->name; f++) {
+        if (f->type < VD_FT_BOXES || f->type > VD_FT_FLAG)
+            return vd_fail(err, VD_EINVAL, "service %s: output %s has no valid type", n, f->name);
+        if (find(f + 1, f->name))
+            return vd_fail(err, VD_EINVAL, "service %s: output %s is declared twice", n, f->name);
+        if (f->flags & VD_FIELD_TRACK) {
+            if (f->type != VD_FT_BOXES)
+                return vd_fail(err, VD_EINVAL, "service %s: tracked output %s must be boxes", n,
+                               f->name);
+            tracks++;
+        }
+        classes += f->type == VD_FT_CLASSES;
+    }
+    for (const vd_svc_field *f = s->in_schema; f && f->name; f++)
+        if (f->type < VD_FT_BOXES || f->type > VD_FT_FLAG || f->flags & VD_FIELD_TRACK)
+            return vd_fail(err, VD_EINVAL, "service %s: input %s has no valid type", n, f->name);
+    if (tracks > 1) return vd_fail(err, VD_EINVAL, "service %s: more than one tracked output", n);
+    if (!!s->is_detector != (tracks == 1))
+        return vd_fail(err, VD_EINVAL,
+                       "service %s: is_detector must be 1 exactly when an output is "
+                       "VD_FIELD_TRACK",
+                       n);
+    if (classes && !s->class_label)
+        return vd_fail(err, VD_EINVAL, "service %s: outputs classes but has no class_label", n);
+    return 0;
+}
