@@ -166,6 +166,26 @@ int main(void)
     CHECK(vd_service_output(od, "bbox")->flags & VD_FIELD_TRACK);
     CHECK(vd_service_output(od, "classes")->type == VD_FT_CLASSES && !vd_service_output(od, "x"));
     CHECK(vd_service_input(vd_service_find("face_alignment"), "bbox")->type == VD_FT_BOXES);
+    /* tracked boxes in and out of an output, as the schemas say */
+    vd_det td[3] = {{1, 2, 30, 40, 0.9f, 0}, {5, 5, 9, 9, 0.5f, 32}, {0, 0, 4, 4, 0.7f, 0}},
+           back[4];
+    json_t *to = vd_service_tracked_output(od, td, 3);
+    CHECK(json_array_size(json_object_get(to, "bbox")) == 3);
+    CHECK(!strcmp(json_string_value(json_array_get(json_object_get(to, "labels"), 1)),
+                  "sports ball"));
+    CHECK(json_integer_value(json_array_get(json_object_get(to, "classes"), 1)) == 32);
+    CHECK(json_integer_value(json_object_get(json_object_get(to, "count_result"), "person")) == 2);
+    CHECK(json_integer_value(json_object_get(json_object_get(to, "counts"), "sports ball")) == 1);
+    CHECK(vd_service_track_input(od, to, back, 4) == 3 && back[1].cls == 32 &&
+          fabsf(back[0].score - 0.9f) < 1e-6f && back[0].x2 == 30 && back[2].y2 == 4);
+    CHECK(vd_service_track_input(od, to, back, 2) == 2);
+    json_decref(to);
+    to = vd_service_tracked_output(vd_service_find("face_detection"), td, 2);
+    CHECK(json_object_size(to) == 2 && json_array_size(json_object_get(to, "prob")) == 2);
+    json_decref(to);
+    to = json_pack("{s:[[ffff]]}", "bbox", 1.0, 2.0, 3.0, 4.0);
+    CHECK(vd_service_track_input(vd_service_find("face_alignment"), to, back, 4) == 0);
+    json_decref(to);
     vd_service broken = *od;
     broken.is_detector = 0; /* says untracked, but its bbox is VD_FIELD_TRACK */
     CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "is_detector"));

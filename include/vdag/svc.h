@@ -51,9 +51,10 @@ typedef enum vd_field_type {
     VD_FT_FLAG,    /* true / false */
 } vd_field_type;
 
-#define VD_FIELD_TRACK    1u /* output: the boxes ntracking tracks (at most one, of VD_FT_BOXES) */
-#define VD_FIELD_OPTIONAL 2u /* input: used when given (else required); output: not always there   \
-                              */
+#define VD_FIELD_TRACK 1u /* output: the boxes ntracking tracks (at most one, of VD_FT_BOXES) */
+#define VD_FIELD_OPTIONAL                                                                          \
+    2u /* input: used when given (else required); output: not always there                         \
+        */
 
 typedef struct vd_svc_field {
     const char *name;
@@ -71,7 +72,8 @@ typedef struct vd_service {
     const char *const *outputs;     /* output fields (NULL-terminated; out_schema's names) */
     int is_detector;                /* 1 iff out_schema has a VD_FIELD_TRACK field (ntracking
                                        skips the stage on tracked frames) */
-    /* Output schema: every field process() may emit ({NULL}-terminated). */
+    /* Output schema: every field process() may emit ({NULL}-terminated). On a tracked frame the
+     * executor writes the tracker's boxes back as the output (vd_service_tracked_output). */
     const vd_svc_field *out_schema;
     /* Inputs besides the image ({NULL}-terminated; required unless VD_FIELD_OPTIONAL). */
     const vd_svc_field *in_schema;
@@ -94,6 +96,15 @@ int vd_service_check(const vd_service *svc, vd_error *err);
 /* Schema look-ups: the field of that name, or NULL. */
 const vd_svc_field *vd_service_output(const vd_service *svc, const char *name);
 const vd_svc_field *vd_service_input(const vd_service *svc, const char *name);
+/* The tracked boxes (up to cap) of an output: boxes from the VD_FIELD_TRACK field, the score
+ * and class of each from the first VD_FT_SCORES / VD_FT_CLASSES field (0 when absent).
+ * Returns the count (0 if the service tracks nothing). */
+int vd_service_track_input(const vd_service *svc, json_t *out, vd_det *d, int cap);
+/* The output of a tracked frame (a new object): the VD_FIELD_TRACK field gets the boxes,
+ * every VD_FT_SCORES / VD_FT_CLASSES field their scores / classes, and with a class_label
+ * every VD_FT_LABELS field their labels and every VD_FT_COUNTS field {label: boxes}. Other
+ * fields are left out. */
+json_t *vd_service_tracked_output(const vd_service *svc, const vd_det *d, int n);
 
 typedef struct vd_svc_instance vd_svc_instance;
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,

@@ -1,4 +1,5 @@
-/* The service tables' schemas: look-ups and the consistency check of a table. */
+/* The service tables' schemas: look-ups, tracked boxes in and out of an output, and the
+ * consistency check of a table. */
 #include <string.h>
 
 #include "vdag/svc.h"
@@ -18,6 +19,65 @@ const vd_svc_field *vd_service_output(const vd_service *svc, const char *name)
 const vd_svc_field *vd_service_input(const vd_service *svc, const char *name)
 {
     return find(svc->in_schema, name);
+}
+
+static const vd_svc_field *first_of(const vd_service *svc, vd_field_type type, unsigned flag)
+{
+    for (const vd_svc_field *f = svc->out_schema; f && f->name; f++)
+        if (f->type == type && (f->flags & flag) == flag) return f;
+    return NULL;
+}
+
+int vd_service_track_input(const vd_service *svc, json_t *out, vd_det *d, int cap)
+{
+    const vd_svc_field *bf = first_of(svc, VD_FT_BOXES, VD_FIELD_TRACK);
+    const vd_svc_field *sf = first_of(svc, VD_FT_SCORES, 0), *cf = first_of(svc, VD_FT_CLASSES, 0);
+    if (!bf) return 0;
+    json_t *bb = json_object_get(out, bf->name);
+    json_t *sc = sf ? json_object_get(out, sf->name) : NULL;
+    json_t *cl = cf ? json_object_get(out, cf->name) : NULL;
+    int n = 0;
+    for (size_t k = 0; k < json_array_size(bb) && n < cap; k++) {
+        double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+        json_unpack(json_array_get(bb, k), "[FFFF]", &x1, &y1, &x2, &y2);
+        d[n++] = (vd_det){(float)x1,
+                          (float)y1,
+                          (float)x2,
+                          (float)y2,
+                          (float)json_number_value(json_array_get(sc, k)),
+                          (int)json_integer_value(json_array_get(cl, k))};
+    }
+    return n;
+}
+
+json_t *vd_service_tracked_output(const vd_service *svc, const vd_det *d, int n)
+{
+    json_t *o = json_object();
+    for (const vd_svc_field *f = svc->out_schema; o && f && f->name; f++) {
+        json_t *v = NULL;
+        if (f->type == VD_FT_BOXES && f->flags & VD_FIELD_TRACK) {
+            v = json_array();
+            for (int k = 0; k < n; k++)
+                json_array_append_new(v, json_pack("[ffff]", d[k].x1, d[k].y1, d[k].x2, d[k].y2));
+        } else if (f->type == VD_FT_SCORES || f->type == VD_FT_CLASSES ||
+                   (f->type == VD_FT_LABELS && svc->class_label)) {
+            v = json_array();
+            for (int k = 0; k < n; k++)
+                json_array_append_new(v, f->type == VD_FT_SCORES ? json_real(d[k].score)
+                                         : f->type == VD_FT_CLASSES
+                                             ? json_integer(d[k].cls)
+                                             : json_string(svc->class_label(d[k].cls)));
+        } else if (f->type == VD_FT_COUNTS && svc->class_label) {
+            v = json_object();
+            for (int k = 0; k < n; k++) {
+                const char *l = svc->class_label(d[k].cls);
+                json_object_set_new(v, l,
+                                    json_integer(json_integer_value(json_object_get(v, l)) + 1));
+            }
+        }
+        if (v) json_object_set_new(o, f->name, v);
+    }
+    return o;
 }
 
 static int in_list(const char *const *l, const char *name)
