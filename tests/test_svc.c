@@ -24,6 +24,32 @@ static json_t *run(const char *svc, int model, const vd_frame *f, json_t *args)
     return out;
 }
 
+/* Draw out with its service's render callback on a copy of f; returns how many pixels of
+ * the copy changed (and whether the pixel at (x,y) did). */
+static int rendered(const char *svc, const vd_frame *f, json_t *out, int x, int y, int *at)
+{
+    vd_frame *c = vd_frame_new(f->width, f->height);
+    vd_canvas *cv;
+    if (!c) return 0;
+    for (int r = 0; r < f->height; r++)
+        memcpy(c->data + (size_t)r * (size_t)c->stride, f->data + (size_t)r * (size_t)f->stride,
+               (size_t)f->width * 3);
+    c->src_width = f->src_width;
+    c->src_height = f->src_height;
+    int n = 0;
+    if (vd_canvas_begin(c, &cv, NULL) == 0) {
+        vd_service_find(svc)->render(cv, c, out);
+        vd_canvas_end(cv);
+        for (int r = 0; r < f->height; r++)
+            n += memcmp(c->data + (size_t)r * (size_t)c->stride,
+                        f->data + (size_t)r * (size_t)f->stride, (size_t)f->width * 3) != 0;
+        *at = memcmp(c->data + (size_t)y * (size_t)c->stride + 3 * (size_t)x,
+                     f->data + (size_t)y * (size_t)f->stride + 3 * (size_t)x, 3) != 0;
+    }
+    vd_frame_free(c);
+    return n;
+}
+
 static int count_of(json_t *o, const char *label)
 {
     return (int)json_integer_value(json_object_get(json_object_get(o, "counts"), label));
@@ -56,6 +82,11 @@ int main(void)
                   y2 > y1);
         }
         CHECK(json_array_size(json_object_get(o, "labels")) == json_array_size(bb));
+        /* its render callback draws the boxes: the first box's left edge changed */
+        double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+        json_unpack(json_array_get(bb, 0), "[FFFF]", &x1, &y1, &x2, &y2);
+        int at = 0, rows = rendered("object_detection", img, o, (int)x1, (int)((y1 + y2) / 2), &at);
+        CHECKF(rows > 0 && at, "render: %d rows changed, box edge %s", rows, at ? "drawn" : "not");
         json_decref(o);
     }
     /* the same photo at half resolution: coordinates stay in source pixels */

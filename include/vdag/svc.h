@@ -4,7 +4,8 @@
  * A service is a static table (vd_service, like FFmpeg's AVFilter) plus a private
  * context of priv_size bytes; the registry lists them by name. The table says everything
  * the rest of vdag needs: its models, its typed inputs and outputs (the output schema,
- * with the boxes ntracking tracks). The core never tests a service's name. An instance
+ * with the boxes ntracking tracks) and how to draw its output. The core never tests a
+ * service's name. An instance
  * (vd_svc_open) owns its context and its models. Inputs and outputs are JSON objects (jansson): the
  * frame comes separately. Every coordinate in outputs is in source-frame pixels (frame->src_width x
  * src_height), whatever resolution the frame was scaled to.
@@ -23,6 +24,7 @@
 
 #include "vdag/error.h"
 #include "vdag/frame.h"
+#include "vdag/media.h"
 
 typedef struct vd_svc_opts {
     int threads;     /* nn threads (default 1) */
@@ -84,6 +86,9 @@ typedef struct vd_service {
     /* args: the stage's inputs by name (borrowed); *out: a new object (caller owns). */
     int (*process)(void *priv, const vd_frame *frame, json_t *args, json_t **out, vd_error *err);
     void (*close)(void *priv);
+    /* Draw an output (borrowed; coordinates in source pixels) onto the canvas of frame f (f's
+     * own pixels: scale by f->width / f->src_width). NULL: nothing drawn. */
+    void (*render)(vd_canvas *cv, const vd_frame *f, json_t *out);
 } vd_service;
 
 const vd_service *vd_service_find(const char *name);

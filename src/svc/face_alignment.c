@@ -22,6 +22,7 @@
  * pitch,roll],…], "landmarks":[[[x,y,z]×468],…], "aligned":[…]?}
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,6 +194,23 @@ static void fa_close(void *priv)
     vd_model_free(((fa_ctx *)priv)->m);
 }
 
+/* Each face's box (the mesh's extent) tagged with yaw and pitch, and every third point. */
+static void fa_render(vd_canvas *cv, const vd_frame *f, json_t *out)
+{
+    json_t *hp = json_object_get(out, "head_pose");
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(out, "bbox"), i, b)
+    {
+        json_t *p = json_array_get(hp, i);
+        char lab[64];
+        snprintf(lab, sizeof lab, "yaw %.0f pitch %.0f", json_number_value(json_array_get(p, 0)),
+                 json_number_value(json_array_get(p, 1)));
+        vd__draw_box(cv, f, b, vd_color_for(3), lab);
+    }
+    vd__draw_landmarks(cv, f, json_object_get(out, "landmarks"));
+}
+
 static const char *const fa_models[] = {"facemesh"};
 static const char *const fa_in[] = {"bbox", NULL};
 static const char *const fa_out[] = {"count_result", "bbox",    "prob", "head_pose",
@@ -222,4 +240,5 @@ const vd_service vd_svc_face_alignment = {
     .open = fa_open,
     .process = fa_process,
     .close = fa_close,
+    .render = fa_render,
 };

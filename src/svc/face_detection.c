@@ -149,6 +149,14 @@ static void fd_close(void *priv)
     free(c->in);
 }
 
+extern const vd_service vd_svc_face_detection;
+
+static void fd_render(vd_canvas *cv, const vd_frame *f, json_t *out)
+{
+    vd__render_boxes(&vd_svc_face_detection, cv, f, out, 1);
+    vd__draw_landmarks(cv, f, json_object_get(out, "landmarks"));
+}
+
 static const char *const fd_models[] = {"blazeface-back", "blazeface-front"};
 static const char *const fd_in[] = {NULL};
 static const char *const fd_out[] = {"bbox", "prob", "landmarks", NULL};
@@ -170,4 +178,5 @@ const vd_service vd_svc_face_detection = {
     .open = fd_open,
     .process = fd_process,
     .close = fd_close,
+    .render = fd_render,
 };

@@ -150,6 +150,13 @@ static void od_close(void *priv)
     free(c->in);
 }
 
+extern const vd_service vd_svc_object_detection;
+
+static void od_render(vd_canvas *cv, const vd_frame *f, json_t *out)
+{
+    vd__render_boxes(&vd_svc_object_detection, cv, f, out, 1);
+}
+
 static const char *const od_models[] = {"centernet", "nanodet"};
 static const char *const od_in[] = {NULL};
 static const char *const od_out[] = {"bbox",   "labels",       "scores", "classes",
@@ -176,4 +183,5 @@ const vd_service vd_svc_object_detection = {
     .open = od_open,
     .process = od_process,
     .close = od_close,
+    .render = od_render,
 };
