@@ -217,6 +217,24 @@ int main(void)
     to = json_pack("{s:[[ffff]]}", "bbox", 1.0, 2.0, 3.0, 4.0);
     CHECK(vd_service_track_input(vd_service_find("face_alignment"), to, back, 4) == 0);
     json_decref(to);
+    /* profiling inputs: face_alignment's come from face_detection on the frame */
+    json_t *pa[2] = {NULL, NULL};
+    vd_frame *pf[2] = {img, img};
+    const vd_service *fas = vd_service_find("face_alignment");
+    CHECKF(vd_svc_profile_args(fas, pf, 2, NULL, pa, &err) == 0, "%s", err.msg);
+    CHECK(pa[0] && pa[1] && json_array_size(json_object_get(pa[1], "bbox")) >= 1);
+    json_decref(pa[0]);
+    json_decref(pa[1]);
+    CHECK(vd_svc_profile_args(od, pf, 2, NULL, pa, &err) == 0 && !pa[0] && !pa[1]);
+    vd_service nofrom = *fas;
+    nofrom.profile_from = NULL;
+    CHECK(vd_svc_profile_args(&nofrom, pf, 2, NULL, pa, &err) == VD_EUNSUPP && !pa[0]);
+    CHECK(vd_service_check(&nofrom, &err) == VD_EINVAL && strstr(err.msg, "profile_from"));
+    static const char *const want_pose[] = {"head_pose", NULL}; /* face_detection has none */
+    nofrom.profile_from = "face_detection";
+    nofrom.inputs = want_pose;
+    CHECK(vd_svc_profile_args(&nofrom, pf, 2, NULL, pa, &err) == VD_EUNSUPP && !pa[0] && !pa[1] &&
+          strstr(err.msg, "'head_pose'"));
     vd_service broken = *od;
     broken.is_detector = 0; /* says untracked, but its bbox is VD_FIELD_TRACK */
     CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "is_detector"));

@@ -4,8 +4,8 @@
  * A service is a static table (vd_service, like FFmpeg's AVFilter) plus a private
  * context of priv_size bytes; the registry lists them by name. The table says everything
  * the rest of vdag needs: its models, its typed inputs and outputs (the output schema,
- * with the boxes ntracking tracks) and how to draw its output. The core never tests a
- * service's name. An instance
+ * with the boxes ntracking tracks), how to draw its output and how to make its inputs
+ * for profiling. The core never tests a service's name. An instance
  * (vd_svc_open) owns its context and its models. Inputs and outputs are JSON objects (jansson): the
  * frame comes separately. Every coordinate in outputs is in source-frame pixels (frame->src_width x
  * src_height), whatever resolution the frame was scaled to.
@@ -81,6 +81,12 @@ typedef struct vd_service {
     const vd_svc_field *in_schema;
     /* Name of a class index (VD_FT_CLASSES); NULL if the service has no classes. */
     const char *(*class_label)(int cls);
+    /* Profiling inputs (vd_kb_profile) of a service with required inputs: the model-0 output,
+     * on the frame, of the registered service named by profile_from, unless profile_args is
+     * set and makes them itself (*args: a new object). */
+    const char *profile_from;
+    int (*profile_args)(const vd_frame *frame, const vd_svc_opts *opts, json_t **args,
+                        vd_error *err);
     size_t priv_size;
     int (*open)(void *priv, int model_id, const vd_svc_opts *opts, vd_error *err);
     /* args: the stage's inputs by name (borrowed); *out: a new object (caller owns). */
@@ -94,7 +100,8 @@ typedef struct vd_service {
 const vd_service *vd_service_find(const char *name);
 /* NULL-terminated list of every service. */
 const vd_service *const *vd_service_all(void);
-/* Is the table complete and consistent (names, models, schemas and their lists, tracking)?
+/* Is the table complete and consistent (names, models, schemas and their lists, tracking,
+ * profiling)?
  * VD_EINVAL naming the service and the field that is wrong. */
 int vd_service_check(const vd_service *svc, vd_error *err);
 
@@ -110,6 +117,11 @@ int vd_service_track_input(const vd_service *svc, json_t *out, vd_det *d, int ca
  * every VD_FT_LABELS field their labels and every VD_FT_COUNTS field {label: boxes}. Other
  * fields are left out. */
 json_t *vd_service_tracked_output(const vd_service *svc, const vd_det *d, int n);
+/* A service's profiling inputs for each of n frames (args[i] for frames[i], new objects, all
+ * NULL when it needs none): see profile_from. VD_EUNSUPP when they cannot be made (args are
+ * then all NULL). */
+int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
+                        const vd_svc_opts *opts, json_t **args, vd_error *err);
 
 typedef struct vd_svc_instance vd_svc_instance;
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,

@@ -236,6 +236,7 @@ const vd_service vd_svc_face_alignment = {
     .outputs = fa_out,
     .out_schema = fa_schema,
     .in_schema = fa_in_schema,
+    .profile_from = "face_detection",
     .priv_size = sizeof(fa_ctx),
     .open = fa_open,
     .process = fa_process,

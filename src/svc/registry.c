@@ -80,6 +80,46 @@ int vd_svc_model_id(const vd_svc_instance *s)
     return s->model_id;
 }
 
+static int has_required(const vd_service *svc)
+{
+    return svc->inputs && svc->inputs[0];
+}
+
+int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
+                        const vd_svc_opts *opts, json_t **args, vd_error *err)
+{
+    for (int i = 0; i < n; i++) args[i] = NULL;
+    if (!has_required(svc)) return 0;
+    vd_svc_instance *up = NULL;
+    int rc = 0;
+    if (!svc->profile_args) {
+        if (!svc->profile_from)
+            return vd_fail(err, VD_EUNSUPP,
+                           "profiling %s: its table says neither profile_from nor profile_args, so "
+                           "its inputs cannot be made; leave %s out of the profiled services",
+                           svc->name, svc->name);
+        rc = vd_svc_open(svc->profile_from, 0, opts, &up, err);
+    }
+    for (int i = 0; !rc && i < n; i++) {
+        rc = up ? vd_svc_process(up, frames[i], NULL, &args[i], err)
+                : svc->profile_args(frames[i], opts, &args[i], err);
+        for (int k = 0; !rc && svc->inputs[k]; k++)
+            if (!json_object_get(args[i], svc->inputs[k]))
+                rc = vd_fail(err, VD_EUNSUPP,
+                             "profiling %s: cannot make its input '%s' (%s does not produce "
+                             "it); leave %s out of the profiled services",
+                             svc->name, svc->inputs[k], up ? svc->profile_from : "its profile_args",
+                             svc->name);
+    }
+    vd_svc_close(up);
+    if (rc)
+        for (int i = 0; i < n; i++) {
+            json_decref(args[i]);
+            args[i] = NULL;
+        }
+    return rc;
+}
+
 void vd_svc_close(vd_svc_instance *s)
 {
     if (!s) return;
