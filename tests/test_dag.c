@@ -47,6 +47,11 @@ int main(void)
     expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
                "detector\"],\"input\":{}}",
                VD_ENOTFOUND, "dag.flow[1]", "unknown service 'face_detector'");
+    /* the known services in messages are the registry's */
+    CHECK(vd_dag_parse("{\"pipeline\":[\"nope\"]}", "dag", &d, &err) == VD_ENOTFOUND);
+    for (const vd_service *const *s = vd_service_all(); *s; s++)
+        CHECKF(strstr(err.msg, (*s)->name) != NULL, "'%s' not in: %s", (*s)->name, err.msg);
+    CHECK(vd_dag_from_pipeline("", &d, &err) == VD_EINVAL && strstr(err.msg, "object_detection"));
     expect_err(
         "{\"generator\":\"VideoGenerator\",\"flow\":[\"VideoGenerator\",\"face_detection\"]}",
         VD_EINVAL, "dag.generator", "unknown generator");
@@ -73,6 +78,9 @@ int main(void)
     expect_err("{\"pipeline\":[\"face_detection\",42]}", VD_EINVAL, "dag.pipeline[1]", NULL);
     expect_err("{\"pipeline\":[\"face_alignment\"]}", VD_EINVAL, "dag.pipeline",
                "missing required input");
+    expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
+               "detection\",\"face_alignment\"]}",
+               VD_EINVAL, "dag.input.face_alignment.bbox", "\"face_detection.bbox\"");
     expect_err("{\"generator\": ", VD_EFORMAT, "dag:1:", NULL);
     expect_err("[1,2]", VD_EINVAL, "dag", "JSON object");
 

@@ -100,6 +100,9 @@ typedef struct vd_service {
 const vd_service *vd_service_find(const char *name);
 /* NULL-terminated list of every service. */
 const vd_service *const *vd_service_all(void);
+/* "face_detection, face_alignment, …": every service name into buf (truncated to n), for
+ * messages; returns buf. */
+const char *vd_service_names(char *buf, size_t n);
 /* Is the table complete and consistent (names, models, schemas and their lists, tracking,
  * profiling)?
  * VD_EINVAL naming the service and the field that is wrong. */

@@ -42,6 +42,14 @@ static int in_flow(json_t *flow, const char *name)
     return 0;
 }
 
+/* A registered service that outputs `field`, for examples in messages. */
+static const char *provider(const char *field)
+{
+    for (const vd_service *const *s = vd_service_all(); *s; s++)
+        if (vd_service_output(*s, field)) return (*s)->name;
+    return "<stage>";
+}
+
 /* Is there a path of input references from stage `from` back to stage `to`? */
 static int reaches(json_t *input, const char *from, const char *to, int depth)
 {
@@ -138,10 +146,9 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
         }
         const vd_service *svc = vd_service_find(name);
         if (!svc) {
-            rc = vd_fail(err, VD_ENOTFOUND,
-                         "%s.flow[%zu]: unknown service '%s' (known: face_detection, "
-                         "face_alignment, object_detection)",
-                         where, i, name);
+            char known[256];
+            rc = vd_fail(err, VD_ENOTFOUND, "%s.flow[%zu]: unknown service '%s' (known: %s)", where,
+                         i, name, vd_service_names(known, sizeof known));
             break;
         }
         if (stage_index(d, name, d->n_stages) >= 0 || !strcmp(name, gen)) {
@@ -211,8 +218,9 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
             if (!found)
                 rc = vd_fail(err, VD_EINVAL,
                              "%s.input.%s.%s: missing required input of %s (e.g. \"%s\": "
-                             "\"face_detection.%s\")",
-                             where, name, svc->inputs[r], name, svc->inputs[r], svc->inputs[r]);
+                             "\"%s.%s\")",
+                             where, name, svc->inputs[r], name, svc->inputs[r],
+                             provider(svc->inputs[r]), svc->inputs[r]);
         }
     }
     /* inputs naming stages that are not in the flow at all */
@@ -285,8 +293,9 @@ int vd_dag_from_pipeline(const char *csv, vd_dag **out, vd_error *err)
     free(dup);
     int rc;
     if (n == 0) {
-        rc = vd_fail(err, VD_EINVAL,
-                     "pipeline: empty (give service names, e.g. face_detection,face_alignment)");
+        char known[256];
+        rc = vd_fail(err, VD_EINVAL, "pipeline: empty (give service names, comma-separated: %s)",
+                     vd_service_names(known, sizeof known));
     } else {
         json_t *j = json_pack("{s:s,s:o,s:o}", "generator", "SingleFrameGenerator", "flow", flow,
                               "input", input);

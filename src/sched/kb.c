@@ -243,11 +243,11 @@ int vd_kb_profile(vd_kb *kb, const char *const *services, const int *res, int n_
     vd_svc_opts o = {.threads = threads > 0 ? threads : 1};
     for (int si = 0; si < n_svc; si++) {
         const vd_service *svc = services ? vd_service_find(services[si]) : all[si];
-        if (!svc)
-            return vd_fail(err, VD_ENOTFOUND,
-                           "profiling: unknown service '%s' (known: face_detection, "
-                           "face_alignment, object_detection)",
-                           services[si]);
+        if (!svc) {
+            char known[256];
+            return vd_fail(err, VD_ENOTFOUND, "profiling: unknown service '%s' (known: %s)",
+                           services[si], vd_service_names(known, sizeof known));
+        }
         for (int r = 0; r < n_res; r++) {
             if (res[r] < 16 || res[r] > 4320)
                 return vd_fail(err, VD_EINVAL,

@@ -1,4 +1,5 @@
 /* The service registry and instances. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,16 +30,28 @@ const vd_service *const *vd_service_all(void)
     return registry;
 }
 
+const char *vd_service_names(char *buf, size_t n)
+{
+    size_t len = 0;
+    if (n) buf[0] = 0;
+    for (int i = 0; registry[i] && len < n; i++) {
+        int w = snprintf(buf + len, n - len, "%s%s", i ? ", " : "", registry[i]->name);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,
                 vd_error *err)
 {
     *out = NULL;
     const vd_service *svc = vd_service_find(name);
-    if (!svc)
-        return vd_fail(
-            err, VD_ENOTFOUND,
-            "unknown service '%s' (known: face_detection, face_alignment, object_detection)",
-            name ? name : "");
+    if (!svc) {
+        char known[256];
+        return vd_fail(err, VD_ENOTFOUND, "unknown service '%s' (known: %s)", name ? name : "",
+                       vd_service_names(known, sizeof known));
+    }
     if (model_id < 0 || model_id >= svc->n_models)
         return vd_fail(err, VD_EINVAL, "service %s: model_id %d out of range 0..%d", name, model_id,
                        svc->n_models - 1);
