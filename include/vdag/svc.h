@@ -77,7 +77,10 @@ typedef struct vd_service {
     /* Output schema: every field process() may emit ({NULL}-terminated). On a tracked frame the
      * executor writes the tracker's boxes back as the output (vd_service_tracked_output). */
     const vd_svc_field *out_schema;
-    /* Inputs besides the image ({NULL}-terminated; required unless VD_FIELD_OPTIONAL). */
+    /* Inputs besides the image ({NULL}-terminated; required unless VD_FIELD_OPTIONAL). DAG
+     * validation rejects a reference to a field of another type. The pipeline form wires a
+     * required input from the nearest earlier stage that outputs a field of that name, and
+     * optional ones from that same stage when it outputs them. */
     const vd_svc_field *in_schema;
     /* Name of a class index (VD_FT_CLASSES); NULL if the service has no classes. */
     const char *(*class_label)(int cls);
@@ -108,6 +111,8 @@ const char *vd_service_names(char *buf, size_t n);
  * VD_EINVAL naming the service and the field that is wrong. */
 int vd_service_check(const vd_service *svc, vd_error *err);
 
+/* "boxes", "scores", …: a field type's name for messages ("?" if none). */
+const char *vd_field_type_name(vd_field_type t);
 /* Schema look-ups: the field of that name, or NULL. */
 const vd_svc_field *vd_service_output(const vd_service *svc, const char *name);
 const vd_svc_field *vd_service_input(const vd_service *svc, const char *name);

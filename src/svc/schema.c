@@ -4,6 +4,13 @@
 
 #include "vdag/svc.h"
 
+const char *vd_field_type_name(vd_field_type t)
+{
+    static const char *const names[] = {"?",      "boxes",   "scores", "classes", "labels", "ids",
+                                        "points", "vectors", "images", "counts",  "flag"};
+    return t >= VD_FT_BOXES && t <= VD_FT_FLAG ? names[t] : names[0];
+}
+
 static const vd_svc_field *find(const vd_svc_field *f, const char *name)
 {
     for (; f && f->name; f++)
