@@ -8,9 +8,16 @@
 extern const vd_service vd_svc_face_detection;
 extern const vd_service vd_svc_face_alignment;
 extern const vd_service vd_svc_object_detection;
+extern const vd_service vd_svc_pose_estimation;
 
-static const vd_service *const registry[] = {&vd_svc_face_detection, &vd_svc_face_alignment,
-                                             &vd_svc_object_detection, NULL};
+/* One row per service (src/svc/NAME.c). */
+static const vd_service *const registry[] = {
+    &vd_svc_face_detection,
+    &vd_svc_face_alignment,
+    &vd_svc_object_detection,
+    &vd_svc_pose_estimation,
+    NULL,
+};
 
 struct vd_svc_instance {
     const vd_service *svc;
