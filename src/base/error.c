@@ -49,9 +49,20 @@ int vd_vfail(vd_error *err, int code, const char *fmt, va_list ap)
 {
     if (err) {
         err->code = code;
+        err->remote = 0;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     }
     return code;
+}
+
+int vd_fail_remote(vd_error *err, int remote, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vd_vfail(err, VD_EREMOTE, fmt, ap);
+    va_end(ap);
+    if (err) err->remote = remote < 0 ? remote : VD_EREMOTE;
+    return VD_EREMOTE;
 }
 
 int vd_fail(vd_error *err, int code, const char *fmt, ...)
@@ -67,6 +78,7 @@ void vd_error_clear(vd_error *err)
 {
     if (err) {
         err->code = 0;
+        err->remote = 0;
         err->msg[0] = '\0';
     }
 }
