@@ -69,6 +69,22 @@ static int h_fail(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     return vd_fail(err, VD_EINVAL, "bad frame: width must be > 0");
 }
 
+/* Fails with the code the request names ("-6"): each must reach the caller unchanged. */
+static int h_code(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg, (void)resp;
+    char s[16];
+    snprintf(s, sizeof s, "%.*s", (int)(req->len < 15 ? req->len : 15), (const char *)req->data);
+    int code = atoi(s);
+    return vd_fail(err, code, "failing with %s on purpose", vd_strerror(code));
+}
+
+/* Calls "code" on any node with the request: a nested call whose error it passes on. */
+static int h_relay(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    return vd_transport_call(arg, NULL, "code", req, resp, 2000, err);
+}
+
 /* Returns the request unchanged (a big payload round-trip). */
 static int h_copy(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
 {
@@ -198,12 +214,39 @@ static void common_tests(vd_transport *t, const char *tname)
                strstr(err.msg, "fail"),
            "%s: %s", tname, err.msg);
     CHECK(resp.data == NULL && resp.len == 0);
+    CHECKF(err.remote == VD_EINVAL, "%s: remote code %d", tname, err.remote);
     printf("%s: handler error: %s\n", tname, err.msg);
+
+    /* A handler's code arrives unchanged, told apart from the transport's own codes. */
+    CHECK(t->ops->serve(t, "nodeB", "code", h_code, NULL, &err) == 0);
+    static const int codes[] = {VD_ENOTFOUND, VD_ETIMEDOUT, VD_ESTATE, VD_ECONN, VD_ENOMEM,
+                                VD_ETOOBIG,   VD_EREMOTE,   VD_EIO,    VD_EINVAL};
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+        char body[16];
+        snprintf(body, sizeof body, "%d", codes[i]);
+        vd_buf creq = buf_of(body);
+        vd_error_clear(&err);
+        rc = vd_transport_call(t, "nodeB", "code", &creq, &resp, 2000, &err);
+        CHECKF(rc == VD_EREMOTE && err.code == VD_EREMOTE && err.remote == codes[i] &&
+                   strstr(err.msg, "on purpose") && strstr(err.msg, "nodeB"),
+               "%s: code %d came back as rc %d remote %d: %s", tname, codes[i], rc, err.remote,
+               err.msg);
+        CHECK(resp.data == NULL);
+    }
+    /* second-hand: a handler passing on a further node's failure */
+    CHECK(t->ops->serve(t, "nodeA", "relay", h_relay, t, &err) == 0);
+    vd_buf nf = buf_of("-6");
+    rc = vd_transport_call(t, NULL, "relay", &nf, &resp, 3000, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_EREMOTE && strstr(err.msg, "on purpose") &&
+               strstr(err.msg, "relay"),
+           "%s: relayed: rc %d remote %d %s", tname, rc, err.remote, err.msg);
 
     /* Nobody serves it. */
     rc = vd_transport_call(t, NULL, "nosuch", &req, &resp, 2000, &err);
     CHECKF(rc == VD_ENOTFOUND && strstr(err.msg, "no node serves 'nosuch'"), "%s: rc %d %s", tname,
            rc, err.msg);
+    CHECKF(err.code == VD_ENOTFOUND && err.remote == 0, "%s: a transport failure has remote %d",
+           tname, err.remote);
     printf("%s: %s\n", tname, err.msg);
     rc = vd_transport_call(t, "nodeB", "fail", &req, &resp, 2000, &err);
     CHECKF(rc == VD_ENOTFOUND && strstr(err.msg, "node 'nodeB' does not serve 'fail'"),
@@ -375,6 +418,7 @@ static void test_nats(void)
     req.len = maxp; /* fits, but the reply has one more byte (the status) */
     rc = vd_transport_call(t, "nodeB", "copy", &req, &resp, 5000, &err);
     CHECKF(rc == VD_EREMOTE && strstr(err.msg, "max_payload"), "rc %d %s", rc, err.msg);
+    CHECKF(err.remote == VD_ETOOBIG, "remote %d", err.remote);
     vd_buf_free(&req);
 
     CHECK(t->ops->serve(t, "nodeA", "slow", h_slow, NULL, &err) == 0);

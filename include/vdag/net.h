@@ -122,7 +122,8 @@ int vd_msg_unpack(const unsigned char *msg, size_t len, json_t **hdr, const unsi
 /* ---- transport ----------------------------------------------------------------------- */
 
 /* A service handler: req is borrowed; fill *resp with a malloc'd buffer (the transport
- * frees it). On error return <0 with err set: the caller's call fails with that message. */
+ * frees it). On error return a VD_E* code with err set: the caller's call returns
+ * VD_EREMOTE with that code in err->remote and that message (vdag/error.h). */
 typedef int (*vd_serve_fn)(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err);
 /* A subscription callback: subject and msg are borrowed for the call. */
 typedef void (*vd_msg_fn)(void *arg, const char *subject, const vd_buf *msg);
@@ -132,8 +133,9 @@ typedef struct vd_transport vd_transport;
 typedef struct vd_transport_ops {
     const char *name; /* "inproc", "nats" */
     /* Request/reply to `service` on `node` (NULL: any node serving it; replicas share the
-     * load). VD_ENOTFOUND when nobody serves it, VD_ETIMEDOUT, VD_EREMOTE with the
-     * handler's message. */
+     * load). The transport's own failures: VD_ENOTFOUND when nobody serves it,
+     * VD_ETIMEDOUT, VD_ECONN, VD_ETOOBIG. The handler's failure: VD_EREMOTE, its code in
+     * err->remote (the same over every transport) and its message in err->msg. */
     int (*call)(vd_transport *t, const char *node, const char *service, const vd_buf *req,
                 vd_buf *resp, int timeout_ms, vd_error *err);
     /* Serve `service` as `node` (both the node's own subject and the service's queue group). */

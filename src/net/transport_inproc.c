@@ -146,8 +146,8 @@ static int ip_call(vd_transport *t, const char *node, const char *service, const
     int rc = fn(arg, req ? req : &empty, resp, &herr);
     if (rc < 0) {
         vd_buf_free(resp);
-        return vd_fail(err, VD_EREMOTE, "node '%s' service '%s': %s", served_by, service,
-                       herr.msg[0] ? herr.msg : vd_strerror(rc));
+        return vd_fail_remote(err, rc, "node '%s' service '%s': %s", served_by, service,
+                              herr.msg[0] ? herr.msg : vd_strerror(rc));
     }
     return 0;
 }

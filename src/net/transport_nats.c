@@ -1,11 +1,13 @@
 /*
  * NATS transport (nats.c). Serving `service` as `node` subscribes to
  * vdag.node.<node>.svc.<service> and, in queue group svc.<service>, to vdag.svc.<service>
- * (replicas share the load). A reply is one status byte (0 ok, 1 error) and the handler's
- * response or error text. Every asynchronous subscription has its own delivery thread
- * (nats.c's default; the global delivery pool is switched off explicitly), so a slow
- * handler only holds up its own subscription, and a handler may make nested calls: their
- * replies arrive on the connection's request-reply subscription, another thread.
+ * (replicas share the load). A reply is one status byte: 0 (ok) and the handler's
+ * response, or 1 (error) and {"code": the handler's VD_E* code, "msg": its message}, which
+ * the caller gets as VD_EREMOTE with err->remote = code. Every asynchronous subscription
+ * has its own delivery thread (nats.c's default; the global delivery pool is switched off
+ * explicitly), so a slow handler only holds up its own subscription, and a handler may make
+ * nested calls: their replies arrive on the connection's request-reply subscription,
+ * another thread.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -110,22 +112,20 @@ static void on_complete(void *closure)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void send_reply(natsConnection *nc, const char *reply, int status, const void *data,
-                       size_t len, const nt_cb *c)
+static void publish_oom(natsConnection *nc, const char *reply)
 {
-    int64_t maxp = natsConnection_GetMaxPayload(nc);
-    char msg[600];
-    if (maxp > 0 && (int64_t)len + 1 > maxp) {
-        snprintf(msg, sizeof msg,
-                 "node '%s' service '%s': the reply of %zu bytes exceeds the NATS server's "
-                 "max_payload of %lld bytes: raise max_payload in the server config",
-                 c->node, c->service, len, (long long)maxp);
-        status = NT_REPLY_ERR, data = msg, len = strlen(msg);
-    }
+    static const unsigned char oom[] = "\001{\"code\":-2,\"msg\":\"out of memory building the "
+                                       "reply\"}";
+    natsConnection_Publish(nc, reply, oom, (int)sizeof oom - 1);
+}
+
+/* Publish a frame: the status byte, then data. */
+static void publish_reply(natsConnection *nc, const char *reply, int status, const void *data,
+                          size_t len, const nt_cb *c)
+{
     unsigned char *f = malloc(len + 1);
     if (!f) {
-        static const unsigned char oom[] = "\001out of memory building the reply";
-        natsConnection_Publish(nc, reply, oom, (int)sizeof oom - 1);
+        publish_oom(nc, reply);
         return;
     }
     f[0] = (unsigned char)status;
@@ -135,6 +135,41 @@ static void send_reply(natsConnection *nc, const char *reply, int status, const 
         fprintf(stderr, "vdag: node '%s' service '%s': cannot send the reply: %s\n", c->node,
                 c->service, nats_text(s));
     free(f);
+}
+
+/* An error reply: {"code", "msg"} after the status byte. */
+static void send_error(natsConnection *nc, const char *reply, int code, char *msg, const nt_cb *c)
+{
+    json_t *m = json_string(msg);
+    if (!m) { /* not valid UTF-8 (a path in the message): show the odd bytes as '?' */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        m = json_string(msg);
+    }
+    json_t *j = json_pack("{s:i,s:o}", "code", code, "msg", m);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (s)
+        publish_reply(nc, reply, NT_REPLY_ERR, s, strlen(s), c);
+    else
+        publish_oom(nc, reply);
+    free(s);
+}
+
+static void send_reply(natsConnection *nc, const char *reply, const void *data, size_t len,
+                       const nt_cb *c)
+{
+    int64_t maxp = natsConnection_GetMaxPayload(nc);
+    if (maxp > 0 && (int64_t)len + 1 > maxp) {
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "node '%s' service '%s': the reply of %zu bytes exceeds the NATS server's "
+                 "max_payload of %lld bytes: raise max_payload in the server config",
+                 c->node, c->service, len, (long long)maxp);
+        send_error(nc, reply, VD_ETOOBIG, msg, c);
+        return;
+    }
+    publish_reply(nc, reply, NT_REPLY_OK, data, len, c);
 }
 
 static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
@@ -151,9 +186,9 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
             char msg[600];
             snprintf(msg, sizeof msg, "node '%s' service '%s': %s", c->node, c->service,
                      e.msg[0] ? e.msg : vd_strerror(rc));
-            send_reply(nc, reply, NT_REPLY_ERR, msg, strlen(msg), c);
+            send_error(nc, reply, rc, msg, c);
         } else {
-            send_reply(nc, reply, NT_REPLY_OK, resp.data, resp.len, c);
+            send_reply(nc, reply, resp.data, resp.len, c);
         }
     }
     vd_buf_free(&resp);
@@ -307,7 +342,19 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
                      "program answering on vdag subjects?",
                      who, subj, n);
     } else if (d[0] == NT_REPLY_ERR) {
-        rc = vd_fail(err, VD_EREMOTE, "%.*s (NATS subject '%s')", n - 1, (const char *)d + 1, subj);
+        json_t *j = json_loadb((const char *)d + 1, (size_t)n - 1, 0, NULL);
+        json_t *code = json_object_get(j, "code");
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        json_int_t v = json_integer_value(code);
+        if (json_is_integer(code) && msg) /* not a VD_E* code: an unknown remote failure */
+            rc = vd_fail_remote(err, v < 0 && v > -1000 ? (int)v : VD_EREMOTE,
+                                "%s (NATS subject '%s')", msg, subj);
+        else
+            rc = vd_fail(err, VD_EFORMAT,
+                         "call to %s (NATS subject '%s'): malformed error reply of %d bytes: is "
+                         "another program answering on vdag subjects?",
+                         who, subj, n);
+        json_decref(j);
     } else {
         resp->data = malloc((size_t)n); /* n-1 bytes and a NUL */
         if (!resp->data) {
