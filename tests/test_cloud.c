@@ -1,7 +1,10 @@
 /* The cloud against a fake edge on the in-process transport: it numbers its plans and feeds
  * the scheduler only measurements of the plan it last sent; a stop that did not reach the
- * edge is sent again while the edge still lists the job. */
+ * edge is sent again while the edge still lists the job; it decides on the codes of the
+ * edge's errors, never on their messages. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,10 +76,11 @@ static int fe_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     return rc;
 }
 
-static void fe_heartbeat(vd_transport *tr, const vd_kb *kb, const char *job)
+/* A heartbeat of fake edge `name` (video "0"), listing `job` when not NULL. */
+static void heartbeat_of(vd_transport *tr, const char *name, const vd_kb *kb, const char *job)
 {
     json_t *hb = json_pack("{s:s,s:s,s:s,s:{s:{s:s,s:s}},s:[],s:[s,s],s:{s:f,s:f,s:i}}", "name",
-                           "fe", "role", "edge", "addr", "", "video", "0", "type", "t", "path", "x",
+                           name, "role", "edge", "addr", "", "video", "0", "type", "t", "path", "x",
                            "jobs", "services", "face_detection", "face_alignment", "resources",
                            "cpu_ratio", 0.1, "mem_ratio", 0.1, "n_cores", 2);
     json_object_set_new(hb, "kb", vd_kb_to_json(kb));
@@ -86,6 +90,11 @@ static void fe_heartbeat(vd_transport *tr, const vd_kb *kb, const char *job)
     tr->ops->publish(tr, "vdag.hb", &b, NULL);
     free(str);
     json_decref(hb);
+}
+
+static void fe_heartbeat(vd_transport *tr, const vd_kb *kb, const char *job)
+{
+    heartbeat_of(tr, "fe", kb, job);
 }
 
 /* A result of plan `version` (0: without one, as an older edge sends) measuring total_delay
@@ -276,9 +285,119 @@ static void test_cloud_versions(void)
     vd_kb_free(kb);
 }
 
+/* ---- the cloud decides on the edge's error codes, never on its messages ---------------- */
+
+static atomic_int fx_code, fx_submits;
+
+/* node.submit_job of fake edge "fx": fails with fx_code, its message naming neither reason. */
+static int fx_submit(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg, (void)req, (void)resp;
+    atomic_fetch_add(&fx_submits, 1);
+    return vd_fail(err, atomic_load(&fx_code), "refused on purpose (%s)",
+                   atomic_load(&fx_code) == VD_ESTATE ? "no video, already ran: words only"
+                                                      : "for a reason given by its code");
+}
+
+static const char *str_or_empty(json_t *j)
+{
+    return json_string_value(j) ? json_string_value(j) : "";
+}
+
+/* The job's state, reason and message; 0 when the job is not found. */
+static int job_state(vd_cloud *c, const char *job, char *state, char *reason, char *msg)
+{
+    json_t *r = sync_result(c, job), *j = json_object_get(r, "job");
+    const char *st = json_string_value(json_object_get(j, "state"));
+    snprintf(state, 16, "%s", st ? st : "");
+    snprintf(reason, 16, "%s", str_or_empty(json_object_get(j, "reason")));
+    snprintf(msg, 512, "%s", str_or_empty(json_object_get(j, "msg")));
+    json_decref(r);
+    return st != NULL;
+}
+
+static int wait_state(vd_cloud *c, const char *job, const char *want, char *reason, char *msg)
+{
+    char st[16] = "";
+    for (int t = 0; t < 5000; t += 10) {
+        if (job_state(c, job, st, reason, msg) && !strcmp(st, want)) return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+static void submit_to_fx(vd_cloud *c, char *job)
+{
+    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
+                            "{\"node_addr\":\"fx\",\"video_id\":\"0\",\"pipeline\":[\"face_"
+                            "detection\"],\"user_constraint\":{\"delay\":0.1}}");
+    const char *uid = json_string_value(json_object_get(r, "job_uid"));
+    snprintf(job, 64, "%s", uid ? uid : "");
+    json_decref(r);
+}
+
+static void test_cloud_codes(void)
+{
+    vd_error err = {0};
+    vd_transport *tr = NULL;
+    vd_cloud *c = NULL;
+    vd_kb *kb = synthetic_kb();
+    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
+    if (!tr) return;
+    vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 0.2, .drop_s = 60};
+    CHECKF(vd_cloud_start(&o, NULL, &c, &err) == 0, "%s", err.msg);
+    CHECK(tr->ops->serve(tr, "fx", "node.submit_job", fx_submit, NULL, &err) == 0);
+    heartbeat_of(tr, "fx", kb, NULL);
+    for (int t = 0; t < 5000 && !vd_cloud_has_node(c, "fx"); t += 10) usleep(10000);
+    char job[64], reason[16], msg[512], st[16];
+
+    /* VD_ESTATE (shutting down), whatever its words: the job waits and is submitted again */
+    atomic_store(&fx_code, VD_ESTATE);
+    submit_to_fx(c, job);
+    CHECKF(job[0], "submit failed");
+    for (int t = 0; t < 5000 && atomic_load(&fx_submits) < 3; t += 10) usleep(10000);
+    CHECKF(atomic_load(&fx_submits) >= 3, "%d submits", atomic_load(&fx_submits));
+    CHECK(job_state(c, job, st, reason, msg));
+    CHECKF(!strcmp(st, "UNSCHED") && strstr(msg, "no video, already ran"), "%s %s %s", st, reason,
+           msg);
+
+    /* VD_EALREADY: it ran to its end there, its DONE result was missed: finished */
+    atomic_store(&fx_code, VD_EALREADY);
+    CHECKF(wait_state(c, job, "DONE", reason, msg), "VD_EALREADY did not end the job");
+    CHECKF(!strcmp(reason, "finished") && strstr(msg, "refused on purpose"), "%s: %s", reason, msg);
+
+    /* VD_ENOTFOUND (the edge has no such video): an error, not retried */
+    atomic_store(&fx_code, VD_ENOTFOUND);
+    submit_to_fx(c, job);
+    CHECKF(wait_state(c, job, "DONE", reason, msg), "VD_ENOTFOUND did not end the job");
+    CHECKF(!strcmp(reason, "error") && strstr(msg, "refused on purpose"), "%s: %s", reason, msg);
+    int n = atomic_load(&fx_submits);
+    usleep(500 * 1000);
+    CHECKF(atomic_load(&fx_submits) == n, "a job ended by VD_ENOTFOUND was submitted again");
+
+    /* the transport's own VD_ENOTFOUND (nobody serves node.submit_job on "fy") is no answer
+     * of the edge: the job waits */
+    heartbeat_of(tr, "fy", kb, NULL);
+    for (int t = 0; t < 5000 && !vd_cloud_has_node(c, "fy"); t += 10) usleep(10000);
+    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
+                            "{\"node_addr\":\"fy\",\"video_id\":\"0\",\"pipeline\":[\"face_"
+                            "detection\"]}");
+    snprintf(job, sizeof job, "%s", str_or_empty(json_object_get(r, "job_uid")));
+    json_decref(r);
+    usleep(500 * 1000);
+    CHECK(job_state(c, job, st, reason, msg));
+    CHECKF(!strcmp(st, "UNSCHED") && strstr(msg, "does not serve"), "%s %s %s", st, reason, msg);
+
+    vd_cloud_stop(c);
+    vd_transport_close(tr);
+    vd_cloud_free(c);
+    vd_kb_free(kb);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_cloud_versions();
+    test_cloud_codes();
     return vt_finish();
 }

@@ -1,8 +1,9 @@
 /*
  * Edge commands over the in-process transport: node.get_job returns the job as submitted
  * and the plan in force (what a restarted cloud needs to take the job over), a
- * constraint-only node.update_plan keeps the plan, and an edge that has stopped starts no
- * more jobs (a submit arriving during shutdown used to start a thread nobody joined).
+ * constraint-only node.update_plan keeps the plan, the codes of the edge's refusals (a job
+ * that ran, a bad DAG, a missing video), and an edge that has stopped starts no more jobs (a
+ * submit arriving during shutdown used to start a thread nobody joined).
  */
 #include <stdio.h>
 #include <string.h>
@@ -104,12 +105,50 @@ int main(void)
 
     int rc = cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "nope"), NULL, &err);
     CHECKF(rc == VD_EREMOTE && strstr(err.msg, "no job 'nope'"), "rc %d %s", rc, err.msg);
+    CHECKF(err.remote == VD_ENOTFOUND, "remote %d", err.remote);
+
+    /* a job that ran to its end is not run again under its uid: VD_EALREADY (the cloud
+     * takes it as finished) */
+    json_t *once = json_deep_copy(sub);
+    json_object_set_new(once, "job_uid", json_string("t.3"));
+    json_object_set_new(once, "max_frames", json_integer(1));
+    CHECKF(cmd(t, "node.submit_job", json_incref(once), NULL, &err) == 0, "%s", err.msg);
+    int done = 0;
+    for (int i = 0; i < 500 && !done; i++) {
+        sleep_ms(20);
+        r = NULL;
+        if (cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "t.3"), &r, &err) == 0) {
+            const char *st = json_string_value(json_object_get(r, "state"));
+            done = st && !strcmp(st, "DONE");
+        }
+        json_decref(r);
+    }
+    CHECKF(done, "job t.3 of one frame did not end");
+    rc = cmd(t, "node.submit_job", once, NULL, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_EALREADY && strstr(err.msg, "already ran"),
+           "rc %d remote %d %s", rc, err.remote, err.msg);
+    /* a DAG the edge cannot parse is a bad request, not "not found" (the cloud would end
+     * the job for a missing video) */
+    json_t *bad = json_deep_copy(sub);
+    json_object_set_new(bad, "job_uid", json_string("t.4"));
+    json_array_set_new(json_object_get(json_object_get(bad, "dag"), "flow"), 1,
+                       json_string("no_such_service"));
+    rc = cmd(t, "node.submit_job", bad, NULL, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_EINVAL && strstr(err.msg, "no_such_service"),
+           "rc %d remote %d %s", rc, err.remote, err.msg);
+    json_t *novid = json_deep_copy(sub);
+    json_object_set_new(novid, "job_uid", json_string("t.5"));
+    json_object_set_new(novid, "video_id", json_string("9"));
+    rc = cmd(t, "node.submit_job", novid, NULL, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_ENOTFOUND && strstr(err.msg, "no video"),
+           "rc %d remote %d %s", rc, err.remote, err.msg);
 
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);
     json_object_set_new(sub, "job_uid", json_string("t.2"));
     rc = cmd(t, "node.submit_job", json_incref(sub), NULL, &err);
     CHECKF(rc == VD_EREMOTE && strstr(err.msg, "shutting down"), "rc %d %s", rc, err.msg);
+    CHECKF(err.remote == VD_ESTATE, "remote %d", err.remote);
     CHECK(cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "t.1"), &r, &err) == 0);
     CHECK(!strcmp(json_string_value(json_object_get(r, "state")), "DONE"));
     json_decref(r);

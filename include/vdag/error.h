@@ -44,7 +44,8 @@ enum {
     VD_EAUTH = -13,    /* authentication failed */
     VD_ETOOBIG = -14,  /* size limit exceeded */
     VD_ECONN = -15,    /* connection failed */
-    VD_EREMOTE = -16,  /* a remote node or service reported an error */
+    VD_EREMOTE = -16,  /* a remote node or service reported an error (see remote below) */
+    VD_EALREADY = -17, /* already done: the operation ran to its end before */
 };
 
 typedef struct vd_error {

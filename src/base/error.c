@@ -40,6 +40,8 @@ const char *vd_strerror(int code)
         return "connection failed";
     case VD_EREMOTE:
         return "remote error";
+    case VD_EALREADY:
+        return "already done";
     default:
         return "unknown error";
     }

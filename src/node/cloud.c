@@ -845,19 +845,16 @@ static void *sched_main(void *arg)
             json_decref(ob[i].body);
             pthread_mutex_lock(&c->mu);
             cjob *j = find_job(c, ob[i].uid);
+            int submit = !strcmp(ob[i].cmd, "node.submit_job") && j && j->state == S_UNSCHED;
             if (j && j->plan_version == ob[i].version && j->state != S_DONE) {
                 if (!rc) {
                     j->plan_sent = 1;
                     j->sent_at = vd_now_ms();
                     if (j->state == S_UNSCHED) j->state = S_EXEC, j->msg[0] = 0;
-                } else if (rc == VD_EINVAL || rc == VD_EREMOTE) {
-                    if (j->state == S_UNSCHED && rc == VD_EREMOTE && strstr(err.msg, "no video"))
-                        set_done(j, "error", err.msg);
-                    else if (j->state == S_UNSCHED && rc == VD_EREMOTE &&
-                             strstr(err.msg, "already ran"))
-                        set_done(j, "finished", err.msg); /* its DONE result was missed */
-                    else
-                        snprintf(j->msg, sizeof j->msg, "%s", err.msg);
+                } else if (submit && rc == VD_EREMOTE && err.remote == VD_ENOTFOUND) {
+                    set_done(j, "error", err.msg); /* the edge has no such video */
+                } else if (submit && rc == VD_EREMOTE && err.remote == VD_EALREADY) {
+                    set_done(j, "finished", err.msg); /* it ran to its end; its DONE was missed */
                 } else {
                     snprintf(j->msg, sizeof j->msg, "%s", err.msg);
                 }

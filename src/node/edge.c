@@ -404,6 +404,15 @@ static void job_free(job *j)
     free(j);
 }
 
+/* A command whose DAG or plan does not parse is wrong as sent: VD_EINVAL whatever the parser
+ * said (VD_ENOTFOUND stays for what this node lacks: the video, the job), VD_ENOMEM kept. */
+static int bad_request(int rc, vd_error *err)
+{
+    if (rc == VD_ENOMEM) return rc;
+    if (err) err->code = VD_EINVAL;
+    return VD_EINVAL;
+}
+
 /* The cloud's number for the plan a command carries ("plan_version"); 0 when absent. */
 static int plan_version_of(json_t *req)
 {
@@ -427,7 +436,9 @@ static json_t *job_spec(json_t *req)
 
 /* {job_uid, video_id, dag, plan?, plan_version?, max_frames?, loop?, and for node.get_job:
  * user_constraint?, scheduler?, requested_plan?}. A job that exists (and runs) gets the plan
- * as an update: resubmitting is idempotent. */
+ * as an update: resubmitting is idempotent. Errors: VD_ENOTFOUND, no such video here (the
+ * cloud ends the job); VD_EALREADY, the job ran to its end here before (the cloud takes it
+ * as finished); VD_EINVAL, a bad request; VD_ESTATE, shutting down. */
 static int submit_job(vd_edge *e, json_t *req, vd_error *err)
 {
     const char *uid = json_string_value(json_object_get(req, "job_uid"));
@@ -450,7 +461,7 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
                        e->name, vids);
     vd_dag *dag = NULL;
     int rc = vd_dag_from_json(json_object_get(req, "dag"), "dag", &dag, err);
-    if (rc) return rc;
+    if (rc) return bad_request(rc, err);
     vd_plan p;
     json_t *pj = json_object_get(req, "plan");
     if (pj) {
@@ -460,7 +471,7 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     }
     if (rc) {
         vd_dag_free(dag);
-        return rc;
+        return bad_request(rc, err);
     }
     pthread_mutex_lock(&e->mu);
     if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
@@ -483,7 +494,7 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     if (j) { /* finished before: run it again under the same uid */
         pthread_mutex_unlock(&e->mu);
         vd_dag_free(dag);
-        return vd_fail(err, VD_ESTATE, "job %s already ran on %s", uid, e->name);
+        return vd_fail(err, VD_EALREADY, "job %s already ran on %s", uid, e->name);
     }
     j = calloc(1, sizeof *j);
     job **nj = j ? realloc(e->jobs, sizeof *nj * (size_t)(e->n_jobs + 1)) : NULL;
@@ -542,7 +553,7 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
     rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
     if (!rc) j->pending = p, j->pending_version = plan_version_of(req), j->has_pending = 1;
     pthread_mutex_unlock(&e->mu);
-    return rc;
+    return rc ? bad_request(rc, err) : 0;
 }
 
 /* node.get_job {job_uid} → {job_uid, node, state "EXEC"|"DONE", the spec as submitted
@@ -784,10 +795,10 @@ json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp)
 
 static int http_status_of(int rc)
 {
-    return rc == VD_ENOTFOUND                    ? 404
-           : rc == VD_ESTATE                     ? 409
-           : rc == VD_EINVAL || rc == VD_EFORMAT ? 400
-                                                 : 500;
+    return rc == VD_ENOTFOUND                     ? 404
+           : rc == VD_ESTATE || rc == VD_EALREADY ? 409
+           : rc == VD_EINVAL || rc == VD_EFORMAT  ? 400
+                                                  : 500;
 }
 
 static int r_cmd(vd_edge *e, int what, const vd_http_req *req, vd_http_resp *resp)
