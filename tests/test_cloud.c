@@ -388,6 +388,37 @@ static void test_cloud_codes(void)
     CHECK(job_state(c, job, st, reason, msg));
     CHECKF(!strcmp(st, "UNSCHED") && strstr(msg, "does not serve"), "%s %s %s", st, reason, msg);
 
+    /* the user API's errors: "status" is the VD_E* code */
+    static const struct {
+        const char *method, *path, *tail, *body;
+        int code;
+    } errs[] = {
+        {"GET", "/user/sync_job_result/", "nojob", "", VD_ENOTFOUND},
+        {"POST", "/user/stop_job/", "nojob", "", VD_ENOTFOUND},
+        {"POST", "/query/submit_query", "", "{\"node_addr\":\"fx\",", VD_EFORMAT},
+        {"POST", "/query/submit_query", "", "[1]", VD_EINVAL},
+        {"POST", "/query/submit_query", "",
+         "{\"node_addr\":\"nowhere\",\"video_id\":0,\"pipeline\":[\"face_detection\"]}",
+         VD_ENOTFOUND},
+        {"POST", "/query/submit_query", "",
+         "{\"node_addr\":\"fx\",\"video_id\":0,\"pipeline\":[\"no_such_service\"]}", VD_EINVAL},
+        {"POST", "/query/submit_query", "",
+         "{\"node_addr\":\"fx\",\"video_id\":0,\"pipeline\":[\"face_detection\"],"
+         "\"scheduler\":\"magic\"}",
+         VD_EINVAL},
+        {"POST", "/user/submit_job_user_constraint", "",
+         "{\"job_uid\":\"x\",\"user_constraint\":{\"delay\":\"fast\"}}", VD_EINVAL},
+        {"POST", "/node/get_plan", "", "{\"job_uid\":\"nojob\"}", VD_ENOTFOUND},
+    };
+    for (size_t i = 0; i < sizeof errs / sizeof *errs; i++) {
+        r = cloud_route(c, errs[i].method, errs[i].path, errs[i].tail, errs[i].body);
+        json_int_t code = json_integer_value(json_object_get(r, "status"));
+        CHECKF(code == errs[i].code && json_string_value(json_object_get(r, "msg")),
+               "%s %s%s: status %lld, not %d", errs[i].method, errs[i].path, errs[i].tail,
+               (long long)code, errs[i].code);
+        json_decref(r);
+    }
+
     vd_cloud_stop(c);
     vd_transport_close(tr);
     vd_cloud_free(c);

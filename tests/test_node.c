@@ -6,6 +6,7 @@
  * submit arriving during shutdown used to start a thread nobody joined).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,6 +39,31 @@ static int cmd(vd_transport *t, const char *name, json_t *body, json_t **reply, 
     else
         json_decref(h);
     return rc;
+}
+
+/* Call one of the edge's HTTP routes directly: *http gets the HTTP status; the reply's JSON
+ * (new reference) or NULL. */
+static json_t *edge_route(vd_edge *e, const char *method, const char *path, const char *tail,
+                          const char *body, int *http)
+{
+    vd_http_route r[16];
+    int n = vd_edge_routes(e, r, 16);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(r[i].method, method) || strcmp(r[i].path, path)) continue;
+        vd_http_req q = {.method = method,
+                         .path = path,
+                         .tail = tail,
+                         .body = (const unsigned char *)body,
+                         .body_len = strlen(body)};
+        vd_http_resp resp = {0};
+        r[i].fn(r[i].arg, &q, &resp);
+        *http = resp.status;
+        json_t *j = resp.body ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+        free(resp.body);
+        return j;
+    }
+    *http = 0;
+    return NULL;
 }
 
 int main(void)
@@ -142,6 +168,27 @@ int main(void)
     rc = cmd(t, "node.submit_job", novid, NULL, &err);
     CHECKF(rc == VD_EREMOTE && err.remote == VD_ENOTFOUND && strstr(err.msg, "no video"),
            "rc %d remote %d %s", rc, err.remote, err.msg);
+
+    /* the HTTP routes: the same commands, "status" the VD_E* code */
+    int http = 0;
+    r = edge_route(e, "POST", "/node/update_plan", "", "{\"job_uid\":\"nope\",\"plan\":{}}", &http);
+    CHECKF(http == 404 && json_integer_value(json_object_get(r, "status")) == VD_ENOTFOUND,
+           "HTTP %d", http);
+    json_decref(r);
+    r = edge_route(e, "POST", "/node/submit_job", "", "{\"job_uid\":\"t.3\",\"video_id\":\"0\"}",
+                   &http);
+    CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EINVAL, "HTTP %d",
+           http);
+    json_decref(r);
+    r = edge_route(e, "GET", "/job/get_runtime/", "t.3", "", &http);
+    CHECKF(http == 200 && json_integer_value(json_object_get(r, "status")) == 0 &&
+               !strcmp(json_string_value(json_object_get(r, "state")), "DONE"),
+           "HTTP %d", http);
+    json_decref(r);
+    r = edge_route(e, "POST", "/node/submit_job", "", "{\"job_uid\":", &http);
+    CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EFORMAT, "HTTP %d",
+           http);
+    json_decref(r);
 
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);

@@ -53,9 +53,16 @@ typedef struct vd_http_resp {
 
 /* Set a JSON body (steals j). */
 void vd_http_json(vd_http_resp *r, int http_status, json_t *j);
-/* A JSON error body {"status": status, "msg": …} with the given HTTP status. */
-void vd_http_error(vd_http_resp *r, int http_status, int status, const char *fmt, ...)
+/* A JSON error body {"status": code, "msg": …} with the given HTTP status; code is the
+ * VD_E* code of the failure (the same codes as everywhere: a client maps them back). */
+void vd_http_error(vd_http_resp *r, int http_status, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The HTTP status for a VD_E* code: 400 VD_EINVAL, VD_EFORMAT, VD_ESHAPE; 401 VD_EAUTH;
+ * 404 VD_ENOTFOUND; 409 VD_ESTATE, VD_EALREADY; 413 VD_ETOOBIG; 500 any other. */
+int vd_http_status_of(int code);
+/* vd_http_error with the HTTP status vd_http_status_of(code). */
+void vd_http_fail(vd_http_resp *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 typedef int (*vd_http_handler)(void *arg, const vd_http_req *req, vd_http_resp *resp);
 

@@ -1089,7 +1089,7 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
     if (!sname) sname = "feedback";
     vd_dag *dag = NULL;
     double delay, acc;
-    int http = 400;
+    int code = VD_EINVAL;
     if (!node) {
         snprintf(msg, sizeof msg,
                  "node_addr: missing (a node name or address from "
@@ -1163,7 +1163,7 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
             snprintf(msg, sizeof msg, "node_addr: no node '%s' (see /user/get_all_status)", node);
         else
             snprintf(msg, sizeof msg, "video_id: node %s has no video '%s'", n->name, vids);
-        http = 404;
+        code = VD_ENOTFOUND;
         goto bad;
     }
     cjob *j = calloc(1, sizeof *j);
@@ -1173,7 +1173,7 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
         free(j);
         vd_sched_free(sch);
         snprintf(msg, sizeof msg, "out of memory");
-        http = 500;
+        code = VD_ENOMEM;
         goto bad;
     }
     c->jobs = nj;
@@ -1209,7 +1209,7 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
 bad:
     vd_dag_free(dag);
     json_decref(b);
-    vd_http_error(resp, http, 1, "%s", msg);
+    vd_http_fail(resp, code, "%s", msg);
     return 0;
 }
 
@@ -1224,12 +1224,12 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
     char msg[300];
     if (!uid || !uc) {
         json_decref(b);
-        vd_http_error(resp, 400, 1, "expected {\"job_uid\": …, \"user_constraint\": {…}}");
+        vd_http_fail(resp, VD_EINVAL, "expected {\"job_uid\": …, \"user_constraint\": {…}}");
         return 0;
     }
     if (parse_constraint(uc, &d, &a, msg, sizeof msg)) {
         json_decref(b);
-        vd_http_error(resp, 400, 1, "%s", msg);
+        vd_http_fail(resp, VD_EINVAL, "%s", msg);
         return 0;
     }
     pthread_mutex_lock(&c->mu);
@@ -1247,7 +1247,7 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
         }
     }
     pthread_mutex_unlock(&c->mu);
-    if (!j) vd_http_error(resp, 404, 1, "no job '%s'", uid); /* uid lives in b */
+    if (!j) vd_http_fail(resp, VD_ENOTFOUND, "no job '%s'", uid); /* uid lives in b */
     json_decref(b);
     if (!j) return 0;
     if (push) { /* the edge keeps it for a restarted cloud (node.get_job); best effort: the
@@ -1267,7 +1267,7 @@ static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
     cjob *j = find_job(c, req->tail);
     if (!j) {
         pthread_mutex_unlock(&c->mu);
-        vd_http_error(resp, 404, 1, "no job '%s' (GET /user/jobs lists them)", req->tail);
+        vd_http_fail(resp, VD_ENOTFOUND, "no job '%s' (GET /user/jobs lists them)", req->tail);
         return 0;
     }
     json_t *app = json_array();
@@ -1318,7 +1318,7 @@ static int stop_job(vd_cloud *c, const char *uid, int remove, vd_http_resp *resp
     cjob *j = find_job(c, uid);
     if (!j) {
         pthread_mutex_unlock(&c->mu);
-        vd_http_error(resp, 404, 1, "no job '%s'", uid);
+        vd_http_fail(resp, VD_ENOTFOUND, "no job '%s'", uid);
         return 0;
     }
     int was = j->state;
@@ -1362,7 +1362,7 @@ static int r_get_plan(void *arg, const vd_http_req *req, vd_http_resp *resp)
     json_t *r = j && j->has_plan ? vd_plan_to_json(&j->plan) : NULL;
     pthread_mutex_unlock(&c->mu);
     if (!r) {
-        vd_http_error(resp, 404, 1, "no planned job '%s'", uid ? uid : "(missing job_uid)");
+        vd_http_fail(resp, VD_ENOTFOUND, "no planned job '%s'", uid ? uid : "(missing job_uid)");
     } else {
         json_object_set_new(r, "status", json_integer(0));
         json_object_set_new(r, "job_uid", json_string(uid));
@@ -1456,7 +1456,7 @@ static int r_video(void *arg, const vd_http_req *req, vd_http_resp *resp)
     vd_cloud *c = arg;
     viewer *v = calloc(1, sizeof *v);
     if (!v) {
-        vd_http_error(resp, 500, 1, "out of memory");
+        vd_http_fail(resp, VD_ENOMEM, "out of memory");
         return 0;
     }
     pthread_mutex_lock(&c->mu);
@@ -1464,7 +1464,8 @@ static int r_video(void *arg, const vd_http_req *req, vd_http_resp *resp)
     if (!j || j->state == S_DONE) {
         pthread_mutex_unlock(&c->mu);
         free(v);
-        vd_http_error(resp, 404, 1, j ? "job '%s' is done" : "no job '%s'", req->tail);
+        vd_http_error(resp, 404, j ? VD_ESTATE : VD_ENOTFOUND,
+                      j ? "job '%s' is done" : "no job '%s'", req->tail);
         return 0;
     }
     v->c = c;

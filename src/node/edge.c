@@ -781,24 +781,16 @@ json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp)
     json_error_t je;
     json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &je);
     if (!j) {
-        vd_http_error(resp, 400, 1, "%s: body is not JSON: %s (line %d, column %d)", req->path,
-                      je.text, je.line, je.column);
+        vd_http_fail(resp, VD_EFORMAT, "%s: body is not JSON: %s (line %d, column %d)", req->path,
+                     je.text, je.line, je.column);
         return NULL;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        vd_http_error(resp, 400, 1, "%s: body must be a JSON object", req->path);
+        vd_http_fail(resp, VD_EINVAL, "%s: body must be a JSON object", req->path);
         return NULL;
     }
     return j;
-}
-
-static int http_status_of(int rc)
-{
-    return rc == VD_ENOTFOUND                     ? 404
-           : rc == VD_ESTATE || rc == VD_EALREADY ? 409
-           : rc == VD_EINVAL || rc == VD_EFORMAT  ? 400
-                                                  : 500;
 }
 
 static int r_cmd(vd_edge *e, int what, const vd_http_req *req, vd_http_resp *resp)
@@ -816,7 +808,7 @@ static int r_cmd(vd_edge *e, int what, const vd_http_req *req, vd_http_resp *res
                          : job_ctl(e, body, 2, &reply, &err);
     json_decref(body);
     if (rc) {
-        vd_http_error(resp, http_status_of(rc), 1, "%s", err.msg);
+        vd_http_fail(resp, rc, "%s", err.msg);
         return 0;
     }
     json_t *r = reply ? reply : json_object();

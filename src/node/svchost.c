@@ -441,7 +441,8 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     vd_svchost *h = arg;
     const char *service = req->tail;
     if (!vd_service_find(service)) {
-        vd_http_error(resp, 404, 1, "no service '%s' (GET /get_service_list lists them)", service);
+        vd_http_fail(resp, VD_ENOTFOUND, "no service '%s' (GET /get_service_list lists them)",
+                     service);
         return 0;
     }
     const char *ct = vd_http_header(req, "Content-Type");
@@ -458,7 +459,7 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
         args = a ? json_loads(a, 0, &je) : json_object();
         if (!json_is_object(args)) {
             json_decref(args);
-            vd_http_error(resp, 400, 1, "X-Vdag-Args/args: expected a JSON object");
+            vd_http_fail(resp, VD_EINVAL, "X-Vdag-Args/args: expected a JSON object");
             return 0;
         }
         jpeg = malloc(req->body_len ? req->body_len : 1);
@@ -468,17 +469,17 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
         args = json_loadb((const char *)req->body, req->body_len, 0, &je);
         if (!json_is_object(args)) {
             json_decref(args);
-            vd_http_error(resp, 400, 1,
-                          "body: expected a JSON object {\"image\": base64 JPEG, …} or an "
-                          "image/jpeg body (%s at line %d)",
-                          je.text, je.line);
+            vd_http_fail(resp, VD_EINVAL,
+                         "body: expected a JSON object {\"image\": base64 JPEG, …} or an "
+                         "image/jpeg body (%s at line %d)",
+                         je.text, je.line);
             return 0;
         }
         json_t *img = json_object_get(args, "image");
         if (!json_is_string(img) ||
             vd_base64_decode(json_string_value(img), json_string_length(img), &jpeg, &jl)) {
             json_decref(args);
-            vd_http_error(resp, 400, 1, "body.image: expected a base64-encoded JPEG");
+            vd_http_fail(resp, VD_EINVAL, "body.image: expected a base64-encoded JPEG");
             return 0;
         }
         json_t *m = json_object_get(args, "model_id");
@@ -493,14 +494,14 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     free(jpeg);
     if (rc) {
         json_decref(args);
-        vd_http_error(resp, 400, 1, "image: %s", err.msg);
+        vd_http_error(resp, 400, rc, "image: %s", err.msg); /* the client's JPEG */
         return 0;
     }
     rc = vd_svchost_execute(h, service, model_id, f, args, &out, &err);
     vd_frame_free(f);
     json_decref(args);
     if (rc) {
-        vd_http_error(resp, rc == VD_EINVAL ? 400 : 500, 1, "%s", err.msg);
+        vd_http_error(resp, rc == VD_EINVAL ? 400 : 500, rc, "%s", err.msg);
         return 0;
     }
     json_object_set_new(out, "status", json_integer(0));
