@@ -1,6 +1,7 @@
 /*
- * Transport tests: the in-process transport, then the NATS transport against a
- * nats-server this test starts on a free loopback port (and restarts once).
+ * Transport tests: the names of the error codes, the in-process transport, then the NATS
+ * transport against a nats-server this test starts on a free loopback port (and restarts
+ * once). Both transports must answer alike: the same codes for the same failures.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -561,10 +562,44 @@ static void test_nats(void)
     CHECKF(access(dir, F_OK) != 0, "%s still exists", dir);
 }
 
+/* vd_strerror names every code error.h declares: the names messages show for a code. */
+static void test_strerror(void)
+{
+    static const struct {
+        int code;
+        const char *name;
+    } names[] = {{VD_OK, "VD_OK"},
+                 {VD_EINVAL, "VD_EINVAL"},
+                 {VD_ENOMEM, "VD_ENOMEM"},
+                 {VD_EIO, "VD_EIO"},
+                 {VD_EFORMAT, "VD_EFORMAT"},
+                 {VD_EUNSUPP, "VD_EUNSUPP"},
+                 {VD_ENOTFOUND, "VD_ENOTFOUND"},
+                 {VD_ESHAPE, "VD_ESHAPE"},
+                 {VD_EBACKEND, "VD_EBACKEND"},
+                 {VD_ETIMEDOUT, "VD_ETIMEDOUT"},
+                 {VD_EEOF, "VD_EEOF"},
+                 {VD_EBUSY, "VD_EBUSY"},
+                 {VD_ESTATE, "VD_ESTATE"},
+                 {VD_EAUTH, "VD_EAUTH"},
+                 {VD_ETOOBIG, "VD_ETOOBIG"},
+                 {VD_ECONN, "VD_ECONN"},
+                 {VD_EREMOTE, "VD_EREMOTE"},
+                 {VD_EALREADY, "VD_EALREADY"}};
+    int n = (int)(sizeof names / sizeof *names);
+    CHECK(n == 1 - VD_ELAST);
+    for (int i = 0; i < n; i++)
+        CHECKF(!strcmp(vd_strerror(names[i].code), names[i].name), "%d: %s", names[i].code,
+               vd_strerror(names[i].code));
+    CHECK(strstr(vd_strerror(VD_ELAST - 1), "not a vdag error code"));
+    CHECK(strstr(vd_strerror(1), "not a vdag error code"));
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
+    test_strerror();
     test_inproc();
     test_nats();
     nats_CloseAndWait(5000);

@@ -29,23 +29,24 @@ extern "C" {
 
 enum {
     VD_OK = 0,
-    VD_EINVAL = -1,    /* bad argument or bad input data */
-    VD_ENOMEM = -2,    /* allocation failed */
-    VD_EIO = -3,       /* read/write/open failed */
-    VD_EFORMAT = -4,   /* malformed file (JSON, model, media) */
-    VD_EUNSUPP = -5,   /* valid but unsupported (op, codec, dtype) */
-    VD_ENOTFOUND = -6, /* named thing does not exist */
-    VD_ESHAPE = -7,    /* tensor shape mismatch */
-    VD_EBACKEND = -8,  /* XNNPACK / FFmpeg / library error */
-    VD_ETIMEDOUT = -9, /* deadline passed */
-    VD_EEOF = -10,     /* end of stream */
-    VD_EBUSY = -11,    /* resource busy / queue full */
-    VD_ESTATE = -12,   /* call not valid in current state */
-    VD_EAUTH = -13,    /* authentication failed */
-    VD_ETOOBIG = -14,  /* size limit exceeded */
-    VD_ECONN = -15,    /* connection failed */
-    VD_EREMOTE = -16,  /* a remote node or service reported an error (see remote below) */
-    VD_EALREADY = -17, /* already done: the operation ran to its end before */
+    VD_EINVAL = -1,         /* bad argument or bad input data */
+    VD_ENOMEM = -2,         /* allocation failed */
+    VD_EIO = -3,            /* read/write/open failed */
+    VD_EFORMAT = -4,        /* malformed file (JSON, model, media) */
+    VD_EUNSUPP = -5,        /* valid but unsupported (op, codec, dtype) */
+    VD_ENOTFOUND = -6,      /* named thing does not exist */
+    VD_ESHAPE = -7,         /* tensor shape mismatch */
+    VD_EBACKEND = -8,       /* XNNPACK / FFmpeg / library error */
+    VD_ETIMEDOUT = -9,      /* deadline passed */
+    VD_EEOF = -10,          /* end of stream */
+    VD_EBUSY = -11,         /* resource busy / queue full */
+    VD_ESTATE = -12,        /* call not valid in current state */
+    VD_EAUTH = -13,         /* authentication failed */
+    VD_ETOOBIG = -14,       /* size limit exceeded */
+    VD_ECONN = -15,         /* connection failed */
+    VD_EREMOTE = -16,       /* a remote node or service reported an error (see remote below) */
+    VD_EALREADY = -17,      /* already done: the operation ran to its end before */
+    VD_ELAST = VD_EALREADY, /* the lowest code: a new one goes below and moves this */
 };
 
 typedef struct vd_error {
@@ -54,7 +55,8 @@ typedef struct vd_error {
     char msg[512]; /* human-readable: what, where, what to do */
 } vd_error;
 
-/* Short name of an error code ("VD_EFORMAT"); never NULL. */
+/* The name of an error code as declared above ("VD_EFORMAT", "VD_OK" for 0); never NULL:
+ * anything else gives "VD_E? (not a vdag error code)". Static strings. */
 const char *vd_strerror(int code);
 
 /* Record an error in `err` (if non-NULL; remote becomes 0) and return `code`, for
