@@ -140,15 +140,20 @@ typedef struct vd_transport vd_transport;
 typedef struct vd_transport_ops {
     const char *name; /* "inproc", "nats" */
     /* Request/reply to `service` on `node` (NULL: any node serving it; replicas share the
-     * load). The transport's own failures: VD_ENOTFOUND when nobody serves it,
+     * load). Every transport checks names alike: VD_EINVAL for a node name with '.', a
+     * wildcard ('*', '>') or a space, or a service name that is not dot-separated non-empty
+     * tokens without them. The transport's own failures: VD_ENOTFOUND when nobody serves it,
      * VD_ETIMEDOUT, VD_ECONN, VD_ETOOBIG. The handler's failure: VD_EREMOTE, its code in
      * err->remote (the same over every transport) and its message in err->msg. */
     int (*call)(vd_transport *t, const char *node, const char *service, const vd_buf *req,
                 vd_buf *resp, int timeout_ms, vd_error *err);
-    /* Serve `service` as `node` (both the node's own subject and the service's queue group). */
+    /* Serve `service` as `node` (both the node's own subject and the service's queue group).
+     * VD_EINVAL for bad names (as for call) or a service this node already serves. */
     int (*serve)(vd_transport *t, const char *node, const char *service, vd_serve_fn fn, void *arg,
                  vd_error *err);
-    /* Fire-and-forget publish; subscribers of the exact subject (or of "prefix.>") get it. */
+    /* Fire-and-forget publish; subscribers of the exact subject (or of "prefix.>") get it.
+     * Subjects are dot-separated non-empty tokens: VD_EINVAL for one with a wildcard (to
+     * publish) or a misplaced one (to subscribe: '*' is one token, a final '>' the rest). */
     int (*publish)(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err);
     int (*subscribe)(vd_transport *t, const char *subject, vd_msg_fn fn, void *arg, vd_error *err);
     /* 1 when connected (inproc: always). */

@@ -17,6 +17,7 @@
 
 #include <nats/nats.h>
 
+#include "net_internal.h"
 #include "vdag/net.h"
 
 typedef struct nt_cb {
@@ -78,28 +79,6 @@ static const char *nats_text(natsStatus s)
     natsStatus ls;
     const char *t = nats_GetLastError(&ls);
     return t && *t && ls == s ? t : natsStatus_GetText(s);
-}
-
-/* Node and service names become subject tokens. */
-static int token_ok(const char *s)
-{
-    if (!s || !*s) return 0;
-    for (; *s; s++)
-        if (*s == '.' || *s == '*' || *s == '>' || *s <= ' ' || *s == 0x7f) return 0;
-    return 1;
-}
-
-/* A service name may be dotted ("svc.face_detection", "node.submit_job": the node layer's
- * names) but not a wildcard: non-empty tokens, none with '*', '>' or spaces. The node name
- * before it is one token, so the subject stays unambiguous. */
-static int service_ok(const char *s)
-{
-    if (!s || !*s || *s == '.') return 0;
-    for (const char *c = s; *c; c++) {
-        if (*c == '*' || *c == '>' || *c <= ' ' || *c == 0x7f) return 0;
-        if (*c == '.' && (c[1] == '.' || !c[1])) return 0;
-    }
-    return 1;
 }
 
 static void on_complete(void *closure)
@@ -244,11 +223,19 @@ static int nt_serve(vd_transport *t, const char *node, const char *service, vd_s
                     void *arg, vd_error *err)
 {
     nt *p = t->priv;
-    if (!token_ok(node) || !service_ok(service) || !fn)
+    int rc = vd__check_names("NATS serve", node, 1, service, err);
+    if (rc) return rc;
+    if (!fn) return vd_fail(err, VD_EINVAL, "NATS serve of '%s': no handler", service);
+    pthread_mutex_lock(&p->mu);
+    int dup = 0;
+    for (nt_cb *c = p->cbs; c && !dup; c = c->next)
+        dup = c->serve && !strcmp(c->node, node) && !strcmp(c->service, service);
+    pthread_mutex_unlock(&p->mu);
+    if (dup)
         return vd_fail(err, VD_EINVAL,
-                       "NATS serve: node '%s' / service '%s': names must be non-empty without "
-                       "'*', '>' or spaces (the node without '.'), and a handler is required",
-                       node ? node : "", service ? service : "");
+                       "node '%s' already serves '%s' (NATS transport): serve each service "
+                       "once per node",
+                       node, service);
     char subj[512], queue[300];
     for (int i = 0; i < 2; i++) {
         nt_cb *c = calloc(1, sizeof *c);
@@ -265,7 +252,7 @@ static int nt_serve(vd_transport *t, const char *node, const char *service, vd_s
         else
             snprintf(subj, sizeof subj, "vdag.svc.%s", service);
         snprintf(queue, sizeof queue, "svc.%s", service);
-        int rc = add_sub(p, c, subj, i ? queue : NULL, on_request, err);
+        rc = add_sub(p, c, subj, i ? queue : NULL, on_request, err);
         if (rc < 0) return rc; /* a first subscription stays until close: harmless */
     }
     /* Make sure the server has the interest before callers are told we serve. */
@@ -280,11 +267,8 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
     nt *p = t->priv;
     resp->data = NULL;
     resp->len = 0;
-    if ((node && !token_ok(node)) || !service_ok(service))
-        return vd_fail(err, VD_EINVAL,
-                       "NATS call: node '%s' / service '%s': names must be non-empty without "
-                       "'*', '>' or spaces (the node without '.')",
-                       node ? node : "", service ? service : "");
+    int rc = vd__check_names("NATS call", node, 0, service, err);
+    if (rc) return rc;
     char subj[512], who[300];
     if (node) {
         snprintf(subj, sizeof subj, "vdag.node.%s.svc.%s", node, service);
@@ -335,7 +319,7 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
     }
     const unsigned char *d = (const unsigned char *)natsMsg_GetData(m);
     int n = natsMsg_GetDataLength(m);
-    int rc = 0;
+    rc = 0;
     if (n < 1 || d[0] > NT_REPLY_ERR) {
         rc = vd_fail(err, VD_EFORMAT,
                      "call to %s (NATS subject '%s'): malformed reply of %d bytes: is another "
@@ -372,13 +356,17 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
 static int nt_publish(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err)
 {
     nt *p = t->priv;
+    if (!vd__subject_valid(subject, 0))
+        return vd_fail(err, VD_EINVAL,
+                       "publish: invalid subject '%s' (dot-separated tokens, no wildcards)",
+                       subject ? subject : "");
     size_t len = msg ? msg->len : 0;
     if (len > 0x7fffffff)
         return vd_fail(err, VD_ETOOBIG, "publish on '%s': %zu bytes is too large", subject, len);
     natsStatus s = natsConnection_Publish(p->nc, subject, len ? msg->data : NULL, (int)len);
     if (s != NATS_OK)
         return vd_fail(err, code_of(s), "NATS (%s): cannot publish %zu bytes on '%s': %s", p->url,
-                       len, subject ? subject : "", nats_text(s));
+                       len, subject, nats_text(s));
     return 0;
 }
 
@@ -386,8 +374,11 @@ static int nt_subscribe(vd_transport *t, const char *subject, vd_msg_fn fn, void
                         vd_error *err)
 {
     nt *p = t->priv;
-    if (!subject || !*subject || !fn)
-        return vd_fail(err, VD_EINVAL, "NATS subscribe: a subject and a callback are required");
+    if (!vd__subject_valid(subject, 1) || !fn)
+        return vd_fail(err, VD_EINVAL,
+                       "subscribe: invalid subject '%s' (dot-separated tokens; '*' for one "
+                       "token, a final '>' for the rest)",
+                       subject ? subject : "");
     nt_cb *c = calloc(1, sizeof *c);
     if (!c) return vd_fail(err, VD_ENOMEM, "out of memory subscribing to '%s'", subject);
     c->msg = fn;
