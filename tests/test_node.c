@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/proto.h"
 #include "testlib.h"
 #include "vdag/dag.h"
 #include "vdag/node.h"
@@ -66,9 +67,59 @@ static json_t *edge_route(vd_edge *e, const char *method, const char *path, cons
     return NULL;
 }
 
+/* The job protocol round-trips: what the cloud builds, the edge parses, and back. */
+static void test_proto(void)
+{
+    vd_error err = {0};
+    json_t *user =
+        json_pack("{s:s,s:i,s:[s,s],s:{s:f,s:f},s:s,s:{s:{s:s}},s:i,s:b}", "node_addr", "e1",
+                  "video_id", 3, "pipeline", "face_detection", "face_alignment", "user_constraint",
+                  "delay", 0.25, "accuracy", 9.0, "scheduler", "fixed", "plan", "video_conf",
+                  "resolution", "480p", "max_frames", 7, "loop", 0);
+    vd__job_spec s;
+    CHECKF(vd__job_spec_parse(user, VD__SPEC_USER, &s, &err) == 0, "%s", err.msg);
+    CHECK(!strcmp(s.video_id, "3") && s.dag->n_stages == 2 && s.delay_bound == 0.25 &&
+          s.accuracy == 0.9 && !strcmp(s.scheduler, "fixed") && s.max_frames == 7 && s.loop == 0);
+    vd_plan p;
+    vd_plan_default(s.dag, "e1", &p);
+    json_t *m = vd__submit_msg("u.1", &s, &p, 4, 1);
+    vd__submit sub;
+    CHECKF(vd__submit_parse(m, &sub, &err) == 0, "%s", err.msg);
+    CHECK(!strcmp(sub.uid, "u.1") && sub.has_plan && vd_plan_equal(&sub.plan, &p) &&
+          sub.plan_version == 4 && sub.watch == 1);
+    CHECK(!strcmp(sub.spec.video_id, "3") && json_equal(sub.spec.dag_json, s.dag_json) &&
+          json_equal(sub.spec.constraint, s.constraint) &&
+          json_equal(sub.spec.requested, s.requested) && !strcmp(sub.spec.scheduler, "fixed") &&
+          sub.spec.max_frames == 7 && sub.spec.loop == 0 && sub.spec.accuracy == 0.9);
+    json_t *info = vd__job_info_msg("u.1", "e1", &sub.spec, 1, 0, &p, 4);
+    vd__job_info ji;
+    CHECKF(vd__job_info_parse(info, &ji, &err) == 0, "%s", err.msg);
+    CHECK(ji.running && vd_plan_equal(&ji.plan, &p) && ji.plan_version == 4 && !ji.watch &&
+          json_equal(ji.spec.dag_json, s.dag_json) && !strcmp(ji.spec.scheduler, "fixed"));
+    vd__job_spec_clear(&ji.spec);
+    json_decref(info);
+    info = vd__job_info_msg("u.1", "e1", &sub.spec, 0, 0, &p, 4);
+    CHECK(vd__job_info_parse(info, &ji, &err) == 0 && !ji.running && !ji.spec.dag);
+    json_decref(info);
+    vd__job_spec_clear(&sub.spec);
+    /* every bad field is VD_EINVAL, whatever its parser said */
+    json_array_set_new(json_object_get(json_object_get(m, "dag"), "flow"), 1, json_string("nope"));
+    CHECK(vd__submit_parse(m, &sub, &err) == VD_EINVAL && err.code == VD_EINVAL &&
+          strstr(err.msg, "nope") && !sub.spec.dag);
+    json_object_set_new(user, "scheduler", json_integer(1));
+    CHECK(vd__job_spec_parse(user, VD__SPEC_USER, &s, &err) == VD_EINVAL && !s.dag);
+    json_object_del(user, "scheduler");
+    json_object_set_new(user, "dag", json_object());
+    CHECK(vd__job_spec_parse(user, VD__SPEC_USER, &s, &err) == VD_EINVAL &&
+          strstr(err.msg, "either pipeline"));
+    json_decref(m);
+    json_decref(user);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    test_proto();
     vd_error err = {0};
     vd_transport *t = NULL;
     CHECK(vd_transport_inproc_new(&t, &err) == 0);

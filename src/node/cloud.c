@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node/proto.h"
 #include "node_internal.h"
 #include "vdag/base.h"
 
@@ -42,13 +43,9 @@ enum { S_UNSCHED = 0, S_EXEC = 1, S_DONE = 2 };
 static const char *state_names[] = {"UNSCHED", "EXEC", "DONE"};
 
 typedef struct cjob {
-    char uid[64], node[64], video_id[32], sched_name[32];
-    json_t *dag_json, *requested, *constraint;
-    vd_dag *dag;
+    char uid[64], node[64];
+    vd__job_spec spec; /* as submitted; spec.scheduler is the scheduler's own name */
     vd_sched *sched;
-    double delay_bound, accuracy;
-    long max_frames;
-    int loop; /* -1: the edge's default */
     int state;
     char reason[16], msg[512];
     vd_plan plan;
@@ -137,18 +134,13 @@ static int job_known(vd_cloud *c, const char *uid)
     return 0;
 }
 
-static int parse_constraint(json_t *uc, double *delay, double *acc, char *msg, size_t n);
-
 static void job_unref(cjob *j)
 {
     if (--j->refs > 0) return;
-    json_decref(j->dag_json);
-    json_decref(j->requested);
-    json_decref(j->constraint);
+    vd__job_spec_clear(&j->spec);
     json_decref(j->changes);
     json_decref(j->last_hdr);
     for (int i = 0; i < RING; i++) json_decref(j->ring[i]);
-    vd_dag_free(j->dag);
     vd_sched_free(j->sched);
     free(j->jpeg);
     free(j);
@@ -358,9 +350,9 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     long fr = m.n_frames + m.dropped;
     m.drop_ratio = dr ? json_number_value(dr) : fr > 0 ? (double)m.dropped / fr : 0;
     m.load_valid = lv ? json_is_true(lv) : 1;
-    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
         m.delay[s] = json_number_value(
-            json_object_get(json_object_get(pr, "delay"), j->dag->stages[s].name));
+            json_object_get(json_object_get(pr, "delay"), j->spec.dag->stages[s].name));
     j->shown = m;
     j->shown_version = pv;
     if (current) { /* a measurement of an older plan must not steer the current one */
@@ -442,15 +434,15 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
     }
     vd_plan req;
     int has_req = 0;
-    if (j->requested) {
+    if (j->spec.requested) {
         vd_error e2 = {0};
-        has_req = vd_plan_from_json(j->requested, j->dag, "plan", &req, &e2) == 0;
+        has_req = vd_plan_from_json(j->spec.requested, j->spec.dag, "plan", &req, &e2) == 0;
         if (has_req) relocate_dead(&req, nodes, nn, j->node);
     }
     vd_plan last = j->plan;
     relocate_dead(&last, nodes, nn, j->node);
     vd_sched_input in = {
-        .dag = j->dag,
+        .dag = j->spec.dag,
         .edge = j->node,
         .nodes = nodes,
         .n_nodes = nn,
@@ -460,8 +452,8 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
                     ? &j->measured
                     : NULL,
         .rt = &j->rt,
-        .delay_bound = j->delay_bound,
-        .accuracy = j->accuracy,
+        .delay_bound = j->spec.delay_bound,
+        .accuracy = j->spec.accuracy,
         .native_h = j->native_h,
         .native_fps = j->native_fps,
         .requested = has_req ? &req : NULL,
@@ -469,7 +461,7 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
     vd_plan p;
     vd_error err = {0};
     if (vd_sched_plan(j->sched, &in, &p, &err)) {
-        snprintf(j->msg, sizeof j->msg, "scheduler %.24s: %.400s", j->sched_name, err.msg);
+        snprintf(j->msg, sizeof j->msg, "scheduler %.24s: %.400s", j->spec.scheduler, err.msg);
         return 0;
     }
     relocate_dead(&p, nodes, nn, j->node); /* never place a stage on a lost node */
@@ -527,7 +519,7 @@ static void fetch_kb(vd_cloud *c, const char *node)
 {
     json_t *body = json_object(), *reply = NULL;
     vd_error err = {0};
-    int rc = node_call(c, node, "node.get_kb", body, &reply, &err);
+    int rc = node_call(c, node, VD_CMD_GET_KB, body, &reply, &err);
     json_decref(body);
     pthread_mutex_lock(&c->mu);
     node_ent *n = NULL;
@@ -559,71 +551,42 @@ static void watch(vd_cloud *c, const char *node, const char *uid, int on);
 static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *err)
 {
     json_t *body = json_pack("{s:s}", "job_uid", uid), *r = NULL;
-    int rc = node_call(c, node, "node.get_job", body, &r, err);
+    int rc = node_call(c, node, VD_CMD_GET_JOB, body, &r, err);
     json_decref(body);
     if (rc) return rc;
-    const char *state = json_string_value(json_object_get(r, "state"));
-    if (!state || strcmp(state, "EXEC")) {
-        json_decref(r);
-        return 0;
-    }
-    vd_dag *dag = NULL;
+    vd__job_info info;
+    vd_error e2 = {0};
+    rc = vd__job_info_parse(r, &info, &e2);
+    json_decref(r);
+    if (rc) return vd_fail(err, VD_EFORMAT, "node %s: node.get_job: %s", node, e2.msg);
+    if (!info.running) return 0; /* ended there: nothing to take over */
     vd_sched *sch = NULL;
     cjob *j = NULL;
-    char msg[400];
-    vd_error e2 = {0};
-    vd_plan plan, req;
-    double delay = 0, acc = 0;
-    const char *sname = json_string_value(json_object_get(r, "scheduler"));
-    json_t *vid = json_object_get(r, "video_id"), *rq = json_object_get(r, "requested_plan");
-    json_t *uc = json_object_get(r, "user_constraint"), *lp = json_object_get(r, "loop");
-    if (vd_dag_from_json(json_object_get(r, "dag"), "dag", &dag, &e2) ||
-        vd_sched_new(sname ? sname : "feedback", &sch, &e2) ||
-        vd_plan_from_json(json_object_get(r, "plan"), dag, "plan", &plan, &e2)) {
+    if (vd_sched_new(info.spec.scheduler, &sch, &e2)) {
         rc = vd_fail(err, VD_EFORMAT, "%s", e2.msg);
         goto out;
     }
-    if (dag->n_stages > VD_MAX_STAGES) {
-        rc = vd_fail(err, VD_EFORMAT, "dag: at most %d stages", VD_MAX_STAGES);
-        goto out;
-    }
-    if (parse_constraint(uc, &delay, &acc, msg, sizeof msg)) {
-        rc = vd_fail(err, VD_EFORMAT, "%s", msg);
-        goto out;
-    }
-    if (rq && vd_plan_from_json(rq, dag, "requested_plan", &req, NULL)) rq = NULL;
     if (!(j = calloc(1, sizeof *j))) {
         rc = vd_fail(err, VD_ENOMEM, "out of memory");
         goto out;
     }
     snprintf(j->uid, sizeof j->uid, "%.63s", uid);
     snprintf(j->node, sizeof j->node, "%s", node);
-    if (json_is_integer(vid))
-        snprintf(j->video_id, sizeof j->video_id, "%lld", (long long)json_integer_value(vid));
-    else
-        snprintf(j->video_id, sizeof j->video_id, "%s",
-                 json_string_value(vid) ? json_string_value(vid) : "");
-    snprintf(j->sched_name, sizeof j->sched_name, "%s", vd_sched_name(sch));
-    j->dag = dag;
-    j->dag_json = vd_dag_to_json(dag);
+    j->spec = info.spec;
+    memset(&info.spec, 0, sizeof info.spec);
+    snprintf(j->spec.scheduler, sizeof j->spec.scheduler, "%s", vd_sched_name(sch));
     j->sched = sch;
-    dag = NULL, sch = NULL;
-    j->requested = rq ? json_deep_copy(rq) : NULL;
-    j->constraint = json_is_object(uc) ? json_deep_copy(uc) : json_object();
-    j->delay_bound = delay;
-    j->accuracy = acc;
-    j->max_frames = (long)json_integer_value(json_object_get(r, "max_frames"));
-    j->loop = lp ? json_is_true(lp) : -1;
+    sch = NULL;
     j->state = S_EXEC;
-    j->plan = plan;
+    j->plan = info.plan;
     j->has_plan = j->plan_sent = 1;
-    j->plan_version = (int)json_integer_value(json_object_get(r, "plan_version"));
+    j->plan_version = info.plan_version;
     j->submitted_at = j->last_plan_at = j->sent_at = vd_now_ms();
     j->changes = json_array();
     /* the plan_changes shape; nothing measured or predicted yet (<0: unknown) */
     json_array_append_new(j->changes, json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time",
                                                 (double)time(NULL), "plan_version", j->plan_version,
-                                                "why", "adopted", "plan", vd_plan_to_json(&plan),
+                                                "why", "adopted", "plan", vd_plan_to_json(&j->plan),
                                                 "measured_delay", 0.0, "predicted_delay", -1.0,
                                                 "measured_load", 0.0, "predicted_load", -1.0));
     j->refs = 1;
@@ -645,14 +608,12 @@ static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *e
         j = NULL;
     }
     pthread_mutex_unlock(&c->mu);
-    if (nj && json_is_true(json_object_get(r, "watch")))
-        watch(c, node, uid, 0); /* its viewers were the old cloud's */
+    if (nj && info.watch) watch(c, node, uid, 0); /* its viewers were the old cloud's */
     if (!nj && !known) rc = vd_fail(err, VD_ENOMEM, "out of memory");
 out:
     if (j) job_unref(j);
-    vd_dag_free(dag);
+    vd__job_spec_clear(&info.spec);
     vd_sched_free(sch);
-    json_decref(r);
     return rc;
 }
 
@@ -789,7 +750,7 @@ static void *sched_main(void *arg)
                 fprintf(stderr,
                         "vdag %s: job %s was stopped but %s still runs it: stopping again\n",
                         c->name, sq[q].uid, sq[q].node);
-                node_call(c, sq[q].node, "node.stop_job", body, NULL, &err);
+                node_call(c, sq[q].node, VD_CMD_STOP, body, NULL, &err);
                 json_decref(body);
             }
             pthread_mutex_lock(&c->mu);
@@ -816,23 +777,13 @@ static void *sched_main(void *arg)
             snprintf(o->uid, sizeof o->uid, "%s", j->uid);
             o->version = j->plan_version;
             if (j->state == S_UNSCHED) {
-                snprintf(o->cmd, sizeof o->cmd, "node.submit_job");
-                /* user_constraint, scheduler and requested_plan are for node.get_job (a
-                 * restarted cloud takes the job over) */
+                snprintf(o->cmd, sizeof o->cmd, "%s", VD_CMD_SUBMIT);
                 o->body =
-                    json_pack("{s:s,s:s,s:O,s:o,s:I,s:b,s:O,s:s}", "job_uid", j->uid, "video_id",
-                              j->video_id, "dag", j->dag_json, "plan", vd_plan_to_json(&j->plan),
-                              "max_frames", (json_int_t)j->max_frames, "watch", j->viewers > 0,
-                              "user_constraint", j->constraint, "scheduler", j->sched_name);
-                if (j->loop >= 0) json_object_set_new(o->body, "loop", json_boolean(j->loop));
-                if (j->requested)
-                    json_object_set_new(o->body, "requested_plan", json_deep_copy(j->requested));
+                    vd__submit_msg(j->uid, &j->spec, &j->plan, j->plan_version, j->viewers > 0);
             } else {
-                snprintf(o->cmd, sizeof o->cmd, "node.update_plan");
-                o->body = json_pack("{s:s,s:o,s:O}", "job_uid", j->uid, "plan",
-                                    vd_plan_to_json(&j->plan), "user_constraint", j->constraint);
+                snprintf(o->cmd, sizeof o->cmd, "%s", VD_CMD_UPDATE);
+                o->body = vd__update_msg(j->uid, &j->plan, j->plan_version, j->spec.constraint);
             }
-            json_object_set_new(o->body, "plan_version", json_integer(j->plan_version));
         }
         pthread_mutex_unlock(&c->mu);
         for (int i = 0; i < nob; i++) {
@@ -845,7 +796,7 @@ static void *sched_main(void *arg)
             json_decref(ob[i].body);
             pthread_mutex_lock(&c->mu);
             cjob *j = find_job(c, ob[i].uid);
-            int submit = !strcmp(ob[i].cmd, "node.submit_job") && j && j->state == S_UNSCHED;
+            int submit = !strcmp(ob[i].cmd, VD_CMD_SUBMIT) && j && j->state == S_UNSCHED;
             if (j && j->plan_version == ob[i].version && j->state != S_DONE) {
                 if (!rc) {
                     j->plan_sent = 1;
@@ -1000,13 +951,13 @@ static json_t *node_json(const node_ent *n, double now)
 static json_t *job_summary(const cjob *j)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i}", "job_uid", j->uid, "node_addr",
-                          j->node, "video_id", j->video_id, "state", state_names[j->state],
-                          "reason", j->reason, "msg", j->msg, "scheduler", j->sched_name, "frames",
-                          (json_int_t)j->frames, "plan_version", j->plan_version);
-    json_object_set(o, "user_constraint", j->constraint);
+                          j->node, "video_id", j->spec.video_id, "state", state_names[j->state],
+                          "reason", j->reason, "msg", j->msg, "scheduler", j->spec.scheduler,
+                          "frames", (json_int_t)j->frames, "plan_version", j->plan_version);
+    json_object_set(o, "user_constraint", j->spec.constraint);
     json_t *fl = json_array();
-    for (int s = 0; s < j->dag->n_stages; s++)
-        json_array_append_new(fl, json_string(j->dag->stages[s].name));
+    for (int s = 0; s < j->spec.dag->n_stages; s++)
+        json_array_append_new(fl, json_string(j->spec.dag->stages[s].name));
     json_object_set_new(o, "pipeline", fl);
     json_object_set_new(o, "delay", json_real(j->measured.total_delay));
     return o;
@@ -1049,121 +1000,35 @@ static int r_cluster_info(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
-/* user_constraint: {"delay": s | [lo, hi], "accuracy": 0..1 | "acc_level": 0..5}. */
-static int parse_constraint(json_t *uc, double *delay, double *acc, char *msg, size_t n)
-{
-    *delay = 0, *acc = 0;
-    if (!uc) return 0;
-    if (!json_is_object(uc)) return snprintf(msg, n, "user_constraint: expected an object"), -1;
-    json_t *d = json_object_get(uc, "delay");
-    if (json_is_array(d)) d = json_array_get(d, json_array_size(d) - 1);
-    if (d && (!json_is_number(d) || json_number_value(d) < 0))
-        return snprintf(msg, n, "user_constraint.delay: expected seconds >= 0 (e.g. 0.3)"), -1;
-    *delay = json_number_value(d);
-    json_t *a = json_object_get(uc, "accuracy");
-    if (a && !json_is_number(a))
-        return snprintf(msg, n, "user_constraint.accuracy: expected a number"), -1;
-    if (a) *acc = json_number_value(a) > 1 ? json_number_value(a) / 10 : json_number_value(a);
-    json_t *al = json_object_get(uc, "acc_level");
-    if (json_is_number(al)) *acc = json_number_value(al) / 5;
-    if (*acc > 1) *acc = 1;
-    return 0;
-}
-
 static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
     vd_cloud *c = arg;
     json_t *b = vd__parse_body(req, resp);
     if (!b) return 0;
-    char msg[600];
     vd_error err = {0};
-    const char *node = json_string_value(json_object_get(b, "node_addr"));
-    json_t *vid = json_object_get(b, "video_id");
-    char vids[32] = "";
-    if (json_is_integer(vid))
-        snprintf(vids, sizeof vids, "%lld", (long long)json_integer_value(vid));
-    else if (json_is_string(vid))
-        snprintf(vids, sizeof vids, "%s", json_string_value(vid));
-    json_t *pipe = json_object_get(b, "pipeline"), *dagj = json_object_get(b, "dag");
-    const char *sname = json_string_value(json_object_get(b, "scheduler"));
-    if (!sname) sname = "feedback";
-    vd_dag *dag = NULL;
-    double delay, acc;
-    int code = VD_EINVAL;
-    if (!node) {
-        snprintf(msg, sizeof msg,
-                 "node_addr: missing (a node name or address from "
-                 "/user/get_all_status)");
-        goto bad;
-    }
-    if (!vids[0]) {
-        snprintf(msg, sizeof msg, "video_id: missing (an id from /user/get_all_status)");
-        goto bad;
-    }
-    if (!pipe == !dagj) {
-        snprintf(msg, sizeof msg, "give either pipeline ([\"face_detection\", …]) or dag");
-        goto bad;
-    }
-    if (pipe) {
-        char csv[1024] = "";
-        size_t off = 0, i;
-        json_t *s;
-        if (json_is_string(pipe)) {
-            snprintf(csv, sizeof csv, "%s", json_string_value(pipe));
-        } else if (json_is_array(pipe) && json_array_size(pipe) > 0) {
-            json_array_foreach(pipe, i, s)
-            {
-                if (!json_is_string(s)) {
-                    snprintf(msg, sizeof msg, "pipeline[%zu]: expected a service name", i);
-                    goto bad;
-                }
-                int w = snprintf(csv + off, sizeof csv - off, "%s%s", i ? "," : "",
-                                 json_string_value(s));
-                if (w < 0 || (size_t)w >= sizeof csv - off) break;
-                off += (size_t)w;
-            }
-        } else {
-            snprintf(msg, sizeof msg, "pipeline: expected a non-empty list of service names");
-            goto bad;
-        }
-        if (vd_dag_from_pipeline(csv, &dag, &err)) {
-            snprintf(msg, sizeof msg, "pipeline: %s", err.msg);
-            goto bad;
-        }
-    } else if (vd_dag_from_json(dagj, "dag", &dag, &err)) {
-        snprintf(msg, sizeof msg, "%s", err.msg);
-        goto bad;
-    }
-    if (dag->n_stages > VD_MAX_STAGES) {
-        snprintf(msg, sizeof msg, "dag: at most %d stages", VD_MAX_STAGES);
-        goto bad;
-    }
-    if (parse_constraint(json_object_get(b, "user_constraint"), &delay, &acc, msg, sizeof msg))
-        goto bad;
+    vd__job_spec spec = {0};
     vd_sched *sch = NULL;
-    if (vd_sched_new(sname, &sch, &err)) {
-        snprintf(msg, sizeof msg, "scheduler: %s", err.msg);
+    const char *node = json_string_value(json_object_get(b, "node_addr"));
+    if (!node) {
+        vd_fail(&err, VD_EINVAL,
+                "node_addr: missing (a node name or address from /user/get_all_status)");
         goto bad;
     }
-    json_t *plan = json_object_get(b, "plan");
-    if (plan) {
-        vd_plan p;
-        if (vd_plan_from_json(plan, dag, "plan", &p, &err)) {
-            vd_sched_free(sch);
-            snprintf(msg, sizeof msg, "%s", err.msg);
-            goto bad;
-        }
+    if (vd__job_spec_parse(b, VD__SPEC_USER, &spec, &err)) goto bad;
+    vd_error e2 = {0};
+    if (vd_sched_new(spec.scheduler, &sch, &e2)) {
+        vd_fail(&err, e2.code == VD_ENOMEM ? VD_ENOMEM : VD_EINVAL, "scheduler: %s", e2.msg);
+        goto bad;
     }
     pthread_mutex_lock(&c->mu);
     node_ent *n = find_node(c, node);
-    if (!n || !json_object_get(json_object_get(n->hb, "video"), vids)) {
+    if (!n || !json_object_get(json_object_get(n->hb, "video"), spec.video_id)) {
         pthread_mutex_unlock(&c->mu);
-        vd_sched_free(sch);
         if (!n)
-            snprintf(msg, sizeof msg, "node_addr: no node '%s' (see /user/get_all_status)", node);
+            vd_fail(&err, VD_ENOTFOUND, "node_addr: no node '%s' (see /user/get_all_status)", node);
         else
-            snprintf(msg, sizeof msg, "video_id: node %s has no video '%s'", n->name, vids);
-        code = VD_ENOTFOUND;
+            vd_fail(&err, VD_ENOTFOUND, "video_id: node %s has no video '%s'", n->name,
+                    spec.video_id);
         goto bad;
     }
     cjob *j = calloc(1, sizeof *j);
@@ -1171,9 +1036,7 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
     if (!nj) {
         pthread_mutex_unlock(&c->mu);
         free(j);
-        vd_sched_free(sch);
-        snprintf(msg, sizeof msg, "out of memory");
-        code = VD_ENOMEM;
+        vd_fail(&err, VD_ENOMEM, "out of memory");
         goto bad;
     }
     c->jobs = nj;
@@ -1181,20 +1044,10 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
         snprintf(j->uid, sizeof j->uid, "%s.%d", c->prefix, ++c->next_id);
     while (job_known(c, j->uid));
     snprintf(j->node, sizeof j->node, "%s", n->name);
-    snprintf(j->video_id, sizeof j->video_id, "%s", vids);
-    snprintf(j->sched_name, sizeof j->sched_name, "%s", vd_sched_name(sch));
-    j->dag = dag;
-    j->dag_json = vd_dag_to_json(dag);
+    j->spec = spec;
+    memset(&spec, 0, sizeof spec);
+    snprintf(j->spec.scheduler, sizeof j->spec.scheduler, "%s", vd_sched_name(sch));
     j->sched = sch;
-    j->requested = json_incref(plan);
-    j->constraint = json_object_get(b, "user_constraint")
-                        ? json_deep_copy(json_object_get(b, "user_constraint"))
-                        : json_object();
-    j->delay_bound = delay;
-    j->accuracy = acc;
-    j->max_frames = (long)json_integer_value(json_object_get(b, "max_frames"));
-    json_t *lp = json_object_get(b, "loop");
-    j->loop = lp ? json_is_true(lp) : -1;
     j->changes = json_array();
     j->submitted_at = vd_now_ms();
     j->refs = 1;
@@ -1207,9 +1060,10 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
     vd_http_json(resp, 200, r);
     return 0;
 bad:
-    vd_dag_free(dag);
+    vd__job_spec_clear(&spec);
+    vd_sched_free(sch);
     json_decref(b);
-    vd_http_fail(resp, code, "%s", msg);
+    vd_http_fail(resp, err.code, "%s", err.msg);
     return 0;
 }
 
@@ -1221,38 +1075,37 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
     const char *uid = json_string_value(json_object_get(b, "job_uid"));
     json_t *uc = json_object_get(b, "user_constraint");
     double d, a;
-    char msg[300];
+    vd_error err = {0};
     if (!uid || !uc) {
         json_decref(b);
         vd_http_fail(resp, VD_EINVAL, "expected {\"job_uid\": …, \"user_constraint\": {…}}");
         return 0;
     }
-    if (parse_constraint(uc, &d, &a, msg, sizeof msg)) {
+    if (vd__constraint_parse(uc, &d, &a, &err)) {
         json_decref(b);
-        vd_http_fail(resp, VD_EINVAL, "%s", msg);
+        vd_http_fail(resp, err.code, "%s", err.msg);
         return 0;
     }
     pthread_mutex_lock(&c->mu);
     cjob *j = find_job(c, uid);
     char node[64] = "";
     json_t *push = NULL;
-    if (j) {
-        j->delay_bound = d;
-        j->accuracy = a;
-        json_decref(j->constraint);
-        j->constraint = json_deep_copy(uc);
-        if (j->state == S_EXEC) {
-            snprintf(node, sizeof node, "%s", j->node);
-            push = json_pack("{s:s,s:O}", "job_uid", j->uid, "user_constraint", j->constraint);
-        }
+    int rc = j ? vd__job_spec_set_constraint(&j->spec, uc, &err) : 0;
+    if (j && !rc && j->state == S_EXEC) {
+        snprintf(node, sizeof node, "%s", j->node);
+        push = vd__update_msg(j->uid, NULL, 0, j->spec.constraint);
     }
     pthread_mutex_unlock(&c->mu);
     if (!j) vd_http_fail(resp, VD_ENOTFOUND, "no job '%s'", uid); /* uid lives in b */
     json_decref(b);
     if (!j) return 0;
+    if (rc) {
+        vd_http_fail(resp, rc, "%s", err.msg);
+        return 0;
+    }
     if (push) { /* the edge keeps it for a restarted cloud (node.get_job); best effort: the
                  * next plan update carries it too */
-        node_call(c, node, "node.update_plan", push, NULL, NULL);
+        node_call(c, node, VD_CMD_UPDATE, push, NULL, NULL);
         json_decref(push);
     }
     vd_http_json(resp, 200,
@@ -1277,8 +1130,8 @@ static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
      * change; job.plan_version is the current one) */
     const vd_plan_result *m = &j->shown;
     json_t *delay = json_object();
-    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
-        json_object_set_new(delay, j->dag->stages[s].name, json_real(m->delay[s]));
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+        json_object_set_new(delay, j->spec.dag->stages[s].name, json_real(m->delay[s]));
     json_t *hplan = json_object_get(j->last_hdr, "plan");
     json_t *plan = hplan         ? json_deep_copy(hplan)
                    : j->has_plan ? vd_plan_to_json(&j->plan)
@@ -1332,7 +1185,7 @@ static int stop_job(vd_cloud *c, const char *uid, int remove, vd_http_resp *resp
     if (was == S_EXEC) {
         json_t *body = json_pack("{s:s}", "job_uid", uid);
         vd_error err = {0};
-        node_call(c, node, "node.stop_job", body, NULL, &err); /* the edge may be gone */
+        node_call(c, node, VD_CMD_STOP, body, NULL, &err); /* the edge may be gone */
         json_decref(body);
     }
     vd_http_json(resp, 200,
@@ -1385,7 +1238,7 @@ typedef struct viewer {
 static void watch(vd_cloud *c, const char *node, const char *uid, int on)
 {
     json_t *body = json_pack("{s:s,s:b}", "job_uid", uid, "on", on);
-    node_call(c, node, "node.watch", body, NULL, NULL);
+    node_call(c, node, VD_CMD_WATCH, body, NULL, NULL);
     json_decref(body);
 }
 

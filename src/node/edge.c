@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "node/loadwin.h"
+#include "node/proto.h"
 #include "node_internal.h"
 #include "vdag/base.h"
 #include "vdag/media.h"
@@ -44,19 +45,15 @@ struct job {
     char uid[64];
     struct vd_edge *edge;
     vd_video_src video;
-    vd_dag *dag;
-    long max_frames;
-    int loop;
+    vd__job_spec spec; /* as submitted (loop resolved); its constraint guarded by edge->mu */
     pthread_t thr;
     int started;
     /* guarded by edge->mu */
     vd_plan pending;
     int pending_version; /* the sender's number for it (0: none) */
     int has_pending, stop, watch, state;
-    json_t *last;    /* last published header, for get_runtime */
-    json_t *spec;    /* the job as submitted (video_id, dag, user_constraint, scheduler,
-                      * requested_plan, max_frames, loop), for node.get_job */
-    vd_plan applied; /* the plan in force (copy of plan, for other threads) */
+    json_t *last;                     /* last published header, for get_runtime */
+    vd_plan applied;                  /* the plan in force (copy of plan, for other threads) */
     int has_applied, applied_version; /* its number (0: none given) */
     /* job thread only */
     vd_plan plan;
@@ -76,9 +73,9 @@ struct job {
 };
 
 enum { C_SUBMIT, C_UPDATE, C_STOP, C_WATCH, C_RUNTIME, C_GET_KB, C_GET_JOB, N_CMDS };
-static const char *const cmd_names[N_CMDS] = {
-    "node.submit_job",  "node.update_plan", "node.stop_job", "node.watch",
-    "node.get_runtime", "node.get_kb",      "node.get_job"};
+static const char *const cmd_names[N_CMDS] = {VD_CMD_SUBMIT, VD_CMD_UPDATE,  VD_CMD_STOP,
+                                              VD_CMD_WATCH,  VD_CMD_RUNTIME, VD_CMD_GET_KB,
+                                              VD_CMD_GET_JOB};
 
 typedef struct cmd {
     struct vd_edge *e;
@@ -120,8 +117,8 @@ static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, j
         if (rc) return rc;
         j->enc_id = f->cam_frame_id;
     }
-    return vd_stage_call(j->edge->o.tr, r->node, j->dag->stages[stage].name, model_id, f, &j->enc,
-                         args, REMOTE_TIMEOUT, out, NULL, err);
+    return vd_stage_call(j->edge->o.tr, r->node, j->spec.dag->stages[stage].name, model_id, f,
+                         &j->enc, args, REMOTE_TIMEOUT, out, NULL, err);
 }
 
 /* Apply a plan (version: the sender's number for it) to the source and executor (job
@@ -131,10 +128,10 @@ static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p, in
     vd_video_conf vc = {.resolution_h = p->resolution_h, .fps = p->fps, .nskip = p->nskip};
     vd_source_set_conf(src, &vc);
     vd_exec_set_ntracking(ex, p->ntracking);
-    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++) {
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++) {
         const vd_stage_map *m = NULL;
         for (int k = 0; k < p->n_stages; k++)
-            if (!strcmp(p->map[k].stage, j->dag->stages[s].name)) m = &p->map[k];
+            if (!strcmp(p->map[k].stage, j->spec.dag->stages[s].name)) m = &p->map[k];
         vd_error err = {0};
         if (m && vd_exec_set_model(ex, s, m->model_id, &err))
             fprintf(stderr, "vdag %s: job %s: %s\n", j->edge->name, j->uid, err.msg);
@@ -192,8 +189,9 @@ static json_t *result_header(job *j, json_t *res)
     int n = j->n_plan_frames;
     vd__loadwin_stats lw;
     vd__loadwin_get(&j->lw, vd_now_ms(), &lw);
-    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
-        json_object_set_new(delay, j->dag->stages[s].name, json_real(n ? j->sum_delay[s] / n : 0));
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+        json_object_set_new(delay, j->spec.dag->stages[s].name,
+                            json_real(n ? j->sum_delay[s] / n : 0));
     int w = j->win_count < RT_WIN ? j->win_count : RT_WIN;
     double sd = 0, sn = 0, ss = 0, nmin = 1e30, nmax = -1;
     for (int i = 0; i < w; i++) {
@@ -203,11 +201,11 @@ static json_t *result_header(job *j, json_t *res)
     }
     if (j->plan_version > 0)
         json_object_set_new(res, "plan_version", json_integer(j->plan_version));
-    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
         if (j->fallback[s]) {
             json_t *fb = json_object_get(res, "fallback");
             if (!fb) json_object_set_new(res, "fallback", fb = json_array());
-            json_array_append_new(fb, json_string(j->dag->stages[s].name));
+            json_array_append_new(fb, json_string(j->spec.dag->stages[s].name));
         }
     json_t *hdr = json_pack(
         "{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:{s:f,s:f,s:f,s:b},s:o}", "job_uid",
@@ -256,11 +254,12 @@ static void *job_main(void *arg)
     vd_plan first = j->pending;
     pthread_mutex_unlock(&e->mu);
     for (int s = 0; s < first.n_stages; s++) /* open the planned models from the start */
-        for (int k = 0; k < j->dag->n_stages && k < VD_MAX_STAGES; k++)
-            if (!strcmp(first.map[s].stage, j->dag->stages[k].name))
+        for (int k = 0; k < j->spec.dag->n_stages && k < VD_MAX_STAGES; k++)
+            if (!strcmp(first.map[s].stage, j->spec.dag->stages[k].name))
                 eo.model_id[k] = first.map[s].model_id;
-    vd_source_opts so = {.loop = j->loop};
-    if (vd_source_open(j->video.path, &so, &src, &err) || vd_exec_new(j->dag, &eo, &ex, &err)) {
+    vd_source_opts so = {.loop = j->spec.loop};
+    if (vd_source_open(j->video.path, &so, &src, &err) ||
+        vd_exec_new(j->spec.dag, &eo, &ex, &err)) {
         fprintf(stderr, "vdag %s: job %s: %s\n", e->name, j->uid, err.msg);
         finish(j, "error", err.msg);
         vd_source_close(src);
@@ -271,7 +270,7 @@ static void *job_main(void *arg)
     double t_start = -1;
     int64_t pts0 = 0;
     long processed = 0;
-    int clip = j->dag->generator == VD_GEN_CLIP ? j->dag->clip_len : 1;
+    int clip = j->spec.dag->generator == VD_GEN_CLIP ? j->spec.dag->clip_len : 1;
     if (clip > 64) clip = 64;
     const char *reason = "finished", *msg = "";
     char msgbuf[600];
@@ -287,7 +286,7 @@ static void *job_main(void *arg)
             break;
         }
         if (has) apply_plan(j, src, ex, &np, nv);
-        if (j->max_frames > 0 && processed >= j->max_frames) break;
+        if (j->spec.max_frames > 0 && processed >= j->spec.max_frames) break;
         vd_frame *frames[64];
         int got = 0, rc = 0;
         while (got < clip && (rc = vd_source_read(src, &frames[got], 1000, &err)) == 0) got++;
@@ -315,11 +314,11 @@ static void *job_main(void *arg)
         rc = vd_exec_step(ex, frames, got, &res, &err);
         if (rc) { /* a remote stage failed? run it here until the next plan */
             int retried = 0;
-            for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+            for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
                 if (j->rs[s].node[0] && !j->fallback[s]) {
                     fprintf(stderr,
                             "vdag %s: job %s: stage %s on %s failed (%s); running it here\n",
-                            e->name, j->uid, j->dag->stages[s].name, j->rs[s].node, err.msg);
+                            e->name, j->uid, j->spec.dag->stages[s].name, j->rs[s].node, err.msg);
                     vd_exec_set_remote(ex, s, NULL, NULL);
                     j->fallback[s] = 1;
                     retried = 1;
@@ -336,13 +335,13 @@ static void *job_main(void *arg)
         processed += got;
         vd__loadwin_step(&j->lw, t_step, vd_now_ms(), got);
         json_t *dl = json_object_get(res, "delay");
-        for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
-            j->sum_delay[s] += json_number_value(json_object_get(dl, j->dag->stages[s].name));
+        for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+            j->sum_delay[s] += json_number_value(json_object_get(dl, j->spec.dag->stages[s].name));
         double total = json_number_value(json_object_get(res, "total_frame_delay"));
         j->sum_total += total;
         j->n_plan_frames++;
         double on, osz;
-        count_objects(j->dag, res, &on, &osz);
+        count_objects(j->spec.dag, res, &on, &osz);
         int wi = j->win_count++ % RT_WIN;
         j->win_delay[wi] = total, j->win_n[wi] = on, j->win_size[wi] = osz;
         vd_frame *last = frames[got - 1];
@@ -398,136 +397,80 @@ static int req_job(vd_edge *e, json_t *req, int running, job **out, vd_error *er
 static void job_free(job *j)
 {
     if (!j) return;
-    vd_dag_free(j->dag);
+    vd__job_spec_clear(&j->spec);
     json_decref(j->last);
-    json_decref(j->spec);
     free(j);
 }
 
-/* A command whose DAG or plan does not parse is wrong as sent: VD_EINVAL whatever the parser
- * said (VD_ENOTFOUND stays for what this node lacks: the video, the job), VD_ENOMEM kept. */
-static int bad_request(int rc, vd_error *err)
+/* Start a new job (e->mu held): it takes sub->spec (zeroed then). */
+static int start_job(vd_edge *e, vd__submit *sub, const vd_video_src *v, vd_error *err)
 {
-    if (rc == VD_ENOMEM) return rc;
-    if (err) err->code = VD_EINVAL;
-    return VD_EINVAL;
-}
-
-/* The cloud's number for the plan a command carries ("plan_version"); 0 when absent. */
-static int plan_version_of(json_t *req)
-{
-    json_int_t v = json_integer_value(json_object_get(req, "plan_version"));
-    return v > 0 && v <= 0x7fffffff ? (int)v : 0;
-}
-
-/* What a cloud needs to take the job over (node.get_job) from the submit request: kept
- * opaque here, the cloud validates it. */
-static json_t *job_spec(json_t *req)
-{
-    static const char *const keys[] = {"video_id",   "dag",  "user_constraint", "scheduler",
-                                       "max_frames", "loop", "requested_plan",  NULL};
-    json_t *spec = json_object();
-    for (int i = 0; spec && keys[i]; i++) {
-        json_t *v = json_object_get(req, keys[i]);
-        if (v) json_object_set_new(spec, keys[i], json_deep_copy(v));
-    }
-    return spec;
-}
-
-/* {job_uid, video_id, dag, plan?, plan_version?, max_frames?, loop?, and for node.get_job:
- * user_constraint?, scheduler?, requested_plan?}. A job that exists (and runs) gets the plan
- * as an update: resubmitting is idempotent. Errors: VD_ENOTFOUND, no such video here (the
- * cloud ends the job); VD_EALREADY, the job ran to its end here before (the cloud takes it
- * as finished); VD_EINVAL, a bad request; VD_ESTATE, shutting down. */
-static int submit_job(vd_edge *e, json_t *req, vd_error *err)
-{
-    const char *uid = json_string_value(json_object_get(req, "job_uid"));
-    if (!uid) uid = json_string_value(json_object_get(req, "unique_job_id"));
-    json_t *vid = json_object_get(req, "video_id");
-    char vids[32];
-    if (json_is_integer(vid))
-        snprintf(vids, sizeof vids, "%lld", (long long)json_integer_value(vid));
-    else
-        snprintf(vids, sizeof vids, "%s", json_string_value(vid) ? json_string_value(vid) : "");
-    if (!uid || !*uid || strlen(uid) >= 64)
-        return vd_fail(err, VD_EINVAL, "submit_job.job_uid: expected a string (1..63 chars)");
-    const vd_video_src *v = NULL;
-    for (int i = 0; i < e->o.n_videos; i++)
-        if (!strcmp(e->o.videos[i].id, vids)) v = &e->o.videos[i];
-    if (!v)
-        return vd_fail(err, VD_ENOTFOUND,
-                       "node %s has no video '%s' (its videos: see "
-                       "/user/get_all_status)",
-                       e->name, vids);
-    vd_dag *dag = NULL;
-    int rc = vd_dag_from_json(json_object_get(req, "dag"), "dag", &dag, err);
-    if (rc) return bad_request(rc, err);
-    vd_plan p;
-    json_t *pj = json_object_get(req, "plan");
-    if (pj) {
-        rc = vd_plan_from_json(pj, dag, "plan", &p, err);
-    } else {
-        vd_plan_default(dag, e->name, &p);
-    }
-    if (rc) {
-        vd_dag_free(dag);
-        return bad_request(rc, err);
-    }
-    pthread_mutex_lock(&e->mu);
-    if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
-        pthread_mutex_unlock(&e->mu);
-        vd_dag_free(dag);
-        return vd_fail(err, VD_ESTATE, "node %s is shutting down: job %s not started", e->name,
-                       uid);
-    }
-    job *j = find_job(e, uid);
-    if (j && j->state == J_RUN) {
-        j->pending = p;
-        j->pending_version = plan_version_of(req);
-        j->has_pending = 1;
-        json_t *uc = json_object_get(req, "user_constraint");
-        if (uc && j->spec) json_object_set_new(j->spec, "user_constraint", json_deep_copy(uc));
-        pthread_mutex_unlock(&e->mu);
-        vd_dag_free(dag);
-        return 0;
-    }
-    if (j) { /* finished before: run it again under the same uid */
-        pthread_mutex_unlock(&e->mu);
-        vd_dag_free(dag);
-        return vd_fail(err, VD_EALREADY, "job %s already ran on %s", uid, e->name);
-    }
-    j = calloc(1, sizeof *j);
+    job *j = calloc(1, sizeof *j);
     job **nj = j ? realloc(e->jobs, sizeof *nj * (size_t)(e->n_jobs + 1)) : NULL;
     if (!nj) {
-        pthread_mutex_unlock(&e->mu);
         free(j);
-        vd_dag_free(dag);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
     e->jobs = nj;
-    snprintf(j->uid, sizeof j->uid, "%s", uid);
+    snprintf(j->uid, sizeof j->uid, "%s", sub->uid);
     j->edge = e;
     j->video = *v;
-    j->dag = dag;
+    j->spec = sub->spec;
+    memset(&sub->spec, 0, sizeof sub->spec);
+    if (j->spec.loop < 0) j->spec.loop = e->o.loop;
     j->enc_id = -1;
-    j->max_frames = (long)json_integer_value(json_object_get(req, "max_frames"));
-    json_t *lp = json_object_get(req, "loop");
-    j->loop = lp ? json_is_true(lp) : e->o.loop;
-    j->spec = job_spec(req);
-    if (j->spec) json_object_set_new(j->spec, "loop", json_boolean(j->loop));
-    j->pending = p;
-    j->pending_version = plan_version_of(req);
+    j->pending = sub->plan;
+    j->pending_version = sub->plan_version;
     j->has_pending = 1;
-    j->watch = json_is_true(json_object_get(req, "watch"));
+    j->watch = sub->watch;
     if (pthread_create(&j->thr, NULL, job_main, j)) {
-        pthread_mutex_unlock(&e->mu);
         job_free(j);
         return vd_fail(err, VD_ENOMEM, "cannot start a job thread");
     }
     j->started = 1;
     e->jobs[e->n_jobs++] = j;
-    pthread_mutex_unlock(&e->mu);
     return 0;
+}
+
+/* node.submit_job (proto.h). A job that exists (and runs) gets the plan as an update:
+ * resubmitting is idempotent. Errors: VD_ENOTFOUND, no such video here (the cloud ends the
+ * job); VD_EALREADY, the job ran to its end here before (the cloud takes it as finished);
+ * VD_EINVAL, a bad request; VD_ESTATE, shutting down. */
+static int submit_job(vd_edge *e, json_t *req, vd_error *err)
+{
+    vd__submit sub;
+    int rc = vd__submit_parse(req, &sub, err);
+    if (rc) return rc;
+    const vd_video_src *v = NULL;
+    for (int i = 0; i < e->o.n_videos; i++)
+        if (!strcmp(e->o.videos[i].id, sub.spec.video_id)) v = &e->o.videos[i];
+    if (!v) {
+        vd__job_spec_clear(&sub.spec);
+        return vd_fail(err, VD_ENOTFOUND,
+                       "node %s has no video '%s' (its videos: see "
+                       "/user/get_all_status)",
+                       e->name, sub.spec.video_id);
+    }
+    if (!sub.has_plan) vd_plan_default(sub.spec.dag, e->name, &sub.plan);
+    pthread_mutex_lock(&e->mu);
+    job *j = find_job(e, sub.uid);
+    if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
+        rc = vd_fail(err, VD_ESTATE, "node %s is shutting down: job %s not started", e->name,
+                     sub.uid);
+    } else if (j && j->state == J_RUN) {
+        j->pending = sub.plan;
+        j->pending_version = sub.plan_version;
+        j->has_pending = 1;
+        if (json_object_get(req, "user_constraint")) /* the current one rides along */
+            rc = vd__job_spec_set_constraint(&j->spec, sub.spec.constraint, err);
+    } else if (j) { /* finished before: not run again under the same uid */
+        rc = vd_fail(err, VD_EALREADY, "job %s already ran on %s", sub.uid, e->name);
+    } else {
+        rc = start_job(e, &sub, v, err);
+    }
+    pthread_mutex_unlock(&e->mu);
+    vd__job_spec_clear(&sub.spec);
+    return rc;
 }
 
 static int update_plan(vd_edge *e, json_t *req, vd_error *err)
@@ -541,7 +484,10 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
     }
     /* the cloud's current user_constraint rides along (node.get_job returns it) */
     json_t *uc = json_object_get(req, "user_constraint");
-    if (uc && j->spec) json_object_set_new(j->spec, "user_constraint", json_deep_copy(uc));
+    if (uc && (rc = vd__job_spec_set_constraint(&j->spec, uc, err))) {
+        pthread_mutex_unlock(&e->mu);
+        return rc;
+    }
     json_t *pj = json_object_get(req, "plan");
     if (!pj && !json_object_get(req, "video_conf") && !json_object_get(req, "flow_mapping") &&
         uc) { /* a constraint-only update */
@@ -550,16 +496,15 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
     }
     if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
     vd_plan p;
-    rc = vd_plan_from_json(pj, j->dag, "plan", &p, err);
-    if (!rc) j->pending = p, j->pending_version = plan_version_of(req), j->has_pending = 1;
+    rc = vd_plan_from_json(pj, j->spec.dag, "plan", &p, err);
+    if (!rc) j->pending = p, j->pending_version = vd__msg_plan_version(req), j->has_pending = 1;
     pthread_mutex_unlock(&e->mu);
-    return rc ? bad_request(rc, err) : 0;
+    return rc ? vd__request_error(rc, err) : 0;
 }
 
-/* node.get_job {job_uid} → {job_uid, node, state "EXEC"|"DONE", the spec as submitted
- * (video_id, dag, user_constraint, scheduler, requested_plan, max_frames, loop), watch,
- * plan (in force, else the one about to apply) and the cloud's plan_version for it (0:
- * none given)}: what a restarted cloud needs to take over a job it does not know. */
+/* node.get_job {job_uid} → the job as submitted, its state, watch, the plan (in force, else
+ * the one about to apply) and the cloud's plan_version for it (proto.h): what a restarted
+ * cloud needs to take over a job it does not know. */
 static int get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
     pthread_mutex_lock(&e->mu);
@@ -569,17 +514,10 @@ static int get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
         pthread_mutex_unlock(&e->mu);
         return rc;
     }
-    json_t *r = j->spec ? json_deep_copy(j->spec) : json_object();
-    if (r) {
-        json_object_set_new(r, "job_uid", json_string(j->uid));
-        json_object_set_new(r, "node", json_string(e->name));
-        json_object_set_new(r, "state", json_string(j->state == J_RUN ? "EXEC" : "DONE"));
-        json_object_set_new(r, "watch", json_boolean(j->watch));
-        int a = j->has_applied;
-        json_object_set_new(r, "plan", vd_plan_to_json(a ? &j->applied : &j->pending));
-        json_object_set_new(r, "plan_version",
-                            json_integer(a ? j->applied_version : j->pending_version));
-    }
+    int a = j->has_applied;
+    json_t *r = vd__job_info_msg(j->uid, e->name, &j->spec, j->state == J_RUN, j->watch,
+                                 a ? &j->applied : &j->pending,
+                                 a ? j->applied_version : j->pending_version);
     pthread_mutex_unlock(&e->mu);
     *reply = r;
     return r ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
