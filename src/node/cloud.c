@@ -146,6 +146,41 @@ static void job_unref(cjob *j)
     free(j);
 }
 
+/* The one constructor of a job: UNSCHED, no plan, refs 1, for `node`, from a spec (taken: it
+ * is zeroed) and its scheduler (taken; spec.scheduler becomes its own name). NULL when out
+ * of memory: nothing is taken then. */
+static cjob *job_new(const char *uid, const char *node, vd__job_spec *spec, vd_sched *sch)
+{
+    cjob *j = calloc(1, sizeof *j);
+    json_t *changes = json_array();
+    if (!j || !changes) {
+        free(j);
+        json_decref(changes);
+        return NULL;
+    }
+    snprintf(j->uid, sizeof j->uid, "%s", uid);
+    snprintf(j->node, sizeof j->node, "%s", node);
+    j->spec = *spec;
+    memset(spec, 0, sizeof *spec);
+    snprintf(j->spec.scheduler, sizeof j->spec.scheduler, "%s", vd_sched_name(sch));
+    j->sched = sch;
+    j->state = S_UNSCHED;
+    j->changes = changes;
+    j->submitted_at = vd_now_ms();
+    j->refs = 1;
+    return j;
+}
+
+/* Register a job (lock held); VD_ENOMEM leaves it to the caller. */
+static int jobs_add(vd_cloud *c, cjob *j)
+{
+    cjob **nj = realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1));
+    if (!nj) return VD_ENOMEM;
+    c->jobs = nj;
+    c->jobs[c->n_jobs++] = j;
+    return 0;
+}
+
 static void set_done(cjob *j, const char *reason, const char *msg)
 {
     j->state = S_DONE;
@@ -566,50 +601,40 @@ static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *e
         rc = vd_fail(err, VD_EFORMAT, "%s", e2.msg);
         goto out;
     }
-    if (!(j = calloc(1, sizeof *j))) {
+    if (!(j = job_new(uid, node, &info.spec, sch))) {
         rc = vd_fail(err, VD_ENOMEM, "out of memory");
         goto out;
     }
-    snprintf(j->uid, sizeof j->uid, "%.63s", uid);
-    snprintf(j->node, sizeof j->node, "%s", node);
-    j->spec = info.spec;
-    memset(&info.spec, 0, sizeof info.spec);
-    snprintf(j->spec.scheduler, sizeof j->spec.scheduler, "%s", vd_sched_name(sch));
-    j->sched = sch;
     sch = NULL;
     j->state = S_EXEC;
     j->plan = info.plan;
     j->has_plan = j->plan_sent = 1;
     j->plan_version = info.plan_version;
-    j->submitted_at = j->last_plan_at = j->sent_at = vd_now_ms();
-    j->changes = json_array();
+    j->last_plan_at = j->sent_at = j->submitted_at;
     /* the plan_changes shape; nothing measured or predicted yet (<0: unknown) */
     json_array_append_new(j->changes, json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time",
                                                 (double)time(NULL), "plan_version", j->plan_version,
                                                 "why", "adopted", "plan", vd_plan_to_json(&j->plan),
                                                 "measured_delay", 0.0, "predicted_delay", -1.0,
                                                 "measured_load", 0.0, "predicted_load", -1.0));
-    j->refs = 1;
     snprintf(j->msg, sizeof j->msg, "adopted from %s after a cloud restart", node);
     pthread_mutex_lock(&c->mu);
     int known = job_known(c, uid) || c->stopping; /* adopted meanwhile, or shutting down */
-    cjob **nj = known ? NULL : realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1));
-    if (nj) {
+    int added = !known && jobs_add(c, j) == 0;
+    if (added) {
         node_ent *n = find_node(c, node);
         if (!n || strcmp(n->name, node)) { /* dropped while we asked: as for its other jobs */
             j->state = S_UNSCHED;
             j->plan_sent = 0;
             snprintf(j->msg, sizeof j->msg, "edge %s lost; waiting for it to return", node);
         }
-        c->jobs = nj;
-        c->jobs[c->n_jobs++] = j;
         fprintf(stderr, "vdag %s: adopted job %s running on %s (plan version %d)\n", c->name, uid,
                 node, j->plan_version);
         j = NULL;
     }
     pthread_mutex_unlock(&c->mu);
-    if (nj && info.watch) watch(c, node, uid, 0); /* its viewers were the old cloud's */
-    if (!nj && !known) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+    if (added && info.watch) watch(c, node, uid, 0); /* its viewers were the old cloud's */
+    if (!added && !known) rc = vd_fail(err, VD_ENOMEM, "out of memory");
 out:
     if (j) job_unref(j);
     vd__job_spec_clear(&info.spec);
@@ -1031,27 +1056,21 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
                     spec.video_id);
         goto bad;
     }
-    cjob *j = calloc(1, sizeof *j);
-    cjob **nj = j ? realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1)) : NULL;
-    if (!nj) {
+    char uid[64];
+    do /* never a uid this cloud knows (adopted jobs included) */
+        snprintf(uid, sizeof uid, "%s.%d", c->prefix, ++c->next_id);
+    while (job_known(c, uid));
+    cjob *j = job_new(uid, n->name, &spec, sch);
+    if (!j || jobs_add(c, j)) {
         pthread_mutex_unlock(&c->mu);
-        free(j);
+        if (j)
+            job_unref(j); /* it owns the scheduler now */
+        else
+            vd_sched_free(sch);
+        sch = NULL;
         vd_fail(&err, VD_ENOMEM, "out of memory");
         goto bad;
     }
-    c->jobs = nj;
-    do /* never a uid this cloud knows (adopted jobs included) */
-        snprintf(j->uid, sizeof j->uid, "%s.%d", c->prefix, ++c->next_id);
-    while (job_known(c, j->uid));
-    snprintf(j->node, sizeof j->node, "%s", n->name);
-    j->spec = spec;
-    memset(&spec, 0, sizeof spec);
-    snprintf(j->spec.scheduler, sizeof j->spec.scheduler, "%s", vd_sched_name(sch));
-    j->sched = sch;
-    j->changes = json_array();
-    j->submitted_at = vd_now_ms();
-    j->refs = 1;
-    c->jobs[c->n_jobs++] = j;
     pthread_cond_broadcast(&c->cv);
     json_t *r = json_pack("{s:i,s:s,s:s,s:s,s:s}", "status", 0, "msg", "submitted", "job_uid",
                           j->uid, "query_id", j->uid, "state", state_names[j->state]);
