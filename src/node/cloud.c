@@ -8,7 +8,9 @@
  * plans jobs that need it (new, re-planning period due, a stage on a lost node) and sends
  * the plan to the job's edge.
  */
+#include <assert.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,34 +551,6 @@ static int is_stopping(vd_cloud *c)
     return s;
 }
 
-/* Ask a node for the knowledge base it announced (no lock held). */
-static void fetch_kb(vd_cloud *c, const char *node)
-{
-    json_t *body = json_object(), *reply = NULL;
-    vd_error err = {0};
-    int rc = node_call(c, node, VD_CMD_GET_KB, body, &reply, &err);
-    json_decref(body);
-    pthread_mutex_lock(&c->mu);
-    node_ent *n = NULL;
-    for (int i = 0; i < c->n_nodes; i++)
-        if (!strcmp(c->nodes[i].name, node)) n = &c->nodes[i];
-    json_t *kbv = json_object_get(reply, "kb_version"), *kb = json_object_get(reply, "kb");
-    if (n && !rc && json_is_integer(kbv)) {
-        json_int_t v = json_integer_value(kbv);
-        if (kb && v != 0 && v != n->kb_version)
-            node_set_kb(c, n, kb, v);
-        else if (v == n->kb_version || v == 0)
-            n->kb_wanted = 0;
-    } else if (n && rc && !n->kb_fetch_logged) {
-        n->kb_fetch_logged = 1;
-        fprintf(stderr,
-                "vdag %s: cannot get the knowledge base of node %s (retrying every %d s): %s\n",
-                c->name, node, KB_RETRY_MS / 1000, err.msg);
-    }
-    pthread_mutex_unlock(&c->mu);
-    json_decref(reply);
-}
-
 static void watch(vd_cloud *c, const char *node, const char *uid, int on);
 
 /* Take over a job that `node` runs and this cloud does not know (it restarted; no lock
@@ -642,204 +616,325 @@ out:
     return rc;
 }
 
+/* ---- housekeeping (lock held) ---------------------------------------------------------- */
+
+/* A node silent too long goes: its jobs wait (UNSCHED) for it, jobs with a stage there
+ * re-plan at once. */
+static void drop_node(vd_cloud *c, int i, double now)
+{
+    node_ent *n = &c->nodes[i];
+    fprintf(stderr, "vdag %s: node %s silent for %.1f s: dropped\n", c->name, n->name,
+            (now - n->last_seen) / 1e3);
+    for (int k = 0; k < c->n_jobs; k++) {
+        cjob *j = c->jobs[k];
+        if (j->removed || j->state == S_DONE) continue;
+        if (!strcmp(j->node, n->name)) {
+            j->state = S_UNSCHED;
+            j->plan_sent = 0;
+            snprintf(j->msg, sizeof j->msg, "edge %s lost; waiting for it to return", n->name);
+            continue;
+        }
+        for (int s = 0; s < j->plan.n_stages; s++)
+            if (!strcmp(j->plan.map[s].node, n->name)) j->replan_now = 2;
+    }
+    for (int k = 0; k < c->n_adopt; k++)
+        if (!strcmp(c->adopt[k].node, n->name) && !c->adopt[k].busy)
+            c->adopt[k--] = c->adopt[--c->n_adopt];
+    json_decref(n->hb);
+    vd_kb_free(n->kb);
+    c->nodes[i] = c->nodes[--c->n_nodes];
+}
+
+/* The cloud's own connection, its own entry's resources (once a second) and the liveness of
+ * the others: dropped when silent for drop_s, but only once the cloud itself has been
+ * connected that long (a broker restart does not drop everyone). */
+static void tend_nodes(vd_cloud *c, double now)
+{
+    if (c->o.tr->ops->connected(c->o.tr)) {
+        if (c->connected_since <= 0) c->connected_since = now;
+    } else {
+        c->connected_since = 0;
+    }
+    for (int i = 0; i < c->n_nodes; i++)
+        if (c->nodes[i].self && c->host && now - c->nodes[i].last_seen >= 1000) {
+            json_object_set_new(c->nodes[i].hb, "resources",
+                                vd__svchost_resource_info(c->host, &c->res));
+            c->nodes[i].last_seen = now;
+        }
+    double drop_ms = c->o.drop_s * 1e3;
+    for (int i = 0; i < c->n_nodes; i++) {
+        node_ent *n = &c->nodes[i];
+        if (n->self || now - n->last_seen <= drop_ms) continue;
+        if (c->connected_since <= 0 || now - c->connected_since < drop_ms) continue;
+        drop_node(c, i--, now);
+    }
+}
+
+/* ---- the control loop: phases of "copy under the lock, call without it, apply under it" */
+
+/* One kind of work of the scheduler thread. collect (lock held) copies up to max items of
+ * item_size bytes, and marks in the cloud's state what it took (busy flags, retry times) so
+ * that the next round does not take it again; call (no lock held) makes the item's
+ * transport call; apply (lock held; may be NULL) takes the call's outcome; release (may be
+ * NULL) frees what an item holds, whether it was called or not. */
+typedef struct loop_phase {
+    size_t item_size;
+    int max_items;
+    int (*collect)(vd_cloud *c, double now, void *items, int max);
+    int (*call)(vd_cloud *c, void *item, vd_error *err);
+    void (*apply)(vd_cloud *c, void *item, int rc, const vd_error *err);
+    void (*release)(void *item);
+} loop_phase;
+
+#define PHASE_BYTES 16384
+
+/* Run one phase (lock held on entry and return; released during the calls). Once the cloud
+ * is stopping no more calls are made (each may take CMD_TIMEOUT). 1 when stopping. */
+static int run_phase(vd_cloud *c, const loop_phase *ph)
+{
+    _Alignas(max_align_t) unsigned char items[PHASE_BYTES];
+    assert(ph->item_size * (size_t)ph->max_items <= sizeof items);
+    int n = ph->collect(c, vd_now_ms(), items, ph->max_items);
+    assert(n >= 0 && n <= ph->max_items);
+    if (!n) return c->stopping;
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < n; i++) {
+        void *it = items + (size_t)i * ph->item_size;
+        if (!is_stopping(c)) {
+            vd_error err = {0};
+            int rc = ph->call(c, it, &err);
+            if (ph->apply) {
+                pthread_mutex_lock(&c->mu);
+                ph->apply(c, it, rc, &err);
+                pthread_mutex_unlock(&c->mu);
+            }
+        }
+        if (ph->release) ph->release(it);
+    }
+    pthread_mutex_lock(&c->mu);
+    return c->stopping;
+}
+
+/* A job on a node, by uid (adoption, stops sent again). */
+typedef struct job_ref {
+    char uid[64], node[64];
+} job_ref;
+
+/* Knowledge bases announced without being sent (this cloud started between two sends):
+ * node.get_kb, every KB_RETRY_MS while it fails. */
+typedef struct kb_item {
+    char node[64];
+    json_t *reply;
+} kb_item;
+
+static int kb_collect(vd_cloud *c, double now, void *items, int max)
+{
+    kb_item *q = items;
+    int n = 0;
+    for (int i = 0; i < c->n_nodes && n < max; i++) {
+        node_ent *e = &c->nodes[i];
+        if (e->self || !e->kb_wanted || now < e->kb_retry_at) continue;
+        e->kb_retry_at = now + KB_RETRY_MS;
+        q[n] = (kb_item){.reply = NULL};
+        snprintf(q[n++].node, sizeof q[0].node, "%s", e->name);
+    }
+    return n;
+}
+
+static int kb_call(vd_cloud *c, void *item, vd_error *err)
+{
+    kb_item *q = item;
+    json_t *body = json_object();
+    int rc = node_call(c, q->node, VD_CMD_GET_KB, body, &q->reply, err);
+    json_decref(body);
+    return rc;
+}
+
+static void kb_apply(vd_cloud *c, void *item, int rc, const vd_error *err)
+{
+    kb_item *q = item;
+    node_ent *n = NULL;
+    for (int i = 0; i < c->n_nodes; i++)
+        if (!strcmp(c->nodes[i].name, q->node)) n = &c->nodes[i];
+    json_t *kbv = json_object_get(q->reply, "kb_version"), *kb = json_object_get(q->reply, "kb");
+    if (n && !rc && json_is_integer(kbv)) {
+        json_int_t v = json_integer_value(kbv);
+        if (kb && v != 0 && v != n->kb_version)
+            node_set_kb(c, n, kb, v);
+        else if (v == n->kb_version || v == 0)
+            n->kb_wanted = 0;
+    } else if (n && rc && !n->kb_fetch_logged) {
+        n->kb_fetch_logged = 1;
+        fprintf(stderr,
+                "vdag %s: cannot get the knowledge base of node %s (retrying every %d s): %s\n",
+                c->name, q->node, KB_RETRY_MS / 1000, err->msg);
+    }
+}
+
+static void kb_release(void *item)
+{
+    json_decref(((kb_item *)item)->reply);
+}
+
+/* Jobs the edges run that this cloud does not know: adopt them (node.get_job), retrying
+ * with a growing wait. */
+static int adopt_collect(vd_cloud *c, double now, void *items, int max)
+{
+    job_ref *q = items;
+    int n = 0;
+    for (int i = 0; i < c->n_adopt && n < max; i++) {
+        adopt_ent *a = &c->adopt[i];
+        if (a->busy || now < a->retry_at) continue;
+        a->busy = 1;
+        snprintf(q[n].uid, sizeof q[0].uid, "%s", a->uid);
+        snprintf(q[n++].node, sizeof q[0].node, "%s", a->node);
+    }
+    return n;
+}
+
+static int adopt_call(vd_cloud *c, void *item, vd_error *err)
+{
+    job_ref *q = item;
+    return adopt_job(c, q->uid, q->node, err);
+}
+
+static void adopt_apply(vd_cloud *c, void *item, int rc, const vd_error *err)
+{
+    job_ref *q = item;
+    for (int i = 0; i < c->n_adopt; i++) {
+        adopt_ent *a = &c->adopt[i];
+        if (strcmp(a->uid, q->uid)) continue;
+        if (!rc) {
+            c->adopt[i] = c->adopt[--c->n_adopt];
+            return;
+        }
+        a->busy = 0;
+        a->tries++;
+        a->retry_at = vd_now_ms() + (a->tries < 5 ? 1000 << a->tries : 30000);
+        if (!a->logged)
+            fprintf(stderr, "vdag %s: cannot adopt job %s running on %s (retrying): %s\n", c->name,
+                    a->uid, a->node, err->msg);
+        a->logged = 1;
+        return;
+    }
+}
+
+/* Stops that did not reach their edge (it still lists the job): node.stop_job again. */
+static int restop_collect(vd_cloud *c, double now, void *items, int max)
+{
+    job_ref *q = items;
+    int n = 0;
+    for (int k = 0; k < c->n_jobs && n < max; k++) {
+        cjob *j = c->jobs[k];
+        if (!j->restop) continue;
+        j->restop = 0;
+        j->stopped_at = now;
+        snprintf(q[n].uid, sizeof q[0].uid, "%s", j->uid);
+        snprintf(q[n++].node, sizeof q[0].node, "%s", j->node);
+    }
+    return n;
+}
+
+static int restop_call(vd_cloud *c, void *item, vd_error *err)
+{
+    job_ref *q = item;
+    json_t *body = json_pack("{s:s}", "job_uid", q->uid);
+    fprintf(stderr, "vdag %s: job %s was stopped but %s still runs it: stopping again\n", c->name,
+            q->uid, q->node);
+    int rc = node_call(c, q->node, VD_CMD_STOP, body, NULL, err);
+    json_decref(body);
+    return rc;
+}
+
+/* Plans to send: new jobs (node.submit_job), re-plans that changed (node.update_plan). */
 typedef struct outbox {
-    char node[64], cmd[32], uid[64];
+    char node[64], uid[64];
+    int submit; /* VD_CMD_SUBMIT, else VD_CMD_UPDATE */
     json_t *body;
     int version;
 } outbox;
+
+static int plan_collect(vd_cloud *c, double now, void *items, int max)
+{
+    outbox *ob = items;
+    int n = 0;
+    for (int k = 0; k < c->n_jobs && n < max; k++) {
+        cjob *j = c->jobs[k];
+        if (j->removed || j->state == S_DONE || !find_node(c, j->node)) continue;
+        int due =
+            j->state == S_UNSCHED || j->replan_now || now - j->last_plan_at >= c->o.replan_s * 1e3;
+        if (!due) continue;
+        const char *why = j->state == S_UNSCHED ? "start"
+                          : j->replan_now == 2  ? "node lost"
+                          : j->replan_now == 1  ? "cluster changed"
+                                                : "periodic";
+        j->replan_now = 0;
+        if (!plan_job(c, j, why)) continue;
+        outbox *o = &ob[n++];
+        snprintf(o->node, sizeof o->node, "%s", j->node);
+        snprintf(o->uid, sizeof o->uid, "%s", j->uid);
+        o->version = j->plan_version;
+        o->submit = j->state == S_UNSCHED;
+        o->body = o->submit
+                      ? vd__submit_msg(j->uid, &j->spec, &j->plan, j->plan_version, j->viewers > 0)
+                      : vd__update_msg(j->uid, &j->plan, j->plan_version, j->spec.constraint);
+    }
+    return n;
+}
+
+static int plan_call(vd_cloud *c, void *item, vd_error *err)
+{
+    outbox *o = item;
+    return node_call(c, o->node, o->submit ? VD_CMD_SUBMIT : VD_CMD_UPDATE, o->body, NULL, err);
+}
+
+/* The edge's answer to a plan: sent, or why not. On a submit the code decides: VD_ENOTFOUND
+ * (no such video there) ends the job with an error, VD_EALREADY (it ran to its end there)
+ * as finished; anything else waits, and the job is submitted again. */
+static void plan_apply(vd_cloud *c, void *item, int rc, const vd_error *err)
+{
+    outbox *o = item;
+    cjob *j = find_job(c, o->uid);
+    if (!j || j->plan_version != o->version || j->state == S_DONE) return;
+    int submit = o->submit && j->state == S_UNSCHED;
+    if (!rc) {
+        j->plan_sent = 1;
+        j->sent_at = vd_now_ms();
+        if (j->state == S_UNSCHED) j->state = S_EXEC, j->msg[0] = 0;
+    } else if (submit && rc == VD_EREMOTE && err->remote == VD_ENOTFOUND) {
+        set_done(j, "error", err->msg); /* the edge has no such video */
+    } else if (submit && rc == VD_EREMOTE && err->remote == VD_EALREADY) {
+        set_done(j, "finished", err->msg); /* it ran to its end; its DONE was missed */
+    } else {
+        snprintf(j->msg, sizeof j->msg, "%s", err->msg);
+    }
+}
+
+static void plan_release(void *item)
+{
+    json_decref(((outbox *)item)->body);
+}
+
+/* In this order, every 100 ms (or when woken). */
+static const loop_phase phases[] = {
+    {sizeof(kb_item), 8, kb_collect, kb_call, kb_apply, kb_release},
+    {sizeof(job_ref), 8, adopt_collect, adopt_call, adopt_apply, NULL},
+    {sizeof(job_ref), 8, restop_collect, restop_call, NULL, NULL},
+    {sizeof(outbox), 64, plan_collect, plan_call, plan_apply, plan_release},
+};
 
 static void *sched_main(void *arg)
 {
     vd_cloud *c = arg;
     pthread_mutex_lock(&c->mu);
     while (!c->stopping) {
-        double now = vd_now_ms();
-        if (c->o.tr->ops->connected(c->o.tr)) {
-            if (c->connected_since <= 0) c->connected_since = now;
-        } else {
-            c->connected_since = 0;
-        }
-        /* our own entry: resources once a second */
-        for (int i = 0; i < c->n_nodes; i++)
-            if (c->nodes[i].self && c->host && now - c->nodes[i].last_seen >= 1000) {
-                json_object_set_new(c->nodes[i].hb, "resources",
-                                    vd__svchost_resource_info(c->host, &c->res));
-                c->nodes[i].last_seen = now;
-            }
-        /* liveness */
-        double drop_ms = c->o.drop_s * 1e3;
-        for (int i = 0; i < c->n_nodes; i++) {
-            node_ent *n = &c->nodes[i];
-            if (n->self || now - n->last_seen <= drop_ms) continue;
-            if (c->connected_since <= 0 || now - c->connected_since < drop_ms) continue;
-            fprintf(stderr, "vdag %s: node %s silent for %.1f s: dropped\n", c->name, n->name,
-                    (now - n->last_seen) / 1e3);
-            for (int k = 0; k < c->n_jobs; k++) {
-                cjob *j = c->jobs[k];
-                if (j->removed || j->state == S_DONE) continue;
-                if (!strcmp(j->node, n->name)) {
-                    j->state = S_UNSCHED;
-                    j->plan_sent = 0;
-                    snprintf(j->msg, sizeof j->msg, "edge %s lost; waiting for it to return",
-                             n->name);
-                    continue;
-                }
-                for (int s = 0; s < j->plan.n_stages; s++)
-                    if (!strcmp(j->plan.map[s].node, n->name)) j->replan_now = 2;
-            }
-            for (int k = 0; k < c->n_adopt; k++)
-                if (!strcmp(c->adopt[k].node, n->name) && !c->adopt[k].busy)
-                    c->adopt[k--] = c->adopt[--c->n_adopt];
-            json_decref(n->hb);
-            vd_kb_free(n->kb);
-            c->nodes[i] = c->nodes[--c->n_nodes];
-            i--;
-        }
-        /* knowledge bases announced without being sent (this cloud started between two
-         * sends): ask their nodes, outside the lock */
-        char kbq[8][64];
-        int nkb = 0;
-        for (int i = 0; i < c->n_nodes && nkb < 8; i++) {
-            node_ent *n = &c->nodes[i];
-            if (n->self || !n->kb_wanted || now < n->kb_retry_at) continue;
-            n->kb_retry_at = now + KB_RETRY_MS;
-            snprintf(kbq[nkb++], sizeof kbq[0], "%s", n->name);
-        }
-        if (nkb) {
-            pthread_mutex_unlock(&c->mu);
-            for (int i = 0; i < nkb && !is_stopping(c); i++) fetch_kb(c, kbq[i]);
-            pthread_mutex_lock(&c->mu);
-            if (c->stopping) break;
-        }
-        /* jobs the edges run that this cloud does not know: adopt them, outside the lock */
-        struct {
-            char uid[64], node[64];
-        } aq[8];
-        int naq = 0;
-        for (int i = 0; i < c->n_adopt && naq < 8; i++) {
-            adopt_ent *a = &c->adopt[i];
-            if (a->busy || now < a->retry_at) continue;
-            a->busy = 1;
-            snprintf(aq[naq].uid, sizeof aq[0].uid, "%s", a->uid);
-            snprintf(aq[naq].node, sizeof aq[0].node, "%s", a->node);
-            naq++;
-        }
-        if (naq) {
-            pthread_mutex_unlock(&c->mu);
-            for (int q = 0; q < naq && !is_stopping(c); q++) {
-                vd_error err = {0};
-                int rc = adopt_job(c, aq[q].uid, aq[q].node, &err);
-                pthread_mutex_lock(&c->mu);
-                for (int i = 0; i < c->n_adopt; i++) {
-                    adopt_ent *a = &c->adopt[i];
-                    if (strcmp(a->uid, aq[q].uid)) continue;
-                    if (!rc) {
-                        c->adopt[i] = c->adopt[--c->n_adopt];
-                        break;
-                    }
-                    a->busy = 0;
-                    a->tries++;
-                    a->retry_at = vd_now_ms() + (a->tries < 5 ? 1000 << a->tries : 30000);
-                    if (!a->logged)
-                        fprintf(stderr,
-                                "vdag %s: cannot adopt job %s running on %s (retrying): %s\n",
-                                c->name, a->uid, a->node, err.msg);
-                    a->logged = 1;
-                    break;
-                }
-                pthread_mutex_unlock(&c->mu);
-            }
-            pthread_mutex_lock(&c->mu);
-            if (c->stopping) break;
-            now = vd_now_ms();
-        }
-        /* stops that did not reach their edge: again, outside the lock */
-        struct {
-            char uid[64], node[64];
-        } sq[8];
-        int nsq = 0;
-        for (int k = 0; k < c->n_jobs && nsq < 8; k++) {
-            cjob *j = c->jobs[k];
-            if (!j->restop) continue;
-            j->restop = 0;
-            j->stopped_at = now;
-            snprintf(sq[nsq].uid, sizeof sq[0].uid, "%s", j->uid);
-            snprintf(sq[nsq].node, sizeof sq[0].node, "%s", j->node);
-            nsq++;
-        }
-        if (nsq) {
-            pthread_mutex_unlock(&c->mu);
-            for (int q = 0; q < nsq && !is_stopping(c); q++) {
-                json_t *body = json_pack("{s:s}", "job_uid", sq[q].uid);
-                vd_error err = {0};
-                fprintf(stderr,
-                        "vdag %s: job %s was stopped but %s still runs it: stopping again\n",
-                        c->name, sq[q].uid, sq[q].node);
-                node_call(c, sq[q].node, VD_CMD_STOP, body, NULL, &err);
-                json_decref(body);
-            }
-            pthread_mutex_lock(&c->mu);
-            if (c->stopping) break;
-            now = vd_now_ms();
-        }
-        /* plans to send */
-        outbox ob[64];
-        int nob = 0;
-        for (int k = 0; k < c->n_jobs && nob < 64; k++) {
-            cjob *j = c->jobs[k];
-            if (j->removed || j->state == S_DONE || !find_node(c, j->node)) continue;
-            int due = j->state == S_UNSCHED || j->replan_now ||
-                      now - j->last_plan_at >= c->o.replan_s * 1e3;
-            if (!due) continue;
-            const char *why = j->state == S_UNSCHED ? "start"
-                              : j->replan_now == 2  ? "node lost"
-                              : j->replan_now == 1  ? "cluster changed"
-                                                    : "periodic";
-            j->replan_now = 0;
-            if (!plan_job(c, j, why)) continue;
-            outbox *o = &ob[nob++];
-            snprintf(o->node, sizeof o->node, "%s", j->node);
-            snprintf(o->uid, sizeof o->uid, "%s", j->uid);
-            o->version = j->plan_version;
-            if (j->state == S_UNSCHED) {
-                snprintf(o->cmd, sizeof o->cmd, "%s", VD_CMD_SUBMIT);
-                o->body =
-                    vd__submit_msg(j->uid, &j->spec, &j->plan, j->plan_version, j->viewers > 0);
-            } else {
-                snprintf(o->cmd, sizeof o->cmd, "%s", VD_CMD_UPDATE);
-                o->body = vd__update_msg(j->uid, &j->plan, j->plan_version, j->spec.constraint);
-            }
-        }
-        pthread_mutex_unlock(&c->mu);
-        for (int i = 0; i < nob; i++) {
-            if (is_stopping(c)) {
-                json_decref(ob[i].body);
-                continue;
-            }
-            vd_error err = {0};
-            int rc = node_call(c, ob[i].node, ob[i].cmd, ob[i].body, NULL, &err);
-            json_decref(ob[i].body);
-            pthread_mutex_lock(&c->mu);
-            cjob *j = find_job(c, ob[i].uid);
-            int submit = !strcmp(ob[i].cmd, VD_CMD_SUBMIT) && j && j->state == S_UNSCHED;
-            if (j && j->plan_version == ob[i].version && j->state != S_DONE) {
-                if (!rc) {
-                    j->plan_sent = 1;
-                    j->sent_at = vd_now_ms();
-                    if (j->state == S_UNSCHED) j->state = S_EXEC, j->msg[0] = 0;
-                } else if (submit && rc == VD_EREMOTE && err.remote == VD_ENOTFOUND) {
-                    set_done(j, "error", err.msg); /* the edge has no such video */
-                } else if (submit && rc == VD_EREMOTE && err.remote == VD_EALREADY) {
-                    set_done(j, "finished", err.msg); /* it ran to its end; its DONE was missed */
-                } else {
-                    snprintf(j->msg, sizeof j->msg, "%s", err.msg);
-                }
-            }
-            pthread_mutex_unlock(&c->mu);
-        }
-        pthread_mutex_lock(&c->mu);
+        tend_nodes(c, vd_now_ms());
+        int stop = 0;
+        for (size_t i = 0; i < sizeof phases / sizeof *phases && !stop; i++)
+            stop = run_phase(c, &phases[i]);
+        if (stop) break;
         struct timespec ts = vd_deadline(CLOCK_REALTIME, 100);
-        if (!c->stopping) pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
