@@ -72,19 +72,18 @@ struct job {
     int win_count;
 };
 
-enum { C_SUBMIT, C_UPDATE, C_STOP, C_WATCH, C_RUNTIME, C_GET_KB, C_GET_JOB, N_CMDS };
-static const char *const cmd_names[N_CMDS] = {VD_CMD_SUBMIT, VD_CMD_UPDATE,  VD_CMD_STOP,
-                                              VD_CMD_WATCH,  VD_CMD_RUNTIME, VD_CMD_GET_KB,
-                                              VD_CMD_GET_JOB};
+typedef struct edge_cmd edge_cmd;
+#define N_EDGE_CMDS 7
 
-typedef struct cmd {
+/* A transport handler's or an HTTP route's argument: the edge and its command. */
+typedef struct cmd_ctx {
     struct vd_edge *e;
-    int what; /* C_* */
-} cmd;
+    const edge_cmd *cmd;
+} cmd_ctx;
 
 struct vd_edge {
     vd_node_opts o;
-    cmd cmds_[N_CMDS]; /* transport handlers' arguments */
+    cmd_ctx cmds_[N_EDGE_CMDS]; /* one per row of edge_cmds */
     char name[64], addr[128];
     vd_svchost *host;
     pthread_mutex_t mu;
@@ -436,8 +435,9 @@ static int start_job(vd_edge *e, vd__submit *sub, const vd_video_src *v, vd_erro
  * resubmitting is idempotent. Errors: VD_ENOTFOUND, no such video here (the cloud ends the
  * job); VD_EALREADY, the job ran to its end here before (the cloud takes it as finished);
  * VD_EINVAL, a bad request; VD_ESTATE, shutting down. */
-static int submit_job(vd_edge *e, json_t *req, vd_error *err)
+static int cmd_submit(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
+    (void)reply;
     vd__submit sub;
     int rc = vd__submit_parse(req, &sub, err);
     if (rc) return rc;
@@ -473,8 +473,9 @@ static int submit_job(vd_edge *e, json_t *req, vd_error *err)
     return rc;
 }
 
-static int update_plan(vd_edge *e, json_t *req, vd_error *err)
+static int cmd_update(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
+    (void)reply;
     pthread_mutex_lock(&e->mu);
     job *j;
     int rc = req_job(e, req, 1, &j, err);
@@ -505,7 +506,7 @@ static int update_plan(vd_edge *e, json_t *req, vd_error *err)
 /* node.get_job {job_uid} → the job as submitted, its state, watch, the plan (in force, else
  * the one about to apply) and the cloud's plan_version for it (proto.h): what a restarted
  * cloud needs to take over a job it does not know. */
-static int get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+static int cmd_get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
     pthread_mutex_lock(&e->mu);
     job *j;
@@ -523,74 +524,137 @@ static int get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
     return r ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
 }
 
-static int job_ctl(vd_edge *e, json_t *req, int what, json_t **reply, vd_error *err)
+/* node.stop_job, node.watch, node.get_runtime: a change to (or a look at) the job named,
+ * under e->mu. */
+static int on_job(vd_edge *e, json_t *req, void (*act)(job *j, json_t *req, json_t **reply),
+                  json_t **reply, vd_error *err)
 {
     pthread_mutex_lock(&e->mu);
     job *j;
     int rc = req_job(e, req, 0, &j, err);
-    if (rc) {
-        pthread_mutex_unlock(&e->mu);
-        return rc;
-    }
-    if (what == 0) j->stop = 1;
-    if (what == 1) j->watch = json_is_true(json_object_get(req, "on"));
-    if (what == 2 && reply) *reply = j->last ? json_deep_copy(j->last) : json_object();
+    if (!rc) act(j, req, reply);
     pthread_mutex_unlock(&e->mu);
-    return 0;
-}
-
-int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err)
-{
-    if (!j) return vd_fail(err, VD_ENOMEM, "out of memory");
-    if (!json_object_get(j, "status")) json_object_set_new(j, "status", json_integer(0));
-    int rc = vd_msg_pack(j, NULL, 0, resp, err);
-    json_decref(j);
     return rc;
 }
 
-/* {kb_version, kb?}: this node's knowledge base (a cloud that missed the heartbeat that
- * carried it asks). The version is read first: a change in between is announced again. */
-static json_t *kb_reply(vd_edge *e)
+static void act_stop(job *j, json_t *req, json_t **reply)
 {
+    (void)req, (void)reply;
+    j->stop = 1;
+}
+
+static void act_watch(job *j, json_t *req, json_t **reply)
+{
+    (void)reply;
+    j->watch = json_is_true(json_object_get(req, "on"));
+}
+
+static void act_runtime(job *j, json_t *req, json_t **reply)
+{
+    (void)req;
+    *reply = j->last ? json_deep_copy(j->last) : json_object();
+}
+
+static int cmd_stop(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    return on_job(e, req, act_stop, reply, err);
+}
+
+static int cmd_watch(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    return on_job(e, req, act_watch, reply, err);
+}
+
+static int cmd_runtime(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    return on_job(e, req, act_runtime, reply, err);
+}
+
+/* node.get_kb {} → {kb_version, kb?}: this node's knowledge base (a cloud that missed the
+ * heartbeat that carried it asks). The version is read first: a change in between is
+ * announced again. */
+static int cmd_get_kb(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    (void)req;
     uint64_t v = e->host ? vd_svchost_kb_version(e->host) : 0;
     json_t *r = json_pack("{s:I}", "kb_version", (json_int_t)v);
     json_t *kb = v ? vd_kb_to_json(vd_svchost_kb(e->host)) : NULL;
     if (r && kb) json_object_set_new(r, "kb", kb);
-    return r;
+    *reply = r;
+    return r ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
 }
 
+/* ---- the command table: one row per command, for the transport and HTTP alike ---------- */
+
+/* A command of the edge (nginx's command tables are the model): its transport service on
+ * the node's subject, its HTTP route if it has one, and its handler. A handler gets the
+ * request (borrowed) without e->mu held and may set *reply (a new object; {} when left
+ * NULL); "status": 0 is added to it. An HTTP path ending in '/' is a prefix whose tail is
+ * the job_uid (GET /job/get_runtime/<job>), else the body is the request. */
+struct edge_cmd {
+    const char *name;
+    const char *http_method, *http_path; /* NULL: transport only */
+    int (*fn)(vd_edge *e, json_t *req, json_t **reply, vd_error *err);
+};
+
+static const edge_cmd edge_cmds[] = {
+    {VD_CMD_SUBMIT, "POST", "/node/submit_job", cmd_submit},
+    {VD_CMD_UPDATE, "POST", "/node/update_plan", cmd_update},
+    {VD_CMD_STOP, "POST", "/node/stop_job", cmd_stop},
+    {VD_CMD_WATCH, NULL, NULL, cmd_watch},
+    {VD_CMD_RUNTIME, "GET", "/job/get_runtime/", cmd_runtime},
+    {VD_CMD_GET_KB, NULL, NULL, cmd_get_kb},
+    {VD_CMD_GET_JOB, NULL, NULL, cmd_get_job},
+};
+
+_Static_assert(sizeof edge_cmds / sizeof *edge_cmds == N_EDGE_CMDS, "N_EDGE_CMDS: the rows");
+
+/* Run a command; *reply gets the reply (with "status": 0) or stays NULL on error. */
+static int run_cmd(const cmd_ctx *x, json_t *req, json_t **reply, vd_error *err)
+{
+    *reply = NULL;
+    json_t *r = NULL;
+    int rc = x->cmd->fn(x->e, req, &r, err);
+    if (!rc && !r && !(r = json_object())) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+    if (rc) {
+        json_decref(r);
+        return rc;
+    }
+    if (!json_object_get(r, "status")) json_object_set_new(r, "status", json_integer(0));
+    *reply = r;
+    return 0;
+}
+
+/* The transport side: a vd_msg in, a vd_msg out. */
 static int serve_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
 {
-    cmd *c = arg;
-    json_t *hdr, *reply = NULL;
+    json_t *hdr, *reply;
     int rc = vd_msg_unpack(req->data, req->len, &hdr, NULL, NULL, err);
     if (rc) return rc;
-    switch (c->what) {
-    case C_SUBMIT:
-        rc = submit_job(c->e, hdr, err);
-        break;
-    case C_UPDATE:
-        rc = update_plan(c->e, hdr, err);
-        break;
-    case C_STOP:
-        rc = job_ctl(c->e, hdr, 0, NULL, err);
-        break;
-    case C_WATCH:
-        rc = job_ctl(c->e, hdr, 1, NULL, err);
-        break;
-    case C_RUNTIME:
-        rc = job_ctl(c->e, hdr, 2, &reply, err);
-        break;
-    case C_GET_KB:
-        if (!(reply = kb_reply(c->e))) rc = vd_fail(err, VD_ENOMEM, "out of memory");
-        break;
-    default:
-        rc = get_job(c->e, hdr, &reply, err);
-        break;
-    }
+    rc = run_cmd(arg, hdr, &reply, err);
     json_decref(hdr);
     if (rc) return rc;
-    return vd__reply_json(resp, reply ? reply : json_object(), err);
+    return vd__reply_json(resp, reply, err);
+}
+
+/* The HTTP side (the seed's internal node routes). */
+static int r_cmd(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    const cmd_ctx *x = arg;
+    const char *path = x->cmd->http_path;
+    json_t *body = NULL, *reply;
+    if (path[strlen(path) - 1] == '/')
+        body = json_pack("{s:s}", "job_uid", req->tail);
+    else if (!(body = vd__parse_body(req, resp)))
+        return 0;
+    vd_error err = {0};
+    int rc = run_cmd(x, body, &reply, &err);
+    json_decref(body);
+    if (rc)
+        vd_http_fail(resp, rc, "%s", err.msg);
+    else
+        vd_http_json(resp, 200, reply);
+    return 0;
 }
 
 /* ---- heartbeat --------------------------------------------------------------------- */
@@ -675,9 +739,9 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     e->host = host;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    for (int i = 0; i < N_CMDS; i++) {
-        e->cmds_[i] = (cmd){e, i};
-        int rc = o->tr->ops->serve(o->tr, e->name, cmd_names[i], serve_cmd, &e->cmds_[i], err);
+    for (int i = 0; i < N_EDGE_CMDS; i++) {
+        e->cmds_[i] = (cmd_ctx){e, &edge_cmds[i]};
+        int rc = o->tr->ops->serve(o->tr, e->name, edge_cmds[i].name, serve_cmd, &e->cmds_[i], err);
         if (rc) {
             vd_edge_free(e);
             return rc;
@@ -712,76 +776,16 @@ void vd_edge_free(vd_edge *e)
     free(e);
 }
 
-/* ---- HTTP (the seed's internal node routes) ---------------------------------------- */
-
-json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp)
-{
-    json_error_t je;
-    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &je);
-    if (!j) {
-        vd_http_fail(resp, VD_EFORMAT, "%s: body is not JSON: %s (line %d, column %d)", req->path,
-                     je.text, je.line, je.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        vd_http_fail(resp, VD_EINVAL, "%s: body must be a JSON object", req->path);
-        return NULL;
-    }
-    return j;
-}
-
-static int r_cmd(vd_edge *e, int what, const vd_http_req *req, vd_http_resp *resp)
-{
-    json_t *body = NULL, *reply = NULL;
-    if (what == 4) {
-        body = json_pack("{s:s}", "job_uid", req->tail);
-    } else if (!(body = vd__parse_body(req, resp))) {
-        return 0;
-    }
-    vd_error err = {0};
-    int rc = what == 0   ? submit_job(e, body, &err)
-             : what == 1 ? update_plan(e, body, &err)
-             : what == 2 ? job_ctl(e, body, 0, NULL, &err)
-                         : job_ctl(e, body, 2, &reply, &err);
-    json_decref(body);
-    if (rc) {
-        vd_http_fail(resp, rc, "%s", err.msg);
-        return 0;
-    }
-    json_t *r = reply ? reply : json_object();
-    json_object_set_new(r, "status", json_integer(0));
-    vd_http_json(resp, 200, r);
-    return 0;
-}
-
-static int r_submit(void *a, const vd_http_req *q, vd_http_resp *r)
-{
-    return r_cmd(a, 0, q, r);
-}
-static int r_update(void *a, const vd_http_req *q, vd_http_resp *r)
-{
-    return r_cmd(a, 1, q, r);
-}
-static int r_stop(void *a, const vd_http_req *q, vd_http_resp *r)
-{
-    return r_cmd(a, 2, q, r);
-}
-static int r_runtime(void *a, const vd_http_req *q, vd_http_resp *r)
-{
-    return r_cmd(a, 4, q, r);
-}
+/* ---- HTTP ------------------------------------------------------------------------------ */
 
 int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap)
 {
-    const vd_http_route mine[] = {
-        {"POST", "/node/submit_job", r_submit, e},
-        {"POST", "/node/update_plan", r_update, e},
-        {"POST", "/node/stop_job", r_stop, e},
-        {"GET", "/job/get_runtime/", r_runtime, e},
-    };
-    int n = (int)(sizeof mine / sizeof *mine);
-    if (n > cap) return VD_ETOOBIG;
-    memcpy(r, mine, sizeof mine);
+    int n = 0;
+    for (int i = 0; i < N_EDGE_CMDS; i++) {
+        if (!edge_cmds[i].http_path) continue;
+        if (n == cap) return VD_ETOOBIG;
+        r[n++] =
+            (vd_http_route){edge_cmds[i].http_method, edge_cmds[i].http_path, r_cmd, &e->cmds_[i]};
+    }
     return n;
 }

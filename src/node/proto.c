@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "node/proto.h"
+#include "vdag/net.h"
 
 int vd__request_error(int rc, vd_error *err)
 {
@@ -229,4 +230,30 @@ int vd__job_info_parse(json_t *m, vd__job_info *out, vd_error *err)
     out->plan_version = vd__msg_plan_version(m);
     out->watch = json_is_true(json_object_get(m, "watch"));
     return 0;
+}
+
+int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err)
+{
+    if (!j) return vd_fail(err, VD_ENOMEM, "out of memory");
+    if (!json_object_get(j, "status")) json_object_set_new(j, "status", json_integer(0));
+    int rc = vd_msg_pack(j, NULL, 0, resp, err);
+    json_decref(j);
+    return rc;
+}
+
+json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    if (!j) {
+        vd_http_fail(resp, VD_EFORMAT, "%s: body is not JSON: %s (line %d, column %d)", req->path,
+                     je.text, je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        vd_http_fail(resp, VD_EINVAL, "%s: body must be a JSON object", req->path);
+        return NULL;
+    }
+    return j;
 }

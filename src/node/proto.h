@@ -24,6 +24,7 @@
 
 #include "vdag/dag.h"
 #include "vdag/error.h"
+#include "vdag/net.h"
 #include "vdag/sched.h"
 
 #define VD_CMD_SUBMIT  "node.submit_job"
@@ -76,6 +77,13 @@ int vd__constraint_parse(json_t *uc, double *delay, double *accuracy, vd_error *
 const char *vd__msg_job_uid(json_t *m);
 /* The cloud's number for the plan a command carries ("plan_version"); 0 when absent. */
 int vd__msg_plan_version(json_t *m);
+
+/* A command's reply: pack {"status": 0, …} (status added when absent) as a vd_msg; steals
+ * j (NULL: VD_ENOMEM). */
+int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err);
+/* An HTTP request's body as a JSON object (new reference), or NULL with an error reply set
+ * (VD_EFORMAT: not JSON, with line and column; VD_EINVAL: not an object). */
+json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp);
 
 /* ---- node.submit_job ---------------------------------------------------------------- */
 
