@@ -251,15 +251,20 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
                               c->addr, "services", svcs, "video", json_object());
         }
     }
+    /* The scheduler thread before the subscriptions: a thread that cannot start fails the
+     * start before any callback is registered with c. */
+    if (pthread_create(&c->thr, NULL, vd__cloud_sched_main, c)) {
+        vd_fail(err, VD_ENOMEM, "cloud %s: cannot start the scheduler thread", c->name);
+        vd_cloud_free(c);
+        return VD_ENOMEM;
+    }
+    c->started = 1;
     int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, vd__cloud_on_heartbeat, c, err);
     if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_RESULT, on_result, c, err);
-    if (!rc && pthread_create(&c->thr, NULL, vd__cloud_sched_main, c))
-        rc = vd_fail(err, VD_ENOMEM, "cannot start the scheduler thread");
     if (rc) {
         vd_cloud_free(c);
         return rc;
     }
-    c->started = 1;
     *out = c;
     return 0;
 }

@@ -61,6 +61,8 @@ static void *hb_main(void *arg)
 {
     vd_edge *e = arg;
     pthread_mutex_lock(&e->mu);
+    while (!e->serving && !e->stopping) /* announce the node once its commands are served */
+        pthread_cond_wait(&e->cv, &e->mu);
     while (!e->stopping) {
         pthread_mutex_unlock(&e->mu);
         json_t *hb = heartbeat(e);
@@ -97,12 +99,23 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     e->host = host;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    /* The heartbeat thread first, waiting until the commands are served: a thread that
+     * cannot start fails the start before any handler is registered with e. */
+    if (pthread_create(&e->hb_thr, NULL, hb_main, e)) {
+        vd_fail(err, VD_ENOMEM, "edge %s: cannot start the heartbeat thread", e->name);
+        vd_edge_free(e);
+        return VD_ENOMEM;
+    }
+    e->hb_started = 1;
     int rc = vd__edge_serve(e, err);
     if (rc) {
-        vd_edge_free(e);
+        vd_edge_free(e); /* ends the waiting heartbeat thread */
         return rc;
     }
-    if (pthread_create(&e->hb_thr, NULL, hb_main, e) == 0) e->hb_started = 1;
+    pthread_mutex_lock(&e->mu);
+    e->serving = 1;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
     *out = e;
     return 0;
 }

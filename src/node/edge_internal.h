@@ -78,6 +78,7 @@ struct vd_edge {
     job **jobs;
     int n_jobs;
     int stopping;
+    int serving; /* the commands are served: the heartbeat may announce the node */
     pthread_t hb_thr;
     int hb_started;
     vd_resources res;
