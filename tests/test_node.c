@@ -102,6 +102,7 @@ static void test_proto(void)
     CHECK(vd__job_info_parse(info, &ji, &err) == 0 && !ji.running && !ji.spec.dag);
     json_decref(info);
     vd__job_spec_clear(&sub.spec);
+    vd__job_spec_clear(&s);
     /* every bad field is VD_EINVAL, whatever its parser said */
     json_array_set_new(json_object_get(json_object_get(m, "dag"), "flow"), 1, json_string("nope"));
     CHECK(vd__submit_parse(m, &sub, &err) == VD_EINVAL && err.code == VD_EINVAL &&
