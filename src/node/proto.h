@@ -14,6 +14,12 @@
  * The user API's POST /query/submit_query carries the same SPEC, with "pipeline" as an
  * alternative to "dag" and "plan" for the requested plan.
  *
+ * A command that fails answers with its VD_E* code (the caller sees VD_EREMOTE with it in
+ * err.remote, vdag/error.h); the codes are part of the protocol: VD_EINVAL, a bad request;
+ * VD_ENOTFOUND, the job (or, for node.submit_job, the video) is not on that node;
+ * VD_EALREADY, node.submit_job of a job that ran to its end there; VD_ESTATE, the node is
+ * shutting down. The cloud decides on these, never on the message.
+ *
  * Ownership: a spec owns its DAG and JSON values (vd__job_spec_clear frees them); messages
  * are new references; parsed values borrow nothing from the message. No state, no locks.
  */
