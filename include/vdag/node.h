@@ -19,6 +19,7 @@
  *                    (a restarted cloud takes over the jobs the edges still run)
  *   stages      call <node> "svc.<service>"  a vd_msg: {model_id, args, src_w, src_h}
  *                                             + JPEG frame; reply {out, ms}
+ *   (src/node/proto.h owns the job messages and the error codes the commands answer with)
  *
  * Ownership: each role borrows the transport and copies its options. Shut down in this
  * order: vd_*_stop (ends the role's threads; it may still publish), vd_transport_close
