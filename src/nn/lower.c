@@ -19,7 +19,14 @@
 
 #include "nn/nn_internal.h"
 
-#define V(i)                   (&m->vals[(i)])
+#define V(i) (&m->vals[(i)])
+
+/* Variants of one lowering function (the `kind` column of the table). */
+enum { VD__L_CONV, VD__L_DEPTHWISE };
+enum { VD__L_RESHAPE, VD__L_EXPAND_DIMS, VD__L_SQUEEZE };
+enum { VD__L_CONCAT, VD__L_PACK };
+enum { VD__L_SPLITV, VD__L_SPLIT, VD__L_UNPACK };
+enum { VD__L_GATHER, VD__L_GATHERND };
 #define NODE_ERR(n, code, ...) lower_fail(m, err, n, code, __VA_ARGS__)
 
 static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt,
@@ -160,14 +167,18 @@ static int k_pad(vd__model *m, vd__step *s)
     vd__val *in = V(s->in[0]), *out = V(s->out[0]);
     int nd = in->ndim;
     int64_t n = vd__numel(out->shape, nd), idx[VD__MAXD] = {0};
+    const int64_t *lo = s->params.pad.lo;
     int32_t fill;
-    memcpy(&fill, &s->alpha, 4);
+    if (in->dtype == VD__F32)
+        memcpy(&fill, &s->params.pad.value, 4);
+    else
+        fill = (int32_t)s->params.pad.value;
     const int32_t *src = vptr(m, s->in[0]);
     int32_t *dst = vptr(m, s->out[0]);
     for (int64_t k = 0; k < n; k++) {
         int64_t off = 0, inside = 1;
         for (int i = 0; i < nd; i++) {
-            int64_t c = idx[i] - s->p[i];
+            int64_t c = idx[i] - lo[i];
             if (c < 0 || c >= in->shape[i]) inside = 0;
             off = off * in->shape[i] + c;
         }
@@ -183,7 +194,7 @@ static int k_pad(vd__model *m, vd__step *s)
 static int k_binary(vd__model *m, vd__step *s)
 {
     vd__val *a = V(s->in[0]), *b = V(s->in[1]), *o = V(s->out[0]);
-    vd__binary_ref((int)s->sub, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
+    vd__binary_ref(s->params.binary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
                    a->shape, a->ndim, vptr(m, s->in[1]), b->shape, b->ndim, vptr(m, s->out[0]),
                    o->shape, o->ndim);
     return 0;
@@ -192,8 +203,8 @@ static int k_binary(vd__model *m, vd__step *s)
 static int k_unary(vd__model *m, vd__step *s)
 {
     vd__val *a = V(s->in[0]);
-    vd__unary_ref((int)s->sub, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
-                  vptr(m, s->out[0]), vd__numel(a->shape, a->ndim), s->alpha);
+    vd__unary_ref(s->params.unary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
+                  vptr(m, s->out[0]), vd__numel(a->shape, a->ndim), s->params.unary.alpha);
     return 0;
 }
 
@@ -205,13 +216,13 @@ static int k_cast(vd__model *m, vd__step *s)
     return 0;
 }
 
-/* Concat along physical axis p[0] of the output (inputs share the output's perm). */
+/* Concat along a physical axis of the output (inputs share the output's perm). */
 static int k_concat(vd__model *m, vd__step *s)
 {
     vd__val *o = V(s->out[0]);
     int64_t ps[VD__MAXD];
     phys_shape(o, ps);
-    int ax = (int)s->p[0];
+    int ax = s->params.concat.axis;
     int64_t outer = 1;
     for (int i = 0; i < ax; i++) outer *= ps[i];
     int64_t oinner = vd__numel(ps + ax, o->ndim - ax);
@@ -230,13 +241,13 @@ static int k_concat(vd__model *m, vd__step *s)
     return 0;
 }
 
-/* Split along physical axis p[0] of the input (outputs share its perm). */
+/* Split along a physical axis of the input (outputs share its perm). */
 static int k_split(vd__model *m, vd__step *s)
 {
     vd__val *in = V(s->in[0]);
     int64_t ps[VD__MAXD];
     phys_shape(in, ps);
-    int ax = (int)s->p[0];
+    int ax = s->params.split.axis;
     int64_t outer = 1;
     for (int i = 0; i < ax; i++) outer *= ps[i];
     int64_t iinner = vd__numel(ps + ax, in->ndim - ax);
@@ -248,7 +259,7 @@ static int k_split(vd__model *m, vd__step *s)
         phys_shape(o, os);
         int64_t inner = vd__numel(os + ax, o->ndim - ax);
         /* Unpack outputs drop the axis: their inner size is the slice size. */
-        if (s->sub) inner = iinner / s->n_out;
+        if (s->params.split.unpack) inner = iinner / s->n_out;
         char *dst = vptr(m, s->out[k]);
         for (int64_t r = 0; r < outer; r++)
             memcpy(dst + r * inner * 4, src + (r * iinner + col) * 4, (size_t)inner * 4);
@@ -257,14 +268,13 @@ static int k_split(vd__model *m, vd__step *s)
     return 0;
 }
 
-/* StridedSlice on canonical data: p[0..6) begin and p[6..12) stride per input axis,
- * fparam (int64[6]) the element count per axis; the output keeps those counts in
- * row-major order (shrunk axes have count 1). */
+/* StridedSlice on canonical data (see vd__slice_params). */
 static int k_slice(vd__model *m, vd__step *s)
 {
     vd__val *in = V(s->in[0]);
     int nd = in->ndim;
-    const int64_t *beg = s->p, *str = s->p + 6, *cnt = (const int64_t *)s->fparam;
+    const int64_t *beg = s->params.slice.begin, *str = s->params.slice.stride,
+                  *cnt = s->params.slice.count;
     int64_t istr[VD__MAXD], idx[VD__MAXD] = {0}, acc = 1, total = 1;
     for (int i = nd - 1; i >= 0; i--) {
         istr[i] = acc;
@@ -288,7 +298,7 @@ static int k_slice(vd__model *m, vd__step *s)
 static int k_gather(vd__model *m, vd__step *s)
 {
     vd__val *pv = V(s->in[0]), *iv = V(s->in[1]);
-    int ax = (int)s->p[0];
+    int ax = s->params.gather.axis;
     int64_t outer = vd__numel(pv->shape, ax), dim = pv->shape[ax];
     int64_t inner = vd__numel(pv->shape + ax + 1, pv->ndim - ax - 1);
     int64_t ni = vd__numel(iv->shape, iv->ndim);
@@ -336,7 +346,7 @@ static int topk_less(float va, int32_t ia, float vb, int32_t ib)
 static int k_topk(vd__model *m, vd__step *s)
 {
     vd__val *in = V(s->in[0]);
-    int64_t n = in->shape[in->ndim - 1], k = s->p[0];
+    int64_t n = in->shape[in->ndim - 1], k = s->params.topk.k;
     int64_t rows = vd__numel(in->shape, in->ndim - 1);
     const float *src = vptr(m, s->in[0]);
     float *ov = vptr(m, s->out[0]);
@@ -409,7 +419,7 @@ static int k_topk(vd__model *m, vd__step *s)
 static int k_argmax(vd__model *m, vd__step *s)
 {
     vd__val *in = V(s->in[0]);
-    int ax = (int)s->p[0];
+    int ax = s->params.argmax.axis;
     int64_t outer = vd__numel(in->shape, ax), dim = in->shape[ax];
     int64_t inner = vd__numel(in->shape + ax + 1, in->ndim - ax - 1);
     const float *x = vptr(m, s->in[0]);
@@ -424,27 +434,29 @@ static int k_argmax(vd__model *m, vd__step *s)
     return 0;
 }
 
-/* Reduction over the axes flagged in p[0..nd): 0 mean, 1 sum, 2 max, 3 min. */
+/* Reduction over the flagged axes (see vd__reduce_params). */
 static int k_reduce(vd__model *m, vd__step *s)
 {
     vd__val *in = V(s->in[0]);
-    int nd = in->ndim;
+    int nd = in->ndim, op = s->params.reduce.op;
+    const uint8_t *axes = s->params.reduce.axes;
     int64_t on = vd__numel(V(s->out[0])->shape, V(s->out[0])->ndim);
     float *o = vptr(m, s->out[0]);
     const float *x = vptr(m, s->in[0]);
     int64_t cnt = 1;
     for (int i = 0; i < nd; i++)
-        if (s->p[i]) cnt *= in->shape[i];
-    for (int64_t i = 0; i < on; i++) o[i] = s->sub == 2 ? -INFINITY : s->sub == 3 ? INFINITY : 0;
+        if (axes[i]) cnt *= in->shape[i];
+    for (int64_t i = 0; i < on; i++)
+        o[i] = op == VD__R_MAX ? -INFINITY : op == VD__R_MIN ? INFINITY : 0;
     int64_t idx[VD__MAXD] = {0}, n = vd__numel(in->shape, nd);
     for (int64_t k = 0; k < n; k++) {
         int64_t off = 0;
         for (int i = 0; i < nd; i++)
-            if (!s->p[i]) off = off * in->shape[i] + idx[i];
+            if (!axes[i]) off = off * in->shape[i] + idx[i];
         float v = x[k];
-        if (s->sub <= 1)
+        if (op == VD__R_MEAN || op == VD__R_SUM)
             o[off] += v;
-        else if (s->sub == 2)
+        else if (op == VD__R_MAX)
             o[off] = v > o[off] ? v : o[off];
         else
             o[off] = v < o[off] ? v : o[off];
@@ -453,7 +465,7 @@ static int k_reduce(vd__model *m, vd__step *s)
             idx[i] = 0;
         }
     }
-    if (s->sub == 0)
+    if (op == VD__R_MEAN)
         for (int64_t i = 0; i < on; i++) o[i] /= (float)cnt;
     return 0;
 }
@@ -482,28 +494,26 @@ static int k_sparse_to_dense(vd__model *m, vd__step *s)
 
 /* ---- plumbing ------------------------------------------------------------------- */
 
-/* Emit (or, when every input is constant, evaluate now) a kernel step. out[] must
- * already exist: constant outputs when folding, runtime ones otherwise. */
-static int emit_kernel(vd__model *m, const vd__node *n, vd__kern_fn fn, int sub, const int *ins,
-                       int n_in, const int *outs, int n_out, const int64_t *p, int np,
-                       vd_error *err)
+/* Emit a C-kernel step made of proto's kind, kern and params, or, when its outputs
+ * are constants, run it now (constant folding) and drop it. out[] must already exist:
+ * constant outputs when folding, runtime ones otherwise. Returns the step index (0 when
+ * folded) or an error. */
+static int emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, const int *ins,
+                       int n_in, const int *outs, int n_out, vd_error *err)
 {
-    int si = new_step(m, VD__S_KERNEL, n);
+    int si = new_step(m, proto->kind, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
-    s->kern = fn;
-    s->sub = sub;
+    s->kern = proto->kern;
+    s->params = proto->params;
     s->n_in = n_in;
     s->n_out = n_out;
     memcpy(s->in, ins, sizeof(int) * (size_t)n_in);
     memcpy(s->out, outs, sizeof(int) * (size_t)n_out);
-    if (np) memcpy(s->p, p, sizeof(int64_t) * (size_t)np);
     int folding = V(outs[0])->cdata != NULL;
     if (folding) {
-        int rc = fn(m, s);
-        free(s->fparam);
-        free(s->weights);
-        free(s->bias);
+        int rc = s->kern(m, s);
+        vd__step_fini(s);
         m->n_steps--;
         if (rc) return NODE_ERR(n, rc, "constant folding failed");
         return 0;
@@ -535,10 +545,10 @@ static int realize(vd__model *m, int v, vd_error *err)
     s->out[0] = v;
     s->n_out = 1;
     for (int i = 0; i < x->ndim; i++) { /* physical pads */
-        s->p[i] = x->pad_lo[x->perm[i]];
-        s->p[6 + i] = x->pad_hi[x->perm[i]];
+        s->params.pad.lo[i] = x->pad_lo[x->perm[i]];
+        s->params.pad.hi[i] = x->pad_hi[x->perm[i]];
     }
-    s->alpha = x->pad_value;
+    s->params.pad.value = x->pad_value;
     x->producer = si;
     return v;
 }
@@ -552,7 +562,7 @@ static int canon(vd__model *m, int v, vd_error *err)
     if (V(v)->canon >= 0) return V(v)->canon;
     int c = rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node);
     if (c < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int si = new_step(m, VD__S_KERNEL, NULL);
+    int si = new_step(m, VD__S_TRANSPOSE, NULL);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->kern = k_transpose;
@@ -634,8 +644,9 @@ static int set_outputs(vd__model *m, vd__node *n, int first, int count)
 
 /* ---- op lowering ------------------------------------------------------------------- */
 
-static int lower_const(vd__model *m, vd__node *n, vd_error *err)
+static int lower_const(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int v = new_val(m, n->cdtype, n->cndim, n->cshape, n->name);
     if (v < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     V(v)->cdata = n->cdata;
@@ -643,8 +654,9 @@ static int lower_const(vd__model *m, vd__node *n, vd_error *err)
     return set_outputs(m, n, v, 1);
 }
 
-static int lower_placeholder(vd__model *m, vd__node *n, vd_error *err)
+static int lower_placeholder(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     json_t *a = json_object_get(n->attr, "shape");
     json_t *sh = a ? json_object_get(json_object_get(a, "shape"), "dim") : NULL;
     int64_t shape[VD__MAXD];
@@ -673,8 +685,9 @@ static int lower_placeholder(vd__model *m, vd__node *n, vd_error *err)
     return set_outputs(m, n, v, 1);
 }
 
-static int lower_identity(vd__model *m, vd__node *n, vd_error *err)
+static int lower_identity(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int v = in_val(m, n, 0, err);
     if (v < 0) return v;
     return set_outputs(m, n, v, 1);
@@ -691,7 +704,7 @@ static void same_pad(int64_t in, int64_t k, int64_t s, int64_t d, int64_t *lo, i
 
 /* Spatial parameters shared by convolution and pooling. */
 static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int64_t kh, int64_t kw,
-                   vd__step *s, vd_error *err)
+                   vd__window *w, vd_error *err)
 {
     int64_t st[4] = {1, 1, 1, 1}, dl[4] = {1, 1, 1, 1};
     vd__attr_ints(n, "strides", st, 4);
@@ -701,46 +714,32 @@ static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int6
     vd__attr_str(n, "data_format", fmt, sizeof fmt);
     if (strcmp(fmt, "NHWC"))
         return NODE_ERR(n, VD_EUNSUPP, "data_format %s is not supported (NHWC only)", fmt);
-    s->sh = st[1];
-    s->sw = st[2];
-    s->dh = dl[1];
-    s->dw = dl[2];
-    s->kh = kh;
-    s->kw = kw;
-    if (s->sh <= 0 || s->sw <= 0 || s->dh <= 0 || s->dw <= 0)
+    w->sh = st[1];
+    w->sw = st[2];
+    w->dh = dl[1];
+    w->dw = dl[2];
+    w->kh = kh;
+    w->kw = kw;
+    if (w->sh <= 0 || w->sw <= 0 || w->dh <= 0 || w->dw <= 0)
         return NODE_ERR(n, VD_EFORMAT, "bad strides/dilations");
     if (!strcmp(pad, "SAME")) {
-        same_pad(ih, kh, s->sh, s->dh, &s->pt, &s->pb);
-        same_pad(iw, kw, s->sw, s->dw, &s->pl, &s->pr);
+        same_pad(ih, kh, w->sh, w->dh, &w->pt, &w->pb);
+        same_pad(iw, kw, w->sw, w->dw, &w->pl, &w->pr);
     } else if (!strcmp(pad, "EXPLICIT")) {
         int64_t ep[8] = {0};
         vd__attr_ints(n, "explicit_paddings", ep, 8);
-        s->pt = ep[2];
-        s->pb = ep[3];
-        s->pl = ep[4];
-        s->pr = ep[5];
+        w->pt = ep[2];
+        w->pb = ep[3];
+        w->pl = ep[4];
+        w->pr = ep[5];
     } else if (strcmp(pad, "VALID")) {
         return NODE_ERR(n, VD_EUNSUPP, "padding '%s' is not supported", pad);
     }
     return 0;
 }
 
-static void copy_geometry(vd__step *s, const vd__step *g)
-{
-    s->kh = g->kh;
-    s->kw = g->kw;
-    s->sh = g->sh;
-    s->sw = g->sw;
-    s->dh = g->dh;
-    s->dw = g->dw;
-    s->pt = g->pt;
-    s->pb = g->pb;
-    s->pl = g->pl;
-    s->pr = g->pr;
-}
-
-/* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the step. */
-static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__step *s, int allow_fold,
+/* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the window. */
+static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__window *w, int allow_fold,
                       vd_error *err)
 {
     vd__val *x = V(v);
@@ -748,44 +747,59 @@ static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__step *s, int a
         return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input, got rank %d", x->ndim);
     if (allow_fold && x->lazy_src >= 0 && x->pad_value == 0.0f && x->pad_lo[0] == 0 &&
         x->pad_hi[0] == 0 && x->pad_lo[3] == 0 && x->pad_hi[3] == 0) {
-        s->pt += x->pad_lo[1];
-        s->pb += x->pad_hi[1];
-        s->pl += x->pad_lo[2];
-        s->pr += x->pad_hi[2];
+        w->pt += x->pad_lo[1];
+        w->pb += x->pad_hi[1];
+        w->pl += x->pad_lo[2];
+        w->pr += x->pad_hi[2];
         return canon(m, x->lazy_src, err);
     }
     return canon(m, v, err);
 }
 
-static int emit_act(vd__model *m, const vd__node *n, int v, int kind, float alpha,
-                    const float *slope, int64_t nslope, vd_error *err)
+/* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) on v, same layout. */
+static int emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err)
 {
     int o = rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
-    int si = new_step(m, kind == VD__U_LEAKY + 100 ? VD__S_PRELU : VD__S_UNARY, n);
+    int si = new_step(m, VD__S_UNARY, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->in[0] = v;
     s->n_in = 1;
     s->out[0] = o;
     s->n_out = 1;
-    s->alpha = alpha;
-    if (kind == VD__U_LEAKY + 100) {
-        s->fparam = malloc(sizeof(float) * (size_t)nslope + XNN_EXTRA_BYTES);
-        if (!s->fparam) return vd_fail(err, VD_ENOMEM, "out of memory");
-        memcpy(s->fparam, slope, sizeof(float) * (size_t)nslope);
-        s->p[0] = nslope;
-    } else {
-        s->sub = kind;
-    }
+    s->params.unary.op = op;
+    s->params.unary.alpha = alpha;
     V(o)->producer = si;
     return o;
 }
 
-static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
+/* An XNNPACK Prelu step on v with one slope per innermost channel. */
+static int emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
+                      vd_error *err)
 {
-    int depthwise = strstr(n->op, "Depthwise") != NULL;
+    int o = rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
+    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
+    int si = new_step(m, VD__S_PRELU, n);
+    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    vd__step *s = &m->steps[si];
+    s->in[0] = v;
+    s->n_in = 1;
+    s->out[0] = o;
+    s->n_out = 1;
+    s->params.prelu.slope = malloc(sizeof(float) * (size_t)channels + XNN_EXTRA_BYTES);
+    if (!s->params.prelu.slope) return vd_fail(err, VD_ENOMEM, "out of memory");
+    memcpy(s->params.prelu.slope, slope, sizeof(float) * (size_t)channels);
+    s->params.prelu.channels = channels;
+    V(o)->producer = si;
+    return o;
+}
+
+static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
+{
+    int depthwise = kind == VD__L_DEPTHWISE;
     if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs input and filter");
     int x = in_val(m, n, 0, err), f = in_val(m, n, 1, err);
     if (x < 0) return x;
@@ -794,7 +808,7 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
     if (!fv->cdata || fv->ndim != 4)
         return NODE_ERR(n, VD_EUNSUPP, "filter must be a constant 4-D tensor");
     int64_t kh = fv->shape[0], kw = fv->shape[1], cin = fv->shape[2], cm = fv->shape[3];
-    vd__step geo = {0};
+    vd__window geo = {0};
     int64_t ih = V(x)->ndim == 4 ? V(x)->shape[1] : 0, iw = V(x)->ndim == 4 ? V(x)->shape[2] : 0;
     int rc = spatial(m, n, ih, iw, kh, kw, &geo, err);
     if (rc) return rc;
@@ -803,38 +817,40 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
     int si = new_step(m, VD__S_CONV, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
-    copy_geometry(s, &geo);
+    vd__conv_params *cp = &s->params.conv;
+    cp->w = geo;
     vd__val *iv = V(xin);
     if (iv->shape[3] != cin)
         return NODE_ERR(n, VD_ESHAPE, "input has %lld channels but the filter expects %lld",
                         (long long)iv->shape[3], (long long)cin);
     int64_t cout = depthwise ? cin * cm : cm;
-    s->groups = depthwise ? cin : 1;
-    s->gcin = depthwise ? 1 : cin;
-    s->gcout = depthwise ? cm : cm;
-    s->weights = malloc(sizeof(float) * (size_t)(kh * kw * cin * cm) + XNN_EXTRA_BYTES);
-    s->bias = calloc((size_t)cout + 4, sizeof(float));
-    if (!s->weights || !s->bias) return vd_fail(err, VD_ENOMEM, "out of memory");
+    cp->groups = depthwise ? cin : 1;
+    cp->gcin = depthwise ? 1 : cin;
+    cp->gcout = depthwise ? cm : cm;
+    cp->weights = malloc(sizeof(float) * (size_t)(kh * kw * cin * cm) + XNN_EXTRA_BYTES);
+    cp->bias = calloc((size_t)cout + 4, sizeof(float));
+    if (!cp->weights || !cp->bias) return vd_fail(err, VD_ENOMEM, "out of memory");
     const float *src = fv->cdata;
     if (depthwise) {
-        memcpy(s->weights, src, sizeof(float) * (size_t)(kh * kw * cin * cm)); /* HW(C*M) */
-    } else {                                                                   /* HWIO -> OHWI */
+        memcpy(cp->weights, src, sizeof(float) * (size_t)(kh * kw * cin * cm)); /* HW(C*M) */
+    } else {                                                                    /* HWIO -> OHWI */
         for (int64_t o = 0; o < cout; o++)
             for (int64_t h = 0; h < kh; h++)
                 for (int64_t w = 0; w < kw; w++)
                     for (int64_t i = 0; i < cin; i++)
-                        s->weights[((o * kh + h) * kw + w) * cin + i] =
+                        cp->weights[((o * kh + h) * kw + w) * cin + i] =
                             src[((h * kw + w) * cin + i) * cout + o];
     }
-    int64_t oh = (iv->shape[1] + s->pt + s->pb - ((kh - 1) * s->dh + 1)) / s->sh + 1;
-    int64_t ow = (iv->shape[2] + s->pl + s->pr - ((kw - 1) * s->dw + 1)) / s->sw + 1;
+    const vd__window *g = &cp->w;
+    int64_t oh = (iv->shape[1] + g->pt + g->pb - ((kh - 1) * g->dh + 1)) / g->sh + 1;
+    int64_t ow = (iv->shape[2] + g->pl + g->pr - ((kw - 1) * g->dw + 1)) / g->sw + 1;
     if (oh <= 0 || ow <= 0)
         return NODE_ERR(n, VD_ESHAPE, "input %lldx%lld is smaller than the kernel",
                         (long long)iv->shape[1], (long long)iv->shape[2]);
     int64_t osh[4] = {iv->shape[0], oh, ow, cout};
     s->in[0] = xin;
     s->n_in = 1;
-    s->flops = 2.0 * (double)(osh[0] * oh * ow * cout * kh * kw * s->gcin);
+    s->flops = 2.0 * (double)(osh[0] * oh * ow * cout * kh * kw * cp->gcin);
     int o = rt_val(m, VD__F32, 4, osh, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     s = &m->steps[si];
@@ -853,7 +869,8 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
             if (!V(b)->cdata || vd__numel(V(b)->shape, V(b)->ndim) != cout)
                 return NODE_ERR(n, VD_EUNSUPP, "bias must be a constant of %lld values",
                                 (long long)cout);
-            for (int64_t c = 0; c < cout; c++) m->steps[si].bias[c] += ((float *)V(b)->cdata)[c];
+            for (int64_t c = 0; c < cout; c++)
+                m->steps[si].params.conv.bias[c] += ((float *)V(b)->cdata)[c];
         } else if (!strcmp(fused[k], "Relu")) {
             m->steps[si].out_min = 0;
         } else if (!strcmp(fused[k], "Relu6")) {
@@ -866,11 +883,10 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
             if (!V(a)->cdata || vd__numel(V(a)->shape, V(a)->ndim) != cout)
                 return NODE_ERR(n, VD_EUNSUPP, "Prelu alpha must be a constant of %lld values",
                                 (long long)cout);
-            o = emit_act(m, n, o, VD__U_LEAKY + 100, 0, V(a)->cdata, cout, err);
+            o = emit_prelu(m, n, o, V(a)->cdata, cout, err);
             if (o < 0) return o;
         } else if (!strcmp(fused[k], "LeakyRelu")) {
-            o = emit_act(m, n, o, VD__U_LEAKY, vd__attr_float(n, "leakyrelu_alpha", 0.2f), NULL, 0,
-                         err);
+            o = emit_unary(m, n, o, VD__U_LEAKY, vd__attr_float(n, "leakyrelu_alpha", 0.2f), err);
             if (o < 0) return o;
         } else {
             return NODE_ERR(n, VD_EUNSUPP, "fused op '%s' is not supported", fused[k]);
@@ -879,8 +895,9 @@ static int lower_conv(vd__model *m, vd__node *n, vd_error *err)
     return set_outputs(m, n, o, 1);
 }
 
-static int lower_maxpool(vd__model *m, vd__node *n, vd_error *err)
+static int lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t ks[4] = {1, 1, 1, 1};
@@ -888,7 +905,7 @@ static int lower_maxpool(vd__model *m, vd__node *n, vd_error *err)
     if (ks[0] != 1 || ks[3] != 1)
         return NODE_ERR(n, VD_EUNSUPP, "pooling over batch/channels is not supported");
     if (V(x)->ndim != 4) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input");
-    vd__step geo = {0};
+    vd__window geo = {0};
     int rc = spatial(m, n, V(x)->shape[1], V(x)->shape[2], ks[1], ks[2], &geo, err);
     if (rc) return rc;
     int xin = nhwc_input(m, n, x, &geo, 0, err);
@@ -896,10 +913,10 @@ static int lower_maxpool(vd__model *m, vd__node *n, vd_error *err)
     int si = new_step(m, VD__S_MAXPOOL, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
-    copy_geometry(s, &geo);
+    s->params.pool.w = geo;
     vd__val *iv = V(xin);
-    int64_t oh = (iv->shape[1] + s->pt + s->pb - s->kh) / s->sh + 1;
-    int64_t ow = (iv->shape[2] + s->pl + s->pr - s->kw) / s->sw + 1;
+    int64_t oh = (iv->shape[1] + geo.pt + geo.pb - geo.kh) / geo.sh + 1;
+    int64_t ow = (iv->shape[2] + geo.pl + geo.pr - geo.kw) / geo.sw + 1;
     int64_t osh[4] = {iv->shape[0], oh, ow, iv->shape[3]};
     s->in[0] = xin;
     s->n_in = 1;
@@ -933,23 +950,6 @@ static float *const_in_layout(const vd__val *c, int nd, const int *perm, int64_t
     return d;
 }
 
-static int binary_id(const char *op)
-{
-    if (!strcmp(op, "Add") || !strcmp(op, "AddV2") || !strcmp(op, "BiasAdd")) return VD__B_ADD;
-    if (!strcmp(op, "Sub")) return VD__B_SUB;
-    if (!strcmp(op, "Mul")) return VD__B_MUL;
-    if (!strcmp(op, "RealDiv") || !strcmp(op, "Div")) return VD__B_DIV;
-    if (!strcmp(op, "SquaredDifference")) return VD__B_SQDIFF;
-    if (!strcmp(op, "Minimum")) return VD__B_MIN;
-    if (!strcmp(op, "Maximum")) return VD__B_MAX;
-    if (!strcmp(op, "FloorDiv")) return VD__B_FLOORDIV;
-    if (!strcmp(op, "FloorMod")) return VD__B_FLOORMOD;
-    if (!strcmp(op, "Equal")) return VD__B_EQUAL;
-    if (!strcmp(op, "Less")) return VD__B_LESS;
-    if (!strcmp(op, "Greater")) return VD__B_GREATER;
-    return -1;
-}
-
 /* Try to fold `Add(conv_out, const)` into the convolution's bias. */
 static int try_fuse_bias(vd__model *m, vd__node *n, int a, int b)
 {
@@ -961,14 +961,13 @@ static int try_fuse_bias(vd__model *m, vd__node *n, int a, int b)
     int64_t cout = x->shape[3];
     if (vd__numel(c->shape, c->ndim) != cout || c->ndim > 4) return 0;
     if (c->ndim >= 1 && c->shape[c->ndim - 1] != cout) return 0;
-    for (int64_t k = 0; k < cout; k++) s->bias[k] += ((float *)c->cdata)[k];
+    for (int64_t k = 0; k < cout; k++) s->params.conv.bias[k] += ((float *)c->cdata)[k];
     set_outputs(m, n, a, 1);
     return 1;
 }
 
-static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
+static int lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
 {
-    int op = binary_id(n->op);
     if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs two inputs");
     int a = in_val(m, n, 0, err), b = in_val(m, n, 1, err);
     if (a < 0) return a;
@@ -980,10 +979,11 @@ static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
     int cmp = op >= VD__B_EQUAL;
     int odt = cmp ? VD__BOOL : V(a)->dtype;
     int ins[2] = {a, b};
+    const vd__step kstep = {.kind = VD__S_BINARY, .kern = k_binary, .params.binary.op = op};
     if (V(a)->cdata && V(b)->cdata) {
         int o = const_val(m, odt, on, os, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int rc = emit_kernel(m, n, k_binary, op, ins, 2, &o, 1, NULL, 0, err);
+        int rc = emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
         return rc < 0 ? rc : set_outputs(m, n, o, 1);
     }
     if (op == VD__B_ADD && V(a)->ndim == 4 && !V(a)->cdata && try_fuse_bias(m, n, a, b)) return 0;
@@ -995,7 +995,7 @@ static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
         }
         int o = rt_val(m, odt, on, os, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int rc = emit_kernel(m, n, k_binary, op, ins, 2, &o, 1, NULL, 0, err);
+        int rc = emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
         return rc < 0 ? rc : set_outputs(m, n, o, 1);
     }
     /* f32 on XNNPACK. Work in the layout of the runtime input(s). */
@@ -1021,26 +1021,24 @@ static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
     int si = new_step(m, VD__S_BINARY, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
-    s->sub = op;
+    vd__binary_params *bp = &s->params.binary;
+    bp->op = op;
     s->n_in = 2;
     for (int k = 0; k < 2; k++) {
-        int64_t *ps = s->p + 6 * k;
+        int64_t ps[VD__MAXD];
         s->in[k] = ins[k];
         if (V(ins[k])->cdata) {
-            float *d = const_in_layout(V(ins[k]), on, perm, ps);
-            if (!d) return vd_fail(err, VD_ENOMEM, "out of memory");
-            if (k == 0)
-                s->weights = d;
-            else
-                s->bias = d;
+            bp->konst[k] = const_in_layout(V(ins[k]), on, perm, ps);
+            if (!bp->konst[k]) return vd_fail(err, VD_ENOMEM, "out of memory");
         } else {
             int64_t ext[VD__MAXD];
             int nd = V(ins[k])->ndim, ld = on - nd;
             for (int i = 0; i < on; i++) ext[i] = i < ld ? 1 : V(ins[k])->shape[i - ld];
             for (int i = 0; i < on; i++) ps[i] = ext[perm[i]];
         }
+        for (int i = 0; i < on; i++) bp->shape[k][i] = (size_t)ps[i];
     }
-    s->p[12] = on;
+    bp->ndim = on;
     int o = rt_val(m, VD__F32, on, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(V(o)->perm, perm, sizeof perm);
@@ -1050,33 +1048,17 @@ static int lower_binary(vd__model *m, vd__node *n, vd_error *err)
     return set_outputs(m, n, o, 1);
 }
 
-static int unary_id(const char *op)
+static int lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
 {
-    if (!strcmp(op, "Relu")) return VD__U_RELU;
-    if (!strcmp(op, "Relu6")) return VD__U_RELU6;
-    if (!strcmp(op, "Sigmoid")) return VD__U_SIGMOID;
-    if (!strcmp(op, "LeakyRelu")) return VD__U_LEAKY;
-    if (!strcmp(op, "Sqrt")) return VD__U_SQRT;
-    if (!strcmp(op, "Neg")) return VD__U_NEG;
-    if (!strcmp(op, "Tanh")) return VD__U_TANH;
-    if (!strcmp(op, "Exp")) return VD__U_EXP;
-    if (!strcmp(op, "Rsqrt")) return VD__U_RSQRT;
-    if (!strcmp(op, "Square")) return VD__U_SQUARE;
-    if (!strcmp(op, "Abs")) return VD__U_ABS;
-    return -1;
-}
-
-static int lower_unary(vd__model *m, vd__node *n, vd_error *err)
-{
-    int op = unary_id(n->op);
     int a = in_val(m, n, 0, err);
     if (a < 0) return a;
     float alpha = vd__attr_float(n, "alpha", 0.2f);
+    const vd__step kstep = {
+        .kind = VD__S_UNARY, .kern = k_unary, .params.unary = {.op = op, .alpha = alpha}};
     if (V(a)->cdata) {
         int o = const_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int si = emit_kernel(m, n, k_unary, op, &a, 1, &o, 1, NULL, 0, err);
-        (void)alpha;
+        int si = emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
         return si < 0 ? si : set_outputs(m, n, o, 1);
     }
     a = realize(m, a, err);
@@ -1084,7 +1066,8 @@ static int lower_unary(vd__model *m, vd__node *n, vd_error *err)
     /* Relu/Relu6 after a conv or element-wise op: fuse as the operator's clamp. */
     if ((op == VD__U_RELU || op == VD__U_RELU6) && V(a)->producer >= 0 && V(a)->uses == 1) {
         vd__step *p = &m->steps[V(a)->producer];
-        if ((p->kind == VD__S_CONV || (p->kind == VD__S_BINARY && p->sub <= VD__B_DIV) ||
+        if ((p->kind == VD__S_CONV ||
+             (p->kind == VD__S_BINARY && !p->kern && p->params.binary.op <= VD__B_DIV) ||
              p->kind == VD__S_MAXPOOL) &&
             p->out[0] == a) {
             if (p->out_min < 0 || isinf(p->out_min)) p->out_min = 0;
@@ -1097,17 +1080,16 @@ static int lower_unary(vd__model *m, vd__node *n, vd_error *err)
         int o = rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         memcpy(V(o)->perm, V(a)->perm, sizeof V(o)->perm);
-        int si = emit_kernel(m, n, k_unary, op, &a, 1, &o, 1, NULL, 0, err);
-        if (si < 0) return si;
-        m->steps[si].alpha = alpha;
-        return set_outputs(m, n, o, 1);
+        int si = emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
+        return si < 0 ? si : set_outputs(m, n, o, 1);
     }
-    int o = emit_act(m, n, a, op, alpha, NULL, 0, err);
+    int o = emit_unary(m, n, a, op, alpha, err);
     return o < 0 ? o : set_outputs(m, n, o, 1);
 }
 
-static int lower_prelu(vd__model *m, vd__node *n, vd_error *err)
+static int lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int a = in_val(m, n, 0, err), al = in_val(m, n, 1, err);
     if (a < 0) return a;
     if (al < 0) return al;
@@ -1118,12 +1100,13 @@ static int lower_prelu(vd__model *m, vd__node *n, vd_error *err)
     if (vd__numel(V(al)->shape, V(al)->ndim) != c)
         return NODE_ERR(n, VD_EUNSUPP, "alpha must have one value per channel (%lld)",
                         (long long)c);
-    int o = emit_act(m, n, a, VD__U_LEAKY + 100, 0, V(al)->cdata, c, err);
+    int o = emit_prelu(m, n, a, V(al)->cdata, c, err);
     return o < 0 ? o : set_outputs(m, n, o, 1);
 }
 
-static int lower_pad(vd__model *m, vd__node *n, vd_error *err)
+static int lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t pads[2 * VD__MAXD];
@@ -1146,23 +1129,13 @@ static int lower_pad(vd__model *m, vd__node *n, vd_error *err)
     if (V(x)->cdata) {
         int o = const_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int64_t lo[VD__MAXD];
-        for (int i = 0; i < V(x)->ndim; i++) lo[i] = pads[2 * i];
-        int si = new_step(m, VD__S_KERNEL, n); /* fold via k_pad */
-        if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        m->n_steps--;
-        vd__step tmp = {0};
-        tmp.in[0] = x;
-        tmp.out[0] = o;
-        memcpy(tmp.p, lo, sizeof lo);
-        if (V(x)->dtype == VD__F32)
-            tmp.alpha = pv;
-        else {
-            int32_t iv = (int32_t)pv;
-            memcpy(&tmp.alpha, &iv, 4);
+        vd__step k = {.kind = VD__S_PAD, .kern = k_pad, .params.pad.value = pv};
+        for (int i = 0; i < V(x)->ndim; i++) {
+            k.params.pad.lo[i] = pads[2 * i];
+            k.params.pad.hi[i] = pads[2 * i + 1];
         }
-        k_pad(m, &tmp);
-        return set_outputs(m, n, o, 1);
+        int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err); /* folds */
+        return si < 0 ? si : set_outputs(m, n, o, 1);
     }
     int o = new_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -1214,8 +1187,9 @@ static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd
     return o;
 }
 
-static int lower_transpose(vd__model *m, vd__node *n, vd_error *err)
+static int lower_transpose(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t p64[VD__MAXD];
@@ -1257,16 +1231,16 @@ static int reshape_to(vd__model *m, vd__node *n, int x, int nd, int64_t *shape, 
     return o < 0 ? o : set_outputs(m, n, o, 1);
 }
 
-static int lower_reshape(vd__model *m, vd__node *n, vd_error *err)
+static int lower_reshape(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t shape[VD__MAXD];
     int nd = 0;
-    if (!strcmp(n->op, "Reshape")) {
+    if (kind == VD__L_RESHAPE) {
         nd = const_ints(m, n, 1, shape, VD__MAXD, err);
         if (nd < 0) return nd;
-    } else if (!strcmp(n->op, "ExpandDims")) {
+    } else if (kind == VD__L_EXPAND_DIMS) {
         int64_t d;
         int c = const_ints(m, n, 1, &d, 1, err);
         if (c < 0) return c;
@@ -1295,9 +1269,9 @@ static int norm_axis(int64_t a, int nd)
     return (int)(a < 0 ? a + nd : a);
 }
 
-static int lower_concat(vd__model *m, vd__node *n, vd_error *err)
+static int lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
-    int pack = !strcmp(n->op, "Pack");
+    int pack = kind == VD__L_PACK;
     int ni = pack ? n->n_in : n->n_in - 1;
     if (ni < 1 || ni > 8) return NODE_ERR(n, VD_EUNSUPP, "%d inputs (1..8 supported)", ni);
     int64_t ax64 = 0;
@@ -1353,16 +1327,17 @@ static int lower_concat(vd__model *m, vd__node *n, vd_error *err)
     int64_t pax = ax;
     for (int i = 0; i < nd; i++)
         if (V(o)->perm[i] == ax) pax = i;
-    int si = emit_kernel(m, n, k_concat, 0, ins, ni, &o, 1, &pax, 1, err);
+    const vd__step k = {.kind = VD__S_CONCAT, .kern = k_concat, .params.concat.axis = (int)pax};
+    int si = emit_kernel(m, n, &k, ins, ni, &o, 1, err);
     return si < 0 ? si : set_outputs(m, n, o, 1);
 }
 
-static int lower_split(vd__model *m, vd__node *n, vd_error *err)
+static int lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     int x, ns;
     int64_t sizes[8], ax64 = 0;
-    int unpack = !strcmp(n->op, "Unpack");
-    if (!strcmp(n->op, "SplitV")) {
+    int unpack = kind == VD__L_UNPACK;
+    if (kind == VD__L_SPLITV) {
         x = in_val(m, n, 0, err);
         if (x < 0) return x;
         ns = const_ints(m, n, 1, sizes, 8, err);
@@ -1434,12 +1409,15 @@ static int lower_split(vd__model *m, vd__node *n, vd_error *err)
     int64_t pax = ax;
     for (int i = 0; i < nd; i++)
         if (V(x)->perm[i] == ax) pax = i;
-    int si = emit_kernel(m, n, k_split, unpack, &x, 1, outs, ns, &pax, 1, err);
+    const vd__step k = {
+        .kind = VD__S_SPLIT, .kern = k_split, .params.split = {.axis = (int)pax, .unpack = unpack}};
+    int si = emit_kernel(m, n, &k, &x, 1, outs, ns, err);
     return si < 0 ? si : set_outputs(m, n, first, ns);
 }
 
-static int lower_resize(vd__model *m, vd__node *n, vd_error *err)
+static int lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t sz[2];
@@ -1452,7 +1430,8 @@ static int lower_resize(vd__model *m, vd__node *n, vd_error *err)
     int si = new_step(m, VD__S_RESIZE, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int ac = vd__attr_bool(n, "align_corners", 0), hp = vd__attr_bool(n, "half_pixel_centers", 0);
-    m->steps[si].p[0] = ac ? XNN_FLAG_ALIGN_CORNERS : (hp ? 0 : XNN_FLAG_TENSORFLOW_LEGACY_MODE);
+    m->steps[si].params.resize.flags =
+        ac ? XNN_FLAG_ALIGN_CORNERS : (hp ? 0 : XNN_FLAG_TENSORFLOW_LEGACY_MODE);
     int64_t os[4] = {V(x)->shape[0], sz[0], sz[1], V(x)->shape[3]};
     int o = rt_val(m, VD__F32, 4, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -1465,7 +1444,7 @@ static int lower_resize(vd__model *m, vd__node *n, vd_error *err)
     return set_outputs(m, n, o, 1);
 }
 
-static int lower_reduce(vd__model *m, vd__node *n, vd_error *err)
+static int lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
 {
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
@@ -1475,7 +1454,8 @@ static int lower_reduce(vd__model *m, vd__node *n, vd_error *err)
     x = canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim, keep = vd__attr_bool(n, "keep_dims", 0);
-    int64_t flag[VD__MAXD] = {0}, os[VD__MAXD];
+    uint8_t flag[VD__MAXD] = {0};
+    int64_t os[VD__MAXD];
     for (int k = 0; k < na; k++) {
         int a = norm_axis(axes[k], nd);
         if (a < 0 || a >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
@@ -1488,16 +1468,12 @@ static int lower_reduce(vd__model *m, vd__node *n, vd_error *err)
         else if (keep)
             os[ond++] = 1;
     }
-    int sub = !strcmp(n->op, "Mean")  ? 0
-              : !strcmp(n->op, "Sum") ? 1
-              : !strcmp(n->op, "Max") ? 2
-                                      : 3;
     if (V(x)->dtype != VD__F32)
         return NODE_ERR(n, VD_EUNSUPP, "integer reductions are not supported");
     int cst = V(x)->cdata != NULL;
     int o = cst ? const_val(m, VD__F32, ond, os, n->name) : rt_val(m, VD__F32, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    if (!cst && sub == 0 && nd == 4 && flag[1] && flag[2] && !flag[0] && !flag[3]) {
+    if (!cst && op == VD__R_MEAN && nd == 4 && flag[1] && flag[2] && !flag[0] && !flag[3]) {
         int si = new_step(m, VD__S_GAVGPOOL, n); /* mean over H,W of NHWC */
         if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         vd__step *s = &m->steps[si];
@@ -1508,12 +1484,15 @@ static int lower_reduce(vd__model *m, vd__node *n, vd_error *err)
         V(o)->producer = si;
         return set_outputs(m, n, o, 1);
     }
-    int si = emit_kernel(m, n, k_reduce, sub, &x, 1, &o, 1, flag, nd, err);
+    vd__step k = {.kind = VD__S_REDUCE, .kern = k_reduce, .params.reduce.op = op};
+    memcpy(k.params.reduce.axes, flag, sizeof flag);
+    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
     return si < 0 ? si : set_outputs(m, n, o, 1);
 }
 
-static int lower_cast(vd__model *m, vd__node *n, vd_error *err)
+static int lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     const char *dst = json_string_value(json_object_get(json_object_get(n->attr, "DstT"), "type"));
@@ -1530,12 +1509,14 @@ static int lower_cast(vd__model *m, vd__node *n, vd_error *err)
                 : rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     if (!cst) memcpy(V(o)->perm, V(x)->perm, sizeof V(x)->perm);
-    int si = emit_kernel(m, n, k_cast, 0, &x, 1, &o, 1, NULL, 0, err);
+    const vd__step k = {.kind = VD__S_CAST, .kern = k_cast};
+    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
     return si < 0 ? si : set_outputs(m, n, o, 1);
 }
 
-static int lower_strided_slice(vd__model *m, vd__node *n, vd_error *err)
+static int lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t b[VD__MAXD], e[VD__MAXD], st[VD__MAXD] = {1, 1, 1, 1, 1, 1};
@@ -1555,7 +1536,9 @@ static int lower_strided_slice(vd__model *m, vd__node *n, vd_error *err)
     x = canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim;
-    int64_t beg[VD__MAXD], str[VD__MAXD], cnt[VD__MAXD], os[VD__MAXD];
+    vd__step k = {.kind = VD__S_SLICE, .kern = k_slice};
+    int64_t *beg = k.params.slice.begin, *str = k.params.slice.stride, *cnt = k.params.slice.count,
+            os[VD__MAXD];
     int ond = 0;
     for (int i = 0; i < nd; i++) {
         int64_t dim = V(x)->shape[i], s = i < nb ? st[i] : 1, lo, hi;
@@ -1589,38 +1572,13 @@ static int lower_strided_slice(vd__model *m, vd__node *n, vd_error *err)
     int o = cst ? const_val(m, V(x)->dtype, ond, os, n->name)
                 : rt_val(m, V(x)->dtype, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int64_t p[12];
-    memcpy(p, beg, sizeof beg);
-    memcpy(p + 6, str, sizeof str);
-    /* counts go in fparam (owned by the step) */
-    int si = new_step(m, VD__S_KERNEL, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    m->n_steps--;
-    int64_t *cnts = malloc(sizeof cnt);
-    if (!cnts) return vd_fail(err, VD_ENOMEM, "out of memory");
-    memcpy(cnts, cnt, sizeof cnt);
-    if (cst) {
-        vd__step tmp = {0};
-        tmp.in[0] = x;
-        tmp.out[0] = o;
-        memcpy(tmp.p, p, sizeof p);
-        tmp.fparam = (float *)cnts;
-        k_slice(m, &tmp);
-        free(cnts);
-        return set_outputs(m, n, o, 1);
-    }
-    si = emit_kernel(m, n, k_slice, 0, &x, 1, &o, 1, p, 12, err);
-    if (si < 0) {
-        free(cnts);
-        return si;
-    }
-    m->steps[si].fparam = (float *)cnts;
-    return set_outputs(m, n, o, 1);
+    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
+    return si < 0 ? si : set_outputs(m, n, o, 1);
 }
 
-static int lower_gather(vd__model *m, vd__node *n, vd_error *err)
+static int lower_gather(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
-    int nd_ = !strcmp(n->op, "GatherNd");
+    int nd_ = kind == VD__L_GATHERND;
     int pv = in_val(m, n, 0, err), iv = in_val(m, n, 1, err);
     if (pv < 0) return pv;
     if (iv < 0) return iv;
@@ -1652,12 +1610,16 @@ static int lower_gather(vd__model *m, vd__node *n, vd_error *err)
                 : rt_val(m, V(pv)->dtype, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int ins[2] = {pv, iv};
-    int si = emit_kernel(m, n, nd_ ? k_gathernd : k_gather, 0, ins, 2, &o, 1, &ax, 1, err);
+    const vd__step k =
+        nd_ ? (vd__step){.kind = VD__S_GATHERND, .kern = k_gathernd}
+            : (vd__step){.kind = VD__S_GATHER, .kern = k_gather, .params.gather.axis = (int)ax};
+    int si = emit_kernel(m, n, &k, ins, 2, &o, 1, err);
     return si < 0 ? si : set_outputs(m, n, o, 1);
 }
 
-static int lower_topk(vd__model *m, vd__node *n, vd_error *err)
+static int lower_topk(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t k;
@@ -1675,12 +1637,14 @@ static int lower_topk(vd__model *m, vd__node *n, vd_error *err)
     int o1 = cst ? const_val(m, VD__I32, nd, os, n->name) : rt_val(m, VD__I32, nd, os, n->name);
     if (o0 < 0 || o1 < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int outs[2] = {o0, o1};
-    int si = emit_kernel(m, n, k_topk, 0, &x, 1, outs, 2, &k, 1, err);
+    const vd__step ks = {.kind = VD__S_TOPK, .kern = k_topk, .params.topk.k = k};
+    int si = emit_kernel(m, n, &ks, &x, 1, outs, 2, err);
     return si < 0 ? si : set_outputs(m, n, o0, 2);
 }
 
-static int lower_argmax(vd__model *m, vd__node *n, vd_error *err)
+static int lower_argmax(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t ax;
@@ -1698,12 +1662,14 @@ static int lower_argmax(vd__model *m, vd__node *n, vd_error *err)
     int cst = V(x)->cdata != NULL;
     int o = cst ? const_val(m, VD__I32, ond, os, n->name) : rt_val(m, VD__I32, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int si = emit_kernel(m, n, k_argmax, 0, &x, 1, &o, 1, &ax, 1, err);
+    const vd__step k = {.kind = VD__S_ARGMAX, .kern = k_argmax, .params.argmax.axis = (int)ax};
+    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
     return si < 0 ? si : set_outputs(m, n, o, 1);
 }
 
-static int lower_sparse_to_dense(vd__model *m, vd__node *n, vd_error *err)
+static int lower_sparse_to_dense(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int ins[4];
     for (int k = 0; k < 4; k++) {
         if (k >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "needs 4 inputs");
@@ -1716,12 +1682,14 @@ static int lower_sparse_to_dense(vd__model *m, vd__node *n, vd_error *err)
     if (nd < 0) return nd;
     int o = const_val(m, V(ins[2])->dtype, nd, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int si = emit_kernel(m, n, k_sparse_to_dense, 0, ins, 4, &o, 1, NULL, 0, err);
+    const vd__step k = {.kind = VD__S_SPARSE_TO_DENSE, .kern = k_sparse_to_dense};
+    int si = emit_kernel(m, n, &k, ins, 4, &o, 1, err);
     return si < 0 ? si : set_outputs(m, n, o, 1);
 }
 
-static int lower_shape(vd__model *m, vd__node *n, vd_error *err)
+static int lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
+    (void)kind;
     int x = in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t sh[1] = {V(x)->ndim};
@@ -1731,73 +1699,76 @@ static int lower_shape(vd__model *m, vd__node *n, vd_error *err)
     return set_outputs(m, n, o, 1);
 }
 
+/* The lowering table: TF op -> lowering function and the kind it passes on (an
+ * op id such as VD__B_ADD, or a VD__L_* variant; 0 when the function has one op). */
 typedef struct {
     const char *op;
-    int (*fn)(vd__model *, vd__node *, vd_error *);
+    int (*lower)(vd__model *m, vd__node *n, int kind, vd_error *err);
+    int kind;
 } lower_entry;
 
 static const lower_entry lowerers[] = {
-    {"Const", lower_const},
-    {"Placeholder", lower_placeholder},
-    {"Identity", lower_identity},
-    {"StopGradient", lower_identity},
-    {"Snapshot", lower_identity},
-    {"Conv2D", lower_conv},
-    {"_FusedConv2D", lower_conv},
-    {"DepthwiseConv2dNative", lower_conv},
-    {"FusedDepthwiseConv2dNative", lower_conv},
-    {"MaxPool", lower_maxpool},
-    {"Add", lower_binary},
-    {"AddV2", lower_binary},
-    {"BiasAdd", lower_binary},
-    {"Sub", lower_binary},
-    {"Mul", lower_binary},
-    {"RealDiv", lower_binary},
-    {"Div", lower_binary},
-    {"SquaredDifference", lower_binary},
-    {"Minimum", lower_binary},
-    {"Maximum", lower_binary},
-    {"FloorDiv", lower_binary},
-    {"FloorMod", lower_binary},
-    {"Equal", lower_binary},
-    {"Less", lower_binary},
-    {"Greater", lower_binary},
-    {"Relu", lower_unary},
-    {"Relu6", lower_unary},
-    {"Sigmoid", lower_unary},
-    {"LeakyRelu", lower_unary},
-    {"Sqrt", lower_unary},
-    {"Neg", lower_unary},
-    {"Tanh", lower_unary},
-    {"Exp", lower_unary},
-    {"Rsqrt", lower_unary},
-    {"Square", lower_unary},
-    {"Abs", lower_unary},
-    {"Prelu", lower_prelu},
-    {"Pad", lower_pad},
-    {"PadV2", lower_pad},
-    {"Transpose", lower_transpose},
-    {"Reshape", lower_reshape},
-    {"ExpandDims", lower_reshape},
-    {"Squeeze", lower_reshape},
-    {"ConcatV2", lower_concat},
-    {"Pack", lower_concat},
-    {"SplitV", lower_split},
-    {"Split", lower_split},
-    {"Unpack", lower_split},
-    {"ResizeBilinear", lower_resize},
-    {"Mean", lower_reduce},
-    {"Sum", lower_reduce},
-    {"Max", lower_reduce},
-    {"Min", lower_reduce},
-    {"Cast", lower_cast},
-    {"StridedSlice", lower_strided_slice},
-    {"GatherV2", lower_gather},
-    {"GatherNd", lower_gather},
-    {"TopKV2", lower_topk},
-    {"ArgMax", lower_argmax},
-    {"SparseToDense", lower_sparse_to_dense},
-    {"Shape", lower_shape},
+    {"Const", lower_const, 0},
+    {"Placeholder", lower_placeholder, 0},
+    {"Identity", lower_identity, 0},
+    {"StopGradient", lower_identity, 0},
+    {"Snapshot", lower_identity, 0},
+    {"Conv2D", lower_conv, VD__L_CONV},
+    {"_FusedConv2D", lower_conv, VD__L_CONV},
+    {"DepthwiseConv2dNative", lower_conv, VD__L_DEPTHWISE},
+    {"FusedDepthwiseConv2dNative", lower_conv, VD__L_DEPTHWISE},
+    {"MaxPool", lower_maxpool, 0},
+    {"Add", lower_binary, VD__B_ADD},
+    {"AddV2", lower_binary, VD__B_ADD},
+    {"BiasAdd", lower_binary, VD__B_ADD},
+    {"Sub", lower_binary, VD__B_SUB},
+    {"Mul", lower_binary, VD__B_MUL},
+    {"RealDiv", lower_binary, VD__B_DIV},
+    {"Div", lower_binary, VD__B_DIV},
+    {"SquaredDifference", lower_binary, VD__B_SQDIFF},
+    {"Minimum", lower_binary, VD__B_MIN},
+    {"Maximum", lower_binary, VD__B_MAX},
+    {"FloorDiv", lower_binary, VD__B_FLOORDIV},
+    {"FloorMod", lower_binary, VD__B_FLOORMOD},
+    {"Equal", lower_binary, VD__B_EQUAL},
+    {"Less", lower_binary, VD__B_LESS},
+    {"Greater", lower_binary, VD__B_GREATER},
+    {"Relu", lower_unary, VD__U_RELU},
+    {"Relu6", lower_unary, VD__U_RELU6},
+    {"Sigmoid", lower_unary, VD__U_SIGMOID},
+    {"LeakyRelu", lower_unary, VD__U_LEAKY},
+    {"Sqrt", lower_unary, VD__U_SQRT},
+    {"Neg", lower_unary, VD__U_NEG},
+    {"Tanh", lower_unary, VD__U_TANH},
+    {"Exp", lower_unary, VD__U_EXP},
+    {"Rsqrt", lower_unary, VD__U_RSQRT},
+    {"Square", lower_unary, VD__U_SQUARE},
+    {"Abs", lower_unary, VD__U_ABS},
+    {"Prelu", lower_prelu, 0},
+    {"Pad", lower_pad, 0},
+    {"PadV2", lower_pad, 0},
+    {"Transpose", lower_transpose, 0},
+    {"Reshape", lower_reshape, VD__L_RESHAPE},
+    {"ExpandDims", lower_reshape, VD__L_EXPAND_DIMS},
+    {"Squeeze", lower_reshape, VD__L_SQUEEZE},
+    {"ConcatV2", lower_concat, VD__L_CONCAT},
+    {"Pack", lower_concat, VD__L_PACK},
+    {"SplitV", lower_split, VD__L_SPLITV},
+    {"Split", lower_split, VD__L_SPLIT},
+    {"Unpack", lower_split, VD__L_UNPACK},
+    {"ResizeBilinear", lower_resize, 0},
+    {"Mean", lower_reduce, VD__R_MEAN},
+    {"Sum", lower_reduce, VD__R_SUM},
+    {"Max", lower_reduce, VD__R_MAX},
+    {"Min", lower_reduce, VD__R_MIN},
+    {"Cast", lower_cast, 0},
+    {"StridedSlice", lower_strided_slice, 0},
+    {"GatherV2", lower_gather, VD__L_GATHER},
+    {"GatherNd", lower_gather, VD__L_GATHERND},
+    {"TopKV2", lower_topk, 0},
+    {"ArgMax", lower_argmax, 0},
+    {"SparseToDense", lower_sparse_to_dense, 0},
+    {"Shape", lower_shape, 0},
 };
 
 /* ---- driver ----------------------------------------------------------------------- */
@@ -1832,7 +1803,7 @@ static int visit(vd__model *m, int ni, int *uses, vd_error *err, int depth)
     if (!e)
         return NODE_ERR(n, VD_EUNSUPP, "unsupported op (vdag's runtime does not implement '%s')",
                         n->op);
-    int rc = e->fn(m, n, err);
+    int rc = e->lower(m, n, e->kind, err);
     if (rc < 0) return rc;
     if (n->first_val < 0) return NODE_ERR(n, VD_EFORMAT, "internal: node produced no value");
     for (int k = 0; k < n->n_out; k++) V(n->first_val + k)->uses = uses[ni];
@@ -1892,7 +1863,8 @@ int vd__lower(vd__model *m, vd_error *err)
                 rc = vd_fail(err, VD_ENOMEM, "out of memory");
                 break;
             }
-            int si = emit_kernel(m, n, k_cast, 0, &v, 1, &o, 1, NULL, 0, err);
+            const vd__step k = {.kind = VD__S_CAST, .kern = k_cast};
+            int si = emit_kernel(m, n, &k, &v, 1, &o, 1, err);
             if (si < 0) {
                 rc = si;
                 break;

@@ -141,41 +141,43 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
     enum xnn_status st = xnn_status_success;
     pthreadpool_t tp = m->pool;
     vd__val *in = V(s->in[0]);
+    if (s->kern) return 0; /* a C kernel */
     float *x = fptr(m, s->in[0]), *y = fptr(m, s->out[0]);
     switch (s->kind) {
     case VD__S_CONV: {
-        uint32_t flags = (s->groups > 1 && s->gcin == 1) ? XNN_FLAG_DEPTHWISE_CONVOLUTION : 0;
+        const vd__conv_params *c = &s->params.conv;
+        const vd__window *w = &c->w;
+        uint32_t flags = (c->groups > 1 && c->gcin == 1) ? XNN_FLAG_DEPTHWISE_CONVOLUTION : 0;
         st = xnn_create_convolution2d_nhwc_f32(
-            (uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb, (uint32_t)s->pl, (uint32_t)s->kh,
-            (uint32_t)s->kw, (uint32_t)s->sh, (uint32_t)s->sw, (uint32_t)s->dh, (uint32_t)s->dw,
-            (uint32_t)s->groups, (size_t)s->gcin, (size_t)s->gcout, (size_t)(s->groups * s->gcin),
-            (size_t)(s->groups * s->gcout), s->weights, s->bias, s->out_min, s->out_max, flags,
+            (uint32_t)w->pt, (uint32_t)w->pr, (uint32_t)w->pb, (uint32_t)w->pl, (uint32_t)w->kh,
+            (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, (uint32_t)w->dh, (uint32_t)w->dw,
+            (uint32_t)c->groups, (size_t)c->gcin, (size_t)c->gcout, (size_t)(c->groups * c->gcin),
+            (size_t)(c->groups * c->gcout), c->weights, c->bias, s->out_min, s->out_max, flags,
             &s->xop);
         if (st == xnn_status_success)
             st = xnn_setup_convolution2d_nhwc_f32(
                 s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
         break;
     }
-    case VD__S_MAXPOOL:
+    case VD__S_MAXPOOL: {
+        const vd__window *w = &s->params.pool.w;
         st = xnn_create_max_pooling2d_nhwc_f32(
-            (uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb, (uint32_t)s->pl, (uint32_t)s->kh,
-            (uint32_t)s->kw, (uint32_t)s->sh, (uint32_t)s->sw, 1, 1, (size_t)in->shape[3],
+            (uint32_t)w->pt, (uint32_t)w->pr, (uint32_t)w->pb, (uint32_t)w->pl, (uint32_t)w->kh,
+            (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, 1, 1, (size_t)in->shape[3],
             (size_t)in->shape[3], (size_t)in->shape[3], s->out_min, s->out_max, 0, &s->xop);
         if (st == xnn_status_success)
             st = xnn_setup_max_pooling2d_nhwc_f32(
                 s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
         break;
+    }
     case VD__S_BINARY: {
-        size_t sa[VD__MAXD], sb[VD__MAXD];
-        int nd = (int)s->p[12];
-        for (int i = 0; i < nd; i++) {
-            sa[i] = (size_t)s->p[i];
-            sb[i] = (size_t)s->p[6 + i];
-        }
-        const float *a = s->weights ? s->weights : x;
-        const float *b = s->bias ? s->bias : fptr(m, s->in[1]);
+        const vd__binary_params *bp = &s->params.binary;
+        const size_t *sa = bp->shape[0], *sb = bp->shape[1];
+        int nd = bp->ndim;
+        const float *a = bp->konst[0] ? bp->konst[0] : x;
+        const float *b = bp->konst[1] ? bp->konst[1] : fptr(m, s->in[1]);
         float lo = s->out_min, hi = s->out_max;
-        switch (s->sub) {
+        switch (bp->op) {
         case VD__B_ADD:
             st = xnn_create_add_nd_f32(lo, hi, 0, &s->xop);
             if (!st) st = xnn_setup_add_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
@@ -216,7 +218,7 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
     }
     case VD__S_UNARY: {
         size_t n = (size_t)vd__numel(in->shape, in->ndim);
-        switch (s->sub) {
+        switch (s->params.unary.op) {
         case VD__U_RELU:
             st = xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, INFINITY, 0, &s->xop);
             if (!st) st = xnn_setup_clamp_nc_f32(s->xop, n, x, y, tp);
@@ -230,7 +232,7 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
             if (!st) st = xnn_setup_sigmoid_nc_f32(s->xop, n, x, y, tp);
             break;
         case VD__U_LEAKY:
-            st = xnn_create_leaky_relu_nc_f32(1, 1, 1, s->alpha, 0, &s->xop);
+            st = xnn_create_leaky_relu_nc_f32(1, 1, 1, s->params.unary.alpha, 0, &s->xop);
             if (!st) st = xnn_setup_leaky_relu_nc_f32(s->xop, n, x, y, tp);
             break;
         case VD__U_SQRT:
@@ -247,20 +249,21 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
             break;
         default:
             return vd_fail(err, VD_EUNSUPP, "%s: node '%s': no XNNPACK unary op %d", m->g.path,
-                           s->node, s->sub);
+                           s->node, s->params.unary.op);
         }
         break;
     }
     case VD__S_PRELU: {
-        size_t c = (size_t)s->p[0], n = (size_t)vd__numel(in->shape, in->ndim) / c;
-        st = xnn_create_prelu_nc_f32(c, c, c, s->fparam, 0, &s->xop);
+        size_t c = (size_t)s->params.prelu.channels;
+        size_t n = (size_t)vd__numel(in->shape, in->ndim) / c;
+        st = xnn_create_prelu_nc_f32(c, c, c, s->params.prelu.slope, 0, &s->xop);
         if (!st) st = xnn_setup_prelu_nc_f32(s->xop, n, x, y, tp);
         break;
     }
     case VD__S_RESIZE: {
         vd__val *o = V(s->out[0]);
         size_t c = (size_t)in->shape[3];
-        st = xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, (uint32_t)s->p[0], &s->xop);
+        st = xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, s->params.resize.flags, &s->xop);
         if (!st)
             st = xnn_setup_resize_bilinear2d_nhwc_f32(
                 s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2],
@@ -279,14 +282,14 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
         size_t shp[VD__MAXD], pre[VD__MAXD], post[VD__MAXD];
         for (int i = 0; i < in->ndim; i++) {
             shp[i] = (size_t)in->shape[in->perm[i]];
-            pre[i] = (size_t)s->p[i];
-            post[i] = (size_t)s->p[6 + i];
+            pre[i] = (size_t)s->params.pad.lo[i];
+            post[i] = (size_t)s->params.pad.hi[i];
         }
         uint32_t fill;
         if (in->dtype == VD__F32)
-            memcpy(&fill, &s->alpha, 4);
+            memcpy(&fill, &s->params.pad.value, 4);
         else {
-            int32_t iv = (int32_t)s->alpha;
+            int32_t iv = (int32_t)s->params.pad.value;
             memcpy(&fill, &iv, 4);
         }
         st = xnn_create_constant_pad_nd_x32(&fill, 0, &s->xop);
@@ -294,8 +297,9 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
             st = xnn_setup_constant_pad_nd_x32(s->xop, (size_t)in->ndim, shp, pre, post, x, y, tp);
         break;
     }
-    case VD__S_KERNEL:
-        return 0;
+    default:
+        return vd_fail(err, VD_EBACKEND, "%s: node '%s': step kind %d has no XNNPACK operator",
+                       m->g.path, s->node, (int)s->kind);
     }
     if (st != xnn_status_success)
         return vd_fail(err, VD_EBACKEND,
@@ -322,7 +326,7 @@ int vd__run_steps(vd__model *m, vd_error *err)
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
         uint64_t t0 = m->prof_ms ? vd_now_ns() : 0;
-        if (s->kind == VD__S_KERNEL) {
+        if (s->kern) {
             int rc = s->kern(m, s);
             if (rc)
                 return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
@@ -338,14 +342,31 @@ int vd__run_steps(vd__model *m, vd_error *err)
     return 0;
 }
 
+void vd__step_fini(vd__step *s)
+{
+    switch (s->kind) {
+    case VD__S_CONV:
+        free(s->params.conv.weights);
+        free(s->params.conv.bias);
+        break;
+    case VD__S_BINARY:
+        free(s->params.binary.konst[0]);
+        free(s->params.binary.konst[1]);
+        break;
+    case VD__S_PRELU:
+        free(s->params.prelu.slope);
+        break;
+    default:
+        break;
+    }
+}
+
 void vd__steps_free(vd__model *m)
 {
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
         if (s->xop) xnn_delete_operator(s->xop);
-        free(s->weights);
-        free(s->bias);
-        free(s->fparam);
+        vd__step_fini(s);
     }
     free(m->steps);
     m->steps = NULL;
@@ -470,9 +491,11 @@ int vd_model_set_profiling(vd_model *m, int on)
 
 static const char *kind_name(const vd__step *s)
 {
+    if (s->kern) return NULL;
     switch (s->kind) {
     case VD__S_CONV:
-        return s->groups > 1 && s->gcin == 1 ? "DepthwiseConv (xnn)" : "Conv (xnn)";
+        return s->params.conv.groups > 1 && s->params.conv.gcin == 1 ? "DepthwiseConv (xnn)"
+                                                                     : "Conv (xnn)";
     case VD__S_MAXPOOL:
         return "MaxPool (xnn)";
     case VD__S_BINARY:

@@ -90,17 +90,107 @@ typedef struct vd__val {
     const char *node; /* node name, for messages */
 } vd__val;
 
+/* What a step is; also says which member of vd__step.params is valid (the tag of
+ * the union, as XNNPACK's node->type is for node->params). */
 typedef enum vd__step_kind {
-    VD__S_CONV, /* convolution (incl. depthwise) */
-    VD__S_MAXPOOL,
-    VD__S_BINARY, /* add/sub/mul/div/sqdiff/min/max on f32 */
-    VD__S_UNARY,  /* sigmoid/leaky/sqrt/clamp/... */
-    VD__S_PRELU,
-    VD__S_RESIZE,
-    VD__S_GAVGPOOL, /* mean over H,W of NHWC */
-    VD__S_PAD,
-    VD__S_KERNEL, /* C kernel */
+    VD__S_CONV,            /* params.conv: convolution, incl. depthwise (XNNPACK) */
+    VD__S_MAXPOOL,         /* params.pool (XNNPACK) */
+    VD__S_GAVGPOOL,        /* no params: mean over H,W of NHWC (XNNPACK) */
+    VD__S_RESIZE,          /* params.resize: bilinear (XNNPACK) */
+    VD__S_BINARY,          /* params.binary: XNNPACK (f32 add..max) or C kernel */
+    VD__S_UNARY,           /* params.unary: XNNPACK or C kernel */
+    VD__S_PRELU,           /* params.prelu (XNNPACK) */
+    VD__S_CAST,            /* no params (dtypes are the values'); also copies constants out */
+    VD__S_TRANSPOSE,       /* no params: canonical copy of a permuted value */
+    VD__S_PAD,             /* params.pad: XNNPACK (lazy pad made real) or C kernel (folding) */
+    VD__S_CONCAT,          /* params.concat */
+    VD__S_SPLIT,           /* params.split (Split, SplitV, Unpack) */
+    VD__S_SLICE,           /* params.slice (StridedSlice) */
+    VD__S_GATHER,          /* params.gather (GatherV2) */
+    VD__S_GATHERND,        /* no params */
+    VD__S_TOPK,            /* params.topk */
+    VD__S_ARGMAX,          /* params.argmax */
+    VD__S_REDUCE,          /* params.reduce */
+    VD__S_SPARSE_TO_DENSE, /* no params */
 } vd__step_kind;
+
+/* Spatial window of a convolution or pooling over NHWC. */
+typedef struct vd__window {
+    int64_t kh, kw, sh, sw, dh, dw; /* kernel, stride, dilation */
+    int64_t pt, pb, pl, pr;         /* implicit zero padding (a lazy Pad folds in here) */
+} vd__window;
+
+typedef struct vd__conv_params {
+    vd__window w;
+    int64_t groups, gcin, gcout; /* dense: 1, cin, cout; depthwise: cin, 1, multiplier */
+    float *weights;              /* owned: OHWI (dense) or HW(C*M) (depthwise) */
+    float *bias;                 /* owned: [groups * gcout] */
+} vd__conv_params;
+
+typedef struct vd__pool_params {
+    vd__window w;
+} vd__pool_params;
+
+typedef struct vd__binary_params {
+    int op; /* VD__B_* */
+    /* XNNPACK only: both operands' shapes in the output's physical layout, extended
+     * with leading 1s to ndim; a constant operand is pre-laid-out in konst[k] (owned). */
+    int ndim;
+    size_t shape[2][VD__MAXD];
+    float *konst[2];
+} vd__binary_params;
+
+typedef struct vd__unary_params {
+    int op;      /* VD__U_* */
+    float alpha; /* LeakyRelu slope */
+} vd__unary_params;
+
+typedef struct vd__prelu_params {
+    int64_t channels; /* slopes per innermost-axis channel */
+    float *slope;     /* owned: [channels] */
+} vd__prelu_params;
+
+typedef struct vd__resize_params {
+    uint32_t flags; /* XNN_FLAG_ALIGN_CORNERS / XNN_FLAG_TENSORFLOW_LEGACY_MODE / 0 */
+} vd__resize_params;
+
+typedef struct vd__pad_params {
+    int64_t lo[VD__MAXD], hi[VD__MAXD]; /* per axis of the input's physical layout */
+    float value;                        /* converted to the input's dtype */
+} vd__pad_params;
+
+typedef struct vd__concat_params {
+    int axis; /* physical axis of the output; inputs share its perm */
+} vd__concat_params;
+
+typedef struct vd__split_params {
+    int axis;   /* physical axis of the input; outputs share its perm */
+    int unpack; /* Unpack: outputs drop the axis */
+} vd__split_params;
+
+typedef struct vd__slice_params {
+    /* per input axis (canonical data); the output holds the count[] elements in
+     * row-major order (shrunk axes have count 1) */
+    int64_t begin[VD__MAXD], stride[VD__MAXD], count[VD__MAXD];
+} vd__slice_params;
+
+typedef struct vd__gather_params {
+    int axis;
+} vd__gather_params;
+
+typedef struct vd__topk_params {
+    int64_t k; /* over the last axis */
+} vd__topk_params;
+
+typedef struct vd__argmax_params {
+    int axis;
+} vd__argmax_params;
+
+enum { VD__R_MEAN, VD__R_SUM, VD__R_MAX, VD__R_MIN };
+typedef struct vd__reduce_params {
+    int op;                 /* VD__R_* */
+    uint8_t axes[VD__MAXD]; /* 1: logical axis i is reduced */
+} vd__reduce_params;
 
 struct vd_model;
 struct vd__step;
@@ -108,27 +198,31 @@ typedef int (*vd__kern_fn)(struct vd_model *m, struct vd__step *s);
 
 typedef struct vd__step {
     vd__step_kind kind;
-    int sub;          /* op sub-kind (binary/unary/kernel id) */
     const char *node; /* node name (messages, profiling) */
     const char *op;   /* TF op name */
     int in[8], n_in;
     int out[8], n_out;
     xnn_operator_t xop;
-    /* conv */
-    int64_t kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, groups, gcin, gcout;
-    float *weights, *bias; /* owned, OHWI / [cout] */
-    float out_min, out_max;
-    /* misc params */
-    float alpha;
-    int64_t p[16];
-    float *fparam; /* owned (e.g. prelu slopes) */
-    vd__kern_fn kern;
+    vd__kern_fn kern;       /* C kernel; NULL: an XNNPACK operator */
+    float out_min, out_max; /* output clamp of XNNPACK operators that take one */
     double flops;
+    union {
+        vd__conv_params conv;
+        vd__pool_params pool;
+        vd__binary_params binary;
+        vd__unary_params unary;
+        vd__prelu_params prelu;
+        vd__resize_params resize;
+        vd__pad_params pad;
+        vd__concat_params concat;
+        vd__split_params split;
+        vd__slice_params slice;
+        vd__gather_params gather;
+        vd__topk_params topk;
+        vd__argmax_params argmax;
+        vd__reduce_params reduce;
+    } params;
 } vd__step;
-
-typedef struct vd__model_int {
-    int dummy;
-} vd__model_int;
 
 typedef struct vd__buf {
     size_t bytes;
@@ -162,6 +256,7 @@ int vd__lower(vd__model *m, vd_error *err);
 int vd__finalize(vd__model *m, vd_error *err);
 int vd__run_steps(vd__model *m, vd_error *err);
 void vd__steps_free(vd__model *m);
+void vd__step_fini(vd__step *s); /* frees what s->params owns */
 
 /* kernels.c: reference kernels on canonical row-major data */
 int64_t vd__numel(const int64_t *shape, int ndim);
