@@ -8,55 +8,6 @@
 
 #include "nn/nn_internal.h"
 
-int64_t vd__numel(const int64_t *shape, int ndim)
-{
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
-
-/* dst = transpose(src) with dst axis i = src axis perm[i]. O(numel); the innermost
- * destination axis is copied with a strided loop. */
-void vd__transpose(const void *src, void *dst, const int64_t *ss, int nd, const int *perm,
-                   size_t es)
-{
-    int64_t sstr[VD__MAXD] = {0}, ds[VD__MAXD] = {0}, dstride_src[VD__MAXD] = {0},
-            idx[VD__MAXD] = {0};
-    int64_t acc = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        sstr[i] = acc;
-        acc *= ss[i];
-    }
-    int64_t total = acc;
-    if (nd == 0 || total == 0) {
-        if (total) memcpy(dst, src, es);
-        return;
-    }
-    for (int i = 0; i < nd; i++) {
-        ds[i] = ss[perm[i]];
-        dstride_src[i] = sstr[perm[i]];
-    }
-    const char *s = src;
-    char *d = dst;
-    int64_t inner = ds[nd - 1], istr = dstride_src[nd - 1];
-    for (int64_t o = 0; o < total; o += inner) {
-        int64_t base = 0;
-        for (int i = 0; i < nd - 1; i++) base += idx[i] * dstride_src[i];
-        if (es == 4) {
-            const uint32_t *sp = (const uint32_t *)s + base;
-            uint32_t *dp = (uint32_t *)d + o;
-            for (int64_t k = 0; k < inner; k++) dp[k] = sp[k * istr];
-        } else {
-            for (int64_t k = 0; k < inner; k++)
-                memcpy(d + (o + k) * (int64_t)es, s + (base + k * istr) * (int64_t)es, es);
-        }
-        for (int i = nd - 2; i >= 0; i--) {
-            if (++idx[i] < ds[i]) break;
-            idx[i] = 0;
-        }
-    }
-}
-
 int vd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int64_t *out, int *nout)
 {
     int n = na > nb ? na : nb;

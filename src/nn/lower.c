@@ -17,149 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/nn_internal.h"
-
-#define V(i) (&m->vals[(i)])
-
-/* Variants of one lowering function (the `kind` column of the table). */
-enum { VD__L_CONV, VD__L_DEPTHWISE };
-enum { VD__L_RESHAPE, VD__L_EXPAND_DIMS, VD__L_SQUEEZE };
-enum { VD__L_CONCAT, VD__L_PACK };
-enum { VD__L_SPLITV, VD__L_SPLIT, VD__L_UNPACK };
-enum { VD__L_GATHER, VD__L_GATHERND };
-#define NODE_ERR(n, code, ...) lower_fail(m, err, n, code, __VA_ARGS__)
-
-static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
-static int lower_fail(vd__model *m, vd_error *err, const vd__node *n, int code, const char *fmt,
-                      ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vd_fail(err, code, "%s: node '%s' (op %s): %s", m->g.path, n->name, n->op, msg);
-}
-
-static size_t dsize(int dt)
-{
-    (void)dt;
-    return 4;
-}
-
-/* ---- value / buffer / step tables ---------------------------------------------- */
-
-static int grow(void **arr, int *cap, int need, size_t el)
-{
-    if (need <= *cap) return 0;
-    int nc = *cap ? *cap * 2 : 64;
-    while (nc < need) nc *= 2;
-    void *p = realloc(*arr, (size_t)nc * el);
-    if (!p) return VD_ENOMEM;
-    memset((char *)p + (size_t)*cap * el, 0, (size_t)(nc - *cap) * el);
-    *arr = p;
-    *cap = nc;
-    return 0;
-}
-
-static int new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
-{
-    if (grow((void **)&m->vals, &m->cap_vals, m->n_vals + 1, sizeof(vd__val))) return VD_ENOMEM;
-    int i = m->n_vals++;
-    vd__val *v = V(i);
-    memset(v, 0, sizeof *v);
-    v->dtype = dtype;
-    v->ndim = ndim;
-    if (ndim) memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
-    for (int k = 0; k < VD__MAXD; k++) v->perm[k] = k;
-    v->buf = -1;
-    v->lazy_src = -1;
-    v->canon = -1;
-    v->producer = -1;
-    v->node = node;
-    return i;
-}
-
-static int new_buf(vd__model *m, size_t bytes)
-{
-    if (grow((void **)&m->bufs, &m->cap_bufs, m->n_bufs + 1, sizeof(vd__buf))) return VD_ENOMEM;
-    int i = m->n_bufs++;
-    m->bufs[i].bytes = bytes;
-    m->bufs[i].first = -1;
-    m->bufs[i].last = -1;
-    return i;
-}
-
-/* A runtime value with its own buffer. Returns index or negative error. */
-static int rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
-{
-    int v = new_val(m, dtype, ndim, shape, node);
-    if (v < 0) return v;
-    int64_t n = vd__numel(shape, ndim);
-    int b = new_buf(m, (size_t)(n ? n : 1) * dsize(dtype));
-    if (b < 0) return b;
-    V(v)->buf = b;
-    return v;
-}
-
-/* A constant value (canonical layout) with zeroed storage. */
-static int const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
-{
-    int v = new_val(m, dtype, ndim, shape, node);
-    if (v < 0) return v;
-    int64_t n = vd__numel(shape, ndim);
-    V(v)->cdata = calloc((size_t)(n ? n : 1) * 4 + XNN_EXTRA_BYTES, 1);
-    if (!V(v)->cdata) return VD_ENOMEM;
-    return v;
-}
-
-static int new_step(vd__model *m, vd__step_kind kind, const vd__node *n)
-{
-    if (grow((void **)&m->steps, &m->cap_steps, m->n_steps + 1, sizeof(vd__step))) return VD_ENOMEM;
-    int i = m->n_steps++;
-    vd__step *s = &m->steps[i];
-    memset(s, 0, sizeof *s);
-    s->kind = kind;
-    s->node = n ? n->name : "(layout)";
-    s->op = n ? n->op : "Transpose";
-    s->out_min = -INFINITY;
-    s->out_max = INFINITY;
-    return i;
-}
-
-static void *vptr(vd__model *m, int v)
-{
-    vd__val *x = V(v);
-    if (x->cdata) return x->cdata;
-    return (float *)m->bufs[x->buf].ptr + x->offset;
-}
-
-static int is_identity(const vd__val *v)
-{
-    for (int i = 0; i < v->ndim; i++)
-        if (v->perm[i] != i) return 0;
-    return 1;
-}
-
-static void phys_shape(const vd__val *v, int64_t *out)
-{
-    for (int i = 0; i < v->ndim; i++) out[i] = v->shape[v->perm[i]];
-}
+#include "nn/lower.h"
 
 /* ---- kernels run as steps ---------------------------------------------------------- */
-
-static int k_transpose(vd__model *m, vd__step *s)
-{
-    /* in: value with perm P (physical data); out: canonical. */
-    vd__val *in = V(s->in[0]);
-    int64_t ps[VD__MAXD];
-    phys_shape(in, ps);
-    int inv[VD__MAXD];
-    for (int i = 0; i < in->ndim; i++) inv[in->perm[i]] = i;
-    vd__transpose(vptr(m, s->in[0]), vptr(m, s->out[0]), ps, in->ndim, inv, 4);
-    return 0;
-}
 
 static int k_pad(vd__model *m, vd__step *s)
 {
@@ -173,8 +33,8 @@ static int k_pad(vd__model *m, vd__step *s)
         memcpy(&fill, &s->params.pad.value, 4);
     else
         fill = (int32_t)s->params.pad.value;
-    const int32_t *src = vptr(m, s->in[0]);
-    int32_t *dst = vptr(m, s->out[0]);
+    const int32_t *src = vd__vptr(m, s->in[0]);
+    int32_t *dst = vd__vptr(m, s->out[0]);
     for (int64_t k = 0; k < n; k++) {
         int64_t off = 0, inside = 1;
         for (int i = 0; i < nd; i++) {
@@ -194,24 +54,25 @@ static int k_pad(vd__model *m, vd__step *s)
 static int k_binary(vd__model *m, vd__step *s)
 {
     vd__val *a = V(s->in[0]), *b = V(s->in[1]), *o = V(s->out[0]);
-    vd__binary_ref(s->params.binary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
-                   a->shape, a->ndim, vptr(m, s->in[1]), b->shape, b->ndim, vptr(m, s->out[0]),
-                   o->shape, o->ndim);
+    vd__binary_ref(s->params.binary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32,
+                   vd__vptr(m, s->in[0]), a->shape, a->ndim, vd__vptr(m, s->in[1]), b->shape,
+                   b->ndim, vd__vptr(m, s->out[0]), o->shape, o->ndim);
     return 0;
 }
 
 static int k_unary(vd__model *m, vd__step *s)
 {
     vd__val *a = V(s->in[0]);
-    vd__unary_ref(s->params.unary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32, vptr(m, s->in[0]),
-                  vptr(m, s->out[0]), vd__numel(a->shape, a->ndim), s->params.unary.alpha);
+    vd__unary_ref(s->params.unary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32,
+                  vd__vptr(m, s->in[0]), vd__vptr(m, s->out[0]), vd__numel(a->shape, a->ndim),
+                  s->params.unary.alpha);
     return 0;
 }
 
 static int k_cast(vd__model *m, vd__step *s)
 {
     vd__val *a = V(s->in[0]), *o = V(s->out[0]);
-    vd__cast(vptr(m, s->in[0]), a->dtype, vptr(m, s->out[0]), o->dtype,
+    vd__cast(vd__vptr(m, s->in[0]), a->dtype, vd__vptr(m, s->out[0]), o->dtype,
              vd__numel(a->shape, a->ndim));
     return 0;
 }
@@ -221,19 +82,19 @@ static int k_concat(vd__model *m, vd__step *s)
 {
     vd__val *o = V(s->out[0]);
     int64_t ps[VD__MAXD];
-    phys_shape(o, ps);
+    vd__phys_shape(o, ps);
     int ax = s->params.concat.axis;
     int64_t outer = 1;
     for (int i = 0; i < ax; i++) outer *= ps[i];
     int64_t oinner = vd__numel(ps + ax, o->ndim - ax);
-    char *dst = vptr(m, s->out[0]);
+    char *dst = vd__vptr(m, s->out[0]);
     int64_t col = 0;
     for (int k = 0; k < s->n_in; k++) {
         vd__val *in = V(s->in[k]);
         int64_t is[VD__MAXD];
-        phys_shape(in, is);
+        vd__phys_shape(in, is);
         int64_t inner = vd__numel(is + ax, in->ndim - ax);
-        const char *src = vptr(m, s->in[k]);
+        const char *src = vd__vptr(m, s->in[k]);
         for (int64_t r = 0; r < outer; r++)
             memcpy(dst + (r * oinner + col) * 4, src + r * inner * 4, (size_t)inner * 4);
         col += inner;
@@ -246,21 +107,21 @@ static int k_split(vd__model *m, vd__step *s)
 {
     vd__val *in = V(s->in[0]);
     int64_t ps[VD__MAXD];
-    phys_shape(in, ps);
+    vd__phys_shape(in, ps);
     int ax = s->params.split.axis;
     int64_t outer = 1;
     for (int i = 0; i < ax; i++) outer *= ps[i];
     int64_t iinner = vd__numel(ps + ax, in->ndim - ax);
-    const char *src = vptr(m, s->in[0]);
+    const char *src = vd__vptr(m, s->in[0]);
     int64_t col = 0;
     for (int k = 0; k < s->n_out; k++) {
         vd__val *o = V(s->out[k]);
         int64_t os[VD__MAXD];
-        phys_shape(o, os);
+        vd__phys_shape(o, os);
         int64_t inner = vd__numel(os + ax, o->ndim - ax);
         /* Unpack outputs drop the axis: their inner size is the slice size. */
         if (s->params.split.unpack) inner = iinner / s->n_out;
-        char *dst = vptr(m, s->out[k]);
+        char *dst = vd__vptr(m, s->out[k]);
         for (int64_t r = 0; r < outer; r++)
             memcpy(dst + r * inner * 4, src + (r * iinner + col) * 4, (size_t)inner * 4);
         col += inner;
@@ -281,8 +142,8 @@ static int k_slice(vd__model *m, vd__step *s)
         acc *= in->shape[i];
     }
     for (int i = 0; i < nd; i++) total *= cnt[i];
-    const int32_t *src = vptr(m, s->in[0]);
-    int32_t *dst = vptr(m, s->out[0]);
+    const int32_t *src = vd__vptr(m, s->in[0]);
+    int32_t *dst = vd__vptr(m, s->out[0]);
     for (int64_t k = 0; k < total; k++) {
         int64_t off = 0;
         for (int i = 0; i < nd; i++) off += (beg[i] + idx[i] * str[i]) * istr[i];
@@ -302,8 +163,8 @@ static int k_gather(vd__model *m, vd__step *s)
     int64_t outer = vd__numel(pv->shape, ax), dim = pv->shape[ax];
     int64_t inner = vd__numel(pv->shape + ax + 1, pv->ndim - ax - 1);
     int64_t ni = vd__numel(iv->shape, iv->ndim);
-    const int32_t *src = vptr(m, s->in[0]), *ind = vptr(m, s->in[1]);
-    int32_t *dst = vptr(m, s->out[0]);
+    const int32_t *src = vd__vptr(m, s->in[0]), *ind = vd__vptr(m, s->in[1]);
+    int32_t *dst = vd__vptr(m, s->out[0]);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < ni; j++) {
             int64_t k = ind[j];
@@ -321,8 +182,8 @@ static int k_gathernd(vd__model *m, vd__step *s)
     int K = (int)iv->shape[iv->ndim - 1];
     int64_t n = vd__numel(iv->shape, iv->ndim - 1);
     int64_t inner = vd__numel(pv->shape + K, pv->ndim - K);
-    const int32_t *src = vptr(m, s->in[0]), *ind = vptr(m, s->in[1]);
-    int32_t *dst = vptr(m, s->out[0]);
+    const int32_t *src = vd__vptr(m, s->in[0]), *ind = vd__vptr(m, s->in[1]);
+    int32_t *dst = vd__vptr(m, s->out[0]);
     for (int64_t j = 0; j < n; j++) {
         int64_t off = 0;
         for (int k = 0; k < K; k++) {
@@ -348,9 +209,9 @@ static int k_topk(vd__model *m, vd__step *s)
     vd__val *in = V(s->in[0]);
     int64_t n = in->shape[in->ndim - 1], k = s->params.topk.k;
     int64_t rows = vd__numel(in->shape, in->ndim - 1);
-    const float *src = vptr(m, s->in[0]);
-    float *ov = vptr(m, s->out[0]);
-    int32_t *oi = vptr(m, s->out[1]);
+    const float *src = vd__vptr(m, s->in[0]);
+    float *ov = vd__vptr(m, s->out[0]);
+    int32_t *oi = vd__vptr(m, s->out[1]);
     float *hv = malloc(sizeof(float) * (size_t)k);
     int32_t *hi = malloc(sizeof(int32_t) * (size_t)k);
     if (!hv || !hi) {
@@ -422,8 +283,8 @@ static int k_argmax(vd__model *m, vd__step *s)
     int ax = s->params.argmax.axis;
     int64_t outer = vd__numel(in->shape, ax), dim = in->shape[ax];
     int64_t inner = vd__numel(in->shape + ax + 1, in->ndim - ax - 1);
-    const float *x = vptr(m, s->in[0]);
-    int32_t *o = vptr(m, s->out[0]);
+    const float *x = vd__vptr(m, s->in[0]);
+    int32_t *o = vd__vptr(m, s->out[0]);
     for (int64_t a = 0; a < outer; a++)
         for (int64_t c = 0; c < inner; c++) {
             int64_t best = 0;
@@ -441,8 +302,8 @@ static int k_reduce(vd__model *m, vd__step *s)
     int nd = in->ndim, op = s->params.reduce.op;
     const uint8_t *axes = s->params.reduce.axes;
     int64_t on = vd__numel(V(s->out[0])->shape, V(s->out[0])->ndim);
-    float *o = vptr(m, s->out[0]);
-    const float *x = vptr(m, s->in[0]);
+    float *o = vd__vptr(m, s->out[0]);
+    const float *x = vd__vptr(m, s->in[0]);
     int64_t cnt = 1;
     for (int i = 0; i < nd; i++)
         if (axes[i]) cnt *= in->shape[i];
@@ -473,8 +334,9 @@ static int k_reduce(vd__model *m, vd__step *s)
 static int k_sparse_to_dense(vd__model *m, vd__step *s)
 {
     vd__val *iv = V(s->in[0]), *vv = V(s->in[2]), *o = V(s->out[0]);
-    const int32_t *ind = vptr(m, s->in[0]), *val = vptr(m, s->in[2]), *def = vptr(m, s->in[3]);
-    int32_t *dst = vptr(m, s->out[0]);
+    const int32_t *ind = vd__vptr(m, s->in[0]), *val = vd__vptr(m, s->in[2]),
+                  *def = vd__vptr(m, s->in[3]);
+    int32_t *dst = vd__vptr(m, s->out[0]);
     int64_t n = vd__numel(o->shape, o->ndim);
     for (int64_t i = 0; i < n; i++) dst[i] = def[0];
     int64_t ns = iv->ndim == 0 ? 1 : iv->shape[0];
@@ -492,166 +354,16 @@ static int k_sparse_to_dense(vd__model *m, vd__step *s)
     return 0;
 }
 
-/* ---- plumbing ------------------------------------------------------------------- */
-
-/* Emit a C-kernel step made of proto's kind, kern and params, or, when its outputs
- * are constants, run it now (constant folding) and drop it. out[] must already exist:
- * constant outputs when folding, runtime ones otherwise. Returns the step index (0 when
- * folded) or an error. */
-static int emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, const int *ins,
-                       int n_in, const int *outs, int n_out, vd_error *err)
-{
-    int si = new_step(m, proto->kind, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    s->kern = proto->kern;
-    s->params = proto->params;
-    s->n_in = n_in;
-    s->n_out = n_out;
-    memcpy(s->in, ins, sizeof(int) * (size_t)n_in);
-    memcpy(s->out, outs, sizeof(int) * (size_t)n_out);
-    int folding = V(outs[0])->cdata != NULL;
-    if (folding) {
-        int rc = s->kern(m, s);
-        vd__step_fini(s);
-        m->n_steps--;
-        if (rc) return NODE_ERR(n, rc, "constant folding failed");
-        return 0;
-    }
-    for (int k = 0; k < n_out; k++) V(outs[k])->producer = si;
-    return si;
-}
-
-/* Make a lazy pad real (XNNPACK constant pad in the source's physical layout). */
-static int realize(vd__model *m, int v, vd_error *err)
-{
-    if (V(v)->lazy_src < 0) return v;
-    int src = realize(m, V(v)->lazy_src, err);
-    if (src < 0) return src;
-    vd__val *x = V(v);
-    memcpy(x->perm, V(src)->perm, sizeof x->perm);
-    int b = new_buf(m, (size_t)vd__numel(V(v)->shape, V(v)->ndim) * 4);
-    if (b < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    x = V(v);
-    x->buf = b;
-    x->lazy_src = -1;
-    int si = new_step(m, VD__S_PAD, NULL);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    s->node = x->node;
-    s->op = "Pad";
-    s->in[0] = src;
-    s->n_in = 1;
-    s->out[0] = v;
-    s->n_out = 1;
-    for (int i = 0; i < x->ndim; i++) { /* physical pads */
-        s->params.pad.lo[i] = x->pad_lo[x->perm[i]];
-        s->params.pad.hi[i] = x->pad_hi[x->perm[i]];
-    }
-    s->params.pad.value = x->pad_value;
-    x->producer = si;
-    return v;
-}
-
-/* The value in canonical (row-major logical) layout: itself, or a cached copy. */
-static int canon(vd__model *m, int v, vd_error *err)
-{
-    v = realize(m, v, err);
-    if (v < 0) return v;
-    if (V(v)->cdata || is_identity(V(v))) return v;
-    if (V(v)->canon >= 0) return V(v)->canon;
-    int c = rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node);
-    if (c < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int si = new_step(m, VD__S_TRANSPOSE, NULL);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    s->kern = k_transpose;
-    s->node = V(v)->node;
-    s->in[0] = v;
-    s->n_in = 1;
-    s->out[0] = c;
-    s->n_out = 1;
-    V(c)->producer = si;
-    V(v)->canon = c;
-    return c;
-}
-
-/* A view of v (same buffer) with a new logical shape; v must be canonical. */
-static int view(vd__model *m, int v, int ndim, const int64_t *shape, vd_error *err)
-{
-    int o = new_val(m, V(v)->dtype, ndim, shape, V(v)->node);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__val *src = V(v), *x = V(o);
-    x->buf = src->buf;
-    x->offset = src->offset;
-    x->producer = src->producer;
-    if (src->cdata) {
-        size_t bytes = (size_t)vd__numel(shape, ndim) * 4;
-        x->cdata = malloc(bytes + XNN_EXTRA_BYTES);
-        if (!x->cdata) return vd_fail(err, VD_ENOMEM, "out of memory");
-        memcpy(x->cdata, src->cdata, bytes);
-        x->buf = -1;
-    }
-    return o;
-}
-
-static int in_val(vd__model *m, const vd__node *n, int k, vd_error *err)
-{
-    const char *ref = n->in[k];
-    char name[512];
-    snprintf(name, sizeof name, "%s", ref);
-    int idx = 0;
-    char *colon = strrchr(name, ':');
-    if (colon && colon[1] >= '0' && colon[1] <= '9') {
-        idx = atoi(colon + 1);
-        *colon = 0;
-    }
-    int ni = vd__graph_find(&m->g, name);
-    if (ni < 0) return NODE_ERR(n, VD_EFORMAT, "input '%s' names no node in the graph", ref);
-    const vd__node *src = &m->g.nodes[ni];
-    if (src->first_val < 0)
-        return NODE_ERR(n, VD_EFORMAT, "input '%s' is not computed before use (cycle?)", ref);
-    if (idx >= src->n_out)
-        return NODE_ERR(n, VD_EFORMAT, "input '%s': node has %d outputs", ref, src->n_out);
-    return src->first_val + idx;
-}
-
-/* Read a small constant input as int64 values. Returns count or error. */
-static int const_ints(vd__model *m, const vd__node *n, int k, int64_t *out, int cap, vd_error *err)
-{
-    if (k >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "missing input %d", k);
-    int v = in_val(m, n, k, err);
-    if (v < 0) return v;
-    vd__val *x = V(v);
-    if (!x->cdata)
-        return NODE_ERR(n, VD_EUNSUPP,
-                        "input %d must be a constant (dynamic shapes are not supported)", k);
-    int64_t c = vd__numel(x->shape, x->ndim);
-    if (c > cap)
-        return NODE_ERR(n, VD_EUNSUPP, "input %d has %lld values (max %d)", k, (long long)c, cap);
-    for (int64_t i = 0; i < c; i++)
-        out[i] = x->dtype == VD__F32 ? (int64_t)((float *)x->cdata)[i] : ((int32_t *)x->cdata)[i];
-    return (int)c;
-}
-
-static int set_outputs(vd__model *m, vd__node *n, int first, int count)
-{
-    n->first_val = first;
-    n->n_out = count;
-    (void)m;
-    return 0;
-}
-
 /* ---- op lowering ------------------------------------------------------------------- */
 
 static int lower_const(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int v = new_val(m, n->cdtype, n->cndim, n->cshape, n->name);
+    int v = vd__new_val(m, n->cdtype, n->cndim, n->cshape, n->name);
     if (v < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     V(v)->cdata = n->cdata;
     n->cdata = NULL; /* ownership moves to the value */
-    return set_outputs(m, n, v, 1);
+    return vd__set_outputs(m, n, v, 1);
 }
 
 static int lower_placeholder(vd__model *m, vd__node *n, int kind, vd_error *err)
@@ -678,19 +390,19 @@ static int lower_placeholder(vd__model *m, vd__node *n, int kind, vd_error *err)
     int dtype = dts && !strcmp(dts, "DT_INT32") ? VD__I32 : VD__F32;
     if (dts && strcmp(dts, "DT_INT32") && strcmp(dts, "DT_FLOAT"))
         return NODE_ERR(n, VD_EUNSUPP, "input dtype %s is not supported", dts);
-    int v = rt_val(m, dtype, nd, shape, n->name);
+    int v = vd__rt_val(m, dtype, nd, shape, n->name);
     if (v < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     m->bufs[V(v)->buf].pinned = 1;
     if (m->input_val < 0) m->input_val = v;
-    return set_outputs(m, n, v, 1);
+    return vd__set_outputs(m, n, v, 1);
 }
 
 static int lower_identity(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int v = in_val(m, n, 0, err);
+    int v = vd__in_val(m, n, 0, err);
     if (v < 0) return v;
-    return set_outputs(m, n, v, 1);
+    return vd__set_outputs(m, n, v, 1);
 }
 
 static void same_pad(int64_t in, int64_t k, int64_t s, int64_t d, int64_t *lo, int64_t *hi)
@@ -751,18 +463,18 @@ static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__window *w, int
         w->pb += x->pad_hi[1];
         w->pl += x->pad_lo[2];
         w->pr += x->pad_hi[2];
-        return canon(m, x->lazy_src, err);
+        return vd__canon(m, x->lazy_src, err);
     }
-    return canon(m, v, err);
+    return vd__canon(m, v, err);
 }
 
 /* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) on v, same layout. */
 static int emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err)
 {
-    int o = rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
+    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
-    int si = new_step(m, VD__S_UNARY, n);
+    int si = vd__new_step(m, VD__S_UNARY, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->in[0] = v;
@@ -779,10 +491,10 @@ static int emit_unary(vd__model *m, const vd__node *n, int v, int op, float alph
 static int emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
                       vd_error *err)
 {
-    int o = rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
+    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
-    int si = new_step(m, VD__S_PRELU, n);
+    int si = vd__new_step(m, VD__S_PRELU, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->in[0] = v;
@@ -801,7 +513,7 @@ static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     int depthwise = kind == VD__L_DEPTHWISE;
     if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs input and filter");
-    int x = in_val(m, n, 0, err), f = in_val(m, n, 1, err);
+    int x = vd__in_val(m, n, 0, err), f = vd__in_val(m, n, 1, err);
     if (x < 0) return x;
     if (f < 0) return f;
     vd__val *fv = V(f);
@@ -814,7 +526,7 @@ static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
     if (rc) return rc;
     int xin = nhwc_input(m, n, x, &geo, 1, err); /* may emit a layout step: before ours */
     if (xin < 0) return xin;
-    int si = new_step(m, VD__S_CONV, n);
+    int si = vd__new_step(m, VD__S_CONV, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     vd__conv_params *cp = &s->params.conv;
@@ -851,7 +563,7 @@ static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
     s->in[0] = xin;
     s->n_in = 1;
     s->flops = 2.0 * (double)(osh[0] * oh * ow * cout * kh * kw * cp->gcin);
-    int o = rt_val(m, VD__F32, 4, osh, n->name);
+    int o = vd__rt_val(m, VD__F32, 4, osh, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     s = &m->steps[si];
     s->out[0] = o;
@@ -864,7 +576,7 @@ static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
     for (int k = 0; k < nf; k++) {
         if (!strcmp(fused[k], "BiasAdd")) {
             if (argi >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "BiasAdd without a bias input");
-            int b = in_val(m, n, argi++, err);
+            int b = vd__in_val(m, n, argi++, err);
             if (b < 0) return b;
             if (!V(b)->cdata || vd__numel(V(b)->shape, V(b)->ndim) != cout)
                 return NODE_ERR(n, VD_EUNSUPP, "bias must be a constant of %lld values",
@@ -878,7 +590,7 @@ static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
             m->steps[si].out_max = 6;
         } else if (!strcmp(fused[k], "Prelu")) {
             if (argi >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "Prelu without alpha input");
-            int a = in_val(m, n, argi++, err);
+            int a = vd__in_val(m, n, argi++, err);
             if (a < 0) return a;
             if (!V(a)->cdata || vd__numel(V(a)->shape, V(a)->ndim) != cout)
                 return NODE_ERR(n, VD_EUNSUPP, "Prelu alpha must be a constant of %lld values",
@@ -892,13 +604,13 @@ static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
             return NODE_ERR(n, VD_EUNSUPP, "fused op '%s' is not supported", fused[k]);
         }
     }
-    return set_outputs(m, n, o, 1);
+    return vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t ks[4] = {1, 1, 1, 1};
     vd__attr_ints(n, "ksize", ks, 4);
@@ -910,7 +622,7 @@ static int lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err)
     if (rc) return rc;
     int xin = nhwc_input(m, n, x, &geo, 0, err);
     if (xin < 0) return xin;
-    int si = new_step(m, VD__S_MAXPOOL, n);
+    int si = vd__new_step(m, VD__S_MAXPOOL, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->params.pool.w = geo;
@@ -920,12 +632,12 @@ static int lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err)
     int64_t osh[4] = {iv->shape[0], oh, ow, iv->shape[3]};
     s->in[0] = xin;
     s->n_in = 1;
-    int o = rt_val(m, VD__F32, 4, osh, n->name);
+    int o = vd__rt_val(m, VD__F32, 4, osh, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     m->steps[si].out[0] = o;
     m->steps[si].n_out = 1;
     V(o)->producer = si;
-    return set_outputs(m, n, o, 1);
+    return vd__set_outputs(m, n, o, 1);
 }
 
 /* Extend a constant to `nd` dims (leading 1s) and lay it out in physical order `perm`. */
@@ -962,14 +674,14 @@ static int try_fuse_bias(vd__model *m, vd__node *n, int a, int b)
     if (vd__numel(c->shape, c->ndim) != cout || c->ndim > 4) return 0;
     if (c->ndim >= 1 && c->shape[c->ndim - 1] != cout) return 0;
     for (int64_t k = 0; k < cout; k++) s->params.conv.bias[k] += ((float *)c->cdata)[k];
-    set_outputs(m, n, a, 1);
+    vd__set_outputs(m, n, a, 1);
     return 1;
 }
 
 static int lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
 {
     if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs two inputs");
-    int a = in_val(m, n, 0, err), b = in_val(m, n, 1, err);
+    int a = vd__in_val(m, n, 0, err), b = vd__in_val(m, n, 1, err);
     if (a < 0) return a;
     if (b < 0) return b;
     int64_t os[VD__MAXD];
@@ -981,26 +693,26 @@ static int lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
     int ins[2] = {a, b};
     const vd__step kstep = {.kind = VD__S_BINARY, .kern = k_binary, .params.binary.op = op};
     if (V(a)->cdata && V(b)->cdata) {
-        int o = const_val(m, odt, on, os, n->name);
+        int o = vd__const_val(m, odt, on, os, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int rc = emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
-        return rc < 0 ? rc : set_outputs(m, n, o, 1);
+        int rc = vd__emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
+        return rc < 0 ? rc : vd__set_outputs(m, n, o, 1);
     }
     if (op == VD__B_ADD && V(a)->ndim == 4 && !V(a)->cdata && try_fuse_bias(m, n, a, b)) return 0;
     if (op == VD__B_ADD && V(b)->ndim == 4 && !V(b)->cdata && try_fuse_bias(m, n, b, a)) return 0;
     if (V(a)->dtype != VD__F32 || V(b)->dtype != VD__F32 || cmp || op >= VD__B_FLOORDIV) {
         for (int k = 0; k < 2; k++) {
-            ins[k] = canon(m, ins[k], err);
+            ins[k] = vd__canon(m, ins[k], err);
             if (ins[k] < 0) return ins[k];
         }
-        int o = rt_val(m, odt, on, os, n->name);
+        int o = vd__rt_val(m, odt, on, os, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int rc = emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
-        return rc < 0 ? rc : set_outputs(m, n, o, 1);
+        int rc = vd__emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
+        return rc < 0 ? rc : vd__set_outputs(m, n, o, 1);
     }
     /* f32 on XNNPACK. Work in the layout of the runtime input(s). */
     for (int k = 0; k < 2; k++) {
-        ins[k] = realize(m, ins[k], err);
+        ins[k] = vd__realize(m, ins[k], err);
         if (ins[k] < 0) return ins[k];
     }
     int perm[VD__MAXD];
@@ -1015,10 +727,10 @@ static int lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
         memcpy(perm, V(lead)->perm, sizeof perm);
     else
         for (int k = 0; k < 2; k++) {
-            ins[k] = canon(m, ins[k], err);
+            ins[k] = vd__canon(m, ins[k], err);
             if (ins[k] < 0) return ins[k];
         }
-    int si = new_step(m, VD__S_BINARY, n);
+    int si = vd__new_step(m, VD__S_BINARY, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     vd__binary_params *bp = &s->params.binary;
@@ -1039,29 +751,29 @@ static int lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
         for (int i = 0; i < on; i++) bp->shape[k][i] = (size_t)ps[i];
     }
     bp->ndim = on;
-    int o = rt_val(m, VD__F32, on, os, n->name);
+    int o = vd__rt_val(m, VD__F32, on, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(V(o)->perm, perm, sizeof perm);
     m->steps[si].out[0] = o;
     m->steps[si].n_out = 1;
     V(o)->producer = si;
-    return set_outputs(m, n, o, 1);
+    return vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
 {
-    int a = in_val(m, n, 0, err);
+    int a = vd__in_val(m, n, 0, err);
     if (a < 0) return a;
     float alpha = vd__attr_float(n, "alpha", 0.2f);
     const vd__step kstep = {
         .kind = VD__S_UNARY, .kern = k_unary, .params.unary = {.op = op, .alpha = alpha}};
     if (V(a)->cdata) {
-        int o = const_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
+        int o = vd__const_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int si = emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
-        return si < 0 ? si : set_outputs(m, n, o, 1);
+        int si = vd__emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
+        return si < 0 ? si : vd__set_outputs(m, n, o, 1);
     }
-    a = realize(m, a, err);
+    a = vd__realize(m, a, err);
     if (a < 0) return a;
     /* Relu/Relu6 after a conv or element-wise op: fuse as the operator's clamp. */
     if ((op == VD__U_RELU || op == VD__U_RELU6) && V(a)->producer >= 0 && V(a)->uses == 1) {
@@ -1072,50 +784,50 @@ static int lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
             p->out[0] == a) {
             if (p->out_min < 0 || isinf(p->out_min)) p->out_min = 0;
             if (op == VD__U_RELU6 && p->out_max > 6) p->out_max = 6;
-            return set_outputs(m, n, a, 1);
+            return vd__set_outputs(m, n, a, 1);
         }
     }
     if (V(a)->dtype != VD__F32 || op == VD__U_TANH || op == VD__U_EXP || op == VD__U_RSQRT ||
         op == VD__U_ABS) {
-        int o = rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
+        int o = vd__rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         memcpy(V(o)->perm, V(a)->perm, sizeof V(o)->perm);
-        int si = emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
-        return si < 0 ? si : set_outputs(m, n, o, 1);
+        int si = vd__emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
+        return si < 0 ? si : vd__set_outputs(m, n, o, 1);
     }
     int o = emit_unary(m, n, a, op, alpha, err);
-    return o < 0 ? o : set_outputs(m, n, o, 1);
+    return o < 0 ? o : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int a = in_val(m, n, 0, err), al = in_val(m, n, 1, err);
+    int a = vd__in_val(m, n, 0, err), al = vd__in_val(m, n, 1, err);
     if (a < 0) return a;
     if (al < 0) return al;
     if (!V(al)->cdata) return NODE_ERR(n, VD_EUNSUPP, "alpha must be constant");
-    a = canon(m, a, err);
+    a = vd__canon(m, a, err);
     if (a < 0) return a;
     int64_t c = V(a)->shape[V(a)->ndim - 1];
     if (vd__numel(V(al)->shape, V(al)->ndim) != c)
         return NODE_ERR(n, VD_EUNSUPP, "alpha must have one value per channel (%lld)",
                         (long long)c);
     int o = emit_prelu(m, n, a, V(al)->cdata, c, err);
-    return o < 0 ? o : set_outputs(m, n, o, 1);
+    return o < 0 ? o : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t pads[2 * VD__MAXD];
-    int np = const_ints(m, n, 1, pads, 2 * VD__MAXD, err);
+    int np = vd__const_ints(m, n, 1, pads, 2 * VD__MAXD, err);
     if (np < 0) return np;
     if (np != 2 * V(x)->ndim) return NODE_ERR(n, VD_ESHAPE, "paddings must be [rank,2]");
     float pv = 0;
     if (n->n_in > 2) {
-        int c = in_val(m, n, 2, err);
+        int c = vd__in_val(m, n, 2, err);
         if (c < 0) return c;
         if (!V(c)->cdata) return NODE_ERR(n, VD_EUNSUPP, "constant_values must be constant");
         pv = V(c)->dtype == VD__F32 ? *(float *)V(c)->cdata : (float)*(int32_t *)V(c)->cdata;
@@ -1127,17 +839,17 @@ static int lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err)
         os[i] = V(x)->shape[i] + pads[2 * i] + pads[2 * i + 1];
     }
     if (V(x)->cdata) {
-        int o = const_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
+        int o = vd__const_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         vd__step k = {.kind = VD__S_PAD, .kern = k_pad, .params.pad.value = pv};
         for (int i = 0; i < V(x)->ndim; i++) {
             k.params.pad.lo[i] = pads[2 * i];
             k.params.pad.hi[i] = pads[2 * i + 1];
         }
-        int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err); /* folds */
-        return si < 0 ? si : set_outputs(m, n, o, 1);
+        int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err); /* folds */
+        return si < 0 ? si : vd__set_outputs(m, n, o, 1);
     }
-    int o = new_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
+    int o = vd__new_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__val *v = V(o);
     v->lazy_src = x;
@@ -1146,7 +858,7 @@ static int lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err)
         v->pad_lo[i] = pads[2 * i];
         v->pad_hi[i] = pads[2 * i + 1];
     }
-    return set_outputs(m, n, o, 1);
+    return vd__set_outputs(m, n, o, 1);
 }
 
 /* Transpose: free for runtime values (only the permutation changes). */
@@ -1158,7 +870,7 @@ static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd
     if (V(x)->lazy_src >= 0) {
         int src = transpose_val(m, V(x)->lazy_src, p, node, err);
         if (src < 0) return src;
-        int o = new_val(m, V(x)->dtype, nd, os, node);
+        int o = vd__new_val(m, V(x)->dtype, nd, os, node);
         if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         vd__val *v = V(o), *in = V(x);
         v->lazy_src = src;
@@ -1169,7 +881,7 @@ static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd
         }
         return o;
     }
-    int o = new_val(m, V(x)->dtype, nd, os, node);
+    int o = vd__new_val(m, V(x)->dtype, nd, os, node);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__val *v = V(o), *in = V(x);
     if (in->cdata) {
@@ -1190,10 +902,10 @@ static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd
 static int lower_transpose(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t p64[VD__MAXD];
-    int np = const_ints(m, n, 1, p64, VD__MAXD, err);
+    int np = vd__const_ints(m, n, 1, p64, VD__MAXD, err);
     if (np < 0) return np;
     if (np != V(x)->ndim)
         return NODE_ERR(n, VD_ESHAPE, "perm has %d entries for rank %d", np, V(x)->ndim);
@@ -1204,7 +916,7 @@ static int lower_transpose(vd__model *m, vd__node *n, int kind, vd_error *err)
         p[i] = (int)p64[i];
     }
     int o = transpose_val(m, x, p, n->name, err);
-    return o < 0 ? o : set_outputs(m, n, o, 1);
+    return o < 0 ? o : vd__set_outputs(m, n, o, 1);
 }
 
 static int reshape_to(vd__model *m, vd__node *n, int x, int nd, int64_t *shape, vd_error *err)
@@ -1225,24 +937,24 @@ static int reshape_to(vd__model *m, vd__node *n, int x, int nd, int64_t *shape, 
     if (vd__numel(shape, nd) != total)
         return NODE_ERR(n, VD_ESHAPE, "cannot reshape %lld elements into %lld", (long long)total,
                         (long long)vd__numel(shape, nd));
-    x = canon(m, x, err);
+    x = vd__canon(m, x, err);
     if (x < 0) return x;
-    int o = view(m, x, nd, shape, err);
-    return o < 0 ? o : set_outputs(m, n, o, 1);
+    int o = vd__view(m, x, nd, shape, err);
+    return o < 0 ? o : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_reshape(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t shape[VD__MAXD];
     int nd = 0;
     if (kind == VD__L_RESHAPE) {
-        nd = const_ints(m, n, 1, shape, VD__MAXD, err);
+        nd = vd__const_ints(m, n, 1, shape, VD__MAXD, err);
         if (nd < 0) return nd;
     } else if (kind == VD__L_EXPAND_DIMS) {
         int64_t d;
-        int c = const_ints(m, n, 1, &d, 1, err);
+        int c = vd__const_ints(m, n, 1, &d, 1, err);
         if (c < 0) return c;
         int r = V(x)->ndim;
         if (d < 0) d += r + 1;
@@ -1264,11 +976,6 @@ static int lower_reshape(vd__model *m, vd__node *n, int kind, vd_error *err)
     return reshape_to(m, n, x, nd, shape, err);
 }
 
-static int norm_axis(int64_t a, int nd)
-{
-    return (int)(a < 0 ? a + nd : a);
-}
-
 static int lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     int pack = kind == VD__L_PACK;
@@ -1277,31 +984,31 @@ static int lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
     int64_t ax64 = 0;
     if (pack)
         vd__attr_int(n, "axis", 0, &ax64);
-    else if (const_ints(m, n, ni, &ax64, 1, err) < 0)
+    else if (vd__const_ints(m, n, ni, &ax64, 1, err) < 0)
         return err ? err->code : VD_EFORMAT;
     int ins[8], all_const = 1, perm_ok = 1;
     for (int k = 0; k < ni; k++) {
-        ins[k] = in_val(m, n, k, err);
+        ins[k] = vd__in_val(m, n, k, err);
         if (ins[k] < 0) return ins[k];
-        ins[k] = realize(m, ins[k], err);
+        ins[k] = vd__realize(m, ins[k], err);
         if (ins[k] < 0) return ins[k];
         if (!V(ins[k])->cdata) all_const = 0;
     }
     int nd = V(ins[0])->ndim;
     if (pack) { /* Pack = concat of inputs with a unit axis inserted */
-        int ax = norm_axis(ax64, nd + 1);
+        int ax = vd__norm_axis(ax64, nd + 1);
         int64_t sh[VD__MAXD];
         for (int i = 0, j = 0; i <= nd; i++) sh[i] = i == ax ? 1 : V(ins[0])->shape[j++];
         for (int k = 0; k < ni; k++) {
-            int c = canon(m, ins[k], err);
+            int c = vd__canon(m, ins[k], err);
             if (c < 0) return c;
-            ins[k] = view(m, c, nd + 1, sh, err);
+            ins[k] = vd__view(m, c, nd + 1, sh, err);
             if (ins[k] < 0) return ins[k];
         }
         nd++;
         ax64 = ax;
     }
-    int ax = norm_axis(ax64, nd);
+    int ax = vd__norm_axis(ax64, nd);
     if (ax < 0 || ax >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
     int64_t os[VD__MAXD];
     memcpy(os, V(ins[0])->shape, sizeof os);
@@ -1317,19 +1024,19 @@ static int lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
     }
     if (!perm_ok || all_const)
         for (int k = 0; k < ni; k++) {
-            ins[k] = canon(m, ins[k], err);
+            ins[k] = vd__canon(m, ins[k], err);
             if (ins[k] < 0) return ins[k];
         }
-    int o = all_const ? const_val(m, V(ins[0])->dtype, nd, os, n->name)
-                      : rt_val(m, V(ins[0])->dtype, nd, os, n->name);
+    int o = all_const ? vd__const_val(m, V(ins[0])->dtype, nd, os, n->name)
+                      : vd__rt_val(m, V(ins[0])->dtype, nd, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     if (perm_ok && !all_const) memcpy(V(o)->perm, V(ins[0])->perm, sizeof V(o)->perm);
     int64_t pax = ax;
     for (int i = 0; i < nd; i++)
         if (V(o)->perm[i] == ax) pax = i;
     const vd__step k = {.kind = VD__S_CONCAT, .kern = k_concat, .params.concat.axis = (int)pax};
-    int si = emit_kernel(m, n, &k, ins, ni, &o, 1, err);
-    return si < 0 ? si : set_outputs(m, n, o, 1);
+    int si = vd__emit_kernel(m, n, &k, ins, ni, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
@@ -1338,38 +1045,38 @@ static int lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
     int64_t sizes[8], ax64 = 0;
     int unpack = kind == VD__L_UNPACK;
     if (kind == VD__L_SPLITV) {
-        x = in_val(m, n, 0, err);
+        x = vd__in_val(m, n, 0, err);
         if (x < 0) return x;
-        ns = const_ints(m, n, 1, sizes, 8, err);
+        ns = vd__const_ints(m, n, 1, sizes, 8, err);
         if (ns < 0) return ns;
-        if (const_ints(m, n, 2, &ax64, 1, err) < 0) return err->code;
+        if (vd__const_ints(m, n, 2, &ax64, 1, err) < 0) return err->code;
     } else if (unpack) {
-        x = in_val(m, n, 0, err);
+        x = vd__in_val(m, n, 0, err);
         if (x < 0) return x;
         vd__attr_int(n, "axis", 0, &ax64);
         int64_t num = 0;
         vd__attr_int(n, "num", 0, &num);
-        int a = norm_axis(ax64, V(x)->ndim);
+        int a = vd__norm_axis(ax64, V(x)->ndim);
         if (a < 0 || a >= V(x)->ndim) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
         ns = (int)V(x)->shape[a];
         if (ns > 8 || (num && num != ns))
             return NODE_ERR(n, VD_EUNSUPP, "unpack into %d outputs", ns);
         for (int k = 0; k < ns; k++) sizes[k] = 1;
     } else { /* Split: (axis, value), num_split */
-        x = in_val(m, n, 1, err);
+        x = vd__in_val(m, n, 1, err);
         if (x < 0) return x;
-        if (const_ints(m, n, 0, &ax64, 1, err) < 0) return err->code;
+        if (vd__const_ints(m, n, 0, &ax64, 1, err) < 0) return err->code;
         int64_t num = 1;
         vd__attr_int(n, "num_split", 1, &num);
-        int a = norm_axis(ax64, V(x)->ndim);
+        int a = vd__norm_axis(ax64, V(x)->ndim);
         if (num < 1 || num > 8 || a < 0 || a >= V(x)->ndim || V(x)->shape[a] % num)
             return NODE_ERR(n, VD_EUNSUPP, "bad split");
         ns = (int)num;
         for (int k = 0; k < ns; k++) sizes[k] = V(x)->shape[a] / num;
     }
-    x = realize(m, x, err);
+    x = vd__realize(m, x, err);
     if (x < 0) return x;
-    int nd = V(x)->ndim, ax = norm_axis(ax64, nd);
+    int nd = V(x)->ndim, ax = vd__norm_axis(ax64, nd);
     if (ax < 0 || ax >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
     int64_t known = 0, neg = -1;
     for (int k = 0; k < ns; k++) {
@@ -1385,8 +1092,8 @@ static int lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
         return NODE_ERR(n, VD_ESHAPE, "split sizes do not add up to %lld",
                         (long long)V(x)->shape[ax]);
     int cst = V(x)->cdata != NULL;
-    if (unpack && !is_identity(V(x))) {
-        x = canon(m, x, err);
+    if (unpack && !vd__is_identity(V(x))) {
+        x = vd__canon(m, x, err);
         if (x < 0) return x;
     }
     int outs[8], first = -1;
@@ -1399,8 +1106,8 @@ static int lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
             for (int i = ax; i < nd - 1; i++) os[i] = os[i + 1];
             ond = nd - 1;
         }
-        outs[k] = cst ? const_val(m, V(x)->dtype, ond, os, n->name)
-                      : rt_val(m, V(x)->dtype, ond, os, n->name);
+        outs[k] = cst ? vd__const_val(m, V(x)->dtype, ond, os, n->name)
+                      : vd__rt_val(m, V(x)->dtype, ond, os, n->name);
         if (outs[k] < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         if (!cst && !unpack) memcpy(V(outs[k])->perm, V(x)->perm, sizeof V(x)->perm);
         if (k == 0) first = outs[k];
@@ -1411,29 +1118,29 @@ static int lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
         if (V(x)->perm[i] == ax) pax = i;
     const vd__step k = {
         .kind = VD__S_SPLIT, .kern = k_split, .params.split = {.axis = (int)pax, .unpack = unpack}};
-    int si = emit_kernel(m, n, &k, &x, 1, outs, ns, err);
-    return si < 0 ? si : set_outputs(m, n, first, ns);
+    int si = vd__emit_kernel(m, n, &k, &x, 1, outs, ns, err);
+    return si < 0 ? si : vd__set_outputs(m, n, first, ns);
 }
 
 static int lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t sz[2];
-    if (const_ints(m, n, 1, sz, 2, err) != 2)
+    if (vd__const_ints(m, n, 1, sz, 2, err) != 2)
         return err && err->code ? err->code : NODE_ERR(n, VD_EFORMAT, "size must have 2 values");
-    x = canon(m, x, err);
+    x = vd__canon(m, x, err);
     if (x < 0) return x;
     if (V(x)->ndim != 4 || V(x)->dtype != VD__F32)
         return NODE_ERR(n, VD_ESHAPE, "expects a 4-D float NHWC input");
-    int si = new_step(m, VD__S_RESIZE, n);
+    int si = vd__new_step(m, VD__S_RESIZE, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int ac = vd__attr_bool(n, "align_corners", 0), hp = vd__attr_bool(n, "half_pixel_centers", 0);
     m->steps[si].params.resize.flags =
         ac ? XNN_FLAG_ALIGN_CORNERS : (hp ? 0 : XNN_FLAG_TENSORFLOW_LEGACY_MODE);
     int64_t os[4] = {V(x)->shape[0], sz[0], sz[1], V(x)->shape[3]};
-    int o = rt_val(m, VD__F32, 4, os, n->name);
+    int o = vd__rt_val(m, VD__F32, 4, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->in[0] = x;
@@ -1441,23 +1148,23 @@ static int lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err)
     s->out[0] = o;
     s->n_out = 1;
     V(o)->producer = si;
-    return set_outputs(m, n, o, 1);
+    return vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
 {
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t axes[VD__MAXD];
-    int na = const_ints(m, n, 1, axes, VD__MAXD, err);
+    int na = vd__const_ints(m, n, 1, axes, VD__MAXD, err);
     if (na < 0) return na;
-    x = canon(m, x, err);
+    x = vd__canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim, keep = vd__attr_bool(n, "keep_dims", 0);
     uint8_t flag[VD__MAXD] = {0};
     int64_t os[VD__MAXD];
     for (int k = 0; k < na; k++) {
-        int a = norm_axis(axes[k], nd);
+        int a = vd__norm_axis(axes[k], nd);
         if (a < 0 || a >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
         flag[a] = 1;
     }
@@ -1471,10 +1178,11 @@ static int lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
     if (V(x)->dtype != VD__F32)
         return NODE_ERR(n, VD_EUNSUPP, "integer reductions are not supported");
     int cst = V(x)->cdata != NULL;
-    int o = cst ? const_val(m, VD__F32, ond, os, n->name) : rt_val(m, VD__F32, ond, os, n->name);
+    int o = cst ? vd__const_val(m, VD__F32, ond, os, n->name)
+                : vd__rt_val(m, VD__F32, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     if (!cst && op == VD__R_MEAN && nd == 4 && flag[1] && flag[2] && !flag[0] && !flag[3]) {
-        int si = new_step(m, VD__S_GAVGPOOL, n); /* mean over H,W of NHWC */
+        int si = vd__new_step(m, VD__S_GAVGPOOL, n); /* mean over H,W of NHWC */
         if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         vd__step *s = &m->steps[si];
         s->in[0] = x;
@@ -1482,18 +1190,18 @@ static int lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
         s->out[0] = o;
         s->n_out = 1;
         V(o)->producer = si;
-        return set_outputs(m, n, o, 1);
+        return vd__set_outputs(m, n, o, 1);
     }
     vd__step k = {.kind = VD__S_REDUCE, .kern = k_reduce, .params.reduce.op = op};
     memcpy(k.params.reduce.axes, flag, sizeof flag);
-    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
-    return si < 0 ? si : set_outputs(m, n, o, 1);
+    int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     const char *dst = json_string_value(json_object_get(json_object_get(n->attr, "DstT"), "type"));
     int to = !dst                       ? VD__F32
@@ -1502,29 +1210,29 @@ static int lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err)
              : !strcmp(dst, "DT_BOOL")  ? VD__BOOL
                                         : -1;
     if (to < 0) return NODE_ERR(n, VD_EUNSUPP, "cast to %s is not supported", dst);
-    x = realize(m, x, err);
+    x = vd__realize(m, x, err);
     if (x < 0) return x;
     int cst = V(x)->cdata != NULL;
-    int o = cst ? const_val(m, to, V(x)->ndim, V(x)->shape, n->name)
-                : rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
+    int o = cst ? vd__const_val(m, to, V(x)->ndim, V(x)->shape, n->name)
+                : vd__rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     if (!cst) memcpy(V(o)->perm, V(x)->perm, sizeof V(x)->perm);
     const vd__step k = {.kind = VD__S_CAST, .kern = k_cast};
-    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
-    return si < 0 ? si : set_outputs(m, n, o, 1);
+    int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t b[VD__MAXD], e[VD__MAXD], st[VD__MAXD] = {1, 1, 1, 1, 1, 1};
-    int nb = const_ints(m, n, 1, b, VD__MAXD, err);
+    int nb = vd__const_ints(m, n, 1, b, VD__MAXD, err);
     if (nb < 0) return nb;
-    int ne = const_ints(m, n, 2, e, VD__MAXD, err);
+    int ne = vd__const_ints(m, n, 2, e, VD__MAXD, err);
     if (ne < 0) return ne;
-    int ns = const_ints(m, n, 3, st, VD__MAXD, err);
+    int ns = vd__const_ints(m, n, 3, st, VD__MAXD, err);
     if (ns < 0) return ns;
     int64_t bm, em, elm, nam, sam;
     vd__attr_int(n, "begin_mask", 0, &bm);
@@ -1533,7 +1241,7 @@ static int lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *er
     vd__attr_int(n, "new_axis_mask", 0, &nam);
     vd__attr_int(n, "shrink_axis_mask", 0, &sam);
     if (elm || nam) return NODE_ERR(n, VD_EUNSUPP, "ellipsis/new_axis masks are not supported");
-    x = canon(m, x, err);
+    x = vd__canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim;
     vd__step k = {.kind = VD__S_SLICE, .kern = k_slice};
@@ -1569,22 +1277,22 @@ static int lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *er
         if (!(i < nb && ((sam >> i) & 1))) os[ond++] = c;
     }
     int cst = V(x)->cdata != NULL;
-    int o = cst ? const_val(m, V(x)->dtype, ond, os, n->name)
-                : rt_val(m, V(x)->dtype, ond, os, n->name);
+    int o = cst ? vd__const_val(m, V(x)->dtype, ond, os, n->name)
+                : vd__rt_val(m, V(x)->dtype, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
-    return si < 0 ? si : set_outputs(m, n, o, 1);
+    int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_gather(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     int nd_ = kind == VD__L_GATHERND;
-    int pv = in_val(m, n, 0, err), iv = in_val(m, n, 1, err);
+    int pv = vd__in_val(m, n, 0, err), iv = vd__in_val(m, n, 1, err);
     if (pv < 0) return pv;
     if (iv < 0) return iv;
-    pv = canon(m, pv, err);
+    pv = vd__canon(m, pv, err);
     if (pv < 0) return pv;
-    iv = canon(m, iv, err);
+    iv = vd__canon(m, iv, err);
     if (iv < 0) return iv;
     int64_t os[VD__MAXD];
     int ond = 0;
@@ -1595,36 +1303,36 @@ static int lower_gather(vd__model *m, vd__node *n, int kind, vd_error *err)
         for (int i = 0; i < V(iv)->ndim - 1; i++) os[ond++] = V(iv)->shape[i];
         for (int i = K; i < V(pv)->ndim; i++) os[ond++] = V(pv)->shape[i];
     } else {
-        if (n->n_in > 2 && const_ints(m, n, 2, &ax, 1, err) < 0) return err->code;
+        if (n->n_in > 2 && vd__const_ints(m, n, 2, &ax, 1, err) < 0) return err->code;
         int64_t bd = 0;
         vd__attr_int(n, "batch_dims", 0, &bd);
         if (bd) return NODE_ERR(n, VD_EUNSUPP, "batch_dims != 0 is not supported");
-        ax = norm_axis(ax, V(pv)->ndim);
+        ax = vd__norm_axis(ax, V(pv)->ndim);
         for (int i = 0; i < ax; i++) os[ond++] = V(pv)->shape[i];
         for (int i = 0; i < V(iv)->ndim; i++) os[ond++] = V(iv)->shape[i];
         for (int i = (int)ax + 1; i < V(pv)->ndim; i++) os[ond++] = V(pv)->shape[i];
     }
     if (ond > VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
     int cst = V(pv)->cdata && V(iv)->cdata;
-    int o = cst ? const_val(m, V(pv)->dtype, ond, os, n->name)
-                : rt_val(m, V(pv)->dtype, ond, os, n->name);
+    int o = cst ? vd__const_val(m, V(pv)->dtype, ond, os, n->name)
+                : vd__rt_val(m, V(pv)->dtype, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int ins[2] = {pv, iv};
     const vd__step k =
         nd_ ? (vd__step){.kind = VD__S_GATHERND, .kern = k_gathernd}
             : (vd__step){.kind = VD__S_GATHER, .kern = k_gather, .params.gather.axis = (int)ax};
-    int si = emit_kernel(m, n, &k, ins, 2, &o, 1, err);
-    return si < 0 ? si : set_outputs(m, n, o, 1);
+    int si = vd__emit_kernel(m, n, &k, ins, 2, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_topk(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t k;
-    if (const_ints(m, n, 1, &k, 1, err) < 0) return err->code;
-    x = canon(m, x, err);
+    if (vd__const_ints(m, n, 1, &k, 1, err) < 0) return err->code;
+    x = vd__canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim;
     if (V(x)->dtype != VD__F32 || k < 1 || k > V(x)->shape[nd - 1])
@@ -1633,26 +1341,28 @@ static int lower_topk(vd__model *m, vd__node *n, int kind, vd_error *err)
     memcpy(os, V(x)->shape, sizeof os);
     os[nd - 1] = k;
     int cst = V(x)->cdata != NULL;
-    int o0 = cst ? const_val(m, VD__F32, nd, os, n->name) : rt_val(m, VD__F32, nd, os, n->name);
-    int o1 = cst ? const_val(m, VD__I32, nd, os, n->name) : rt_val(m, VD__I32, nd, os, n->name);
+    int o0 =
+        cst ? vd__const_val(m, VD__F32, nd, os, n->name) : vd__rt_val(m, VD__F32, nd, os, n->name);
+    int o1 =
+        cst ? vd__const_val(m, VD__I32, nd, os, n->name) : vd__rt_val(m, VD__I32, nd, os, n->name);
     if (o0 < 0 || o1 < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     int outs[2] = {o0, o1};
     const vd__step ks = {.kind = VD__S_TOPK, .kern = k_topk, .params.topk.k = k};
-    int si = emit_kernel(m, n, &ks, &x, 1, outs, 2, err);
-    return si < 0 ? si : set_outputs(m, n, o0, 2);
+    int si = vd__emit_kernel(m, n, &ks, &x, 1, outs, 2, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o0, 2);
 }
 
 static int lower_argmax(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t ax;
-    if (const_ints(m, n, 1, &ax, 1, err) < 0) return err->code;
-    x = canon(m, x, err);
+    if (vd__const_ints(m, n, 1, &ax, 1, err) < 0) return err->code;
+    x = vd__canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim;
-    ax = norm_axis(ax, nd);
+    ax = vd__norm_axis(ax, nd);
     if (ax < 0 || ax >= nd || V(x)->dtype != VD__F32)
         return NODE_ERR(n, VD_EUNSUPP, "bad axis or dtype");
     int64_t os[VD__MAXD];
@@ -1660,11 +1370,12 @@ static int lower_argmax(vd__model *m, vd__node *n, int kind, vd_error *err)
     for (int i = 0; i < nd; i++)
         if (i != ax) os[ond++] = V(x)->shape[i];
     int cst = V(x)->cdata != NULL;
-    int o = cst ? const_val(m, VD__I32, ond, os, n->name) : rt_val(m, VD__I32, ond, os, n->name);
+    int o = cst ? vd__const_val(m, VD__I32, ond, os, n->name)
+                : vd__rt_val(m, VD__I32, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     const vd__step k = {.kind = VD__S_ARGMAX, .kern = k_argmax, .params.argmax.axis = (int)ax};
-    int si = emit_kernel(m, n, &k, &x, 1, &o, 1, err);
-    return si < 0 ? si : set_outputs(m, n, o, 1);
+    int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_sparse_to_dense(vd__model *m, vd__node *n, int kind, vd_error *err)
@@ -1673,30 +1384,30 @@ static int lower_sparse_to_dense(vd__model *m, vd__node *n, int kind, vd_error *
     int ins[4];
     for (int k = 0; k < 4; k++) {
         if (k >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "needs 4 inputs");
-        ins[k] = in_val(m, n, k, err);
+        ins[k] = vd__in_val(m, n, k, err);
         if (ins[k] < 0) return ins[k];
         if (!V(ins[k])->cdata) return NODE_ERR(n, VD_EUNSUPP, "only constant inputs are supported");
     }
     int64_t os[VD__MAXD];
-    int nd = const_ints(m, n, 1, os, VD__MAXD, err);
+    int nd = vd__const_ints(m, n, 1, os, VD__MAXD, err);
     if (nd < 0) return nd;
-    int o = const_val(m, V(ins[2])->dtype, nd, os, n->name);
+    int o = vd__const_val(m, V(ins[2])->dtype, nd, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     const vd__step k = {.kind = VD__S_SPARSE_TO_DENSE, .kern = k_sparse_to_dense};
-    int si = emit_kernel(m, n, &k, ins, 4, &o, 1, err);
-    return si < 0 ? si : set_outputs(m, n, o, 1);
+    int si = vd__emit_kernel(m, n, &k, ins, 4, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int x = in_val(m, n, 0, err);
+    int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t sh[1] = {V(x)->ndim};
-    int o = const_val(m, VD__I32, 1, sh, n->name);
+    int o = vd__const_val(m, VD__I32, 1, sh, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     for (int i = 0; i < V(x)->ndim; i++) ((int32_t *)V(o)->cdata)[i] = (int32_t)V(x)->shape[i];
-    return set_outputs(m, n, o, 1);
+    return vd__set_outputs(m, n, o, 1);
 }
 
 /* The lowering table: TF op -> lowering function and the kind it passes on (an
@@ -1852,19 +1563,19 @@ int vd__lower(vd__model *m, vd_error *err)
         const char *c = strrchr(g->outputs[i], ':');
         if (c && c[1] >= '0' && c[1] <= '9') idx = atoi(c + 1);
         int v = n->first_val + idx;
-        v = canon(m, v, err);
+        v = vd__canon(m, v, err);
         if (v < 0) {
             rc = v;
             break;
         }
         if (V(v)->cdata) { /* constant output: copy into a runtime buffer once */
-            int o = rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, n->name);
+            int o = vd__rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, n->name);
             if (o < 0) {
                 rc = vd_fail(err, VD_ENOMEM, "out of memory");
                 break;
             }
             const vd__step k = {.kind = VD__S_CAST, .kern = k_cast};
-            int si = emit_kernel(m, n, &k, &v, 1, &o, 1, err);
+            int si = vd__emit_kernel(m, n, &k, &v, 1, &o, 1, err);
             if (si < 0) {
                 rc = si;
                 break;

@@ -10,8 +10,6 @@
 #include "nn/nn_internal.h"
 #include "vdag/base.h"
 
-#define V(i) (&m->vals[(i)])
-
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static enum xnn_status init_status;
 

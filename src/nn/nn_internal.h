@@ -72,6 +72,9 @@ int vd__attr_strs(const vd__node *n, const char *key, char out[][32], int cap);
 
 /* ---- values and steps ----------------------------------------------------------- */
 
+/* The value with index i, as a pointer into m->vals (needs `m` in scope). */
+#define V(i) (&m->vals[(i)])
+
 typedef struct vd__val {
     int dtype;
     int ndim;
@@ -253,15 +256,17 @@ typedef struct vd_model vd__model;
 
 /* lower.c */
 int vd__lower(vd__model *m, vd_error *err);
+/* model.c */
 int vd__finalize(vd__model *m, vd_error *err);
 int vd__run_steps(vd__model *m, vd_error *err);
 void vd__steps_free(vd__model *m);
 void vd__step_fini(vd__step *s); /* frees what s->params owns */
 
-/* kernels.c: reference kernels on canonical row-major data */
+/* values.c: element counts and transposes of canonical row-major data */
 int64_t vd__numel(const int64_t *shape, int ndim);
 void vd__transpose(const void *src, void *dst, const int64_t *src_shape, int ndim, const int *perm,
                    size_t elsize);
+/* kernels.c: reference kernels on canonical row-major data */
 int vd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int64_t *out,
                         int *nout);
 /* binary op ids */
