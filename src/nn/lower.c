@@ -405,76 +405,13 @@ static int lower_identity(vd__model *m, vd__node *n, int kind, vd_error *err)
     return vd__set_outputs(m, n, v, 1);
 }
 
-static void same_pad(int64_t in, int64_t k, int64_t s, int64_t d, int64_t *lo, int64_t *hi)
-{
-    int64_t ek = (k - 1) * d + 1, out = (in + s - 1) / s;
-    int64_t tot = (out - 1) * s + ek - in;
-    if (tot < 0) tot = 0;
-    *lo = tot / 2;
-    *hi = tot - *lo;
-}
-
-/* Spatial parameters shared by convolution and pooling. */
-static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int64_t kh, int64_t kw,
-                   vd__window *w, vd_error *err)
-{
-    int64_t st[4] = {1, 1, 1, 1}, dl[4] = {1, 1, 1, 1};
-    vd__attr_ints(n, "strides", st, 4);
-    vd__attr_ints(n, "dilations", dl, 4);
-    char pad[32] = "VALID", fmt[16] = "NHWC";
-    vd__attr_str(n, "padding", pad, sizeof pad);
-    vd__attr_str(n, "data_format", fmt, sizeof fmt);
-    if (strcmp(fmt, "NHWC"))
-        return NODE_ERR(n, VD_EUNSUPP, "data_format %s is not supported (NHWC only)", fmt);
-    w->sh = st[1];
-    w->sw = st[2];
-    w->dh = dl[1];
-    w->dw = dl[2];
-    w->kh = kh;
-    w->kw = kw;
-    if (w->sh <= 0 || w->sw <= 0 || w->dh <= 0 || w->dw <= 0)
-        return NODE_ERR(n, VD_EFORMAT, "bad strides/dilations");
-    if (!strcmp(pad, "SAME")) {
-        same_pad(ih, kh, w->sh, w->dh, &w->pt, &w->pb);
-        same_pad(iw, kw, w->sw, w->dw, &w->pl, &w->pr);
-    } else if (!strcmp(pad, "EXPLICIT")) {
-        int64_t ep[8] = {0};
-        vd__attr_ints(n, "explicit_paddings", ep, 8);
-        w->pt = ep[2];
-        w->pb = ep[3];
-        w->pl = ep[4];
-        w->pr = ep[5];
-    } else if (strcmp(pad, "VALID")) {
-        return NODE_ERR(n, VD_EUNSUPP, "padding '%s' is not supported", pad);
-    }
-    return 0;
-}
-
-/* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the window. */
-static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__window *w, int allow_fold,
-                      vd_error *err)
-{
-    vd__val *x = V(v);
-    if (x->ndim != 4)
-        return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input, got rank %d", x->ndim);
-    if (allow_fold && x->lazy_src >= 0 && x->pad_value == 0.0f && x->pad_lo[0] == 0 &&
-        x->pad_hi[0] == 0 && x->pad_lo[3] == 0 && x->pad_hi[3] == 0) {
-        w->pt += x->pad_lo[1];
-        w->pb += x->pad_hi[1];
-        w->pl += x->pad_lo[2];
-        w->pr += x->pad_hi[2];
-        return vd__canon(m, x->lazy_src, err);
-    }
-    return vd__canon(m, v, err);
-}
-
 /* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) on v, same layout. */
-static int emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err)
+int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err)
 {
     int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
-    int si = vd__new_step(m, VD__S_UNARY, n);
+    int si = vd__new_step(m, VD__S_UNARY, NULL, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->in[0] = v;
@@ -488,13 +425,13 @@ static int emit_unary(vd__model *m, const vd__node *n, int v, int op, float alph
 }
 
 /* An XNNPACK Prelu step on v with one slope per innermost channel. */
-static int emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
-                      vd_error *err)
+int vd__emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
+                   vd_error *err)
 {
     int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
-    int si = vd__new_step(m, VD__S_PRELU, n);
+    int si = vd__new_step(m, VD__S_PRELU, NULL, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->in[0] = v;
@@ -507,137 +444,6 @@ static int emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope
     s->params.prelu.channels = channels;
     V(o)->producer = si;
     return o;
-}
-
-static int lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
-{
-    int depthwise = kind == VD__L_DEPTHWISE;
-    if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs input and filter");
-    int x = vd__in_val(m, n, 0, err), f = vd__in_val(m, n, 1, err);
-    if (x < 0) return x;
-    if (f < 0) return f;
-    vd__val *fv = V(f);
-    if (!fv->cdata || fv->ndim != 4)
-        return NODE_ERR(n, VD_EUNSUPP, "filter must be a constant 4-D tensor");
-    int64_t kh = fv->shape[0], kw = fv->shape[1], cin = fv->shape[2], cm = fv->shape[3];
-    vd__window geo = {0};
-    int64_t ih = V(x)->ndim == 4 ? V(x)->shape[1] : 0, iw = V(x)->ndim == 4 ? V(x)->shape[2] : 0;
-    int rc = spatial(m, n, ih, iw, kh, kw, &geo, err);
-    if (rc) return rc;
-    int xin = nhwc_input(m, n, x, &geo, 1, err); /* may emit a layout step: before ours */
-    if (xin < 0) return xin;
-    int si = vd__new_step(m, VD__S_CONV, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    vd__conv_params *cp = &s->params.conv;
-    cp->w = geo;
-    vd__val *iv = V(xin);
-    if (iv->shape[3] != cin)
-        return NODE_ERR(n, VD_ESHAPE, "input has %lld channels but the filter expects %lld",
-                        (long long)iv->shape[3], (long long)cin);
-    int64_t cout = depthwise ? cin * cm : cm;
-    cp->groups = depthwise ? cin : 1;
-    cp->gcin = depthwise ? 1 : cin;
-    cp->gcout = depthwise ? cm : cm;
-    cp->weights = malloc(sizeof(float) * (size_t)(kh * kw * cin * cm) + XNN_EXTRA_BYTES);
-    cp->bias = calloc((size_t)cout + 4, sizeof(float));
-    if (!cp->weights || !cp->bias) return vd_fail(err, VD_ENOMEM, "out of memory");
-    const float *src = fv->cdata;
-    if (depthwise) {
-        memcpy(cp->weights, src, sizeof(float) * (size_t)(kh * kw * cin * cm)); /* HW(C*M) */
-    } else {                                                                    /* HWIO -> OHWI */
-        for (int64_t o = 0; o < cout; o++)
-            for (int64_t h = 0; h < kh; h++)
-                for (int64_t w = 0; w < kw; w++)
-                    for (int64_t i = 0; i < cin; i++)
-                        cp->weights[((o * kh + h) * kw + w) * cin + i] =
-                            src[((h * kw + w) * cin + i) * cout + o];
-    }
-    const vd__window *g = &cp->w;
-    int64_t oh = (iv->shape[1] + g->pt + g->pb - ((kh - 1) * g->dh + 1)) / g->sh + 1;
-    int64_t ow = (iv->shape[2] + g->pl + g->pr - ((kw - 1) * g->dw + 1)) / g->sw + 1;
-    if (oh <= 0 || ow <= 0)
-        return NODE_ERR(n, VD_ESHAPE, "input %lldx%lld is smaller than the kernel",
-                        (long long)iv->shape[1], (long long)iv->shape[2]);
-    int64_t osh[4] = {iv->shape[0], oh, ow, cout};
-    s->in[0] = xin;
-    s->n_in = 1;
-    s->flops = 2.0 * (double)(osh[0] * oh * ow * cout * kh * kw * cp->gcin);
-    int o = vd__rt_val(m, VD__F32, 4, osh, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    s = &m->steps[si];
-    s->out[0] = o;
-    s->n_out = 1;
-    V(o)->producer = si;
-    /* fused ops */
-    char fused[8][32];
-    int nf = vd__attr_strs(n, "fused_ops", fused, 8);
-    int argi = 2;
-    for (int k = 0; k < nf; k++) {
-        if (!strcmp(fused[k], "BiasAdd")) {
-            if (argi >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "BiasAdd without a bias input");
-            int b = vd__in_val(m, n, argi++, err);
-            if (b < 0) return b;
-            if (!V(b)->cdata || vd__numel(V(b)->shape, V(b)->ndim) != cout)
-                return NODE_ERR(n, VD_EUNSUPP, "bias must be a constant of %lld values",
-                                (long long)cout);
-            for (int64_t c = 0; c < cout; c++)
-                m->steps[si].params.conv.bias[c] += ((float *)V(b)->cdata)[c];
-        } else if (!strcmp(fused[k], "Relu")) {
-            m->steps[si].out_min = 0;
-        } else if (!strcmp(fused[k], "Relu6")) {
-            m->steps[si].out_min = 0;
-            m->steps[si].out_max = 6;
-        } else if (!strcmp(fused[k], "Prelu")) {
-            if (argi >= n->n_in) return NODE_ERR(n, VD_EFORMAT, "Prelu without alpha input");
-            int a = vd__in_val(m, n, argi++, err);
-            if (a < 0) return a;
-            if (!V(a)->cdata || vd__numel(V(a)->shape, V(a)->ndim) != cout)
-                return NODE_ERR(n, VD_EUNSUPP, "Prelu alpha must be a constant of %lld values",
-                                (long long)cout);
-            o = emit_prelu(m, n, o, V(a)->cdata, cout, err);
-            if (o < 0) return o;
-        } else if (!strcmp(fused[k], "LeakyRelu")) {
-            o = emit_unary(m, n, o, VD__U_LEAKY, vd__attr_float(n, "leakyrelu_alpha", 0.2f), err);
-            if (o < 0) return o;
-        } else {
-            return NODE_ERR(n, VD_EUNSUPP, "fused op '%s' is not supported", fused[k]);
-        }
-    }
-    return vd__set_outputs(m, n, o, 1);
-}
-
-static int lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err)
-{
-    (void)kind;
-    int x = vd__in_val(m, n, 0, err);
-    if (x < 0) return x;
-    int64_t ks[4] = {1, 1, 1, 1};
-    vd__attr_ints(n, "ksize", ks, 4);
-    if (ks[0] != 1 || ks[3] != 1)
-        return NODE_ERR(n, VD_EUNSUPP, "pooling over batch/channels is not supported");
-    if (V(x)->ndim != 4) return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input");
-    vd__window geo = {0};
-    int rc = spatial(m, n, V(x)->shape[1], V(x)->shape[2], ks[1], ks[2], &geo, err);
-    if (rc) return rc;
-    int xin = nhwc_input(m, n, x, &geo, 0, err);
-    if (xin < 0) return xin;
-    int si = vd__new_step(m, VD__S_MAXPOOL, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    s->params.pool.w = geo;
-    vd__val *iv = V(xin);
-    int64_t oh = (iv->shape[1] + geo.pt + geo.pb - geo.kh) / geo.sh + 1;
-    int64_t ow = (iv->shape[2] + geo.pl + geo.pr - geo.kw) / geo.sw + 1;
-    int64_t osh[4] = {iv->shape[0], oh, ow, iv->shape[3]};
-    s->in[0] = xin;
-    s->n_in = 1;
-    int o = vd__rt_val(m, VD__F32, 4, osh, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    m->steps[si].out[0] = o;
-    m->steps[si].n_out = 1;
-    V(o)->producer = si;
-    return vd__set_outputs(m, n, o, 1);
 }
 
 /* Extend a constant to `nd` dims (leading 1s) and lay it out in physical order `perm`. */
@@ -730,7 +536,7 @@ static int lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
             ins[k] = vd__canon(m, ins[k], err);
             if (ins[k] < 0) return ins[k];
         }
-    int si = vd__new_step(m, VD__S_BINARY, n);
+    int si = vd__new_step(m, VD__S_BINARY, NULL, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     vd__binary_params *bp = &s->params.binary;
@@ -795,7 +601,7 @@ static int lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
         int si = vd__emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
         return si < 0 ? si : vd__set_outputs(m, n, o, 1);
     }
-    int o = emit_unary(m, n, a, op, alpha, err);
+    int o = vd__emit_unary(m, n, a, op, alpha, err);
     return o < 0 ? o : vd__set_outputs(m, n, o, 1);
 }
 
@@ -812,7 +618,7 @@ static int lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err)
     if (vd__numel(V(al)->shape, V(al)->ndim) != c)
         return NODE_ERR(n, VD_EUNSUPP, "alpha must have one value per channel (%lld)",
                         (long long)c);
-    int o = emit_prelu(m, n, a, V(al)->cdata, c, err);
+    int o = vd__emit_prelu(m, n, a, V(al)->cdata, c, err);
     return o < 0 ? o : vd__set_outputs(m, n, o, 1);
 }
 
@@ -1122,35 +928,6 @@ static int lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
     return si < 0 ? si : vd__set_outputs(m, n, first, ns);
 }
 
-static int lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err)
-{
-    (void)kind;
-    int x = vd__in_val(m, n, 0, err);
-    if (x < 0) return x;
-    int64_t sz[2];
-    if (vd__const_ints(m, n, 1, sz, 2, err) != 2)
-        return err && err->code ? err->code : NODE_ERR(n, VD_EFORMAT, "size must have 2 values");
-    x = vd__canon(m, x, err);
-    if (x < 0) return x;
-    if (V(x)->ndim != 4 || V(x)->dtype != VD__F32)
-        return NODE_ERR(n, VD_ESHAPE, "expects a 4-D float NHWC input");
-    int si = vd__new_step(m, VD__S_RESIZE, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int ac = vd__attr_bool(n, "align_corners", 0), hp = vd__attr_bool(n, "half_pixel_centers", 0);
-    m->steps[si].params.resize.flags =
-        ac ? XNN_FLAG_ALIGN_CORNERS : (hp ? 0 : XNN_FLAG_TENSORFLOW_LEGACY_MODE);
-    int64_t os[4] = {V(x)->shape[0], sz[0], sz[1], V(x)->shape[3]};
-    int o = vd__rt_val(m, VD__F32, 4, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    s->in[0] = x;
-    s->n_in = 1;
-    s->out[0] = o;
-    s->n_out = 1;
-    V(o)->producer = si;
-    return vd__set_outputs(m, n, o, 1);
-}
-
 static int lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
 {
     int x = vd__in_val(m, n, 0, err);
@@ -1182,7 +959,7 @@ static int lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
                 : vd__rt_val(m, VD__F32, ond, os, n->name);
     if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     if (!cst && op == VD__R_MEAN && nd == 4 && flag[1] && flag[2] && !flag[0] && !flag[3]) {
-        int si = vd__new_step(m, VD__S_GAVGPOOL, n); /* mean over H,W of NHWC */
+        int si = vd__new_step(m, VD__S_GAVGPOOL, NULL, n); /* mean over H,W of NHWC */
         if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
         vd__step *s = &m->steps[si];
         s->in[0] = x;
@@ -1424,11 +1201,11 @@ static const lower_entry lowerers[] = {
     {"Identity", lower_identity, 0},
     {"StopGradient", lower_identity, 0},
     {"Snapshot", lower_identity, 0},
-    {"Conv2D", lower_conv, VD__L_CONV},
-    {"_FusedConv2D", lower_conv, VD__L_CONV},
-    {"DepthwiseConv2dNative", lower_conv, VD__L_DEPTHWISE},
-    {"FusedDepthwiseConv2dNative", lower_conv, VD__L_DEPTHWISE},
-    {"MaxPool", lower_maxpool, 0},
+    {"Conv2D", vd__lower_conv, VD__L_CONV},
+    {"_FusedConv2D", vd__lower_conv, VD__L_CONV},
+    {"DepthwiseConv2dNative", vd__lower_conv, VD__L_DEPTHWISE},
+    {"FusedDepthwiseConv2dNative", vd__lower_conv, VD__L_DEPTHWISE},
+    {"MaxPool", vd__lower_maxpool, 0},
     {"Add", lower_binary, VD__B_ADD},
     {"AddV2", lower_binary, VD__B_ADD},
     {"BiasAdd", lower_binary, VD__B_ADD},
@@ -1467,7 +1244,7 @@ static const lower_entry lowerers[] = {
     {"SplitV", lower_split, VD__L_SPLITV},
     {"Split", lower_split, VD__L_SPLIT},
     {"Unpack", lower_split, VD__L_UNPACK},
-    {"ResizeBilinear", lower_resize, 0},
+    {"ResizeBilinear", vd__lower_resize, 0},
     {"Mean", lower_reduce, VD__R_MEAN},
     {"Sum", lower_reduce, VD__R_SUM},
     {"Max", lower_reduce, VD__R_MAX},

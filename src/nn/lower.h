@@ -34,8 +34,8 @@ int vd__new_buf(vd__model *m, size_t bytes);
 /* A runtime value with its own buffer / a constant with zeroed storage. */
 int vd__rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node);
 int vd__const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node);
-/* A new zeroed step of `kind` for node n (NULL: a layout step), clamp open. */
-int vd__new_step(vd__model *m, vd__step_kind kind, const vd__node *n);
+/* A new zeroed step of `kind` doing `ops` for node n (NULL: a layout step), clamp open. */
+int vd__new_step(vd__model *m, vd__step_kind kind, const vd__step_ops *ops, const vd__node *n);
 /* Data of value v: its constant, or its place in the arena (after planning). */
 void *vd__vptr(vd__model *m, int v);
 int vd__is_identity(const vd__val *v);
@@ -64,5 +64,19 @@ int vd__const_ints(vd__model *m, const vd__node *n, int k, int64_t *out, int cap
 /* Node n's outputs are the `count` values from `first` on. */
 int vd__set_outputs(vd__model *m, vd__node *n, int first, int count);
 int vd__norm_axis(int64_t a, int nd);
+
+/* ---- op families: the lowering functions of the table in lower.c ------------------- */
+
+/* conv.c: convolution and pooling */
+int vd__lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err);
+
+/* elementwise.c */
+/* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) / a Prelu step with one slope
+ * per innermost channel, on runtime value v, same layout. Return the output value. */
+int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err);
+int vd__emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
+                   vd_error *err);
 
 #endif

@@ -134,40 +134,23 @@ static float *fptr(vd__model *m, int v)
     return (float *)m->bufs[x->buf].ptr + x->offset;
 }
 
+int vd__xnn_check(vd__model *m, const vd__step *s, enum xnn_status st, vd_error *err)
+{
+    if (st == xnn_status_success) return 0;
+    return vd_fail(err, VD_EBACKEND,
+                   "%s: node '%s' (op %s): XNNPACK rejected the operator (status %d)", m->g.path,
+                   s->node, s->op, st);
+}
+
 static int create_op(vd__model *m, vd__step *s, vd_error *err)
 {
+    if (s->ops) return s->ops->create ? s->ops->create(m, s, err) : 0;
     enum xnn_status st = xnn_status_success;
     pthreadpool_t tp = m->pool;
     vd__val *in = V(s->in[0]);
     if (s->kern) return 0; /* a C kernel */
     float *x = fptr(m, s->in[0]), *y = fptr(m, s->out[0]);
     switch (s->kind) {
-    case VD__S_CONV: {
-        const vd__conv_params *c = &s->params.conv;
-        const vd__window *w = &c->w;
-        uint32_t flags = (c->groups > 1 && c->gcin == 1) ? XNN_FLAG_DEPTHWISE_CONVOLUTION : 0;
-        st = xnn_create_convolution2d_nhwc_f32(
-            (uint32_t)w->pt, (uint32_t)w->pr, (uint32_t)w->pb, (uint32_t)w->pl, (uint32_t)w->kh,
-            (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, (uint32_t)w->dh, (uint32_t)w->dw,
-            (uint32_t)c->groups, (size_t)c->gcin, (size_t)c->gcout, (size_t)(c->groups * c->gcin),
-            (size_t)(c->groups * c->gcout), c->weights, c->bias, s->out_min, s->out_max, flags,
-            &s->xop);
-        if (st == xnn_status_success)
-            st = xnn_setup_convolution2d_nhwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
-        break;
-    }
-    case VD__S_MAXPOOL: {
-        const vd__window *w = &s->params.pool.w;
-        st = xnn_create_max_pooling2d_nhwc_f32(
-            (uint32_t)w->pt, (uint32_t)w->pr, (uint32_t)w->pb, (uint32_t)w->pl, (uint32_t)w->kh,
-            (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, 1, 1, (size_t)in->shape[3],
-            (size_t)in->shape[3], (size_t)in->shape[3], s->out_min, s->out_max, 0, &s->xop);
-        if (st == xnn_status_success)
-            st = xnn_setup_max_pooling2d_nhwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
-        break;
-    }
     case VD__S_BINARY: {
         const vd__binary_params *bp = &s->params.binary;
         const size_t *sa = bp->shape[0], *sb = bp->shape[1];
@@ -258,16 +241,6 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
         if (!st) st = xnn_setup_prelu_nc_f32(s->xop, n, x, y, tp);
         break;
     }
-    case VD__S_RESIZE: {
-        vd__val *o = V(s->out[0]);
-        size_t c = (size_t)in->shape[3];
-        st = xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, s->params.resize.flags, &s->xop);
-        if (!st)
-            st = xnn_setup_resize_bilinear2d_nhwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2],
-                (size_t)o->shape[1], (size_t)o->shape[2], x, y, tp);
-        break;
-    }
     case VD__S_GAVGPOOL: {
         size_t c = (size_t)in->shape[3];
         st = xnn_create_global_average_pooling_nwc_f32(c, c, c, -INFINITY, INFINITY, 0, &s->xop);
@@ -324,8 +297,8 @@ int vd__run_steps(vd__model *m, vd_error *err)
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
         uint64_t t0 = m->prof_ms ? vd_now_ns() : 0;
-        if (s->kern) {
-            int rc = s->kern(m, s);
+        if (s->ops ? s->ops->run != NULL : s->kern != NULL) {
+            int rc = s->ops ? s->ops->run(m, s) : s->kern(m, s);
             if (rc)
                 return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
         } else {
@@ -342,11 +315,11 @@ int vd__run_steps(vd__model *m, vd_error *err)
 
 void vd__step_fini(vd__step *s)
 {
+    if (s->ops) {
+        if (s->ops->fini) s->ops->fini(s);
+        return;
+    }
     switch (s->kind) {
-    case VD__S_CONV:
-        free(s->params.conv.weights);
-        free(s->params.conv.bias);
-        break;
     case VD__S_BINARY:
         free(s->params.binary.konst[0]);
         free(s->params.binary.konst[1]);
@@ -489,21 +462,15 @@ int vd_model_set_profiling(vd_model *m, int on)
 
 static const char *kind_name(const vd__step *s)
 {
+    if (s->ops) return s->ops->label;
     if (s->kern) return NULL;
     switch (s->kind) {
-    case VD__S_CONV:
-        return s->params.conv.groups > 1 && s->params.conv.gcin == 1 ? "DepthwiseConv (xnn)"
-                                                                     : "Conv (xnn)";
-    case VD__S_MAXPOOL:
-        return "MaxPool (xnn)";
     case VD__S_BINARY:
         return "Binary (xnn)";
     case VD__S_UNARY:
         return "Unary (xnn)";
     case VD__S_PRELU:
         return "Prelu (xnn)";
-    case VD__S_RESIZE:
-        return "ResizeBilinear (xnn)";
     case VD__S_GAVGPOOL:
         return "Mean (xnn)";
     case VD__S_PAD:

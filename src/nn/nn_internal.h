@@ -199,8 +199,21 @@ struct vd_model;
 struct vd__step;
 typedef int (*vd__kern_fn)(struct vd_model *m, struct vd__step *s);
 
+/* What a step does, set by the family file that lowered it (as XNNPACK's subgraph
+ * nodes carry create/setup callbacks). A step has `create` (an XNNPACK operator) or
+ * `run` (a C kernel). */
+typedef struct vd__step_ops {
+    const char *label; /* profile row, e.g. "Conv (xnn)"; NULL: the TF op name */
+    /* XNNPACK: create and set up s->xop once buffers are placed (vd__finalize) */
+    int (*create)(struct vd_model *m, struct vd__step *s, vd_error *err);
+    /* C kernel: compute the outputs (at run time, or at load to fold constants) */
+    int (*run)(struct vd_model *m, struct vd__step *s);
+    void (*fini)(struct vd__step *s); /* frees what s->params owns; NULL: nothing */
+} vd__step_ops;
+
 typedef struct vd__step {
     vd__step_kind kind;
+    const vd__step_ops *ops;
     const char *node; /* node name (messages, profiling) */
     const char *op;   /* TF op name */
     int in[8], n_in;
@@ -261,6 +274,8 @@ int vd__finalize(vd__model *m, vd_error *err);
 int vd__run_steps(vd__model *m, vd_error *err);
 void vd__steps_free(vd__model *m);
 void vd__step_fini(vd__step *s); /* frees what s->params owns */
+/* 0, or VD_EBACKEND naming the step's node when XNNPACK refused to create/set it up. */
+int vd__xnn_check(vd__model *m, const vd__step *s, enum xnn_status st, vd_error *err);
 
 /* values.c: element counts and transposes of canonical row-major data */
 int64_t vd__numel(const int64_t *shape, int ndim);

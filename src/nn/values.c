@@ -140,13 +140,14 @@ int vd__const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const
     return v;
 }
 
-int vd__new_step(vd__model *m, vd__step_kind kind, const vd__node *n)
+int vd__new_step(vd__model *m, vd__step_kind kind, const vd__step_ops *ops, const vd__node *n)
 {
     if (grow((void **)&m->steps, &m->cap_steps, m->n_steps + 1, sizeof(vd__step))) return VD_ENOMEM;
     int i = m->n_steps++;
     vd__step *s = &m->steps[i];
     memset(s, 0, sizeof *s);
     s->kind = kind;
+    s->ops = ops;
     s->node = n ? n->name : "(layout)";
     s->op = n ? n->op : "Transpose";
     s->out_min = -INFINITY;
@@ -194,7 +195,7 @@ static int k_transpose(vd__model *m, vd__step *s)
 int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, const int *ins,
                     int n_in, const int *outs, int n_out, vd_error *err)
 {
-    int si = vd__new_step(m, proto->kind, n);
+    int si = vd__new_step(m, proto->kind, proto->ops, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->kern = proto->kern;
@@ -205,7 +206,7 @@ int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, cons
     memcpy(s->out, outs, sizeof(int) * (size_t)n_out);
     int folding = V(outs[0])->cdata != NULL;
     if (folding) {
-        int rc = s->kern(m, s);
+        int rc = s->ops ? s->ops->run(m, s) : s->kern(m, s);
         vd__step_fini(s);
         m->n_steps--;
         if (rc) return NODE_ERR(n, rc, "constant folding failed");
@@ -228,7 +229,7 @@ int vd__realize(vd__model *m, int v, vd_error *err)
     x = V(v);
     x->buf = b;
     x->lazy_src = -1;
-    int si = vd__new_step(m, VD__S_PAD, NULL);
+    int si = vd__new_step(m, VD__S_PAD, NULL, NULL);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->node = x->node;
@@ -255,7 +256,7 @@ int vd__canon(vd__model *m, int v, vd_error *err)
     if (V(v)->canon >= 0) return V(v)->canon;
     int c = vd__rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node);
     if (c < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int si = vd__new_step(m, VD__S_TRANSPOSE, NULL);
+    int si = vd__new_step(m, VD__S_TRANSPOSE, NULL, NULL);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->kern = k_transpose;
