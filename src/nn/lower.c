@@ -51,32 +51,6 @@ static int k_pad(vd__model *m, vd__step *s)
     return 0;
 }
 
-static int k_binary(vd__model *m, vd__step *s)
-{
-    vd__val *a = V(s->in[0]), *b = V(s->in[1]), *o = V(s->out[0]);
-    vd__binary_ref(s->params.binary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32,
-                   vd__vptr(m, s->in[0]), a->shape, a->ndim, vd__vptr(m, s->in[1]), b->shape,
-                   b->ndim, vd__vptr(m, s->out[0]), o->shape, o->ndim);
-    return 0;
-}
-
-static int k_unary(vd__model *m, vd__step *s)
-{
-    vd__val *a = V(s->in[0]);
-    vd__unary_ref(s->params.unary.op, a->dtype == VD__F32 ? VD__F32 : VD__I32,
-                  vd__vptr(m, s->in[0]), vd__vptr(m, s->out[0]), vd__numel(a->shape, a->ndim),
-                  s->params.unary.alpha);
-    return 0;
-}
-
-static int k_cast(vd__model *m, vd__step *s)
-{
-    vd__val *a = V(s->in[0]), *o = V(s->out[0]);
-    vd__cast(vd__vptr(m, s->in[0]), a->dtype, vd__vptr(m, s->out[0]), o->dtype,
-             vd__numel(a->shape, a->ndim));
-    return 0;
-}
-
 /* Concat along a physical axis of the output (inputs share the output's perm). */
 static int k_concat(vd__model *m, vd__step *s)
 {
@@ -403,223 +377,6 @@ static int lower_identity(vd__model *m, vd__node *n, int kind, vd_error *err)
     int v = vd__in_val(m, n, 0, err);
     if (v < 0) return v;
     return vd__set_outputs(m, n, v, 1);
-}
-
-/* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) on v, same layout. */
-int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err)
-{
-    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
-    int si = vd__new_step(m, VD__S_UNARY, NULL, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    s->in[0] = v;
-    s->n_in = 1;
-    s->out[0] = o;
-    s->n_out = 1;
-    s->params.unary.op = op;
-    s->params.unary.alpha = alpha;
-    V(o)->producer = si;
-    return o;
-}
-
-/* An XNNPACK Prelu step on v with one slope per innermost channel. */
-int vd__emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
-                   vd_error *err)
-{
-    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
-    int si = vd__new_step(m, VD__S_PRELU, NULL, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    s->in[0] = v;
-    s->n_in = 1;
-    s->out[0] = o;
-    s->n_out = 1;
-    s->params.prelu.slope = malloc(sizeof(float) * (size_t)channels + XNN_EXTRA_BYTES);
-    if (!s->params.prelu.slope) return vd_fail(err, VD_ENOMEM, "out of memory");
-    memcpy(s->params.prelu.slope, slope, sizeof(float) * (size_t)channels);
-    s->params.prelu.channels = channels;
-    V(o)->producer = si;
-    return o;
-}
-
-/* Extend a constant to `nd` dims (leading 1s) and lay it out in physical order `perm`. */
-static float *const_in_layout(const vd__val *c, int nd, const int *perm, int64_t *pshape)
-{
-    int64_t ext[VD__MAXD];
-    int lead = nd - c->ndim;
-    for (int i = 0; i < nd; i++) ext[i] = i < lead ? 1 : c->shape[i - lead];
-    for (int i = 0; i < nd; i++) pshape[i] = ext[perm[i]];
-    int64_t cnt = vd__numel(ext, nd);
-    float *d = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1) + XNN_EXTRA_BYTES);
-    if (!d) return NULL;
-    if (c->dtype == VD__F32)
-        vd__transpose(c->cdata, d, ext, nd, perm, 4);
-    else {
-        float *tmp = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1));
-        if (!tmp) return free(d), NULL;
-        vd__cast(c->cdata, c->dtype, tmp, VD__F32, cnt);
-        vd__transpose(tmp, d, ext, nd, perm, 4);
-        free(tmp);
-    }
-    return d;
-}
-
-/* Try to fold `Add(conv_out, const)` into the convolution's bias. */
-static int try_fuse_bias(vd__model *m, vd__node *n, int a, int b)
-{
-    vd__val *x = V(a), *c = V(b);
-    if (x->cdata || !c->cdata || c->dtype != VD__F32 || x->producer < 0 || x->uses != 1) return 0;
-    vd__step *s = &m->steps[x->producer];
-    if (s->kind != VD__S_CONV || s->out[0] != a || !isinf(s->out_min) || !isinf(s->out_max))
-        return 0;
-    int64_t cout = x->shape[3];
-    if (vd__numel(c->shape, c->ndim) != cout || c->ndim > 4) return 0;
-    if (c->ndim >= 1 && c->shape[c->ndim - 1] != cout) return 0;
-    for (int64_t k = 0; k < cout; k++) s->params.conv.bias[k] += ((float *)c->cdata)[k];
-    vd__set_outputs(m, n, a, 1);
-    return 1;
-}
-
-static int lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
-{
-    if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs two inputs");
-    int a = vd__in_val(m, n, 0, err), b = vd__in_val(m, n, 1, err);
-    if (a < 0) return a;
-    if (b < 0) return b;
-    int64_t os[VD__MAXD];
-    int on;
-    if (vd__broadcast_shape(V(a)->shape, V(a)->ndim, V(b)->shape, V(b)->ndim, os, &on))
-        return NODE_ERR(n, VD_ESHAPE, "shapes do not broadcast");
-    int cmp = op >= VD__B_EQUAL;
-    int odt = cmp ? VD__BOOL : V(a)->dtype;
-    int ins[2] = {a, b};
-    const vd__step kstep = {.kind = VD__S_BINARY, .kern = k_binary, .params.binary.op = op};
-    if (V(a)->cdata && V(b)->cdata) {
-        int o = vd__const_val(m, odt, on, os, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int rc = vd__emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
-        return rc < 0 ? rc : vd__set_outputs(m, n, o, 1);
-    }
-    if (op == VD__B_ADD && V(a)->ndim == 4 && !V(a)->cdata && try_fuse_bias(m, n, a, b)) return 0;
-    if (op == VD__B_ADD && V(b)->ndim == 4 && !V(b)->cdata && try_fuse_bias(m, n, b, a)) return 0;
-    if (V(a)->dtype != VD__F32 || V(b)->dtype != VD__F32 || cmp || op >= VD__B_FLOORDIV) {
-        for (int k = 0; k < 2; k++) {
-            ins[k] = vd__canon(m, ins[k], err);
-            if (ins[k] < 0) return ins[k];
-        }
-        int o = vd__rt_val(m, odt, on, os, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int rc = vd__emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
-        return rc < 0 ? rc : vd__set_outputs(m, n, o, 1);
-    }
-    /* f32 on XNNPACK. Work in the layout of the runtime input(s). */
-    for (int k = 0; k < 2; k++) {
-        ins[k] = vd__realize(m, ins[k], err);
-        if (ins[k] < 0) return ins[k];
-    }
-    int perm[VD__MAXD];
-    for (int i = 0; i < VD__MAXD; i++) perm[i] = i;
-    int rta = !V(ins[0])->cdata, rtb = !V(ins[1])->cdata;
-    int lead = rta ? ins[0] : ins[1];
-    int ok = V(lead)->ndim == on;
-    if (rta && rtb)
-        ok = ok && V(ins[0])->ndim == on && V(ins[1])->ndim == on &&
-             !memcmp(V(ins[0])->perm, V(ins[1])->perm, sizeof perm);
-    if (ok)
-        memcpy(perm, V(lead)->perm, sizeof perm);
-    else
-        for (int k = 0; k < 2; k++) {
-            ins[k] = vd__canon(m, ins[k], err);
-            if (ins[k] < 0) return ins[k];
-        }
-    int si = vd__new_step(m, VD__S_BINARY, NULL, n);
-    if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    vd__step *s = &m->steps[si];
-    vd__binary_params *bp = &s->params.binary;
-    bp->op = op;
-    s->n_in = 2;
-    for (int k = 0; k < 2; k++) {
-        int64_t ps[VD__MAXD];
-        s->in[k] = ins[k];
-        if (V(ins[k])->cdata) {
-            bp->konst[k] = const_in_layout(V(ins[k]), on, perm, ps);
-            if (!bp->konst[k]) return vd_fail(err, VD_ENOMEM, "out of memory");
-        } else {
-            int64_t ext[VD__MAXD];
-            int nd = V(ins[k])->ndim, ld = on - nd;
-            for (int i = 0; i < on; i++) ext[i] = i < ld ? 1 : V(ins[k])->shape[i - ld];
-            for (int i = 0; i < on; i++) ps[i] = ext[perm[i]];
-        }
-        for (int i = 0; i < on; i++) bp->shape[k][i] = (size_t)ps[i];
-    }
-    bp->ndim = on;
-    int o = vd__rt_val(m, VD__F32, on, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    memcpy(V(o)->perm, perm, sizeof perm);
-    m->steps[si].out[0] = o;
-    m->steps[si].n_out = 1;
-    V(o)->producer = si;
-    return vd__set_outputs(m, n, o, 1);
-}
-
-static int lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
-{
-    int a = vd__in_val(m, n, 0, err);
-    if (a < 0) return a;
-    float alpha = vd__attr_float(n, "alpha", 0.2f);
-    const vd__step kstep = {
-        .kind = VD__S_UNARY, .kern = k_unary, .params.unary = {.op = op, .alpha = alpha}};
-    if (V(a)->cdata) {
-        int o = vd__const_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        int si = vd__emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
-        return si < 0 ? si : vd__set_outputs(m, n, o, 1);
-    }
-    a = vd__realize(m, a, err);
-    if (a < 0) return a;
-    /* Relu/Relu6 after a conv or element-wise op: fuse as the operator's clamp. */
-    if ((op == VD__U_RELU || op == VD__U_RELU6) && V(a)->producer >= 0 && V(a)->uses == 1) {
-        vd__step *p = &m->steps[V(a)->producer];
-        if ((p->kind == VD__S_CONV ||
-             (p->kind == VD__S_BINARY && !p->kern && p->params.binary.op <= VD__B_DIV) ||
-             p->kind == VD__S_MAXPOOL) &&
-            p->out[0] == a) {
-            if (p->out_min < 0 || isinf(p->out_min)) p->out_min = 0;
-            if (op == VD__U_RELU6 && p->out_max > 6) p->out_max = 6;
-            return vd__set_outputs(m, n, a, 1);
-        }
-    }
-    if (V(a)->dtype != VD__F32 || op == VD__U_TANH || op == VD__U_EXP || op == VD__U_RSQRT ||
-        op == VD__U_ABS) {
-        int o = vd__rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-        memcpy(V(o)->perm, V(a)->perm, sizeof V(o)->perm);
-        int si = vd__emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
-        return si < 0 ? si : vd__set_outputs(m, n, o, 1);
-    }
-    int o = vd__emit_unary(m, n, a, op, alpha, err);
-    return o < 0 ? o : vd__set_outputs(m, n, o, 1);
-}
-
-static int lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err)
-{
-    (void)kind;
-    int a = vd__in_val(m, n, 0, err), al = vd__in_val(m, n, 1, err);
-    if (a < 0) return a;
-    if (al < 0) return al;
-    if (!V(al)->cdata) return NODE_ERR(n, VD_EUNSUPP, "alpha must be constant");
-    a = vd__canon(m, a, err);
-    if (a < 0) return a;
-    int64_t c = V(a)->shape[V(a)->ndim - 1];
-    if (vd__numel(V(al)->shape, V(al)->ndim) != c)
-        return NODE_ERR(n, VD_EUNSUPP, "alpha must have one value per channel (%lld)",
-                        (long long)c);
-    int o = vd__emit_prelu(m, n, a, V(al)->cdata, c, err);
-    return o < 0 ? o : vd__set_outputs(m, n, o, 1);
 }
 
 static int lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err)
@@ -975,30 +732,6 @@ static int lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
     return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
 
-static int lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err)
-{
-    (void)kind;
-    int x = vd__in_val(m, n, 0, err);
-    if (x < 0) return x;
-    const char *dst = json_string_value(json_object_get(json_object_get(n->attr, "DstT"), "type"));
-    int to = !dst                       ? VD__F32
-             : !strcmp(dst, "DT_FLOAT") ? VD__F32
-             : !strcmp(dst, "DT_INT32") ? VD__I32
-             : !strcmp(dst, "DT_BOOL")  ? VD__BOOL
-                                        : -1;
-    if (to < 0) return NODE_ERR(n, VD_EUNSUPP, "cast to %s is not supported", dst);
-    x = vd__realize(m, x, err);
-    if (x < 0) return x;
-    int cst = V(x)->cdata != NULL;
-    int o = cst ? vd__const_val(m, to, V(x)->ndim, V(x)->shape, n->name)
-                : vd__rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    if (!cst) memcpy(V(o)->perm, V(x)->perm, sizeof V(x)->perm);
-    const vd__step k = {.kind = VD__S_CAST, .kern = k_cast};
-    int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
-    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
-}
-
 static int lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
@@ -1206,33 +939,33 @@ static const lower_entry lowerers[] = {
     {"DepthwiseConv2dNative", vd__lower_conv, VD__L_DEPTHWISE},
     {"FusedDepthwiseConv2dNative", vd__lower_conv, VD__L_DEPTHWISE},
     {"MaxPool", vd__lower_maxpool, 0},
-    {"Add", lower_binary, VD__B_ADD},
-    {"AddV2", lower_binary, VD__B_ADD},
-    {"BiasAdd", lower_binary, VD__B_ADD},
-    {"Sub", lower_binary, VD__B_SUB},
-    {"Mul", lower_binary, VD__B_MUL},
-    {"RealDiv", lower_binary, VD__B_DIV},
-    {"Div", lower_binary, VD__B_DIV},
-    {"SquaredDifference", lower_binary, VD__B_SQDIFF},
-    {"Minimum", lower_binary, VD__B_MIN},
-    {"Maximum", lower_binary, VD__B_MAX},
-    {"FloorDiv", lower_binary, VD__B_FLOORDIV},
-    {"FloorMod", lower_binary, VD__B_FLOORMOD},
-    {"Equal", lower_binary, VD__B_EQUAL},
-    {"Less", lower_binary, VD__B_LESS},
-    {"Greater", lower_binary, VD__B_GREATER},
-    {"Relu", lower_unary, VD__U_RELU},
-    {"Relu6", lower_unary, VD__U_RELU6},
-    {"Sigmoid", lower_unary, VD__U_SIGMOID},
-    {"LeakyRelu", lower_unary, VD__U_LEAKY},
-    {"Sqrt", lower_unary, VD__U_SQRT},
-    {"Neg", lower_unary, VD__U_NEG},
-    {"Tanh", lower_unary, VD__U_TANH},
-    {"Exp", lower_unary, VD__U_EXP},
-    {"Rsqrt", lower_unary, VD__U_RSQRT},
-    {"Square", lower_unary, VD__U_SQUARE},
-    {"Abs", lower_unary, VD__U_ABS},
-    {"Prelu", lower_prelu, 0},
+    {"Add", vd__lower_binary, VD__B_ADD},
+    {"AddV2", vd__lower_binary, VD__B_ADD},
+    {"BiasAdd", vd__lower_binary, VD__B_ADD},
+    {"Sub", vd__lower_binary, VD__B_SUB},
+    {"Mul", vd__lower_binary, VD__B_MUL},
+    {"RealDiv", vd__lower_binary, VD__B_DIV},
+    {"Div", vd__lower_binary, VD__B_DIV},
+    {"SquaredDifference", vd__lower_binary, VD__B_SQDIFF},
+    {"Minimum", vd__lower_binary, VD__B_MIN},
+    {"Maximum", vd__lower_binary, VD__B_MAX},
+    {"FloorDiv", vd__lower_binary, VD__B_FLOORDIV},
+    {"FloorMod", vd__lower_binary, VD__B_FLOORMOD},
+    {"Equal", vd__lower_binary, VD__B_EQUAL},
+    {"Less", vd__lower_binary, VD__B_LESS},
+    {"Greater", vd__lower_binary, VD__B_GREATER},
+    {"Relu", vd__lower_unary, VD__U_RELU},
+    {"Relu6", vd__lower_unary, VD__U_RELU6},
+    {"Sigmoid", vd__lower_unary, VD__U_SIGMOID},
+    {"LeakyRelu", vd__lower_unary, VD__U_LEAKY},
+    {"Sqrt", vd__lower_unary, VD__U_SQRT},
+    {"Neg", vd__lower_unary, VD__U_NEG},
+    {"Tanh", vd__lower_unary, VD__U_TANH},
+    {"Exp", vd__lower_unary, VD__U_EXP},
+    {"Rsqrt", vd__lower_unary, VD__U_RSQRT},
+    {"Square", vd__lower_unary, VD__U_SQUARE},
+    {"Abs", vd__lower_unary, VD__U_ABS},
+    {"Prelu", vd__lower_prelu, 0},
     {"Pad", lower_pad, 0},
     {"PadV2", lower_pad, 0},
     {"Transpose", lower_transpose, 0},
@@ -1249,7 +982,7 @@ static const lower_entry lowerers[] = {
     {"Sum", lower_reduce, VD__R_SUM},
     {"Max", lower_reduce, VD__R_MAX},
     {"Min", lower_reduce, VD__R_MIN},
-    {"Cast", lower_cast, 0},
+    {"Cast", vd__lower_cast, 0},
     {"StridedSlice", lower_strided_slice, 0},
     {"GatherV2", lower_gather, VD__L_GATHER},
     {"GatherNd", lower_gather, VD__L_GATHERND},
@@ -1351,8 +1084,7 @@ int vd__lower(vd__model *m, vd_error *err)
                 rc = vd_fail(err, VD_ENOMEM, "out of memory");
                 break;
             }
-            const vd__step k = {.kind = VD__S_CAST, .kern = k_cast};
-            int si = vd__emit_kernel(m, n, &k, &v, 1, &o, 1, err);
+            int si = vd__emit_cast(m, n, v, o, err);
             if (si < 0) {
                 rc = si;
                 break;

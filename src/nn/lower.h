@@ -73,6 +73,11 @@ int vd__lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err);
 
 /* elementwise.c */
+int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err);
+int vd__lower_unary(vd__model *m, vd__node *n, int op, vd_error *err);
+int vd__lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__emit_cast(vd__model *m, const vd__node *n, int x, int o, vd_error *err);
 /* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) / a Prelu step with one slope
  * per innermost channel, on runtime value v, same layout. Return the output value. */
 int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err);

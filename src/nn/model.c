@@ -151,96 +151,6 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
     if (s->kern) return 0; /* a C kernel */
     float *x = fptr(m, s->in[0]), *y = fptr(m, s->out[0]);
     switch (s->kind) {
-    case VD__S_BINARY: {
-        const vd__binary_params *bp = &s->params.binary;
-        const size_t *sa = bp->shape[0], *sb = bp->shape[1];
-        int nd = bp->ndim;
-        const float *a = bp->konst[0] ? bp->konst[0] : x;
-        const float *b = bp->konst[1] ? bp->konst[1] : fptr(m, s->in[1]);
-        float lo = s->out_min, hi = s->out_max;
-        switch (bp->op) {
-        case VD__B_ADD:
-            st = xnn_create_add_nd_f32(lo, hi, 0, &s->xop);
-            if (!st) st = xnn_setup_add_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_SUB:
-            st = xnn_create_subtract_nd_f32(lo, hi, 0, &s->xop);
-            if (!st)
-                st = xnn_setup_subtract_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_MUL:
-            st = xnn_create_multiply_nd_f32(lo, hi, 0, &s->xop);
-            if (!st)
-                st = xnn_setup_multiply_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_DIV:
-            st = xnn_create_divide_nd_f32(lo, hi, 0, &s->xop);
-            if (!st)
-                st = xnn_setup_divide_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_SQDIFF:
-            st = xnn_create_squared_difference_nd_f32(0, &s->xop);
-            if (!st)
-                st = xnn_setup_squared_difference_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a,
-                                                         b, y, tp);
-            break;
-        case VD__B_MIN:
-            st = xnn_create_minimum_nd_f32(0, &s->xop);
-            if (!st)
-                st = xnn_setup_minimum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_MAX:
-            st = xnn_create_maximum_nd_f32(0, &s->xop);
-            if (!st)
-                st = xnn_setup_maximum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        }
-        break;
-    }
-    case VD__S_UNARY: {
-        size_t n = (size_t)vd__numel(in->shape, in->ndim);
-        switch (s->params.unary.op) {
-        case VD__U_RELU:
-            st = xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, INFINITY, 0, &s->xop);
-            if (!st) st = xnn_setup_clamp_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_RELU6:
-            st = xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, 6.0f, 0, &s->xop);
-            if (!st) st = xnn_setup_clamp_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_SIGMOID:
-            st = xnn_create_sigmoid_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_sigmoid_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_LEAKY:
-            st = xnn_create_leaky_relu_nc_f32(1, 1, 1, s->params.unary.alpha, 0, &s->xop);
-            if (!st) st = xnn_setup_leaky_relu_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_SQRT:
-            st = xnn_create_square_root_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_square_root_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_NEG:
-            st = xnn_create_negate_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_negate_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_SQUARE:
-            st = xnn_create_square_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_square_nc_f32(s->xop, n, x, y, tp);
-            break;
-        default:
-            return vd_fail(err, VD_EUNSUPP, "%s: node '%s': no XNNPACK unary op %d", m->g.path,
-                           s->node, s->params.unary.op);
-        }
-        break;
-    }
-    case VD__S_PRELU: {
-        size_t c = (size_t)s->params.prelu.channels;
-        size_t n = (size_t)vd__numel(in->shape, in->ndim) / c;
-        st = xnn_create_prelu_nc_f32(c, c, c, s->params.prelu.slope, 0, &s->xop);
-        if (!st) st = xnn_setup_prelu_nc_f32(s->xop, n, x, y, tp);
-        break;
-    }
     case VD__S_GAVGPOOL: {
         size_t c = (size_t)in->shape[3];
         st = xnn_create_global_average_pooling_nwc_f32(c, c, c, -INFINITY, INFINITY, 0, &s->xop);
@@ -318,17 +228,6 @@ void vd__step_fini(vd__step *s)
     if (s->ops) {
         if (s->ops->fini) s->ops->fini(s);
         return;
-    }
-    switch (s->kind) {
-    case VD__S_BINARY:
-        free(s->params.binary.konst[0]);
-        free(s->params.binary.konst[1]);
-        break;
-    case VD__S_PRELU:
-        free(s->params.prelu.slope);
-        break;
-    default:
-        break;
     }
 }
 
@@ -465,12 +364,6 @@ static const char *kind_name(const vd__step *s)
     if (s->ops) return s->ops->label;
     if (s->kern) return NULL;
     switch (s->kind) {
-    case VD__S_BINARY:
-        return "Binary (xnn)";
-    case VD__S_UNARY:
-        return "Unary (xnn)";
-    case VD__S_PRELU:
-        return "Prelu (xnn)";
     case VD__S_GAVGPOOL:
         return "Mean (xnn)";
     case VD__S_PAD:

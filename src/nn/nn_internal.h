@@ -134,6 +134,21 @@ typedef struct vd__pool_params {
     vd__window w;
 } vd__pool_params;
 
+/* binary op ids */
+enum {
+    VD__B_ADD,
+    VD__B_SUB,
+    VD__B_MUL,
+    VD__B_DIV,
+    VD__B_SQDIFF,
+    VD__B_MIN,
+    VD__B_MAX,
+    VD__B_FLOORDIV,
+    VD__B_FLOORMOD,
+    VD__B_EQUAL,
+    VD__B_LESS,
+    VD__B_GREATER,
+};
 typedef struct vd__binary_params {
     int op; /* VD__B_* */
     /* XNNPACK only: both operands' shapes in the output's physical layout, extended
@@ -143,6 +158,20 @@ typedef struct vd__binary_params {
     float *konst[2];
 } vd__binary_params;
 
+/* unary op ids */
+enum {
+    VD__U_RELU,
+    VD__U_RELU6,
+    VD__U_SIGMOID,
+    VD__U_LEAKY,
+    VD__U_SQRT,
+    VD__U_NEG,
+    VD__U_TANH,
+    VD__U_EXP,
+    VD__U_RSQRT,
+    VD__U_SQUARE,
+    VD__U_ABS,
+};
 typedef struct vd__unary_params {
     int op;      /* VD__U_* */
     float alpha; /* LeakyRelu slope */
@@ -281,41 +310,4 @@ int vd__xnn_check(vd__model *m, const vd__step *s, enum xnn_status st, vd_error 
 int64_t vd__numel(const int64_t *shape, int ndim);
 void vd__transpose(const void *src, void *dst, const int64_t *src_shape, int ndim, const int *perm,
                    size_t elsize);
-/* kernels.c: reference kernels on canonical row-major data */
-int vd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int64_t *out,
-                        int *nout);
-/* binary op ids */
-enum {
-    VD__B_ADD,
-    VD__B_SUB,
-    VD__B_MUL,
-    VD__B_DIV,
-    VD__B_SQDIFF,
-    VD__B_MIN,
-    VD__B_MAX,
-    VD__B_FLOORDIV,
-    VD__B_FLOORMOD,
-    VD__B_EQUAL,
-    VD__B_LESS,
-    VD__B_GREATER,
-};
-void vd__binary_ref(int op, int dtype, const void *a, const int64_t *as, int an, const void *b,
-                    const int64_t *bs, int bn, void *out, const int64_t *os, int on);
-/* unary op ids */
-enum {
-    VD__U_RELU,
-    VD__U_RELU6,
-    VD__U_SIGMOID,
-    VD__U_LEAKY,
-    VD__U_SQRT,
-    VD__U_NEG,
-    VD__U_TANH,
-    VD__U_EXP,
-    VD__U_RSQRT,
-    VD__U_SQUARE,
-    VD__U_ABS,
-};
-void vd__unary_ref(int op, int dtype, const void *in, void *out, int64_t n, float alpha);
-void vd__cast(const void *in, int from, void *out, int to, int64_t n);
-
 #endif
