@@ -78,6 +78,15 @@ int vd__lower_unary(vd__model *m, vd__node *n, int op, vd_error *err);
 int vd__lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__emit_cast(vd__model *m, const vd__node *n, int x, int o, vd_error *err);
+
+/* layout.c */
+int vd__lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_transpose(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_reshape(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_split(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err);
 /* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) / a Prelu step with one slope
  * per innermost channel, on runtime value v, same layout. Return the output value. */
 int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err);

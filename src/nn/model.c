@@ -159,25 +159,6 @@ static int create_op(vd__model *m, vd__step *s, vd_error *err)
                 s->xop, (size_t)in->shape[0], (size_t)(in->shape[1] * in->shape[2]), x, y, tp);
         break;
     }
-    case VD__S_PAD: {
-        size_t shp[VD__MAXD], pre[VD__MAXD], post[VD__MAXD];
-        for (int i = 0; i < in->ndim; i++) {
-            shp[i] = (size_t)in->shape[in->perm[i]];
-            pre[i] = (size_t)s->params.pad.lo[i];
-            post[i] = (size_t)s->params.pad.hi[i];
-        }
-        uint32_t fill;
-        if (in->dtype == VD__F32)
-            memcpy(&fill, &s->params.pad.value, 4);
-        else {
-            int32_t iv = (int32_t)s->params.pad.value;
-            memcpy(&fill, &iv, 4);
-        }
-        st = xnn_create_constant_pad_nd_x32(&fill, 0, &s->xop);
-        if (!st)
-            st = xnn_setup_constant_pad_nd_x32(s->xop, (size_t)in->ndim, shp, pre, post, x, y, tp);
-        break;
-    }
     default:
         return vd_fail(err, VD_EBACKEND, "%s: node '%s': step kind %d has no XNNPACK operator",
                        m->g.path, s->node, (int)s->kind);
@@ -366,8 +347,6 @@ static const char *kind_name(const vd__step *s)
     switch (s->kind) {
     case VD__S_GAVGPOOL:
         return "Mean (xnn)";
-    case VD__S_PAD:
-        return "Pad (xnn)";
     default:
         return NULL;
     }

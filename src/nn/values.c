@@ -2,6 +2,7 @@
  * Value and step plumbing of the lowering (see lower.h): the value, buffer and step
  * tables, canonical-layout copies, lazy Pad, views, and reading a node's inputs.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,35 @@ static int k_transpose(vd__model *m, vd__step *s)
     return 0;
 }
 
+static const vd__step_ops transpose_ops = {.run = k_transpose};
+
+/* XNNPACK constant pad of a lazy Pad made real, in the source's physical layout. */
+static int pad_create(vd__model *m, vd__step *s, vd_error *err)
+{
+    assert(s->kind == VD__S_PAD);
+    const vd__val *in = V(s->in[0]);
+    size_t shp[VD__MAXD], pre[VD__MAXD], post[VD__MAXD];
+    for (int i = 0; i < in->ndim; i++) {
+        shp[i] = (size_t)in->shape[in->perm[i]];
+        pre[i] = (size_t)s->params.pad.lo[i];
+        post[i] = (size_t)s->params.pad.hi[i];
+    }
+    uint32_t fill;
+    if (in->dtype == VD__F32)
+        memcpy(&fill, &s->params.pad.value, 4);
+    else {
+        int32_t iv = (int32_t)s->params.pad.value;
+        memcpy(&fill, &iv, 4);
+    }
+    enum xnn_status st = xnn_create_constant_pad_nd_x32(&fill, 0, &s->xop);
+    if (!st)
+        st = xnn_setup_constant_pad_nd_x32(s->xop, (size_t)in->ndim, shp, pre, post,
+                                           vd__vptr(m, s->in[0]), vd__vptr(m, s->out[0]), m->pool);
+    return vd__xnn_check(m, s, st, err);
+}
+
+static const vd__step_ops pad_xnn_ops = {.label = "Pad (xnn)", .create = pad_create};
+
 /* Emit a C-kernel step made of proto's kind, kern and params, or, when its outputs
  * are constants, run it now (constant folding) and drop it. out[] must already exist:
  * constant outputs when folding, runtime ones otherwise. Returns the step index (0 when
@@ -229,7 +259,7 @@ int vd__realize(vd__model *m, int v, vd_error *err)
     x = V(v);
     x->buf = b;
     x->lazy_src = -1;
-    int si = vd__new_step(m, VD__S_PAD, NULL, NULL);
+    int si = vd__new_step(m, VD__S_PAD, &pad_xnn_ops, NULL);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
     s->node = x->node;
@@ -256,10 +286,9 @@ int vd__canon(vd__model *m, int v, vd_error *err)
     if (V(v)->canon >= 0) return V(v)->canon;
     int c = vd__rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node);
     if (c < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
-    int si = vd__new_step(m, VD__S_TRANSPOSE, NULL, NULL);
+    int si = vd__new_step(m, VD__S_TRANSPOSE, &transpose_ops, NULL);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
-    s->kern = k_transpose;
     s->node = V(v)->node;
     s->in[0] = v;
     s->n_in = 1;
