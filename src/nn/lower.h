@@ -87,6 +87,13 @@ int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_split(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err);
+
+/* reduce.c: reductions, gather, top-k, arg-max, sparse-to-dense */
+int vd__lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err);
+int vd__lower_gather(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_topk(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_argmax(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_sparse_to_dense(vd__model *m, vd__node *n, int kind, vd_error *err);
 /* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) / a Prelu step with one slope
  * per innermost channel, on runtime value v, same layout. Return the output value. */
 int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err);

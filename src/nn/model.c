@@ -127,13 +127,6 @@ static int plan_arena(vd__model *m, vd_error *err)
 
 /* ---- XNNPACK operators -------------------------------------------------------------- */
 
-static float *fptr(vd__model *m, int v)
-{
-    vd__val *x = V(v);
-    if (x->cdata) return x->cdata;
-    return (float *)m->bufs[x->buf].ptr + x->offset;
-}
-
 int vd__xnn_check(vd__model *m, const vd__step *s, enum xnn_status st, vd_error *err)
 {
     if (st == xnn_status_success) return 0;
@@ -142,40 +135,13 @@ int vd__xnn_check(vd__model *m, const vd__step *s, enum xnn_status st, vd_error 
                    s->node, s->op, st);
 }
 
-static int create_op(vd__model *m, vd__step *s, vd_error *err)
-{
-    if (s->ops) return s->ops->create ? s->ops->create(m, s, err) : 0;
-    enum xnn_status st = xnn_status_success;
-    pthreadpool_t tp = m->pool;
-    vd__val *in = V(s->in[0]);
-    if (s->kern) return 0; /* a C kernel */
-    float *x = fptr(m, s->in[0]), *y = fptr(m, s->out[0]);
-    switch (s->kind) {
-    case VD__S_GAVGPOOL: {
-        size_t c = (size_t)in->shape[3];
-        st = xnn_create_global_average_pooling_nwc_f32(c, c, c, -INFINITY, INFINITY, 0, &s->xop);
-        if (!st)
-            st = xnn_setup_global_average_pooling_nwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)(in->shape[1] * in->shape[2]), x, y, tp);
-        break;
-    }
-    default:
-        return vd_fail(err, VD_EBACKEND, "%s: node '%s': step kind %d has no XNNPACK operator",
-                       m->g.path, s->node, (int)s->kind);
-    }
-    if (st != xnn_status_success)
-        return vd_fail(err, VD_EBACKEND,
-                       "%s: node '%s' (op %s): XNNPACK rejected the operator (status %d)",
-                       m->g.path, s->node, s->op, st);
-    return 0;
-}
-
 int vd__finalize(vd__model *m, vd_error *err)
 {
     int rc = plan_arena(m, err);
     if (rc) return rc;
     for (int i = 0; i < m->n_steps; i++) {
-        rc = create_op(m, &m->steps[i], err);
+        vd__step *s = &m->steps[i];
+        rc = s->ops->create ? s->ops->create(m, s, err) : 0;
         if (rc) return rc;
         m->flops += m->steps[i].flops;
     }
@@ -188,8 +154,8 @@ int vd__run_steps(vd__model *m, vd_error *err)
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
         uint64_t t0 = m->prof_ms ? vd_now_ns() : 0;
-        if (s->ops ? s->ops->run != NULL : s->kern != NULL) {
-            int rc = s->ops ? s->ops->run(m, s) : s->kern(m, s);
+        if (s->ops->run) {
+            int rc = s->ops->run(m, s);
             if (rc)
                 return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
         } else {
@@ -206,10 +172,7 @@ int vd__run_steps(vd__model *m, vd_error *err)
 
 void vd__step_fini(vd__step *s)
 {
-    if (s->ops) {
-        if (s->ops->fini) s->ops->fini(s);
-        return;
-    }
+    if (s->ops->fini) s->ops->fini(s);
 }
 
 void vd__steps_free(vd__model *m)
@@ -340,18 +303,6 @@ int vd_model_set_profiling(vd_model *m, int on)
     return 0;
 }
 
-static const char *kind_name(const vd__step *s)
-{
-    if (s->ops) return s->ops->label;
-    if (s->kern) return NULL;
-    switch (s->kind) {
-    case VD__S_GAVGPOOL:
-        return "Mean (xnn)";
-    default:
-        return NULL;
-    }
-}
-
 void vd_model_profile_print(const vd_model *m, FILE *f)
 {
     if (!m->prof_ms || !m->prof_runs) return;
@@ -361,12 +312,7 @@ void vd_model_profile_print(const vd_model *m, FILE *f)
     double total = 0;
     for (int i = 0; i < m->n_steps; i++) {
         const vd__step *s = &m->steps[i];
-        char buf[64];
-        const char *k = kind_name(s);
-        if (!k) {
-            snprintf(buf, sizeof buf, "%s (C)", s->op);
-            k = s->op;
-        }
+        const char *k = s->ops->label ? s->ops->label : s->op; /* C kernels: the TF op */
         int j;
         for (j = 0; j < n; j++)
             if (!strcmp(names[j], k)) break;

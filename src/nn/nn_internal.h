@@ -226,8 +226,6 @@ typedef struct vd__reduce_params {
 
 struct vd_model;
 struct vd__step;
-typedef int (*vd__kern_fn)(struct vd_model *m, struct vd__step *s);
-
 /* What a step does, set by the family file that lowered it (as XNNPACK's subgraph
  * nodes carry create/setup callbacks). A step has `create` (an XNNPACK operator) or
  * `run` (a C kernel). */
@@ -248,7 +246,6 @@ typedef struct vd__step {
     int in[8], n_in;
     int out[8], n_out;
     xnn_operator_t xop;
-    vd__kern_fn kern;       /* C kernel; NULL: an XNNPACK operator */
     float out_min, out_max; /* output clamp of XNNPACK operators that take one */
     double flops;
     union {

@@ -147,6 +147,7 @@ int vd__new_step(vd__model *m, vd__step_kind kind, const vd__step_ops *ops, cons
     int i = m->n_steps++;
     vd__step *s = &m->steps[i];
     memset(s, 0, sizeof *s);
+    assert(ops);
     s->kind = kind;
     s->ops = ops;
     s->node = n ? n->name : "(layout)";
@@ -228,7 +229,6 @@ int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, cons
     int si = vd__new_step(m, proto->kind, proto->ops, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
-    s->kern = proto->kern;
     s->params = proto->params;
     s->n_in = n_in;
     s->n_out = n_out;
@@ -236,7 +236,7 @@ int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, cons
     memcpy(s->out, outs, sizeof(int) * (size_t)n_out);
     int folding = V(outs[0])->cdata != NULL;
     if (folding) {
-        int rc = s->ops ? s->ops->run(m, s) : s->kern(m, s);
+        int rc = s->ops->run(m, s);
         vd__step_fini(s);
         m->n_steps--;
         if (rc) return NODE_ERR(n, rc, "constant folding failed");
