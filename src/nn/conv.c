@@ -154,10 +154,13 @@ int vd__lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
     int x = vd__in_val(m, n, 0, err), f = vd__in_val(m, n, 1, err);
     if (x < 0) return x;
     if (f < 0) return f;
-    vd__val *fv = V(f);
+    const vd__val *fv = V(f);
     if (!fv->cdata || fv->ndim != 4)
         return NODE_ERR(n, VD_EUNSUPP, "filter must be a constant 4-D tensor");
+    /* Read the filter now: nhwc_input may add values, which invalidates fv (V() rule). */
+    const float *src = fv->cdata;
     int64_t kh = fv->shape[0], kw = fv->shape[1], cin = fv->shape[2], cm = fv->shape[3];
+    fv = NULL;
     vd__window geo = {0};
     int64_t ih = V(x)->ndim == 4 ? V(x)->shape[1] : 0, iw = V(x)->ndim == 4 ? V(x)->shape[2] : 0;
     int rc = spatial(m, n, ih, iw, kh, kw, &geo, err);
@@ -181,7 +184,6 @@ int vd__lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
     cp->weights = malloc(sizeof(float) * (size_t)(kh * kw * cin * cm) + XNN_EXTRA_BYTES);
     cp->bias = calloc((size_t)cout + 4, sizeof(float));
     if (!cp->weights || !cp->bias) return vd_fail(err, VD_ENOMEM, "out of memory");
-    const float *src = fv->cdata;
     if (depthwise) {
         memcpy(cp->weights, src, sizeof(float) * (size_t)(kh * kw * cin * cm)); /* HW(C*M) */
     } else {                                                                    /* HWIO -> OHWI */

@@ -72,7 +72,19 @@ int vd__attr_strs(const vd__node *n, const char *key, char out[][32], int cap);
 
 /* ---- values and steps ----------------------------------------------------------- */
 
-/* The value with index i, as a pointer into m->vals (needs `m` in scope). */
+/* V(i): value i, as a pointer into m->vals (needs `m` in scope).
+ *
+ * The rule: a pointer into m->vals -- V(i), V(i)->shape, a `vd__val *` kept in a local
+ * -- is valid only until the next call that may add a value, because adding may move
+ * the table. Calls that may add values: vd__new_val, vd__rt_val, vd__const_val,
+ * vd__view, vd__canon, vd__realize, vd__emit_unary/prelu, and every lowering function
+ * that calls one (nhwc_input, transpose_val, ...). After such a call, take V(i) again;
+ * keep indices, or copy out the fields you need (a constant's cdata is heap memory
+ * owned by the value and does not move). vd__new_val copies `shape` before it grows
+ * the table, so V(j)->shape may be passed to the constructors. The same holds for
+ * pointers into m->steps (moved by vd__new_step / vd__emit_kernel) and m->bufs.
+ * Check: the sanitizer build moves each table on every addition and frees the old
+ * block (values.c, VD__MOVING_TABLES), so a stale pointer is an ASan report on use. */
 #define V(i) (&m->vals[(i)])
 
 typedef struct vd__val {

@@ -77,8 +77,33 @@ static size_t dsize(int dt)
     return 4;
 }
 
+/* The sanitizer build moves a table to a fresh block on every addition and frees the
+ * old one, so a pointer kept across an addition (against the V() rule, nn_internal.h)
+ * is a heap-use-after-free report on its next use instead of a latent bug that only
+ * bites when a realloc happens to move the block. Costs O(n^2) copying: fine for
+ * graphs of a few thousand values, and only in that build. */
+#if defined(__SANITIZE_ADDRESS__)
+#define VD__MOVING_TABLES 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VD__MOVING_TABLES 1
+#endif
+#endif
+
+/* Make room for `need` elements of size el in *arr (capacity *cap, doubling). */
 static int grow(void **arr, int *cap, int need, size_t el)
 {
+#ifdef VD__MOVING_TABLES
+    int mc = *cap;
+    while (mc < need) mc = mc ? mc * 2 : 64;
+    void *fresh = calloc((size_t)mc, el);
+    if (!fresh) return VD_ENOMEM;
+    if (*arr) memcpy(fresh, *arr, (size_t)*cap * el);
+    free(*arr);
+    *arr = fresh;
+    *cap = mc;
+    return 0;
+#endif
     if (need <= *cap) return 0;
     int nc = *cap ? *cap * 2 : 64;
     while (nc < need) nc *= 2;
@@ -92,13 +117,16 @@ static int grow(void **arr, int *cap, int need, size_t el)
 
 int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
 {
+    assert(ndim >= 0 && ndim <= VD__MAXD);
+    int64_t sh[VD__MAXD];
+    if (ndim) memcpy(sh, shape, sizeof(int64_t) * (size_t)ndim); /* may point into m->vals */
     if (grow((void **)&m->vals, &m->cap_vals, m->n_vals + 1, sizeof(vd__val))) return VD_ENOMEM;
     int i = m->n_vals++;
     vd__val *v = V(i);
     memset(v, 0, sizeof *v);
     v->dtype = dtype;
     v->ndim = ndim;
-    if (ndim) memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim) memcpy(v->shape, sh, sizeof(int64_t) * (size_t)ndim);
     for (int k = 0; k < VD__MAXD; k++) v->perm[k] = k;
     v->buf = -1;
     v->lazy_src = -1;
@@ -123,7 +151,7 @@ int vd__rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const ch
 {
     int v = vd__new_val(m, dtype, ndim, shape, node);
     if (v < 0) return v;
-    int64_t n = vd__numel(shape, ndim);
+    int64_t n = vd__numel(V(v)->shape, ndim); /* not `shape`: it may point into m->vals */
     int b = vd__new_buf(m, (size_t)(n ? n : 1) * dsize(dtype));
     if (b < 0) return b;
     V(v)->buf = b;
@@ -135,7 +163,7 @@ int vd__const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const
 {
     int v = vd__new_val(m, dtype, ndim, shape, node);
     if (v < 0) return v;
-    int64_t n = vd__numel(shape, ndim);
+    int64_t n = vd__numel(V(v)->shape, ndim); /* not `shape`: it may point into m->vals */
     V(v)->cdata = calloc((size_t)(n ? n : 1) * 4 + XNN_EXTRA_BYTES, 1);
     if (!V(v)->cdata) return VD_ENOMEM;
     return v;
@@ -309,7 +337,7 @@ int vd__view(vd__model *m, int v, int ndim, const int64_t *shape, vd_error *err)
     x->offset = src->offset;
     x->producer = src->producer;
     if (src->cdata) {
-        size_t bytes = (size_t)vd__numel(shape, ndim) * 4;
+        size_t bytes = (size_t)vd__numel(x->shape, ndim) * 4;
         x->cdata = malloc(bytes + XNN_EXTRA_BYTES);
         if (!x->cdata) return vd_fail(err, VD_ENOMEM, "out of memory");
         memcpy(x->cdata, src->cdata, bytes);
