@@ -93,6 +93,17 @@ static void same_pad(int64_t in, int64_t k, int64_t s, int64_t d, int64_t *lo, i
     *hi = tot - *lo;
 }
 
+/* Pads (explicit, SAME, or a folded lazy Pad) within [0, INT32_MAX]. */
+static int window_check(vd__model *m, const vd__node *n, const vd__window *w, vd_error *err)
+{
+    const int64_t p[4] = {w->pt, w->pb, w->pl, w->pr};
+    for (int i = 0; i < 4; i++)
+        if (p[i] < 0 || p[i] > INT32_MAX)
+            return NODE_ERR(n, VD_ETOOBIG, "padding %lld,%lld,%lld,%lld out of range",
+                            (long long)w->pt, (long long)w->pb, (long long)w->pl, (long long)w->pr);
+    return 0;
+}
+
 /* Spatial parameters shared by convolution and pooling. */
 static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int64_t kh, int64_t kw,
                    vd__window *w, vd_error *err)
@@ -113,6 +124,16 @@ static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int6
     w->kw = kw;
     if (w->sh <= 0 || w->sw <= 0 || w->dh <= 0 || w->dw <= 0)
         return NODE_ERR(n, VD_EFORMAT, "bad strides/dilations");
+    /* XNNPACK takes all of these as uint32_t; within INT32_MAX, the window arithmetic
+     * below and in the callers ((k-1)*d+1, in+pads) cannot overflow int64_t. */
+    if (kh <= 0 || kw <= 0) return NODE_ERR(n, VD_EFORMAT, "empty kernel");
+    if (w->sh > INT32_MAX || w->sw > INT32_MAX || w->dh > INT32_MAX || w->dw > INT32_MAX ||
+        kh > INT32_MAX || kw > INT32_MAX)
+        return NODE_ERR(n, VD_ETOOBIG,
+                        "kernel %lldx%lld, strides %lldx%lld or dilations "
+                        "%lldx%lld out of range",
+                        (long long)kh, (long long)kw, (long long)w->sh, (long long)w->sw,
+                        (long long)w->dh, (long long)w->dw);
     if (!strcmp(pad, "SAME")) {
         same_pad(ih, kh, w->sh, w->dh, &w->pt, &w->pb);
         same_pad(iw, kw, w->sw, w->dw, &w->pl, &w->pr);
@@ -126,7 +147,7 @@ static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int6
     } else if (strcmp(pad, "VALID")) {
         return NODE_ERR(n, VD_EUNSUPP, "padding '%s' is not supported", pad);
     }
-    return 0;
+    return window_check(m, n, w, err);
 }
 
 /* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the window. */
@@ -138,10 +159,12 @@ static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__window *w, int
         return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input, got rank %d", x->ndim);
     if (allow_fold && x->lazy_src >= 0 && x->pad_value == 0.0f && x->pad_lo[0] == 0 &&
         x->pad_hi[0] == 0 && x->pad_lo[3] == 0 && x->pad_hi[3] == 0) {
-        w->pt += x->pad_lo[1];
+        w->pt += x->pad_lo[1]; /* both within INT32_MAX: no overflow */
         w->pb += x->pad_hi[1];
         w->pl += x->pad_lo[2];
         w->pr += x->pad_hi[2];
+        int rc = window_check(m, n, w, err);
+        if (rc) return rc;
         return vd__canon(m, x->lazy_src, err);
     }
     return vd__canon(m, v, err);
@@ -203,10 +226,11 @@ int vd__lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
     int64_t osh[4] = {iv->shape[0], oh, ow, cout};
     s->in[0] = xin;
     s->n_in = 1;
-    s->flops = 2.0 * (double)(osh[0] * oh * ow * cout * kh * kw * cp->gcin);
-    int o = vd__rt_val(m, VD__F32, 4, osh, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__rt_val(m, VD__F32, 4, osh, n->name, err); /* checks osh */
+    if (o < 0) return o;
     s = &m->steps[si];
+    /* in double: output count and kh*kw*gcin are each <= 2^48, their product is not */
+    s->flops = 2.0 * (double)vd__numel(osh, 4) * (double)(kh * kw * s->params.conv.gcin);
     s->out[0] = o;
     s->n_out = 1;
     V(o)->producer = si;
@@ -271,11 +295,14 @@ int vd__lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err)
     vd__val *iv = V(xin);
     int64_t oh = (iv->shape[1] + geo.pt + geo.pb - geo.kh) / geo.sh + 1;
     int64_t ow = (iv->shape[2] + geo.pl + geo.pr - geo.kw) / geo.sw + 1;
+    if (oh <= 0 || ow <= 0)
+        return NODE_ERR(n, VD_ESHAPE, "input %lldx%lld is smaller than the window",
+                        (long long)iv->shape[1], (long long)iv->shape[2]);
     int64_t osh[4] = {iv->shape[0], oh, ow, iv->shape[3]};
     s->in[0] = xin;
     s->n_in = 1;
-    int o = vd__rt_val(m, VD__F32, 4, osh, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__rt_val(m, VD__F32, 4, osh, n->name, err);
+    if (o < 0) return o;
     m->steps[si].out[0] = o;
     m->steps[si].n_out = 1;
     V(o)->producer = si;
@@ -300,8 +327,8 @@ int vd__lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err)
     m->steps[si].params.resize.flags =
         ac ? XNN_FLAG_ALIGN_CORNERS : (hp ? 0 : XNN_FLAG_TENSORFLOW_LEGACY_MODE);
     int64_t os[4] = {V(x)->shape[0], sz[0], sz[1], V(x)->shape[3]};
-    int o = vd__rt_val(m, VD__F32, 4, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__rt_val(m, VD__F32, 4, os, n->name, err);
+    if (o < 0) return o;
     vd__step *s = &m->steps[si];
     s->in[0] = x;
     s->n_in = 1;

@@ -407,8 +407,8 @@ static const vd__step_ops cast_ops = {.run = k_cast};
 /* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) on v, same layout. */
 int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err)
 {
-    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name, err);
+    if (o < 0) return o;
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
     int si = vd__new_step(m, VD__S_UNARY, &unary_xnn_ops, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -427,8 +427,8 @@ int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, 
 int vd__emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
                    vd_error *err)
 {
-    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name, err);
+    if (o < 0) return o;
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
     int si = vd__new_step(m, VD__S_PRELU, &prelu_ops, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -506,8 +506,8 @@ int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
     int ins[2] = {a, b};
     const vd__step kstep = {.kind = VD__S_BINARY, .ops = &binary_c_ops, .params.binary.op = op};
     if (V(a)->cdata && V(b)->cdata) {
-        int o = vd__const_val(m, odt, on, os, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int o = vd__const_val(m, odt, on, os, n->name, err);
+        if (o < 0) return o;
         int rc = vd__emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
         return rc < 0 ? rc : vd__set_outputs(m, n, o, 1);
     }
@@ -518,8 +518,8 @@ int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
             ins[k] = vd__canon(m, ins[k], err);
             if (ins[k] < 0) return ins[k];
         }
-        int o = vd__rt_val(m, odt, on, os, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int o = vd__rt_val(m, odt, on, os, n->name, err);
+        if (o < 0) return o;
         int rc = vd__emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
         return rc < 0 ? rc : vd__set_outputs(m, n, o, 1);
     }
@@ -564,8 +564,8 @@ int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
         for (int i = 0; i < on; i++) bp->shape[k][i] = (size_t)ps[i];
     }
     bp->ndim = on;
-    int o = vd__rt_val(m, VD__F32, on, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__rt_val(m, VD__F32, on, os, n->name, err);
+    if (o < 0) return o;
     memcpy(V(o)->perm, perm, sizeof perm);
     m->steps[si].out[0] = o;
     m->steps[si].n_out = 1;
@@ -581,8 +581,8 @@ int vd__lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
     const vd__step kstep = {
         .kind = VD__S_UNARY, .ops = &unary_c_ops, .params.unary = {.op = op, .alpha = alpha}};
     if (V(a)->cdata) {
-        int o = vd__const_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int o = vd__const_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name, err);
+        if (o < 0) return o;
         int si = vd__emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
         return si < 0 ? si : vd__set_outputs(m, n, o, 1);
     }
@@ -602,8 +602,8 @@ int vd__lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
     }
     if (V(a)->dtype != VD__F32 || op == VD__U_TANH || op == VD__U_EXP || op == VD__U_RSQRT ||
         op == VD__U_ABS) {
-        int o = vd__rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int o = vd__rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name, err);
+        if (o < 0) return o;
         memcpy(V(o)->perm, V(a)->perm, sizeof V(o)->perm);
         int si = vd__emit_kernel(m, n, &kstep, &a, 1, &o, 1, err);
         return si < 0 ? si : vd__set_outputs(m, n, o, 1);
@@ -644,9 +644,9 @@ int vd__lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err)
     x = vd__realize(m, x, err);
     if (x < 0) return x;
     int cst = V(x)->cdata != NULL;
-    int o = cst ? vd__const_val(m, to, V(x)->ndim, V(x)->shape, n->name)
-                : vd__rt_val(m, to, V(x)->ndim, V(x)->shape, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = cst ? vd__const_val(m, to, V(x)->ndim, V(x)->shape, n->name, err)
+                : vd__rt_val(m, to, V(x)->ndim, V(x)->shape, n->name, err);
+    if (o < 0) return o;
     if (!cst) memcpy(V(o)->perm, V(x)->perm, sizeof V(x)->perm);
     int si = vd__emit_cast(m, n, x, o, err);
     return si < 0 ? si : vd__set_outputs(m, n, o, 1);

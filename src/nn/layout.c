@@ -152,11 +152,14 @@ int vd__lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err)
     for (int i = 0; i < V(x)->ndim; i++) {
         if (pads[2 * i] < 0 || pads[2 * i + 1] < 0)
             return NODE_ERR(n, VD_EUNSUPP, "negative padding");
-        os[i] = V(x)->shape[i] + pads[2 * i] + pads[2 * i + 1];
+        if (__builtin_add_overflow(V(x)->shape[i], pads[2 * i], &os[i]) ||
+            __builtin_add_overflow(os[i], pads[2 * i + 1], &os[i]))
+            return NODE_ERR(n, VD_ETOOBIG, "padding of %lld,%lld out of range",
+                            (long long)pads[2 * i], (long long)pads[2 * i + 1]);
     }
     if (V(x)->cdata) {
-        int o = vd__const_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int o = vd__const_val(m, V(x)->dtype, V(x)->ndim, os, n->name, err);
+        if (o < 0) return o;
         vd__step k = {.kind = VD__S_PAD, .ops = &pad_c_ops, .params.pad.value = pv};
         for (int i = 0; i < V(x)->ndim; i++) {
             k.params.pad.lo[i] = pads[2 * i];
@@ -165,8 +168,8 @@ int vd__lower_pad(vd__model *m, vd__node *n, int kind, vd_error *err)
         int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err); /* folds */
         return si < 0 ? si : vd__set_outputs(m, n, o, 1);
     }
-    int o = vd__new_val(m, V(x)->dtype, V(x)->ndim, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__new_val(m, V(x)->dtype, V(x)->ndim, os, n->name, err);
+    if (o < 0) return o;
     vd__val *v = V(o);
     v->lazy_src = x;
     v->pad_value = pv;
@@ -186,8 +189,8 @@ static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd
     if (V(x)->lazy_src >= 0) {
         int src = transpose_val(m, V(x)->lazy_src, p, node, err);
         if (src < 0) return src;
-        int o = vd__new_val(m, V(x)->dtype, nd, os, node);
-        if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int o = vd__new_val(m, V(x)->dtype, nd, os, node, err);
+        if (o < 0) return o;
         vd__val *v = V(o), *in = V(x);
         v->lazy_src = src;
         v->pad_value = in->pad_value;
@@ -197,8 +200,8 @@ static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd
         }
         return o;
     }
-    int o = vd__new_val(m, V(x)->dtype, nd, os, node);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__new_val(m, V(x)->dtype, nd, os, node, err);
+    if (o < 0) return o;
     vd__val *v = V(o), *in = V(x);
     if (in->cdata) {
         v->cdata = malloc((size_t)vd__numel(os, nd) * 4 + XNN_EXTRA_BYTES);
@@ -237,7 +240,7 @@ int vd__lower_transpose(vd__model *m, vd__node *n, int kind, vd_error *err)
 
 static int reshape_to(vd__model *m, vd__node *n, int x, int nd, int64_t *shape, vd_error *err)
 {
-    int64_t known = 1, total = vd__numel(V(x)->shape, V(x)->ndim);
+    int64_t total = vd__numel(V(x)->shape, V(x)->ndim);
     int neg = -1;
     for (int i = 0; i < nd; i++) {
         if (shape[i] == -1) {
@@ -245,13 +248,20 @@ static int reshape_to(vd__model *m, vd__node *n, int x, int nd, int64_t *shape, 
             neg = i;
         } else if (shape[i] < 0) {
             return NODE_ERR(n, VD_EFORMAT, "negative dimension");
-        } else {
-            known *= shape[i];
         }
     }
+    if (neg >= 0) shape[neg] = 1;
+    int64_t known = vd__numel(shape, nd); /* overflow-checked */
+    char s[160];
+    if (known < 0)
+        return NODE_ERR(n, VD_ETOOBIG,
+                        "cannot reshape %lld elements into %s: more than 2^48 elements "
+                        "(corrupt or crafted model?)",
+                        (long long)total, vd__shape_str(shape, nd, s, sizeof s));
     if (neg >= 0) shape[neg] = known ? total / known : 0;
     if (vd__numel(shape, nd) != total)
-        return NODE_ERR(n, VD_ESHAPE, "cannot reshape %lld elements into %lld", (long long)total,
+        return NODE_ERR(n, VD_ESHAPE, "cannot reshape %lld elements into %s (%lld)",
+                        (long long)total, vd__shape_str(shape, nd, s, sizeof s),
                         (long long)vd__numel(shape, nd));
     x = vd__canon(m, x, err);
     if (x < 0) return x;
@@ -343,9 +353,9 @@ int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
             ins[k] = vd__canon(m, ins[k], err);
             if (ins[k] < 0) return ins[k];
         }
-    int o = all_const ? vd__const_val(m, V(ins[0])->dtype, nd, os, n->name)
-                      : vd__rt_val(m, V(ins[0])->dtype, nd, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = all_const ? vd__const_val(m, V(ins[0])->dtype, nd, os, n->name, err)
+                      : vd__rt_val(m, V(ins[0])->dtype, nd, os, n->name, err);
+    if (o < 0) return o;
     if (perm_ok && !all_const) memcpy(V(o)->perm, V(ins[0])->perm, sizeof V(o)->perm);
     int64_t pax = ax;
     for (int i = 0; i < nd; i++)
@@ -396,6 +406,9 @@ int vd__lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
     if (ax < 0 || ax >= nd) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
     int64_t known = 0, neg = -1;
     for (int k = 0; k < ns; k++) {
+        if (sizes[k] > V(x)->shape[ax]) /* bounds the sums below */
+            return NODE_ERR(n, VD_ESHAPE, "split size %lld exceeds the axis (%lld)",
+                            (long long)sizes[k], (long long)V(x)->shape[ax]);
         if (sizes[k] < 0)
             neg = k;
         else
@@ -422,9 +435,9 @@ int vd__lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
             for (int i = ax; i < nd - 1; i++) os[i] = os[i + 1];
             ond = nd - 1;
         }
-        outs[k] = cst ? vd__const_val(m, V(x)->dtype, ond, os, n->name)
-                      : vd__rt_val(m, V(x)->dtype, ond, os, n->name);
-        if (outs[k] < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        outs[k] = cst ? vd__const_val(m, V(x)->dtype, ond, os, n->name, err)
+                      : vd__rt_val(m, V(x)->dtype, ond, os, n->name, err);
+        if (outs[k] < 0) return outs[k];
         if (!cst && !unpack) memcpy(V(outs[k])->perm, V(x)->perm, sizeof V(x)->perm);
         if (k == 0) first = outs[k];
         if (outs[k] != first + k) return NODE_ERR(n, VD_ENOMEM, "internal: outputs not contiguous");
@@ -494,9 +507,9 @@ int vd__lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err)
         if (!(i < nb && ((sam >> i) & 1))) os[ond++] = c;
     }
     int cst = V(x)->cdata != NULL;
-    int o = cst ? vd__const_val(m, V(x)->dtype, ond, os, n->name)
-                : vd__rt_val(m, V(x)->dtype, ond, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = cst ? vd__const_val(m, V(x)->dtype, ond, os, n->name, err)
+                : vd__rt_val(m, V(x)->dtype, ond, os, n->name, err);
+    if (o < 0) return o;
     int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
     return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }
@@ -507,8 +520,8 @@ int vd__lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err)
     int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
     int64_t sh[1] = {V(x)->ndim};
-    int o = vd__const_val(m, VD__I32, 1, sh, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__const_val(m, VD__I32, 1, sh, n->name, err);
+    if (o < 0) return o;
     for (int i = 0; i < V(x)->ndim; i++) ((int32_t *)V(o)->cdata)[i] = (int32_t)V(x)->shape[i];
     return vd__set_outputs(m, n, o, 1);
 }

@@ -16,8 +16,8 @@
 static int lower_const(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
-    int v = vd__new_val(m, n->cdtype, n->cndim, n->cshape, n->name);
-    if (v < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int v = vd__new_val(m, n->cdtype, n->cndim, n->cshape, n->name, err);
+    if (v < 0) return v;
     V(v)->cdata = n->cdata;
     n->cdata = NULL; /* ownership moves to the value */
     return vd__set_outputs(m, n, v, 1);
@@ -47,8 +47,8 @@ static int lower_placeholder(vd__model *m, vd__node *n, int kind, vd_error *err)
     int dtype = dts && !strcmp(dts, "DT_INT32") ? VD__I32 : VD__F32;
     if (dts && strcmp(dts, "DT_INT32") && strcmp(dts, "DT_FLOAT"))
         return NODE_ERR(n, VD_EUNSUPP, "input dtype %s is not supported", dts);
-    int v = vd__rt_val(m, dtype, nd, shape, n->name);
-    if (v < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int v = vd__rt_val(m, dtype, nd, shape, n->name, err);
+    if (v < 0) return v;
     m->bufs[V(v)->buf].pinned = 1;
     if (m->input_val < 0) m->input_val = v;
     return vd__set_outputs(m, n, v, 1);
@@ -166,7 +166,9 @@ static int visit(vd__model *m, int ni, int *uses, vd_error *err, int depth)
     if (!e)
         return NODE_ERR(n, VD_EUNSUPP, "unsupported op (vdag's runtime does not implement '%s')",
                         n->op);
+    m->lowering = n;
     int rc = e->lower(m, n, e->kind, err);
+    m->lowering = NULL;
     if (rc < 0) return rc;
     if (n->first_val < 0) return NODE_ERR(n, VD_EFORMAT, "internal: node produced no value");
     for (int k = 0; k < n->n_out; k++) V(n->first_val + k)->uses = uses[ni];
@@ -215,15 +217,16 @@ int vd__lower(vd__model *m, vd_error *err)
         const char *c = strrchr(g->outputs[i], ':');
         if (c && c[1] >= '0' && c[1] <= '9') idx = atoi(c + 1);
         int v = n->first_val + idx;
+        m->lowering = n;
         v = vd__canon(m, v, err);
         if (v < 0) {
             rc = v;
             break;
         }
         if (V(v)->cdata) { /* constant output: copy into a runtime buffer once */
-            int o = vd__rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, n->name);
+            int o = vd__rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, n->name, err);
             if (o < 0) {
-                rc = vd_fail(err, VD_ENOMEM, "out of memory");
+                rc = o;
                 break;
             }
             int si = vd__emit_cast(m, n, v, o, err);
@@ -235,6 +238,7 @@ int vd__lower(vd__model *m, vd_error *err)
         }
         m->out_vals[i] = v;
     }
+    m->lowering = NULL;
     free(uses);
     free(outn);
     return rc;

@@ -28,12 +28,18 @@ enum { VD__L_GATHER, VD__L_GATHERND };
 
 /* ---- values.c: tables ---------------------------------------------------------------- */
 
-/* A new value (identity perm, no buffer, not lazy). Returns its index or VD_ENOMEM. */
-int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node);
+/* A new value (identity perm, no buffer, not lazy). Returns its index, or fills err
+ * (naming m->lowering) and returns VD_ESHAPE for a negative dimension, VD_ETOOBIG for
+ * more than VD__MAX_ELEMS elements (overflow-checked), or VD_ENOMEM. `shape` may point
+ * into m->vals (it is copied before the table grows). */
+int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node,
+                vd_error *err);
 int vd__new_buf(vd__model *m, size_t bytes);
-/* A runtime value with its own buffer / a constant with zeroed storage. */
-int vd__rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node);
-int vd__const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node);
+/* A runtime value with its own buffer / a constant with zeroed storage (as vd__new_val). */
+int vd__rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node,
+               vd_error *err);
+int vd__const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node,
+                  vd_error *err);
 /* A new zeroed step of `kind` doing `ops` for node n (NULL: a layout step), clamp open. */
 int vd__new_step(vd__model *m, vd__step_kind kind, const vd__step_ops *ops, const vd__node *n);
 /* Data of value v: its constant, or its place in the arena (after planning). */

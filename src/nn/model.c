@@ -110,6 +110,14 @@ static int plan_arena(vd__model *m, vd_error *err)
                 }
             }
         }
+        /* every offset and size stays below 2^56 (sizes are below 2^51, VD__MAX_ELEMS), so
+         * none of these sums can wrap */
+        if (cand > ((size_t)1 << 56) - sz) {
+            free(order);
+            free(off);
+            return vd_fail(err, VD_ETOOBIG, "%s: the activations need more than 2^56 bytes",
+                           m->g.path);
+        }
         off[order[i]] = cand;
         if (cand + sz > total) total = cand + sz;
     }

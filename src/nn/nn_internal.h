@@ -295,6 +295,7 @@ struct vd_model {
     int n_bufs, cap_bufs;
     void *arena;
     pthreadpool_t pool;
+    const vd__node *lowering; /* the node being lowered (messages), NULL after */
     int input_val;
     int *out_vals;
     vd_tensor in_desc;
@@ -316,7 +317,18 @@ void vd__step_fini(vd__step *s); /* frees what s->params owns */
 int vd__xnn_check(vd__model *m, const vd__step *s, enum xnn_status st, vd_error *err);
 
 /* values.c: element counts and transposes of canonical row-major data */
+
+/* The most elements a tensor may have: 2^48, so that element counts, byte sizes and
+ * offsets of any tensor, and the product of any of its dimensions, fit in int64_t and
+ * size_t with room to spare. */
+#define VD__MAX_ELEMS ((int64_t)1 << 48)
+/* Element count of a shape, overflow-checked: -1 if a dimension is negative or the
+ * product of its nonzero dimensions exceeds VD__MAX_ELEMS (so every partial product of
+ * an accepted shape is bounded too, even when another dimension is 0). Every value's
+ * shape passes this in vd__new_val, so kernels may multiply its dimensions freely. */
 int64_t vd__numel(const int64_t *shape, int ndim);
+/* "64x536903681x536838145" (or "(scalar)") in buf, for messages; returns buf. */
+const char *vd__shape_str(const int64_t *shape, int ndim, char *buf, size_t cap);
 void vd__transpose(const void *src, void *dst, const int64_t *src_shape, int ndim, const int *perm,
                    size_t elsize);
 #endif

@@ -267,9 +267,9 @@ int vd__lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
     if (V(x)->dtype != VD__F32)
         return NODE_ERR(n, VD_EUNSUPP, "integer reductions are not supported");
     int cst = V(x)->cdata != NULL;
-    int o = cst ? vd__const_val(m, VD__F32, ond, os, n->name)
-                : vd__rt_val(m, VD__F32, ond, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = cst ? vd__const_val(m, VD__F32, ond, os, n->name, err)
+                : vd__rt_val(m, VD__F32, ond, os, n->name, err);
+    if (o < 0) return o;
     if (!cst && op == VD__R_MEAN && nd == 4 && flag[1] && flag[2] && !flag[0] && !flag[3]) {
         int si = vd__new_step(m, VD__S_GAVGPOOL, &gavgpool_ops, n); /* mean over H,W of NHWC */
         if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -317,9 +317,9 @@ int vd__lower_gather(vd__model *m, vd__node *n, int kind, vd_error *err)
     }
     if (ond > VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
     int cst = V(pv)->cdata && V(iv)->cdata;
-    int o = cst ? vd__const_val(m, V(pv)->dtype, ond, os, n->name)
-                : vd__rt_val(m, V(pv)->dtype, ond, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = cst ? vd__const_val(m, V(pv)->dtype, ond, os, n->name, err)
+                : vd__rt_val(m, V(pv)->dtype, ond, os, n->name, err);
+    if (o < 0) return o;
     int ins[2] = {pv, iv};
     const vd__step k =
         nd_ ? (vd__step){.kind = VD__S_GATHERND, .ops = &gathernd_ops}
@@ -344,11 +344,12 @@ int vd__lower_topk(vd__model *m, vd__node *n, int kind, vd_error *err)
     memcpy(os, V(x)->shape, sizeof os);
     os[nd - 1] = k;
     int cst = V(x)->cdata != NULL;
-    int o0 =
-        cst ? vd__const_val(m, VD__F32, nd, os, n->name) : vd__rt_val(m, VD__F32, nd, os, n->name);
-    int o1 =
-        cst ? vd__const_val(m, VD__I32, nd, os, n->name) : vd__rt_val(m, VD__I32, nd, os, n->name);
-    if (o0 < 0 || o1 < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o0 = cst ? vd__const_val(m, VD__F32, nd, os, n->name, err)
+                 : vd__rt_val(m, VD__F32, nd, os, n->name, err);
+    if (o0 < 0) return o0;
+    int o1 = cst ? vd__const_val(m, VD__I32, nd, os, n->name, err)
+                 : vd__rt_val(m, VD__I32, nd, os, n->name, err);
+    if (o1 < 0) return o1;
     int outs[2] = {o0, o1};
     const vd__step ks = {.kind = VD__S_TOPK, .ops = &topk_ops, .params.topk.k = k};
     int si = vd__emit_kernel(m, n, &ks, &x, 1, outs, 2, err);
@@ -373,9 +374,9 @@ int vd__lower_argmax(vd__model *m, vd__node *n, int kind, vd_error *err)
     for (int i = 0; i < nd; i++)
         if (i != ax) os[ond++] = V(x)->shape[i];
     int cst = V(x)->cdata != NULL;
-    int o = cst ? vd__const_val(m, VD__I32, ond, os, n->name)
-                : vd__rt_val(m, VD__I32, ond, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = cst ? vd__const_val(m, VD__I32, ond, os, n->name, err)
+                : vd__rt_val(m, VD__I32, ond, os, n->name, err);
+    if (o < 0) return o;
     const vd__step k = {.kind = VD__S_ARGMAX, .ops = &argmax_ops, .params.argmax.axis = (int)ax};
     int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
     return si < 0 ? si : vd__set_outputs(m, n, o, 1);
@@ -394,8 +395,8 @@ int vd__lower_sparse_to_dense(vd__model *m, vd__node *n, int kind, vd_error *err
     int64_t os[VD__MAXD];
     int nd = vd__const_ints(m, n, 1, os, VD__MAXD, err);
     if (nd < 0) return nd;
-    int o = vd__const_val(m, V(ins[2])->dtype, nd, os, n->name);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__const_val(m, V(ins[2])->dtype, nd, os, n->name, err);
+    if (o < 0) return o;
     const vd__step k = {.kind = VD__S_SPARSE_TO_DENSE, .ops = &sparse_to_dense_ops};
     int si = vd__emit_kernel(m, n, &k, ins, 4, &o, 1, err);
     return si < 0 ? si : vd__set_outputs(m, n, o, 1);

@@ -23,8 +23,34 @@ int vd__node_fail(vd__model *m, vd_error *err, const vd__node *n, int code, cons
 int64_t vd__numel(const int64_t *shape, int ndim)
 {
     int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
+    int zero = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return -1;
+        if (shape[i] == 0) {
+            zero = 1;
+            continue;
+        }
+        if (__builtin_mul_overflow(n, shape[i], &n) || n > VD__MAX_ELEMS) return -1;
+    }
+    return zero ? 0 : n;
+}
+
+const char *vd__shape_str(const int64_t *shape, int ndim, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", ndim ? "" : "(scalar)");
+    for (int i = 0; i < ndim; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%lld", i ? "x" : "", (long long)shape[i]);
+    return buf;
+}
+
+/* A failure while making a value, naming the node being lowered. */
+static int val_fail(vd__model *m, vd_error *err, int code, const char *what, const int64_t *shape,
+                    int ndim)
+{
+    char s[160];
+    vd__shape_str(shape, ndim, s, sizeof s);
+    if (m->lowering) return vd__node_fail(m, err, m->lowering, code, "%s %s", what, s);
+    return vd_fail(err, code, "%s: %s %s", m->g.path, what, s);
 }
 
 /* dst = transpose(src) with dst axis i = src axis perm[i]. O(numel); the innermost
@@ -115,12 +141,19 @@ static int grow(void **arr, int *cap, int need, size_t el)
     return 0;
 }
 
-int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
+int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node,
+                vd_error *err)
 {
     assert(ndim >= 0 && ndim <= VD__MAXD);
     int64_t sh[VD__MAXD];
     if (ndim) memcpy(sh, shape, sizeof(int64_t) * (size_t)ndim); /* may point into m->vals */
-    if (grow((void **)&m->vals, &m->cap_vals, m->n_vals + 1, sizeof(vd__val))) return VD_ENOMEM;
+    for (int k = 0; k < ndim; k++)
+        if (sh[k] < 0) return val_fail(m, err, VD_ESHAPE, "negative dimension in shape", sh, ndim);
+    if (vd__numel(sh, ndim) < 0)
+        return val_fail(m, err, VD_ETOOBIG,
+                        "more than 2^48 elements (corrupt or crafted model?) in shape", sh, ndim);
+    if (grow((void **)&m->vals, &m->cap_vals, m->n_vals + 1, sizeof(vd__val)))
+        return val_fail(m, err, VD_ENOMEM, "out of memory for a value of shape", sh, ndim);
     int i = m->n_vals++;
     vd__val *v = V(i);
     memset(v, 0, sizeof *v);
@@ -147,25 +180,31 @@ int vd__new_buf(vd__model *m, size_t bytes)
 }
 
 /* A runtime value with its own buffer. Returns index or negative error. */
-int vd__rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
+int vd__rt_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node,
+               vd_error *err)
 {
-    int v = vd__new_val(m, dtype, ndim, shape, node);
+    int v = vd__new_val(m, dtype, ndim, shape, node, err);
     if (v < 0) return v;
     int64_t n = vd__numel(V(v)->shape, ndim); /* not `shape`: it may point into m->vals */
     int b = vd__new_buf(m, (size_t)(n ? n : 1) * dsize(dtype));
-    if (b < 0) return b;
+    if (b < 0)
+        return val_fail(m, err, VD_ENOMEM, "out of memory for a buffer of shape", V(v)->shape,
+                        ndim);
     V(v)->buf = b;
     return v;
 }
 
 /* A constant value (canonical layout) with zeroed storage. */
-int vd__const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node)
+int vd__const_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node,
+                  vd_error *err)
 {
-    int v = vd__new_val(m, dtype, ndim, shape, node);
+    int v = vd__new_val(m, dtype, ndim, shape, node, err);
     if (v < 0) return v;
     int64_t n = vd__numel(V(v)->shape, ndim); /* not `shape`: it may point into m->vals */
     V(v)->cdata = calloc((size_t)(n ? n : 1) * 4 + XNN_EXTRA_BYTES, 1);
-    if (!V(v)->cdata) return VD_ENOMEM;
+    if (!V(v)->cdata)
+        return val_fail(m, err, VD_ENOMEM, "out of memory for a constant of shape", V(v)->shape,
+                        ndim);
     return v;
 }
 
@@ -312,8 +351,8 @@ int vd__canon(vd__model *m, int v, vd_error *err)
     if (v < 0) return v;
     if (V(v)->cdata || vd__is_identity(V(v))) return v;
     if (V(v)->canon >= 0) return V(v)->canon;
-    int c = vd__rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node);
-    if (c < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int c = vd__rt_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node, err);
+    if (c < 0) return c;
     int si = vd__new_step(m, VD__S_TRANSPOSE, &transpose_ops, NULL);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
     vd__step *s = &m->steps[si];
@@ -330,8 +369,8 @@ int vd__canon(vd__model *m, int v, vd_error *err)
 /* A view of v (same buffer) with a new logical shape; v must be canonical. */
 int vd__view(vd__model *m, int v, int ndim, const int64_t *shape, vd_error *err)
 {
-    int o = vd__new_val(m, V(v)->dtype, ndim, shape, V(v)->node);
-    if (o < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+    int o = vd__new_val(m, V(v)->dtype, ndim, shape, V(v)->node, err);
+    if (o < 0) return o;
     vd__val *src = V(v), *x = V(o);
     x->buf = src->buf;
     x->offset = src->offset;
@@ -382,8 +421,17 @@ int vd__const_ints(vd__model *m, const vd__node *n, int k, int64_t *out, int cap
     int64_t c = vd__numel(x->shape, x->ndim);
     if (c > cap)
         return NODE_ERR(n, VD_EUNSUPP, "input %d has %lld values (max %d)", k, (long long)c, cap);
-    for (int64_t i = 0; i < c; i++)
-        out[i] = x->dtype == VD__F32 ? (int64_t)((float *)x->cdata)[i] : ((int32_t *)x->cdata)[i];
+    for (int64_t i = 0; i < c; i++) {
+        if (x->dtype != VD__F32) {
+            out[i] = ((int32_t *)x->cdata)[i];
+            continue;
+        }
+        float f = ((float *)x->cdata)[i]; /* within 2^62: the conversion is defined */
+        if (!(f >= -4.6e18f && f <= 4.6e18f))
+            return NODE_ERR(n, VD_EFORMAT, "input %d: value %g is not a usable integer", k,
+                            (double)f);
+        out[i] = (int64_t)f;
+    }
     return (int)c;
 }
 
