@@ -382,6 +382,80 @@ int main(void)
     json_decref(doc);
     expect_load_error(p, VD_ETOOBIG, w0name, "65536x65536x65536x65536", "2^48");
 
+    /* (k) index ops check ranks, axes and counts before they index: each of these wrote
+     * or read outside a shape array or a constant before */
+    const int32_t i32_zero[16] = {0}, i32_seven[1] = {7};
+    const tiny_weight gather_w[] = {{"idx", "int32", 4, {1, 1, 2, 2}, i32_zero},
+                                    {"axis", "int32", 0, {0}, i32_zero}};
+#define PH4 PH("{\"size\": \"1\"}, {\"size\": \"2\"}, {\"size\": \"2\"}, {\"size\": \"2\"}")
+    p = tiny_model(dir, "gather_rank",
+                   "[" PH4 "," CONST_I32("idx") "," CONST_I32(
+                       "axis") ", {\"name\": \"g\", \"op\": \"GatherV2\", \"input\": [\"x\", "
+                               "\"idx\", \"axis\"]}]",
+                   gather_w, 2); /* rank 4 gathered by rank-4 indices: rank 7 */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_EUNSUPP, "node 'g' (op GatherV2)", "rank", NULL);
+    const tiny_weight gather_ax_w[] = {{"idx", "int32", 1, {1}, i32_zero},
+                                       {"axis", "int32", 0, {0}, i32_seven}};
+    p = tiny_model(dir, "gather_axis",
+                   "[" PH4 "," CONST_I32("idx") "," CONST_I32(
+                       "axis") ", {\"name\": \"g\", \"op\": \"GatherV2\", \"input\": [\"x\", "
+                               "\"idx\", \"axis\"]}]",
+                   gather_ax_w, 2); /* axis 7 of a rank-4 tensor */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_EFORMAT, "node 'g' (op GatherV2)", "axis", NULL);
+    const tiny_weight gnd_w = {"idx", "int32", 4, {1, 2, 2, 2}, i32_zero};
+    p = tiny_model(dir, "gathernd_rank",
+                   "[" PH4 "," CONST_I32("idx") ", {\"name\": \"g\", \"op\": \"GatherNd\", "
+                                                "\"input\": [\"x\", \"idx\"]}]",
+                   &gnd_w, 1); /* rank-4 indices of depth 2 into rank 4: rank 5 ok; see below */
+    CHECK(p != NULL);
+    if (p) {
+        vd_model *gm = NULL;
+        vd_error ge = {0};
+        CHECKF(vd_model_load(p, NULL, &gm, &ge) == 0, "GatherNd rank 5: %s", ge.msg);
+        if (gm) CHECK(vd_model_output(gm, 0)->ndim == 5);
+        vd_model_free(gm);
+    }
+    const tiny_weight gnd0_w = {"idx", "int32", 0, {0}, i32_zero};
+    p = tiny_model(dir, "gathernd_scalar",
+                   "[" PH4 "," CONST_I32("idx") ", {\"name\": \"g\", \"op\": \"GatherNd\", "
+                                                "\"input\": [\"x\", \"idx\"]}]",
+                   &gnd0_w, 1); /* scalar indices: no index depth */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ESHAPE, "node 'g' (op GatherNd)", "indices", NULL);
+    p = tiny_model(
+        dir, "pack_rank",
+        "[" PH(
+            "{\"size\": \"1\"}, {\"size\": \"1\"}, {\"size\": \"1\"}, "
+            "{\"size\": \"1\"}, {\"size\": \"1\"}, {\"size\": \"2\"}") ", "
+                                                                       "{\"name\": \"pk\", \"op\": "
+                                                                       "\"Pack\", \"input\": "
+                                                                       "[\"x\", \"x\"]}]",
+        NULL, 0); /* rank 6 packed: rank 7 */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_EUNSUPP, "node 'pk' (op Pack)", "rank", NULL);
+    const int32_t sp_shape[1] = {4}, sp_vals[1] = {1}, sp_idx[6] = {0, 1, 2, 3, 0, 1};
+    const tiny_weight sp_w[] = {{"si", "int32", 2, {2, 3}, sp_idx},
+                                {"ss", "int32", 1, {1}, sp_shape},
+                                {"sv", "int32", 1, {1}, sp_vals},
+                                {"sd", "int32", 0, {0}, i32_zero}};
+#define SPARSE                                                                                     \
+    "[" PH4 "," CONST_I32("si") "," CONST_I32("ss") "," CONST_I32("sv") "," CONST_I32(             \
+        "sd") ", {\"name\": \"sp\", \"op\": \"SparseToDense\", \"input\": [\"si\", \"ss\", "       \
+              "\"sv\", \"sd\"]}, {\"name\": \"y\", \"op\": \"AddV2\", \"input\": [\"x\", "         \
+              "\"sp\"]}]"
+    p = tiny_model(dir, "sparse_rank", SPARSE, sp_w, 4); /* 3-D indices into a 1-D output */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ESHAPE, "node 'sp' (op SparseToDense)", "indices", NULL);
+    const tiny_weight sp2_w[] = {{"si", "int32", 1, {3}, sp_idx},
+                                 {"ss", "int32", 1, {1}, sp_shape},
+                                 {"sv", "int32", 1, {2}, sp_idx},
+                                 {"sd", "int32", 0, {0}, i32_zero}};
+    p = tiny_model(dir, "sparse_values", SPARSE, sp2_w, 4); /* 3 indices, 2 values */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ESHAPE, "node 'sp' (op SparseToDense)", "values", NULL);
+
     /* uint8-affine and float16 weights load and agree with the float model */
     const char *q8 = quantized_copy("blazeface-front", "q8", 8);
     double d8 = compare_models(vt_model("blazeface-front"), q8, "blazeface-front");

@@ -322,7 +322,13 @@ int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
     }
     int nd = V(ins[0])->ndim;
     if (pack) { /* Pack = concat of inputs with a unit axis inserted */
+        if (nd + 1 > VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
+        for (int k = 1; k < ni; k++)
+            if (V(ins[k])->ndim != nd ||
+                memcmp(V(ins[k])->shape, V(ins[0])->shape, sizeof(int64_t) * (size_t)nd))
+                return NODE_ERR(n, VD_ESHAPE, "inputs differ in shape");
         int ax = vd__norm_axis(ax64, nd + 1);
+        if (ax < 0) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
         int64_t sh[VD__MAXD];
         for (int i = 0, j = 0; i <= nd; i++) sh[i] = i == ax ? 1 : V(ins[0])->shape[j++];
         for (int k = 0; k < ni; k++) {

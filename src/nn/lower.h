@@ -69,6 +69,7 @@ int vd__in_val(vd__model *m, const vd__node *n, int k, vd_error *err);
 int vd__const_ints(vd__model *m, const vd__node *n, int k, int64_t *out, int cap, vd_error *err);
 /* Node n's outputs are the `count` values from `first` on. */
 int vd__set_outputs(vd__model *m, vd__node *n, int first, int count);
+/* Axis a of a rank-nd tensor in [0, nd) (negative counts from the end), -1 if out of range. */
 int vd__norm_axis(int64_t a, int nd);
 
 /* ---- op families: the lowering functions of the table in lower.c ------------------- */

@@ -301,8 +301,12 @@ int vd__lower_gather(vd__model *m, vd__node *n, int kind, vd_error *err)
     int ond = 0;
     int64_t ax = 0;
     if (nd_) {
-        int K = (int)V(iv)->shape[V(iv)->ndim - 1];
-        if (K > V(pv)->ndim) return NODE_ERR(n, VD_ESHAPE, "index depth exceeds params rank");
+        if (V(iv)->ndim < 1) return NODE_ERR(n, VD_ESHAPE, "indices need at least one axis");
+        int64_t depth = V(iv)->shape[V(iv)->ndim - 1];
+        if (depth > V(pv)->ndim) return NODE_ERR(n, VD_ESHAPE, "index depth exceeds params rank");
+        int K = (int)depth;
+        if (V(iv)->ndim - 1 + V(pv)->ndim - K > VD__MAXD)
+            return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
         for (int i = 0; i < V(iv)->ndim - 1; i++) os[ond++] = V(iv)->shape[i];
         for (int i = K; i < V(pv)->ndim; i++) os[ond++] = V(pv)->shape[i];
     } else {
@@ -311,11 +315,13 @@ int vd__lower_gather(vd__model *m, vd__node *n, int kind, vd_error *err)
         vd__attr_int(n, "batch_dims", 0, &bd);
         if (bd) return NODE_ERR(n, VD_EUNSUPP, "batch_dims != 0 is not supported");
         ax = vd__norm_axis(ax, V(pv)->ndim);
+        if (ax < 0) return NODE_ERR(n, VD_EFORMAT, "axis out of range");
+        if (V(pv)->ndim - 1 + V(iv)->ndim > VD__MAXD)
+            return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
         for (int i = 0; i < ax; i++) os[ond++] = V(pv)->shape[i];
         for (int i = 0; i < V(iv)->ndim; i++) os[ond++] = V(iv)->shape[i];
         for (int i = (int)ax + 1; i < V(pv)->ndim; i++) os[ond++] = V(pv)->shape[i];
     }
-    if (ond > VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
     int cst = V(pv)->cdata && V(iv)->cdata;
     int o = cst ? vd__const_val(m, V(pv)->dtype, ond, os, n->name, err)
                 : vd__rt_val(m, V(pv)->dtype, ond, os, n->name, err);
@@ -395,6 +401,18 @@ int vd__lower_sparse_to_dense(vd__model *m, vd__node *n, int kind, vd_error *err
     int64_t os[VD__MAXD];
     int nd = vd__const_ints(m, n, 1, os, VD__MAXD, err);
     if (nd < 0) return nd;
+    /* the kernel reads indices[N][rank] against the output's first rank axes, values[N]
+     * (or one value) and one default */
+    const vd__val *iv = V(ins[0]), *vv = V(ins[2]), *dv = V(ins[3]);
+    int64_t ns = iv->ndim == 0 ? 1 : iv->shape[0], rank = iv->ndim == 2 ? iv->shape[1] : 1;
+    if (iv->ndim > 2 || rank != nd)
+        return NODE_ERR(n, VD_ESHAPE, "indices of rank %d (%lld per index) for a rank-%d output",
+                        iv->ndim, (long long)rank, nd);
+    int64_t nv = vd__numel(vv->shape, vv->ndim);
+    if (nv != 1 && nv != ns)
+        return NODE_ERR(n, VD_ESHAPE, "%lld values for %lld indices", (long long)nv, (long long)ns);
+    if (vd__numel(dv->shape, dv->ndim) < 1) return NODE_ERR(n, VD_ESHAPE, "no default value");
+    iv = vv = dv = NULL; /* the constructor below may move m->vals */
     int o = vd__const_val(m, V(ins[2])->dtype, nd, os, n->name, err);
     if (o < 0) return o;
     const vd__step k = {.kind = VD__S_SPARSE_TO_DENSE, .ops = &sparse_to_dense_ops};

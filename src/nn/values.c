@@ -445,5 +445,6 @@ int vd__set_outputs(vd__model *m, vd__node *n, int first, int count)
 
 int vd__norm_axis(int64_t a, int nd)
 {
+    if (a < -(int64_t)nd || a >= nd) return -1;
     return (int)(a < 0 ? a + nd : a);
 }
