@@ -1,13 +1,30 @@
 /*
  * Internals of the TF.js graph-model runtime (src/nn). Not a public API.
  *
- * Load pipeline (model.c):
+ * Load (vd_model_load, model.c):
  *   model.json + shards --graph.c--> vd__graph (nodes, constants dequantised)
- *   --lower.c--> values + steps: constant folding, layout tracking (Transpose is
- *   free: a value carries a permutation from logical to physical axes), lazy Pad
- *   folded into convolutions, bias/activation fusion into XNNPACK operators
- *   --finalize--> buffers allocated, XNNPACK operators created and set up once.
- * Run: copy the input in, run each step in order (XNNPACK operator or small C kernel).
+ *   --lowering--> values + steps: constant folding, layout tracking (Transpose is free:
+ *     a value carries a permutation from logical to physical axes), lazy Pad folded
+ *     into convolutions, bias/activation fusion into XNNPACK operators. Files (their
+ *     shared header is lower.h):
+ *       lower.c        driver: the op table {tf_op, lower, kind}, the graph walk,
+ *                      Const/Placeholder/Identity
+ *       values.c       value/buffer/step tables, canonical copies, lazy Pad, views
+ *       conv.c         Conv2D (+fused, depthwise), MaxPool, ResizeBilinear
+ *       elementwise.c  binary and unary ops, Prelu, Cast
+ *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
+ *                      Split/SplitV/Unpack, StridedSlice, Shape
+ *       reduce.c       Mean/Sum/Max/Min, GatherV2/GatherNd, TopKV2, ArgMax,
+ *                      SparseToDense
+ *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
+ *   --vd__finalize--> arena planned; each step's ops->create makes and sets up its
+ *     XNNPACK operator once.
+ * Run (vd__run_steps): copy the input in, run each step in order: its XNNPACK operator,
+ * or ops->run (a C kernel). How to add an op: docs/architecture.md, "nn".
+ *
+ * Ownership: a vd_model owns its graph, values (and their constants), steps (and what
+ * their params own) and buffers. Threads: loading runs on the calling thread; a model
+ * is run by one thread at a time (nn.h).
  */
 #ifndef VDAG_NN_INTERNAL_H
 #define VDAG_NN_INTERNAL_H
@@ -101,7 +118,7 @@ typedef struct vd__val {
     float pad_value;
     int canon;        /* cached canonical-layout copy, or -1 */
     int producer;     /* step index that writes it, or -1 */
-    int uses;         /* remaining consumers in the graph (+1 if an output) */
+    int uses;         /* consumers in the graph (+1 if an output), once its node is lowered */
     const char *node; /* node name, for messages */
 } vd__val;
 
@@ -200,7 +217,7 @@ typedef struct vd__resize_params {
 
 typedef struct vd__pad_params {
     int64_t lo[VD__MAXD], hi[VD__MAXD]; /* per axis of the input's physical layout */
-    float value;                        /* converted to the input's dtype */
+    float value;                        /* the fill; the kernels convert it to the input's dtype */
 } vd__pad_params;
 
 typedef struct vd__concat_params {
