@@ -3,7 +3,7 @@
  * the value plumbing (values.c) and the op-family files. Not a public API; every
  * function here runs at load time, on one thread, on a model being built.
  *
- * Conventions for a lowering function `lower_x(m, n, kind, err)` (a row of the table
+ * Conventions for a lowering function `vd__lower_x(m, n, kind, err)` (a row of the table
  * in lower.c): read inputs with vd__in_val / vd__const_ints, make the outputs
  * (vd__rt_val for runtime values, vd__const_val when every input is constant), add
  * steps (vd__new_step, or vd__emit_kernel for a C kernel, which folds constants), and
@@ -49,7 +49,7 @@ void vd__phys_shape(const vd__val *v, int64_t *out); /* shape in physical axis o
 
 /* ---- values.c: layout ------------------------------------------------------------------ */
 
-/* Emit a C-kernel step made of proto's kind, kern and params, or, when its outputs are
+/* Emit a C-kernel step made of proto's kind, ops and params, or, when its outputs are
  * constants, run it now (constant folding) and drop it. out[] must already exist.
  * Returns the step index (0 when folded) or an error. */
 int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, const int *ins,

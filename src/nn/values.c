@@ -129,7 +129,7 @@ static int grow(void **arr, int *cap, int need, size_t el)
     *arr = fresh;
     *cap = mc;
     return 0;
-#endif
+#else
     if (need <= *cap) return 0;
     int nc = *cap ? *cap * 2 : 64;
     while (nc < need) nc *= 2;
@@ -139,6 +139,7 @@ static int grow(void **arr, int *cap, int need, size_t el)
     *arr = p;
     *cap = nc;
     return 0;
+#endif
 }
 
 int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const char *node,
@@ -286,7 +287,7 @@ static int pad_create(vd__model *m, vd__step *s, vd_error *err)
 
 static const vd__step_ops pad_xnn_ops = {.label = "Pad (xnn)", .create = pad_create};
 
-/* Emit a C-kernel step made of proto's kind, kern and params, or, when its outputs
+/* Emit a C-kernel step made of proto's kind, ops and params, or, when its outputs
  * are constants, run it now (constant folding) and drop it. out[] must already exist:
  * constant outputs when folding, runtime ones otherwise. Returns the step index (0 when
  * folded) or an error. */
