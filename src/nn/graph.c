@@ -16,33 +16,18 @@
 
 /* ---- attributes ------------------------------------------------------------------ */
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Decode base64 `s` into buf (NUL-terminated, truncated to cap-1). */
+/* Decode base64 `s` into buf (NUL-terminated, truncated to cap-1); an undecodable string
+ * reads as "". */
 static void b64decode(const char *s, char *buf, size_t cap)
 {
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64val((unsigned char)*s);
-        if (v < 0) continue;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 < cap) buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[o] = '\0';
+    unsigned char *d;
+    size_t n;
+    buf[0] = '\0';
+    if (vd_base64_decode(s, strlen(s), &d, &n)) return;
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, d, n);
+    buf[n] = '\0';
+    free(d);
 }
 
 static json_t *attr(const vd__node *n, const char *key)
