@@ -37,7 +37,12 @@ static int lower_placeholder(vd__model *m, vd__node *n, int kind, vd_error *err)
         if (nd >= VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "too many dimensions");
         const char *s = json_string_value(json_object_get(d, "size"));
         int64_t x = s ? atoll(s) : json_integer_value(json_object_get(d, "size"));
-        shape[nd++] = x < 0 ? 1 : x; /* dynamic batch -> 1 */
+        shape[nd] = x;
+        if (x < 0) /* dynamic: the signature's size (movenet-multipose's 256x256), else 1 */
+            shape[nd] = m->g.sig_in_ndim == (int)json_array_size(sh) && m->g.sig_in_shape[nd] > 0
+                            ? m->g.sig_in_shape[nd]
+                            : 1;
+        nd++;
     }
     if (nd == 0) return NODE_ERR(n, VD_EUNSUPP, "input needs a static shape");
     for (int k = 0; k < nd; k++)

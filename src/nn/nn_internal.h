@@ -70,6 +70,10 @@ typedef struct vd__graph {
     char **out_names; /* user-visible names (signature keys) */
     int n_outputs;
     char *input_name;
+    /* The signature's input shape (sig_in_ndim 0: none given), -1 where it is dynamic
+     * too; the Placeholder takes its dynamic (-1) dimensions from it. */
+    int sig_in_ndim;
+    int64_t sig_in_shape[VD__MAXD];
 } vd__graph;
 
 int vd__graph_load(const char *path, vd__graph *g, vd_error *err);
