@@ -1,0 +1,268 @@
+/* The nn ops movenet-multipose brought in, one section per family, each op on tiny
+ * hand-built graphs (test_nn_tiny.h) against values computed here directly. Each op runs
+ * on runtime values (a step of its kind must exist) and on constants (folded at load: no
+ * step of its kind is left), and the load errors of bad inputs name the node. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nn/nn_internal.h"
+#include "test_nn_tiny.h"
+#include "testlib.h"
+#include "vdag/nn.h"
+
+static char dir[64];
+
+/* A graph being written: node JSON with ' for " (readable in C), and its weights. */
+typedef struct G {
+    char text[16384];
+    tiny_weight w[16];
+    int nw;
+} G;
+
+static void add(G *g, const char *fmt, ...)
+{
+    size_t l = strlen(g->text);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->text + l, sizeof g->text - l, fmt, ap);
+    va_end(ap);
+}
+
+static void start(G *g)
+{
+    memset(g, 0, sizeof *g);
+    add(g, "[");
+}
+
+static void dims_json(G *g, int nd, const int64_t *sh)
+{
+    for (int i = 0; i < nd; i++) add(g, "%s{'size':'%lld'}", i ? "," : "", (long long)sh[i]);
+}
+
+/* Placeholder `name` of dtype "DT_FLOAT"/"DT_INT32" and shape sh. */
+static void ph(G *g, const char *name, const char *dt, int nd, const int64_t *sh)
+{
+    add(g,
+        "%s{'name':'%s','op':'Placeholder','attr':{'dtype':{'type':'%s'},'shape':{'shape':{"
+        "'dim':[",
+        g->text[1] ? "," : "", name, dt);
+    dims_json(g, nd, sh);
+    add(g, "]}}}}");
+}
+
+/* The input of a graph whose ops all fold: a float [1] nothing reads (a graph needs a
+ * Placeholder; expect() feeds it when given no input). */
+static void unused_input(G *g)
+{
+    const int64_t one[1] = {1};
+    ph(g, "unused", "DT_FLOAT", 1, one);
+}
+
+/* Const `name`: float32 (f) or int32 (i) data of shape sh (kept by the caller). */
+static void cst(G *g, const char *name, int is_int, int nd, const int64_t *sh, const void *data)
+{
+    add(g, "%s{'name':'%s','op':'Const','attr':{'dtype':{'type':'%s'}}}", g->text[1] ? "," : "",
+        name, is_int ? "DT_INT32" : "DT_FLOAT");
+    tiny_weight *w = &g->w[g->nw++];
+    w->name = name;
+    w->dtype = is_int ? "int32" : "float32";
+    w->ndim = nd;
+    memcpy(w->shape, sh, sizeof(int64_t) * (size_t)nd);
+    w->data = data;
+}
+
+/* Node `name` = op(ins), ins as "'a','b'", attr as "'k':{...},..." or "". */
+static void node(G *g, const char *name, const char *op, const char *ins, const char *attr)
+{
+    add(g, "%s{'name':'%s','op':'%s','input':[%s],'attr':{%s}}", g->text[1] ? "," : "", name, op,
+        ins, attr);
+}
+
+static const char *save(G *g, const char *tag)
+{
+    add(g, "]");
+    for (char *c = g->text; *c; c++)
+        if (*c == '\'') *c = '"';
+    return tiny_model(dir, tag, g->text, g->w, g->nw);
+}
+
+static int steps_of(const vd_model *m, vd__step_kind kind)
+{
+    int c = 0;
+    for (int i = 0; i < m->n_steps; i++) c += m->steps[i].kind == kind;
+    return c;
+}
+
+/* Load g, run it on `in` (NULL: the graph's input is unused_input()), and compare the
+ * output of node y with want (shape wsh, int32 when is_int, floats within 1e-6
+ * relative). `kind_steps`: the number of steps of `kind` the model must hold (-1: any). */
+static void expect(G *g, const char *tag, const void *in, size_t in_bytes, int nd,
+                   const int64_t *wsh, int is_int, const void *want, vd__step_kind kind,
+                   int kind_steps)
+{
+    const char *path = save(g, tag);
+    CHECKF(path != NULL, "%s: model written", tag);
+    if (!path) return;
+    vd_error err = {0};
+    vd_model *m = NULL;
+    int rc = vd_model_load(path, NULL, &m, &err);
+    CHECKF(rc == 0, "%s: load: %s", tag, err.msg);
+    if (rc) return;
+    if (kind_steps >= 0)
+        CHECKF(steps_of(m, kind) == kind_steps, "%s: %d steps of kind %d, want %d", tag,
+               steps_of(m, kind), (int)kind, kind_steps);
+    float dummy = 0;
+    rc = vd_model_run(m, in ? in : &dummy, in ? in_bytes : sizeof dummy, &err);
+    CHECKF(rc == 0, "%s: run: %s", tag, err.msg);
+    const vd_tensor *o = NULL; /* node y (a graph's outputs are its sinks) */
+    for (int i = 0; i < vd_model_n_outputs(m); i++)
+        if (!strcmp(vd_model_output(m, i)->name, "y")) o = vd_model_output(m, i);
+    CHECKF(o != NULL, "%s: no output y", tag);
+    if (!o) {
+        vd_model_free(m);
+        return;
+    }
+    int shape_ok = o->ndim == nd && (o->dtype == VD_I32) == !!is_int;
+    for (int i = 0; i < nd && shape_ok; i++) shape_ok = o->shape[i] == wsh[i];
+    CHECKF(shape_ok, "%s: output rank %d dtype %d", tag, o->ndim, (int)o->dtype);
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= wsh[i];
+    int bad = 0;
+    for (int64_t k = 0; shape_ok && !rc && k < n; k++) {
+        if (is_int) {
+            int32_t v = ((const int32_t *)o->data)[k], w = ((const int32_t *)want)[k];
+            if (v != w && !bad++)
+                fprintf(stderr, "%s: [%lld] = %d, want %d\n", tag, (long long)k, v, w);
+        } else {
+            float v = ((const float *)o->data)[k], w = ((const float *)want)[k];
+            if (!(fabsf(v - w) <= 1e-6f * fmaxf(1, fabsf(w))) && !bad++)
+                fprintf(stderr, "%s: [%lld] = %g, want %g\n", tag, (long long)k, v, w);
+        }
+    }
+    CHECKF(bad == 0, "%s: %d of %lld values differ", tag, bad, (long long)n);
+    vd_model_free(m);
+}
+
+static void expect_error(G *g, const char *tag, int code, const char *node_op, const char *what)
+{
+    const char *path = save(g, tag);
+    CHECK(path != NULL);
+    if (!path) return;
+    vd_error err = {0};
+    vd_model *m = NULL;
+    int rc = vd_model_load(path, NULL, &m, &err);
+    CHECKF(rc == code, "%s: got %d (%s), want %d", tag, rc, err.msg, code);
+    CHECKF(strstr(err.msg, node_op) && strstr(err.msg, what), "%s: message: %s", tag, err.msg);
+    if (!rc) vd_model_free(m);
+}
+
+/* ---- StridedSlice: new_axis_mask and ellipsis_mask -------------------------------- */
+
+static float x234[24]; /* x[i][j][k] = 100 i + 10 j + k */
+
+static void test_strided_slice(void)
+{
+    G g;
+    const int64_t s234[3] = {2, 3, 4}, s3[1] = {3}, s4[1] = {4}, s2[1] = {2};
+    for (int i = 0; i < 24; i++) x234[i] = (float)(100 * (i / 12) + 10 * (i / 4 % 3) + i % 4);
+    /* x[:, newaxis, 1:, ::-2] as movenet-multipose writes x[:, :, newaxis, :]: masks for
+     * the whole axes, one new axis; spec of 4 entries on a rank-3 input */
+    static const int32_t b1[4] = {0, 0, 1, 3}, e1[4] = {0, 0, 0, 0}, st1[4] = {1, 1, 1, -2};
+    float want1[2 * 1 * 2 * 2];
+    for (int i = 0, k = 0; i < 2; i++)
+        for (int j = 1; j < 3; j++)
+            for (int l = 3; l >= 0; l -= 2) want1[k++] = x234[i * 12 + j * 4 + l];
+    const int64_t w1[4] = {2, 1, 2, 2};
+    for (int folded = 0; folded < 2; folded++) {
+        start(&g);
+        if (folded) {
+            unused_input(&g);
+            cst(&g, "x", 0, 3, s234, x234);
+        } else {
+            ph(&g, "x", "DT_FLOAT", 3, s234);
+        }
+        cst(&g, "b", 1, 1, s4, b1);
+        cst(&g, "e", 1, 1, s4, e1);
+        cst(&g, "s", 1, 1, s4, st1);
+        /* begin_mask 0b1001 (axes 0 and last from their start), end_mask 0b1101 */
+        node(&g, "y", "StridedSlice", "'x','b','e','s'",
+             "'begin_mask':{'i':'1'},'end_mask':{'i':'13'},'new_axis_mask':{'i':'2'},"
+             "'ellipsis_mask':{'i':'0'},'shrink_axis_mask':{'i':'0'}");
+        expect(&g, folded ? "slice_newaxis_const" : "slice_newaxis", folded ? NULL : x234,
+               sizeof x234, 4, w1, 0, want1, VD__S_SLICE, folded ? 0 : 1);
+    }
+    /* x[..., 2] (ellipsis, then a shrunk axis): [2,3] */
+    static const int32_t b2[2] = {0, 2}, e2[2] = {0, 3}, st2[2] = {1, 1};
+    float want2[6];
+    for (int k = 0; k < 6; k++) want2[k] = x234[k * 4 + 2];
+    const int64_t w2[2] = {2, 3};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s234);
+    cst(&g, "b", 1, 1, s2, b2);
+    cst(&g, "e", 1, 1, s2, e2);
+    cst(&g, "s", 1, 1, s2, st2);
+    node(&g, "y", "StridedSlice", "'x','b','e','s'",
+         "'ellipsis_mask':{'i':'1'},'shrink_axis_mask':{'i':'2'}");
+    expect(&g, "slice_ellipsis", x234, sizeof x234, 2, w2, 0, want2, VD__S_SLICE, 1);
+    /* x[newaxis, ..., newaxis] on [2,3,4]: [1,2,3,4,1], the same data */
+    static const int32_t z3[3] = {0, 0, 0}, o3[3] = {1, 1, 1};
+    const int64_t w3[5] = {1, 2, 3, 4, 1};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s234);
+    cst(&g, "b", 1, 1, s3, z3);
+    cst(&g, "e", 1, 1, s3, z3);
+    cst(&g, "s", 1, 1, s3, o3);
+    node(&g, "y", "StridedSlice", "'x','b','e','s'",
+         "'ellipsis_mask':{'i':'2'},'new_axis_mask':{'i':'5'}");
+    expect(&g, "slice_ellipsis_newaxes", x234, sizeof x234, 5, w3, 0, x234, VD__S_SLICE, 1);
+    /* x[1, -1] (shrink twice, negative index) on [2,3,4]: x[1][2][:] */
+    static const int32_t b4[2] = {1, -1}, e4[2] = {2, 0}, st4[2] = {1, 1};
+    const int64_t w4[1] = {4};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s234);
+    cst(&g, "b", 1, 1, s2, b4);
+    cst(&g, "e", 1, 1, s2, e4);
+    cst(&g, "s", 1, 1, s2, st4);
+    node(&g, "y", "StridedSlice", "'x','b','e','s'", "'shrink_axis_mask':{'i':'3'}");
+    expect(&g, "slice_shrink", x234, sizeof x234, 1, w4, 0, x234 + 20, VD__S_SLICE, 1);
+    /* errors: two ellipses; an index out of range on a shrunk axis; more axes than rank */
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s234);
+    cst(&g, "b", 1, 1, s2, b2);
+    cst(&g, "e", 1, 1, s2, e2);
+    cst(&g, "s", 1, 1, s2, st2);
+    node(&g, "y", "StridedSlice", "'x','b','e','s'", "'ellipsis_mask':{'i':'3'}");
+    expect_error(&g, "slice_two_ellipses", VD_EFORMAT, "node 'y' (op StridedSlice)", "ellipsis");
+    static const int32_t b5[2] = {0, 3};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s234);
+    cst(&g, "b", 1, 1, s2, b5);
+    cst(&g, "e", 1, 1, s2, e2);
+    cst(&g, "s", 1, 1, s2, st2);
+    node(&g, "y", "StridedSlice", "'x','b','e','s'", "'shrink_axis_mask':{'i':'2'}");
+    expect_error(&g, "slice_shrink_range", VD_ESHAPE, "node 'y' (op StridedSlice)", "out of range");
+    static const int32_t z4[4] = {0, 0, 0, 0}, o4[4] = {1, 1, 1, 1};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s234);
+    cst(&g, "b", 1, 1, s4, z4);
+    cst(&g, "e", 1, 1, s4, z4);
+    cst(&g, "s", 1, 1, s4, o4);
+    node(&g, "y", "StridedSlice", "'x','b','e','s'", "'begin_mask':{'i':'15'}");
+    expect_error(&g, "slice_rank", VD_ESHAPE, "node 'y' (op StridedSlice)", "rank 3");
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/vdag_nn_opsXXXXXX");
+    if (!mkdtemp(dir)) return 1;
+    test_strided_slice();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return vt_finish();
+}
