@@ -256,11 +256,71 @@ static void test_strided_slice(void)
     expect_error(&g, "slice_rank", VD_ESHAPE, "node 'y' (op StridedSlice)", "rank 3");
 }
 
+/* ---- Tile, Size ------------------------------------------------------------------ */
+
+static void test_tile_size(void)
+{
+    G g;
+    const int64_t s213[3] = {2, 1, 3}, s3[1] = {3}, none[1] = {0};
+    static float x[6] = {1, 2, 3, 4, 5, 6};
+    static int32_t xi[6] = {-1, 7, 9, 40000, 0, 3};
+    static const int32_t mult[3] = {2, 3, 2};
+    /* out[a][b][c] = x[a % 2][0][c % 3] over [4,3,6] */
+    float want[72];
+    int32_t wanti[72];
+    for (int a = 0, k = 0; a < 4; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 6; c++, k++) {
+                want[k] = x[(a % 2) * 3 + c % 3];
+                wanti[k] = xi[(a % 2) * 3 + c % 3];
+            }
+    const int64_t w[3] = {4, 3, 6};
+    for (int v = 0; v < 3; v++) { /* float runtime, int32 runtime, float folded */
+        start(&g);
+        if (v == 2) {
+            unused_input(&g);
+            cst(&g, "x", 0, 3, s213, x);
+        } else {
+            ph(&g, "x", v ? "DT_INT32" : "DT_FLOAT", 3, s213);
+        }
+        cst(&g, "m", 1, 1, s3, mult);
+        node(&g, "y", "Tile", "'x','m'", "");
+        expect(&g,
+               v == 0   ? "tile"
+               : v == 1 ? "tile_i32"
+                        : "tile_const",
+               v == 2 ? NULL
+               : v    ? (void *)xi
+                      : x,
+               sizeof x, 3, w, v == 1, v == 1 ? (void *)wanti : want, VD__S_TILE, v == 2 ? 0 : 1);
+    }
+    /* Size of a runtime value: a constant int32 scalar */
+    static const int32_t size_want[1] = {6};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s213);
+    node(&g, "y", "Size", "'x'", "'out_type':{'type':'DT_INT32'}");
+    expect(&g, "size", x, sizeof x, 0, none, 1, size_want, VD__S_CAST, 1); /* output copy */
+    /* errors: multiples of the wrong length, a negative multiple */
+    static const int32_t m2[2] = {1, 2}, mneg[3] = {1, -1, 1};
+    const int64_t s2[1] = {2};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s213);
+    cst(&g, "m", 1, 1, s2, m2);
+    node(&g, "y", "Tile", "'x','m'", "");
+    expect_error(&g, "tile_rank", VD_ESHAPE, "node 'y' (op Tile)", "rank 3");
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 3, s213);
+    cst(&g, "m", 1, 1, s3, mneg);
+    node(&g, "y", "Tile", "'x','m'", "");
+    expect_error(&g, "tile_negative", VD_EFORMAT, "node 'y' (op Tile)", "negative");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vdag_nn_opsXXXXXX");
     if (!mkdtemp(dir)) return 1;
     test_strided_slice();
+    test_tile_size();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

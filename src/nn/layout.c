@@ -1,14 +1,15 @@
 /*
  * Layout family: Pad/PadV2, Transpose, Reshape, ExpandDims, Squeeze, ConcatV2, Pack,
- * Split, SplitV, Unpack, StridedSlice, Shape.
+ * Split, SplitV, Unpack, StridedSlice, Tile, Shape, Size.
  *
  * Transpose is free for runtime values (only `perm` changes) and a Pad of a runtime
  * value is lazy (values.c materialises it, or a convolution takes it as padding).
  * Concat and Split work along a physical axis in any layout; Reshape-like ops are views
- * of a canonical copy; StridedSlice and Unpack read canonical data. The C kernels here
- * also fold constants at load.
+ * of a canonical copy; StridedSlice, Tile and Unpack read canonical data; Shape and
+ * Size are constants (shapes are static). The C kernels here also fold constants at load.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,10 +127,44 @@ static int k_slice(vd__model *m, vd__step *s)
     return 0;
 }
 
+/* Tile on canonical data: output axis i repeats the input's out/in times. Rows of the
+ * innermost axis are copied whole, then repeated. */
+static int k_tile(vd__model *m, vd__step *s)
+{
+    const vd__val *in = V(s->in[0]), *o = V(s->out[0]);
+    int nd = in->ndim;
+    int64_t total = vd__numel(o->shape, nd);
+    if (total == 0) return 0;
+    const uint32_t *src = vd__vptr(m, s->in[0]);
+    uint32_t *dst = vd__vptr(m, s->out[0]);
+    if (nd == 0) {
+        dst[0] = src[0];
+        return 0;
+    }
+    int64_t istr[VD__MAXD], idx[VD__MAXD] = {0}, acc = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        istr[i] = acc;
+        acc *= in->shape[i];
+    }
+    int64_t row = in->shape[nd - 1], orow = o->shape[nd - 1];
+    for (int64_t k = 0; k < total; k += orow) { /* one output row per outer index */
+        int64_t off = 0;
+        for (int i = 0; i < nd - 1; i++) off += (idx[i] % in->shape[i]) * istr[i];
+        for (int64_t r = 0; r < orow; r += row)
+            memcpy(dst + k + r, src + off, (size_t)row * sizeof *dst);
+        for (int i = nd - 2; i >= 0; i--) {
+            if (++idx[i] < o->shape[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return 0;
+}
+
 static const vd__step_ops pad_c_ops = {.run = k_pad};
 static const vd__step_ops concat_ops = {.run = k_concat};
 static const vd__step_ops split_ops = {.run = k_split};
 static const vd__step_ops slice_ops = {.run = k_slice};
+static const vd__step_ops tile_ops = {.run = k_tile};
 
 /* ---- lowering -------------------------------------------------------------------- */
 
@@ -560,4 +595,47 @@ int vd__lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err)
     if (o < 0) return o;
     for (int i = 0; i < V(x)->ndim; i++) ((int32_t *)V(o)->cdata)[i] = (int32_t)V(x)->shape[i];
     return vd__set_outputs(m, n, o, 1);
+}
+
+int vd__lower_size(vd__model *m, vd__node *n, int kind, vd_error *err)
+{
+    (void)kind;
+    int x = vd__in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t cnt = vd__numel(V(x)->shape, V(x)->ndim);
+    if (cnt > INT32_MAX)
+        return NODE_ERR(n, VD_EUNSUPP, "%lld elements do not fit in int32", (long long)cnt);
+    int o = vd__const_val(m, VD__I32, 0, NULL, n->name, err);
+    if (o < 0) return o;
+    *(int32_t *)V(o)->cdata = (int32_t)cnt;
+    return vd__set_outputs(m, n, o, 1);
+}
+
+int vd__lower_tile(vd__model *m, vd__node *n, int kind, vd_error *err)
+{
+    (void)kind;
+    int x = vd__in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t mult[VD__MAXD];
+    int nm = vd__const_ints(m, n, 1, mult, VD__MAXD, err);
+    if (nm < 0) return nm;
+    if (nm != V(x)->ndim)
+        return NODE_ERR(n, VD_ESHAPE, "%d multiples for an input of rank %d", nm, V(x)->ndim);
+    int64_t os[VD__MAXD];
+    for (int i = 0; i < nm; i++) {
+        if (mult[i] < 0)
+            return NODE_ERR(n, VD_EFORMAT, "negative multiple %lld", (long long)mult[i]);
+        if (__builtin_mul_overflow(V(x)->shape[i], mult[i], &os[i]) || os[i] > VD__MAX_ELEMS)
+            return NODE_ERR(n, VD_ETOOBIG, "multiple %lld of axis %d out of range",
+                            (long long)mult[i], i);
+    }
+    x = vd__canon(m, x, err);
+    if (x < 0) return x;
+    int cst = V(x)->cdata != NULL;
+    int o = cst ? vd__const_val(m, V(x)->dtype, nm, os, n->name, err)
+                : vd__rt_val(m, V(x)->dtype, nm, os, n->name, err);
+    if (o < 0) return o;
+    const vd__step k = {.kind = VD__S_TILE, .ops = &tile_ops};
+    int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }

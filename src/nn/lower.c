@@ -137,6 +137,8 @@ static const lower_entry lowerers[] = {
     {"ArgMax", vd__lower_argmax, 0},
     {"SparseToDense", vd__lower_sparse_to_dense, 0},
     {"Shape", vd__lower_shape, 0},
+    {"Size", vd__lower_size, 0},
+    {"Tile", vd__lower_tile, 0},
 };
 
 /* ---- driver ----------------------------------------------------------------------- */

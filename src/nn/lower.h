@@ -94,6 +94,8 @@ int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_split(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_size(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_tile(vd__model *m, vd__node *n, int kind, vd_error *err);
 
 /* reduce.c: reductions, gather, top-k, arg-max, sparse-to-dense */
 int vd__lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err);

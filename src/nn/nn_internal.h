@@ -13,7 +13,7 @@
  *       conv.c         Conv2D (+fused, depthwise), MaxPool, ResizeBilinear
  *       elementwise.c  binary and unary ops, Prelu, Cast
  *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
- *                      Split/SplitV/Unpack, StridedSlice, Shape
+ *                      Split/SplitV/Unpack, StridedSlice, Tile, Shape, Size
  *       reduce.c       Mean/Sum/Max/Min, GatherV2/GatherNd, TopKV2, ArgMax,
  *                      SparseToDense
  *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
@@ -148,6 +148,7 @@ typedef enum vd__step_kind {
     VD__S_ARGMAX,          /* params.argmax */
     VD__S_REDUCE,          /* params.reduce */
     VD__S_SPARSE_TO_DENSE, /* no params */
+    VD__S_TILE,            /* no params: repeats are the output's shape over the input's */
 } vd__step_kind;
 
 /* Spatial window of a convolution or pooling over NHWC. */
