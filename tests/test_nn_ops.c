@@ -315,12 +315,112 @@ static void test_tile_size(void)
     expect_error(&g, "tile_negative", VD_EFORMAT, "node 'y' (op Tile)", "negative");
 }
 
+/* ---- AddN, Select ------------------------------------------------------------------- */
+
+static void test_addn_select(void)
+{
+    G g;
+    const int64_t s23[2] = {2, 3}, s3[1] = {3}, none[1] = {0};
+    static float x[6] = {1.5f, -2, 3, -4.25f, 0, 6}, c[6] = {10, 20, 30, 40, 50, 60};
+    static int32_t xi[6] = {5, -6, 7, 2147483647, 0, -9}, ci[6] = {1, 2, 3, 4, 5, 6};
+    /* AddN(x, x * c, c) and the same in int32 (wrapping), and all-constant */
+    float want[6];
+    int32_t wanti[6];
+    for (int k = 0; k < 6; k++) {
+        want[k] = x[k] + x[k] * c[k] + c[k];
+        wanti[k] = (int32_t)((uint32_t)xi[k] + (uint32_t)xi[k] * (uint32_t)ci[k] + (uint32_t)ci[k]);
+    }
+    for (int v = 0; v < 3; v++) {
+        start(&g);
+        if (v == 2) {
+            unused_input(&g);
+            cst(&g, "x", 0, 2, s23, x);
+        } else {
+            ph(&g, "x", v ? "DT_INT32" : "DT_FLOAT", 2, s23);
+        }
+        cst(&g, "c", v == 1, 2, s23, v == 1 ? (void *)ci : c);
+        node(&g, "xc", "Mul", "'x','c'", "");
+        node(&g, "y", "AddN", "'x','xc','c'", "'N':{'i':'3'}");
+        expect(&g,
+               v == 0   ? "addn"
+               : v == 1 ? "addn_i32"
+                        : "addn_const",
+               v == 2 ? NULL
+               : v    ? (void *)xi
+                      : x,
+               sizeof x, 2, s23, v == 1, v == 1 ? (void *)wanti : want, VD__S_ADDN, v == 2 ? 0 : 1);
+    }
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 2, s23);
+    cst(&g, "c", 0, 1, s3, c);
+    node(&g, "y", "AddN", "'x','c'", "");
+    expect_error(&g, "addn_shapes", VD_ESHAPE, "node 'y' (op AddN)", "input 1");
+
+    /* Select(x > 0, x, -x) = |x|, same shapes */
+    static const float zero[1] = {0};
+    float absx[6];
+    for (int k = 0; k < 6; k++) absx[k] = fabsf(x[k]);
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 2, s23);
+    cst(&g, "z", 0, 0, none, zero);
+    node(&g, "p", "Greater", "'x','z'", "");
+    node(&g, "n", "Neg", "'x'", "");
+    node(&g, "y", "Select", "'p','x','n'", "");
+    expect(&g, "select", x, sizeof x, 2, s23, 0, absx, VD__S_SELECT, 1);
+    /* SelectV2 broadcasting: a [3] condition (a constant cast to bool), t [2,3] runtime,
+     * e a scalar; then the same with x constant too (folded) */
+    static const int32_t pick[3] = {1, 0, 1};
+    static const float e[1] = {-7};
+    float bwant[6];
+    for (int k = 0; k < 6; k++) bwant[k] = pick[k % 3] ? x[k] : e[0];
+    for (int folded = 0; folded < 2; folded++) {
+        start(&g);
+        if (folded) {
+            unused_input(&g);
+            cst(&g, "x", 0, 2, s23, x);
+        } else {
+            ph(&g, "x", "DT_FLOAT", 2, s23);
+        }
+        cst(&g, "pick", 1, 1, s3, pick);
+        cst(&g, "e", 0, 0, none, e);
+        node(&g, "p", "Cast", "'pick'", "'DstT':{'type':'DT_BOOL'}");
+        node(&g, "y", "SelectV2", "'p','x','e'", "");
+        expect(&g, folded ? "select_bcast_const" : "select_bcast", folded ? NULL : x, sizeof x, 2,
+               s23, 0, bwant, VD__S_SELECT, folded ? 0 : 1);
+    }
+    /* int32 t and e, cond broadcast along the other axis: cond [2,1] */
+    static const int32_t rows[2] = {0, 1};
+    const int64_t s21[2] = {2, 1};
+    int32_t iwant[6];
+    for (int k = 0; k < 6; k++) iwant[k] = rows[k / 3] ? xi[k] : ci[k];
+    start(&g);
+    ph(&g, "x", "DT_INT32", 2, s23);
+    cst(&g, "c", 1, 2, s23, ci);
+    cst(&g, "rows", 1, 2, s21, rows);
+    node(&g, "p", "Cast", "'rows'", "'DstT':{'type':'DT_BOOL'}");
+    node(&g, "y", "Select", "'p','x','c'", "");
+    expect(&g, "select_i32", xi, sizeof xi, 2, s23, 1, iwant, VD__S_SELECT, 1);
+    /* errors: a float condition; shapes that do not broadcast */
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 2, s23);
+    node(&g, "y", "Select", "'x','x','x'", "");
+    expect_error(&g, "select_cond", VD_EFORMAT, "node 'y' (op Select)", "bool");
+    const int64_t s2[1] = {2};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 2, s23);
+    cst(&g, "rows", 1, 1, s2, rows);
+    node(&g, "p", "Cast", "'rows'", "'DstT':{'type':'DT_BOOL'}");
+    node(&g, "y", "Select", "'p','x','x'", "");
+    expect_error(&g, "select_shapes", VD_ESHAPE, "node 'y' (op Select)", "broadcast");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vdag_nn_opsXXXXXX");
     if (!mkdtemp(dir)) return 1;
     test_strided_slice();
     test_tile_size();
+    test_addn_select();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

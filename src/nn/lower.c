@@ -2,7 +2,8 @@
  * The lowering driver: walks the graph depth-first from its outputs and lowers each
  * reachable node once through the table below (TF op -> family lowering function and
  * kind). The source ops (Const, Placeholder, Identity) live here; every other op lives
- * in its family file (conv.c, elementwise.c, layout.c, reduce.c; see nn_internal.h).
+ * in its family file (conv.c, elementwise.c, layout.c, reduce.c, nary.c; see
+ * nn_internal.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -139,6 +140,9 @@ static const lower_entry lowerers[] = {
     {"Shape", vd__lower_shape, 0},
     {"Size", vd__lower_size, 0},
     {"Tile", vd__lower_tile, 0},
+    {"AddN", vd__lower_addn, 0},
+    {"Select", vd__lower_select, 0},
+    {"SelectV2", vd__lower_select, 0},
 };
 
 /* ---- driver ----------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
  *       elementwise.c  binary and unary ops, Prelu, Cast
  *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
  *                      Split/SplitV/Unpack, StridedSlice, Tile, Shape, Size
+ *       nary.c         AddN, Select/SelectV2
  *       reduce.c       Mean/Sum/Max/Min, GatherV2/GatherNd, TopKV2, ArgMax,
  *                      SparseToDense
  *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
@@ -148,6 +149,8 @@ typedef enum vd__step_kind {
     VD__S_ARGMAX,          /* params.argmax */
     VD__S_REDUCE,          /* params.reduce */
     VD__S_SPARSE_TO_DENSE, /* no params */
+    VD__S_ADDN,            /* no params: sum of n_in inputs of one shape */
+    VD__S_SELECT,          /* no params: in[0] ? in[1] : in[2], broadcast */
     VD__S_TILE,            /* no params: repeats are the output's shape over the input's */
 } vd__step_kind;
 
