@@ -414,6 +414,86 @@ static void test_addn_select(void)
     expect_error(&g, "select_shapes", VD_ESHAPE, "node 'y' (op Select)", "broadcast");
 }
 
+/* ---- Fill, Range ---------------------------------------------------------------------- */
+
+static void test_fill_range(void)
+{
+    G g;
+    const int64_t s4[1] = {4}, s2[1] = {2}, none[1] = {0};
+    static float x[4] = {2.5f, -1, 0, 8};
+    static const int32_t dims[2] = {2, 3}, sl_b[1] = {0}, sl_e[1] = {1}, sl_s[1] = {1};
+    const int64_t s1[1] = {1}, s23[2] = {2, 3};
+    /* Fill([2,3], x[0]): a runtime scalar (x sliced with a shrunk axis) */
+    float fwant[6];
+    for (int k = 0; k < 6; k++) fwant[k] = x[0];
+    for (int folded = 0; folded < 2; folded++) {
+        start(&g);
+        if (folded) {
+            unused_input(&g);
+            cst(&g, "x", 0, 1, s4, x);
+        } else {
+            ph(&g, "x", "DT_FLOAT", 1, s4);
+        }
+        cst(&g, "d", 1, 1, s2, dims);
+        cst(&g, "b", 1, 1, s1, sl_b);
+        cst(&g, "e", 1, 1, s1, sl_e);
+        cst(&g, "s", 1, 1, s1, sl_s);
+        node(&g, "v", "StridedSlice", "'x','b','e','s'", "'shrink_axis_mask':{'i':'1'}");
+        node(&g, "y", "Fill", "'d','v'", "");
+        expect(&g, folded ? "fill_const" : "fill", folded ? NULL : x, sizeof x, 2, s23, 0, fwant,
+               VD__S_FILL, folded ? 0 : 1);
+    }
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 1, s4);
+    cst(&g, "d", 1, 1, s2, dims);
+    node(&g, "y", "Fill", "'d','x'", "");
+    expect_error(&g, "fill_vector", VD_ESHAPE, "node 'y' (op Fill)", "scalar");
+
+    /* Range(0.5, 3, 0.75) + x: [0.5, 1.25, 2, 2.75] + x (the Range folds, the Add runs) */
+    static const float r0[1] = {0.5f}, r1[1] = {3}, rd[1] = {0.75f};
+    float rwant[4];
+    float acc = r0[0];
+    for (int k = 0; k < 4; k++, acc += rd[0]) rwant[k] = acc + x[k];
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 1, s4);
+    cst(&g, "start", 0, 0, none, r0);
+    cst(&g, "limit", 0, 0, none, r1);
+    cst(&g, "delta", 0, 0, none, rd);
+    node(&g, "r", "Range", "'start','limit','delta'", "'Tidx':{'type':'DT_FLOAT'}");
+    node(&g, "y", "Add", "'r','x'", "");
+    expect(&g, "range_f32", x, sizeof x, 1, s4, 0, rwant, VD__S_RANGE, 0);
+    /* int32, counting down: Range(10, 1, -3) = [10, 7, 4]; an empty one: Range(1, 10, -3) */
+    static const int32_t i0[1] = {10}, i1[1] = {1}, id[1] = {-3};
+    static const int32_t iwant[3] = {10, 7, 4};
+    const int64_t s3[1] = {3}, s0[1] = {0};
+    for (int empty = 0; empty < 2; empty++) {
+        start(&g);
+        unused_input(&g);
+        cst(&g, "start", 1, 0, none, empty ? i1 : i0);
+        cst(&g, "limit", 1, 0, none, empty ? i0 : i1);
+        cst(&g, "delta", 1, 0, none, id);
+        node(&g, "y", "Range", "'start','limit','delta'", "'Tidx':{'type':'DT_INT32'}");
+        expect(&g, empty ? "range_empty" : "range_i32", NULL, 0, 1, empty ? s0 : s3, 1, iwant,
+               VD__S_RANGE, 0);
+    }
+    /* errors: a runtime limit (a dynamic shape); delta 0 */
+    static const float d0[1] = {0};
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 1, s1);
+    cst(&g, "start", 0, 0, none, r0);
+    cst(&g, "delta", 0, 0, none, rd);
+    node(&g, "lim", "Squeeze", "'x'", "");
+    node(&g, "y", "Range", "'start','lim','delta'", "");
+    expect_error(&g, "range_dynamic", VD_EUNSUPP, "node 'y' (op Range)", "constant");
+    start(&g);
+    unused_input(&g);
+    cst(&g, "start", 0, 0, none, r0);
+    cst(&g, "limit", 0, 0, none, r1);
+    cst(&g, "delta", 0, 0, none, d0);
+    node(&g, "y", "Range", "'start','limit','delta'", "");
+    expect_error(&g, "range_zero", VD_EFORMAT, "node 'y' (op Range)", "delta");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vdag_nn_opsXXXXXX");
@@ -421,6 +501,7 @@ int main(void)
     test_strided_slice();
     test_tile_size();
     test_addn_select();
+    test_fill_range();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

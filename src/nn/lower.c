@@ -2,7 +2,7 @@
  * The lowering driver: walks the graph depth-first from its outputs and lowers each
  * reachable node once through the table below (TF op -> family lowering function and
  * kind). The source ops (Const, Placeholder, Identity) live here; every other op lives
- * in its family file (conv.c, elementwise.c, layout.c, reduce.c, nary.c; see
+ * in its family file (conv.c, elementwise.c, layout.c, reduce.c, nary.c, generate.c; see
  * nn_internal.h).
  */
 #include <math.h>
@@ -143,6 +143,8 @@ static const lower_entry lowerers[] = {
     {"AddN", vd__lower_addn, 0},
     {"Select", vd__lower_select, 0},
     {"SelectV2", vd__lower_select, 0},
+    {"Fill", vd__lower_fill, 0},
+    {"Range", vd__lower_range, 0},
 };
 
 /* ---- driver ----------------------------------------------------------------------- */

@@ -15,6 +15,7 @@
  *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
  *                      Split/SplitV/Unpack, StridedSlice, Tile, Shape, Size
  *       nary.c         AddN, Select/SelectV2
+ *       generate.c     Fill, Range
  *       reduce.c       Mean/Sum/Max/Min, GatherV2/GatherNd, TopKV2, ArgMax,
  *                      SparseToDense
  *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
@@ -152,6 +153,8 @@ typedef enum vd__step_kind {
     VD__S_ADDN,            /* no params: sum of n_in inputs of one shape */
     VD__S_SELECT,          /* no params: in[0] ? in[1] : in[2], broadcast */
     VD__S_TILE,            /* no params: repeats are the output's shape over the input's */
+    VD__S_FILL,            /* no params: the scalar in[0] everywhere */
+    VD__S_RANGE,           /* no params: in[0] + i * in[1] (folded at load) */
 } vd__step_kind;
 
 /* Spatial window of a convolution or pooling over NHWC. */
