@@ -494,6 +494,70 @@ static void test_fill_range(void)
     expect_error(&g, "range_zero", VD_EFORMAT, "node 'y' (op Range)", "delta");
 }
 
+/* ---- GreaterEqual, LogicalAnd, Reciprocal ------------------------------------------- */
+
+static void test_compare_logic_reciprocal(void)
+{
+    G g;
+    const int64_t s23[2] = {2, 3}, s3[1] = {3};
+    static float x[6] = {-1, 0.5f, 2, 3, 2, -0.25f}, t[3] = {2, 0.5f, 0};
+    /* GreaterEqual(x, t) with t broadcast over rows; equal values count */
+    int32_t ge[6];
+    for (int k = 0; k < 6; k++) ge[k] = x[k] >= t[k % 3];
+    for (int folded = 0; folded < 2; folded++) {
+        start(&g);
+        if (folded) {
+            unused_input(&g);
+            cst(&g, "x", 0, 2, s23, x);
+        } else {
+            ph(&g, "x", "DT_FLOAT", 2, s23);
+        }
+        cst(&g, "t", 0, 1, s3, t);
+        node(&g, "y", "GreaterEqual", "'x','t'", "");
+        expect(&g, folded ? "greater_equal_const" : "greater_equal", folded ? NULL : x, sizeof x, 2,
+               s23, 1, ge, VD__S_BINARY, folded ? 0 : 1);
+    }
+    /* LogicalAnd(x >= t, x < 2.5): a window; and of two constant bools (folded) */
+    static const float hi[1] = {2.5f};
+    const int64_t none[1] = {0};
+    int32_t in_win[6];
+    for (int k = 0; k < 6; k++) in_win[k] = x[k] >= t[k % 3] && x[k] < hi[0];
+    start(&g);
+    ph(&g, "x", "DT_FLOAT", 2, s23);
+    cst(&g, "t", 0, 1, s3, t);
+    cst(&g, "hi", 0, 0, none, hi);
+    node(&g, "a", "GreaterEqual", "'x','t'", "");
+    node(&g, "b", "Less", "'x','hi'", "");
+    node(&g, "y", "LogicalAnd", "'a','b'", "");
+    expect(&g, "logical_and", x, sizeof x, 2, s23, 1, in_win, VD__S_BINARY, 3);
+    static const int32_t p[6] = {1, 0, 1, 0, 5, 0}, q[3] = {1, 1, 0};
+    int32_t pq[6];
+    for (int k = 0; k < 6; k++) pq[k] = p[k] && q[k % 3];
+    start(&g);
+    unused_input(&g);
+    cst(&g, "p", 1, 2, s23, p);
+    cst(&g, "q", 1, 1, s3, q);
+    node(&g, "pb", "Cast", "'p'", "'DstT':{'type':'DT_BOOL'}");
+    node(&g, "qb", "Cast", "'q'", "'DstT':{'type':'DT_BOOL'}");
+    node(&g, "y", "LogicalAnd", "'pb','qb'", "");
+    expect(&g, "logical_and_const", NULL, 0, 2, s23, 1, pq, VD__S_BINARY, 0);
+    /* Reciprocal, runtime and folded */
+    float rec[6];
+    for (int k = 0; k < 6; k++) rec[k] = 1.0f / x[k];
+    for (int folded = 0; folded < 2; folded++) {
+        start(&g);
+        if (folded) {
+            unused_input(&g);
+            cst(&g, "x", 0, 2, s23, x);
+        } else {
+            ph(&g, "x", "DT_FLOAT", 2, s23);
+        }
+        node(&g, "y", "Reciprocal", "'x'", "");
+        expect(&g, folded ? "reciprocal_const" : "reciprocal", folded ? NULL : x, sizeof x, 2, s23,
+               0, rec, VD__S_UNARY, folded ? 0 : 1);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vdag_nn_opsXXXXXX");
@@ -502,6 +566,7 @@ int main(void)
     test_tile_size();
     test_addn_select();
     test_fill_range();
+    test_compare_logic_reciprocal();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -188,6 +188,8 @@ enum {
     VD__B_EQUAL,
     VD__B_LESS,
     VD__B_GREATER,
+    VD__B_GREATER_EQUAL,
+    VD__B_LOGICAL_AND, /* bools (int32 0/1) */
 };
 typedef struct vd__binary_params {
     int op; /* VD__B_* */
@@ -211,6 +213,7 @@ enum {
     VD__U_RSQRT,
     VD__U_SQUARE,
     VD__U_ABS,
+    VD__U_RECIPROCAL,
 };
 typedef struct vd__unary_params {
     int op;      /* VD__U_* */
