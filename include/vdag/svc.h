@@ -84,9 +84,10 @@ typedef struct vd_service {
     const vd_svc_field *in_schema;
     /* Name of a class index (VD_FT_CLASSES); NULL if the service has no classes. */
     const char *(*class_label)(int cls);
-    /* Profiling inputs (vd_kb_profile) of a service with required inputs: the model-0 output,
-     * on the frame, of the registered service named by profile_from, unless profile_args is
-     * set and makes them itself (*args: a new object). */
+    /* Profiling inputs (vd_kb_profile) of a service with required inputs, or with optional
+     * ones and a profile_from (some of its models use them): the model-0 output, on the
+     * frame, of the registered service named by profile_from, unless profile_args is set and
+     * makes them itself (*args: a new object). */
     const char *profile_from;
     int (*profile_args)(const vd_frame *frame, const vd_svc_opts *opts, json_t **args,
                         vd_error *err);
