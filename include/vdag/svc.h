@@ -80,7 +80,8 @@ typedef struct vd_service {
     /* Inputs besides the image ({NULL}-terminated; required unless VD_FIELD_OPTIONAL). DAG
      * validation rejects a reference to a field of another type. The pipeline form wires a
      * required input from the nearest earlier stage that outputs a field of that name, and
-     * optional ones from that same stage when it outputs them. */
+     * optional ones from that same stage when it outputs them; a service whose inputs are
+     * all optional gets them from the nearest earlier stage that outputs its first one. */
     const vd_svc_field *in_schema;
     /* Name of a class index (VD_FT_CLASSES); NULL if the service has no classes. */
     const char *(*class_label)(int cls);
