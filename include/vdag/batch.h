@@ -77,13 +77,16 @@ void vd_batch_free(vd_batch *b);
 /* ---- workers --------------------------------------------------------------------------- */
 
 typedef struct vd_worker_opts {
-    vd_queue *q;        /* borrowed */
-    int threads;        /* worker threads, each with its own model instances; default 1 */
-    int nn_threads;     /* threads per model instance; default 1 */
-    const char *name;   /* reported with each result; default host:pid */
-    int preload_model;  /* load this object_detection model at start; -1: on first use */
-    int64_t fail_frame; /* fault injection for tests: items containing this frame fail; -1 */
-    int verbose;        /* one line per item on stderr */
+    vd_queue *q;       /* borrowed */
+    int threads;       /* worker threads, each with its own model instances; default 1 */
+    int nn_threads;    /* threads per model instance; default 1 */
+    const char *name;  /* reported with each result; default host:pid */
+    int preload_model; /* load this object_detection model at start; -1: on first use */
+    /* fault injection for tests: items holding fail_frame fail (fail_on), items holding
+     * crash_frame kill the process with SIGKILL (crash_on) */
+    int fail_on, crash_on;
+    int64_t fail_frame, crash_frame;
+    int verbose; /* one line per item on stderr */
 } vd_worker_opts;
 
 typedef struct vd_worker vd_worker;

@@ -12,6 +12,7 @@
  * {"ok":false} under the item's key, a record on the dead-letter subject, then the ack.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,9 +199,15 @@ static int run_item(wthread *t, vd_qmsg *m, const vd__item *it, vd_error *err)
     double t0 = vd_now_ms(), dec_ms = 0, model_ms = 0, last_progress = t0;
     double progress_every = q->ops->ack_wait_ms(q) / 3.0;
     int rc = get_svc(t, it->model_id, it->min_score, it->iou, &svc, err);
-    if (!rc && w->o.fail_frame >= it->first && w->o.fail_frame < it->first + it->n)
+    if (!rc && w->o.fail_on && w->o.fail_frame >= it->first && w->o.fail_frame < it->first + it->n)
         rc = vd_fail(err, VD_EINVAL, "fault injection: this worker fails frame %lld (--fail-frame)",
                      (long long)w->o.fail_frame);
+    if (!rc && w->o.crash_on && w->o.crash_frame >= it->first &&
+        w->o.crash_frame < it->first + it->n) {
+        fprintf(stderr, "vdag worker %s: fault injection: dying on frame %lld (--crash-frame)\n",
+                t->name, (long long)w->o.crash_frame);
+        raise(SIGKILL);
+    }
     double d0 = vd_now_ms();
     if (!rc) rc = seek_to(t, q, it, err);
     dec_ms += vd_now_ms() - d0;

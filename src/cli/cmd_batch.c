@@ -101,7 +101,7 @@ int vd_batch_cli_start(vd_batch_cli *c, const char *nats, vd_http_route *r, int 
         .q = c->q, .data_dir = dir, .max_upload = c->max_upload, .item_frames = c->item_frames};
     if (!rc) rc = vd_batch_new(&bo, &c->b, err);
     int workers = c->workers_set ? c->workers : nats ? 0 : cores();
-    vd_worker_opts wo = {.q = c->q, .threads = workers, .preload_model = -1, .fail_frame = -1};
+    vd_worker_opts wo = {.q = c->q, .threads = workers, .preload_model = -1};
     if (!rc && workers > 0) rc = vd_worker_start(&wo, &c->w, err);
     if (rc) {
         vd_batch_cli_stop(c);
@@ -454,7 +454,7 @@ int vd_cmd_batch_rm(int argc, char **argv)
 int vd_cmd_worker(int argc, char **argv)
 {
     const char *nats = NULL, *name = NULL;
-    vd_worker_opts wo = {.threads = 1, .preload_model = 1, .fail_frame = -1};
+    vd_worker_opts wo = {.threads = 1, .preload_model = 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--verbose")) {
@@ -471,7 +471,9 @@ int vd_cmd_worker(int argc, char **argv)
         else if (!strcmp(a, "--name"))
             name = v;
         else if (!strcmp(a, "--fail-frame"))
-            wo.fail_frame = atoll(v);
+            wo.fail_frame = atoll(v), wo.fail_on = 1;
+        else if (!strcmp(a, "--crash-frame"))
+            wo.crash_frame = atoll(v), wo.crash_on = 1;
         else if (!strcmp(a, "--model")) {
             vd_batch_job_opts jo;
             vd_error err = {0};
@@ -527,9 +529,10 @@ int vd_cmd_worker(int argc, char **argv)
 usage:
     fprintf(stderr,
             "usage: vdag worker --nats URL [--threads N] [--model nanodet|centernet] [--name N]\n"
-            "                   [--nn-threads N] [--verbose] [--fail-frame N]\n"
+            "                   [--nn-threads N] [--verbose] [--fail-frame N] [--crash-frame N]\n"
             "  Pulls batch items (videos uploaded to POST /videos) from JetStream until\n"
             "  SIGINT/SIGTERM; one model instance per thread. --model: the model loaded at start\n"
-            "  (items bring their own). --fail-frame: fault injection for tests.\n");
+            "  (items bring their own). --fail-frame, --crash-frame: fault injection for tests\n"
+            "  (items holding that frame fail, or kill the worker).\n");
     return 2;
 }
