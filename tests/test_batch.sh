@@ -178,6 +178,11 @@ ok "unknown id: 404" '[ "$(curl -s -o /dev/null -w "%{http_code}" "$U/videos/nop
 
 # shutting down removes the in-process server's files
 kill -TERM "$srv" "$srv2"
-wait "$srv" "$srv2" 2>/dev/null
+wait "$srv"
+st1=$?
+wait "$srv2"
+st2=$?
+ok "servers exit cleanly" '[ "$st1" = 0 ] && [ "$st2" = 0 ]'
 ok "in-process servers remove their files at exit" '[ ! -e "$tmp/srv/data/run-$srv" ] && [ ! -e "$tmp/srv/data/run-$srv2" ]'
+ok "no sanitizer reports" '! grep -l "Sanitizer\|runtime error" "$tmp"/*.log "$tmp"/*.err'
 finish

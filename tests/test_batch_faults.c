@@ -263,6 +263,12 @@ int main(void)
     }
     bt_stop(cloud);
     stop_workers();
+    char grep[400];
+    snprintf(grep, sizeof grep, "grep -c 'Sanitizer\\|runtime error' %s", logpath);
+    int grc;
+    char *hits = vt_run(grep, &grc);
+    CHECKF(grc != 0, "sanitizer reports in %s: %s", logpath, hits);
+    free(hits);
     if (vt_fail) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "tail -n 40 %s >&2", logpath);

@@ -253,6 +253,7 @@ static json_int_t rec_int(const video *v, const char *k)
 
 typedef struct tally {
     int items_done, items_failed, items_total;
+    int items_redelivered; /* done, but not on their first delivery */
     int64_t frames_failed;
     double last_t;
 } tally;
@@ -264,7 +265,7 @@ static void count_items(const video *v, tally *t)
     for (int i = 0; i < v->n_items; i++) {
         const item_rec *it = &v->items[i];
         if (it->state == IT_NONE) continue;
-        if (it->state == IT_DONE) t->items_done++;
+        if (it->state == IT_DONE) t->items_done++, t->items_redelivered += it->deliveries > 1;
         if (it->state == IT_FAILED) t->items_failed++;
         if (it->t_ms > t->last_t) t->last_t = it->t_ms;
         for (int64_t f = it->first; it->state == IT_FAILED && f < it->first + it->n; f++)
@@ -372,20 +373,20 @@ static json_t *stats(const video *v)
     char resb[32];
     snprintf(resb, sizeof resb, res > 0 ? "%dp" : "native", res);
     json_t *o = json_pack(
-        "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:O,s:{s:i,s:i,s:i},s:o,s:f,s:f,s:f,s:f,s:o,"
+        "{s:s,s:s,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:O,s:{s:i,s:i,s:i,s:i},s:o,s:f,s:f,s:f,s:f,s:o,"
         "s:I,s:I,s:i,s:o,s:o}",
         "video_id", v->id, "name", rec_str(v, "name") ? rec_str(v, "name") : "", "size",
         rec_int(v, "size"), "state", state, "model", rec_str(v, "model") ? rec_str(v, "model") : "",
         "resolution", resb, "frames_expected", (json_int_t)n_exp, "frames_processed",
         (json_int_t)processed, "frames_failed", (json_int_t)t.frames_failed, "frames_undecodable",
         (json_int_t)undecodable, "truncated_at", trunc ? trunc : json_null(), "items", "total",
-        t.items_total, "done", t.items_done, "failed", t.items_failed, "failed_items", failed,
-        "avg_ms_per_frame", detected ? round(ms_sum / detected * 100) / 100 : 0.0,
-        "decode_ms_per_frame", decoded ? round(dec_sum / decoded * 100) / 100 : 0.0, "wall_s",
-        round(wall * 1000) / 1000, "fps", wall > 0 ? round(processed / wall * 100) / 100 : 0.0,
-        "classes", classes, "person_detections", (json_int_t)(pi >= 0 ? det[pi] : 0),
-        "person_max_in_frame", (json_int_t)(pi >= 0 ? maxin[pi] : 0), "n_classes", nr, "top3", top3,
-        "workers", workers);
+        t.items_total, "done", t.items_done, "failed", t.items_failed, "redelivered",
+        t.items_redelivered, "failed_items", failed, "avg_ms_per_frame",
+        detected ? round(ms_sum / detected * 100) / 100 : 0.0, "decode_ms_per_frame",
+        decoded ? round(dec_sum / decoded * 100) / 100 : 0.0, "wall_s", round(wall * 1000) / 1000,
+        "fps", wall > 0 ? round(processed / wall * 100) / 100 : 0.0, "classes", classes,
+        "person_detections", (json_int_t)(pi >= 0 ? det[pi] : 0), "person_max_in_frame",
+        (json_int_t)(pi >= 0 ? maxin[pi] : 0), "n_classes", nr, "top3", top3, "workers", workers);
     if (o && rec_str(v, "error")) json_object_set(o, "error", json_object_get(v->rec, "error"));
     return o;
 }
