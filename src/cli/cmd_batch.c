@@ -49,9 +49,23 @@ int vd_batch_cli_flag(vd_batch_cli *c, const char *flag, const char *val)
 {
     if (!strcmp(flag, "--data"))
         c->data = val;
-    else if (!strcmp(flag, "--max-upload"))
-        c->max_upload = strtoull(val, NULL, 10);
-    else if (!strcmp(flag, "--workers"))
+    else if (!strcmp(flag, "--max-upload")) {
+        char *end;
+        double v = strtod(val, &end);
+        double k = !strcasecmp(end, "k") || !strcasecmp(end, "kb")   ? 1e3
+                   : !strcasecmp(end, "m") || !strcasecmp(end, "mb") ? 1e6
+                   : !strcasecmp(end, "g") || !strcasecmp(end, "gb") ? 1e9
+                   : !strcasecmp(end, "kib")                         ? 1024.0
+                   : !strcasecmp(end, "mib")                         ? 1048576.0
+                   : !strcasecmp(end, "gib")                         ? 1073741824.0
+                   : !*end                                           ? 1
+                                                                     : -1;
+        if (end == val || k < 0 || v <= 0) {
+            fprintf(stderr, "vdag: --max-upload %s: expected bytes, e.g. 2GiB or 500MB\n", val);
+            return -1;
+        }
+        c->max_upload = (unsigned long long)(v * k);
+    } else if (!strcmp(flag, "--workers"))
         c->workers = atoi(val), c->workers_set = 1;
     else if (!strcmp(flag, "--ack-wait"))
         c->ack_wait_ms = (int)(parse_secs(val) * 1000);
@@ -70,9 +84,9 @@ int vd_batch_cli_flag(vd_batch_cli *c, const char *flag, const char *val)
 
 const char *vd_batch_cli_usage(void)
 {
-    return "  batch (/videos): --data DIR (uploads; default $VDAG_CACHE/batch) --max-upload BYTES\n"
-           "                  --workers N (in-process workers; default: one per core without\n"
-           "                  --nats, none with it) --ack-wait S --max-deliver N --item-frames N\n";
+    return "  batch (/videos): --data DIR (uploads; default $VDAG_CACHE/batch) --max-upload SIZE\n"
+           "                  (2GiB) --workers N (in-process workers: one per core; none with\n"
+           "                  --nats) --ack-wait S (30) --max-deliver N (5) --item-frames N (25)\n";
 }
 
 int vd_batch_cli_start(vd_batch_cli *c, const char *nats, vd_http_route *r, int cap, int *nr,
