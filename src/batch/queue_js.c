@@ -46,6 +46,9 @@ typedef struct jq {
     size_t max_value;
     atomic_int reconnects;
     char url[256];
+    pthread_mutex_t mu;  /* orphans */
+    kvWatcher **orphans; /* watchers stopped while disconnected: destroyed after the close */
+    int n_orphans;
 } jq;
 
 struct vd_kv_watch {
@@ -55,8 +58,7 @@ struct vd_kv_watch {
     void *arg;
     pthread_t thr;
     atomic_int stop;
-    pthread_mutex_t mu; /* w */
-    kvWatcher *w;
+    kvWatcher *w; /* the watch thread's (and unwatch's once it has joined) */
 };
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -428,6 +430,22 @@ static int jq_kv_purge(vd_queue *q, int bucket, const char *prefix, vd_error *er
     return purge_subject(p, stream, subj, err);
 }
 
+/* Destroy a watcher now, or after the connection is closed when it is down (stopping a
+ * watcher deletes its consumer on the server, which would wait for the API timeout). */
+static void drop_watcher(jq *p, kvWatcher *kw)
+{
+    if (!kw) return;
+    if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED) {
+        kvWatcher_Destroy(kw);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    kvWatcher **o = realloc(p->orphans, sizeof *o * (size_t)(p->n_orphans + 1));
+    if (o) p->orphans = o, p->orphans[p->n_orphans++] = kw;
+    pthread_mutex_unlock(&p->mu);
+    if (!o) kvWatcher_Destroy(kw);
+}
+
 static void *watch_main(void *arg)
 {
     vd_kv_watch *w = arg;
@@ -440,13 +458,11 @@ static void *watch_main(void *arg)
         }
         if (!w->w || atomic_load(&p->reconnects) != seen) { /* (re)start: a full replay */
             seen = atomic_load(&p->reconnects);
-            pthread_mutex_lock(&w->mu);
-            kvWatcher_Destroy(w->w);
+            drop_watcher(p, w->w);
             w->w = NULL;
             kvWatcher *nw = NULL;
             if (!atomic_load(&w->stop) && kvStore_WatchAll(&nw, p->kv[w->bucket], NULL) == NATS_OK)
                 w->w = nw;
-            pthread_mutex_unlock(&w->mu);
             if (!w->w) {
                 usleep(WATCH_POLL_MS * 1000);
                 continue;
@@ -457,10 +473,8 @@ static void *watch_main(void *arg)
         if (s == NATS_TIMEOUT) continue;
         if (s != NATS_OK) { /* stopped, or broken: make a new one */
             if (!atomic_load(&w->stop)) usleep(WATCH_POLL_MS * 1000);
-            pthread_mutex_lock(&w->mu);
-            kvWatcher_Destroy(w->w);
+            drop_watcher(p, w->w);
             w->w = NULL;
-            pthread_mutex_unlock(&w->mu);
             continue;
         }
         if (!e) {
@@ -487,11 +501,9 @@ static int jq_kv_watch(vd_queue *q, int bucket, vd_kv_fn fn, void *arg, vd_kv_wa
     if (!w) return vd_fail(err, VD_ENOMEM, "out of memory");
     w->q = p, w->bucket = bucket, w->fn = fn, w->arg = arg;
     atomic_init(&w->stop, 0);
-    pthread_mutex_init(&w->mu, NULL);
     natsStatus s = kvStore_WatchAll(&w->w, p->kv[bucket], NULL);
     if (s != NATS_OK || pthread_create(&w->thr, NULL, watch_main, w)) {
         kvWatcher_Destroy(w->w);
-        pthread_mutex_destroy(&w->mu);
         free(w);
         return s != NATS_OK ? js_fail(err, s, 0, "watch", bucket_names[bucket])
                             : vd_fail(err, VD_ENOMEM, "cannot start a watch thread");
@@ -504,12 +516,8 @@ static void jq_kv_unwatch(vd_kv_watch *w)
 {
     if (!w) return;
     atomic_store(&w->stop, 1);
-    pthread_mutex_lock(&w->mu);
-    if (w->w) kvWatcher_Stop(w->w); /* wakes a waiting kvWatcher_Next */
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thr, NULL);
-    kvWatcher_Destroy(w->w);
-    pthread_mutex_destroy(&w->mu);
+    pthread_join(w->thr, NULL); /* its kvWatcher_Next waits WATCH_POLL_MS at most */
+    drop_watcher(w->q, w->w);
     free(w);
 }
 
@@ -532,13 +540,14 @@ static void jq_close(vd_queue *q)
 {
     if (!q) return;
     jq *p = q->priv;
+    if (p->nc) natsConnection_Close(p->nc);
+    for (int i = 0; i < p->n_orphans; i++) kvWatcher_Destroy(p->orphans[i]);
+    free(p->orphans);
     for (int b = 0; b < VD_KV_N; b++) kvStore_Destroy(p->kv[b]);
     jsCtx_Destroy(p->js);
-    if (p->nc) {
-        natsConnection_Close(p->nc);
-        natsConnection_Destroy(p->nc);
-    }
+    natsConnection_Destroy(p->nc);
     natsOptions_Destroy(p->opts);
+    pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
@@ -580,6 +589,7 @@ int vd_queue_js_new(const char *url, const vd_queue_opts *o, vd_queue **out, vd_
     if (!p) return vd_fail(err, VD_ENOMEM, "out of memory");
     snprintf(p->url, sizeof p->url, "%s", url);
     atomic_init(&p->reconnects, 0);
+    pthread_mutex_init(&p->mu, NULL);
     p->pub = (vd_queue){&js_ops, p};
     natsStatus s = natsOptions_Create(&p->opts);
     if (s == NATS_OK) s = natsOptions_SetURL(p->opts, url);
