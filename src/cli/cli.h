@@ -44,9 +44,10 @@ const char *vd_batch_cli_usage(void);
 struct vd_http_route;
 struct vd_error;
 /* In-process queue (and one worker per core) without nats, else JetStream at nats; adds the
- * routes to r[*nr..cap) when r is given. */
-int vd_batch_cli_start(vd_batch_cli *c, const char *nats, struct vd_http_route *r, int cap, int *nr,
-                       struct vd_error *err);
+ * routes to r[*nr..cap) when r is given. The owner (the API server) sets the consumer's
+ * ack wait and max deliveries; others only when given --ack-wait/--max-deliver. */
+int vd_batch_cli_start(vd_batch_cli *c, const char *nats, int owner, struct vd_http_route *r,
+                       int cap, int *nr, struct vd_error *err);
 void vd_batch_cli_stop(vd_batch_cli *c);
 
 /* API clients (cmd_client.c) */

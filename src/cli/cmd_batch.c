@@ -89,8 +89,8 @@ const char *vd_batch_cli_usage(void)
            "                  --nats) --ack-wait S (30) --max-deliver N (5) --item-frames N (25)\n";
 }
 
-int vd_batch_cli_start(vd_batch_cli *c, const char *nats, vd_http_route *r, int cap, int *nr,
-                       vd_error *err)
+int vd_batch_cli_start(vd_batch_cli *c, const char *nats, int owner, vd_http_route *r, int cap,
+                       int *nr, vd_error *err)
 {
     char def[512], dir[760];
     if (!c->data) {
@@ -107,7 +107,7 @@ int vd_batch_cli_start(vd_batch_cli *c, const char *nats, vd_http_route *r, int 
     snprintf(blobs, sizeof blobs, "%s/blobs", dir);
     vd_queue_opts qo = {.ack_wait_ms = c->ack_wait_ms,
                         .max_deliver = c->max_deliver,
-                        .configure = 1,
+                        .configure = owner || c->ack_wait_ms || c->max_deliver,
                         .dir = blobs,
                         .name = "vdag-batch-api"};
     int rc = nats ? vd_queue_js_new(nats, &qo, &c->q, err) : vd_queue_inproc_new(&qo, &c->q, err);
@@ -373,7 +373,7 @@ int vd_cmd_batch_submit(int argc, char **argv)
     }
     /* in this process (or straight into JetStream) */
     vd_error err = {0};
-    if (vd_batch_cli_start(&bc, nats, NULL, 0, NULL, &err)) {
+    if (vd_batch_cli_start(&bc, nats, !nats, NULL, 0, NULL, &err)) {
         fprintf(stderr, "vdag batch submit: %s\n", err.msg);
         return 1;
     }

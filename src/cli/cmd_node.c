@@ -206,7 +206,7 @@ static int serve_roles(const char *role, node_args *a)
             (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
             goto out;
         nr += vd_cloud_routes(cloud, routes + nr, 64 - nr);
-        if ((rc = vd_batch_cli_start(&a->batch, a->nats, routes, 64, &nr, &err))) goto out;
+        if ((rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 64, &nr, &err))) goto out;
     }
     /* in one process, answer the first request only once the cloud knows the edge */
     for (int i = 0; cloud && edge && i < 200 && !vd_cloud_has_node(cloud, nodename); i++)
