@@ -91,6 +91,30 @@ int main(void)
     snprintf(key, sizeof key, "%s.f.0", id);
     CHECK(q->ops->kv_get(q, VD_KV_RESULTS, key, &v, &err) == VD_ENOTFOUND);
 
+    /* deleted while workers run its items: nothing of it stays behind */
+    jo.max_frames = 60;
+    jo.item_frames = 10;
+    CHECK(vd_batch_submit(b, vt_media("vtest.avi"), &jo, &reply, &err) == 0);
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(reply, "video_id")));
+    json_decref(reply);
+    for (int i = 0; i < 400; i++) { /* until its first item is in */
+        st = NULL;
+        if (!vd_batch_get(b, id, &st, &err) &&
+            json_integer_value(json_object_get(st, "frames_processed")) > 0)
+            i = 400;
+        json_decref(st);
+        usleep(25000);
+    }
+    CHECK(vd_batch_delete(b, id, &err) == 0);
+    usleep(2500000); /* the items in flight finish */
+    int left = 0;
+    for (int f = 0; f < 60; f++) {
+        snprintf(key, sizeof key, "%s.f.%d", id, f);
+        if (q->ops->kv_get(q, VD_KV_RESULTS, key, &v, &err) == 0) left++, vd_buf_free(&v);
+    }
+    CHECKF(left == 0, "%d results of a deleted video left", left);
+    CHECK(vd_batch_get(b, id, &st, &err) == VD_ENOTFOUND);
+
     /* an interrupted ingest: a record "ingesting" nobody refreshes */
     json_t *r =
         json_pack("{s:s,s:s,s:s,s:I,s:i}", "id", "0123456789abcdef", "name", "stale", "state",

@@ -172,7 +172,7 @@ static int grow_items(video *v, int n)
 
 static void set_frame(video *v, int64_t k, json_t *j)
 {
-    if (k < 0 || grow_frames(v, k + 1)) return;
+    if (k < 0 || k >= (int64_t)1 << 27 || grow_frames(v, k + 1)) return; /* 134M frames */
     frame_rec *f = &v->frames[k];
     free(f->c);
     memset(f, 0, sizeof *f);

@@ -347,6 +347,17 @@ static void handle(wthread *t, vd_qmsg *m)
         return;
     }
     if (!rc) rc = run_item(t, m, &it, &err);
+    if (!rc && q->ops->kv_get(q, VD_KV_META, it.video, &rec, &err) == VD_ENOTFOUND) {
+        /* deleted while it ran: take back what was just stored */
+        char key[96];
+        for (int64_t f = it.first; f < it.first + it.n; f++) {
+            snprintf(key, sizeof key, "%s.f.%lld", it.video, (long long)f);
+            q->ops->kv_del(q, VD_KV_RESULTS, key, NULL);
+        }
+        snprintf(key, sizeof key, "%s.i.%d", it.video, it.item);
+        q->ops->kv_del(q, VD_KV_RESULTS, key, NULL);
+    }
+    vd_buf_free(&rec);
     if (!rc) {
         if (q->ops->ack(m, &err)) /* redelivered later: its results are overwritten, not added */
             fprintf(stderr, "vdag worker %s: ack of video %s item %d failed: %s\n", t->name,
