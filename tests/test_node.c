@@ -1,13 +1,16 @@
 /*
  * Edge commands over the in-process transport: node.get_job returns the job as submitted
  * and the plan in force (what a restarted cloud needs to take the job over), a
- * constraint-only node.update_plan keeps the plan, and an edge that has stopped starts no
- * more jobs (a submit arriving during shutdown used to start a thread nobody joined).
+ * constraint-only node.update_plan keeps the plan, the codes of the edge's refusals (a job
+ * that ran, a bad DAG, a missing video), and an edge that has stopped starts no more jobs (a
+ * submit arriving during shutdown used to start a thread nobody joined).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "node/proto.h"
 #include "testlib.h"
 #include "vdag/dag.h"
 #include "vdag/node.h"
@@ -39,9 +42,85 @@ static int cmd(vd_transport *t, const char *name, json_t *body, json_t **reply, 
     return rc;
 }
 
+/* Call one of the edge's HTTP routes directly: *http gets the HTTP status; the reply's JSON
+ * (new reference) or NULL. */
+static json_t *edge_route(vd_edge *e, const char *method, const char *path, const char *tail,
+                          const char *body, int *http)
+{
+    vd_http_route r[16];
+    int n = vd_edge_routes(e, r, 16);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(r[i].method, method) || strcmp(r[i].path, path)) continue;
+        vd_http_req q = {.method = method,
+                         .path = path,
+                         .tail = tail,
+                         .body = (const unsigned char *)body,
+                         .body_len = strlen(body)};
+        vd_http_resp resp = {0};
+        r[i].fn(r[i].arg, &q, &resp);
+        *http = resp.status;
+        json_t *j = resp.body ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+        free(resp.body);
+        return j;
+    }
+    *http = 0;
+    return NULL;
+}
+
+/* The job protocol round-trips: what the cloud builds, the edge parses, and back. */
+static void test_proto(void)
+{
+    vd_error err = {0};
+    json_t *user =
+        json_pack("{s:s,s:i,s:[s,s],s:{s:f,s:f},s:s,s:{s:{s:s}},s:i,s:b}", "node_addr", "e1",
+                  "video_id", 3, "pipeline", "face_detection", "face_alignment", "user_constraint",
+                  "delay", 0.25, "accuracy", 9.0, "scheduler", "fixed", "plan", "video_conf",
+                  "resolution", "480p", "max_frames", 7, "loop", 0);
+    vd__job_spec s;
+    CHECKF(vd__job_spec_parse(user, VD__SPEC_USER, &s, &err) == 0, "%s", err.msg);
+    CHECK(!strcmp(s.video_id, "3") && s.dag->n_stages == 2 && s.delay_bound == 0.25 &&
+          s.accuracy == 0.9 && !strcmp(s.scheduler, "fixed") && s.max_frames == 7 && s.loop == 0);
+    vd_plan p;
+    vd_plan_default(s.dag, "e1", &p);
+    json_t *m = vd__submit_msg("u.1", &s, &p, 4, 1);
+    vd__submit sub;
+    CHECKF(vd__submit_parse(m, &sub, &err) == 0, "%s", err.msg);
+    CHECK(!strcmp(sub.uid, "u.1") && sub.has_plan && vd_plan_equal(&sub.plan, &p) &&
+          sub.plan_version == 4 && sub.watch == 1);
+    CHECK(!strcmp(sub.spec.video_id, "3") && json_equal(sub.spec.dag_json, s.dag_json) &&
+          json_equal(sub.spec.constraint, s.constraint) &&
+          json_equal(sub.spec.requested, s.requested) && !strcmp(sub.spec.scheduler, "fixed") &&
+          sub.spec.max_frames == 7 && sub.spec.loop == 0 && sub.spec.accuracy == 0.9);
+    json_t *info = vd__job_info_msg("u.1", "e1", &sub.spec, 1, 0, &p, 4);
+    vd__job_info ji;
+    CHECKF(vd__job_info_parse(info, &ji, &err) == 0, "%s", err.msg);
+    CHECK(ji.running && vd_plan_equal(&ji.plan, &p) && ji.plan_version == 4 && !ji.watch &&
+          json_equal(ji.spec.dag_json, s.dag_json) && !strcmp(ji.spec.scheduler, "fixed"));
+    vd__job_spec_clear(&ji.spec);
+    json_decref(info);
+    info = vd__job_info_msg("u.1", "e1", &sub.spec, 0, 0, &p, 4);
+    CHECK(vd__job_info_parse(info, &ji, &err) == 0 && !ji.running && !ji.spec.dag);
+    json_decref(info);
+    vd__job_spec_clear(&sub.spec);
+    vd__job_spec_clear(&s);
+    /* every bad field is VD_EINVAL, whatever its parser said */
+    json_array_set_new(json_object_get(json_object_get(m, "dag"), "flow"), 1, json_string("nope"));
+    CHECK(vd__submit_parse(m, &sub, &err) == VD_EINVAL && err.code == VD_EINVAL &&
+          strstr(err.msg, "nope") && !sub.spec.dag);
+    json_object_set_new(user, "scheduler", json_integer(1));
+    CHECK(vd__job_spec_parse(user, VD__SPEC_USER, &s, &err) == VD_EINVAL && !s.dag);
+    json_object_del(user, "scheduler");
+    json_object_set_new(user, "dag", json_object());
+    CHECK(vd__job_spec_parse(user, VD__SPEC_USER, &s, &err) == VD_EINVAL &&
+          strstr(err.msg, "either pipeline"));
+    json_decref(m);
+    json_decref(user);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    test_proto();
     vd_error err = {0};
     vd_transport *t = NULL;
     CHECK(vd_transport_inproc_new(&t, &err) == 0);
@@ -104,12 +183,71 @@ int main(void)
 
     int rc = cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "nope"), NULL, &err);
     CHECKF(rc == VD_EREMOTE && strstr(err.msg, "no job 'nope'"), "rc %d %s", rc, err.msg);
+    CHECKF(err.remote == VD_ENOTFOUND, "remote %d", err.remote);
+
+    /* a job that ran to its end is not run again under its uid: VD_EALREADY (the cloud
+     * takes it as finished) */
+    json_t *once = json_deep_copy(sub);
+    json_object_set_new(once, "job_uid", json_string("t.3"));
+    json_object_set_new(once, "max_frames", json_integer(1));
+    CHECKF(cmd(t, "node.submit_job", json_incref(once), NULL, &err) == 0, "%s", err.msg);
+    int done = 0;
+    for (int i = 0; i < 500 && !done; i++) {
+        sleep_ms(20);
+        r = NULL;
+        if (cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "t.3"), &r, &err) == 0) {
+            const char *st = json_string_value(json_object_get(r, "state"));
+            done = st && !strcmp(st, "DONE");
+        }
+        json_decref(r);
+    }
+    CHECKF(done, "job t.3 of one frame did not end");
+    rc = cmd(t, "node.submit_job", once, NULL, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_EALREADY && strstr(err.msg, "already ran"),
+           "rc %d remote %d %s", rc, err.remote, err.msg);
+    /* a DAG the edge cannot parse is a bad request, not "not found" (the cloud would end
+     * the job for a missing video) */
+    json_t *bad = json_deep_copy(sub);
+    json_object_set_new(bad, "job_uid", json_string("t.4"));
+    json_array_set_new(json_object_get(json_object_get(bad, "dag"), "flow"), 1,
+                       json_string("no_such_service"));
+    rc = cmd(t, "node.submit_job", bad, NULL, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_EINVAL && strstr(err.msg, "no_such_service"),
+           "rc %d remote %d %s", rc, err.remote, err.msg);
+    json_t *novid = json_deep_copy(sub);
+    json_object_set_new(novid, "job_uid", json_string("t.5"));
+    json_object_set_new(novid, "video_id", json_string("9"));
+    rc = cmd(t, "node.submit_job", novid, NULL, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_ENOTFOUND && strstr(err.msg, "no video"),
+           "rc %d remote %d %s", rc, err.remote, err.msg);
+
+    /* the HTTP routes: the same commands, "status" the VD_E* code */
+    int http = 0;
+    r = edge_route(e, "POST", "/node/update_plan", "", "{\"job_uid\":\"nope\",\"plan\":{}}", &http);
+    CHECKF(http == 404 && json_integer_value(json_object_get(r, "status")) == VD_ENOTFOUND,
+           "HTTP %d", http);
+    json_decref(r);
+    r = edge_route(e, "POST", "/node/submit_job", "", "{\"job_uid\":\"t.3\",\"video_id\":\"0\"}",
+                   &http);
+    CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EINVAL, "HTTP %d",
+           http);
+    json_decref(r);
+    r = edge_route(e, "GET", "/job/get_runtime/", "t.3", "", &http);
+    CHECKF(http == 200 && json_integer_value(json_object_get(r, "status")) == 0 &&
+               !strcmp(json_string_value(json_object_get(r, "state")), "DONE"),
+           "HTTP %d", http);
+    json_decref(r);
+    r = edge_route(e, "POST", "/node/submit_job", "", "{\"job_uid\":", &http);
+    CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EFORMAT, "HTTP %d",
+           http);
+    json_decref(r);
 
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);
     json_object_set_new(sub, "job_uid", json_string("t.2"));
     rc = cmd(t, "node.submit_job", json_incref(sub), NULL, &err);
     CHECKF(rc == VD_EREMOTE && strstr(err.msg, "shutting down"), "rc %d %s", rc, err.msg);
+    CHECKF(err.remote == VD_ESTATE, "remote %d", err.remote);
     CHECK(cmd(t, "node.get_job", json_pack("{s:s}", "job_uid", "t.1"), &r, &err) == 0);
     CHECK(!strcmp(json_string_value(json_object_get(r, "state")), "DONE"));
     json_decref(r);

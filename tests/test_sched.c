@@ -5,12 +5,10 @@
  * bound does not walk nskip up, overload gets deliberate skipping, the integral's memory),
  * the load rule on single measurements, and the recent drop ratio (a single drop does not
  * make more skipping, over 5% does; an invalid load right after a change is unknown), and
- * the edge's recent-load window that measures them; the cloud numbers its plans and feeds
- * the scheduler only measurements of the plan it last sent (a fake edge on the in-process
- * transport). */
+ * the edge's recent-load window that measures them. The cloud's tests are in
+ * test_cloud.c. */
 #include <libavutil/log.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +18,6 @@
 #include "testlib.h"
 #include "vdag/base.h"
 #include "vdag/media.h"
-#include "vdag/node.h"
 #include "vdag/sched.h"
 #include "vdag/svc.h"
 
@@ -825,260 +822,6 @@ static void test_loadwin(void)
            "7 s: load %g valid %d processed %ld", st.load, st.valid, st.processed);
 }
 
-/* ---- the cloud: plan versions (a fake edge on the in-process transport) ------------------- */
-
-typedef struct fake_edge {
-    pthread_mutex_t mu;
-    int submits, updates, last_version; /* commands received; the last one's plan_version */
-    int stops;                          /* node.stop_job calls (the first one fails) */
-} fake_edge;
-
-/* node.stop_job: the first call fails as if the edge could not be reached. */
-static int fe_stop(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
-{
-    fake_edge *fe = arg;
-    (void)req;
-    pthread_mutex_lock(&fe->mu);
-    int n = ++fe->stops;
-    pthread_mutex_unlock(&fe->mu);
-    if (n == 1) return vd_fail(err, VD_ETIMEDOUT, "the edge did not answer");
-    json_t *r = json_pack("{s:i}", "status", 0);
-    int rc = vd_msg_pack(r, NULL, 0, resp, err);
-    json_decref(r);
-    return rc;
-}
-
-static void fe_get(fake_edge *fe, int *submits, int *updates, int *version)
-{
-    pthread_mutex_lock(&fe->mu);
-    *submits = fe->submits, *updates = fe->updates, *version = fe->last_version;
-    pthread_mutex_unlock(&fe->mu);
-}
-
-/* node.submit_job / node.update_plan: count and reply {"status":0} (transport thread). */
-static int fe_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
-{
-    fake_edge *fe = arg;
-    json_t *h;
-    int rc = vd_msg_unpack(req->data, req->len, &h, NULL, NULL, err);
-    if (rc) return rc;
-    pthread_mutex_lock(&fe->mu);
-    if (json_object_get(h, "dag"))
-        fe->submits++;
-    else
-        fe->updates++;
-    fe->last_version = (int)json_integer_value(json_object_get(h, "plan_version"));
-    pthread_mutex_unlock(&fe->mu);
-    json_decref(h);
-    json_t *r = json_pack("{s:i}", "status", 0);
-    rc = vd_msg_pack(r, NULL, 0, resp, err);
-    json_decref(r);
-    return rc;
-}
-
-static void fe_heartbeat(vd_transport *tr, const vd_kb *kb, const char *job)
-{
-    json_t *hb = json_pack("{s:s,s:s,s:s,s:{s:{s:s,s:s}},s:[],s:[s,s],s:{s:f,s:f,s:i}}", "name",
-                           "fe", "role", "edge", "addr", "", "video", "0", "type", "t", "path", "x",
-                           "jobs", "services", "face_detection", "face_alignment", "resources",
-                           "cpu_ratio", 0.1, "mem_ratio", 0.1, "n_cores", 2);
-    json_object_set_new(hb, "kb", vd_kb_to_json(kb));
-    if (job) json_array_append_new(json_object_get(hb, "jobs"), json_string(job));
-    char *str = json_dumps(hb, JSON_COMPACT);
-    vd_buf b = {(unsigned char *)str, strlen(str)};
-    tr->ops->publish(tr, "vdag.hb", &b, NULL);
-    free(str);
-    json_decref(hb);
-}
-
-/* A result of plan `version` (0: without one, as an older edge sends) measuring total_delay
- * and load; its plan's video_conf shows `res`. */
-static void fe_result(vd_transport *tr, const char *job, int version, double total_delay,
-                      double load, double drop_ratio, const char *res)
-{
-    static int frame;
-    json_t *h = json_pack(
-        "{s:s,s:s,s:s,s:{s:i,s:f,s:I},s:{s:{s:f,s:f},s:f,s:i,s:f,s:f,s:b,s:i},s:{s:f,s:f,s:f,"
-        "s:b},s:{s:{s:s},s:{}}}",
-        "job_uid", job, "node", "fe", "state", "EXEC", "result", "native_h", 720, "native_fps",
-        10.0, "cam_frame_id", (json_int_t)++frame, "plan_result", "delay", "face_detection",
-        total_delay / 2, "face_alignment", total_delay / 2, "total_delay", total_delay, "n_frames",
-        30, "load", load, "drop_ratio", drop_ratio, "load_valid", 1, "dropped", 0, "runtime",
-        "delay", total_delay, "obj_n", 1.0, "obj_size", 100.0, "obj_stable", 1, "plan",
-        "video_conf", "resolution", res, "flow_mapping");
-    if (version > 0) json_object_set_new(h, "plan_version", json_integer(version));
-    vd_buf m;
-    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) {
-        tr->ops->publish(tr, "vdag.result", &m, NULL);
-        vd_buf_free(&m);
-    }
-    json_decref(h);
-}
-
-/* Call one of the cloud's routes directly; the reply's JSON (new reference) or NULL. */
-static json_t *cloud_route(vd_cloud *c, const char *method, const char *path, const char *tail,
-                           const char *body)
-{
-    vd_http_route r[32];
-    int n = vd_cloud_routes(c, r, 32);
-    for (int i = 0; i < n; i++) {
-        if (strcmp(r[i].method, method) || strcmp(r[i].path, path)) continue;
-        vd_http_req q = {.method = method,
-                         .path = path,
-                         .tail = tail,
-                         .body = (const unsigned char *)body,
-                         .body_len = strlen(body)};
-        vd_http_resp resp = {0};
-        r[i].fn(r[i].arg, &q, &resp);
-        json_t *j = resp.body ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
-        free(resp.body);
-        return j;
-    }
-    return NULL;
-}
-
-static json_t *sync_result(vd_cloud *c, const char *job)
-{
-    return cloud_route(c, "GET", "/user/sync_job_result/", job, "");
-}
-
-static long job_frames(vd_cloud *c, const char *job)
-{
-    json_t *r = sync_result(c, job);
-    long n = (long)json_integer_value(json_object_get(json_object_get(r, "job"), "frames"));
-    json_decref(r);
-    return n;
-}
-
-/* Wait up to ms for the fake edge's last command to carry `version`. */
-static int wait_version(fake_edge *fe, int version, int ms)
-{
-    int s, u, v = 0;
-    for (int t = 0; t < ms; t += 10) {
-        fe_get(fe, &s, &u, &v);
-        if (v >= version) break;
-        usleep(10000);
-    }
-    return v;
-}
-
-static int wait_frames(vd_cloud *c, const char *job, long n)
-{
-    for (int t = 0; t < 5000 && job_frames(c, job) < n; t += 10) usleep(10000);
-    return job_frames(c, job) >= n;
-}
-
-static void test_cloud_versions(void)
-{
-    vd_error err = {0};
-    vd_transport *tr = NULL;
-    vd_cloud *c = NULL;
-    fake_edge fe = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    vd_kb *kb = synthetic_kb();
-    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
-    if (!tr) return;
-    vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 0.2, .drop_s = 60};
-    CHECKF(vd_cloud_start(&o, NULL, &c, &err) == 0, "%s", err.msg);
-    CHECK(tr->ops->serve(tr, "fe", "node.submit_job", fe_cmd, &fe, &err) == 0);
-    CHECK(tr->ops->serve(tr, "fe", "node.update_plan", fe_cmd, &fe, &err) == 0);
-    fe_heartbeat(tr, kb, NULL);
-    for (int t = 0; t < 5000 && !vd_cloud_has_node(c, "fe"); t += 10) usleep(10000);
-    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
-                            "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_"
-                            "detection\",\"face_alignment\"],\"user_constraint\":{\"delay\":0.1}}");
-    char job[64];
-    const char *uid = json_string_value(json_object_get(r, "job_uid"));
-    snprintf(job, sizeof job, "%s", uid ? uid : "");
-    json_decref(r);
-    CHECKF(job[0], "submit failed");
-    int s, u, v;
-    /* the edge gets plan 1 with its number */
-    CHECKF(wait_version(&fe, 1, 5000) == 1, "submit_job carried plan_version %d", fe.last_version);
-    fe_get(&fe, &s, &u, &v);
-    CHECKF(s == 1 && u == 0, "%d submits, %d updates", s, u);
-    fe_heartbeat(tr, kb, job);
-
-    /* plan 1 measures 5x the bound: plan 2 */
-    fe_result(tr, job, 1, 0.5, 0.5, 0, "720p");
-    CHECKF(wait_version(&fe, 2, 5000) == 2, "no plan 2 after a slow plan 1");
-    fe_get(&fe, &s, &u, &v);
-    CHECKF(u == 1 && v == 2, "%d updates, version %d", u, v);
-
-    /* results of plan 1 keep coming (the edge has not applied plan 2 yet), much slower and
-     * dropping half the frames: shown to users, never fed to the scheduler */
-    for (int k = 0; k < 5; k++) fe_result(tr, job, 1, 5.0, 1.0, 0.5, "360p");
-    CHECK(wait_frames(c, job, 6));
-    usleep(1200 * 1000); /* six re-plan periods */
-    fe_get(&fe, &s, &u, &v);
-    CHECKF(u == 1 && v == 2, "a stale result re-planned: %d updates, version %d", u, v);
-    r = sync_result(c, job);
-    json_t *lr = json_object_get(json_object_get(r, "result"), "latest_result");
-    json_t *app = json_object_get(json_object_get(r, "result"), "appended_result");
-    json_t *lp = json_object_get(lr, "plan_result");
-    const char *lres = json_string_value(
-        json_object_get(json_object_get(json_object_get(lr, "plan"), "video_conf"), "resolution"));
-    json_t *last = json_array_get(app, json_array_size(app) - 1);
-    CHECKF(json_integer_value(json_object_get(json_object_get(r, "job"), "plan_version")) == 2,
-           "job.plan_version is not 2, the plan last sent");
-    CHECKF(json_integer_value(json_object_get(lr, "plan_version")) == 1 &&
-               json_number_value(json_object_get(lp, "total_delay")) == 5.0 && lres &&
-               !strcmp(lres, "360p") &&
-               json_integer_value(json_object_get(last, "plan_version")) == 1,
-           "latest_result does not show the stale result with its plan and version");
-    json_decref(r);
-
-    /* the same measurement of plan 2 is acted on, and recorded with the change */
-    fe_result(tr, job, 2, 5.0, 1.0, 0.5, "480p");
-    CHECKF(wait_version(&fe, 3, 5000) == 3, "no plan 3 after a slow plan 2");
-    r = sync_result(c, job);
-    json_t *ch = json_object_get(json_object_get(r, "result"), "plan_changes");
-    ch = json_array_get(ch, json_array_size(ch) - 1);
-    CHECKF(json_integer_value(json_object_get(ch, "plan_version")) == 3 &&
-               json_number_value(json_object_get(ch, "measured_delay")) == 5.0,
-           "plan change 3 records measured_delay %g",
-           json_number_value(json_object_get(ch, "measured_delay")));
-    json_decref(r);
-
-    /* a result without a version (an older edge) counts as the current plan's */
-    fe_result(tr, job, 0, 5.0, 1.0, 0.5, "360p");
-    CHECKF(wait_version(&fe, 4, 5000) == 4, "an unversioned result was not taken as current");
-    r = sync_result(c, job);
-    app = json_object_get(json_object_get(r, "result"), "appended_result");
-    CHECK(json_integer_value(
-              json_object_get(json_array_get(app, json_array_size(app) - 1), "plan_version")) == 3);
-    json_decref(r);
-
-    /* a stop that does not reach the edge (it fails) while the edge keeps listing the job in
-     * its heartbeats is sent again; once the edge no longer lists it, no more stops */
-    CHECK(tr->ops->serve(tr, "fe", "node.stop_job", fe_stop, &fe, &err) == 0);
-    r = cloud_route(c, "POST", "/user/stop_job/", job, "");
-    CHECK(json_integer_value(json_object_get(r, "status")) == 0);
-    json_decref(r);
-    int stops = 0;
-    for (int t = 0; t < 9000 && stops < 2; t += 250) {
-        fe_heartbeat(tr, kb, job); /* still running here */
-        usleep(250 * 1000);
-        pthread_mutex_lock(&fe.mu);
-        stops = fe.stops;
-        pthread_mutex_unlock(&fe.mu);
-    }
-    CHECKF(stops == 2, "%d node.stop_job calls for a job the edge still ran after a failed stop",
-           stops);
-    for (int t = 0; t < 4000; t += 250) { /* the second stop worked: the edge lists nothing */
-        fe_heartbeat(tr, kb, NULL);
-        usleep(250 * 1000);
-    }
-    pthread_mutex_lock(&fe.mu);
-    stops = fe.stops;
-    pthread_mutex_unlock(&fe.mu);
-    CHECKF(stops == 2, "%d node.stop_job calls after the edge stopped the job", stops);
-
-    vd_cloud_stop(c);
-    vd_transport_close(tr);
-    vd_cloud_free(c);
-    vd_kb_free(kb);
-}
-
 static void test_profile(void)
 {
     vd_error err = {0};
@@ -1115,7 +858,6 @@ int main(void)
     test_load_rule();
     test_drop_ratio();
     test_loadwin();
-    test_cloud_versions();
     test_profile();
     return vt_finish();
 }

@@ -24,6 +24,32 @@ static json_t *run(const char *svc, int model, const vd_frame *f, json_t *args)
     return out;
 }
 
+/* Draw out with its service's render callback on a copy of f; returns how many pixels of
+ * the copy changed (and whether the pixel at (x,y) did). */
+static int rendered(const char *svc, const vd_frame *f, json_t *out, int x, int y, int *at)
+{
+    vd_frame *c = vd_frame_new(f->width, f->height);
+    vd_canvas *cv;
+    if (!c) return 0;
+    for (int r = 0; r < f->height; r++)
+        memcpy(c->data + (size_t)r * (size_t)c->stride, f->data + (size_t)r * (size_t)f->stride,
+               (size_t)f->width * 3);
+    c->src_width = f->src_width;
+    c->src_height = f->src_height;
+    int n = 0;
+    if (vd_canvas_begin(c, &cv, NULL) == 0) {
+        vd_service_find(svc)->render(cv, c, out);
+        vd_canvas_end(cv);
+        for (int r = 0; r < f->height; r++)
+            n += memcmp(c->data + (size_t)r * (size_t)c->stride,
+                        f->data + (size_t)r * (size_t)f->stride, (size_t)f->width * 3) != 0;
+        *at = memcmp(c->data + (size_t)y * (size_t)c->stride + 3 * (size_t)x,
+                     f->data + (size_t)y * (size_t)f->stride + 3 * (size_t)x, 3) != 0;
+    }
+    vd_frame_free(c);
+    return n;
+}
+
 static int count_of(json_t *o, const char *label)
 {
     return (int)json_integer_value(json_object_get(json_object_get(o, "counts"), label));
@@ -56,6 +82,11 @@ int main(void)
                   y2 > y1);
         }
         CHECK(json_array_size(json_object_get(o, "labels")) == json_array_size(bb));
+        /* its render callback draws the boxes: the first box's left edge changed */
+        double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+        json_unpack(json_array_get(bb, 0), "[FFFF]", &x1, &y1, &x2, &y2);
+        int at = 0, rows = rendered("object_detection", img, o, (int)x1, (int)((y1 + y2) / 2), &at);
+        CHECKF(rows > 0 && at, "render: %d rows changed, box edge %s", rows, at ? "drawn" : "not");
         json_decref(o);
     }
     /* the same photo at half resolution: coordinates stay in source pixels */
@@ -158,6 +189,61 @@ int main(void)
 
     /* registry and bad arguments */
     CHECK(vd_service_find("face_detection") && !vd_service_find("nope"));
+    for (const vd_service *const *sv = vd_service_all(); *sv; sv++) {
+        CHECKF(vd_service_check(*sv, &err) == 0, "%s", err.msg);
+        CHECK(vd_service_find((*sv)->name) == *sv);
+    }
+    const vd_service *od = vd_service_find("object_detection");
+    CHECK(vd_service_output(od, "bbox")->flags & VD_FIELD_TRACK);
+    CHECK(vd_service_output(od, "classes")->type == VD_FT_CLASSES && !vd_service_output(od, "x"));
+    CHECK(vd_service_input(vd_service_find("face_alignment"), "bbox")->type == VD_FT_BOXES);
+    /* tracked boxes in and out of an output, as the schemas say */
+    vd_det td[3] = {{1, 2, 30, 40, 0.9f, 0}, {5, 5, 9, 9, 0.5f, 32}, {0, 0, 4, 4, 0.7f, 0}},
+           back[4];
+    json_t *to = vd_service_tracked_output(od, td, 3);
+    CHECK(json_array_size(json_object_get(to, "bbox")) == 3);
+    CHECK(!strcmp(json_string_value(json_array_get(json_object_get(to, "labels"), 1)),
+                  "sports ball"));
+    CHECK(json_integer_value(json_array_get(json_object_get(to, "classes"), 1)) == 32);
+    CHECK(json_integer_value(json_object_get(json_object_get(to, "count_result"), "person")) == 2);
+    CHECK(json_integer_value(json_object_get(json_object_get(to, "counts"), "sports ball")) == 1);
+    CHECK(vd_service_track_input(od, to, back, 4) == 3 && back[1].cls == 32 &&
+          fabsf(back[0].score - 0.9f) < 1e-6f && back[0].x2 == 30 && back[2].y2 == 4);
+    CHECK(vd_service_track_input(od, to, back, 2) == 2);
+    json_decref(to);
+    to = vd_service_tracked_output(vd_service_find("face_detection"), td, 2);
+    CHECK(json_object_size(to) == 2 && json_array_size(json_object_get(to, "prob")) == 2);
+    json_decref(to);
+    to = json_pack("{s:[[ffff]]}", "bbox", 1.0, 2.0, 3.0, 4.0);
+    CHECK(vd_service_track_input(vd_service_find("face_alignment"), to, back, 4) == 0);
+    json_decref(to);
+    /* profiling inputs: face_alignment's come from face_detection on the frame */
+    json_t *pa[2] = {NULL, NULL};
+    vd_frame *pf[2] = {img, img};
+    const vd_service *fas = vd_service_find("face_alignment");
+    CHECKF(vd_svc_profile_args(fas, pf, 2, NULL, pa, &err) == 0, "%s", err.msg);
+    CHECK(pa[0] && pa[1] && json_array_size(json_object_get(pa[1], "bbox")) >= 1);
+    json_decref(pa[0]);
+    json_decref(pa[1]);
+    CHECK(vd_svc_profile_args(od, pf, 2, NULL, pa, &err) == 0 && !pa[0] && !pa[1]);
+    vd_service nofrom = *fas;
+    nofrom.profile_from = NULL;
+    CHECK(vd_svc_profile_args(&nofrom, pf, 2, NULL, pa, &err) == VD_EUNSUPP && !pa[0]);
+    CHECK(vd_service_check(&nofrom, &err) == VD_EINVAL && strstr(err.msg, "profile_from"));
+    static const char *const want_pose[] = {"head_pose", NULL}; /* face_detection has none */
+    nofrom.profile_from = "face_detection";
+    nofrom.inputs = want_pose;
+    CHECK(vd_svc_profile_args(&nofrom, pf, 2, NULL, pa, &err) == VD_EUNSUPP && !pa[0] && !pa[1] &&
+          strstr(err.msg, "'head_pose'"));
+    vd_service broken = *od;
+    broken.is_detector = 0; /* says untracked, but its bbox is VD_FIELD_TRACK */
+    CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "is_detector"));
+    broken = *od;
+    broken.outputs = broken.inputs; /* the name list no longer matches the schema */
+    CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "outputs"));
+    broken = *od;
+    broken.class_label = NULL;
+    CHECK(vd_service_check(&broken, &err) == VD_EINVAL && strstr(err.msg, "class_label"));
     vd_svc_instance *s;
     CHECK(vd_svc_open("nope", 0, NULL, &s, &err) == VD_ENOTFOUND && strstr(err.msg, "nope"));
     CHECK(vd_svc_open("object_detection", 5, NULL, &s, &err) == VD_EINVAL);

@@ -1,6 +1,7 @@
 /*
- * Transport tests: the in-process transport, then the NATS transport against a
- * nats-server this test starts on a free loopback port (and restarts once).
+ * Transport tests: the names of the error codes, the in-process transport, then the NATS
+ * transport against a nats-server this test starts on a free loopback port (and restarts
+ * once). Both transports must answer alike: the same codes for the same failures.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -67,6 +68,22 @@ static int h_fail(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     resp->data = malloc(4); /* a handler that fails after allocating: must not leak */
     resp->len = 4;
     return vd_fail(err, VD_EINVAL, "bad frame: width must be > 0");
+}
+
+/* Fails with the code the request names ("-6"): each must reach the caller unchanged. */
+static int h_code(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg, (void)resp;
+    char s[16];
+    snprintf(s, sizeof s, "%.*s", (int)(req->len < 15 ? req->len : 15), (const char *)req->data);
+    int code = atoi(s);
+    return vd_fail(err, code, "failing with %s on purpose", vd_strerror(code));
+}
+
+/* Calls "code" on any node with the request: a nested call whose error it passes on. */
+static int h_relay(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    return vd_transport_call(arg, NULL, "code", req, resp, 2000, err);
 }
 
 /* Returns the request unchanged (a big payload round-trip). */
@@ -198,12 +215,39 @@ static void common_tests(vd_transport *t, const char *tname)
                strstr(err.msg, "fail"),
            "%s: %s", tname, err.msg);
     CHECK(resp.data == NULL && resp.len == 0);
+    CHECKF(err.remote == VD_EINVAL, "%s: remote code %d", tname, err.remote);
     printf("%s: handler error: %s\n", tname, err.msg);
+
+    /* A handler's code arrives unchanged, told apart from the transport's own codes. */
+    CHECK(t->ops->serve(t, "nodeB", "code", h_code, NULL, &err) == 0);
+    static const int codes[] = {VD_ENOTFOUND, VD_ETIMEDOUT, VD_ESTATE, VD_ECONN, VD_ENOMEM,
+                                VD_ETOOBIG,   VD_EREMOTE,   VD_EIO,    VD_EINVAL};
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+        char body[16];
+        snprintf(body, sizeof body, "%d", codes[i]);
+        vd_buf creq = buf_of(body);
+        vd_error_clear(&err);
+        rc = vd_transport_call(t, "nodeB", "code", &creq, &resp, 2000, &err);
+        CHECKF(rc == VD_EREMOTE && err.code == VD_EREMOTE && err.remote == codes[i] &&
+                   strstr(err.msg, "on purpose") && strstr(err.msg, "nodeB"),
+               "%s: code %d came back as rc %d remote %d: %s", tname, codes[i], rc, err.remote,
+               err.msg);
+        CHECK(resp.data == NULL);
+    }
+    /* second-hand: a handler passing on a further node's failure */
+    CHECK(t->ops->serve(t, "nodeA", "relay", h_relay, t, &err) == 0);
+    vd_buf nf = buf_of("-6");
+    rc = vd_transport_call(t, NULL, "relay", &nf, &resp, 3000, &err);
+    CHECKF(rc == VD_EREMOTE && err.remote == VD_EREMOTE && strstr(err.msg, "on purpose") &&
+               strstr(err.msg, "relay"),
+           "%s: relayed: rc %d remote %d %s", tname, rc, err.remote, err.msg);
 
     /* Nobody serves it. */
     rc = vd_transport_call(t, NULL, "nosuch", &req, &resp, 2000, &err);
     CHECKF(rc == VD_ENOTFOUND && strstr(err.msg, "no node serves 'nosuch'"), "%s: rc %d %s", tname,
            rc, err.msg);
+    CHECKF(err.code == VD_ENOTFOUND && err.remote == 0, "%s: a transport failure has remote %d",
+           tname, err.remote);
     printf("%s: %s\n", tname, err.msg);
     rc = vd_transport_call(t, "nodeB", "fail", &req, &resp, 2000, &err);
     CHECKF(rc == VD_ENOTFOUND && strstr(err.msg, "node 'nodeB' does not serve 'fail'"),
@@ -211,8 +255,26 @@ static void common_tests(vd_transport *t, const char *tname)
     rc = vd_transport_call(t, "nodeZ", "echo", &req, &resp, 2000, &err);
     CHECKF(rc == VD_ENOTFOUND && strstr(err.msg, "node 'nodeZ' does not serve 'echo'"),
            "%s: rc %d %s", tname, rc, err.msg);
+    /* Bad names: the same code from both transports. */
     rc = vd_transport_call(t, "bad.node", "echo", &req, &resp, 2000, &err);
-    CHECKF(rc == VD_EINVAL || rc == VD_ENOTFOUND, "%s: rc %d", tname, rc);
+    CHECKF(rc == VD_EINVAL, "%s: rc %d", tname, rc);
+    rc = vd_transport_call(t, "nodeA", "svc..echo", &req, &resp, 2000, &err);
+    CHECKF(rc == VD_EINVAL, "%s: rc %d", tname, rc);
+    rc = vd_transport_call(t, NULL, "svc.*", &req, &resp, 2000, &err);
+    CHECKF(rc == VD_EINVAL, "%s: rc %d", tname, rc);
+    rc = vd_transport_call(t, "node A", "echo", &req, &resp, 2000, &err);
+    CHECKF(rc == VD_EINVAL, "%s: rc %d", tname, rc);
+    CHECKF(t->ops->serve(t, "bad.node", "echo", h_echo, &a, &err) == VD_EINVAL, "%s", tname);
+    CHECKF(t->ops->serve(t, "nodeA", "echo.>", h_echo, &a, &err) == VD_EINVAL, "%s", tname);
+    /* Serving a service twice on one node. */
+    CHECKF(t->ops->serve(t, "nodeA", "echo", h_echo, &a, &err) == VD_EINVAL, "%s", tname);
+    {
+        vd_buf m = buf_of("x");
+        CHECKF(t->ops->publish(t, "vdag.*", &m, &err) == VD_EINVAL, "%s", tname);
+        CHECKF(t->ops->publish(t, "vdag..x", &m, &err) == VD_EINVAL, "%s", tname);
+        CHECKF(t->ops->subscribe(t, "vdag.>.x", on_msg, NULL, &err) == VD_EINVAL, "%s", tname);
+        CHECKF(t->ops->subscribe(t, "", on_msg, NULL, &err) == VD_EINVAL, "%s", tname);
+    }
 
     /* Dotted service names, as the node layer uses them ("svc.face_detection"). */
     CHECKF(t->ops->serve(t, "nodeA", "svc.echo", h_echo, &a, &err) == 0, "%s: %s", tname, err.msg);
@@ -285,12 +347,8 @@ static void test_inproc(void)
     CHECK(vd_transport_inproc_new(&t, &err) == 0);
     if (!t) return;
     CHECK(!strcmp(t->ops->name, "inproc"));
-    common_tests(t, "inproc");
-    node_ctx a = {"nodeA", 0};
-    CHECK(t->ops->serve(t, "nodeA", "echo", h_echo, &a, &err) == VD_EINVAL);
+    common_tests(t, "inproc"); /* bad names and a second serve: VD_EINVAL there */
     vd_buf m = buf_of("x");
-    CHECK(t->ops->publish(t, "vdag.*", &m, &err) == VD_EINVAL);
-    CHECK(t->ops->subscribe(t, "vdag.>.x", on_msg, NULL, &err) == VD_EINVAL);
     /* Messages still queued at close are delivered, not leaked. */
     static sink late;
     pthread_mutex_init(&late.mu, NULL);
@@ -375,6 +433,7 @@ static void test_nats(void)
     req.len = maxp; /* fits, but the reply has one more byte (the status) */
     rc = vd_transport_call(t, "nodeB", "copy", &req, &resp, 5000, &err);
     CHECKF(rc == VD_EREMOTE && strstr(err.msg, "max_payload"), "rc %d %s", rc, err.msg);
+    CHECKF(err.remote == VD_ETOOBIG, "remote %d", err.remote);
     vd_buf_free(&req);
 
     CHECK(t->ops->serve(t, "nodeA", "slow", h_slow, NULL, &err) == 0);
@@ -517,10 +576,44 @@ static void test_nats(void)
     CHECKF(access(dir, F_OK) != 0, "%s still exists", dir);
 }
 
+/* vd_strerror names every code error.h declares: the names messages show for a code. */
+static void test_strerror(void)
+{
+    static const struct {
+        int code;
+        const char *name;
+    } names[] = {{VD_OK, "VD_OK"},
+                 {VD_EINVAL, "VD_EINVAL"},
+                 {VD_ENOMEM, "VD_ENOMEM"},
+                 {VD_EIO, "VD_EIO"},
+                 {VD_EFORMAT, "VD_EFORMAT"},
+                 {VD_EUNSUPP, "VD_EUNSUPP"},
+                 {VD_ENOTFOUND, "VD_ENOTFOUND"},
+                 {VD_ESHAPE, "VD_ESHAPE"},
+                 {VD_EBACKEND, "VD_EBACKEND"},
+                 {VD_ETIMEDOUT, "VD_ETIMEDOUT"},
+                 {VD_EEOF, "VD_EEOF"},
+                 {VD_EBUSY, "VD_EBUSY"},
+                 {VD_ESTATE, "VD_ESTATE"},
+                 {VD_EAUTH, "VD_EAUTH"},
+                 {VD_ETOOBIG, "VD_ETOOBIG"},
+                 {VD_ECONN, "VD_ECONN"},
+                 {VD_EREMOTE, "VD_EREMOTE"},
+                 {VD_EALREADY, "VD_EALREADY"}};
+    int n = (int)(sizeof names / sizeof *names);
+    CHECK(n == 1 - VD_ELAST);
+    for (int i = 0; i < n; i++)
+        CHECKF(!strcmp(vd_strerror(names[i].code), names[i].name), "%d: %s", names[i].code,
+               vd_strerror(names[i].code));
+    CHECK(strstr(vd_strerror(VD_ELAST - 1), "not a vdag error code"));
+    CHECK(strstr(vd_strerror(1), "not a vdag error code"));
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
+    test_strerror();
     test_inproc();
     test_nats();
     nats_CloseAndWait(5000);

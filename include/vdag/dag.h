@@ -41,7 +41,9 @@ typedef struct vd_dag {
 
 /* Parse and validate. `where` prefixes JSON paths in messages (e.g. "dag" or a file name).
  * Errors name the path of the bad field: unknown service or generator, an input from a
- * stage not earlier in the flow, a missing required input, a duplicate stage, a cycle. */
+ * stage not earlier in the flow, a field that stage does not output (per its service's
+ * out_schema; tracked stages also have track_ids and tracked) or one of another type than
+ * the input takes, a missing required input, a duplicate stage, a cycle. */
 int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err);
 int vd_dag_parse(const char *text, const char *where, vd_dag **out, vd_error *err);
 /* Expand a comma-separated pipeline ("face_detection,face_alignment"). */

@@ -140,6 +140,8 @@ typedef struct vd_rgb {
 int vd_canvas_begin(vd_frame *f, vd_canvas **out, vd_error *err);
 void vd_draw_box(vd_canvas *c, float x1, float y1, float x2, float y2, vd_rgb color, float width);
 void vd_draw_points(vd_canvas *c, const float *xy, int n, vd_rgb color, float radius);
+/* n segments, seg[4*i..4*i+3] = x1, y1, x2, y2 (e.g. a skeleton's bones). */
+void vd_draw_lines(vd_canvas *c, const float *seg, int n, vd_rgb color, float width);
 /* A label with a filled background, its top-left corner at (x, y). */
 void vd_draw_label(vd_canvas *c, float x, float y, const char *text, vd_rgb bg, float size);
 /* Lines of text in a translucent block at the top-left corner. */

@@ -58,9 +58,16 @@ typedef struct vd_http_resp {
 
 /* Set a JSON body (steals j). */
 void vd_http_json(vd_http_resp *r, int http_status, json_t *j);
-/* A JSON error body {"status": status, "msg": …} with the given HTTP status. */
-void vd_http_error(vd_http_resp *r, int http_status, int status, const char *fmt, ...)
+/* A JSON error body {"status": code, "msg": …} with the given HTTP status; code is the
+ * VD_E* code of the failure (the same codes as everywhere: a client maps them back). */
+void vd_http_error(vd_http_resp *r, int http_status, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The HTTP status for a VD_E* code: 400 VD_EINVAL, VD_EFORMAT, VD_ESHAPE; 401 VD_EAUTH;
+ * 404 VD_ENOTFOUND; 409 VD_ESTATE, VD_EALREADY; 413 VD_ETOOBIG; 500 any other. */
+int vd_http_status_of(int code);
+/* vd_http_error with the HTTP status vd_http_status_of(code). */
+void vd_http_fail(vd_http_resp *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 typedef int (*vd_http_handler)(void *arg, const vd_http_req *req, vd_http_resp *resp);
 
@@ -156,7 +163,8 @@ int vd_msg_unpack(const unsigned char *msg, size_t len, json_t **hdr, const unsi
 /* ---- transport ----------------------------------------------------------------------- */
 
 /* A service handler: req is borrowed; fill *resp with a malloc'd buffer (the transport
- * frees it). On error return <0 with err set: the caller's call fails with that message. */
+ * frees it). On error return a VD_E* code with err set: the caller's call returns
+ * VD_EREMOTE with that code in err->remote and that message (vdag/error.h). */
 typedef int (*vd_serve_fn)(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err);
 /* A subscription callback: subject and msg are borrowed for the call. */
 typedef void (*vd_msg_fn)(void *arg, const char *subject, const vd_buf *msg);
@@ -166,14 +174,20 @@ typedef struct vd_transport vd_transport;
 typedef struct vd_transport_ops {
     const char *name; /* "inproc", "nats" */
     /* Request/reply to `service` on `node` (NULL: any node serving it; replicas share the
-     * load). VD_ENOTFOUND when nobody serves it, VD_ETIMEDOUT, VD_EREMOTE with the
-     * handler's message. */
+     * load). Every transport checks names alike: VD_EINVAL for a node name with '.', a
+     * wildcard ('*', '>') or a space, or a service name that is not dot-separated non-empty
+     * tokens without them. The transport's own failures: VD_ENOTFOUND when nobody serves it,
+     * VD_ETIMEDOUT, VD_ECONN, VD_ETOOBIG. The handler's failure: VD_EREMOTE, its code in
+     * err->remote (the same over every transport) and its message in err->msg. */
     int (*call)(vd_transport *t, const char *node, const char *service, const vd_buf *req,
                 vd_buf *resp, int timeout_ms, vd_error *err);
-    /* Serve `service` as `node` (both the node's own subject and the service's queue group). */
+    /* Serve `service` as `node` (both the node's own subject and the service's queue group).
+     * VD_EINVAL for bad names (as for call) or a service this node already serves. */
     int (*serve)(vd_transport *t, const char *node, const char *service, vd_serve_fn fn, void *arg,
                  vd_error *err);
-    /* Fire-and-forget publish; subscribers of the exact subject (or of "prefix.>") get it. */
+    /* Fire-and-forget publish; subscribers of the exact subject (or of "prefix.>") get it.
+     * Subjects are dot-separated non-empty tokens: VD_EINVAL for one with a wildcard (to
+     * publish) or a misplaced one (to subscribe: '*' is one token, a final '>' the rest). */
     int (*publish)(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err);
     int (*subscribe)(vd_transport *t, const char *subject, vd_msg_fn fn, void *arg, vd_error *err);
     /* 1 when connected (inproc: always). */

@@ -70,7 +70,8 @@ double vd_model_flops(const vd_model *m);
 int vd_model_set_profiling(vd_model *m, int on);
 void vd_model_profile_print(const vd_model *m, FILE *f);
 
-/* Number of elements of a tensor view. */
+/* Number of elements of a tensor view; -1 if a dimension is negative or the count would
+ * exceed 2^48 (never for the inputs and outputs of a loaded model). */
 int64_t vd_tensor_numel(const vd_tensor *t);
 
 #ifdef __cplusplus

@@ -19,6 +19,7 @@
  *                    (a restarted cloud takes over the jobs the edges still run)
  *   stages      call <node> "svc.<service>"  a vd_msg: {model_id, args, src_w, src_h}
  *                                             + JPEG frame; reply {out, ms}
+ *   (src/node/proto.h owns the job messages and the error codes the commands answer with)
  *
  * Ownership: each role borrows the transport and copies its options. Shut down in this
  * order: vd_*_stop (ends the role's threads; it may still publish), vd_transport_close
@@ -135,10 +136,5 @@ int vd_cloud_has_node(vd_cloud *c, const char *name);
 void vd_cloud_close_streams(vd_cloud *c);
 /* The seed's user API (/user/…, /query/…, /node/get_plan) plus stop/delete, job list. */
 int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap);
-
-/* Node-level helpers shared by the roles. */
-/* Base64 (standard alphabet, padding optional): *out malloc'd. */
-int vd_base64_decode(const char *s, size_t n, unsigned char **out, size_t *len);
-char *vd_base64_encode(const unsigned char *d, size_t n);
 
 #endif

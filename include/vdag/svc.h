@@ -1,11 +1,18 @@
 /*
- * vdag services: DNN stages of a DAG (face_detection, face_alignment, object_detection).
+ * vdag services: the DNN stages of a DAG (src/svc/registry.c lists them).
  *
- * A service is a static vtable (vd_service, like FFmpeg's AVFilter) plus a private
- * context of priv_size bytes; the registry lists them by name. An instance
- * (vd_svc_open) owns its context and its models. Inputs and outputs are JSON objects
- * (jansson): the frame comes separately. Every coordinate in outputs is in source-frame
- * pixels (frame->src_width x src_height), whatever resolution the frame was scaled to.
+ * A service is a static table (vd_service, like FFmpeg's AVFilter) plus a private
+ * context of priv_size bytes; the registry lists them by name. The table says everything
+ * the rest of vdag needs: its models, its typed inputs and outputs (the output schema,
+ * with the boxes ntracking tracks), how to draw its output and how to make its inputs
+ * for profiling. The core never tests a service's name. An instance
+ * (vd_svc_open) owns its context and its models. Inputs and outputs are JSON objects (jansson): the
+ * frame comes separately. Every coordinate in outputs is in source-frame pixels (frame->src_width x
+ * src_height), whatever resolution the frame was scaled to.
+ *
+ * Adding a service: one file src/svc/NAME.c defining `const vd_service vd_svc_NAME`, one
+ * row in registry.c; vd_service_check (run over the registry by tests/test_svc.c) checks
+ * the table.
  *
  * Thread-safety: the registry is immutable. An instance is used by one thread at a
  * time; open one per worker thread.
@@ -17,6 +24,7 @@
 
 #include "vdag/error.h"
 #include "vdag/frame.h"
+#include "vdag/media.h"
 
 typedef struct vd_svc_opts {
     int threads;     /* nn threads (default 1) */
@@ -24,24 +32,104 @@ typedef struct vd_svc_opts {
     float iou;       /* NMS IoU threshold, 0 = default */
 } vd_svc_opts;
 
+/* A box in source pixels with its score and class (detections, tracks). */
+typedef struct vd_det {
+    float x1, y1, x2, y2, score;
+    int cls;
+} vd_det;
+
+/* What a field of an input or output holds. The executor, DAG validation and tracking go
+ * by these types, never by a field's name. "Per box" arrays run parallel to the boxes. */
+typedef enum vd_field_type {
+    VD_FT_BOXES = 1, /* [[x1,y1,x2,y2],…] in source pixels */
+    VD_FT_SCORES,    /* [s,…] per box, 0..1 */
+    VD_FT_CLASSES,   /* [int,…] per box: class index (named by the service's class_label) */
+    VD_FT_LABELS,    /* ["person",…] per box */
+    VD_FT_IDS,       /* [int,…] per box: track ids */
+    VD_FT_POINTS, /* [[[x,y,…],…],…] per box: points in source pixels (landmarks, keypoints) */
+    VD_FT_VECTORS, /* [[v,…],…] per box: numbers (e.g. head pose) */
+    VD_FT_IMAGES,  /* [base64 JPEG,…] per box */
+    VD_FT_COUNTS,  /* {name: integer}; a stage's "count_result" joins the step's counts */
+    VD_FT_FLAG,    /* true / false */
+} vd_field_type;
+
+#define VD_FIELD_TRACK 1u /* output: the boxes ntracking tracks (at most one, of VD_FT_BOXES) */
+#define VD_FIELD_OPTIONAL                                                                          \
+    2u /* input: used when given (else required); output: not always there                         \
+        */
+
+typedef struct vd_svc_field {
+    const char *name;
+    vd_field_type type;
+    unsigned flags; /* VD_FIELD_* */
+} vd_svc_field;
+
 typedef struct vd_service {
     const char *name;
     const char *description;
     int n_models;                   /* model_id 0..n_models-1, 0 = largest */
     const char *const *model_names; /* cached model per model_id */
-    const char *const *inputs;      /* required input args besides the image (NULL-terminated) */
-    const char *const *outputs;     /* output fields (NULL-terminated) */
-    int is_detector;                /* emits "bbox" from the image alone (trackable) */
+    const char *const *inputs;      /* required input args besides the image (NULL-terminated;
+                                       the names of in_schema's required fields, for listings) */
+    const char *const *outputs;     /* output fields (NULL-terminated; out_schema's names) */
+    int is_detector;                /* 1 iff out_schema has a VD_FIELD_TRACK field (ntracking
+                                       skips the stage on tracked frames) */
+    /* Output schema: every field process() may emit ({NULL}-terminated). On a tracked frame the
+     * executor writes the tracker's boxes back as the output (vd_service_tracked_output). */
+    const vd_svc_field *out_schema;
+    /* Inputs besides the image ({NULL}-terminated; required unless VD_FIELD_OPTIONAL). DAG
+     * validation rejects a reference to a field of another type. The pipeline form wires a
+     * required input from the nearest earlier stage that outputs a field of that name, and
+     * optional ones from that same stage when it outputs them. */
+    const vd_svc_field *in_schema;
+    /* Name of a class index (VD_FT_CLASSES); NULL if the service has no classes. */
+    const char *(*class_label)(int cls);
+    /* Profiling inputs (vd_kb_profile) of a service with required inputs: the model-0 output,
+     * on the frame, of the registered service named by profile_from, unless profile_args is
+     * set and makes them itself (*args: a new object). */
+    const char *profile_from;
+    int (*profile_args)(const vd_frame *frame, const vd_svc_opts *opts, json_t **args,
+                        vd_error *err);
     size_t priv_size;
     int (*open)(void *priv, int model_id, const vd_svc_opts *opts, vd_error *err);
     /* args: the stage's inputs by name (borrowed); *out: a new object (caller owns). */
     int (*process)(void *priv, const vd_frame *frame, json_t *args, json_t **out, vd_error *err);
     void (*close)(void *priv);
+    /* Draw an output (borrowed; coordinates in source pixels) onto the canvas of frame f (f's
+     * own pixels: scale by f->width / f->src_width). NULL: nothing drawn. */
+    void (*render)(vd_canvas *cv, const vd_frame *f, json_t *out);
 } vd_service;
 
 const vd_service *vd_service_find(const char *name);
 /* NULL-terminated list of every service. */
 const vd_service *const *vd_service_all(void);
+/* "face_detection, face_alignment, …": every service name into buf (truncated to n), for
+ * messages; returns buf. */
+const char *vd_service_names(char *buf, size_t n);
+/* Is the table complete and consistent (names, models, schemas and their lists, tracking,
+ * profiling)?
+ * VD_EINVAL naming the service and the field that is wrong. */
+int vd_service_check(const vd_service *svc, vd_error *err);
+
+/* "boxes", "scores", …: a field type's name for messages ("?" if none). */
+const char *vd_field_type_name(vd_field_type t);
+/* Schema look-ups: the field of that name, or NULL. */
+const vd_svc_field *vd_service_output(const vd_service *svc, const char *name);
+const vd_svc_field *vd_service_input(const vd_service *svc, const char *name);
+/* The tracked boxes (up to cap) of an output: boxes from the VD_FIELD_TRACK field, the score
+ * and class of each from the first VD_FT_SCORES / VD_FT_CLASSES field (0 when absent).
+ * Returns the count (0 if the service tracks nothing). */
+int vd_service_track_input(const vd_service *svc, json_t *out, vd_det *d, int cap);
+/* The output of a tracked frame (a new object): the VD_FIELD_TRACK field gets the boxes,
+ * every VD_FT_SCORES / VD_FT_CLASSES field their scores / classes, and with a class_label
+ * every VD_FT_LABELS field their labels and every VD_FT_COUNTS field {label: boxes}. Other
+ * fields are left out. */
+json_t *vd_service_tracked_output(const vd_service *svc, const vd_det *d, int n);
+/* A service's profiling inputs for each of n frames (args[i] for frames[i], new objects, all
+ * NULL when it needs none): see profile_from. VD_EUNSUPP when they cannot be made (args are
+ * then all NULL). */
+int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
+                        const vd_svc_opts *opts, json_t **args, vd_error *err);
 
 typedef struct vd_svc_instance vd_svc_instance;
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,
@@ -56,11 +144,6 @@ void vd_svc_close(vd_svc_instance *s);
 const char *vd_coco_label(int cls);
 
 /* ---- helpers shared by services and the executor ---------------------------------- */
-
-typedef struct vd_det {
-    float x1, y1, x2, y2, score;
-    int cls;
-} vd_det;
 
 float vd_iou(const vd_det *a, const vd_det *b);
 /* Greedy NMS in place (sorted by score, per class unless agnostic); returns kept count. */

@@ -96,9 +96,13 @@ static int usage(void)
         "                [--nskip N] [--ntracking N] [--model STAGE=ID] [--frames N] [--loop]\n"
         "                [--results out.jsonl] [--render out.mjpeg|DIR] [--threads N] [--quiet]\n"
         "  --threads: inference threads (default: cores - 1, leaving one to decoding)\n"
-        "  services: face_detection (models 0 blazeface-back, 1 blazeface-front), face_alignment "
-        "(0 facemesh),\n"
-        "            object_detection (0 centernet, 1 nanodet)\n");
+        "  services (--model STAGE=ID):\n");
+    for (const vd_service *const *sv = vd_service_all(); *sv; sv++) {
+        fprintf(stderr, "    %-18s", (*sv)->name);
+        for (int m = 0; m < (*sv)->n_models; m++)
+            fprintf(stderr, "%s %d %s", m ? "," : "", m, (*sv)->model_names[m]);
+        fputc('\n', stderr);
+    }
     return 2;
 }
 

@@ -42,6 +42,52 @@ static int in_flow(json_t *flow, const char *name)
     return 0;
 }
 
+/* Fields the executor adds to the output of a tracked stage (src/dag/exec.c). */
+static const vd_svc_field exec_track_fields[] = {
+    {"track_ids", VD_FT_IDS, 0}, {"tracked", VD_FT_FLAG, VD_FIELD_OPTIONAL}, {NULL, 0, 0}};
+
+/* The field `name` of stage service `from`'s output, as the executor sees it. */
+static const vd_svc_field *stage_output(const vd_service *from, const char *name)
+{
+    const vd_svc_field *f = vd_service_output(from, name);
+    for (const vd_svc_field *x = exec_track_fields; !f && from->is_detector && x->name; x++)
+        if (!strcmp(x->name, name)) f = x;
+    return f;
+}
+
+/* Input k of stage `name` (service svc) refers (as `ref`) to field `field` of service `from`
+ * (NULL: the generator's frame). The field must exist and, if svc declares input k, have its
+ * type. */
+static int check_ref(const vd_service *svc, const char *k, const vd_service *from,
+                     const char *field, const char *where, const char *name, const char *ref,
+                     vd_error *err)
+{
+    const vd_svc_field *out = from ? stage_output(from, field) : NULL;
+    if (from && !out) {
+        char have[256] = "";
+        size_t len = 0;
+        for (const vd_svc_field *f = from->out_schema; f && f->name && len < sizeof have; f++)
+            len +=
+                (size_t)snprintf(have + len, sizeof have - len, "%s%s", len ? ", " : "", f->name);
+        return vd_fail(err, VD_EINVAL, "%s.input.%s.%s: '%s': %s outputs no '%s' (it outputs %s)",
+                       where, name, k, ref, from->name, field, have);
+    }
+    const vd_svc_field *in = vd_service_input(svc, k);
+    if (in && (!out || out->type != in->type))
+        return vd_fail(err, VD_EINVAL, "%s.input.%s.%s: '%s' is %s, but %s's input '%s' takes %s",
+                       where, name, k, ref, out ? vd_field_type_name(out->type) : "the frame", name,
+                       k, vd_field_type_name(in->type));
+    return 0;
+}
+
+/* A registered service that outputs `field`, for examples in messages. */
+static const char *provider(const char *field)
+{
+    for (const vd_service *const *s = vd_service_all(); *s; s++)
+        if (vd_service_output(*s, field)) return (*s)->name;
+    return "<stage>";
+}
+
 /* Is there a path of input references from stage `from` back to stage `to`? */
 static int reaches(json_t *input, const char *from, const char *to, int depth)
 {
@@ -138,10 +184,9 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
         }
         const vd_service *svc = vd_service_find(name);
         if (!svc) {
-            rc = vd_fail(err, VD_ENOTFOUND,
-                         "%s.flow[%zu]: unknown service '%s' (known: face_detection, "
-                         "face_alignment, object_detection)",
-                         where, i, name);
+            char known[256];
+            rc = vd_fail(err, VD_ENOTFOUND, "%s.flow[%zu]: unknown service '%s' (known: %s)", where,
+                         i, name, vd_service_names(known, sizeof known));
             break;
         }
         if (stage_index(d, name, d->n_stages) >= 0 || !strcmp(name, gen)) {
@@ -195,6 +240,10 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
                     break;
                 }
             }
+            int from = strcmp(src, gen) ? stage_index(d, src, d->n_stages - 1) : -1;
+            rc = check_ref(svc, k, from >= 0 ? d->stages[from].svc : NULL, dot + 1, where, name,
+                           ref, err);
+            if (rc) break;
             if (st->n_args == VD_DAG_MAX_ARGS) {
                 rc = vd_fail(err, VD_EINVAL, "%s.input.%s: too many inputs (max %d)", where, name,
                              VD_DAG_MAX_ARGS);
@@ -211,8 +260,9 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
             if (!found)
                 rc = vd_fail(err, VD_EINVAL,
                              "%s.input.%s.%s: missing required input of %s (e.g. \"%s\": "
-                             "\"face_detection.%s\")",
-                             where, name, svc->inputs[r], name, svc->inputs[r], svc->inputs[r]);
+                             "\"%s.%s\")",
+                             where, name, svc->inputs[r], name, svc->inputs[r],
+                             provider(svc->inputs[r]), svc->inputs[r]);
         }
     }
     /* inputs naming stages that are not in the flow at all */
@@ -271,11 +321,12 @@ int vd_dag_from_pipeline(const char *csv, vd_dag **out, vd_error *err)
                     char ref[256];
                     snprintf(ref, sizeof ref, "%s.%s", prev->name, svc->inputs[r]);
                     json_object_set_new(args, svc->inputs[r], json_string(ref));
-                    if (!strcmp(svc->inputs[r], "bbox")) { /* the seed also passes prob along */
-                        snprintf(ref, sizeof ref, "%s.prob", prev->name);
-                        for (int o = 0; prev->outputs[o]; o++)
-                            if (!strcmp(prev->outputs[o], "prob"))
-                                json_object_set_new(args, "prob", json_string(ref));
+                    /* optional inputs from the same stage (as the seed passes prob along) */
+                    for (const vd_svc_field *o = svc->in_schema; r == 0 && o && o->name; o++) {
+                        if (!(o->flags & VD_FIELD_OPTIONAL) || !vd_service_output(prev, o->name))
+                            continue;
+                        snprintf(ref, sizeof ref, "%s.%s", prev->name, o->name);
+                        json_object_set_new(args, o->name, json_string(ref));
                     }
                     break;
                 }
@@ -285,8 +336,9 @@ int vd_dag_from_pipeline(const char *csv, vd_dag **out, vd_error *err)
     free(dup);
     int rc;
     if (n == 0) {
-        rc = vd_fail(err, VD_EINVAL,
-                     "pipeline: empty (give service names, e.g. face_detection,face_alignment)");
+        char known[256];
+        rc = vd_fail(err, VD_EINVAL, "pipeline: empty (give service names, comma-separated: %s)",
+                     vd_service_names(known, sizeof known));
     } else {
         json_t *j = json_pack("{s:s,s:o,s:o}", "generator", "SingleFrameGenerator", "flow", flow,
                               "input", input);

@@ -94,65 +94,29 @@ static void merge_counts(json_t *acc, json_t *out)
     json_object_foreach(cr, k, v) json_object_set(acc, k, v);
 }
 
-/* Detector output on a tracked frame: the tracker's predicted boxes. */
+/* Detector output on a tracked frame: the tracker's predicted boxes, written back as the
+ * service's schema says, with their track ids. */
 static json_t *tracked_output(vd_exec *e, int i)
 {
     vd_det boxes[256];
     int ids[256];
     int n = vd_tracker_predict(e->trk[i], boxes, ids, 256);
-    json_t *bb = json_array(), *tid = json_array(), *prob = json_array(), *lb = json_array(),
-           *cnt = json_object();
-    int is_obj = !strcmp(e->d->stages[i].name, "object_detection");
-    for (int k = 0; k < n; k++) {
-        json_array_append_new(
-            bb, json_pack("[ffff]", boxes[k].x1, boxes[k].y1, boxes[k].x2, boxes[k].y2));
-        json_array_append_new(tid, json_integer(ids[k]));
-        json_array_append_new(prob, json_real(boxes[k].score));
-        if (is_obj) {
-            const char *l = vd_coco_label(boxes[k].cls);
-            json_array_append_new(lb, json_string(l));
-            json_object_set_new(cnt, l,
-                                json_integer(json_integer_value(json_object_get(cnt, l)) + 1));
-        }
-    }
-    json_t *o = json_pack("{s:o,s:o,s:b}", "bbox", bb, "track_ids", tid, "tracked", 1);
-    if (is_obj) {
-        json_object_set_new(o, "scores", prob);
-        json_object_set_new(o, "labels", lb);
-        json_object_set(o, "counts", cnt);
-        json_object_set_new(o, "count_result", cnt);
-    } else {
-        json_object_set_new(o, "prob", prob);
-        json_decref(lb);
-        json_decref(cnt);
-    }
+    json_t *o = vd_service_tracked_output(e->d->stages[i].svc, boxes, n), *tid = json_array();
+    for (int k = 0; k < n; k++) json_array_append_new(tid, json_integer(ids[k]));
+    json_object_set_new(o, "track_ids", tid);
+    json_object_set_new(o, "tracked", json_true());
     return o;
 }
 
 /* Feed a detector's fresh output to its tracker and attach track ids. */
 static void track_detections(vd_exec *e, int i, json_t *out)
 {
-    json_t *bb = json_object_get(out, "bbox");
-    json_t *sc = json_object_get(out, "scores");
-    if (!sc) sc = json_object_get(out, "prob");
-    json_t *cl = json_object_get(out, "classes");
-    size_t n = json_array_size(bb);
-    if (n > 256) n = 256;
     vd_det d[256];
     int ids[256];
-    for (size_t k = 0; k < n; k++) {
-        double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
-        json_unpack(json_array_get(bb, k), "[FFFF]", &x1, &y1, &x2, &y2);
-        d[k] = (vd_det){(float)x1,
-                        (float)y1,
-                        (float)x2,
-                        (float)y2,
-                        (float)json_number_value(json_array_get(sc, k)),
-                        (int)json_integer_value(json_array_get(cl, k))};
-    }
-    vd_tracker_update(e->trk[i], d, (int)n, ids);
+    int n = vd_service_track_input(e->d->stages[i].svc, out, d, 256);
+    vd_tracker_update(e->trk[i], d, n, ids);
     json_t *tid = json_array();
-    for (size_t k = 0; k < n; k++) json_array_append_new(tid, json_integer(ids[k]));
+    for (int k = 0; k < n; k++) json_array_append_new(tid, json_integer(ids[k]));
     json_object_set_new(out, "track_ids", tid);
 }
 

@@ -75,6 +75,21 @@ void vd_draw_points(vd_canvas *c, const float *xy, int n, vd_rgb color, float ra
     cairo_fill(c->cr);
 }
 
+/* n line segments (x1, y1, x2, y2 each), `width` pixels thick with round ends, one stroke. */
+void vd_draw_lines(vd_canvas *c, const float *seg, int n, vd_rgb color, float width)
+{
+    if (!seg || n <= 0) return;
+    set(c->cr, color, 1);
+    cairo_set_line_width(c->cr, width);
+    cairo_set_line_cap(c->cr, CAIRO_LINE_CAP_ROUND);
+    for (int i = 0; i < n; i++) {
+        cairo_move_to(c->cr, seg[4 * i], seg[4 * i + 1]);
+        cairo_line_to(c->cr, seg[4 * i + 2], seg[4 * i + 3]);
+    }
+    cairo_stroke(c->cr);
+    cairo_set_line_cap(c->cr, CAIRO_LINE_CAP_BUTT);
+}
+
 /* White text on a translucent `bg` box sized to the text. */
 void vd_draw_label(vd_canvas *c, float x, float y, const char *text, vd_rgb bg, float size)
 {

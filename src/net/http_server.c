@@ -113,11 +113,40 @@ static void verror(vd_http_resp *r, int http_status, int status, const char *fmt
     if (r->status == 500 && http_status != 500) r->status = http_status;
 }
 
-void vd_http_error(vd_http_resp *r, int http_status, int status, const char *fmt, ...)
+void vd_http_error(vd_http_resp *r, int http_status, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    verror(r, http_status, status, fmt, ap);
+    verror(r, http_status, code, fmt, ap);
+    va_end(ap);
+}
+
+int vd_http_status_of(int code)
+{
+    switch (code) {
+    case VD_EINVAL:
+    case VD_EFORMAT:
+    case VD_ESHAPE:
+        return 400;
+    case VD_EAUTH:
+        return 401;
+    case VD_ENOTFOUND:
+        return 404;
+    case VD_ESTATE:
+    case VD_EALREADY:
+        return 409;
+    case VD_ETOOBIG:
+        return 413;
+    default:
+        return 500;
+    }
+}
+
+void vd_http_fail(vd_http_resp *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(r, vd_http_status_of(code), code, fmt, ap);
     va_end(ap);
 }
 

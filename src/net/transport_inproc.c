@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_internal.h"
 #include "vdag/net.h"
 
 typedef struct ip_server {
@@ -48,28 +49,6 @@ typedef struct inproc {
     pthread_t thread;
 } inproc;
 
-/* A subject is dot-separated non-empty tokens without spaces; with wildcards allowed, a
- * token may be '*' (one token) and the last one '>' (one or more tokens). */
-static int subject_valid(const char *s, int wildcards)
-{
-    if (!s || !*s) return 0;
-    const char *tok = s;
-    for (const char *c = s;; c++) {
-        if (*c == '.' || !*c) {
-            size_t n = (size_t)(c - tok);
-            if (!n) return 0;
-            if (n == 1 && (*tok == '*' || *tok == '>')) {
-                if (!wildcards || (*tok == '>' && *c)) return 0;
-            } else {
-                for (const char *q = tok; q < c; q++)
-                    if (*q == '*' || *q == '>' || *q == ' ' || *q == '\t') return 0;
-            }
-            if (!*c) return 1;
-            tok = c + 1;
-        }
-    }
-}
-
 /* Does a concrete subject match a pattern with '*' and '>' wildcards? */
 static int subject_match(const char *pat, const char *subj)
 {
@@ -102,7 +81,8 @@ static int ip_call(vd_transport *t, const char *node, const char *service, const
     (void)timeout_ms;
     resp->data = NULL;
     resp->len = 0;
-    if (!service || !*service) return vd_fail(err, VD_EINVAL, "transport call: no service named");
+    int rc = vd__check_names("in-process call", node, 0, service, err);
+    if (rc) return rc;
     vd_serve_fn fn = NULL;
     void *arg = NULL;
     const char *served_by = NULL;
@@ -143,11 +123,11 @@ static int ip_call(vd_transport *t, const char *node, const char *service, const
     }
     vd_buf empty = {NULL, 0};
     vd_error herr = {0};
-    int rc = fn(arg, req ? req : &empty, resp, &herr);
+    rc = fn(arg, req ? req : &empty, resp, &herr);
     if (rc < 0) {
         vd_buf_free(resp);
-        return vd_fail(err, VD_EREMOTE, "node '%s' service '%s': %s", served_by, service,
-                       herr.msg[0] ? herr.msg : vd_strerror(rc));
+        return vd_fail_remote(err, rc, "node '%s' service '%s': %s", served_by, service,
+                              herr.msg[0] ? herr.msg : vd_strerror(rc));
     }
     return 0;
 }
@@ -156,8 +136,9 @@ static int ip_serve(vd_transport *t, const char *node, const char *service, vd_s
                     void *arg, vd_error *err)
 {
     inproc *p = t->priv;
-    if (!node || !*node || !service || !*service || !fn)
-        return vd_fail(err, VD_EINVAL, "transport serve: node, service and handler are required");
+    int rc = vd__check_names("in-process serve", node, 1, service, err);
+    if (rc) return rc;
+    if (!fn) return vd_fail(err, VD_EINVAL, "in-process serve of '%s': no handler", service);
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < p->n_servers; i++)
         if (!strcmp(p->servers[i].node, node) && !strcmp(p->servers[i].service, service)) {
@@ -169,7 +150,7 @@ static int ip_serve(vd_transport *t, const char *node, const char *service, vd_s
         }
     int have_rr = 0;
     for (int i = 0; i < p->n_rr; i++) have_rr |= !strcmp(p->rr[i].service, service);
-    int rc = grow((void **)&p->servers, &p->cap_servers, p->n_servers, sizeof *p->servers);
+    rc = grow((void **)&p->servers, &p->cap_servers, p->n_servers, sizeof *p->servers);
     if (!rc && !have_rr) rc = grow((void **)&p->rr, &p->cap_rr, p->n_rr, sizeof *p->rr);
     ip_server s = {strdup(node), strdup(service), fn, arg};
     char *rs = have_rr ? NULL : strdup(service);
@@ -187,7 +168,7 @@ static int ip_serve(vd_transport *t, const char *node, const char *service, vd_s
 static int ip_publish(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err)
 {
     inproc *p = t->priv;
-    if (!subject_valid(subject, 0))
+    if (!vd__subject_valid(subject, 0))
         return vd_fail(err, VD_EINVAL,
                        "publish: invalid subject '%s' (dot-separated tokens, no wildcards)",
                        subject ? subject : "");
@@ -218,7 +199,7 @@ static int ip_subscribe(vd_transport *t, const char *subject, vd_msg_fn fn, void
                         vd_error *err)
 {
     inproc *p = t->priv;
-    if (!subject_valid(subject, 1) || !fn)
+    if (!vd__subject_valid(subject, 1) || !fn)
         return vd_fail(err, VD_EINVAL,
                        "subscribe: invalid subject '%s' (dot-separated tokens; '*' for one "
                        "token, a final '>' for the rest)",

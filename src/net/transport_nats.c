@@ -1,11 +1,13 @@
 /*
  * NATS transport (nats.c). Serving `service` as `node` subscribes to
  * vdag.node.<node>.svc.<service> and, in queue group svc.<service>, to vdag.svc.<service>
- * (replicas share the load). A reply is one status byte (0 ok, 1 error) and the handler's
- * response or error text. Every asynchronous subscription has its own delivery thread
- * (nats.c's default; the global delivery pool is switched off explicitly), so a slow
- * handler only holds up its own subscription, and a handler may make nested calls: their
- * replies arrive on the connection's request-reply subscription, another thread.
+ * (replicas share the load). A reply is one status byte: 0 (ok) and the handler's
+ * response, or 1 (error) and {"code": the handler's VD_E* code, "msg": its message}, which
+ * the caller gets as VD_EREMOTE with err->remote = code. Every asynchronous subscription
+ * has its own delivery thread (nats.c's default; the global delivery pool is switched off
+ * explicitly), so a slow handler only holds up its own subscription, and a handler may make
+ * nested calls: their replies arrive on the connection's request-reply subscription,
+ * another thread.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,6 +17,7 @@
 
 #include <nats/nats.h>
 
+#include "net_internal.h"
 #include "vdag/net.h"
 
 typedef struct nt_cb {
@@ -78,28 +81,6 @@ static const char *nats_text(natsStatus s)
     return t && *t && ls == s ? t : natsStatus_GetText(s);
 }
 
-/* Node and service names become subject tokens. */
-static int token_ok(const char *s)
-{
-    if (!s || !*s) return 0;
-    for (; *s; s++)
-        if (*s == '.' || *s == '*' || *s == '>' || *s <= ' ' || *s == 0x7f) return 0;
-    return 1;
-}
-
-/* A service name may be dotted ("svc.face_detection", "node.submit_job": the node layer's
- * names) but not a wildcard: non-empty tokens, none with '*', '>' or spaces. The node name
- * before it is one token, so the subject stays unambiguous. */
-static int service_ok(const char *s)
-{
-    if (!s || !*s || *s == '.') return 0;
-    for (const char *c = s; *c; c++) {
-        if (*c == '*' || *c == '>' || *c <= ' ' || *c == 0x7f) return 0;
-        if (*c == '.' && (c[1] == '.' || !c[1])) return 0;
-    }
-    return 1;
-}
-
 static void on_complete(void *closure)
 {
     nt_cb *c = closure;
@@ -110,22 +91,20 @@ static void on_complete(void *closure)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void send_reply(natsConnection *nc, const char *reply, int status, const void *data,
-                       size_t len, const nt_cb *c)
+static void publish_oom(natsConnection *nc, const char *reply)
 {
-    int64_t maxp = natsConnection_GetMaxPayload(nc);
-    char msg[600];
-    if (maxp > 0 && (int64_t)len + 1 > maxp) {
-        snprintf(msg, sizeof msg,
-                 "node '%s' service '%s': the reply of %zu bytes exceeds the NATS server's "
-                 "max_payload of %lld bytes: raise max_payload in the server config",
-                 c->node, c->service, len, (long long)maxp);
-        status = NT_REPLY_ERR, data = msg, len = strlen(msg);
-    }
+    static const unsigned char oom[] = "\001{\"code\":-2,\"msg\":\"out of memory building the "
+                                       "reply\"}";
+    natsConnection_Publish(nc, reply, oom, (int)sizeof oom - 1);
+}
+
+/* Publish a frame: the status byte, then data. */
+static void publish_reply(natsConnection *nc, const char *reply, int status, const void *data,
+                          size_t len, const nt_cb *c)
+{
     unsigned char *f = malloc(len + 1);
     if (!f) {
-        static const unsigned char oom[] = "\001out of memory building the reply";
-        natsConnection_Publish(nc, reply, oom, (int)sizeof oom - 1);
+        publish_oom(nc, reply);
         return;
     }
     f[0] = (unsigned char)status;
@@ -135,6 +114,41 @@ static void send_reply(natsConnection *nc, const char *reply, int status, const 
         fprintf(stderr, "vdag: node '%s' service '%s': cannot send the reply: %s\n", c->node,
                 c->service, nats_text(s));
     free(f);
+}
+
+/* An error reply: {"code", "msg"} after the status byte. */
+static void send_error(natsConnection *nc, const char *reply, int code, char *msg, const nt_cb *c)
+{
+    json_t *m = json_string(msg);
+    if (!m) { /* not valid UTF-8 (a path in the message): show the odd bytes as '?' */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        m = json_string(msg);
+    }
+    json_t *j = json_pack("{s:i,s:o}", "code", code, "msg", m);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (s)
+        publish_reply(nc, reply, NT_REPLY_ERR, s, strlen(s), c);
+    else
+        publish_oom(nc, reply);
+    free(s);
+}
+
+static void send_reply(natsConnection *nc, const char *reply, const void *data, size_t len,
+                       const nt_cb *c)
+{
+    int64_t maxp = natsConnection_GetMaxPayload(nc);
+    if (maxp > 0 && (int64_t)len + 1 > maxp) {
+        char msg[600];
+        snprintf(msg, sizeof msg,
+                 "node '%s' service '%s': the reply of %zu bytes exceeds the NATS server's "
+                 "max_payload of %lld bytes: raise max_payload in the server config",
+                 c->node, c->service, len, (long long)maxp);
+        send_error(nc, reply, VD_ETOOBIG, msg, c);
+        return;
+    }
+    publish_reply(nc, reply, NT_REPLY_OK, data, len, c);
 }
 
 static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
@@ -151,9 +165,9 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
             char msg[600];
             snprintf(msg, sizeof msg, "node '%s' service '%s': %s", c->node, c->service,
                      e.msg[0] ? e.msg : vd_strerror(rc));
-            send_reply(nc, reply, NT_REPLY_ERR, msg, strlen(msg), c);
+            send_error(nc, reply, rc, msg, c);
         } else {
-            send_reply(nc, reply, NT_REPLY_OK, resp.data, resp.len, c);
+            send_reply(nc, reply, resp.data, resp.len, c);
         }
     }
     vd_buf_free(&resp);
@@ -209,11 +223,19 @@ static int nt_serve(vd_transport *t, const char *node, const char *service, vd_s
                     void *arg, vd_error *err)
 {
     nt *p = t->priv;
-    if (!token_ok(node) || !service_ok(service) || !fn)
+    int rc = vd__check_names("NATS serve", node, 1, service, err);
+    if (rc) return rc;
+    if (!fn) return vd_fail(err, VD_EINVAL, "NATS serve of '%s': no handler", service);
+    pthread_mutex_lock(&p->mu);
+    int dup = 0;
+    for (nt_cb *c = p->cbs; c && !dup; c = c->next)
+        dup = c->serve && !strcmp(c->node, node) && !strcmp(c->service, service);
+    pthread_mutex_unlock(&p->mu);
+    if (dup)
         return vd_fail(err, VD_EINVAL,
-                       "NATS serve: node '%s' / service '%s': names must be non-empty without "
-                       "'*', '>' or spaces (the node without '.'), and a handler is required",
-                       node ? node : "", service ? service : "");
+                       "node '%s' already serves '%s' (NATS transport): serve each service "
+                       "once per node",
+                       node, service);
     char subj[512], queue[300];
     for (int i = 0; i < 2; i++) {
         nt_cb *c = calloc(1, sizeof *c);
@@ -230,7 +252,7 @@ static int nt_serve(vd_transport *t, const char *node, const char *service, vd_s
         else
             snprintf(subj, sizeof subj, "vdag.svc.%s", service);
         snprintf(queue, sizeof queue, "svc.%s", service);
-        int rc = add_sub(p, c, subj, i ? queue : NULL, on_request, err);
+        rc = add_sub(p, c, subj, i ? queue : NULL, on_request, err);
         if (rc < 0) return rc; /* a first subscription stays until close: harmless */
     }
     /* Make sure the server has the interest before callers are told we serve. */
@@ -245,11 +267,8 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
     nt *p = t->priv;
     resp->data = NULL;
     resp->len = 0;
-    if ((node && !token_ok(node)) || !service_ok(service))
-        return vd_fail(err, VD_EINVAL,
-                       "NATS call: node '%s' / service '%s': names must be non-empty without "
-                       "'*', '>' or spaces (the node without '.')",
-                       node ? node : "", service ? service : "");
+    int rc = vd__check_names("NATS call", node, 0, service, err);
+    if (rc) return rc;
     char subj[512], who[300];
     if (node) {
         snprintf(subj, sizeof subj, "vdag.node.%s.svc.%s", node, service);
@@ -300,14 +319,26 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
     }
     const unsigned char *d = (const unsigned char *)natsMsg_GetData(m);
     int n = natsMsg_GetDataLength(m);
-    int rc = 0;
+    rc = 0;
     if (n < 1 || d[0] > NT_REPLY_ERR) {
         rc = vd_fail(err, VD_EFORMAT,
                      "call to %s (NATS subject '%s'): malformed reply of %d bytes: is another "
                      "program answering on vdag subjects?",
                      who, subj, n);
     } else if (d[0] == NT_REPLY_ERR) {
-        rc = vd_fail(err, VD_EREMOTE, "%.*s (NATS subject '%s')", n - 1, (const char *)d + 1, subj);
+        json_t *j = json_loadb((const char *)d + 1, (size_t)n - 1, 0, NULL);
+        json_t *code = json_object_get(j, "code");
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        json_int_t v = json_integer_value(code);
+        if (json_is_integer(code) && msg) /* not a VD_E* code: an unknown remote failure */
+            rc = vd_fail_remote(err, v < 0 && v > -1000 ? (int)v : VD_EREMOTE,
+                                "%s (NATS subject '%s')", msg, subj);
+        else
+            rc = vd_fail(err, VD_EFORMAT,
+                         "call to %s (NATS subject '%s'): malformed error reply of %d bytes: is "
+                         "another program answering on vdag subjects?",
+                         who, subj, n);
+        json_decref(j);
     } else {
         resp->data = malloc((size_t)n); /* n-1 bytes and a NUL */
         if (!resp->data) {
@@ -325,13 +356,17 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
 static int nt_publish(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err)
 {
     nt *p = t->priv;
+    if (!vd__subject_valid(subject, 0))
+        return vd_fail(err, VD_EINVAL,
+                       "publish: invalid subject '%s' (dot-separated tokens, no wildcards)",
+                       subject ? subject : "");
     size_t len = msg ? msg->len : 0;
     if (len > 0x7fffffff)
         return vd_fail(err, VD_ETOOBIG, "publish on '%s': %zu bytes is too large", subject, len);
     natsStatus s = natsConnection_Publish(p->nc, subject, len ? msg->data : NULL, (int)len);
     if (s != NATS_OK)
         return vd_fail(err, code_of(s), "NATS (%s): cannot publish %zu bytes on '%s': %s", p->url,
-                       len, subject ? subject : "", nats_text(s));
+                       len, subject, nats_text(s));
     return 0;
 }
 
@@ -339,8 +374,11 @@ static int nt_subscribe(vd_transport *t, const char *subject, vd_msg_fn fn, void
                         vd_error *err)
 {
     nt *p = t->priv;
-    if (!subject || !*subject || !fn)
-        return vd_fail(err, VD_EINVAL, "NATS subscribe: a subject and a callback are required");
+    if (!vd__subject_valid(subject, 1) || !fn)
+        return vd_fail(err, VD_EINVAL,
+                       "subscribe: invalid subject '%s' (dot-separated tokens; '*' for one "
+                       "token, a final '>' for the rest)",
+                       subject ? subject : "");
     nt_cb *c = calloc(1, sizeof *c);
     if (!c) return vd_fail(err, VD_ENOMEM, "out of memory subscribing to '%s'", subject);
     c->msg = fn;

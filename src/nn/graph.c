@@ -16,33 +16,18 @@
 
 /* ---- attributes ------------------------------------------------------------------ */
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Decode base64 `s` into buf (NUL-terminated, truncated to cap-1). */
+/* Decode base64 `s` into buf (NUL-terminated, truncated to cap-1); an undecodable string
+ * reads as "". */
 static void b64decode(const char *s, char *buf, size_t cap)
 {
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64val((unsigned char)*s);
-        if (v < 0) continue;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 < cap) buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[o] = '\0';
+    unsigned char *d;
+    size_t n;
+    buf[0] = '\0';
+    if (vd_base64_decode(s, strlen(s), &d, &n)) return;
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, d, n);
+    buf[n] = '\0';
+    free(d);
 }
 
 static json_t *attr(const vd__node *n, const char *key)
@@ -211,6 +196,8 @@ static int read_group(const vd__graph *g, const char *dir, json_t *paths, uint8_
     return 0;
 }
 
+/* A manifest shape: 0, -1 if malformed, -2 if it has more than VD__MAX_ELEMS elements
+ * (the product is overflow-checked). */
 static int parse_shape(json_t *arr, int64_t *shape, int *ndim)
 {
     if (!json_is_array(arr) || json_array_size(arr) > VD__MAXD) return -1;
@@ -221,7 +208,7 @@ static int parse_shape(json_t *arr, int64_t *shape, int *ndim)
     {
         if (json_to_i64(v, &shape[i]) || shape[i] < 0) return -1;
     }
-    return 0;
+    return vd__numel(shape, *ndim) < 0 ? -2 : 0;
 }
 
 /* Decode one manifest entry at data[*off] into a new constant buffer. */
@@ -236,8 +223,13 @@ static int decode_weight(const vd__graph *g, json_t *w, const uint8_t *data, siz
                        dts ? dts : "(none)");
     int nd;
     int64_t shape[VD__MAXD];
-    if (parse_shape(json_object_get(w, "shape"), shape, &nd))
-        return vd_fail(err, VD_EFORMAT, "%s: weight '%s': bad shape", g->path, name);
+    int ps = parse_shape(json_object_get(w, "shape"), shape, &nd);
+    char s[160];
+    if (ps == -2)
+        return vd_fail(err, VD_ETOOBIG,
+                       "%s: weight '%s': shape %s has more than 2^48 elements (corrupt manifest?)",
+                       g->path, name, vd__shape_str(shape, nd, s, sizeof s));
+    if (ps) return vd_fail(err, VD_EFORMAT, "%s: weight '%s': bad shape", g->path, name);
     int64_t cnt = vd__numel(shape, nd);
     json_t *q = json_object_get(w, "quantization");
     const char *qdt = q ? json_string_value(json_object_get(q, "dtype")) : NULL;
@@ -344,7 +336,10 @@ static int load_weights(vd__graph *g, vd_error *err)
         if (rc) return rc;
         size_t wi, total = 0;
         json_t *w;
-        json_array_foreach(ws, wi, w) total += weight_bytes(w);
+        json_array_foreach(ws, wi, w)
+        {
+            if (__builtin_add_overflow(total, weight_bytes(w), &total)) total = SIZE_MAX;
+        }
         if (total > len) {
             free(data);
             return vd_fail(err, VD_EFORMAT,

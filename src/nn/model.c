@@ -10,8 +10,6 @@
 #include "nn/nn_internal.h"
 #include "vdag/base.h"
 
-#define V(i) (&m->vals[(i)])
-
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static enum xnn_status init_status;
 
@@ -112,6 +110,14 @@ static int plan_arena(vd__model *m, vd_error *err)
                 }
             }
         }
+        /* every offset and size stays below 2^56 (sizes are below 2^51, VD__MAX_ELEMS), so
+         * none of these sums can wrap */
+        if (cand > ((size_t)1 << 56) - sz) {
+            free(order);
+            free(off);
+            return vd_fail(err, VD_ETOOBIG, "%s: the activations need more than 2^56 bytes",
+                           m->g.path);
+        }
         off[order[i]] = cand;
         if (cand + sz > total) total = cand + sz;
     }
@@ -129,179 +135,12 @@ static int plan_arena(vd__model *m, vd_error *err)
 
 /* ---- XNNPACK operators -------------------------------------------------------------- */
 
-static float *fptr(vd__model *m, int v)
+int vd__xnn_check(vd__model *m, const vd__step *s, enum xnn_status st, vd_error *err)
 {
-    vd__val *x = V(v);
-    if (x->cdata) return x->cdata;
-    return (float *)m->bufs[x->buf].ptr + x->offset;
-}
-
-static int create_op(vd__model *m, vd__step *s, vd_error *err)
-{
-    enum xnn_status st = xnn_status_success;
-    pthreadpool_t tp = m->pool;
-    vd__val *in = V(s->in[0]);
-    float *x = fptr(m, s->in[0]), *y = fptr(m, s->out[0]);
-    switch (s->kind) {
-    case VD__S_CONV: {
-        uint32_t flags = (s->groups > 1 && s->gcin == 1) ? XNN_FLAG_DEPTHWISE_CONVOLUTION : 0;
-        st = xnn_create_convolution2d_nhwc_f32(
-            (uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb, (uint32_t)s->pl, (uint32_t)s->kh,
-            (uint32_t)s->kw, (uint32_t)s->sh, (uint32_t)s->sw, (uint32_t)s->dh, (uint32_t)s->dw,
-            (uint32_t)s->groups, (size_t)s->gcin, (size_t)s->gcout, (size_t)(s->groups * s->gcin),
-            (size_t)(s->groups * s->gcout), s->weights, s->bias, s->out_min, s->out_max, flags,
-            &s->xop);
-        if (st == xnn_status_success)
-            st = xnn_setup_convolution2d_nhwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
-        break;
-    }
-    case VD__S_MAXPOOL:
-        st = xnn_create_max_pooling2d_nhwc_f32(
-            (uint32_t)s->pt, (uint32_t)s->pr, (uint32_t)s->pb, (uint32_t)s->pl, (uint32_t)s->kh,
-            (uint32_t)s->kw, (uint32_t)s->sh, (uint32_t)s->sw, 1, 1, (size_t)in->shape[3],
-            (size_t)in->shape[3], (size_t)in->shape[3], s->out_min, s->out_max, 0, &s->xop);
-        if (st == xnn_status_success)
-            st = xnn_setup_max_pooling2d_nhwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2], x, y, tp);
-        break;
-    case VD__S_BINARY: {
-        size_t sa[VD__MAXD], sb[VD__MAXD];
-        int nd = (int)s->p[12];
-        for (int i = 0; i < nd; i++) {
-            sa[i] = (size_t)s->p[i];
-            sb[i] = (size_t)s->p[6 + i];
-        }
-        const float *a = s->weights ? s->weights : x;
-        const float *b = s->bias ? s->bias : fptr(m, s->in[1]);
-        float lo = s->out_min, hi = s->out_max;
-        switch (s->sub) {
-        case VD__B_ADD:
-            st = xnn_create_add_nd_f32(lo, hi, 0, &s->xop);
-            if (!st) st = xnn_setup_add_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_SUB:
-            st = xnn_create_subtract_nd_f32(lo, hi, 0, &s->xop);
-            if (!st)
-                st = xnn_setup_subtract_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_MUL:
-            st = xnn_create_multiply_nd_f32(lo, hi, 0, &s->xop);
-            if (!st)
-                st = xnn_setup_multiply_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_DIV:
-            st = xnn_create_divide_nd_f32(lo, hi, 0, &s->xop);
-            if (!st)
-                st = xnn_setup_divide_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_SQDIFF:
-            st = xnn_create_squared_difference_nd_f32(0, &s->xop);
-            if (!st)
-                st = xnn_setup_squared_difference_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a,
-                                                         b, y, tp);
-            break;
-        case VD__B_MIN:
-            st = xnn_create_minimum_nd_f32(0, &s->xop);
-            if (!st)
-                st = xnn_setup_minimum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        case VD__B_MAX:
-            st = xnn_create_maximum_nd_f32(0, &s->xop);
-            if (!st)
-                st = xnn_setup_maximum_nd_f32(s->xop, (size_t)nd, sa, (size_t)nd, sb, a, b, y, tp);
-            break;
-        }
-        break;
-    }
-    case VD__S_UNARY: {
-        size_t n = (size_t)vd__numel(in->shape, in->ndim);
-        switch (s->sub) {
-        case VD__U_RELU:
-            st = xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, INFINITY, 0, &s->xop);
-            if (!st) st = xnn_setup_clamp_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_RELU6:
-            st = xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, 6.0f, 0, &s->xop);
-            if (!st) st = xnn_setup_clamp_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_SIGMOID:
-            st = xnn_create_sigmoid_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_sigmoid_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_LEAKY:
-            st = xnn_create_leaky_relu_nc_f32(1, 1, 1, s->alpha, 0, &s->xop);
-            if (!st) st = xnn_setup_leaky_relu_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_SQRT:
-            st = xnn_create_square_root_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_square_root_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_NEG:
-            st = xnn_create_negate_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_negate_nc_f32(s->xop, n, x, y, tp);
-            break;
-        case VD__U_SQUARE:
-            st = xnn_create_square_nc_f32(1, 1, 1, 0, &s->xop);
-            if (!st) st = xnn_setup_square_nc_f32(s->xop, n, x, y, tp);
-            break;
-        default:
-            return vd_fail(err, VD_EUNSUPP, "%s: node '%s': no XNNPACK unary op %d", m->g.path,
-                           s->node, s->sub);
-        }
-        break;
-    }
-    case VD__S_PRELU: {
-        size_t c = (size_t)s->p[0], n = (size_t)vd__numel(in->shape, in->ndim) / c;
-        st = xnn_create_prelu_nc_f32(c, c, c, s->fparam, 0, &s->xop);
-        if (!st) st = xnn_setup_prelu_nc_f32(s->xop, n, x, y, tp);
-        break;
-    }
-    case VD__S_RESIZE: {
-        vd__val *o = V(s->out[0]);
-        size_t c = (size_t)in->shape[3];
-        st = xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, (uint32_t)s->p[0], &s->xop);
-        if (!st)
-            st = xnn_setup_resize_bilinear2d_nhwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2],
-                (size_t)o->shape[1], (size_t)o->shape[2], x, y, tp);
-        break;
-    }
-    case VD__S_GAVGPOOL: {
-        size_t c = (size_t)in->shape[3];
-        st = xnn_create_global_average_pooling_nwc_f32(c, c, c, -INFINITY, INFINITY, 0, &s->xop);
-        if (!st)
-            st = xnn_setup_global_average_pooling_nwc_f32(
-                s->xop, (size_t)in->shape[0], (size_t)(in->shape[1] * in->shape[2]), x, y, tp);
-        break;
-    }
-    case VD__S_PAD: {
-        size_t shp[VD__MAXD], pre[VD__MAXD], post[VD__MAXD];
-        for (int i = 0; i < in->ndim; i++) {
-            shp[i] = (size_t)in->shape[in->perm[i]];
-            pre[i] = (size_t)s->p[i];
-            post[i] = (size_t)s->p[6 + i];
-        }
-        uint32_t fill;
-        if (in->dtype == VD__F32)
-            memcpy(&fill, &s->alpha, 4);
-        else {
-            int32_t iv = (int32_t)s->alpha;
-            memcpy(&fill, &iv, 4);
-        }
-        st = xnn_create_constant_pad_nd_x32(&fill, 0, &s->xop);
-        if (!st)
-            st = xnn_setup_constant_pad_nd_x32(s->xop, (size_t)in->ndim, shp, pre, post, x, y, tp);
-        break;
-    }
-    case VD__S_KERNEL:
-        return 0;
-    }
-    if (st != xnn_status_success)
-        return vd_fail(err, VD_EBACKEND,
-                       "%s: node '%s' (op %s): XNNPACK rejected the operator (status %d)",
-                       m->g.path, s->node, s->op, st);
-    return 0;
+    if (st == xnn_status_success) return 0;
+    return vd_fail(err, VD_EBACKEND,
+                   "%s: node '%s' (op %s): XNNPACK rejected the operator (status %d)", m->g.path,
+                   s->node, s->op, st);
 }
 
 int vd__finalize(vd__model *m, vd_error *err)
@@ -309,7 +148,8 @@ int vd__finalize(vd__model *m, vd_error *err)
     int rc = plan_arena(m, err);
     if (rc) return rc;
     for (int i = 0; i < m->n_steps; i++) {
-        rc = create_op(m, &m->steps[i], err);
+        vd__step *s = &m->steps[i];
+        rc = s->ops->create ? s->ops->create(m, s, err) : 0;
         if (rc) return rc;
         m->flops += m->steps[i].flops;
     }
@@ -322,8 +162,8 @@ int vd__run_steps(vd__model *m, vd_error *err)
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
         uint64_t t0 = m->prof_ms ? vd_now_ns() : 0;
-        if (s->kind == VD__S_KERNEL) {
-            int rc = s->kern(m, s);
+        if (s->ops->run) {
+            int rc = s->ops->run(m, s);
             if (rc)
                 return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
         } else {
@@ -338,14 +178,17 @@ int vd__run_steps(vd__model *m, vd_error *err)
     return 0;
 }
 
+void vd__step_fini(vd__step *s)
+{
+    if (s->ops->fini) s->ops->fini(s);
+}
+
 void vd__steps_free(vd__model *m)
 {
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
         if (s->xop) xnn_delete_operator(s->xop);
-        free(s->weights);
-        free(s->bias);
-        free(s->fparam);
+        vd__step_fini(s);
     }
     free(m->steps);
     m->steps = NULL;
@@ -468,30 +311,6 @@ int vd_model_set_profiling(vd_model *m, int on)
     return 0;
 }
 
-static const char *kind_name(const vd__step *s)
-{
-    switch (s->kind) {
-    case VD__S_CONV:
-        return s->groups > 1 && s->gcin == 1 ? "DepthwiseConv (xnn)" : "Conv (xnn)";
-    case VD__S_MAXPOOL:
-        return "MaxPool (xnn)";
-    case VD__S_BINARY:
-        return "Binary (xnn)";
-    case VD__S_UNARY:
-        return "Unary (xnn)";
-    case VD__S_PRELU:
-        return "Prelu (xnn)";
-    case VD__S_RESIZE:
-        return "ResizeBilinear (xnn)";
-    case VD__S_GAVGPOOL:
-        return "Mean (xnn)";
-    case VD__S_PAD:
-        return "Pad (xnn)";
-    default:
-        return NULL;
-    }
-}
-
 void vd_model_profile_print(const vd_model *m, FILE *f)
 {
     if (!m->prof_ms || !m->prof_runs) return;
@@ -501,12 +320,7 @@ void vd_model_profile_print(const vd_model *m, FILE *f)
     double total = 0;
     for (int i = 0; i < m->n_steps; i++) {
         const vd__step *s = &m->steps[i];
-        char buf[64];
-        const char *k = kind_name(s);
-        if (!k) {
-            snprintf(buf, sizeof buf, "%s (C)", s->op);
-            k = s->op;
-        }
+        const char *k = s->ops->label ? s->ops->label : s->op; /* C kernels: the TF op */
         int j;
         for (j = 0; j < n; j++)
             if (!strcmp(names[j], k)) break;

@@ -1,12 +1,10 @@
 /*
- * The cloud (the seed's query manager): the user API, the node registry kept from
- * heartbeats, the jobs and their results, the scheduler loop and the MJPEG streams.
+ * The cloud (the seed's query manager): its life cycle, the job table and the results the
+ * edges publish. The rest of the cloud: cloud_nodes.c (the node table from heartbeats),
+ * cloud_loop.c (the scheduler thread: plans, adoption), cloud_api.c (the user API),
+ * cloud_video.c (the MJPEG viewers); cloud_internal.h holds what they share.
  *
- * One lock (c->mu) guards nodes and jobs; transport calls are never made while holding
- * it. The scheduler thread wakes every 100 ms: it drops nodes silent for drop_s (only
- * while the cloud itself is connected, so a broker restart does not drop everyone),
- * plans jobs that need it (new, re-planning period due, a stage on a lost node) and sends
- * the plan to the job's edge.
+ * One lock (c->mu) guards nodes and jobs; transport calls are never made while holding it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -15,114 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node_internal.h"
+#include "cloud_internal.h"
 #include "vdag/base.h"
 
-#define RING        10
-#define MAX_CHANGES 20
-#define CMD_TIMEOUT 3000
-#define KB_RETRY_MS 5000 /* between node.get_kb attempts */
-#define RESTOP_MS   3000 /* a stopped job its edge still lists: stop again after */
-#define MAX_ADOPT   256  /* unknown jobs waiting for node.get_job */
+/* ---- jobs ---------------------------------------------------------------------------- */
 
-typedef struct node_ent {
-    char name[64], role[8], addr[128];
-    double last_seen;      /* ms */
-    json_t *hb;            /* the last heartbeat (without its kb) */
-    vd_kb *kb;             /* from its heartbeats (NULL for the cloud itself: its host's kb) */
-    json_int_t kb_version; /* of kb (0: none yet) */
-    int kb_entries;
-    int kb_wanted;      /* a newer version was announced without the kb: ask (node.get_kb) */
-    double kb_retry_at; /* ms; not before this */
-    int kb_fetch_logged;
-    int self;
-} node_ent;
-
-enum { S_UNSCHED = 0, S_EXEC = 1, S_DONE = 2 };
-static const char *state_names[] = {"UNSCHED", "EXEC", "DONE"};
-
-typedef struct cjob {
-    char uid[64], node[64], video_id[32], sched_name[32];
-    json_t *dag_json, *requested, *constraint;
-    vd_dag *dag;
-    vd_sched *sched;
-    double delay_bound, accuracy;
-    long max_frames;
-    int loop; /* -1: the edge's default */
-    int state;
-    char reason[16], msg[512];
-    vd_plan plan;
-    int has_plan, plan_sent, plan_version, replan_now;
-    double last_plan_at, submitted_at, sent_at, last_result_at;
-    json_t *ring[RING];
-    int ring_n, ring_head;
-    json_t *changes;  /* [{time, plan, why}] */
-    json_t *last_hdr; /* latest result header from the edge */
-    /* the latest result's measurement, whatever plan produced it (shown to users), and the
-     * latest of a plan this cloud sent (plan_version then; the scheduler's input while
-     * measured_version == plan_version) */
-    vd_plan_result shown, measured;
-    int shown_version, measured_version;
-    vd_runtime rt;
-    int native_h;
-    double native_fps;
-    int64_t frames;
-    /* MJPEG */
-    unsigned char *jpeg;
-    size_t jpeg_len;
-    uint64_t jpeg_seq;
-    int viewers, refs;
-    int removed;
-    int restop;        /* stopped here but its edge still runs it: send node.stop_job again */
-    double stopped_at; /* ms, when the user stopped it (or the last stop sent again) */
-} cjob;
-
-/* A job an edge runs that this cloud does not know (it restarted): node.get_job is asked
- * by the scheduler thread, then the job is registered as EXEC. */
-typedef struct adopt_ent {
-    char uid[64], node[64];
-    double retry_at; /* ms */
-    int tries, busy, logged;
-} adopt_ent;
-
-struct vd_cloud {
-    vd_node_opts o;
-    char name[64], addr[128];
-    vd_svchost *host;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;     /* scheduler wake-ups */
-    pthread_cond_t frames; /* new MJPEG frames */
-    node_ent *nodes;
-    int n_nodes;
-    cjob **jobs;
-    int n_jobs;
-    adopt_ent *adopt; /* guarded by mu */
-    int n_adopt;
-    int next_id;
-    char prefix[16];
-    int stopping, streams_closed;
-    pthread_t thr;
-    int started;
-    double connected_since;
-    vd_resources res;
-};
-
-/* ---- registry ------------------------------------------------------------------------ */
-
-/* A node by name, else by address; in one process the cloud and the edge share an address,
- * and a node_addr then means the edge (the cloud owns no video). */
-static node_ent *find_node(vd_cloud *c, const char *name)
-{
-    node_ent *by_addr = NULL;
-    for (int i = 0; i < c->n_nodes; i++) {
-        node_ent *n = &c->nodes[i];
-        if (!strcmp(n->name, name)) return n;
-        if (n->addr[0] && !strcmp(n->addr, name) && (!by_addr || by_addr->self)) by_addr = n;
-    }
-    return by_addr;
-}
-
-static cjob *find_job(vd_cloud *c, const char *uid)
+cjob *vd__cloud_job(vd_cloud *c, const char *uid)
 {
     for (int i = 0; i < c->n_jobs; i++)
         if (!c->jobs[i]->removed && !strcmp(c->jobs[i]->uid, uid)) return c->jobs[i];
@@ -130,182 +26,100 @@ static cjob *find_job(vd_cloud *c, const char *uid)
 }
 
 /* Known at all, deleted ones included (those are not adopted back). */
-static int job_known(vd_cloud *c, const char *uid)
+int vd__cloud_job_known(vd_cloud *c, const char *uid)
 {
     for (int i = 0; i < c->n_jobs; i++)
         if (!strcmp(c->jobs[i]->uid, uid)) return 1;
     return 0;
 }
 
-static int parse_constraint(json_t *uc, double *delay, double *acc, char *msg, size_t n);
-
-static void job_unref(cjob *j)
+void vd__cloud_job_unref(cjob *j)
 {
     if (--j->refs > 0) return;
-    json_decref(j->dag_json);
-    json_decref(j->requested);
-    json_decref(j->constraint);
+    vd__job_spec_clear(&j->spec);
     json_decref(j->changes);
     json_decref(j->last_hdr);
     for (int i = 0; i < RING; i++) json_decref(j->ring[i]);
-    vd_dag_free(j->dag);
     vd_sched_free(j->sched);
     free(j->jpeg);
     free(j);
 }
 
-static void set_done(cjob *j, const char *reason, const char *msg)
+/* The one constructor of a job: UNSCHED, no plan, refs 1, for `node`, from a spec (taken: it
+ * is zeroed) and its scheduler (taken; spec.scheduler becomes its own name). NULL when out
+ * of memory: nothing is taken then. */
+cjob *vd__cloud_job_new(const char *uid, const char *node, vd__job_spec *spec, vd_sched *sch)
+{
+    cjob *j = calloc(1, sizeof *j);
+    json_t *changes = json_array();
+    if (!j || !changes) {
+        free(j);
+        json_decref(changes);
+        return NULL;
+    }
+    snprintf(j->uid, sizeof j->uid, "%s", uid);
+    snprintf(j->node, sizeof j->node, "%s", node);
+    j->spec = *spec;
+    memset(spec, 0, sizeof *spec);
+    snprintf(j->spec.scheduler, sizeof j->spec.scheduler, "%s", vd_sched_name(sch));
+    j->sched = sch;
+    j->state = S_UNSCHED;
+    j->changes = changes;
+    j->submitted_at = vd_now_ms();
+    j->refs = 1;
+    return j;
+}
+
+/* Register a job (lock held); VD_ENOMEM leaves it to the caller. */
+int vd__cloud_job_add(vd_cloud *c, cjob *j)
+{
+    cjob **nj = realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1));
+    if (!nj) return VD_ENOMEM;
+    c->jobs = nj;
+    c->jobs[c->n_jobs++] = j;
+    return 0;
+}
+
+void vd__cloud_job_done(cjob *j, const char *reason, const char *msg)
 {
     j->state = S_DONE;
     snprintf(j->reason, sizeof j->reason, "%s", reason);
     snprintf(j->msg, sizeof j->msg, "%s", msg ? msg : "");
 }
 
-/* Replace a node's kb by the one in j (lock held). A kb that does not parse keeps the old
- * one, but its version counts as seen: it is not parsed again until the next change. */
-static void node_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version)
+/* ---- calls to nodes ------------------------------------------------------------------- */
+
+/* Send a command to a node (no lock held). */
+int vd__cloud_call(vd_cloud *c, const char *node, const char *cmd, json_t *body, json_t **reply,
+                   vd_error *err)
 {
-    vd_kb *kb = vd_kb_new();
-    vd_error err = {0};
-    n->kb_version = version;
-    n->kb_wanted = 0;
-    if (!kb || vd_kb_from_json(kb, j, &err)) {
-        vd_kb_free(kb);
-        fprintf(stderr, "vdag %s: node %s sent a bad knowledge base (version %lld): %s\n", c->name,
-                n->name, (long long)version, kb ? err.msg : "out of memory");
-        return;
-    }
-    vd_kb_free(n->kb);
-    n->kb = kb;
-    n->kb_entries = (int)json_array_size(json_object_get(j, "entries"));
+    vd_buf req, resp = {0};
+    int rc = vd_msg_pack(body, NULL, 0, &req, err);
+    if (rc) return rc;
+    rc = vd_transport_call(c->o.tr, node, cmd, &req, &resp, CMD_TIMEOUT, err);
+    vd_buf_free(&req);
+    if (rc) return rc;
+    json_t *h = NULL;
+    rc = vd_msg_unpack(resp.data, resp.len, &h, NULL, NULL, err);
+    vd_buf_free(&resp);
+    if (reply)
+        *reply = h;
+    else
+        json_decref(h);
+    return rc;
 }
 
-/* 1 when a heartbeat's "jobs" array lists uid. */
-static int lists(json_t *jobs, const char *uid)
+/* Shutting down (no lock held): the scheduler thread then makes no more node calls, each of
+ * which may take CMD_TIMEOUT. */
+int vd__cloud_stopping(vd_cloud *c)
 {
-    size_t k;
-    json_t *u;
-    json_array_foreach(jobs, k, u)
-    {
-        if (json_is_string(u) && !strcmp(json_string_value(u), uid)) return 1;
-    }
-    return 0;
-}
-
-/* Jobs a node's heartbeat lists that this cloud does not know (it restarted): queue them for
- * node.get_job on the scheduler thread, since a transport call may not be made here (lock
- * held). Entries of this node for jobs it no longer lists (ended) go. */
-static void queue_unknown_jobs(vd_cloud *c, const char *node, json_t *jobs)
-{
-    for (int i = 0; i < c->n_adopt; i++) {
-        adopt_ent *a = &c->adopt[i];
-        if (!strcmp(a->node, node) && !a->busy && !lists(jobs, a->uid))
-            c->adopt[i--] = c->adopt[--c->n_adopt];
-    }
-    size_t k;
-    json_t *u;
-    json_array_foreach(jobs, k, u)
-    {
-        const char *uid = json_string_value(u);
-        if (!uid || !*uid || strlen(uid) >= 64 || job_known(c, uid)) continue;
-        int queued = 0;
-        for (int i = 0; i < c->n_adopt && !queued; i++) queued = !strcmp(c->adopt[i].uid, uid);
-        if (queued || c->n_adopt >= MAX_ADOPT) continue;
-        adopt_ent *na = realloc(c->adopt, sizeof *na * (size_t)(c->n_adopt + 1));
-        if (!na) return;
-        c->adopt = na;
-        adopt_ent *a = &na[c->n_adopt++];
-        memset(a, 0, sizeof *a);
-        snprintf(a->uid, sizeof a->uid, "%s", uid);
-        snprintf(a->node, sizeof a->node, "%s", node);
-        pthread_cond_broadcast(&c->cv);
-    }
-}
-
-static void on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
-{
-    vd_cloud *c = arg;
-    (void)subject;
-    json_t *hb = json_loadb((const char *)msg->data, msg->len, 0, NULL);
-    const char *name = json_string_value(json_object_get(hb, "name"));
-    if (!name || strlen(name) >= 64) {
-        json_decref(hb);
-        return;
-    }
     pthread_mutex_lock(&c->mu);
-    node_ent *n = NULL;
-    for (int i = 0; i < c->n_nodes; i++)
-        if (!strcmp(c->nodes[i].name, name)) n = &c->nodes[i];
-    if (!n) {
-        node_ent *nn = realloc(c->nodes, sizeof *nn * (size_t)(c->n_nodes + 1));
-        if (!nn) {
-            pthread_mutex_unlock(&c->mu);
-            json_decref(hb);
-            return;
-        }
-        c->nodes = nn;
-        n = &nn[c->n_nodes++];
-        memset(n, 0, sizeof *n);
-        snprintf(n->name, sizeof n->name, "%s", name);
-        n->kb = vd_kb_new();
-        fprintf(stderr, "vdag %s: node %s joined\n", c->name, name);
-        for (int i = 0; i < c->n_jobs; i++) /* a placement may now use it */
-            if (c->jobs[i]->state == S_EXEC) c->jobs[i]->replan_now = 1;
-    }
-    snprintf(n->role, sizeof n->role, "%s",
-             json_string_value(json_object_get(hb, "role"))
-                 ? json_string_value(json_object_get(hb, "role"))
-                 : "edge");
-    snprintf(n->addr, sizeof n->addr, "%s",
-             json_string_value(json_object_get(hb, "addr"))
-                 ? json_string_value(json_object_get(hb, "addr"))
-                 : "");
-    n->last_seen = vd_now_ms();
-    /* the kb is parsed only when its version changed; a heartbeat carries it only then
-     * (and every 30 s): a version announced without it is fetched by the scheduler thread */
-    json_t *kb = json_object_get(hb, "kb"), *kbv = json_object_get(hb, "kb_version");
-    if (json_is_integer(kbv)) {
-        json_int_t v = json_integer_value(kbv);
-        if (v != 0 && v != n->kb_version) {
-            if (kb)
-                node_set_kb(c, n, kb, v);
-            else
-                n->kb_wanted = 1;
-        }
-    } else if (kb) { /* a node that does not version its kb */
-        node_set_kb(c, n, kb, 0);
-    }
-    json_object_del(hb, "kb");
-    json_decref(n->hb);
-    n->hb = hb;
-    json_t *jobs = json_object_get(hb, "jobs");
-    queue_unknown_jobs(c, name, jobs);
-    /* reconcile: a job the cloud believes runs here but the edge does not list
-     * (the edge restarted) is submitted again */
-    for (int i = 0; i < c->n_jobs; i++) {
-        cjob *j = c->jobs[i];
-        if (j->removed || strcmp(j->node, name) || j->state != S_EXEC) continue;
-        if (!lists(jobs, j->uid) && vd_now_ms() - j->sent_at > 3000 &&
-            vd_now_ms() - j->last_result_at > 3000) {
-            j->state = S_UNSCHED;
-            j->plan_sent = 0;
-            snprintf(j->msg, sizeof j->msg, "edge %s does not run it; resubmitting", name);
-            pthread_cond_broadcast(&c->cv);
-        }
-    }
-    /* and the other way: a job the user stopped or deleted that the edge still runs (the
-     * stop did not reach it: the edge was unreachable, or the call timed out) is stopped
-     * again, at most every RESTOP_MS */
-    for (int i = 0; i < c->n_jobs; i++) {
-        cjob *j = c->jobs[i];
-        if (strcmp(j->node, name) || j->state != S_DONE || strcmp(j->reason, "stopped") ||
-            j->stopped_at <= 0 || vd_now_ms() - j->stopped_at < RESTOP_MS || !lists(jobs, j->uid))
-            continue;
-        j->restop = 1;
-        pthread_cond_broadcast(&c->cv);
-    }
+    int s = c->stopping;
     pthread_mutex_unlock(&c->mu);
+    return s;
 }
+
+/* ---- results ------------------------------------------------------------------------- */
 
 static void on_result(void *arg, const char *subject, const vd_buf *msg)
 {
@@ -318,7 +132,7 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     const char *uid = json_string_value(json_object_get(hdr, "job_uid"));
     const char *state = json_string_value(json_object_get(hdr, "state"));
     pthread_mutex_lock(&c->mu);
-    cjob *j = uid ? find_job(c, uid) : NULL;
+    cjob *j = uid ? vd__cloud_job(c, uid) : NULL;
     if (!j || j->state == S_DONE) {
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
@@ -327,7 +141,7 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     j->last_result_at = vd_now_ms();
     if (state && !strcmp(state, "DONE")) {
         const char *r = json_string_value(json_object_get(hdr, "reason"));
-        set_done(j, r ? r : "finished", json_string_value(json_object_get(hdr, "msg")));
+        vd__cloud_job_done(j, r ? r : "finished", json_string_value(json_object_get(hdr, "msg")));
         pthread_cond_broadcast(&c->frames);
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
@@ -358,9 +172,9 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     long fr = m.n_frames + m.dropped;
     m.drop_ratio = dr ? json_number_value(dr) : fr > 0 ? (double)m.dropped / fr : 0;
     m.load_valid = lv ? json_is_true(lv) : 1;
-    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
         m.delay[s] = json_number_value(
-            json_object_get(json_object_get(pr, "delay"), j->dag->stages[s].name));
+            json_object_get(json_object_get(pr, "delay"), j->spec.dag->stages[s].name));
     j->shown = m;
     j->shown_version = pv;
     if (current) { /* a measurement of an older plan must not steer the current one */
@@ -389,487 +203,6 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     }
     pthread_mutex_unlock(&c->mu);
     json_decref(hdr);
-}
-
-/* ---- scheduling ---------------------------------------------------------------------- */
-
-static int node_info(const node_ent *n, vd_node_info *ni)
-{
-    memset(ni, 0, sizeof *ni);
-    snprintf(ni->name, sizeof ni->name, "%s", n->name);
-    snprintf(ni->role, sizeof ni->role, "%s", n->role);
-    json_t *r = json_object_get(n->hb, "resources");
-    ni->cpu_pct = json_number_value(json_object_get(r, "cpu_ratio")) * 100;
-    ni->mem_pct = json_number_value(json_object_get(r, "mem_ratio")) * 100;
-    ni->n_cores = (int)json_integer_value(json_object_get(r, "n_cores"));
-    ni->speed = 1;
-    size_t k;
-    json_t *s;
-    size_t off = 0;
-    json_array_foreach(json_object_get(n->hb, "services"), k, s)
-    {
-        int w = snprintf(ni->services + off, sizeof ni->services - off, "%s%s", off ? "," : "",
-                         json_string_value(s) ? json_string_value(s) : "");
-        if (w < 0 || (size_t)w >= sizeof ni->services - off) break;
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* Move stages placed on nodes that are not alive back to the job's edge. */
-static void relocate_dead(vd_plan *p, const vd_node_info *nodes, int nn, const char *edge)
-{
-    for (int s = 0; s < p->n_stages; s++) {
-        int ok = !p->map[s].node[0] || !strcmp(p->map[s].node, edge);
-        for (int i = 0; i < nn && !ok; i++) ok = !strcmp(nodes[i].name, p->map[s].node);
-        if (!ok) {
-            snprintf(p->map[s].node, sizeof p->map[s].node, "%s", edge);
-            snprintf(p->map[s].role, sizeof p->map[s].role, "host");
-        }
-    }
-}
-
-/* Plan one job (lock held); returns 1 when the plan changed or was never sent. */
-static int plan_job(vd_cloud *c, cjob *j, const char *why)
-{
-    vd_node_info nodes[VD_MAX_NODES];
-    int nn = 0;
-    const vd_kb *kb = NULL;
-    for (int i = 0; i < c->n_nodes && nn < VD_MAX_NODES; i++) {
-        node_info(&c->nodes[i], &nodes[nn++]);
-        if (!strcmp(c->nodes[i].name, j->node))
-            kb = c->nodes[i].self ? vd_svchost_kb(c->host) : c->nodes[i].kb;
-    }
-    vd_plan req;
-    int has_req = 0;
-    if (j->requested) {
-        vd_error e2 = {0};
-        has_req = vd_plan_from_json(j->requested, j->dag, "plan", &req, &e2) == 0;
-        if (has_req) relocate_dead(&req, nodes, nn, j->node);
-    }
-    vd_plan last = j->plan;
-    relocate_dead(&last, nodes, nn, j->node);
-    vd_sched_input in = {
-        .dag = j->dag,
-        .edge = j->node,
-        .nodes = nodes,
-        .n_nodes = nn,
-        .kb = kb,
-        .last_plan = j->has_plan ? &last : NULL,
-        .last = j->measured.n_frames > 0 && j->has_plan && j->measured_version == j->plan_version
-                    ? &j->measured
-                    : NULL,
-        .rt = &j->rt,
-        .delay_bound = j->delay_bound,
-        .accuracy = j->accuracy,
-        .native_h = j->native_h,
-        .native_fps = j->native_fps,
-        .requested = has_req ? &req : NULL,
-    };
-    vd_plan p;
-    vd_error err = {0};
-    if (vd_sched_plan(j->sched, &in, &p, &err)) {
-        snprintf(j->msg, sizeof j->msg, "scheduler %.24s: %.400s", j->sched_name, err.msg);
-        return 0;
-    }
-    relocate_dead(&p, nodes, nn, j->node); /* never place a stage on a lost node */
-    j->last_plan_at = vd_now_ms();
-    int changed = !j->has_plan || !vd_plan_equal(&p, &j->plan);
-    if (changed) {
-        j->plan = p;
-        j->has_plan = 1;
-        j->plan_version++;
-        j->plan_sent = 0;
-        json_t *ch =
-            json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL),
-                      "plan_version", j->plan_version, "why", why, "plan", vd_plan_to_json(&p),
-                      "measured_delay", in.last ? in.last->total_delay : 0.0, "predicted_delay",
-                      vd_plan_predict(&in, &p), "measured_load", in.last ? in.last->load : 0.0,
-                      "predicted_load", vd_plan_load(&in, &p));
-        json_array_append_new(j->changes, ch);
-        while (json_array_size(j->changes) > MAX_CHANGES) json_array_remove(j->changes, 0);
-    }
-    return changed || !j->plan_sent;
-}
-
-/* Send a command to a node (no lock held). */
-static int node_call(vd_cloud *c, const char *node, const char *cmd, json_t *body, json_t **reply,
-                     vd_error *err)
-{
-    vd_buf req, resp = {0};
-    int rc = vd_msg_pack(body, NULL, 0, &req, err);
-    if (rc) return rc;
-    rc = vd_transport_call(c->o.tr, node, cmd, &req, &resp, CMD_TIMEOUT, err);
-    vd_buf_free(&req);
-    if (rc) return rc;
-    json_t *h = NULL;
-    rc = vd_msg_unpack(resp.data, resp.len, &h, NULL, NULL, err);
-    vd_buf_free(&resp);
-    if (reply)
-        *reply = h;
-    else
-        json_decref(h);
-    return rc;
-}
-
-/* Shutting down (no lock held): the scheduler thread then makes no more node calls, each of
- * which may take CMD_TIMEOUT. */
-static int is_stopping(vd_cloud *c)
-{
-    pthread_mutex_lock(&c->mu);
-    int s = c->stopping;
-    pthread_mutex_unlock(&c->mu);
-    return s;
-}
-
-/* Ask a node for the knowledge base it announced (no lock held). */
-static void fetch_kb(vd_cloud *c, const char *node)
-{
-    json_t *body = json_object(), *reply = NULL;
-    vd_error err = {0};
-    int rc = node_call(c, node, "node.get_kb", body, &reply, &err);
-    json_decref(body);
-    pthread_mutex_lock(&c->mu);
-    node_ent *n = NULL;
-    for (int i = 0; i < c->n_nodes; i++)
-        if (!strcmp(c->nodes[i].name, node)) n = &c->nodes[i];
-    json_t *kbv = json_object_get(reply, "kb_version"), *kb = json_object_get(reply, "kb");
-    if (n && !rc && json_is_integer(kbv)) {
-        json_int_t v = json_integer_value(kbv);
-        if (kb && v != 0 && v != n->kb_version)
-            node_set_kb(c, n, kb, v);
-        else if (v == n->kb_version || v == 0)
-            n->kb_wanted = 0;
-    } else if (n && rc && !n->kb_fetch_logged) {
-        n->kb_fetch_logged = 1;
-        fprintf(stderr,
-                "vdag %s: cannot get the knowledge base of node %s (retrying every %d s): %s\n",
-                c->name, node, KB_RETRY_MS / 1000, err.msg);
-    }
-    pthread_mutex_unlock(&c->mu);
-    json_decref(reply);
-}
-
-static void watch(vd_cloud *c, const char *node, const char *uid, int on);
-
-/* Take over a job that `node` runs and this cloud does not know (it restarted; no lock
- * held): node.get_job, then register it as EXEC with the spec as submitted, the plan in
- * force and a fresh scheduler state (it re-plans from that plan). Returns 0 when done with
- * it (adopted, or no longer running there: then it is not needed), <0 to try again later. */
-static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *err)
-{
-    json_t *body = json_pack("{s:s}", "job_uid", uid), *r = NULL;
-    int rc = node_call(c, node, "node.get_job", body, &r, err);
-    json_decref(body);
-    if (rc) return rc;
-    const char *state = json_string_value(json_object_get(r, "state"));
-    if (!state || strcmp(state, "EXEC")) {
-        json_decref(r);
-        return 0;
-    }
-    vd_dag *dag = NULL;
-    vd_sched *sch = NULL;
-    cjob *j = NULL;
-    char msg[400];
-    vd_error e2 = {0};
-    vd_plan plan, req;
-    double delay = 0, acc = 0;
-    const char *sname = json_string_value(json_object_get(r, "scheduler"));
-    json_t *vid = json_object_get(r, "video_id"), *rq = json_object_get(r, "requested_plan");
-    json_t *uc = json_object_get(r, "user_constraint"), *lp = json_object_get(r, "loop");
-    if (vd_dag_from_json(json_object_get(r, "dag"), "dag", &dag, &e2) ||
-        vd_sched_new(sname ? sname : "feedback", &sch, &e2) ||
-        vd_plan_from_json(json_object_get(r, "plan"), dag, "plan", &plan, &e2)) {
-        rc = vd_fail(err, VD_EFORMAT, "%s", e2.msg);
-        goto out;
-    }
-    if (dag->n_stages > VD_MAX_STAGES) {
-        rc = vd_fail(err, VD_EFORMAT, "dag: at most %d stages", VD_MAX_STAGES);
-        goto out;
-    }
-    if (parse_constraint(uc, &delay, &acc, msg, sizeof msg)) {
-        rc = vd_fail(err, VD_EFORMAT, "%s", msg);
-        goto out;
-    }
-    if (rq && vd_plan_from_json(rq, dag, "requested_plan", &req, NULL)) rq = NULL;
-    if (!(j = calloc(1, sizeof *j))) {
-        rc = vd_fail(err, VD_ENOMEM, "out of memory");
-        goto out;
-    }
-    snprintf(j->uid, sizeof j->uid, "%.63s", uid);
-    snprintf(j->node, sizeof j->node, "%s", node);
-    if (json_is_integer(vid))
-        snprintf(j->video_id, sizeof j->video_id, "%lld", (long long)json_integer_value(vid));
-    else
-        snprintf(j->video_id, sizeof j->video_id, "%s",
-                 json_string_value(vid) ? json_string_value(vid) : "");
-    snprintf(j->sched_name, sizeof j->sched_name, "%s", vd_sched_name(sch));
-    j->dag = dag;
-    j->dag_json = vd_dag_to_json(dag);
-    j->sched = sch;
-    dag = NULL, sch = NULL;
-    j->requested = rq ? json_deep_copy(rq) : NULL;
-    j->constraint = json_is_object(uc) ? json_deep_copy(uc) : json_object();
-    j->delay_bound = delay;
-    j->accuracy = acc;
-    j->max_frames = (long)json_integer_value(json_object_get(r, "max_frames"));
-    j->loop = lp ? json_is_true(lp) : -1;
-    j->state = S_EXEC;
-    j->plan = plan;
-    j->has_plan = j->plan_sent = 1;
-    j->plan_version = (int)json_integer_value(json_object_get(r, "plan_version"));
-    j->submitted_at = j->last_plan_at = j->sent_at = vd_now_ms();
-    j->changes = json_array();
-    /* the plan_changes shape; nothing measured or predicted yet (<0: unknown) */
-    json_array_append_new(j->changes, json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time",
-                                                (double)time(NULL), "plan_version", j->plan_version,
-                                                "why", "adopted", "plan", vd_plan_to_json(&plan),
-                                                "measured_delay", 0.0, "predicted_delay", -1.0,
-                                                "measured_load", 0.0, "predicted_load", -1.0));
-    j->refs = 1;
-    snprintf(j->msg, sizeof j->msg, "adopted from %s after a cloud restart", node);
-    pthread_mutex_lock(&c->mu);
-    int known = job_known(c, uid) || c->stopping; /* adopted meanwhile, or shutting down */
-    cjob **nj = known ? NULL : realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1));
-    if (nj) {
-        node_ent *n = find_node(c, node);
-        if (!n || strcmp(n->name, node)) { /* dropped while we asked: as for its other jobs */
-            j->state = S_UNSCHED;
-            j->plan_sent = 0;
-            snprintf(j->msg, sizeof j->msg, "edge %s lost; waiting for it to return", node);
-        }
-        c->jobs = nj;
-        c->jobs[c->n_jobs++] = j;
-        fprintf(stderr, "vdag %s: adopted job %s running on %s (plan version %d)\n", c->name, uid,
-                node, j->plan_version);
-        j = NULL;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (nj && json_is_true(json_object_get(r, "watch")))
-        watch(c, node, uid, 0); /* its viewers were the old cloud's */
-    if (!nj && !known) rc = vd_fail(err, VD_ENOMEM, "out of memory");
-out:
-    if (j) job_unref(j);
-    vd_dag_free(dag);
-    vd_sched_free(sch);
-    json_decref(r);
-    return rc;
-}
-
-typedef struct outbox {
-    char node[64], cmd[32], uid[64];
-    json_t *body;
-    int version;
-} outbox;
-
-static void *sched_main(void *arg)
-{
-    vd_cloud *c = arg;
-    pthread_mutex_lock(&c->mu);
-    while (!c->stopping) {
-        double now = vd_now_ms();
-        if (c->o.tr->ops->connected(c->o.tr)) {
-            if (c->connected_since <= 0) c->connected_since = now;
-        } else {
-            c->connected_since = 0;
-        }
-        /* our own entry: resources once a second */
-        for (int i = 0; i < c->n_nodes; i++)
-            if (c->nodes[i].self && c->host && now - c->nodes[i].last_seen >= 1000) {
-                json_object_set_new(c->nodes[i].hb, "resources",
-                                    vd__svchost_resource_info(c->host, &c->res));
-                c->nodes[i].last_seen = now;
-            }
-        /* liveness */
-        double drop_ms = c->o.drop_s * 1e3;
-        for (int i = 0; i < c->n_nodes; i++) {
-            node_ent *n = &c->nodes[i];
-            if (n->self || now - n->last_seen <= drop_ms) continue;
-            if (c->connected_since <= 0 || now - c->connected_since < drop_ms) continue;
-            fprintf(stderr, "vdag %s: node %s silent for %.1f s: dropped\n", c->name, n->name,
-                    (now - n->last_seen) / 1e3);
-            for (int k = 0; k < c->n_jobs; k++) {
-                cjob *j = c->jobs[k];
-                if (j->removed || j->state == S_DONE) continue;
-                if (!strcmp(j->node, n->name)) {
-                    j->state = S_UNSCHED;
-                    j->plan_sent = 0;
-                    snprintf(j->msg, sizeof j->msg, "edge %s lost; waiting for it to return",
-                             n->name);
-                    continue;
-                }
-                for (int s = 0; s < j->plan.n_stages; s++)
-                    if (!strcmp(j->plan.map[s].node, n->name)) j->replan_now = 2;
-            }
-            for (int k = 0; k < c->n_adopt; k++)
-                if (!strcmp(c->adopt[k].node, n->name) && !c->adopt[k].busy)
-                    c->adopt[k--] = c->adopt[--c->n_adopt];
-            json_decref(n->hb);
-            vd_kb_free(n->kb);
-            c->nodes[i] = c->nodes[--c->n_nodes];
-            i--;
-        }
-        /* knowledge bases announced without being sent (this cloud started between two
-         * sends): ask their nodes, outside the lock */
-        char kbq[8][64];
-        int nkb = 0;
-        for (int i = 0; i < c->n_nodes && nkb < 8; i++) {
-            node_ent *n = &c->nodes[i];
-            if (n->self || !n->kb_wanted || now < n->kb_retry_at) continue;
-            n->kb_retry_at = now + KB_RETRY_MS;
-            snprintf(kbq[nkb++], sizeof kbq[0], "%s", n->name);
-        }
-        if (nkb) {
-            pthread_mutex_unlock(&c->mu);
-            for (int i = 0; i < nkb && !is_stopping(c); i++) fetch_kb(c, kbq[i]);
-            pthread_mutex_lock(&c->mu);
-            if (c->stopping) break;
-        }
-        /* jobs the edges run that this cloud does not know: adopt them, outside the lock */
-        struct {
-            char uid[64], node[64];
-        } aq[8];
-        int naq = 0;
-        for (int i = 0; i < c->n_adopt && naq < 8; i++) {
-            adopt_ent *a = &c->adopt[i];
-            if (a->busy || now < a->retry_at) continue;
-            a->busy = 1;
-            snprintf(aq[naq].uid, sizeof aq[0].uid, "%s", a->uid);
-            snprintf(aq[naq].node, sizeof aq[0].node, "%s", a->node);
-            naq++;
-        }
-        if (naq) {
-            pthread_mutex_unlock(&c->mu);
-            for (int q = 0; q < naq && !is_stopping(c); q++) {
-                vd_error err = {0};
-                int rc = adopt_job(c, aq[q].uid, aq[q].node, &err);
-                pthread_mutex_lock(&c->mu);
-                for (int i = 0; i < c->n_adopt; i++) {
-                    adopt_ent *a = &c->adopt[i];
-                    if (strcmp(a->uid, aq[q].uid)) continue;
-                    if (!rc) {
-                        c->adopt[i] = c->adopt[--c->n_adopt];
-                        break;
-                    }
-                    a->busy = 0;
-                    a->tries++;
-                    a->retry_at = vd_now_ms() + (a->tries < 5 ? 1000 << a->tries : 30000);
-                    if (!a->logged)
-                        fprintf(stderr,
-                                "vdag %s: cannot adopt job %s running on %s (retrying): %s\n",
-                                c->name, a->uid, a->node, err.msg);
-                    a->logged = 1;
-                    break;
-                }
-                pthread_mutex_unlock(&c->mu);
-            }
-            pthread_mutex_lock(&c->mu);
-            if (c->stopping) break;
-            now = vd_now_ms();
-        }
-        /* stops that did not reach their edge: again, outside the lock */
-        struct {
-            char uid[64], node[64];
-        } sq[8];
-        int nsq = 0;
-        for (int k = 0; k < c->n_jobs && nsq < 8; k++) {
-            cjob *j = c->jobs[k];
-            if (!j->restop) continue;
-            j->restop = 0;
-            j->stopped_at = now;
-            snprintf(sq[nsq].uid, sizeof sq[0].uid, "%s", j->uid);
-            snprintf(sq[nsq].node, sizeof sq[0].node, "%s", j->node);
-            nsq++;
-        }
-        if (nsq) {
-            pthread_mutex_unlock(&c->mu);
-            for (int q = 0; q < nsq && !is_stopping(c); q++) {
-                json_t *body = json_pack("{s:s}", "job_uid", sq[q].uid);
-                vd_error err = {0};
-                fprintf(stderr,
-                        "vdag %s: job %s was stopped but %s still runs it: stopping again\n",
-                        c->name, sq[q].uid, sq[q].node);
-                node_call(c, sq[q].node, "node.stop_job", body, NULL, &err);
-                json_decref(body);
-            }
-            pthread_mutex_lock(&c->mu);
-            if (c->stopping) break;
-            now = vd_now_ms();
-        }
-        /* plans to send */
-        outbox ob[64];
-        int nob = 0;
-        for (int k = 0; k < c->n_jobs && nob < 64; k++) {
-            cjob *j = c->jobs[k];
-            if (j->removed || j->state == S_DONE || !find_node(c, j->node)) continue;
-            int due = j->state == S_UNSCHED || j->replan_now ||
-                      now - j->last_plan_at >= c->o.replan_s * 1e3;
-            if (!due) continue;
-            const char *why = j->state == S_UNSCHED ? "start"
-                              : j->replan_now == 2  ? "node lost"
-                              : j->replan_now == 1  ? "cluster changed"
-                                                    : "periodic";
-            j->replan_now = 0;
-            if (!plan_job(c, j, why)) continue;
-            outbox *o = &ob[nob++];
-            snprintf(o->node, sizeof o->node, "%s", j->node);
-            snprintf(o->uid, sizeof o->uid, "%s", j->uid);
-            o->version = j->plan_version;
-            if (j->state == S_UNSCHED) {
-                snprintf(o->cmd, sizeof o->cmd, "node.submit_job");
-                /* user_constraint, scheduler and requested_plan are for node.get_job (a
-                 * restarted cloud takes the job over) */
-                o->body =
-                    json_pack("{s:s,s:s,s:O,s:o,s:I,s:b,s:O,s:s}", "job_uid", j->uid, "video_id",
-                              j->video_id, "dag", j->dag_json, "plan", vd_plan_to_json(&j->plan),
-                              "max_frames", (json_int_t)j->max_frames, "watch", j->viewers > 0,
-                              "user_constraint", j->constraint, "scheduler", j->sched_name);
-                if (j->loop >= 0) json_object_set_new(o->body, "loop", json_boolean(j->loop));
-                if (j->requested)
-                    json_object_set_new(o->body, "requested_plan", json_deep_copy(j->requested));
-            } else {
-                snprintf(o->cmd, sizeof o->cmd, "node.update_plan");
-                o->body = json_pack("{s:s,s:o,s:O}", "job_uid", j->uid, "plan",
-                                    vd_plan_to_json(&j->plan), "user_constraint", j->constraint);
-            }
-            json_object_set_new(o->body, "plan_version", json_integer(j->plan_version));
-        }
-        pthread_mutex_unlock(&c->mu);
-        for (int i = 0; i < nob; i++) {
-            if (is_stopping(c)) {
-                json_decref(ob[i].body);
-                continue;
-            }
-            vd_error err = {0};
-            int rc = node_call(c, ob[i].node, ob[i].cmd, ob[i].body, NULL, &err);
-            json_decref(ob[i].body);
-            pthread_mutex_lock(&c->mu);
-            cjob *j = find_job(c, ob[i].uid);
-            if (j && j->plan_version == ob[i].version && j->state != S_DONE) {
-                if (!rc) {
-                    j->plan_sent = 1;
-                    j->sent_at = vd_now_ms();
-                    if (j->state == S_UNSCHED) j->state = S_EXEC, j->msg[0] = 0;
-                } else if (rc == VD_EINVAL || rc == VD_EREMOTE) {
-                    if (j->state == S_UNSCHED && rc == VD_EREMOTE && strstr(err.msg, "no video"))
-                        set_done(j, "error", err.msg);
-                    else if (j->state == S_UNSCHED && rc == VD_EREMOTE &&
-                             strstr(err.msg, "already ran"))
-                        set_done(j, "finished", err.msg); /* its DONE result was missed */
-                    else
-                        snprintf(j->msg, sizeof j->msg, "%s", err.msg);
-                } else {
-                    snprintf(j->msg, sizeof j->msg, "%s", err.msg);
-                }
-            }
-            pthread_mutex_unlock(&c->mu);
-        }
-        pthread_mutex_lock(&c->mu);
-        struct timespec ts = vd_deadline(CLOCK_REALTIME, 100);
-        if (!c->stopping) pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
@@ -918,15 +251,20 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
                               c->addr, "services", svcs, "video", json_object());
         }
     }
-    int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, on_heartbeat, c, err);
+    /* The scheduler thread before the subscriptions: a thread that cannot start fails the
+     * start before any callback is registered with c. */
+    if (pthread_create(&c->thr, NULL, vd__cloud_sched_main, c)) {
+        vd_fail(err, VD_ENOMEM, "cloud %s: cannot start the scheduler thread", c->name);
+        vd_cloud_free(c);
+        return VD_ENOMEM;
+    }
+    c->started = 1;
+    int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, vd__cloud_on_heartbeat, c, err);
     if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_RESULT, on_result, c, err);
-    if (!rc && pthread_create(&c->thr, NULL, sched_main, c))
-        rc = vd_fail(err, VD_ENOMEM, "cannot start the scheduler thread");
     if (rc) {
         vd_cloud_free(c);
         return rc;
     }
-    c->started = 1;
     *out = c;
     return 0;
 }
@@ -934,7 +272,7 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
 int vd_cloud_has_node(vd_cloud *c, const char *name)
 {
     pthread_mutex_lock(&c->mu);
-    int r = find_node(c, name) != NULL;
+    int r = vd__cloud_node(c, name) != NULL;
     pthread_mutex_unlock(&c->mu);
     return r;
 }
@@ -971,536 +309,10 @@ void vd_cloud_free(vd_cloud *c)
     }
     free(c->nodes);
     free(c->adopt);
-    for (int i = 0; i < c->n_jobs; i++) job_unref(c->jobs[i]);
+    for (int i = 0; i < c->n_jobs; i++) vd__cloud_job_unref(c->jobs[i]);
     free(c->jobs);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->frames);
     pthread_mutex_destroy(&c->mu);
     free(c);
-}
-
-/* ---- user API ------------------------------------------------------------------------ */
-
-static json_t *node_json(const node_ent *n, double now)
-{
-    json_t *o = json_pack("{s:s,s:s,s:s,s:f}", "name", n->name, "role", n->role, "addr", n->addr,
-                          "last_seen_s", (now - n->last_seen) / 1e3);
-    json_t *v = json_object_get(n->hb, "video");
-    json_object_set_new(o, "video", v ? json_deep_copy(v) : json_object());
-    json_t *r = json_object_get(n->hb, "resources");
-    if (r) json_object_set_new(o, "resources", json_deep_copy(r));
-    json_t *s = json_object_get(n->hb, "services");
-    if (s) json_object_set_new(o, "services", json_deep_copy(s));
-    json_t *jobs = json_object_get(n->hb, "jobs");
-    if (jobs) json_object_set_new(o, "jobs", json_deep_copy(jobs));
-    if (!n->self)
-        json_object_set_new(
-            o, "kb",
-            json_pack("{s:I,s:i}", "version", (json_int_t)n->kb_version, "entries", n->kb_entries));
-    return o;
-}
-
-static json_t *job_summary(const cjob *j)
-{
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i}", "job_uid", j->uid, "node_addr",
-                          j->node, "video_id", j->video_id, "state", state_names[j->state],
-                          "reason", j->reason, "msg", j->msg, "scheduler", j->sched_name, "frames",
-                          (json_int_t)j->frames, "plan_version", j->plan_version);
-    json_object_set(o, "user_constraint", j->constraint);
-    json_t *fl = json_array();
-    for (int s = 0; s < j->dag->n_stages; s++)
-        json_array_append_new(fl, json_string(j->dag->stages[s].name));
-    json_object_set_new(o, "pipeline", fl);
-    json_object_set_new(o, "delay", json_real(j->measured.total_delay));
-    return o;
-}
-
-static int r_all_status(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    (void)req;
-    json_t *data = json_object(), *jobs = json_array();
-    double now = vd_now_ms();
-    pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < c->n_nodes; i++)
-        json_object_set_new(data, c->nodes[i].name, node_json(&c->nodes[i], now));
-    for (int i = 0; i < c->n_jobs; i++)
-        if (!c->jobs[i]->removed) json_array_append_new(jobs, job_summary(c->jobs[i]));
-    pthread_mutex_unlock(&c->mu);
-    vd_http_json(resp, 200, json_pack("{s:i,s:o,s:o}", "status", 0, "data", data, "jobs", jobs));
-    return 0;
-}
-
-static int r_cluster_info(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    (void)req;
-    json_t *data = json_object();
-    double now = vd_now_ms();
-    pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < c->n_nodes; i++) {
-        node_ent *n = &c->nodes[i];
-        json_t *o = node_json(n, now);
-        if (n->self && c->host) {
-            json_t *r = vd__svchost_resource_info(c->host, &c->res);
-            json_object_set_new(o, "resources", r);
-        }
-        json_object_set_new(data, n->name, o);
-    }
-    pthread_mutex_unlock(&c->mu);
-    vd_http_json(resp, 200, json_pack("{s:i,s:o}", "status", 0, "data", data));
-    return 0;
-}
-
-/* user_constraint: {"delay": s | [lo, hi], "accuracy": 0..1 | "acc_level": 0..5}. */
-static int parse_constraint(json_t *uc, double *delay, double *acc, char *msg, size_t n)
-{
-    *delay = 0, *acc = 0;
-    if (!uc) return 0;
-    if (!json_is_object(uc)) return snprintf(msg, n, "user_constraint: expected an object"), -1;
-    json_t *d = json_object_get(uc, "delay");
-    if (json_is_array(d)) d = json_array_get(d, json_array_size(d) - 1);
-    if (d && (!json_is_number(d) || json_number_value(d) < 0))
-        return snprintf(msg, n, "user_constraint.delay: expected seconds >= 0 (e.g. 0.3)"), -1;
-    *delay = json_number_value(d);
-    json_t *a = json_object_get(uc, "accuracy");
-    if (a && !json_is_number(a))
-        return snprintf(msg, n, "user_constraint.accuracy: expected a number"), -1;
-    if (a) *acc = json_number_value(a) > 1 ? json_number_value(a) / 10 : json_number_value(a);
-    json_t *al = json_object_get(uc, "acc_level");
-    if (json_is_number(al)) *acc = json_number_value(al) / 5;
-    if (*acc > 1) *acc = 1;
-    return 0;
-}
-
-static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    json_t *b = vd__parse_body(req, resp);
-    if (!b) return 0;
-    char msg[600];
-    vd_error err = {0};
-    const char *node = json_string_value(json_object_get(b, "node_addr"));
-    json_t *vid = json_object_get(b, "video_id");
-    char vids[32] = "";
-    if (json_is_integer(vid))
-        snprintf(vids, sizeof vids, "%lld", (long long)json_integer_value(vid));
-    else if (json_is_string(vid))
-        snprintf(vids, sizeof vids, "%s", json_string_value(vid));
-    json_t *pipe = json_object_get(b, "pipeline"), *dagj = json_object_get(b, "dag");
-    const char *sname = json_string_value(json_object_get(b, "scheduler"));
-    if (!sname) sname = "feedback";
-    vd_dag *dag = NULL;
-    double delay, acc;
-    int http = 400;
-    if (!node) {
-        snprintf(msg, sizeof msg,
-                 "node_addr: missing (a node name or address from "
-                 "/user/get_all_status)");
-        goto bad;
-    }
-    if (!vids[0]) {
-        snprintf(msg, sizeof msg, "video_id: missing (an id from /user/get_all_status)");
-        goto bad;
-    }
-    if (!pipe == !dagj) {
-        snprintf(msg, sizeof msg, "give either pipeline ([\"face_detection\", …]) or dag");
-        goto bad;
-    }
-    if (pipe) {
-        char csv[1024] = "";
-        size_t off = 0, i;
-        json_t *s;
-        if (json_is_string(pipe)) {
-            snprintf(csv, sizeof csv, "%s", json_string_value(pipe));
-        } else if (json_is_array(pipe) && json_array_size(pipe) > 0) {
-            json_array_foreach(pipe, i, s)
-            {
-                if (!json_is_string(s)) {
-                    snprintf(msg, sizeof msg, "pipeline[%zu]: expected a service name", i);
-                    goto bad;
-                }
-                int w = snprintf(csv + off, sizeof csv - off, "%s%s", i ? "," : "",
-                                 json_string_value(s));
-                if (w < 0 || (size_t)w >= sizeof csv - off) break;
-                off += (size_t)w;
-            }
-        } else {
-            snprintf(msg, sizeof msg, "pipeline: expected a non-empty list of service names");
-            goto bad;
-        }
-        if (vd_dag_from_pipeline(csv, &dag, &err)) {
-            snprintf(msg, sizeof msg, "pipeline: %s", err.msg);
-            goto bad;
-        }
-    } else if (vd_dag_from_json(dagj, "dag", &dag, &err)) {
-        snprintf(msg, sizeof msg, "%s", err.msg);
-        goto bad;
-    }
-    if (dag->n_stages > VD_MAX_STAGES) {
-        snprintf(msg, sizeof msg, "dag: at most %d stages", VD_MAX_STAGES);
-        goto bad;
-    }
-    if (parse_constraint(json_object_get(b, "user_constraint"), &delay, &acc, msg, sizeof msg))
-        goto bad;
-    vd_sched *sch = NULL;
-    if (vd_sched_new(sname, &sch, &err)) {
-        snprintf(msg, sizeof msg, "scheduler: %s", err.msg);
-        goto bad;
-    }
-    json_t *plan = json_object_get(b, "plan");
-    if (plan) {
-        vd_plan p;
-        if (vd_plan_from_json(plan, dag, "plan", &p, &err)) {
-            vd_sched_free(sch);
-            snprintf(msg, sizeof msg, "%s", err.msg);
-            goto bad;
-        }
-    }
-    pthread_mutex_lock(&c->mu);
-    node_ent *n = find_node(c, node);
-    if (!n || !json_object_get(json_object_get(n->hb, "video"), vids)) {
-        pthread_mutex_unlock(&c->mu);
-        vd_sched_free(sch);
-        if (!n)
-            snprintf(msg, sizeof msg, "node_addr: no node '%s' (see /user/get_all_status)", node);
-        else
-            snprintf(msg, sizeof msg, "video_id: node %s has no video '%s'", n->name, vids);
-        http = 404;
-        goto bad;
-    }
-    cjob *j = calloc(1, sizeof *j);
-    cjob **nj = j ? realloc(c->jobs, sizeof *nj * (size_t)(c->n_jobs + 1)) : NULL;
-    if (!nj) {
-        pthread_mutex_unlock(&c->mu);
-        free(j);
-        vd_sched_free(sch);
-        snprintf(msg, sizeof msg, "out of memory");
-        http = 500;
-        goto bad;
-    }
-    c->jobs = nj;
-    do /* never a uid this cloud knows (adopted jobs included) */
-        snprintf(j->uid, sizeof j->uid, "%s.%d", c->prefix, ++c->next_id);
-    while (job_known(c, j->uid));
-    snprintf(j->node, sizeof j->node, "%s", n->name);
-    snprintf(j->video_id, sizeof j->video_id, "%s", vids);
-    snprintf(j->sched_name, sizeof j->sched_name, "%s", vd_sched_name(sch));
-    j->dag = dag;
-    j->dag_json = vd_dag_to_json(dag);
-    j->sched = sch;
-    j->requested = json_incref(plan);
-    j->constraint = json_object_get(b, "user_constraint")
-                        ? json_deep_copy(json_object_get(b, "user_constraint"))
-                        : json_object();
-    j->delay_bound = delay;
-    j->accuracy = acc;
-    j->max_frames = (long)json_integer_value(json_object_get(b, "max_frames"));
-    json_t *lp = json_object_get(b, "loop");
-    j->loop = lp ? json_is_true(lp) : -1;
-    j->changes = json_array();
-    j->submitted_at = vd_now_ms();
-    j->refs = 1;
-    c->jobs[c->n_jobs++] = j;
-    pthread_cond_broadcast(&c->cv);
-    json_t *r = json_pack("{s:i,s:s,s:s,s:s,s:s}", "status", 0, "msg", "submitted", "job_uid",
-                          j->uid, "query_id", j->uid, "state", state_names[j->state]);
-    pthread_mutex_unlock(&c->mu);
-    json_decref(b);
-    vd_http_json(resp, 200, r);
-    return 0;
-bad:
-    vd_dag_free(dag);
-    json_decref(b);
-    vd_http_error(resp, http, 1, "%s", msg);
-    return 0;
-}
-
-static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    json_t *b = vd__parse_body(req, resp);
-    if (!b) return 0;
-    const char *uid = json_string_value(json_object_get(b, "job_uid"));
-    json_t *uc = json_object_get(b, "user_constraint");
-    double d, a;
-    char msg[300];
-    if (!uid || !uc) {
-        json_decref(b);
-        vd_http_error(resp, 400, 1, "expected {\"job_uid\": …, \"user_constraint\": {…}}");
-        return 0;
-    }
-    if (parse_constraint(uc, &d, &a, msg, sizeof msg)) {
-        json_decref(b);
-        vd_http_error(resp, 400, 1, "%s", msg);
-        return 0;
-    }
-    pthread_mutex_lock(&c->mu);
-    cjob *j = find_job(c, uid);
-    char node[64] = "";
-    json_t *push = NULL;
-    if (j) {
-        j->delay_bound = d;
-        j->accuracy = a;
-        json_decref(j->constraint);
-        j->constraint = json_deep_copy(uc);
-        if (j->state == S_EXEC) {
-            snprintf(node, sizeof node, "%s", j->node);
-            push = json_pack("{s:s,s:O}", "job_uid", j->uid, "user_constraint", j->constraint);
-        }
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (!j) vd_http_error(resp, 404, 1, "no job '%s'", uid); /* uid lives in b */
-    json_decref(b);
-    if (!j) return 0;
-    if (push) { /* the edge keeps it for a restarted cloud (node.get_job); best effort: the
-                 * next plan update carries it too */
-        node_call(c, node, "node.update_plan", push, NULL, NULL);
-        json_decref(push);
-    }
-    vd_http_json(resp, 200,
-                 json_pack("{s:i,s:s}", "status", 0, "msg", "applies at the next re-plan"));
-    return 0;
-}
-
-static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    pthread_mutex_lock(&c->mu);
-    cjob *j = find_job(c, req->tail);
-    if (!j) {
-        pthread_mutex_unlock(&c->mu);
-        vd_http_error(resp, 404, 1, "no job '%s' (GET /user/jobs lists them)", req->tail);
-        return 0;
-    }
-    json_t *app = json_array();
-    for (int i = 0; i < j->ring_n; i++)
-        json_array_append(app, j->ring[(j->ring_head - j->ring_n + i + RING) % RING]);
-    /* the latest result, with the plan that produced it (an older one for a moment after a
-     * change; job.plan_version is the current one) */
-    const vd_plan_result *m = &j->shown;
-    json_t *delay = json_object();
-    for (int s = 0; s < j->dag->n_stages && s < VD_MAX_STAGES; s++)
-        json_object_set_new(delay, j->dag->stages[s].name, json_real(m->delay[s]));
-    json_t *hplan = json_object_get(j->last_hdr, "plan");
-    json_t *plan = hplan         ? json_deep_copy(hplan)
-                   : j->has_plan ? vd_plan_to_json(&j->plan)
-                                 : json_object();
-    json_t *latest = json_pack(
-        "{s:o,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:i}", "plan", plan, "plan_result", "delay", delay,
-        "total_delay", m->total_delay, "n_frames", m->n_frames, "load", m->load, "drop_ratio",
-        m->drop_ratio, "load_valid", m->load_valid, "dropped", (json_int_t)m->dropped,
-        "plan_version", j->last_hdr ? j->shown_version : j->plan_version);
-    json_t *rt = json_pack("{s:f,s:f,s:f,s:b}", "delay", j->rt.delay, "obj_n", j->rt.obj_n,
-                           "obj_size", j->rt.obj_size, "obj_stable", j->rt.obj_stable);
-    json_t *result = json_pack("{s:o,s:o,s:O,s:o}", "appended_result", app, "latest_result", latest,
-                               "plan_changes", j->changes, "runtime", rt);
-    json_t *job = job_summary(j);
-    pthread_mutex_unlock(&c->mu);
-    vd_http_json(resp, 200, json_pack("{s:i,s:o,s:o}", "status", 0, "result", result, "job", job));
-    return 0;
-}
-
-static int r_jobs(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    (void)req;
-    json_t *jobs = json_array();
-    pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < c->n_jobs; i++)
-        if (!c->jobs[i]->removed) json_array_append_new(jobs, job_summary(c->jobs[i]));
-    pthread_mutex_unlock(&c->mu);
-    vd_http_json(resp, 200, json_pack("{s:i,s:o}", "status", 0, "jobs", jobs));
-    return 0;
-}
-
-/* Stop (POST /user/stop_job/<uid>) or stop and forget (DELETE /user/job/<uid>). */
-static int stop_job(vd_cloud *c, const char *uid, int remove, vd_http_resp *resp)
-{
-    pthread_mutex_lock(&c->mu);
-    cjob *j = find_job(c, uid);
-    if (!j) {
-        pthread_mutex_unlock(&c->mu);
-        vd_http_error(resp, 404, 1, "no job '%s'", uid);
-        return 0;
-    }
-    int was = j->state;
-    char node[64];
-    snprintf(node, sizeof node, "%s", j->node);
-    if (was != S_DONE) set_done(j, "stopped", "stopped by the user");
-    if (was != S_DONE) j->stopped_at = vd_now_ms();
-    if (remove) j->removed = 1;
-    pthread_cond_broadcast(&c->frames);
-    pthread_mutex_unlock(&c->mu);
-    if (was == S_EXEC) {
-        json_t *body = json_pack("{s:s}", "job_uid", uid);
-        vd_error err = {0};
-        node_call(c, node, "node.stop_job", body, NULL, &err); /* the edge may be gone */
-        json_decref(body);
-    }
-    vd_http_json(resp, 200,
-                 json_pack("{s:i,s:s,s:s}", "status", 0, "msg", remove ? "deleted" : "stopped",
-                           "job_uid", uid));
-    return 0;
-}
-
-static int r_stop(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    return stop_job(arg, req->tail, 0, resp);
-}
-
-static int r_delete(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    return stop_job(arg, req->tail, 1, resp);
-}
-
-static int r_get_plan(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    json_t *b = vd__parse_body(req, resp);
-    if (!b) return 0;
-    const char *uid = json_string_value(json_object_get(b, "job_uid"));
-    pthread_mutex_lock(&c->mu);
-    cjob *j = uid ? find_job(c, uid) : NULL;
-    json_t *r = j && j->has_plan ? vd_plan_to_json(&j->plan) : NULL;
-    pthread_mutex_unlock(&c->mu);
-    if (!r) {
-        vd_http_error(resp, 404, 1, "no planned job '%s'", uid ? uid : "(missing job_uid)");
-    } else {
-        json_object_set_new(r, "status", json_integer(0));
-        json_object_set_new(r, "job_uid", json_string(uid));
-        vd_http_json(resp, 200, r);
-    }
-    json_decref(b);
-    return 0;
-}
-
-/* ---- MJPEG: multipart/x-mixed-replace of the rendered frames ---------------------------- */
-
-typedef struct viewer {
-    vd_cloud *c;
-    cjob *j;
-    uint64_t seq;
-    char *buf;
-    size_t len, off;
-} viewer;
-
-static void watch(vd_cloud *c, const char *node, const char *uid, int on)
-{
-    json_t *body = json_pack("{s:s,s:b}", "job_uid", uid, "on", on);
-    node_call(c, node, "node.watch", body, NULL, NULL);
-    json_decref(body);
-}
-
-static ssize_t viewer_read(void *arg, char *out, size_t max)
-{
-    viewer *v = arg;
-    vd_cloud *c = v->c;
-    if (v->off == v->len) {
-        pthread_mutex_lock(&c->mu);
-        for (;;) {
-            if (c->streams_closed || v->j->removed) {
-                pthread_mutex_unlock(&c->mu);
-                return VD_EEOF;
-            }
-            if (v->j->jpeg_seq != v->seq && v->j->jpeg) break;
-            if (v->j->state == S_DONE) {
-                pthread_mutex_unlock(&c->mu);
-                return VD_EEOF;
-            }
-            struct timespec ts = vd_deadline(CLOCK_REALTIME, 200);
-            if (pthread_cond_timedwait(&c->frames, &c->mu, &ts)) {
-                pthread_mutex_unlock(&c->mu);
-                return 0; /* nothing yet: the server checks the client, then calls again */
-            }
-        }
-        char head[128];
-        int hl = snprintf(head, sizeof head,
-                          "--vdagframe\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n",
-                          v->j->jpeg_len);
-        char *nb = realloc(v->buf, (size_t)hl + v->j->jpeg_len + 2);
-        if (!nb) {
-            pthread_mutex_unlock(&c->mu);
-            return VD_ENOMEM;
-        }
-        v->buf = nb;
-        memcpy(nb, head, (size_t)hl);
-        memcpy(nb + hl, v->j->jpeg, v->j->jpeg_len);
-        memcpy(nb + hl + v->j->jpeg_len, "\r\n", 2);
-        v->len = (size_t)hl + v->j->jpeg_len + 2;
-        v->off = 0;
-        v->seq = v->j->jpeg_seq;
-        pthread_mutex_unlock(&c->mu);
-    }
-    size_t n = v->len - v->off < max ? v->len - v->off : max;
-    memcpy(out, v->buf + v->off, n);
-    v->off += n;
-    return (ssize_t)n;
-}
-
-static void viewer_free(void *arg)
-{
-    viewer *v = arg;
-    vd_cloud *c = v->c;
-    char node[64], uid[64];
-    pthread_mutex_lock(&c->mu);
-    int last = --v->j->viewers == 0 && v->j->state == S_EXEC && !c->stopping;
-    snprintf(node, sizeof node, "%s", v->j->node);
-    snprintf(uid, sizeof uid, "%s", v->j->uid);
-    job_unref(v->j);
-    pthread_mutex_unlock(&c->mu);
-    if (last) watch(c, node, uid, 0);
-    free(v->buf);
-    free(v);
-}
-
-static int r_video(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    viewer *v = calloc(1, sizeof *v);
-    if (!v) {
-        vd_http_error(resp, 500, 1, "out of memory");
-        return 0;
-    }
-    pthread_mutex_lock(&c->mu);
-    cjob *j = find_job(c, req->tail);
-    if (!j || j->state == S_DONE) {
-        pthread_mutex_unlock(&c->mu);
-        free(v);
-        vd_http_error(resp, 404, 1, j ? "job '%s' is done" : "no job '%s'", req->tail);
-        return 0;
-    }
-    v->c = c;
-    v->j = j;
-    j->refs++;
-    int first = j->viewers++ == 0;
-    char node[64];
-    snprintf(node, sizeof node, "%s", j->node);
-    pthread_mutex_unlock(&c->mu);
-    if (first) watch(c, node, req->tail, 1);
-    resp->content_type = "multipart/x-mixed-replace; boundary=vdagframe";
-    resp->stream = viewer_read;
-    resp->stream_arg = v;
-    resp->stream_free = viewer_free;
-    return 0;
-}
-
-int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap)
-{
-    const vd_http_route mine[] = {
-        {"GET", "/user/get_all_status", r_all_status, c},
-        {"POST", "/query/submit_query", r_submit_query, c},
-        {"POST", "/user/submit_job_user_constraint", r_constraint, c},
-        {"GET", "/user/sync_job_result/", r_sync_result, c},
-        {"GET", "/user/video/", r_video, c},
-        {"GET", "/user/jobs", r_jobs, c},
-        {"POST", "/user/stop_job/", r_stop, c},
-        {"DELETE", "/user/job/", r_delete, c},
-        {"POST", "/node/get_plan", r_get_plan, c},
-        {"GET", "/get_cluster_info", r_cluster_info, c},
-    };
-    int n = (int)(sizeof mine / sizeof *mine);
-    if (n > cap) return VD_ETOOBIG;
-    memcpy(r, mine, sizeof mine);
-    return n;
 }

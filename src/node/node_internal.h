@@ -15,9 +15,4 @@ int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr,
 /* This host's resource_info entry ({machine…, services, per-service load}); r: sampler. */
 json_t *vd__svchost_resource_info(vd_svchost *h, vd_resources *r);
 
-/* Reply helpers for transport commands: pack {"status":0,…} / an error. */
-int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err); /* steals j */
-/* Parse a JSON request body into an object; error naming `what` when it is not one. */
-json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp);
-
 #endif

@@ -40,6 +40,8 @@ struct vd_svchost {
     uint64_t kb_version; /* guarded by mu; 0 while the kb is empty */
     pthread_t prof_thr;
     int prof_started;
+    pthread_cond_t prof_cv;   /* the profiling thread's go-ahead */
+    int prof_go, prof_cancel; /* guarded by mu */
     char kb_path[600];
     int profile;
     struct serve_ctx *ctx_; /* one per service: the transport handlers' argument */
@@ -267,9 +269,16 @@ static int serve_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err
 
 /* ---- knowledge base: load the cached profile or measure one ----------------------------- */
 
+/* The profiling thread: waits for its go-ahead (the services are served), then loads the
+ * kb from the profile cache or, if allowed, measures one. */
 static void *profile_main(void *arg)
 {
     vd_svchost *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->prof_go && !h->prof_cancel) pthread_cond_wait(&h->prof_cv, &h->mu);
+    int cancel = h->prof_cancel;
+    pthread_mutex_unlock(&h->mu);
+    if (cancel) return NULL;
     vd_error err = {0};
     char *text = NULL;
     if (vd_read_file(h->kb_path, 0, &text, NULL, NULL) == 0) {
@@ -322,6 +331,7 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
     h->threads = o->svc_threads > 0 ? o->svc_threads : 1;
     h->profile = o->profile;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->prof_cv, NULL);
     if (o->kb_path) {
         snprintf(h->kb_path, sizeof h->kb_path, "%s", o->kb_path);
     } else {
@@ -339,6 +349,14 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
     }
     h->ctx_ = ctx;
     h->n_ctx = n;
+    /* The profiling thread first, waiting for its go-ahead: a thread that cannot start
+     * fails the start before any handler is registered with h. */
+    if (pthread_create(&h->prof_thr, NULL, profile_main, h)) {
+        vd_fail(err, VD_ENOMEM, "node %s: cannot start the profiling thread", h->name);
+        vd_svchost_free(h);
+        return VD_ENOMEM;
+    }
+    h->prof_started = 1;
     for (int i = 0; h->tr && i < n; i++) {
         ctx[i].h = h;
         ctx[i].svc = vd_service_all()[i];
@@ -355,7 +373,10 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
             return rc;
         }
     }
-    if (pthread_create(&h->prof_thr, NULL, profile_main, h) == 0) h->prof_started = 1;
+    pthread_mutex_lock(&h->mu);
+    h->prof_go = 1;
+    pthread_cond_broadcast(&h->prof_cv);
+    pthread_mutex_unlock(&h->mu);
     *out = h;
     return 0;
 }
@@ -363,6 +384,10 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
 void vd_svchost_stop(vd_svchost *h)
 {
     if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    h->prof_cancel = !h->prof_go; /* a start that failed: it need not load anything */
+    pthread_cond_broadcast(&h->prof_cv);
+    pthread_mutex_unlock(&h->mu);
     if (h->prof_started) pthread_join(h->prof_thr, NULL);
     h->prof_started = 0;
 }
@@ -377,6 +402,7 @@ void vd_svchost_free(vd_svchost *h)
     for (int i = 0; h->ctx_ && i < h->n_ctx; i++) vd_jpeg_coder_free(h->ctx_[i].jc);
     free(h->ctx_);
     vd_kb_free(h->kb);
+    pthread_cond_destroy(&h->prof_cv);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -441,7 +467,8 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     vd_svchost *h = arg;
     const char *service = req->tail;
     if (!vd_service_find(service)) {
-        vd_http_error(resp, 404, 1, "no service '%s' (GET /get_service_list lists them)", service);
+        vd_http_fail(resp, VD_ENOTFOUND, "no service '%s' (GET /get_service_list lists them)",
+                     service);
         return 0;
     }
     const char *ct = vd_http_header(req, "Content-Type");
@@ -458,7 +485,7 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
         args = a ? json_loads(a, 0, &je) : json_object();
         if (!json_is_object(args)) {
             json_decref(args);
-            vd_http_error(resp, 400, 1, "X-Vdag-Args/args: expected a JSON object");
+            vd_http_fail(resp, VD_EINVAL, "X-Vdag-Args/args: expected a JSON object");
             return 0;
         }
         jpeg = malloc(req->body_len ? req->body_len : 1);
@@ -468,17 +495,17 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
         args = json_loadb((const char *)req->body, req->body_len, 0, &je);
         if (!json_is_object(args)) {
             json_decref(args);
-            vd_http_error(resp, 400, 1,
-                          "body: expected a JSON object {\"image\": base64 JPEG, …} or an "
-                          "image/jpeg body (%s at line %d)",
-                          je.text, je.line);
+            vd_http_fail(resp, VD_EINVAL,
+                         "body: expected a JSON object {\"image\": base64 JPEG, …} or an "
+                         "image/jpeg body (%s at line %d)",
+                         je.text, je.line);
             return 0;
         }
         json_t *img = json_object_get(args, "image");
         if (!json_is_string(img) ||
             vd_base64_decode(json_string_value(img), json_string_length(img), &jpeg, &jl)) {
             json_decref(args);
-            vd_http_error(resp, 400, 1, "body.image: expected a base64-encoded JPEG");
+            vd_http_fail(resp, VD_EINVAL, "body.image: expected a base64-encoded JPEG");
             return 0;
         }
         json_t *m = json_object_get(args, "model_id");
@@ -493,14 +520,14 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     free(jpeg);
     if (rc) {
         json_decref(args);
-        vd_http_error(resp, 400, 1, "image: %s", err.msg);
+        vd_http_error(resp, 400, rc, "image: %s", err.msg); /* the client's JPEG */
         return 0;
     }
     rc = vd_svchost_execute(h, service, model_id, f, args, &out, &err);
     vd_frame_free(f);
     json_decref(args);
     if (rc) {
-        vd_http_error(resp, rc == VD_EINVAL ? 400 : 500, 1, "%s", err.msg);
+        vd_http_error(resp, rc == VD_EINVAL ? 400 : 500, rc, "%s", err.msg);
         return 0;
     }
     json_object_set_new(out, "status", json_integer(0));

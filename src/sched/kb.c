@@ -185,42 +185,13 @@ static int scale_to(const vd_frame *f, int h, vd_frame **out, vd_error *err)
     return 0;
 }
 
-/* Inputs a service needs besides the image, from face_detection model 0 on frame f. */
-static int make_args(const vd_service *svc, const vd_frame *f, const vd_svc_opts *o, json_t **args,
-                     vd_error *err)
+/* One model at height h on frames sc (scaled already) with their inputs args. */
+static int profile_one(vd_kb *kb, const vd_service *svc, int model, int h, vd_frame *const *sc,
+                       json_t *const *args, int n_frames, const vd_svc_opts *o, vd_error *err)
 {
-    *args = NULL;
-    if (!svc->inputs || !svc->inputs[0]) return 0;
-    vd_svc_instance *fd;
-    int rc = vd_svc_open("face_detection", 0, o, &fd, err);
-    if (rc) return rc;
-    rc = vd_svc_process(fd, f, NULL, args, err);
-    vd_svc_close(fd);
-    if (rc) return rc;
-    for (int i = 0; svc->inputs[i]; i++)
-        if (!json_object_get(*args, svc->inputs[i])) {
-            json_decref(*args);
-            *args = NULL;
-            return vd_fail(err, VD_EUNSUPP,
-                           "profiling %s: cannot make its input '%s' (face_detection does not "
-                           "produce it); leave %s out of the profiled services",
-                           svc->name, svc->inputs[i], svc->name);
-        }
-    return 0;
-}
-
-static int profile_one(vd_kb *kb, const vd_service *svc, int model, int h, vd_frame *const *frames,
-                       int n_frames, const vd_svc_opts *o, vd_error *err)
-{
-    vd_frame **sc = calloc((size_t)n_frames, sizeof *sc);
-    json_t **args = calloc((size_t)n_frames, sizeof *args);
     double *ms = calloc((size_t)n_frames, sizeof *ms);
     vd_svc_instance *s = NULL;
-    int rc = (!sc || !args || !ms) ? vd_fail(err, VD_ENOMEM, "out of memory while profiling") : 0;
-    for (int i = 0; !rc && i < n_frames; i++) {
-        rc = scale_to(frames[i], h, &sc[i], err);
-        if (!rc) rc = make_args(svc, sc[i], o, &args[i], err);
-    }
+    int rc = !ms ? vd_fail(err, VD_ENOMEM, "out of memory while profiling") : 0;
     if (!rc) rc = vd_svc_open(svc->name, model, o, &s, err);
     for (int i = -1; !rc && i < n_frames; i++) { /* i = -1: warm-up, not counted */
         int k = i < 0 ? 0 : i;
@@ -233,13 +204,27 @@ static int profile_one(vd_kb *kb, const vd_service *svc, int model, int h, vd_fr
     }
     if (!rc) vd_kb_set(kb, svc->name, model, h, vd_percentile(ms, (size_t)n_frames, 50));
     vd_svc_close(s);
+    free(ms);
+    return rc;
+}
+
+/* Every model of svc at height h: the frames scaled and the service's inputs made once. */
+static int profile_res(vd_kb *kb, const vd_service *svc, int h, vd_frame *const *frames,
+                       int n_frames, const vd_svc_opts *o, vd_error *err)
+{
+    vd_frame **sc = calloc((size_t)n_frames, sizeof *sc);
+    json_t **args = calloc((size_t)n_frames, sizeof *args);
+    int rc = (!sc || !args) ? vd_fail(err, VD_ENOMEM, "out of memory while profiling") : 0;
+    for (int i = 0; !rc && i < n_frames; i++) rc = scale_to(frames[i], h, &sc[i], err);
+    if (!rc) rc = vd_svc_profile_args(svc, sc, n_frames, o, args, err);
+    for (int m = 0; !rc && m < svc->n_models; m++)
+        rc = profile_one(kb, svc, m, h, sc, args, n_frames, o, err);
     for (int i = 0; i < n_frames; i++) {
         if (sc) vd_frame_free(sc[i]);
         if (args) json_decref(args[i]);
     }
     free(sc);
     free(args);
-    free(ms);
     return rc;
 }
 
@@ -258,20 +243,18 @@ int vd_kb_profile(vd_kb *kb, const char *const *services, const int *res, int n_
     vd_svc_opts o = {.threads = threads > 0 ? threads : 1};
     for (int si = 0; si < n_svc; si++) {
         const vd_service *svc = services ? vd_service_find(services[si]) : all[si];
-        if (!svc)
-            return vd_fail(err, VD_ENOTFOUND,
-                           "profiling: unknown service '%s' (known: face_detection, "
-                           "face_alignment, object_detection)",
-                           services[si]);
-        for (int m = 0; m < svc->n_models; m++)
-            for (int r = 0; r < n_res; r++) {
-                if (res[r] < 16 || res[r] > 4320)
-                    return vd_fail(err, VD_EINVAL,
-                                   "profiling: resolution %d is not a frame height (16..4320)",
-                                   res[r]);
-                int rc = profile_one(kb, svc, m, res[r], frames, n_frames, &o, err);
-                if (rc) return rc;
-            }
+        if (!svc) {
+            char known[256];
+            return vd_fail(err, VD_ENOTFOUND, "profiling: unknown service '%s' (known: %s)",
+                           services[si], vd_service_names(known, sizeof known));
+        }
+        for (int r = 0; r < n_res; r++) {
+            if (res[r] < 16 || res[r] > 4320)
+                return vd_fail(err, VD_EINVAL,
+                               "profiling: resolution %d is not a frame height (16..4320)", res[r]);
+            int rc = profile_res(kb, svc, res[r], frames, n_frames, &o, err);
+            if (rc) return rc;
+        }
     }
     return 0;
 }

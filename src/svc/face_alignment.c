@@ -22,10 +22,12 @@
  * pitch,roll],…], "landmarks":[[[x,y,z]×468],…], "aligned":[…]?}
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "svc/svc_util.h"
+#include "vdag/base.h"
 #include "vdag/media.h"
 
 #define UP_PITCH_DEG   (-15.0f)
@@ -66,23 +68,6 @@ static void head_pose(const float *mesh, float *yaw, float *pitch, float *roll)
     *pitch = asinf(fmaxf(-1, fminf(1, za[1]))) * deg;
 }
 
-static char *b64(const unsigned char *d, size_t n)
-{
-    static const char tb[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc(4 * ((n + 2) / 3) + 1), *p = o;
-    if (!o) return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)d[i] << 16 | (i + 1 < n ? (unsigned)d[i + 1] << 8 : 0) |
-                     (i + 2 < n ? d[i + 2] : 0);
-        *p++ = tb[(v >> 18) & 63];
-        *p++ = tb[(v >> 12) & 63];
-        *p++ = i + 1 < n ? tb[(v >> 6) & 63] : '=';
-        *p++ = i + 2 < n ? tb[v & 63] : '=';
-    }
-    *p = 0;
-    return o;
-}
-
 /* 112x112 crop centred at (cx,cy) (frame pixels), side s, rotated by angle (rad). */
 static json_t *aligned_crop(const vd_frame *f, float cx, float cy, float s, float angle)
 {
@@ -101,7 +86,7 @@ static json_t *aligned_crop(const vd_frame *f, float cx, float cy, float s, floa
     size_t n;
     json_t *r = json_null();
     if (vd_jpeg_encode(o, 85, &jpg, &n, NULL) == 0) {
-        char *s64 = b64(jpg, n);
+        char *s64 = vd_base64_encode(jpg, n);
         if (s64) r = json_string(s64);
         free(s64);
         free(jpg);
@@ -193,10 +178,38 @@ static void fa_close(void *priv)
     vd_model_free(((fa_ctx *)priv)->m);
 }
 
+/* Each face's box (the mesh's extent) tagged with yaw and pitch, and every third point. */
+static void fa_render(vd_canvas *cv, const vd_frame *f, json_t *out)
+{
+    json_t *hp = json_object_get(out, "head_pose");
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(out, "bbox"), i, b)
+    {
+        json_t *p = json_array_get(hp, i);
+        char lab[64];
+        snprintf(lab, sizeof lab, "yaw %.0f pitch %.0f", json_number_value(json_array_get(p, 0)),
+                 json_number_value(json_array_get(p, 1)));
+        vd__draw_box(cv, f, b, vd_color_for(3), lab);
+    }
+    vd__draw_landmarks(cv, f, json_object_get(out, "landmarks"));
+}
+
 static const char *const fa_models[] = {"facemesh"};
 static const char *const fa_in[] = {"bbox", NULL};
 static const char *const fa_out[] = {"count_result", "bbox",    "prob", "head_pose",
                                      "landmarks",    "aligned", NULL};
+static const vd_svc_field fa_in_schema[] = {{"bbox", VD_FT_BOXES, 0},
+                                            {"prob", VD_FT_SCORES, VD_FIELD_OPTIONAL},
+                                            {"aligned", VD_FT_FLAG, VD_FIELD_OPTIONAL},
+                                            {NULL, 0, 0}};
+static const vd_svc_field fa_schema[] = {{"count_result", VD_FT_COUNTS, 0},
+                                         {"bbox", VD_FT_BOXES, 0},
+                                         {"prob", VD_FT_SCORES, 0},
+                                         {"head_pose", VD_FT_VECTORS, 0},
+                                         {"landmarks", VD_FT_POINTS, 0},
+                                         {"aligned", VD_FT_IMAGES, VD_FIELD_OPTIONAL},
+                                         {NULL, 0, 0}};
 
 const vd_service vd_svc_face_alignment = {
     .name = "face_alignment",
@@ -205,8 +218,12 @@ const vd_service vd_svc_face_alignment = {
     .model_names = fa_models,
     .inputs = fa_in,
     .outputs = fa_out,
+    .out_schema = fa_schema,
+    .in_schema = fa_in_schema,
+    .profile_from = "face_detection",
     .priv_size = sizeof(fa_ctx),
     .open = fa_open,
     .process = fa_process,
     .close = fa_close,
+    .render = fa_render,
 };

@@ -149,9 +149,21 @@ static void fd_close(void *priv)
     free(c->in);
 }
 
+extern const vd_service vd_svc_face_detection;
+
+static void fd_render(vd_canvas *cv, const vd_frame *f, json_t *out)
+{
+    vd__render_boxes(&vd_svc_face_detection, cv, f, out, 1);
+    vd__draw_landmarks(cv, f, json_object_get(out, "landmarks"));
+}
+
 static const char *const fd_models[] = {"blazeface-back", "blazeface-front"};
 static const char *const fd_in[] = {NULL};
 static const char *const fd_out[] = {"bbox", "prob", "landmarks", NULL};
+static const vd_svc_field fd_schema[] = {{"bbox", VD_FT_BOXES, VD_FIELD_TRACK},
+                                         {"prob", VD_FT_SCORES, 0},
+                                         {"landmarks", VD_FT_POINTS, 0},
+                                         {NULL, 0, 0}};
 
 const vd_service vd_svc_face_detection = {
     .name = "face_detection",
@@ -161,8 +173,10 @@ const vd_service vd_svc_face_detection = {
     .inputs = fd_in,
     .outputs = fd_out,
     .is_detector = 1,
+    .out_schema = fd_schema,
     .priv_size = sizeof(fd_ctx),
     .open = fd_open,
     .process = fd_process,
     .close = fd_close,
+    .render = fd_render,
 };

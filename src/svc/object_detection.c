@@ -150,10 +150,24 @@ static void od_close(void *priv)
     free(c->in);
 }
 
+extern const vd_service vd_svc_object_detection;
+
+static void od_render(vd_canvas *cv, const vd_frame *f, json_t *out)
+{
+    vd__render_boxes(&vd_svc_object_detection, cv, f, out, 1);
+}
+
 static const char *const od_models[] = {"centernet", "nanodet"};
 static const char *const od_in[] = {NULL};
 static const char *const od_out[] = {"bbox",   "labels",       "scores", "classes",
                                      "counts", "count_result", NULL};
+static const vd_svc_field od_schema[] = {{"bbox", VD_FT_BOXES, VD_FIELD_TRACK},
+                                         {"labels", VD_FT_LABELS, 0},
+                                         {"scores", VD_FT_SCORES, 0},
+                                         {"classes", VD_FT_CLASSES, 0},
+                                         {"counts", VD_FT_COUNTS, 0},
+                                         {"count_result", VD_FT_COUNTS, 0},
+                                         {NULL, 0, 0}};
 
 const vd_service vd_svc_object_detection = {
     .name = "object_detection",
@@ -163,8 +177,11 @@ const vd_service vd_svc_object_detection = {
     .inputs = od_in,
     .outputs = od_out,
     .is_detector = 1,
+    .out_schema = od_schema,
+    .class_label = vd_coco_label,
     .priv_size = sizeof(od_ctx),
     .open = od_open,
     .process = od_process,
     .close = od_close,
+    .render = od_render,
 };

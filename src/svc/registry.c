@@ -1,4 +1,5 @@
 /* The service registry and instances. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,9 +8,16 @@
 extern const vd_service vd_svc_face_detection;
 extern const vd_service vd_svc_face_alignment;
 extern const vd_service vd_svc_object_detection;
+extern const vd_service vd_svc_pose_estimation;
 
-static const vd_service *const registry[] = {&vd_svc_face_detection, &vd_svc_face_alignment,
-                                             &vd_svc_object_detection, NULL};
+/* One row per service (src/svc/NAME.c). */
+static const vd_service *const registry[] = {
+    &vd_svc_face_detection,
+    &vd_svc_face_alignment,
+    &vd_svc_object_detection,
+    &vd_svc_pose_estimation,
+    NULL,
+};
 
 struct vd_svc_instance {
     const vd_service *svc;
@@ -29,16 +37,28 @@ const vd_service *const *vd_service_all(void)
     return registry;
 }
 
+const char *vd_service_names(char *buf, size_t n)
+{
+    size_t len = 0;
+    if (n) buf[0] = 0;
+    for (int i = 0; registry[i] && len < n; i++) {
+        int w = snprintf(buf + len, n - len, "%s%s", i ? ", " : "", registry[i]->name);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,
                 vd_error *err)
 {
     *out = NULL;
     const vd_service *svc = vd_service_find(name);
-    if (!svc)
-        return vd_fail(
-            err, VD_ENOTFOUND,
-            "unknown service '%s' (known: face_detection, face_alignment, object_detection)",
-            name ? name : "");
+    if (!svc) {
+        char known[256];
+        return vd_fail(err, VD_ENOTFOUND, "unknown service '%s' (known: %s)", name ? name : "",
+                       vd_service_names(known, sizeof known));
+    }
     if (model_id < 0 || model_id >= svc->n_models)
         return vd_fail(err, VD_EINVAL, "service %s: model_id %d out of range 0..%d", name, model_id,
                        svc->n_models - 1);
@@ -78,6 +98,46 @@ const vd_service *vd_svc_service(const vd_svc_instance *s)
 int vd_svc_model_id(const vd_svc_instance *s)
 {
     return s->model_id;
+}
+
+static int has_required(const vd_service *svc)
+{
+    return svc->inputs && svc->inputs[0];
+}
+
+int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
+                        const vd_svc_opts *opts, json_t **args, vd_error *err)
+{
+    for (int i = 0; i < n; i++) args[i] = NULL;
+    if (!has_required(svc)) return 0;
+    vd_svc_instance *up = NULL;
+    int rc = 0;
+    if (!svc->profile_args) {
+        if (!svc->profile_from)
+            return vd_fail(err, VD_EUNSUPP,
+                           "profiling %s: its table says neither profile_from nor profile_args, so "
+                           "its inputs cannot be made; leave %s out of the profiled services",
+                           svc->name, svc->name);
+        rc = vd_svc_open(svc->profile_from, 0, opts, &up, err);
+    }
+    for (int i = 0; !rc && i < n; i++) {
+        rc = up ? vd_svc_process(up, frames[i], NULL, &args[i], err)
+                : svc->profile_args(frames[i], opts, &args[i], err);
+        for (int k = 0; !rc && svc->inputs[k]; k++)
+            if (!json_object_get(args[i], svc->inputs[k]))
+                rc = vd_fail(err, VD_EUNSUPP,
+                             "profiling %s: cannot make its input '%s' (%s does not produce "
+                             "it); leave %s out of the profiled services",
+                             svc->name, svc->inputs[k], up ? svc->profile_from : "its profile_args",
+                             svc->name);
+    }
+    vd_svc_close(up);
+    if (rc)
+        for (int i = 0; i < n; i++) {
+            json_decref(args[i]);
+            args[i] = NULL;
+        }
+    return rc;
 }
 
 void vd_svc_close(vd_svc_instance *s)

@@ -28,4 +28,16 @@ static inline float vd__sy(const vd_frame *f)
 
 json_t *vd__box_json(float x1, float y1, float x2, float y2);
 
+/* ---- rendering helpers (svc_draw.c); coordinates in outputs are source pixels ---------- */
+
+/* Box b ([x1,y1,x2,y2]) in col, 2 px, with `label` (if any) on a tag above it. */
+void vd__draw_box(vd_canvas *cv, const vd_frame *f, json_t *b, vd_rgb col, const char *label);
+/* A detector's output: its boxes (the VD_FIELD_TRACK field) coloured by track id, else by
+ * class (default_cls without classes); with labels, each tagged "label score #id". */
+void vd__render_boxes(const vd_service *svc, vd_canvas *cv, const vd_frame *f, json_t *out,
+                      int default_cls);
+/* Points per box ([[[x,y,…]…]…]) as small yellow dots; with more than 10 points per box,
+ * every third. */
+void vd__draw_landmarks(vd_canvas *cv, const vd_frame *f, json_t *lms);
+
 #endif

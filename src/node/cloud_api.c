@@ -1,0 +1,325 @@
+/*
+ * The cloud's user API (the seed's /user/…, /query/…, /node/get_plan, plus stop, delete,
+ * the job list and /get_cluster_info). Handlers run on the HTTP server's threads: they take
+ * c->mu for the tables and make node calls without it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cloud_internal.h"
+#include "vdag/base.h"
+
+static const char *state_names[] = {"UNSCHED", "EXEC", "DONE"};
+
+static json_t *node_json(const node_ent *n, double now)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:f}", "name", n->name, "role", n->role, "addr", n->addr,
+                          "last_seen_s", (now - n->last_seen) / 1e3);
+    json_t *v = json_object_get(n->hb, "video");
+    json_object_set_new(o, "video", v ? json_deep_copy(v) : json_object());
+    json_t *r = json_object_get(n->hb, "resources");
+    if (r) json_object_set_new(o, "resources", json_deep_copy(r));
+    json_t *s = json_object_get(n->hb, "services");
+    if (s) json_object_set_new(o, "services", json_deep_copy(s));
+    json_t *jobs = json_object_get(n->hb, "jobs");
+    if (jobs) json_object_set_new(o, "jobs", json_deep_copy(jobs));
+    if (!n->self)
+        json_object_set_new(
+            o, "kb",
+            json_pack("{s:I,s:i}", "version", (json_int_t)n->kb_version, "entries", n->kb_entries));
+    return o;
+}
+
+static json_t *job_summary(const cjob *j)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i}", "job_uid", j->uid, "node_addr",
+                          j->node, "video_id", j->spec.video_id, "state", state_names[j->state],
+                          "reason", j->reason, "msg", j->msg, "scheduler", j->spec.scheduler,
+                          "frames", (json_int_t)j->frames, "plan_version", j->plan_version);
+    json_object_set(o, "user_constraint", j->spec.constraint);
+    json_t *fl = json_array();
+    for (int s = 0; s < j->spec.dag->n_stages; s++)
+        json_array_append_new(fl, json_string(j->spec.dag->stages[s].name));
+    json_object_set_new(o, "pipeline", fl);
+    json_object_set_new(o, "delay", json_real(j->measured.total_delay));
+    return o;
+}
+
+static int r_all_status(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    vd_cloud *c = arg;
+    (void)req;
+    json_t *data = json_object(), *jobs = json_array();
+    double now = vd_now_ms();
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->n_nodes; i++)
+        json_object_set_new(data, c->nodes[i].name, node_json(&c->nodes[i], now));
+    for (int i = 0; i < c->n_jobs; i++)
+        if (!c->jobs[i]->removed) json_array_append_new(jobs, job_summary(c->jobs[i]));
+    pthread_mutex_unlock(&c->mu);
+    vd_http_json(resp, 200, json_pack("{s:i,s:o,s:o}", "status", 0, "data", data, "jobs", jobs));
+    return 0;
+}
+
+static int r_cluster_info(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    vd_cloud *c = arg;
+    (void)req;
+    json_t *data = json_object();
+    double now = vd_now_ms();
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->n_nodes; i++) {
+        node_ent *n = &c->nodes[i];
+        json_t *o = node_json(n, now);
+        if (n->self && c->host) {
+            json_t *r = vd__svchost_resource_info(c->host, &c->res);
+            json_object_set_new(o, "resources", r);
+        }
+        json_object_set_new(data, n->name, o);
+    }
+    pthread_mutex_unlock(&c->mu);
+    vd_http_json(resp, 200, json_pack("{s:i,s:o}", "status", 0, "data", data));
+    return 0;
+}
+
+static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    vd_cloud *c = arg;
+    json_t *b = vd__parse_body(req, resp);
+    if (!b) return 0;
+    vd_error err = {0};
+    vd__job_spec spec = {0};
+    vd_sched *sch = NULL;
+    const char *node = json_string_value(json_object_get(b, "node_addr"));
+    if (!node) {
+        vd_fail(&err, VD_EINVAL,
+                "node_addr: missing (a node name or address from /user/get_all_status)");
+        goto bad;
+    }
+    if (vd__job_spec_parse(b, VD__SPEC_USER, &spec, &err)) goto bad;
+    vd_error e2 = {0};
+    if (vd_sched_new(spec.scheduler, &sch, &e2)) {
+        vd_fail(&err, e2.code == VD_ENOMEM ? VD_ENOMEM : VD_EINVAL, "scheduler: %s", e2.msg);
+        goto bad;
+    }
+    pthread_mutex_lock(&c->mu);
+    node_ent *n = vd__cloud_node(c, node);
+    if (!n || !json_object_get(json_object_get(n->hb, "video"), spec.video_id)) {
+        pthread_mutex_unlock(&c->mu);
+        if (!n)
+            vd_fail(&err, VD_ENOTFOUND, "node_addr: no node '%s' (see /user/get_all_status)", node);
+        else
+            vd_fail(&err, VD_ENOTFOUND, "video_id: node %s has no video '%s'", n->name,
+                    spec.video_id);
+        goto bad;
+    }
+    char uid[64];
+    do /* never a uid this cloud knows (adopted jobs included) */
+        snprintf(uid, sizeof uid, "%s.%d", c->prefix, ++c->next_id);
+    while (vd__cloud_job_known(c, uid));
+    cjob *j = vd__cloud_job_new(uid, n->name, &spec, sch);
+    if (!j || vd__cloud_job_add(c, j)) {
+        pthread_mutex_unlock(&c->mu);
+        if (j)
+            vd__cloud_job_unref(j); /* it owns the scheduler now */
+        else
+            vd_sched_free(sch);
+        sch = NULL;
+        vd_fail(&err, VD_ENOMEM, "out of memory");
+        goto bad;
+    }
+    pthread_cond_broadcast(&c->cv);
+    json_t *r = json_pack("{s:i,s:s,s:s,s:s,s:s}", "status", 0, "msg", "submitted", "job_uid",
+                          j->uid, "query_id", j->uid, "state", state_names[j->state]);
+    pthread_mutex_unlock(&c->mu);
+    json_decref(b);
+    vd_http_json(resp, 200, r);
+    return 0;
+bad:
+    vd__job_spec_clear(&spec);
+    vd_sched_free(sch);
+    json_decref(b);
+    vd_http_fail(resp, err.code, "%s", err.msg);
+    return 0;
+}
+
+static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    vd_cloud *c = arg;
+    json_t *b = vd__parse_body(req, resp);
+    if (!b) return 0;
+    const char *uid = json_string_value(json_object_get(b, "job_uid"));
+    json_t *uc = json_object_get(b, "user_constraint");
+    double d, a;
+    vd_error err = {0};
+    if (!uid || !uc) {
+        json_decref(b);
+        vd_http_fail(resp, VD_EINVAL, "expected {\"job_uid\": …, \"user_constraint\": {…}}");
+        return 0;
+    }
+    if (vd__constraint_parse(uc, &d, &a, &err)) {
+        json_decref(b);
+        vd_http_fail(resp, err.code, "%s", err.msg);
+        return 0;
+    }
+    pthread_mutex_lock(&c->mu);
+    cjob *j = vd__cloud_job(c, uid);
+    char node[64] = "";
+    json_t *push = NULL;
+    int rc = j ? vd__job_spec_set_constraint(&j->spec, uc, &err) : 0;
+    if (j && !rc && j->state == S_EXEC) {
+        snprintf(node, sizeof node, "%s", j->node);
+        push = vd__update_msg(j->uid, NULL, 0, j->spec.constraint);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!j) vd_http_fail(resp, VD_ENOTFOUND, "no job '%s'", uid); /* uid lives in b */
+    json_decref(b);
+    if (!j) return 0;
+    if (rc) {
+        vd_http_fail(resp, rc, "%s", err.msg);
+        return 0;
+    }
+    if (push) { /* the edge keeps it for a restarted cloud (node.get_job); best effort: the
+                 * next plan update carries it too */
+        vd__cloud_call(c, node, VD_CMD_UPDATE, push, NULL, NULL);
+        json_decref(push);
+    }
+    vd_http_json(resp, 200,
+                 json_pack("{s:i,s:s}", "status", 0, "msg", "applies at the next re-plan"));
+    return 0;
+}
+
+static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    vd_cloud *c = arg;
+    pthread_mutex_lock(&c->mu);
+    cjob *j = vd__cloud_job(c, req->tail);
+    if (!j) {
+        pthread_mutex_unlock(&c->mu);
+        vd_http_fail(resp, VD_ENOTFOUND, "no job '%s' (GET /user/jobs lists them)", req->tail);
+        return 0;
+    }
+    json_t *app = json_array();
+    for (int i = 0; i < j->ring_n; i++)
+        json_array_append(app, j->ring[(j->ring_head - j->ring_n + i + RING) % RING]);
+    /* the latest result, with the plan that produced it (an older one for a moment after a
+     * change; job.plan_version is the current one) */
+    const vd_plan_result *m = &j->shown;
+    json_t *delay = json_object();
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+        json_object_set_new(delay, j->spec.dag->stages[s].name, json_real(m->delay[s]));
+    json_t *hplan = json_object_get(j->last_hdr, "plan");
+    json_t *plan = hplan         ? json_deep_copy(hplan)
+                   : j->has_plan ? vd_plan_to_json(&j->plan)
+                                 : json_object();
+    json_t *latest = json_pack(
+        "{s:o,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:i}", "plan", plan, "plan_result", "delay", delay,
+        "total_delay", m->total_delay, "n_frames", m->n_frames, "load", m->load, "drop_ratio",
+        m->drop_ratio, "load_valid", m->load_valid, "dropped", (json_int_t)m->dropped,
+        "plan_version", j->last_hdr ? j->shown_version : j->plan_version);
+    json_t *rt = json_pack("{s:f,s:f,s:f,s:b}", "delay", j->rt.delay, "obj_n", j->rt.obj_n,
+                           "obj_size", j->rt.obj_size, "obj_stable", j->rt.obj_stable);
+    json_t *result = json_pack("{s:o,s:o,s:O,s:o}", "appended_result", app, "latest_result", latest,
+                               "plan_changes", j->changes, "runtime", rt);
+    json_t *job = job_summary(j);
+    pthread_mutex_unlock(&c->mu);
+    vd_http_json(resp, 200, json_pack("{s:i,s:o,s:o}", "status", 0, "result", result, "job", job));
+    return 0;
+}
+
+static int r_jobs(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    vd_cloud *c = arg;
+    (void)req;
+    json_t *jobs = json_array();
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->n_jobs; i++)
+        if (!c->jobs[i]->removed) json_array_append_new(jobs, job_summary(c->jobs[i]));
+    pthread_mutex_unlock(&c->mu);
+    vd_http_json(resp, 200, json_pack("{s:i,s:o}", "status", 0, "jobs", jobs));
+    return 0;
+}
+
+/* Stop (POST /user/stop_job/<uid>) or stop and forget (DELETE /user/job/<uid>). */
+static int stop_job(vd_cloud *c, const char *uid, int remove, vd_http_resp *resp)
+{
+    pthread_mutex_lock(&c->mu);
+    cjob *j = vd__cloud_job(c, uid);
+    if (!j) {
+        pthread_mutex_unlock(&c->mu);
+        vd_http_fail(resp, VD_ENOTFOUND, "no job '%s'", uid);
+        return 0;
+    }
+    int was = j->state;
+    char node[64];
+    snprintf(node, sizeof node, "%s", j->node);
+    if (was != S_DONE) vd__cloud_job_done(j, "stopped", "stopped by the user");
+    if (was != S_DONE) j->stopped_at = vd_now_ms();
+    if (remove) j->removed = 1;
+    pthread_cond_broadcast(&c->frames);
+    pthread_mutex_unlock(&c->mu);
+    if (was == S_EXEC) {
+        json_t *body = json_pack("{s:s}", "job_uid", uid);
+        vd_error err = {0};
+        vd__cloud_call(c, node, VD_CMD_STOP, body, NULL, &err); /* the edge may be gone */
+        json_decref(body);
+    }
+    vd_http_json(resp, 200,
+                 json_pack("{s:i,s:s,s:s}", "status", 0, "msg", remove ? "deleted" : "stopped",
+                           "job_uid", uid));
+    return 0;
+}
+
+static int r_stop(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    return stop_job(arg, req->tail, 0, resp);
+}
+
+static int r_delete(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    return stop_job(arg, req->tail, 1, resp);
+}
+
+static int r_get_plan(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    vd_cloud *c = arg;
+    json_t *b = vd__parse_body(req, resp);
+    if (!b) return 0;
+    const char *uid = json_string_value(json_object_get(b, "job_uid"));
+    pthread_mutex_lock(&c->mu);
+    cjob *j = uid ? vd__cloud_job(c, uid) : NULL;
+    json_t *r = j && j->has_plan ? vd_plan_to_json(&j->plan) : NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (!r) {
+        vd_http_fail(resp, VD_ENOTFOUND, "no planned job '%s'", uid ? uid : "(missing job_uid)");
+    } else {
+        json_object_set_new(r, "status", json_integer(0));
+        json_object_set_new(r, "job_uid", json_string(uid));
+        vd_http_json(resp, 200, r);
+    }
+    json_decref(b);
+    return 0;
+}
+
+int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap)
+{
+    const vd_http_route mine[] = {
+        {"GET", "/user/get_all_status", r_all_status, c},
+        {"POST", "/query/submit_query", r_submit_query, c},
+        {"POST", "/user/submit_job_user_constraint", r_constraint, c},
+        {"GET", "/user/sync_job_result/", r_sync_result, c},
+        {"GET", "/user/video/", vd__cloud_r_video, c},
+        {"GET", "/user/jobs", r_jobs, c},
+        {"POST", "/user/stop_job/", r_stop, c},
+        {"DELETE", "/user/job/", r_delete, c},
+        {"POST", "/node/get_plan", r_get_plan, c},
+        {"GET", "/get_cluster_info", r_cluster_info, c},
+    };
+    int n = (int)(sizeof mine / sizeof *mine);
+    if (n > cap) return VD_ETOOBIG;
+    memcpy(r, mine, sizeof mine);
+    return n;
+}

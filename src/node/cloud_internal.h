@@ -1,0 +1,149 @@
+/*
+ * Internal to the cloud (cloud*.c): its tables and what its files call across.
+ *
+ * Locking: c->mu guards the node table, the jobs and the adoption queue; functions marked
+ * "lock held" are called with it, the others without. A transport call (vd__cloud_call)
+ * is never made while holding it.
+ */
+#ifndef VDAG_NODE_CLOUD_INTERNAL_H
+#define VDAG_NODE_CLOUD_INTERNAL_H
+
+#include <pthread.h>
+
+#include "node/proto.h"
+#include "node_internal.h"
+
+#define RING        10   /* results kept per job for sync_job_result */
+#define MAX_CHANGES 20   /* plan_changes kept per job */
+#define CMD_TIMEOUT 3000 /* ms for a command to a node */
+#define KB_RETRY_MS 5000 /* between node.get_kb attempts */
+#define RESTOP_MS   3000 /* a stopped job its edge still lists: stop again after */
+#define MAX_ADOPT   256  /* unknown jobs waiting for node.get_job */
+
+/* A node as its heartbeats describe it (the cloud itself too: self). */
+typedef struct node_ent {
+    char name[64], role[8], addr[128];
+    double last_seen;      /* ms */
+    json_t *hb;            /* the last heartbeat (without its kb) */
+    vd_kb *kb;             /* from its heartbeats (NULL for the cloud itself: its host's kb) */
+    json_int_t kb_version; /* of kb (0: none yet) */
+    int kb_entries;
+    int kb_wanted;      /* a newer version was announced without the kb: ask (node.get_kb) */
+    double kb_retry_at; /* ms; not before this */
+    int kb_fetch_logged;
+    int self;
+} node_ent;
+
+/* A job's state: no plan yet or its edge lost, plan sent and results flowing, ended. */
+enum { S_UNSCHED = 0, S_EXEC = 1, S_DONE = 2 };
+
+/* A job (guarded by mu; refs: the table and each viewer hold one). */
+typedef struct cjob {
+    char uid[64], node[64];
+    vd__job_spec spec; /* as submitted; spec.scheduler is the scheduler's own name */
+    vd_sched *sched;
+    int state;
+    char reason[16], msg[512];
+    vd_plan plan;
+    int has_plan, plan_sent, plan_version, replan_now;
+    double last_plan_at, submitted_at, sent_at, last_result_at;
+    json_t *ring[RING];
+    int ring_n, ring_head;
+    json_t *changes;  /* [{time, plan, why}] */
+    json_t *last_hdr; /* latest result header from the edge */
+    /* the latest result's measurement, whatever plan produced it (shown to users), and the
+     * latest of a plan this cloud sent (plan_version then; the scheduler's input while
+     * measured_version == plan_version) */
+    vd_plan_result shown, measured;
+    int shown_version, measured_version;
+    vd_runtime rt;
+    int native_h;
+    double native_fps;
+    int64_t frames;
+    /* MJPEG */
+    unsigned char *jpeg;
+    size_t jpeg_len;
+    uint64_t jpeg_seq;
+    int viewers, refs;
+    int removed;
+    int restop;        /* stopped here but its edge still runs it: send node.stop_job again */
+    double stopped_at; /* ms, when the user stopped it (or the last stop sent again) */
+} cjob;
+
+/* A job an edge runs that this cloud does not know (it restarted): node.get_job is asked
+ * by the scheduler thread, then the job is registered as EXEC. */
+typedef struct adopt_ent {
+    char uid[64], node[64];
+    double retry_at; /* ms */
+    int tries, busy, logged;
+} adopt_ent;
+
+/* Everything below o, name, addr and host is guarded by mu, but thr and started (the
+ * starting and stopping thread's). */
+struct vd_cloud {
+    vd_node_opts o;
+    char name[64], addr[128];
+    vd_svchost *host;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;     /* scheduler wake-ups */
+    pthread_cond_t frames; /* new MJPEG frames */
+    node_ent *nodes;
+    int n_nodes;
+    cjob **jobs;
+    int n_jobs;
+    adopt_ent *adopt;
+    int n_adopt;
+    int next_id;
+    char prefix[16];
+    int stopping, streams_closed;
+    pthread_t thr;
+    int started;
+    double connected_since;
+    vd_resources res;
+};
+
+/* ---- cloud.c: jobs, calls, life cycle ---------------------------------------------------- */
+
+/* A job by uid, deleted ones not (lock held). */
+cjob *vd__cloud_job(vd_cloud *c, const char *uid);
+/* Known at all, deleted ones included: those are not adopted back (lock held). */
+int vd__cloud_job_known(vd_cloud *c, const char *uid);
+/* The one constructor of a job: UNSCHED, no plan, refs 1, for `node`, from a spec (taken:
+ * it is zeroed) and its scheduler (taken; spec.scheduler becomes its own name). NULL when
+ * out of memory: nothing is taken then. */
+cjob *vd__cloud_job_new(const char *uid, const char *node, vd__job_spec *spec, vd_sched *sch);
+/* Register a job (lock held); VD_ENOMEM leaves it to the caller. */
+int vd__cloud_job_add(vd_cloud *c, cjob *j);
+/* Drop a reference (lock held, or the job in no table yet); the last one frees it. */
+void vd__cloud_job_unref(cjob *j);
+/* End a job: DONE with reason ("finished", "stopped", "error") and message (lock held). */
+void vd__cloud_job_done(cjob *j, const char *reason, const char *msg);
+/* A command to a node: body borrowed, *reply (may be NULL) a new reference. No lock held. */
+int vd__cloud_call(vd_cloud *c, const char *node, const char *cmd, json_t *body, json_t **reply,
+                   vd_error *err);
+/* Shutting down (no lock held). */
+int vd__cloud_stopping(vd_cloud *c);
+
+/* ---- cloud_nodes.c: the node table --------------------------------------------------------- */
+
+/* A node by name, else by address (lock held). */
+node_ent *vd__cloud_node(vd_cloud *c, const char *name);
+/* Replace a node's kb by the one in j, version `version` (lock held). */
+void vd__cloud_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version);
+/* The subscription to heartbeats (transport thread). */
+void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg);
+/* The cloud's connection, its own entry, and dropping silent nodes (lock held). */
+void vd__cloud_tend_nodes(vd_cloud *c, double now);
+
+/* ---- cloud_loop.c: the scheduler thread ----------------------------------------------------- */
+
+void *vd__cloud_sched_main(void *arg);
+
+/* ---- cloud_video.c: MJPEG viewers ----------------------------------------------------------- */
+
+/* node.watch on or off for a job (no lock held; best effort). */
+void vd__cloud_watch(vd_cloud *c, const char *node, const char *uid, int on);
+/* GET /user/video/<job>. */
+int vd__cloud_r_video(void *arg, const vd_http_req *req, vd_http_resp *resp);
+
+#endif

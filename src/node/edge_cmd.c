@@ -1,0 +1,312 @@
+/*
+ * The edge's commands: node.submit_job, node.update_plan, node.stop_job, node.watch,
+ * node.get_runtime, node.get_kb, node.get_job (proto.h has their messages), one table
+ * serving both the transport and the seed's HTTP routes.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge_internal.h"
+#include "vdag/base.h"
+
+/* ---- commands ---------------------------------------------------------------------- */
+
+static job *find_job(vd_edge *e, const char *uid)
+{
+    for (int i = 0; i < e->n_jobs; i++)
+        if (!strcmp(e->jobs[i]->uid, uid)) return e->jobs[i];
+    return NULL;
+}
+
+/* *out: the job a command names in "job_uid" (e->mu held; running: only a job still
+ * running counts); VD_ENOTFOUND when there is none. */
+static int req_job(vd_edge *e, json_t *req, int running, job **out, vd_error *err)
+{
+    const char *uid = json_string_value(json_object_get(req, "job_uid"));
+    *out = uid ? find_job(e, uid) : NULL;
+    if (*out && (!running || (*out)->state == J_RUN)) return 0;
+    *out = NULL;
+    return vd_fail(err, VD_ENOTFOUND, "node %s: no %sjob '%s'", e->name, running ? "running " : "",
+                   uid ? uid : "(missing job_uid)");
+}
+
+/* Start a new job (e->mu held): it takes sub->spec (zeroed then). */
+static int start_job(vd_edge *e, vd__submit *sub, const vd_video_src *v, vd_error *err)
+{
+    job *j = calloc(1, sizeof *j);
+    job **nj = j ? realloc(e->jobs, sizeof *nj * (size_t)(e->n_jobs + 1)) : NULL;
+    if (!nj) {
+        free(j);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    e->jobs = nj;
+    snprintf(j->uid, sizeof j->uid, "%s", sub->uid);
+    j->edge = e;
+    j->video = *v;
+    j->spec = sub->spec;
+    memset(&sub->spec, 0, sizeof sub->spec);
+    if (j->spec.loop < 0) j->spec.loop = e->o.loop;
+    j->enc_id = -1;
+    j->pending = sub->plan;
+    j->pending_version = sub->plan_version;
+    j->has_pending = 1;
+    j->watch = sub->watch;
+    if (pthread_create(&j->thr, NULL, vd__edge_job_main, j)) {
+        vd__edge_job_free(j);
+        return vd_fail(err, VD_ENOMEM, "cannot start a job thread");
+    }
+    j->started = 1;
+    e->jobs[e->n_jobs++] = j;
+    return 0;
+}
+
+/* node.submit_job (proto.h). A job that exists (and runs) gets the plan as an update:
+ * resubmitting is idempotent. Errors: VD_ENOTFOUND, no such video here (the cloud ends the
+ * job); VD_EALREADY, the job ran to its end here before (the cloud takes it as finished);
+ * VD_EINVAL, a bad request; VD_ESTATE, shutting down. */
+static int cmd_submit(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    (void)reply;
+    vd__submit sub;
+    int rc = vd__submit_parse(req, &sub, err);
+    if (rc) return rc;
+    const vd_video_src *v = NULL;
+    for (int i = 0; i < e->o.n_videos; i++)
+        if (!strcmp(e->o.videos[i].id, sub.spec.video_id)) v = &e->o.videos[i];
+    if (!v) {
+        vd__job_spec_clear(&sub.spec);
+        return vd_fail(err, VD_ENOTFOUND,
+                       "node %s has no video '%s' (its videos: see "
+                       "/user/get_all_status)",
+                       e->name, sub.spec.video_id);
+    }
+    if (!sub.has_plan) vd_plan_default(sub.spec.dag, e->name, &sub.plan);
+    pthread_mutex_lock(&e->mu);
+    job *j = find_job(e, sub.uid);
+    if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
+        rc = vd_fail(err, VD_ESTATE, "node %s is shutting down: job %s not started", e->name,
+                     sub.uid);
+    } else if (j && j->state == J_RUN) {
+        j->pending = sub.plan;
+        j->pending_version = sub.plan_version;
+        j->has_pending = 1;
+        if (json_object_get(req, "user_constraint")) /* the current one rides along */
+            rc = vd__job_spec_set_constraint(&j->spec, sub.spec.constraint, err);
+    } else if (j) { /* finished before: not run again under the same uid */
+        rc = vd_fail(err, VD_EALREADY, "job %s already ran on %s", sub.uid, e->name);
+    } else {
+        rc = start_job(e, &sub, v, err);
+    }
+    pthread_mutex_unlock(&e->mu);
+    vd__job_spec_clear(&sub.spec);
+    return rc;
+}
+
+static int cmd_update(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    (void)reply;
+    pthread_mutex_lock(&e->mu);
+    job *j;
+    int rc = req_job(e, req, 1, &j, err);
+    if (rc) {
+        pthread_mutex_unlock(&e->mu);
+        return rc;
+    }
+    /* the cloud's current user_constraint rides along (node.get_job returns it) */
+    json_t *uc = json_object_get(req, "user_constraint");
+    if (uc && (rc = vd__job_spec_set_constraint(&j->spec, uc, err))) {
+        pthread_mutex_unlock(&e->mu);
+        return rc;
+    }
+    json_t *pj = json_object_get(req, "plan");
+    if (!pj && !json_object_get(req, "video_conf") && !json_object_get(req, "flow_mapping") &&
+        uc) { /* a constraint-only update */
+        pthread_mutex_unlock(&e->mu);
+        return 0;
+    }
+    if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
+    vd_plan p;
+    rc = vd_plan_from_json(pj, j->spec.dag, "plan", &p, err);
+    if (!rc) j->pending = p, j->pending_version = vd__msg_plan_version(req), j->has_pending = 1;
+    pthread_mutex_unlock(&e->mu);
+    return rc ? vd__request_error(rc, err) : 0;
+}
+
+/* node.get_job {job_uid} → the job as submitted, its state, watch, the plan (in force, else
+ * the one about to apply) and the cloud's plan_version for it (proto.h): what a restarted
+ * cloud needs to take over a job it does not know. */
+static int cmd_get_job(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    pthread_mutex_lock(&e->mu);
+    job *j;
+    int rc = req_job(e, req, 0, &j, err);
+    if (rc) {
+        pthread_mutex_unlock(&e->mu);
+        return rc;
+    }
+    int a = j->has_applied;
+    json_t *r = vd__job_info_msg(j->uid, e->name, &j->spec, j->state == J_RUN, j->watch,
+                                 a ? &j->applied : &j->pending,
+                                 a ? j->applied_version : j->pending_version);
+    pthread_mutex_unlock(&e->mu);
+    *reply = r;
+    return r ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
+}
+
+/* node.stop_job, node.watch, node.get_runtime: a change to (or a look at) the job named,
+ * under e->mu. */
+static int on_job(vd_edge *e, json_t *req, void (*act)(job *j, json_t *req, json_t **reply),
+                  json_t **reply, vd_error *err)
+{
+    pthread_mutex_lock(&e->mu);
+    job *j;
+    int rc = req_job(e, req, 0, &j, err);
+    if (!rc) act(j, req, reply);
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+static void act_stop(job *j, json_t *req, json_t **reply)
+{
+    (void)req, (void)reply;
+    j->stop = 1;
+}
+
+static void act_watch(job *j, json_t *req, json_t **reply)
+{
+    (void)reply;
+    j->watch = json_is_true(json_object_get(req, "on"));
+}
+
+static void act_runtime(job *j, json_t *req, json_t **reply)
+{
+    (void)req;
+    *reply = j->last ? json_deep_copy(j->last) : json_object();
+}
+
+static int cmd_stop(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    return on_job(e, req, act_stop, reply, err);
+}
+
+static int cmd_watch(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    return on_job(e, req, act_watch, reply, err);
+}
+
+static int cmd_runtime(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    return on_job(e, req, act_runtime, reply, err);
+}
+
+/* node.get_kb {} → {kb_version, kb?}: this node's knowledge base (a cloud that missed the
+ * heartbeat that carried it asks). The version is read first: a change in between is
+ * announced again. */
+static int cmd_get_kb(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    (void)req;
+    uint64_t v = e->host ? vd_svchost_kb_version(e->host) : 0;
+    json_t *r = json_pack("{s:I}", "kb_version", (json_int_t)v);
+    json_t *kb = v ? vd_kb_to_json(vd_svchost_kb(e->host)) : NULL;
+    if (r && kb) json_object_set_new(r, "kb", kb);
+    *reply = r;
+    return r ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
+}
+
+/* ---- the command table: one row per command, for the transport and HTTP alike ---------- */
+
+/* A command of the edge (nginx's command tables are the model): its transport service on
+ * the node's subject, its HTTP route if it has one, and its handler. A handler gets the
+ * request (borrowed) without e->mu held and may set *reply (a new object; {} when left
+ * NULL); "status": 0 is added to it. An HTTP path ending in '/' is a prefix whose tail is
+ * the job_uid (GET /job/get_runtime/<job>), else the body is the request. */
+struct edge_cmd {
+    const char *name;
+    const char *http_method, *http_path; /* NULL: transport only */
+    int (*fn)(vd_edge *e, json_t *req, json_t **reply, vd_error *err);
+};
+
+static const edge_cmd edge_cmds[] = {
+    {VD_CMD_SUBMIT, "POST", "/node/submit_job", cmd_submit},
+    {VD_CMD_UPDATE, "POST", "/node/update_plan", cmd_update},
+    {VD_CMD_STOP, "POST", "/node/stop_job", cmd_stop},
+    {VD_CMD_WATCH, NULL, NULL, cmd_watch},
+    {VD_CMD_RUNTIME, "GET", "/job/get_runtime/", cmd_runtime},
+    {VD_CMD_GET_KB, NULL, NULL, cmd_get_kb},
+    {VD_CMD_GET_JOB, NULL, NULL, cmd_get_job},
+};
+
+_Static_assert(sizeof edge_cmds / sizeof *edge_cmds == N_EDGE_CMDS, "N_EDGE_CMDS: the rows");
+
+/* Run a command; *reply gets the reply (with "status": 0) or stays NULL on error. */
+static int run_cmd(const cmd_ctx *x, json_t *req, json_t **reply, vd_error *err)
+{
+    *reply = NULL;
+    json_t *r = NULL;
+    int rc = x->cmd->fn(x->e, req, &r, err);
+    if (!rc && !r && !(r = json_object())) rc = vd_fail(err, VD_ENOMEM, "out of memory");
+    if (rc) {
+        json_decref(r);
+        return rc;
+    }
+    if (!json_object_get(r, "status")) json_object_set_new(r, "status", json_integer(0));
+    *reply = r;
+    return 0;
+}
+
+/* The transport side: a vd_msg in, a vd_msg out. */
+static int serve_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    json_t *hdr, *reply;
+    int rc = vd_msg_unpack(req->data, req->len, &hdr, NULL, NULL, err);
+    if (rc) return rc;
+    rc = run_cmd(arg, hdr, &reply, err);
+    json_decref(hdr);
+    if (rc) return rc;
+    return vd__reply_json(resp, reply, err);
+}
+
+/* The HTTP side (the seed's internal node routes). */
+static int r_cmd(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    const cmd_ctx *x = arg;
+    const char *path = x->cmd->http_path;
+    json_t *body = NULL, *reply;
+    if (path[strlen(path) - 1] == '/')
+        body = json_pack("{s:s}", "job_uid", req->tail);
+    else if (!(body = vd__parse_body(req, resp)))
+        return 0;
+    vd_error err = {0};
+    int rc = run_cmd(x, body, &reply, &err);
+    json_decref(body);
+    if (rc)
+        vd_http_fail(resp, rc, "%s", err.msg);
+    else
+        vd_http_json(resp, 200, reply);
+    return 0;
+}
+
+int vd__edge_serve(vd_edge *e, vd_error *err)
+{
+    for (int i = 0; i < N_EDGE_CMDS; i++) {
+        e->cmds_[i] = (cmd_ctx){e, &edge_cmds[i]};
+        int rc =
+            e->o.tr->ops->serve(e->o.tr, e->name, edge_cmds[i].name, serve_cmd, &e->cmds_[i], err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < N_EDGE_CMDS; i++) {
+        if (!edge_cmds[i].http_path) continue;
+        if (n == cap) return VD_ETOOBIG;
+        r[n++] =
+            (vd_http_route){edge_cmds[i].http_method, edge_cmds[i].http_path, r_cmd, &e->cmds_[i]};
+    }
+    return n;
+}

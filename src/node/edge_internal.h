@@ -1,0 +1,98 @@
+/*
+ * Internal to the edge (edge*.c): its job and its tables, and what its files call across.
+ * Locking: e->mu guards the job table and each job's fields marked so; a job's thread owns
+ * the rest of its job. No transport call is made while holding it.
+ */
+#ifndef VDAG_NODE_EDGE_INTERNAL_H
+#define VDAG_NODE_EDGE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "node/loadwin.h"
+#include "node/proto.h"
+#include "node_internal.h"
+
+#define RT_WIN 30 /* frames in the runtime-context window */
+
+typedef struct job job;
+
+/* A stage the plan runs on another node (the remote-stage callback's argument). */
+typedef struct rstage {
+    job *j;
+    char node[64];
+} rstage;
+
+enum { J_RUN = 0, J_DONE = 1 };
+
+/* A job (the table of the edge and its thread hold it; freed by vd_edge_free). */
+struct job {
+    char uid[64];
+    struct vd_edge *edge;
+    vd_video_src video;
+    vd__job_spec spec; /* as submitted (loop resolved); its constraint guarded by edge->mu */
+    pthread_t thr;
+    int started;
+    /* guarded by edge->mu */
+    vd_plan pending;
+    int pending_version; /* the sender's number for it (0: none) */
+    int has_pending, stop, watch, state;
+    json_t *last;                     /* last published header, for get_runtime */
+    vd_plan applied;                  /* the plan in force (copy of plan, for other threads) */
+    int has_applied, applied_version; /* its number (0: none given) */
+    /* job thread only */
+    vd_plan plan;
+    int plan_version; /* the cloud's number for the plan, echoed in results (0: none given) */
+    rstage rs[VD_MAX_STAGES];
+    int fallback[VD_MAX_STAGES];
+    int64_t enc_id;
+    vd_jpeg_parts enc;    /* the frame as sent to remote stages */
+    vd_jpeg_coder *coder; /* made at the first remote stage */
+    double sum_delay[VD_MAX_STAGES], sum_total;
+    int n_plan_frames;
+    int measure_load; /* paced file or live source: load means something */
+    vd__loadwin lw;   /* recent busy time, processed and dropped frames */
+    long dropped;     /* frames dropped as late since the plan was applied */
+    double win_delay[RT_WIN], win_n[RT_WIN], win_size[RT_WIN];
+    int win_count;
+};
+
+typedef struct edge_cmd edge_cmd;
+
+#define N_EDGE_CMDS 7
+
+/* A transport handler's or an HTTP route's argument: the edge and its command. */
+typedef struct cmd_ctx {
+    struct vd_edge *e;
+    const edge_cmd *cmd;
+} cmd_ctx;
+
+/* o, name, addr, host and cmds_ are set at start; the rest is guarded by mu, but the
+ * heartbeat thread's own fields. */
+struct vd_edge {
+    vd_node_opts o;
+    cmd_ctx cmds_[N_EDGE_CMDS]; /* one per row of edge_cmds */
+    char name[64], addr[128];
+    vd_svchost *host;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job **jobs;
+    int n_jobs;
+    int stopping;
+    int serving; /* the commands are served: the heartbeat may announce the node */
+    pthread_t hb_thr;
+    int hb_started;
+    vd_resources res;
+    /* heartbeat thread only: the kb version last sent, and when */
+    uint64_t kb_sent_version;
+    double kb_sent_at;
+};
+
+/* edge_job.c: a job's thread (arg: the job), and freeing a job (its thread joined or never
+ * started). */
+void *vd__edge_job_main(void *arg);
+void vd__edge_job_free(job *j);
+
+/* edge_cmd.c: serve every command on the transport as this node (vd_edge_start). */
+int vd__edge_serve(vd_edge *e, vd_error *err);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * An edge's job, on its own thread. It applies its plan between frames (resolution/fps/
+ * nskip on the source, model and ntracking on the executor, and per stage a local instance
+ * or a remote call to the node the plan names), paces files like a camera (a frame later
+ * than one period is dropped, as a live camera would), and publishes each step's result
+ * with the plan's measured delays and the runtime context. A remote stage that fails (node
+ * gone, timeout) runs locally until the next plan, so a lost node costs one timeout, not
+ * the job.
+ *
+ * plan_result (vd_plan_result in vdag/sched.h), measured since the plan was applied:
+ * delay (per stage) and total_delay, means per step (a PROCESSED frame, or a clip); dropped,
+ * the frames dropped as late (the job could not keep up). Over the recent window
+ * (loadwin.h: the last 5 s since the plan was applied): load, the fraction of wall time
+ * spent in vd_exec_step (0 = unknown: an unpaced file runs flat out, so its load says
+ * nothing), drop_ratio, the frames dropped / (processed + dropped), and load_valid, whether
+ * the window holds enough data for either to mean something.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "edge_internal.h"
+#include "vdag/base.h"
+#include "vdag/media.h"
+
+#define REMOTE_TIMEOUT 2000 /* ms for a remote stage call */
+
+/* ---- remote stages ----------------------------------------------------------------- */
+
+static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, json_t *args,
+                        json_t **out, vd_error *err)
+{
+    rstage *r = arg;
+    job *j = r->j;
+    *out = NULL;
+    if (!j->enc.data || j->enc_id != f->cam_frame_id) { /* one encode per frame for all stages */
+        free(j->enc.data);
+        j->enc.data = NULL;
+        int rc = 0;
+        if (!j->coder) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &j->coder, err);
+        if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, VD_STAGE_JPEG_QUALITY, &j->enc, err);
+        if (rc) return rc;
+        j->enc_id = f->cam_frame_id;
+    }
+    return vd_stage_call(j->edge->o.tr, r->node, j->spec.dag->stages[stage].name, model_id, f,
+                         &j->enc, args, REMOTE_TIMEOUT, out, NULL, err);
+}
+
+/* Apply a plan (version: the sender's number for it) to the source and executor (job
+ * thread). */
+static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p, int version)
+{
+    vd_video_conf vc = {.resolution_h = p->resolution_h, .fps = p->fps, .nskip = p->nskip};
+    vd_source_set_conf(src, &vc);
+    vd_exec_set_ntracking(ex, p->ntracking);
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++) {
+        const vd_stage_map *m = NULL;
+        for (int k = 0; k < p->n_stages; k++)
+            if (!strcmp(p->map[k].stage, j->spec.dag->stages[s].name)) m = &p->map[k];
+        vd_error err = {0};
+        if (m && vd_exec_set_model(ex, s, m->model_id, &err))
+            fprintf(stderr, "vdag %s: job %s: %s\n", j->edge->name, j->uid, err.msg);
+        int remote = m && m->node[0] && strcmp(m->node, j->edge->name);
+        j->rs[s].j = j;
+        snprintf(j->rs[s].node, sizeof j->rs[s].node, "%s", remote ? m->node : "");
+        vd_exec_set_remote(ex, s, remote ? remote_stage : NULL, &j->rs[s]);
+        j->fallback[s] = 0;
+    }
+    j->plan = *p;
+    j->plan_version = version;
+    pthread_mutex_lock(&j->edge->mu);
+    j->applied = *p;
+    j->applied_version = version;
+    j->has_applied = 1;
+    pthread_mutex_unlock(&j->edge->mu);
+    memset(j->sum_delay, 0, sizeof j->sum_delay);
+    j->sum_total = 0;
+    j->n_plan_frames = 0;
+    vd__loadwin_reset(&j->lw, vd_now_ms());
+    j->dropped = 0;
+}
+
+/* Objects in a step's result: boxes of every detector stage, and their mean area. */
+static void count_objects(const vd_dag *d, json_t *res, double *n, double *size)
+{
+    json_t *stages = json_object_get(res, "stages");
+    double cnt = 0, area = 0;
+    for (int s = 0; s < d->n_stages; s++) {
+        if (!d->stages[s].svc->is_detector) continue;
+        json_t *bb = json_object_get(json_object_get(stages, d->stages[s].name), "bbox");
+        size_t i;
+        json_t *b;
+        json_array_foreach(bb, i, b)
+        {
+            double x1, y1, x2, y2;
+            if (json_unpack(b, "[FFFF]", &x1, &y1, &x2, &y2)) continue;
+            cnt++;
+            area += fabs((x2 - x1) * (y2 - y1));
+        }
+    }
+    *n = cnt;
+    *size = cnt > 0 ? area / cnt : 0;
+}
+
+/* Result header for the cloud: the step (without bulky landmarks), the plan's measured
+ * result and the runtime context. */
+static json_t *result_header(job *j, json_t *res)
+{
+    json_t *stages = json_object_get(res, "stages");
+    const char *k;
+    json_t *v;
+    json_object_foreach(stages, k, v) json_object_del(v, "landmarks");
+    json_t *delay = json_object();
+    int n = j->n_plan_frames;
+    vd__loadwin_stats lw;
+    vd__loadwin_get(&j->lw, vd_now_ms(), &lw);
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+        json_object_set_new(delay, j->spec.dag->stages[s].name,
+                            json_real(n ? j->sum_delay[s] / n : 0));
+    int w = j->win_count < RT_WIN ? j->win_count : RT_WIN;
+    double sd = 0, sn = 0, ss = 0, nmin = 1e30, nmax = -1;
+    for (int i = 0; i < w; i++) {
+        sd += j->win_delay[i], sn += j->win_n[i], ss += j->win_size[i];
+        if (j->win_n[i] < nmin) nmin = j->win_n[i];
+        if (j->win_n[i] > nmax) nmax = j->win_n[i];
+    }
+    if (j->plan_version > 0)
+        json_object_set_new(res, "plan_version", json_integer(j->plan_version));
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+        if (j->fallback[s]) {
+            json_t *fb = json_object_get(res, "fallback");
+            if (!fb) json_object_set_new(res, "fallback", fb = json_array());
+            json_array_append_new(fb, json_string(j->spec.dag->stages[s].name));
+        }
+    json_t *hdr = json_pack(
+        "{s:s,s:s,s:s,s:O,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:{s:f,s:f,s:f,s:b},s:o}", "job_uid",
+        j->uid, "node", j->edge->name, "state", "EXEC", "result", res, "plan_result", "delay",
+        delay, "total_delay", n ? j->sum_total / n : 0.0, "n_frames", n, "load",
+        j->measure_load ? lw.load : 0.0, "drop_ratio", lw.drop_ratio, "load_valid",
+        j->measure_load && lw.valid, "dropped", (json_int_t)j->dropped, "runtime", "delay",
+        w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size", w ? ss / w : 0.0, "obj_stable",
+        w >= 5 && nmax - nmin <= 1, "plan", vd_plan_to_json(&j->plan));
+    if (hdr && j->plan_version > 0)
+        json_object_set_new(hdr, "plan_version", json_integer(j->plan_version));
+    return hdr;
+}
+
+static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
+{
+    vd_buf m;
+    vd_error err = {0};
+    if (vd_msg_pack(hdr, blob, bl, &m, &err) == 0) {
+        j->edge->o.tr->ops->publish(j->edge->o.tr, VD_SUBJ_RESULT, &m, &err);
+        vd_buf_free(&m);
+    }
+}
+
+static void finish(job *j, const char *reason, const char *msg)
+{
+    json_t *hdr = json_pack("{s:s,s:s,s:s,s:s,s:s}", "job_uid", j->uid, "node", j->edge->name,
+                            "state", "DONE", "reason", reason, "msg", msg ? msg : "");
+    publish(j, hdr, NULL, 0);
+    pthread_mutex_lock(&j->edge->mu);
+    j->state = J_DONE;
+    json_decref(j->last);
+    j->last = hdr;
+    pthread_mutex_unlock(&j->edge->mu);
+}
+
+void *vd__edge_job_main(void *arg)
+{
+    job *j = arg;
+    vd_edge *e = j->edge;
+    vd_error err = {0};
+    vd_source *src = NULL;
+    vd_exec *ex = NULL;
+    vd_exec_opts eo = {.threads = e->o.threads};
+    pthread_mutex_lock(&e->mu); /* an update_plan may be writing it */
+    vd_plan first = j->pending;
+    pthread_mutex_unlock(&e->mu);
+    for (int s = 0; s < first.n_stages; s++) /* open the planned models from the start */
+        for (int k = 0; k < j->spec.dag->n_stages && k < VD_MAX_STAGES; k++)
+            if (!strcmp(first.map[s].stage, j->spec.dag->stages[k].name))
+                eo.model_id[k] = first.map[s].model_id;
+    vd_source_opts so = {.loop = j->spec.loop};
+    if (vd_source_open(j->video.path, &so, &src, &err) ||
+        vd_exec_new(j->spec.dag, &eo, &ex, &err)) {
+        fprintf(stderr, "vdag %s: job %s: %s\n", e->name, j->uid, err.msg);
+        finish(j, "error", err.msg);
+        vd_source_close(src);
+        return NULL;
+    }
+    int pace = !e->o.no_pace && !vd_source_is_live(src);
+    j->measure_load = pace || vd_source_is_live(src);
+    double t_start = -1;
+    int64_t pts0 = 0;
+    long processed = 0;
+    int clip = j->spec.dag->generator == VD_GEN_CLIP ? j->spec.dag->clip_len : 1;
+    if (clip > 64) clip = 64;
+    const char *reason = "finished", *msg = "";
+    char msgbuf[600];
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        int stop = j->stop || e->stopping, has = j->has_pending, watch = j->watch;
+        int nv = j->pending_version;
+        vd_plan np = j->pending;
+        j->has_pending = 0;
+        pthread_mutex_unlock(&e->mu);
+        if (stop) {
+            reason = "stopped";
+            break;
+        }
+        if (has) apply_plan(j, src, ex, &np, nv);
+        if (j->spec.max_frames > 0 && processed >= j->spec.max_frames) break;
+        vd_frame *frames[64];
+        int got = 0, rc = 0;
+        while (got < clip && (rc = vd_source_read(src, &frames[got], 1000, &err)) == 0) got++;
+        if (got == 0) {
+            if (rc == VD_ETIMEDOUT) continue; /* re-check stop and plan */
+            if (rc != VD_EEOF) reason = "error", msg = err.msg;
+            break;
+        }
+        if (pace) { /* a file played like a camera */
+            vd_frame *f0 = frames[got - 1];
+            double now = vd_now_ms();
+            if (t_start < 0) t_start = now, pts0 = f0->pts_us;
+            double due = t_start + (double)(f0->pts_us - pts0) / 1e3;
+            double period = 1e3 / (vd_source_native_fps(src) > 0 ? vd_source_native_fps(src) : 25);
+            if (now > due + period * (clip + 1)) { /* late: a camera would have dropped it */
+                for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+                j->dropped += got;
+                vd__loadwin_drop(&j->lw, now, got);
+                continue;
+            }
+            if (due > now) usleep((useconds_t)((due - now) * 1e3));
+        }
+        json_t *res = NULL;
+        double t_step = vd_now_ms();
+        rc = vd_exec_step(ex, frames, got, &res, &err);
+        if (rc) { /* a remote stage failed? run it here until the next plan */
+            int retried = 0;
+            for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+                if (j->rs[s].node[0] && !j->fallback[s]) {
+                    fprintf(stderr,
+                            "vdag %s: job %s: stage %s on %s failed (%s); running it here\n",
+                            e->name, j->uid, j->spec.dag->stages[s].name, j->rs[s].node, err.msg);
+                    vd_exec_set_remote(ex, s, NULL, NULL);
+                    j->fallback[s] = 1;
+                    retried = 1;
+                }
+            if (retried) rc = vd_exec_step(ex, frames, got, &res, &err);
+        }
+        if (rc) {
+            for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+            reason = "error";
+            snprintf(msgbuf, sizeof msgbuf, "%s", err.msg);
+            msg = msgbuf;
+            break;
+        }
+        processed += got;
+        vd__loadwin_step(&j->lw, t_step, vd_now_ms(), got);
+        json_t *dl = json_object_get(res, "delay");
+        for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+            j->sum_delay[s] += json_number_value(json_object_get(dl, j->spec.dag->stages[s].name));
+        double total = json_number_value(json_object_get(res, "total_frame_delay"));
+        j->sum_total += total;
+        j->n_plan_frames++;
+        double on, osz;
+        count_objects(j->spec.dag, res, &on, &osz);
+        int wi = j->win_count++ % RT_WIN;
+        j->win_delay[wi] = total, j->win_n[wi] = on, j->win_size[wi] = osz;
+        vd_frame *last = frames[got - 1];
+        json_object_set_new(res, "native_h", json_integer(last->src_height));
+        json_object_set_new(res, "native_fps", json_real(vd_source_native_fps(src)));
+        unsigned char *jpg = NULL;
+        size_t jl = 0;
+        if (watch) {
+            vd_render_result(last, res);
+            if (vd_jpeg_encode(last, 75, &jpg, &jl, &err)) jpg = NULL, jl = 0;
+        }
+        json_t *hdr = result_header(j, res);
+        json_decref(res);
+        publish(j, hdr, jpg, jl);
+        free(jpg);
+        pthread_mutex_lock(&e->mu);
+        json_decref(j->last);
+        j->last = hdr;
+        pthread_mutex_unlock(&e->mu);
+        for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+    }
+    free(j->enc.data);
+    j->enc.data = NULL;
+    vd_jpeg_coder_free(j->coder);
+    j->coder = NULL;
+    vd_exec_free(ex);
+    vd_source_close(src);
+    finish(j, reason, msg);
+    return NULL;
+}
+
+void vd__edge_job_free(job *j)
+{
+    if (!j) return;
+    vd__job_spec_clear(&j->spec);
+    json_decref(j->last);
+    free(j);
+}
