@@ -173,6 +173,7 @@ static int grow_items(video *v, int n)
 static void set_frame(video *v, int64_t k, json_t *j)
 {
     if (k < 0 || k >= (int64_t)1 << 27 || grow_frames(v, k + 1)) return; /* 134M frames */
+    assert(k < v->n_frames);
     frame_rec *f = &v->frames[k];
     free(f->c);
     memset(f, 0, sizeof *f);
@@ -200,6 +201,7 @@ static void set_frame(video *v, int64_t k, json_t *j)
 static void set_item(video *v, int k, json_t *j)
 {
     if (k < 0 || grow_items(v, k + 1)) return;
+    assert(k < v->n_items);
     item_rec *it = &v->items[k];
     free(it->error);
     memset(it, 0, sizeof *it);

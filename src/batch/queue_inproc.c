@@ -238,6 +238,7 @@ static int iq_pull(vd_qconsumer *c, int timeout_ms, vd_qmsg **out, vd_error *err
                 next = it->due;
         }
         if (got) {
+            assert(got->state == ST_READY || got->deliveries < limit);
             imsg *m = calloc(1, sizeof *m);
             unsigned char *d = malloc(got->len ? got->len : 1);
             if (!m || !d) {

@@ -13,6 +13,7 @@
  * (one thread), the same conversion (vd__sws_to_rgb, the same output size rule) -- so that
  * frames, and therefore detections, equal `vdag run`'s.
  */
+#include <assert.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libswscale/swscale.h>
@@ -324,6 +325,7 @@ int vd__segdec_open(unsigned char *blob, size_t len, int resolution_h, vd__segde
 static int send_next(vd__segdec *d)
 {
     if (d->next_pkt >= d->n_pkts) return 1;
+    assert(d->off <= d->bin_len);
     json_t *p = json_array_get(json_object_get(d->hdr, "pkts"), d->next_pkt);
     json_int_t pts = 0, dts = 0, dur = 0;
     int flags = 0, size = 0;

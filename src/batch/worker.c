@@ -11,6 +11,7 @@
  * failure) is dead-lettered at once without running it. Dead-lettering = an outcome record
  * {"ok":false} under the item's key, a record on the dead-letter subject, then the ack.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -131,6 +132,7 @@ static int seek_to(wthread *t, vd_queue *q, const vd__item *it, vd_error *err)
     int reuse =
         t->dec && !strcmp(t->dec_video, it->video) && t->dec_seg == it->seg && t->dec_next <= want;
     int rc = reuse ? 0 : open_segment(t, q, it, err);
+    assert(rc || (t->dec && !strcmp(t->dec_video, it->video) && t->dec_seg == it->seg));
     while (!rc && t->dec_next < want) {
         vd_frame *f;
         int64_t idx;
