@@ -28,6 +28,11 @@ typedef struct vd_http_req {
     const unsigned char *body; /* request body (NUL-terminated copy), may be empty */
     size_t body_len;
     void *conn_; /* internal */
+    /* routes with a sink (below), at finish: the multipart file name of the streamed field
+     * (borrowed, "" if the part had none, NULL for a raw body) and whether the field was in
+     * the body (1) or not (0; always 1 for a raw body) */
+    const char *upload_name;
+    int upload_field;
 } vd_http_req;
 
 /* A header or a query-string argument of the request (borrowed), NULL if absent. */
@@ -66,12 +71,41 @@ void vd_http_fail(vd_http_resp *r, int code, const char *fmt, ...)
 
 typedef int (*vd_http_handler)(void *arg, const vd_http_req *req, vd_http_resp *resp);
 
+/* A streamed request body (uploads): a route with a sink gets its body piece by piece as it
+ * arrives, on the connection's thread, instead of one buffer (the server's max_body does not
+ * apply; the sink's max_size does, checked while the body streams). For a multipart/form-data
+ * body and a sink with `field`, only that field's content reaches write() (its file name in
+ * req->upload_name at finish); any other body reaches it whole. Calls for one request are
+ * sequential: begin, then write zero or more times, then exactly one of finish or abort
+ * (abort when begin succeeded but the upload did not complete: over max_size, a write error,
+ * a malformed multipart body, the client gone, the server stopping). */
+typedef struct vd_http_sink {
+    void *arg;                   /* passed to begin */
+    unsigned long long max_size; /* body bytes accepted; over it: 413, JSON, VD_ETOOBIG */
+    const char *field;           /* multipart/form-data: the field streamed ("file"), or NULL */
+    /* Headers are in (vd_http_header/vd_http_query work on req; no body yet). Return 0 and set
+     * *ctx, or refuse: fill resp with an error and return <0 (the body is read and dropped,
+     * then resp is the reply; no abort follows). */
+    int (*begin)(void *arg, const vd_http_req *req, void **ctx, vd_http_resp *resp);
+    /* The next bytes. <0 ends the upload: fill resp with the error reply (else a 500). */
+    int (*write)(void *ctx, const void *data, size_t len, vd_http_resp *resp);
+    /* The body is complete (req->body is empty; req->body_len is the bytes written): fill
+     * resp as a handler would (the same defaults apply); ctx is the sink's to free. */
+    int (*finish)(void *ctx, const vd_http_req *req, vd_http_resp *resp);
+    void (*abort)(void *ctx); /* free ctx and undo what the upload left */
+} vd_http_sink;
+
 typedef struct vd_http_route {
     const char *method; /* "GET", "POST", "DELETE" or "*" */
     const char *path;   /* exact path, or a prefix when it ends with '/' ("/execute_task/") */
     vd_http_handler fn;
     void *arg;
 } vd_http_route;
+
+/* The handler of a route whose body is streamed: {"POST", "/videos", vd_http_sink_route,
+ * &sink} with arg a vd_http_sink (borrowed like the route). The server recognises it and
+ * never calls it as a plain handler. */
+int vd_http_sink_route(void *sink, const vd_http_req *req, vd_http_resp *resp);
 
 typedef struct vd_http_opts {
     const char *host;  /* listen address, default 127.0.0.1 */

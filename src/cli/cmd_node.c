@@ -24,6 +24,7 @@ typedef struct node_args {
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
     char nats_buf[300];
+    vd_batch_cli batch; /* the cloud's /videos (cmd_batch.c) */
 } node_args;
 
 static int node_usage(const char *role)
@@ -38,9 +39,10 @@ static int node_usage(const char *role)
             "  --replan      seconds between re-plans (default 5)\n"
             "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
             "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
-            "--serv_cloud_addr=ADDR\n",
+            "--serv_cloud_addr=ADDR\n%s",
             role, strcmp(role, "cloud") ? " [--video ID=PATH ...]" : "",
-            strcmp(role, "run") ? " --nats URL" : "");
+            strcmp(role, "run") ? " --nats URL" : "",
+            strcmp(role, "edge") ? vd_batch_cli_usage() : "");
     if (!strcmp(role, "edge")) fprintf(stderr, "  --name        this node's name (default edge)\n");
     return 2;
 }
@@ -70,6 +72,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
         } else if (!strcmp(flag, "--no-profile")) {
             a->profile = 0;
         } else {
+            int batch;
             const char *val = VAL();
             if (!val) return node_usage(role);
             if (!strcmp(flag, "--listen"))
@@ -114,6 +117,8 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                         strlen(p) < sizeof vs->path)
                         memcpy(vs->path, p, strlen(p) + 1);
                 }
+            } else if ((batch = vd_batch_cli_flag(&a->batch, flag, val)) != 0) {
+                if (batch < 0) return 2;
             } else {
                 fprintf(stderr, "vdag %s: unknown option %s\n\n", role, flag);
                 return node_usage(role);
@@ -201,6 +206,7 @@ static int serve_roles(const char *role, node_args *a)
             (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
             goto out;
         nr += vd_cloud_routes(cloud, routes + nr, 64 - nr);
+        if ((rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 64, &nr, &err))) goto out;
     }
     /* in one process, answer the first request only once the cloud knows the edge */
     for (int i = 0; cloud && edge && i < 200 && !vd_cloud_has_node(cloud, nodename); i++)
@@ -230,6 +236,7 @@ out:
     if (rc) fprintf(stderr, "vdag %s: %s\n", role, err.msg);
     vd_cloud_close_streams(cloud);
     vd_http_server_stop(srv);
+    vd_batch_cli_stop(&a->batch);
     vd_edge_stop(edge);
     vd_cloud_stop(cloud);
     vd_svchost_stop(host_e);
