@@ -1,11 +1,13 @@
 /* The knowledge base: accuracy metrics on known inputs (chosen by field type), the store and
  * its look-ups (delay per object and per node, accuracy interpolated in height, ntracking and
  * gap, the encoder's factor, bytes per pixel), the versioned file form (version 1 still read,
- * a newer one refused, a malformed one leaves the kb unchanged), the merge of nodes' kbs. */
+ * a newer one refused, a malformed one leaves the kb unchanged), the merge of nodes' kbs, a
+ * real measurement on footage and `vdag profile --if-missing` on an old file. */
 #include <libavutil/log.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "vdag/base.h"
@@ -292,6 +294,125 @@ static void test_merge(void)
     vd_kb_free(m);
 }
 
+/* A real measurement: face_detection on 8 frames of Megamind.avi at its height and 360. */
+static void test_measure(void)
+{
+    const char *svcs[] = {"face_detection", NULL}, *clips[] = {vt_media("Megamind.avi"), NULL};
+    static const int res[] = {360}, qs[] = {85};
+    vd_kb_measure_opts o = {.services = svcs,
+                            .clips = clips,
+                            .n_frames = 8,
+                            .res = res,
+                            .n_res = 1,
+                            .qualities = qs,
+                            .n_qualities = 1,
+                            .threads = 1};
+    vd_kb *kb = vd_kb_new();
+    vd_error err = {0};
+    double t0 = vd_now_ms();
+    CHECKF(vd_kb_measure(kb, &o, &err) == 0, "%s", err.msg);
+    printf("measured face_detection in %.1f s\n", (vd_now_ms() - t0) / 1e3);
+    json_t *info = vd_kb_profile_info(kb); /* the clip's rate as FFmpeg reports it */
+    double fps = json_number_value(
+        json_object_get(json_array_get(json_object_get(info, "clips"), 0), "fps"));
+    json_decref(info);
+    CHECKF(fabs(fps - 23.976) < 0.01, "%g", fps);
+    vd_kb_acc_key k = {.service = "face_detection", .field = "bbox", .res = 528, .src_fps = fps};
+    vd_kb_acc a;
+    int rc = vd_kb_get_acc(kb, &k, &a);
+    /* the golden configuration against itself */
+    CHECKF(rc == 0 && a.metric == VD_METRIC_F1 && NEAR(a.value, 1) && a.n == 8,
+           "rc %d value %g n %d", rc, a.value, a.n);
+    int nb = 0;
+    for (int b = 0; b < VD_KB_N_BUCKETS; b++) nb += a.bucket_n[b];
+    CHECK(nb == 8);
+    k.model_id = 1;
+    k.res = 360;
+    CHECK(vd_kb_get_acc(kb, &k, &a) == 0 && a.value >= 0 && a.value <= 1);
+    double small = a.value;
+    k.ntracking = 4, k.nskip = 4;
+    CHECK(vd_kb_get_acc(kb, &k, &a) == 0 && a.value >= 0 && a.value <= 1);
+    printf("model 1 at 360: F1 %.3f, with ntracking 4 and nskip 4: %.3f\n", small, a.value);
+    /* other fields with a metric: landmarks, at every model and height, no grid */
+    k = (vd_kb_acc_key){.service = "face_detection",
+                        .field = "landmarks",
+                        .model_id = 1,
+                        .res = 360,
+                        .src_fps = k.src_fps};
+    CHECK(vd_kb_get_acc(kb, &k, &a) == 0 && a.metric == VD_METRIC_PCK);
+    k.ntracking = 2;
+    CHECK(vd_kb_get_acc(kb, &k, &a) == VD_ENOTFOUND);
+    /* coded frames, delay, bytes */
+    k = (vd_kb_acc_key){.service = "face_detection",
+                        .field = "bbox",
+                        .res = 360,
+                        .src_fps = k.src_fps,
+                        .enc = VD_ENC_JPEG,
+                        .quality = 85};
+    CHECK(vd_kb_get_acc(kb, &k, &a) == 0);
+    vd_kb_delay d;
+    CHECK(vd_kb_get_delay(kb, NULL, "face_detection", 0, 528, &d) == 0 && d.ms > 0 &&
+          d.p90_ms >= d.ms && d.n == 8 && d.ms_per_obj == 0);
+    CHECK(vd_kb_get_delay(kb, NULL, "face_detection", 1, 360, &d) == 0 && d.ms > 0);
+    vd_kb_bytes by;
+    CHECK(vd_kb_get_bytes(kb, 360, VD_ENC_JPEG, 85, &by) == 0 && by.bytes > 1000 && by.n == 8);
+    CHECK(vd_kb_get_bytes(kb, 528, VD_ENC_JPEG, 85, &by) == 0 && by.width == 720);
+    /* an unknown service, a bad height */
+    const char *nope[] = {"nope", NULL};
+    o.services = nope;
+    CHECK(vd_kb_measure(kb, &o, &err) == VD_ENOTFOUND && strstr(err.msg, "face_detection"));
+    static const int bad[] = {5};
+    o.services = svcs, o.res = bad;
+    CHECK(vd_kb_measure(kb, &o, &err) == VD_EINVAL && strstr(err.msg, "5"));
+    vd_kb_free(kb);
+}
+
+/* `vdag profile --if-missing` re-profiles a version-1 file, saying so, and keeps a current one. */
+static void test_cli(void)
+{
+    char path[] = "/tmp/vdag-kb-XXXXXX", cmd[1024];
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    const char *v1 = "{\"entries\":[{\"service\":\"face_detection\",\"model_id\":0,"
+                     "\"resolution\":480,\"ms\":7}]}";
+    CHECK(write(fd, v1, strlen(v1)) == (ssize_t)strlen(v1));
+    close(fd);
+    snprintf(cmd, sizeof cmd,
+             "%s profile --if-missing --out %s --service face_detection --clip Megamind.avi "
+             "--frames 6 2>&1",
+             VDAG_BIN, path);
+    int rc;
+    char *out = vt_run(cmd, &rc);
+    CHECKF(rc == 0 && out && strstr(out, "version-1") && strstr(out, "re-profiling"), "rc %d: %s",
+           rc, out ? out : "");
+    free(out);
+    json_t *j = json_load_file(path, 0, NULL);
+    CHECK(vd_kb_json_version(j) == VD_KB_VERSION &&
+          json_array_size(json_object_get(j, "accuracy")) > 0);
+    json_decref(j);
+    out = vt_run(cmd, &rc); /* current: kept */
+    CHECK(rc == 0 && out && !strstr(out, "re-profiling") && strstr(out, path));
+    free(out);
+    /* a version-2 file with delays only (what a node writes at start-up) is re-profiled too */
+    FILE *f = fopen(path, "w");
+    CHECK(f && fputs("{\"format\":\"vdag-kb\",\"version\":2,\"delay\":[]}", f) >= 0);
+    if (f) fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "%s profile --if-missing --out %s --service face_detection --clip Megamind.avi "
+             "--frames 6 2>&1",
+             VDAG_BIN, path);
+    out = vt_run(cmd, &rc);
+    CHECKF(rc == 0 && out && strstr(out, "delays only") && strstr(out, "re-profiling"), "%s",
+           out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s profile --show %s", VDAG_BIN, path);
+    out = vt_run(cmd, &rc);
+    CHECK(rc == 0 && out && strstr(out, "face_detection") && strstr(out, "bbox f1"));
+    free(out);
+    unlink(path);
+}
+
 int main(void)
 {
     av_log_set_level(AV_LOG_ERROR);
@@ -300,5 +421,7 @@ int main(void)
     test_lookups();
     test_json();
     test_merge();
+    test_measure();
+    test_cli();
     return vt_finish();
 }
