@@ -342,12 +342,40 @@ typedef struct vd_sched_input {
     const vd_plan *requested; /* a plan submitted with the job, or NULL */
 } vd_sched_input;
 
+/* Why a scheduler changed the plan (or VD_WHY_NONE: kept). */
+typedef enum vd_sched_why {
+    VD_WHY_NONE = 0,
+    VD_WHY_START,       /* the first plan (cold start) */
+    VD_WHY_REQUESTED,   /* the plan submitted with the job */
+    VD_WHY_CONSTRAINT,  /* the user's delay bound or accuracy changed */
+    VD_WHY_NODE_LOST,   /* a node the plan used is gone */
+    VD_WHY_NODE_JOINED, /* a node came: a better placement */
+    VD_WHY_LINK,        /* a link changed */
+    VD_WHY_DRIFT,       /* the measured delay left the prediction's band */
+    VD_WHY_OVERLOAD,    /* the job cannot keep up, or a node's CPU is full */
+    VD_WHY_CONTROL,     /* a controller's step (feedback, seed-pid) */
+    VD_WHY_PROFILE,     /* re-ranked by measurements of candidate plans (chameleon) */
+} vd_sched_why;
+/* "start", "requested", "constraint", "node lost", "node joined", "link", "drift",
+ * "overload", "control", "profile", "none". */
+const char *vd_sched_why_name(vd_sched_why w);
+
+typedef struct vd_sched_reason {
+    vd_sched_why code;
+    char text[240]; /* what was measured or changed, for users (plan_changes) */
+} vd_sched_reason;
+
 typedef struct vd_scheduler {
     const char *name;
     const char *description;
     size_t priv_size;
-    /* Compute the next plan. May return the last plan unchanged. */
-    int (*plan)(void *priv, const vd_sched_input *in, vd_plan *out, vd_error *err);
+    /* Compute the next plan. May return the last plan unchanged. When the plan changes, set
+     * *why (zeroed before the call); vd_sched_plan fills a missing one. */
+    int (*plan)(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_reason *why,
+                vd_error *err);
+    /* Optional: the plans it wants measured on live frames (up to cap, best first), for a
+     * node that re-profiles candidates (vd_sched_input.probes). Returns the count. */
+    int (*probes)(void *priv, vd_plan *out, int cap);
 } vd_scheduler;
 
 const vd_scheduler *vd_scheduler_find(const char *name);
@@ -356,14 +384,18 @@ const vd_scheduler *const *vd_scheduler_all(void);
 typedef struct vd_sched vd_sched;
 int vd_sched_new(const char *name, vd_sched **out, vd_error *err);
 int vd_sched_plan(vd_sched *s, const vd_sched_input *in, vd_plan *out, vd_error *err);
+/* Why the last vd_sched_plan changed the plan (code VD_WHY_NONE when it kept it). */
+const vd_sched_reason *vd_sched_last_reason(const vd_sched *s);
+/* The plans the scheduler wants measured live (see vd_scheduler.probes); 0 if none. */
+int vd_sched_probes_wanted(vd_sched *s, vd_plan *out, int cap);
 const char *vd_sched_name(const vd_sched *s);
 void vd_sched_free(vd_sched *s);
 
 /* The default plan: native resolution and fps, no skipping or tracking, every stage on the
  * job's edge with model 0. */
 void vd_plan_default(const vd_dag *d, const char *edge, vd_plan *p);
-/* Predicted delay (s) per PROCESSED step of plan p from the kb and node loads (the quantity
- * vd_plan_result.total_delay measures): one frame, or for a clip DAG the whole clip
+/* Predicted delay (s) per PROCESSED step of plan p from the kb and node loads (the
+ * quantity vd_plan_result.total_delay measures): one frame, or for a clip DAG the whole clip
  * (clip_len frames). nskip and fps do not change it; ntracking does (a detector runs on 1
  * frame in ntracking+1). <0 if unknown. */
 double vd_plan_predict(const vd_sched_input *in, const vd_plan *p);
@@ -377,5 +409,4 @@ double vd_plan_predict(const vd_sched_input *in, const vd_plan *p);
 double vd_plan_load(const vd_sched_input *in, const vd_plan *p);
 /* Predicted relative accuracy (0..1) of plan p. */
 double vd_plan_accuracy(const vd_sched_input *in, const vd_plan *p);
-
 #endif

@@ -530,7 +530,8 @@ static void start_plan(const vd_sched_input *in, vd_plan *out)
         vd_plan_default(in->dag, edge_name(in), out);
 }
 
-static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error *err)
+static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_reason *why,
+                   vd_error *err)
 {
     (void)err;
     fb_state *st = priv;
@@ -554,6 +555,7 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
     if (!in->last_plan || (!have_meas && !st->started)) {
         start_plan(in, &p);
         repair(in, &p);
+        why->code = in->requested ? VD_WHY_REQUESTED : VD_WHY_START;
         st->started = 1;
         st->integral = 0;
         st->have_prev = 0;
@@ -595,19 +597,31 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
     int idle = load > 0 && load < FB_LOAD_IDLE && drops <= 0;
     vd_plan next;
     int changed = 0;
+    const char *what = "";
+    vd_sched_why code = VD_WHY_CONTROL;
     if (u > FB_DEGRADE_U) {
         changed = degrade(in, &cur, overloaded, &next);
+        what = "degrade";
     } else if (must_skip && (bound <= 0 || meas <= bound)) {
         next = cur; /* the load rule: skip deliberately instead of dropping at random */
         changed = degrade_skip(in, &next);
+        what = "skip more (cannot keep up)";
+        code = VD_WHY_OVERLOAD;
     } else if (bound > 0 && u < FB_UPGRADE_U) {
         changed = upgrade(in, &cur, ratio, lratio, &next);
+        what = "upgrade";
     }
     if (!(changed && !vd_plan_equal(&next, &cur)) && idle) {
         next = cur; /* the load rule: an idle job skips less */
         changed = upgrade_skip(in, &next) && load_fits(in, &next, lratio, FB_LOAD_IDLE_MAX);
+        what = "skip less (idle)";
+        code = VD_WHY_OVERLOAD;
     }
     if (changed && !vd_plan_equal(&next, &cur)) {
+        why->code = code;
+        snprintf(why->text, sizeof why->text,
+                 "%s: measured %.3f s (bound %.3f s, PID output %.2f), load %.2f, drops %.0f%%",
+                 what, meas, bound, u, load, drops * 100);
         repair(in, &next);
         *out = next;
         st->integral = 0;
