@@ -326,6 +326,27 @@ int vd_kb_measure(vd_kb *kb, const vd_kb_measure_opts *o, vd_error *err);
 
 /* ---- schedulers ------------------------------------------------------------------------ */
 
+/* The link model: what the scheduler knows of the network between two nodes. The node layer
+ * fills it from measured transfers; with no entry for a pair (either direction), the default
+ * is VD_LINK_DEFAULT_BPS and VD_LINK_DEFAULT_RTT_S (a fast LAN). A frame sent to a remote
+ * stage costs its coded bytes / bw_Bps + rtt_s, plus the coding times (vd_kb_frame_bytes). */
+typedef struct vd_link {
+    char from[64], to[64]; /* node names; frames go from -> to */
+    double bw_Bps;         /* bytes per second; <= 0: unknown (the default) */
+    double rtt_s;          /* round trip of a call (s); < 0: unknown (the default) */
+} vd_link;
+#define VD_LINK_DEFAULT_BPS   100e6
+#define VD_LINK_DEFAULT_RTT_S 0.001
+
+/* A candidate plan measured on live frames (chameleon's re-profiling; the node layer would
+ * run it beside the golden configuration on a few recent frames). */
+typedef struct vd_plan_probe {
+    vd_plan plan;
+    double accuracy; /* measured score 0..1 against the golden configuration */
+    double delay;    /* measured s per processed frame; <= 0: not measured */
+    int n_frames;
+} vd_plan_probe;
+
 typedef struct vd_sched_input {
     const vd_dag *dag;
     const char *edge;          /* the node that owns the video (role "host" there) */
@@ -340,6 +361,14 @@ typedef struct vd_sched_input {
     int native_h;             /* the video's height */
     double native_fps;        /* <= 0: unknown (load assumes VD_SCHED_DEFAULT_FPS) */
     const vd_plan *requested; /* a plan submitted with the job, or NULL */
+    int native_w;             /* the video's width; <= 0: 16:9 of native_h */
+    const vd_link *links;     /* the link model (NULL: defaults for every pair) */
+    int n_links;
+    const vd_enc_opt *encoders; /* settings the edge can apply to remote frames; NULL: JPEG at
+                                   the default quality */
+    int n_encoders;
+    const vd_plan_probe *probes; /* live measurements of candidate plans, or NULL */
+    int n_probes;
 } vd_sched_input;
 
 /* Why a scheduler changed the plan (or VD_WHY_NONE: kept). */
@@ -394,7 +423,7 @@ void vd_sched_free(vd_sched *s);
 /* The default plan: native resolution and fps, no skipping or tracking, every stage on the
  * job's edge with model 0. */
 void vd_plan_default(const vd_dag *d, const char *edge, vd_plan *p);
-/* Predicted delay (s) per PROCESSED step of plan p from the kb and node loads (the
+/* Predicted delay (s) per PROCESSED step of plan p from the kb, node loads and links (the
  * quantity vd_plan_result.total_delay measures): one frame, or for a clip DAG the whole clip
  * (clip_len frames). nskip and fps do not change it; ntracking does (a detector runs on 1
  * frame in ntracking+1). <0 if unknown. */
@@ -407,6 +436,21 @@ double vd_plan_predict(const vd_sched_input *in, const vd_plan *p);
  * (1/(nskip+1), times fps/native_fps below native). Above 1 the job cannot keep up. <0 if unknown.
  */
 double vd_plan_load(const vd_sched_input *in, const vd_plan *p);
-/* Predicted relative accuracy (0..1) of plan p. */
+/* Predicted relative accuracy (0..1) of plan p: from the kb's measured accuracy when it has
+ * it for a stage's service (content bucket from in->rt), else the heuristic vd_kb_accuracy. */
 double vd_plan_accuracy(const vd_sched_input *in, const vd_plan *p);
+/* Predicted CPU share (0..1 of the whole machine) plan p adds on `node`: the compute time of
+ * its stages there x processed frames per second / the node's cores (1 when unknown). */
+double vd_plan_node_cpu(const vd_sched_input *in, const vd_plan *p, const char *node);
+/* The CPU a node can give to plan p: VD_PLAN_CPU_MAX minus the node's measured cpu_pct/100,
+ * the part the running plan (in->last_plan) predicts there taken out (it is in the
+ * measurement). 1 for a node that is not among in->nodes. */
+#define VD_PLAN_CPU_MAX 0.95
+double vd_plan_node_headroom(const vd_sched_input *in, const char *node);
+/* Whether plan p's predicted CPU fits every node's headroom. */
+int vd_plan_cpu_fits(const vd_sched_input *in, const vd_plan *p);
+/* The link from -> to: bandwidth (bytes/s) and round trip (s), defaults when unknown. */
+void vd_link_get(const vd_sched_input *in, const char *from, const char *to, double *bw_Bps,
+                 double *rtt_s);
+
 #endif
