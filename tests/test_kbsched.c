@@ -127,8 +127,13 @@ static void test_cost(void)
     vd_kb_set(ckb, "face_alignment", 0, 720, 5);
     CHECK(vd_kb_merge(m, kb, "edge1", &err) == 0 && vd_kb_merge(m, ckb, "cloud1", &err) == 0);
     in.kb = m;
+    nodes[1].speed = 1; /* as measured */
     want = 0.030 + (0.005 + 46080 / 100e6 + 0.001 + 0.001) + 0.002;
     CHECKF(NEAR(vd_plan_predict(&in, &p), want), "%g vs %g", vd_plan_predict(&in, &p), want);
+    nodes[1].speed = 2; /* twice as fast as its measurements (the kb scheduler's calibration) */
+    want = 0.030 + (0.0025 + 46080 / 100e6 + 0.001 + 0.001) + 0.002;
+    CHECKF(NEAR(vd_plan_predict(&in, &p), want), "%g vs %g", vd_plan_predict(&in, &p), want);
+    nodes[1].speed = 4;
     in.kb = kb;
     vd_kb_free(m);
     vd_kb_free(ckb);

@@ -51,7 +51,8 @@ typedef struct vd_node_info {
     double cpu_pct; /* 0..100, whole machine */
     double mem_pct; /* 0..100 */
     int n_cores;
-    double speed;       /* relative compute speed vs the profiling node (1 = same) */
+    double speed;       /* relative compute speed vs the kb's delays for it: its own measurements in
+                           a merged kb, else the profiling machine's (1 = as the kb says) */
     char services[256]; /* comma-separated services it hosts */
 } vd_node_info;
 

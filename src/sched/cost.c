@@ -5,9 +5,10 @@
  * edge measures (vd_plan_result.total_delay, the seed's total_frame_delay averaged over the
  * plan's frames). In stage order, each stage costs
  *   compute: the kb's ms for (node, service, model, height, objects): the node's own
- *     measurements when the kb has them (a merged kb), else the kb's machine's / max(0.1,
- *     speed of the node); times (1 + cpu_n/100), a simple contention model (a node at 100% CPU
- *     takes twice as long); objects: the runtime context's obj_n for a service fed boxes;
+ *     measurements when the kb has them (a merged kb), else the kb's machine's; divided by
+ *     max(0.1, the node's speed) and times (1 + cpu_n/100), a simple contention model (a node
+ *     at 100% CPU takes twice as long); objects: the runtime context's obj_n for a service fed
+ *     boxes;
  *   transfer (a stage not on the job's edge): the coded frame's bytes (the kb's bytes per
  *     pixel for the plan's encoder and quality; VD_PLAN_JPEG_BPP without) / the link's
  *     bandwidth + its round trip + the decode time;
@@ -152,15 +153,14 @@ static double obj_n(const vd_sched_input *in)
 double vd__stage_ms(const vd_sched_input *in, const char *node, const char *service, int model,
                     int h, int contention)
 {
+    /* the node's own measurements, else the kb's machine's, else the job's edge's */
     double ms = vd_kb_ms_at(in->kb, node, service, model, h, obj_n(in));
-    const vd_node_info *ni = vd__find_node(in, node);
-    if (ms < 0) { /* the kb's own machine, else the job's edge, scaled by the node's speed */
-        ms = vd_kb_ms_at(in->kb, NULL, service, model, h, obj_n(in));
-        if (ms < 0 && in->edge && strcmp(node, in->edge))
-            ms = vd_kb_ms_at(in->kb, in->edge, service, model, h, obj_n(in));
-        if (ms >= 0 && ni) ms /= ni->speed > VD_PLAN_MIN_SPEED ? ni->speed : VD_PLAN_MIN_SPEED;
-    }
+    if (ms < 0) ms = vd_kb_ms_at(in->kb, NULL, service, model, h, obj_n(in));
+    if (ms < 0 && in->edge && strcmp(node, in->edge))
+        ms = vd_kb_ms_at(in->kb, in->edge, service, model, h, obj_n(in));
     if (ms < 0) return -1;
+    const vd_node_info *ni = vd__find_node(in, node);
+    if (ni) ms /= ni->speed > VD_PLAN_MIN_SPEED ? ni->speed : VD_PLAN_MIN_SPEED;
     if (ni && contention) {
         double cpu = ni->cpu_pct < 0 ? 0 : ni->cpu_pct > 100 ? 100 : ni->cpu_pct;
         ms *= 1 + cpu / 100;
