@@ -443,46 +443,45 @@ static const char *acc_field(const vd_kb *kb, const vd_kb_acc_query *q)
     return NULL;
 }
 
-/* The raw score (lock held): interpolated in gap, then ntracking, then height. */
-static double acc_raw(const vd_kb *kb, const vd_kb_acc_query *q, const char *field, vd_encoder enc,
-                      int quality)
+/* The raw curves of a query's service, field and model (lock held): heights, per height the
+ * ntracking values, per both the points along the gap. 0, or VD_ENOTFOUND. */
+static int surface(const vd_kb *kb, const vd_kb_acc_query *q, const char *field,
+                   vd__acc_surface *sf)
 {
-    int hs[MAX_PTS], nh = 0;
+    memset(sf, 0, sizeof *sf);
     for (int i = 0; i < kb->na; i++) {
-        const vd_kb_acc_key *k = &kb->a[i].k;
-        if (!acc_match(k, q, field, enc, quality)) continue;
-        int seen = 0;
-        for (int j = 0; j < nh && !seen; j++) seen = hs[j] == k->res;
-        if (!seen && nh < MAX_PTS) hs[nh++] = k->res;
-    }
-    if (!nh) return -1;
-    kb_pt ph[MAX_PTS];
-    for (int a = 0; a < nh; a++) {
-        int ts[MAX_PTS], nt = 0;
-        for (int i = 0; i < kb->na; i++) {
-            const vd_kb_acc_key *k = &kb->a[i].k;
-            if (k->res != hs[a] || !acc_match(k, q, field, enc, quality)) continue;
-            int seen = 0;
-            for (int j = 0; j < nt && !seen; j++) seen = ts[j] == k->ntracking;
-            if (!seen && nt < MAX_PTS) ts[nt++] = k->ntracking;
+        const kb_acc_e *e = &kb->a[i];
+        if (!acc_match(&e->k, q, field, VD_ENC_NONE, 0)) continue;
+        int a = 0, b = 0;
+        while (a < sf->nh && sf->h[a] != e->k.res) a++;
+        if (a == sf->nh) {
+            if (sf->nh == VD_SF_H) continue;
+            sf->h[sf->nh++] = e->k.res;
         }
-        kb_pt pt[MAX_PTS];
-        for (int b = 0; b < nt; b++) {
-            kb_pt pg[MAX_PTS];
-            int ng = 0;
-            for (int i = 0; i < kb->na && ng < MAX_PTS; i++) {
-                const kb_acc_e *e = &kb->a[i];
-                if (e->k.res != hs[a] || e->k.ntracking != ts[b] ||
-                    !acc_match(&e->k, q, field, enc, quality))
-                    continue;
-                pg[ng++] = (kb_pt){entry_gap(&e->k), acc_value(&e->a, q->bucket), e->a.n};
-            }
-            double gap = q->gap_s > 0 ? q->gap_s : 0;
-            pt[b] = (kb_pt){ts[b], vd__kb_interp(pg, ng, gap), 1};
+        while (b < sf->nt[a] && sf->t[a][b] != e->k.ntracking) b++;
+        if (b == sf->nt[a]) {
+            if (sf->nt[a] == VD_SF_T) continue;
+            sf->t[a][sf->nt[a]++] = e->k.ntracking;
         }
-        ph[a] = (kb_pt){-hs[a], vd__kb_interp(pt, nt, q->ntracking), 1};
+        if (sf->ng[a][b] == VD_SF_G) continue;
+        sf->g[a][b][sf->ng[a][b]++] =
+            (kb_pt){entry_gap(&e->k), acc_value(&e->a, q->bucket), e->a.n};
     }
-    return vd__kb_interp(ph, nh, -(double)q->res);
+    return sf->nh ? 0 : VD_ENOTFOUND;
+}
+
+double vd__surface_eval(const vd__acc_surface *sf, int res, int ntracking, double gap)
+{
+    if (!sf->nh) return -1;
+    kb_pt ph[VD_SF_H], pt[VD_SF_T], pg[VD_SF_G];
+    for (int a = 0; a < sf->nh; a++) {
+        for (int b = 0; b < sf->nt[a]; b++) {
+            memcpy(pg, sf->g[a][b], (size_t)sf->ng[a][b] * sizeof *pg);
+            pt[b] = (kb_pt){sf->t[a][b], vd__kb_interp(pg, sf->ng[a][b], gap > 0 ? gap : 0), 1};
+        }
+        ph[a] = (kb_pt){-sf->h[a], vd__kb_interp(pt, sf->nt[a], ntracking), 1};
+    }
+    return vd__kb_interp(ph, sf->nh, -(double)res);
 }
 
 /* coded / raw score for the encoder at a quality (lock held): measured ratios of entries with
@@ -507,17 +506,40 @@ static double enc_factor(const vd_kb *kb, const char *service, const char *field
     return vd__kb_interp(pq, n, -(double)quality);
 }
 
-double vd_kb_acc_predict(const vd_kb *kb, const vd_kb_acc_query *q)
+int vd__kb_surface(const vd_kb *kb, const vd_kb_acc_query *q, vd__acc_surface *sf)
 {
-    if (!kb || !q || !q->service) return -1;
+    if (!kb || !q || !q->service) return VD_ENOTFOUND;
     vd__kb_lock(kb);
     const char *field = acc_field(kb, q);
-    double v = field ? acc_raw(kb, q, field, VD_ENC_NONE, 0) : -1;
-    if (v >= 0 && q->enc != VD_ENC_NONE)
-        v *= enc_factor(kb, q->service, field, q->enc,
-                        q->quality > 0 ? q->quality : VD_PLAN_DEFAULT_QUALITY);
+    int rc = field ? surface(kb, q, field, sf) : (memset(sf, 0, sizeof *sf), VD_ENOTFOUND);
     vd__kb_unlock(kb);
+    return rc;
+}
+
+double vd__kb_enc_factor(const vd_kb *kb, const vd_kb_acc_query *q)
+{
+    if (!kb || !q || !q->service || q->enc == VD_ENC_NONE) return 1;
+    vd__kb_lock(kb);
+    const char *field = acc_field(kb, q);
+    double f = field ? enc_factor(kb, q->service, field, q->enc,
+                                  q->quality > 0 ? q->quality : VD_PLAN_DEFAULT_QUALITY)
+                     : 1;
+    vd__kb_unlock(kb);
+    return f;
+}
+
+double vd__acc_clamp(double v)
+{
     return v < 0 ? -1 : v > 1 ? 1 : v;
+}
+
+double vd_kb_acc_predict(const vd_kb *kb, const vd_kb_acc_query *q)
+{
+    vd__acc_surface sf;
+    if (vd__kb_surface(kb, q, &sf)) return -1;
+    double v = vd__surface_eval(&sf, q->res, q->ntracking, q->gap_s);
+    if (v >= 0) v *= vd__kb_enc_factor(kb, q);
+    return vd__acc_clamp(v);
 }
 
 /* ---- bytes ------------------------------------------------------------------------------- */

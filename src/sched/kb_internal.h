@@ -61,4 +61,27 @@ typedef struct kb_pt {
  * the line through the last two clamped to [0, last y]. -1 if n == 0. No lock. */
 double vd__kb_interp(kb_pt *p, int n, double x);
 
+/* The measured accuracy of one service, field and model (raw frames) as vd_kb_acc_predict
+ * interpolates it: heights, their ntracking values, the points along the gap. */
+#define VD_SF_H 8
+#define VD_SF_T 6
+#define VD_SF_G 12
+typedef struct vd__acc_surface {
+    int nh;
+    int h[VD_SF_H];
+    int nt[VD_SF_H];
+    int t[VD_SF_H][VD_SF_T];
+    int ng[VD_SF_H][VD_SF_T];
+    kb_pt g[VD_SF_H][VD_SF_T][VD_SF_G];
+} vd__acc_surface;
+/* The surface of q's service, field (NULL: primary), model and bucket; VD_ENOTFOUND when
+ * nothing is measured (takes the lock). */
+int vd__kb_surface(const vd_kb *kb, const vd_kb_acc_query *q, vd__acc_surface *sf);
+/* Its value at (res, ntracking, gap) before the encoder factor; -1 if empty. No lock. */
+double vd__surface_eval(const vd__acc_surface *sf, int res, int ntracking, double gap);
+/* The encoder factor of q (1 for VD_ENC_NONE or when unmeasured; takes the lock). */
+double vd__kb_enc_factor(const vd_kb *kb, const vd_kb_acc_query *q);
+/* vd_kb_acc_predict's final clamp: <0 -> -1, above 1 -> 1. */
+double vd__acc_clamp(double v);
+
 #endif
