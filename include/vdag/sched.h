@@ -450,6 +450,20 @@ double vd_plan_node_cpu(const vd_sched_input *in, const vd_plan *p, const char *
 double vd_plan_node_headroom(const vd_sched_input *in, const char *node);
 /* Whether plan p's predicted CPU fits every node's headroom. */
 int vd_plan_cpu_fits(const vd_sched_input *in, const vd_plan *p);
+/* The plan space the "kb" scheduler searches: heights (native and these rungs below it),
+ * frame rates (native and these below it), nskip, ntracking (a DAG whose first stage is a
+ * detector; else 0), per stage every model on the job's edge or on one of up to
+ * VD_KB_PLACE_NODES other live nodes hosting the service (those predicting the least compute
+ * for it), and each encoder setting of in->encoders (JPEG at the default quality without).
+ * It returns the most accurate plan whose predicted delay meets the bound, whose load is at
+ * most 1 and whose CPU fits every node (ties: the lower delay); if none, the lowest delay
+ * among those that keep up and fit, else the lowest delay. */
+#define VD_KB_RES_RUNGS   1080, 720, 480, 360
+#define VD_KB_FPS_RUNGS   15, 10, 5
+#define VD_KB_SKIP_RUNGS  0, 1, 2, 4
+#define VD_KB_TRACK_RUNGS 0, 1, 2, 4
+#define VD_KB_PLACE_NODES 4
+
 /* The link from -> to: bandwidth (bytes/s) and round trip (s), defaults when unknown. */
 void vd_link_get(const vd_sched_input *in, const char *from, const char *to, double *bw_Bps,
                  double *rtt_s);

@@ -114,14 +114,6 @@ static int tracking_knob(const vd_sched_input *in)
     return s && s->is_detector;
 }
 
-static void set_node(const vd_sched_input *in, vd_plan *p, int i, const char *node)
-{
-    char name[sizeof p->map[i].node]; /* node may point into p */
-    snprintf(name, sizeof name, "%s", node);
-    snprintf(p->map[i].node, sizeof p->map[i].node, "%s", name);
-    snprintf(p->map[i].role, sizeof p->map[i].role, "%s", vd__node_role(in, name));
-}
-
 static const char *edge_name(const vd_sched_input *in)
 {
     return in->edge ? in->edge : "";
@@ -149,40 +141,6 @@ static int candidates(const vd_sched_input *in, int i, int max_other, const char
     if (max_other >= 0 && no > max_other) no = max_other;
     for (int k = 0; k < no; k++) out[n++] = other[k]->name;
     return n;
-}
-
-/* Make p valid for in: the DAG's stages, model ids in range, live nodes, resolution not
- * above native. */
-static void repair(const vd_sched_input *in, vd_plan *p)
-{
-    int ok = p->n_stages == in->dag->n_stages;
-    for (int i = 0; ok && i < p->n_stages; i++)
-        ok = !strcmp(p->map[i].stage, in->dag->stages[i].name);
-    if (!ok) {
-        vd_plan d;
-        vd_plan_default(in->dag, edge_name(in), &d);
-        d.resolution_h = p->resolution_h;
-        d.fps = p->fps;
-        d.nskip = p->nskip;
-        d.ntracking = p->ntracking;
-        *p = d;
-    }
-    if (p->resolution_h < 0 || (in->native_h > 0 && p->resolution_h >= in->native_h))
-        p->resolution_h = 0;
-    if (p->nskip < 0) p->nskip = 0;
-    if (p->ntracking < 0) p->ntracking = 0;
-    if (p->fps < 0) p->fps = 0;
-    if (!p->encoder[0]) snprintf(p->encoder, sizeof p->encoder, "JPEG");
-    for (int i = 0; i < p->n_stages; i++) {
-        vd_stage_map *m = &p->map[i];
-        if (m->model_id < 0) m->model_id = 0;
-        if (m->model_id >= n_models(in, i)) m->model_id = n_models(in, i) - 1;
-        const char *node = vd__plan_node(in, p, i);
-        if (!vd__node_ok(in, node, m->stage, NULL))
-            set_node(in, p, i, edge_name(in));
-        else
-            set_node(in, p, i, node);
-    }
 }
 
 /* ---- knob steps: each changes p by one step and returns 1, or returns 0 ----------------- */
@@ -304,12 +262,12 @@ static int degrade_place(const vd_sched_input *in, vd_plan *p)
         for (int k = 0; k < n; k++) {
             if (!strcmp(cand[k], cur)) continue;
             vd_plan q = *p;
-            set_node(in, &q, s, cand[k]);
+            vd__plan_set_node(in, &q, s, cand[k]);
             double c = vd__stage_cost(in, &q, s);
             if (c >= 0 && c < bc * 0.999) bn = cand[k], bc = c;
         }
         if (bn) {
-            set_node(in, p, s, bn);
+            vd__plan_set_node(in, p, s, bn);
             return 1;
         }
     }
@@ -324,12 +282,12 @@ static int upgrade_place(const vd_sched_input *in, vd_plan *p)
     for (int i = 0; i < p->n_stages; i++) {
         if (!strcmp(vd__plan_node(in, p, i), edge)) continue;
         vd_plan q = *p;
-        set_node(in, &q, i, edge);
+        vd__plan_set_node(in, &q, i, edge);
         double d = vd__stage_cost(in, &q, i) - vd__stage_cost(in, p, i);
         if (best < 0 || d < bd) best = i, bd = d;
     }
     if (best < 0) return 0;
-    set_node(in, p, best, edge);
+    vd__plan_set_node(in, p, best, edge);
     return 1;
 }
 
@@ -507,7 +465,7 @@ static int cold_start(const vd_sched_input *in, vd_plan *out)
             for (;;) {
                 for (int i = 0; i < ns; i++) {
                     p.map[i].model_id = opts[i][idx[i]].model;
-                    set_node(in, &p, i, opts[i][idx[i]].node);
+                    vd__plan_set_node(in, &p, i, opts[i][idx[i]].node);
                 }
                 consider(in, &p, &b);
                 int i = 0;
@@ -546,7 +504,7 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
             p = *in->last_plan;
         else
             vd_plan_default(in->dag, edge_name(in), &p);
-        repair(in, &p);
+        vd__plan_repair(in, &p);
         *out = p;
         return 0;
     }
@@ -554,7 +512,7 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
         in->last_plan && in->last && in->last->n_frames > 0 && in->last->total_delay > 0;
     if (!in->last_plan || (!have_meas && !st->started)) {
         start_plan(in, &p);
-        repair(in, &p);
+        vd__plan_repair(in, &p);
         why->code = in->requested ? VD_WHY_REQUESTED : VD_WHY_START;
         st->started = 1;
         st->integral = 0;
@@ -564,7 +522,7 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
         return 0;
     }
     vd_plan cur = *in->last_plan;
-    repair(in, &cur);
+    vd__plan_repair(in, &cur);
     st->started = 1;
     *out = cur;
     if (!have_meas) return 0;
@@ -622,7 +580,7 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
         snprintf(why->text, sizeof why->text,
                  "%s: measured %.3f s (bound %.3f s, PID output %.2f), load %.2f, drops %.0f%%",
                  what, meas, bound, u, load, drops * 100);
-        repair(in, &next);
+        vd__plan_repair(in, &next);
         *out = next;
         st->integral = 0;
         st->have_prev = 0;

@@ -242,6 +242,57 @@ int vd_plan_equal(const vd_plan *a, const vd_plan *b)
     return 1;
 }
 
+void vd__plan_set_node(const vd_sched_input *in, vd_plan *p, int i, const char *node)
+{
+    char name[sizeof p->map[i].node]; /* node may point into p */
+    snprintf(name, sizeof name, "%s", node);
+    snprintf(p->map[i].node, sizeof p->map[i].node, "%s", name);
+    snprintf(p->map[i].role, sizeof p->map[i].role, "%s", vd__node_role(in, name));
+}
+
+static int plan_models(const vd_sched_input *in, int i)
+{
+    const vd_service *s = in->dag->stages[i].svc;
+    return s && s->n_models > 0 ? s->n_models : 1;
+}
+
+/* Make p valid for in: the DAG's stages, model ids in range, live nodes, resolution not
+ * above native. */
+void vd__plan_repair(const vd_sched_input *in, vd_plan *p)
+{
+    int ok = p->n_stages == in->dag->n_stages;
+    for (int i = 0; ok && i < p->n_stages; i++)
+        ok = !strcmp(p->map[i].stage, in->dag->stages[i].name);
+    if (!ok) {
+        vd_plan d;
+        vd_plan_default(in->dag, (in->edge ? in->edge : ""), &d);
+        d.resolution_h = p->resolution_h;
+        d.fps = p->fps;
+        d.nskip = p->nskip;
+        d.ntracking = p->ntracking;
+        d.quality = p->quality;
+        snprintf(d.encoder, sizeof d.encoder, "%s", p->encoder[0] ? p->encoder : "JPEG");
+        *p = d;
+    }
+    if (p->resolution_h < 0 || (in->native_h > 0 && p->resolution_h >= in->native_h))
+        p->resolution_h = 0;
+    if (p->nskip < 0) p->nskip = 0;
+    if (p->ntracking < 0) p->ntracking = 0;
+    if (p->fps < 0) p->fps = 0;
+    if (!p->encoder[0]) snprintf(p->encoder, sizeof p->encoder, "JPEG");
+    if (p->quality < 0 || p->quality > 100) p->quality = 0;
+    for (int i = 0; i < p->n_stages; i++) {
+        vd_stage_map *m = &p->map[i];
+        if (m->model_id < 0) m->model_id = 0;
+        if (m->model_id >= plan_models(in, i)) m->model_id = plan_models(in, i) - 1;
+        const char *node = vd__plan_node(in, p, i);
+        if (!vd__node_ok(in, node, m->stage, NULL))
+            vd__plan_set_node(in, p, i, (in->edge ? in->edge : ""));
+        else
+            vd__plan_set_node(in, p, i, node);
+    }
+}
+
 int vd__plan_check(const vd_sched_input *in, const vd_plan *p, const char *who, vd_error *err)
 {
     const vd_dag *d = in->dag;

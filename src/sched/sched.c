@@ -5,7 +5,8 @@
 
 #include "sched/sched_internal.h"
 
-static const vd_scheduler *const registry[] = {&vd__sched_fixed, &vd__sched_feedback, NULL};
+static const vd_scheduler *const registry[] = {&vd__sched_fixed, &vd__sched_feedback, &vd__sched_kb,
+                                               NULL};
 
 struct vd_sched {
     const vd_scheduler *s;

@@ -7,6 +7,7 @@
 
 extern const vd_scheduler vd__sched_fixed;
 extern const vd_scheduler vd__sched_feedback;
+extern const vd_scheduler vd__sched_kb;
 
 /* Height a native-resolution plan is assumed to have when the input does not say
  * (native_h <= 0). */
@@ -54,6 +55,12 @@ int vd__node_ok(const vd_sched_input *in, const char *node, const char *service,
                 const vd_node_info **info);
 /* Role of a node for a plan entry: "host" for the edge, else the node's role. */
 const char *vd__node_role(const vd_sched_input *in, const char *node);
+
+/* Put stage i of p on node (its role from in). */
+void vd__plan_set_node(const vd_sched_input *in, vd_plan *p, int i, const char *node);
+/* Make p valid for in: the DAG's stages, model ids in range, live nodes (dead ones -> the
+ * edge), resolution not above native, non-negative knobs. */
+void vd__plan_repair(const vd_sched_input *in, vd_plan *p);
 
 /* Fail with VD_ESTATE if p is not a valid plan for in: stages as in the DAG, model ids in
  * range, known nodes, resolution not above native, non-negative knobs. */
