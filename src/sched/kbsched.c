@@ -1,7 +1,8 @@
 /*
  * Scheduler "kb": a cold-start search over the whole plan space (search.c) for the most
- * accurate plan the knowledge base predicts to meet the bound, keep up and fit every node's
- * CPU, then, per job (priv), a re-plan only on an event:
+ * accurate plan the knowledge base predicts to meet KB_MARGIN x the bound (the rest is room
+ * for measurement noise), keep up and fit every node's CPU, then, per job (priv), a re-plan
+ * only on an event:
  *   constraint  the user's delay bound or accuracy changed;
  *   node lost   a node the plan uses is gone (its stages go back to the edge at once);
  *   link        the link model moved for a pair the job can use (bandwidth by more than
@@ -19,8 +20,9 @@
  * ratio goes to every node the plan uses. A factor changes only when a plan uses the node, so
  * a steady world never makes the scheduler leave a plan and come back.
  * Hysteresis: the plan changes when it must (the current one is predicted to miss the bound,
- * fall behind or overfill a CPU, or uses a lost node), else only for a plan at least
- * KB_ACC_MARGIN more accurate predicted within KB_HEADROOM x the bound; after a change
+ * fall behind or overfill a CPU, or uses a lost node: then the search aims at KB_MARGIN x the
+ * bound), else only for a plan at least KB_ACC_MARGIN more accurate predicted within
+ * KB_HEADROOM x the bound; after a change
  * KB_DWELL_CALLS calls pass before drift counts again (but a missed bound is never waited on:
  * the cloud passes only measurements of the plan it last sent). A measurement of a plan that
  * used a lost node is not folded into the calibration. Every change says why
@@ -38,6 +40,7 @@
 #define KB_DWELL_CALLS 2
 #define KB_ACC_MARGIN  0.01
 #define KB_HEADROOM    0.9
+#define KB_MARGIN      0.95 /* plans aim at this x the bound: room for measurement noise */
 #define KB_LINK_TOL    0.3
 #define KB_RTT_TOL_S   0.005
 #define KB_CAL_MIN     0.25
@@ -234,6 +237,14 @@ static int must_change(const vd_sched_input *cin, const vd_plan *p)
     return vd_plan_load(cin, p) > 1 + 1e-12 || !vd_plan_cpu_fits(cin, p);
 }
 
+/* in with its bound scaled by f (into *tmp). */
+static const vd_sched_input *with_bound(const vd_sched_input *in, double f, vd_sched_input *tmp)
+{
+    *tmp = *in;
+    if (tmp->delay_bound > 0) tmp->delay_bound *= f;
+    return tmp;
+}
+
 static void describe(const vd_sched_input *cin, const vd_plan *p, double ms, long leaves,
                      char *text, size_t n)
 {
@@ -261,12 +272,13 @@ static int kb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
         return 0;
     }
     vd__search_out so;
+    vd_sched_input tin;
     if (!st->started || !in->last_plan) {
         double t0 = vd_now_ms();
         if (in->requested) {
             *out = *in->requested;
             why->code = VD_WHY_REQUESTED;
-        } else if (vd__kb_search(in, 1, &so) == 0) {
+        } else if (vd__kb_search(with_bound(in, KB_MARGIN, &tin), 1, &so) == 0) {
             *out = so.best.p;
             why->code = VD_WHY_START;
             snprintf(why->text, sizeof why->text, "cold start");
@@ -334,10 +346,8 @@ static int kb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
         apply_residuals(st);
     calibrated(st, in, nodes, &cin);
     int must = code == VD_WHY_NODE_LOST || must_change(&cin, &cur);
-    vd_sched_input sin = cin;
-    if (!must && sin.delay_bound > 0) sin.delay_bound *= KB_HEADROOM;
     double t0 = vd_now_ms();
-    int rc = vd__kb_search(&sin, 1, &so);
+    int rc = vd__kb_search(with_bound(&cin, must ? KB_MARGIN : KB_HEADROOM, &tin), 1, &so);
     double ms = vd_now_ms() - t0;
     vd_plan next = cur;
     if (rc == 0) {
