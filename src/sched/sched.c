@@ -5,8 +5,9 @@
 
 #include "sched/sched_internal.h"
 
-static const vd_scheduler *const registry[] = {&vd__sched_fixed, &vd__sched_feedback, &vd__sched_kb,
-                                               NULL};
+static const vd_scheduler *const registry[] = {&vd__sched_fixed,     &vd__sched_feedback,
+                                               &vd__sched_kb,        &vd__sched_seed_pid,
+                                               &vd__sched_chameleon, NULL};
 
 struct vd_sched {
     const vd_scheduler *s;

@@ -8,6 +8,8 @@
 extern const vd_scheduler vd__sched_fixed;
 extern const vd_scheduler vd__sched_feedback;
 extern const vd_scheduler vd__sched_kb;
+extern const vd_scheduler vd__sched_seed_pid;
+extern const vd_scheduler vd__sched_chameleon;
 
 /* Height a native-resolution plan is assumed to have when the input does not say
  * (native_h <= 0). */
