@@ -52,6 +52,9 @@ kb_acc_e *vd__kb_put_acc(vd_kb *kb, const vd_kb_acc_key *k, const vd_kb_acc *a);
 kb_bytes_e *vd__kb_find_bytes(const vd_kb *kb, int res, vd_encoder enc, int quality);
 kb_bytes_e *vd__kb_put_bytes(vd_kb *kb, int res, vd_encoder enc, int quality, const vd_kb_bytes *b);
 
+/* f scaled to height h (aspect kept, even width), its source size kept for coordinates. */
+int vd__kb_scale_to(const vd_frame *f, int h, vd_frame **out, vd_error *err);
+
 /* A point of a curve: x, y and a weight (frames) for merging equal x. */
 typedef struct kb_pt {
     double x, y, w;
