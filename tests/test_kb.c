@@ -249,6 +249,13 @@ static void test_json(void)
           NEAR(d.p90_ms, 7.5));
     json_decref(v1);
     CHECK(vd_kb_json_version(json_object_get(j, "delay")) < 0);
+    /* what an older reader sees of a version-2 document: its "entries", the own delays */
+    json_t *old = json_pack("{s:O}", "entries", json_object_get(j, "entries"));
+    vd_kb *kb4 = vd_kb_new();
+    CHECK(vd_kb_json_version(old) == 1 && vd_kb_from_json(kb4, old, &err) == 0);
+    CHECK(vd_kb_get_delay(kb4, NULL, "det", 0, 720, &d) == 0 && NEAR(d.ms, 10));
+    json_decref(old);
+    vd_kb_free(kb4);
     json_decref(j);
     vd_kb_free(kb);
     vd_kb_free(kb2);

@@ -11,7 +11,10 @@
  *                 "buckets":{"n0-2/small":{"value","n"},…}}],
  *    "bytes":[{"resolution","width","encoder","quality","bytes","p90_bytes","encode_ms",
  *              "decode_ms","n"}]}
- * Version 1: {"entries":[{"service","model_id","resolution","ms"}]} (own delays only).
+ * Version 1: {"entries":[{"service","model_id","resolution","ms"}]} (own delays only). A
+ * version-2 document carries "entries" too (its own delays in that form), so an older reader
+ * (a node or cloud of an earlier vdag in the same cluster, or one reading the same cache)
+ * still gets the delays; a version-2 reader ignores it.
  * Reading validates the whole document first, so a bad one leaves the kb unchanged.
  */
 #include <math.h>
@@ -28,12 +31,20 @@ json_t *vd_kb_to_json(const vd_kb *kb)
     json_t *d = json_array(), *a = json_array(), *b = json_array();
     json_t *root = json_pack("{s:s,s:i}", "format", "vdag-kb", "version", VD_KB_VERSION);
     if (!kb) {
+        json_object_set_new(root, "entries", json_array());
         json_object_set_new(root, "delay", d);
         json_object_set_new(root, "accuracy", a);
         json_object_set_new(root, "bytes", b);
         return root;
     }
     vd__kb_lock(kb);
+    json_t *v1 = json_array(); /* the own delays in the version-1 form, for older readers */
+    for (int i = 0; i < kb->nd; i++)
+        if (!kb->d[i].node[0])
+            json_array_append_new(v1, json_pack("{s:s,s:i,s:i,s:f}", "service", kb->d[i].service,
+                                                "model_id", kb->d[i].model_id, "resolution",
+                                                kb->d[i].res, "ms", kb->d[i].d.ms));
+    json_object_set_new(root, "entries", v1);
     json_object_set_new(root, "host", json_string(kb->host));
     if (kb->info) json_object_set_new(root, "profile", json_deep_copy(kb->info));
     for (int i = 0; i < kb->nd; i++) {
