@@ -1,12 +1,17 @@
 /*
- * vdag schedulers: the plan (video_conf + flow_mapping), the knowledge base of profiled
- * stage costs, and the schedulers behind one function-pointer interface.
+ * vdag schedulers: the plan (video_conf + flow_mapping), the knowledge base (measured delay,
+ * bytes on the wire and accuracy against a golden configuration; its file form, its merge),
+ * the cost model with its link model, and the schedulers behind one function-pointer
+ * interface (fixed, feedback, kb, seed-pid, chameleon). docs/sched.md explains them.
  *
  * A scheduler instance belongs to one job: vd_sched_new gives it priv_size bytes of
  * zeroed state that lives as long as the job, so a controller keeps its state from one
- * re-plan to the next. Plans and inputs are plain values (no pointers inside a plan).
+ * re-plan to the next. Plans and inputs are plain values (no pointers inside a plan); the
+ * input's arrays (nodes, links, encoders, probes) are borrowed for the call.
+ * Ownership: vd_kb_to_json returns a new reference; vd_kb_from_json and vd_kb_merge copy.
  * Thread-safety: the registry is immutable; a vd_sched is used by one thread at a time;
- * a vd_kb is internally locked (profiling may fill it while schedulers read it).
+ * a vd_kb is internally locked (profiling may fill it while schedulers read it; a merge
+ * never holds two kbs' locks at once).
  */
 #ifndef VDAG_SCHED_H
 #define VDAG_SCHED_H
