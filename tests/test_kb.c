@@ -79,7 +79,7 @@ static void test_fields(void)
     /* a field without a metric */
     CHECK(vd_score_field(fa, vd_service_output(fa, "head_pose"), NULL, NULL, &s) == VD_EUNSUPP);
 
-    /* points: a 100x100 box (scale 100): within 10 px counts; the second person is missed */
+    /* points: a 100x100 box (scale 100): within 5 px counts; the second person is missed */
     gold = json_loads("{\"bbox\":[[0,0,100,100],[200,0,300,100]],\"keypoints\":["
                       "[[10,10,0.9],[50,50,0.9],[90,90,0.1],[0,0,0.5]],[[210,10,1],[250,50,1]]]}",
                       0, NULL);

@@ -178,7 +178,7 @@ double vd_kb_accuracy(const char *service, int model_id, int resolution_h);
 typedef enum vd_metric {
     VD_METRIC_NONE = 0,
     VD_METRIC_F1,    /* boxes: F1 at IoU >= 0.5 (same class when the output has classes) */
-    VD_METRIC_PCK,   /* points: share of golden points within 0.1 x sqrt(box area) */
+    VD_METRIC_PCK,   /* points: share of golden points within 0.05 x sqrt(box area) */
     VD_METRIC_COUNT, /* counts: 1 - relative count error */
 } vd_metric;
 const char *vd_metric_name(vd_metric m); /* "f1", "pck", "count", "none" */

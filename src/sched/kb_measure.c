@@ -156,7 +156,8 @@ static int run(mctx *c, const vd_service *svc, int m, vd_frame *const *f, json_t
 static int upstream_inputs(mctx *c, const vd_service *svc, int ci, int n, json_t ***args);
 
 /* The golden outputs of svc on clip for its first n frames (computed once, extended when more
- * frames are asked for; capped at the clip's frames). */
+ * frames are asked for; capped at the clip's frames). *out stays valid until the next golden
+ * is added (c->g may move). */
 static int get_golden(mctx *c, const vd_service *svc, int ci, int n, golden **out)
 {
     clip *cl = &c->clips[ci];
@@ -172,6 +173,7 @@ static int get_golden(mctx *c, const vd_service *svc, int ci, int n, golden **ou
     if (!rc) rc = upstream_inputs(c, svc, ci, n, &args);
     if (!rc) rc = run(c, svc, 0, cl->f, args, n, o, ms);
     free_outs(args, n);
+    g = find_golden(c, svc, ci); /* upstream_inputs may have grown c->g */
     if (!rc && !g) {
         rc = vd__kb_grow((void **)&c->g, &c->capg, c->ng, sizeof *c->g);
         if (!rc) {
@@ -515,9 +517,9 @@ static int measure_service(mctx *c, const vd_service *svc, int ci)
     } else {
         coded = o->n_qualities;
     }
-    json_t **args = NULL;
-    rc = get_golden(c, svc, ci, n, &g);
-    if (!rc) rc = upstream_inputs(c, svc, ci, n, &args);
+    json_t **args = NULL; /* first, as it may add goldens (moving c->g) */
+    rc = upstream_inputs(c, svc, ci, n, &args);
+    if (!rc) rc = get_golden(c, svc, ci, n, &g);
     for (int m = 0; !rc && m < svc->n_models; m++) {
         for (int k = 0; !rc && k < nh; k++)
             rc = measure_config(c, svc, ci, g, args, n, m, heights[k], 1);

@@ -15,7 +15,7 @@
 #include "sched/sched_internal.h"
 
 #define VD_IOU_MATCH     0.5f
-#define VD_PCK_THRESHOLD 0.1
+#define VD_PCK_THRESHOLD 0.05
 #define MAX_BOXES        512
 
 const char *vd_metric_name(vd_metric m)
