@@ -37,6 +37,7 @@ void vd_kb_free(vd_kb *kb)
     if (!kb) return;
     pthread_mutex_destroy(&kb->mu);
     json_decref(kb->info);
+    free(kb->sfc);
     free(kb->d);
     free(kb->a);
     free(kb->b);
@@ -339,6 +340,7 @@ kb_acc_e *vd__kb_put_acc(vd_kb *kb, const vd_kb_acc_key *k, const vd_kb_acc *a)
         x->k = *k;
     }
     x->a = *a;
+    kb->gen++;
     return x;
 }
 
@@ -533,12 +535,42 @@ double vd__acc_clamp(double v)
     return v < 0 ? -1 : v > 1 ? 1 : v;
 }
 
+/* The surface of q from the kb's small cache, built on a miss (lock held). A change to the
+ * accuracy entries bumps kb->gen, which makes every cached surface stale. */
+static const kb_sf_cache *cached_surface(const vd_kb *ckb, const vd_kb_acc_query *q,
+                                         const char *field)
+{
+    vd_kb *kb = (vd_kb *)ckb; /* the cache is the kb's own, under its lock */
+    if (!kb->sfc && !(kb->sfc = calloc(VD_KB_SF_CACHE, sizeof *kb->sfc))) return NULL;
+    for (int i = 0; i < VD_KB_SF_CACHE; i++) {
+        const kb_sf_cache *e = &kb->sfc[i];
+        if (e->used && e->gen == kb->gen && e->model == q->model_id && e->bucket == q->bucket &&
+            !strcmp(e->service, q->service) && !strcmp(e->field, field))
+            return e;
+    }
+    kb_sf_cache *e = &kb->sfc[kb->sfc_next];
+    kb->sfc_next = (kb->sfc_next + 1) % VD_KB_SF_CACHE;
+    e->used = 1;
+    e->gen = kb->gen;
+    e->model = q->model_id;
+    e->bucket = q->bucket;
+    snprintf(e->service, sizeof e->service, "%s", q->service);
+    snprintf(e->field, sizeof e->field, "%s", field);
+    e->rc = surface(kb, q, field, &e->sf);
+    return e;
+}
+
 double vd_kb_acc_predict(const vd_kb *kb, const vd_kb_acc_query *q)
 {
-    vd__acc_surface sf;
-    if (vd__kb_surface(kb, q, &sf)) return -1;
-    double v = vd__surface_eval(&sf, q->res, q->ntracking, q->gap_s);
-    if (v >= 0) v *= vd__kb_enc_factor(kb, q);
+    if (!kb || !q || !q->service) return -1;
+    vd__kb_lock(kb);
+    const char *field = acc_field(kb, q);
+    const kb_sf_cache *e = field ? cached_surface(kb, q, field) : NULL;
+    double v = e && !e->rc ? vd__surface_eval(&e->sf, q->res, q->ntracking, q->gap_s) : -1;
+    if (v >= 0 && q->enc != VD_ENC_NONE)
+        v *= enc_factor(kb, q->service, field, q->enc,
+                        q->quality > 0 ? q->quality : VD_PLAN_DEFAULT_QUALITY);
+    vd__kb_unlock(kb);
     return vd__acc_clamp(v);
 }
 

@@ -27,8 +27,14 @@ typedef struct kb_bytes_e {
     vd_kb_bytes b;
 } kb_bytes_e;
 
+typedef struct kb_sf_cache kb_sf_cache; /* a cached accuracy surface (kb.c) */
+#define VD_KB_SF_CACHE 16
+
 struct vd_kb {
     pthread_mutex_t mu;
+    unsigned gen;     /* bumped by every change to the accuracy entries */
+    kb_sf_cache *sfc; /* VD_KB_SF_CACHE surfaces, allocated on first use */
+    int sfc_next;
     char host[64];
     json_t *info; /* how it was profiled (free-form) */
     kb_delay_e *d;
@@ -77,6 +83,13 @@ typedef struct vd__acc_surface {
     int ng[VD_SF_H][VD_SF_T];
     kb_pt g[VD_SF_H][VD_SF_T][VD_SF_G];
 } vd__acc_surface;
+struct kb_sf_cache {
+    int used, rc, model, bucket;
+    unsigned gen;
+    char service[48], field[32];
+    vd__acc_surface sf;
+};
+
 /* The surface of q's service, field (NULL: primary), model and bucket; VD_ENOTFOUND when
  * nothing is measured (takes the lock). */
 int vd__kb_surface(const vd_kb *kb, const vd_kb_acc_query *q, vd__acc_surface *sf);

@@ -393,6 +393,7 @@ int vd_kb_merge(vd_kb *dst, const vd_kb *src, const char *src_node, vd_error *er
             m.bucket_n[b] = y->a.bucket_n[b] + x->a.bucket_n[b];
         }
         y->a = m;
+        dst->gen++; /* cached accuracy surfaces are stale */
     }
     for (int i = 0; i < s->nb && !rc; i++) {
         const kb_bytes_e *x = &s->b[i];

@@ -14,7 +14,8 @@
  * and every plan that could enter the top K is evaluated exactly with the public model
  * (vd_plan_predict, vd_plan_load, vd_plan_accuracy, vd_plan_cpu_fits), which decides.
  * Without any feasible plan a second walk minimises the delay (tier 1: keeping up and fitting
- * the CPU; tier 0: anything).
+ * the CPU; tier 0: anything), visiting configurations by increasing delay bound until the
+ * bound passes the best plan found.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -254,8 +255,8 @@ static void leaf(sctx *c)
     vd__search_out *o = c->out;
     if (!o->have || cand_better(&x, &o->best)) o->best = x, o->have = 1;
     if (x.tier != 2) {
-        if (c->mode < 2 && x.tier >= c->mode && (c->best_s < 0 || x.delay < c->best_s))
-            c->best_s = x.delay;
+        if (c->mode < 2 && x.tier >= c->mode && (c->best_s < 0 || x.delay / c->step < c->best_s))
+            c->best_s = x.delay / c->step;
         return;
     }
     /* the top K of the feasible plans */
@@ -274,12 +275,9 @@ static void walk(sctx *c, int i, double s, double acc, double share)
         int remote = share > 0;
         if (!remote && c->ve > 0) return; /* the encoder matters only for remote stages */
         double total = s + c->encode[c->vr][c->ve] / 1000 * share;
-        if (c->mode == 2) {
-            if (total > c->smax + EPS) return;
-            if (acc * c->pen < kth_acc(c) - 1e-9) return;
-        } else if (c->best_s >= 0 && total > c->best_s + EPS) {
-            return;
-        }
+        if (total > c->smax + EPS) return;
+        if (c->mode == 2 && acc * c->pen < kth_acc(c) - 1e-9) return;
+        if (c->mode < 2 && c->best_s >= 0 && total > c->best_s + EPS) return;
         leaf(c);
         return;
     }
@@ -288,7 +286,7 @@ static void walk(sctx *c, int i, double s, double acc, double share)
         double cost = c->cost[c->vr][c->vt][c->ve][i][o];
         if (cost < 0) continue;
         double s2 = s + cost;
-        if (c->mode == 2 && s2 + c->minrest[i + 1] > c->smax + EPS) continue;
+        if (s2 + c->minrest[i + 1] > c->smax + EPS) continue;
         if (c->mode < 2 && c->best_s >= 0 && s2 + c->minrest[i + 1] > c->best_s + EPS) continue;
         double a2 = acc * stage_acc(c, i, op, c->ve);
         if (c->mode == 2 && a2 * c->maxrest[i + 1] * c->pen < kth_acc(c) - 1e-9) continue;
@@ -314,8 +312,9 @@ static void start_vc(sctx *c, const vc_t *v, int e)
     const vd_sched_input *in = c->in;
     c->fps_proc = vd__plan_proc_fps(in, &c->base);
     double smax = 1 / c->fps_proc; /* keeping up: delay per frame x processed fps <= 1 */
-    if (in->delay_bound > 0 && in->delay_bound / c->step < smax) smax = in->delay_bound / c->step;
-    c->smax = smax;
+    if (c->mode == 2 && in->delay_bound > 0 && in->delay_bound / c->step < smax)
+        smax = in->delay_bound / c->step;
+    c->smax = c->mode == 0 ? HUGE_VAL : smax;
     int m0 = 0;
     for (int m = 0; m < nmodels(in, 0); m++) m0 |= c->measured[0][m];
     c->pen = m0 ? 1 : vd__plan_heuristic_penalty(in, &c->base);
@@ -334,6 +333,17 @@ static void start_vc(sctx *c, const vc_t *v, int e)
     memset(c->node_cpu, 0, sizeof c->node_cpu);
 }
 
+typedef struct lb_t {
+    double lb; /* the cheapest delay per frame of a configuration and encoder */
+    int vc, e;
+} lb_t;
+
+static int cmp_lb(const void *a, const void *b)
+{
+    double x = ((const lb_t *)a)->lb, y = ((const lb_t *)b)->lb;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
 static int cmp_vc(const void *a, const void *b)
 {
     double x = ((const vc_t *)a)->ub, y = ((const vc_t *)b)->ub;
@@ -347,9 +357,11 @@ int vd__kb_search(const vd_sched_input *in, int top_k, vd__search_out *out)
         return VD_EINVAL;
     sctx *c = calloc(1, sizeof *c);
     vc_t *vcs = malloc(MAX_VC * sizeof *vcs);
-    if (!c || !vcs) {
+    lb_t *lbs = malloc(MAX_VC * MAX_ENC * sizeof *lbs);
+    if (!c || !vcs || !lbs) {
         free(c);
         free(vcs);
+        free(lbs);
         return VD_ENOMEM;
     }
     c->in = in;
@@ -377,6 +389,7 @@ int vd__kb_search(const vd_sched_input *in, int top_k, vd__search_out *out)
     }
     placement(c);
     tables(c);
+    c->mode = 2;
     int nv = 0;
     for (int r = 0; r < c->nr; r++)
         for (int f = 0; f < c->nf; f++)
@@ -401,16 +414,26 @@ int vd__kb_search(const vd_sched_input *in, int top_k, vd__search_out *out)
             walk(c, 0, 0, 1, 0);
         }
     }
-    for (int mode = 1; out->n_top == 0 && mode >= 0; mode--) { /* nothing feasible */
+    /* nothing feasible: the fastest plan that keeps up and fits (mode 1), else the fastest
+     * (mode 0); configurations by increasing delay bound, until it passes the best found */
+    for (int mode = 1; out->n_top == 0 && mode >= 0; mode--) {
         c->mode = mode;
         c->best_s = -1;
+        int nl = 0;
         for (int k = 0; k < nv; k++)
             for (int e = 0; e < c->ne; e++) {
                 start_vc(c, &vcs[k], e);
-                walk(c, 0, 0, 1, 0);
+                lbs[nl++] = (lb_t){c->minrest[0], k, e};
             }
+        qsort(lbs, (size_t)nl, sizeof *lbs, cmp_lb);
+        for (int k = 0; k < nl; k++) {
+            if (c->best_s >= 0 && lbs[k].lb > c->best_s + EPS) break;
+            start_vc(c, &vcs[lbs[k].vc], lbs[k].e);
+            walk(c, 0, 0, 1, 0);
+        }
         if (out->have && out->best.tier >= mode) break;
     }
+    free(lbs);
     free(vcs);
     free(c);
     return out->have ? 0 : VD_ENOTFOUND;
