@@ -372,6 +372,15 @@ double vd__plan_heuristic_penalty(const vd_sched_input *in, const vd_plan *p)
     return a;
 }
 
+double vd__plan_accuracy_heuristic(const vd_sched_input *in, const vd_plan *p)
+{
+    int h = vd__plan_eff_res(in, p);
+    double a = 1;
+    for (int i = 0; i < p->n_stages && i < VD_MAX_STAGES; i++)
+        a *= vd_kb_accuracy(p->map[i].stage, p->map[i].model_id, h);
+    return a * vd__plan_heuristic_penalty(in, p);
+}
+
 double vd_plan_accuracy(const vd_sched_input *in, const vd_plan *p)
 {
     double a = 1;

@@ -1,6 +1,8 @@
 /*
  * Scheduler "feedback": a cold-start search over the configuration space, then a PID
  * controller on the measured delay that moves one knob step at a time, and a load rule.
+ * It ranks plans by the heuristic accuracy model (vd__plan_accuracy_heuristic), as it always
+ * did; the kb's measured accuracy is the "kb" scheduler's.
  *
  * Two quantities (see vd_plan_result in vdag/sched.h):
  *   delay: mean processing time per PROCESSED frame (the seed's total_frame_delay). The
@@ -301,7 +303,7 @@ static const knob_fn upgrades[N_KNOBS] = {upgrade_place, upgrade_model, upgrade_
 
 static int meets_acc(const vd_sched_input *in, const vd_plan *p)
 {
-    return in->accuracy <= 0 || vd_plan_accuracy(in, p) >= in->accuracy - 1e-9;
+    return in->accuracy <= 0 || vd__plan_accuracy_heuristic(in, p) >= in->accuracy - 1e-9;
 }
 
 /* One degrade step: prefer a step that helps and keeps the wanted accuracy, then one that
@@ -376,7 +378,7 @@ static void consider(const vd_sched_input *in, const vd_plan *p, best_t *b)
 {
     double d = vd_plan_predict(in, p);
     if (d < 0) return;
-    double a = vd_plan_accuracy(in, p), l = vd_plan_load(in, p);
+    double a = vd__plan_accuracy_heuristic(in, p), l = vd_plan_load(in, p);
     int fits = in->delay_bound <= 0 || d <= in->delay_bound;
     int keeps = l <= 1 + 1e-12;
     int tier = fits ? (keeps ? 2 : 1) : 0;

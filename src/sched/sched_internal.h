@@ -50,6 +50,9 @@ vd_encoder vd__plan_encoder(const vd_plan *p);
 double vd__stage_accuracy(const vd_sched_input *in, const vd_plan *p, int i, int *measured);
 int vd__plan_bucket(const vd_sched_input *in);
 double vd__plan_heuristic_penalty(const vd_sched_input *in, const vd_plan *p);
+/* The heuristic accuracy alone (what feedback and seed-pid rank by): the product of
+ * vd_kb_accuracy over stages times the heuristic penalty. */
+double vd__plan_accuracy_heuristic(const vd_sched_input *in, const vd_plan *p);
 /* Whether `node` may run `service`: the edge always, a live node when its services list
  * is empty or names the service. Sets *info to the node's entry (NULL for an edge that is
  * not among in->nodes). Returns 0 if the node is unknown or does not host the service. */

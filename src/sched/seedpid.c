@@ -70,14 +70,6 @@ static int cut_of(const vd_sched_input *in, const vd_plan *p)
     return cut;
 }
 
-static double heuristic_acc(const vd_sched_input *in, const vd_plan *p)
-{
-    int h = vd__plan_eff_res(in, p);
-    double a = 1;
-    for (int i = 0; i < p->n_stages; i++) a *= vd_kb_accuracy(p->map[i].stage, 0, h);
-    return a * vd__plan_heuristic_penalty(in, p);
-}
-
 static void cold_start(const vd_sched_input *in, vd_plan *out)
 {
     vd_node_info idle[VD_MAX_NODES];
@@ -104,7 +96,7 @@ static void cold_start(const vd_sched_input *in, vd_plan *out)
                 p.resolution_h = r < 0 ? 0 : res_rungs[r];
                 p.fps = f < 0 ? 0 : fps_rungs[f];
                 if (!set_cut(&cin, &p, cut)) continue;
-                double d = vd_plan_predict(&cin, &p), a = heuristic_acc(&cin, &p);
+                double d = vd_plan_predict(&cin, &p), a = vd__plan_accuracy_heuristic(&cin, &p);
                 if (d < 0) continue;
                 if (in->delay_bound <= 0 || d <= in->delay_bound) {
                     if (a > ba + 1e-12 || (fabs(a - ba) <= 1e-12 && d < bd))
