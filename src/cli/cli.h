@@ -16,7 +16,6 @@ int vd_cmd_run(int argc, char **argv); /* vdag run ... */
 int vd_cmd_serve(int argc, char **argv);       /* vdag run without --pipeline/--dag: pseudo mode */
 int vd_cmd_cloud(int argc, char **argv);       /* vdag cloud --nats URL */
 int vd_cmd_edge(int argc, char **argv);        /* vdag edge --name N --nats URL --video ID=PATH */
-int vd_cmd_profile(int argc, char **argv);     /* vdag profile */
 int vd_cmd_nats_server(int argc, char **argv); /* vdag nats-server [--port N] */
 
 /* Batch mode (cmd_batch.c) */
@@ -49,6 +48,8 @@ struct vd_error;
 int vd_batch_cli_start(vd_batch_cli *c, const char *nats, int owner, struct vd_http_route *r,
                        int cap, int *nr, struct vd_error *err);
 void vd_batch_cli_stop(vd_batch_cli *c);
+/* vdag profile (cmd_profile.c) */
+int vd_cmd_profile(int argc, char **argv);
 
 /* API clients (cmd_client.c) */
 int vd_cmd_submit(int argc, char **argv);

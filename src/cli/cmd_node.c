@@ -2,7 +2,8 @@
  * The node roles: `vdag run` without --pipeline/--dag (pseudo mode: cloud + edge + service
  * hosts in one process, in-process transport), `vdag cloud` and `vdag edge` (cluster mode
  * over NATS). The seed's flags (--side=c|e --mode=pseudo|cluster --cloud_ip
- * --serv_cloud_addr) are accepted as aliases. Also `vdag profile` and `vdag nats-server`.
+ * --serv_cloud_addr) are accepted as aliases. Also `vdag nats-server` (`vdag profile`:
+ * cmd_profile.c).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -285,56 +286,6 @@ int vd_cmd_serve(int argc, char **argv)
     node_args a;
     int rc = parse_node_args(argc, argv, role, &a);
     return rc ? rc : serve_roles(role, &a);
-}
-
-/* vdag profile [--out FILE] [--threads N]: measure every service/model/resolution. */
-int vd_cmd_profile(int argc, char **argv)
-{
-    const char *outp = NULL;
-    int threads = 1, if_missing = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            outp = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--if-missing"))
-            if_missing = 1;
-        else {
-            fprintf(stderr, "usage: vdag profile [--out FILE] [--threads N] [--if-missing]\n");
-            return 2;
-        }
-    }
-    char path[600], dir[512], hn[64] = "host";
-    if (!outp) {
-        vd_cache_dir(dir, sizeof dir);
-        gethostname(hn, sizeof hn - 1);
-        snprintf(path, sizeof path, "%s/profile-%s.json", dir, hn);
-        outp = path;
-    }
-    if (if_missing && access(outp, R_OK) == 0) {
-        printf("%s\n", outp);
-        return 0;
-    }
-    vd_error err = {0};
-    char img[600];
-    vd_frame *f = NULL;
-    vd_kb *kb = vd_kb_new();
-    static const int res[] = {360, 480, 720};
-    int rc = vd_media_path("messi5.jpg", img, sizeof img);
-    if (!rc) rc = vd_image_load(img, &f, &err);
-    vd_frame *frames[3] = {f, f, f}; /* a few runs each (median), after a warm-up */
-    if (!rc) rc = vd_kb_profile(kb, NULL, res, 3, frames, 3, threads, &err);
-    vd_frame_free(f);
-    json_t *j = rc ? NULL : vd_kb_to_json(kb);
-    vd_kb_free(kb);
-    if (rc || !j || json_dump_file(j, outp, JSON_INDENT(1))) {
-        fprintf(stderr, "vdag profile: %s\n", rc ? err.msg : "cannot write the profile");
-        json_decref(j);
-        return 1;
-    }
-    json_decref(j);
-    printf("%s\n", outp);
-    return 0;
 }
 
 /* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]: a private
