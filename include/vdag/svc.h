@@ -132,6 +132,9 @@ json_t *vd_service_tracked_output(const vd_service *svc, const vd_det *d, int n)
  * then all NULL). */
 int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
                         const vd_svc_opts *opts, json_t **args, vd_error *err);
+/* 1 if profiling gives svc inputs: some are required, or they are all optional but the table
+ * says where to get them (pose_estimation: boxes for its per-crop models). */
+int vd_svc_profiled_with_inputs(const vd_service *svc);
 
 typedef struct vd_svc_instance vd_svc_instance;
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,

@@ -204,7 +204,7 @@ static int get_golden(mctx *c, const vd_service *svc, int ci, int n, golden **ou
 static int upstream_inputs(mctx *c, const vd_service *svc, int ci, int n, json_t ***args)
 {
     *args = NULL;
-    if (!svc->inputs || !svc->inputs[0]) return 0;
+    if (!vd_svc_profiled_with_inputs(svc)) return 0;
     json_t **a = calloc((size_t)n, sizeof *a);
     if (!a) return vd_fail(c->err, VD_ENOMEM, "out of memory");
     int rc;
@@ -228,7 +228,8 @@ static int upstream_inputs(mctx *c, const vd_service *svc, int ci, int n, json_t
 static const char *boxes_input(const vd_service *svc)
 {
     for (const vd_svc_field *f = svc->in_schema; f && f->name; f++)
-        if (f->type == VD_FT_BOXES && !(f->flags & VD_FIELD_OPTIONAL)) return f->name;
+        if (f->type == VD_FT_BOXES && (!(f->flags & VD_FIELD_OPTIONAL) || svc->profile_from))
+            return f->name;
     return NULL;
 }
 
