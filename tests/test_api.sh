@@ -52,7 +52,7 @@ P
 code=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' -H "$T" -H 'Content-Type: image/jpeg' --data-binary @"$cache/media/messi5.jpg" "$S/execute_task/face_detection")
 ok "execute_task with a JPEG body" '[ "$code" = 200 ] && body | py "j=json.load(sys.stdin); assert j[\"status\"]==0 and len(j[\"bbox\"])>=1 and len(j[\"prob\"])==len(j[\"bbox\"])"'
 printf '{"image":"%s","model_id":0}' "$(cat "$tmp/img.b64")" > "$tmp/exec.json"
-code=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' -H "$T" --data-binary @"$tmp/exec.json" "$S/execute_task/face_detection")
+code=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' -H "$T" -H 'Content-Type: application/json' --data-binary @"$tmp/exec.json" "$S/execute_task/face_detection")
 ok "execute_task with JSON + base64 image (the seed's form)" '[ "$code" = 200 ] && body | py "j=json.load(sys.stdin); assert len(j[\"bbox\"])>=1"'
 code=$(req POST /execute_task/no_such_service '{"image":""}')
 ok "execute_task: unknown service 404" '[ "$code" = 404 ] && is_err && body | grep -q no_such_service'
@@ -81,6 +81,18 @@ ok "submit: unknown scheduler 400" '[ "$code" = 400 ] && is_err'
 python3 -c 'print("{\"pad\":\"" + "x"*300000 + "\"}")' > "$tmp/big.json"
 code=$(curl -s -m 10 -o "$tmp/body" -w '%{http_code}' -H "$T" --data-binary @"$tmp/big.json" "$S/query/submit_query")
 ok "oversized body 413" '[ "$code" = 413 ] && is_err'
+code=$(curl -s -m 10 -o "$tmp/body" -w '%{http_code}' -H "$T" -H 'Content-Type: text/plain' --data-binary '{"node_addr":"edge","video_id":0,"pipeline":["face_detection"]}' "$S/query/submit_query")
+ok "a text/plain body is not taken as JSON: 415" '[ "$code" = 415 ] && is_err && body | grep -q application/json'
+code=$(curl -s -m 10 -o "$tmp/body" -w '%{http_code}' -H "$T" -H 'Content-Type: application/json' -H 'Origin: http://evil.example' --data-binary '{"node_addr":"edge","video_id":0,"pipeline":["face_detection"]}' "$S/query/submit_query")
+ok "a POST from another site's page: 403" '[ "$code" = 403 ] && is_err && body | grep -q -- --cors'
+hdrs=$(curl -s -m 5 -D - -o /dev/null -H "$T" -H 'Origin: http://evil.example' "$S/user/jobs")
+ok "no CORS header by default" '! echo "$hdrs" | grep -qi access-control-allow-origin'
+code=$(curl -s -m 5 -o "$tmp/body" -w '%{http_code}' -X OPTIONS -H 'Origin: http://evil.example' -H 'Access-Control-Request-Method: POST' "$S/query/submit_query")
+ok "CORS preflight without --cors: 403 JSON" '[ "$code" = 403 ] && is_err'
+code=$(curl -s -m 5 -o "$tmp/body" -w '%{http_code}' "$S/no/such/route")
+ok "no token: 401 before routing (no route enumeration)" '[ "$code" = 401 ] && is_err'
+code=$(curl -s -m 5 -o "$tmp/body" -w '%{http_code}' --path-as-is "$S/user/sync_job_result/x%00y")
+ok "%00 in a path: 400" '[ "$code" = 400 ] && is_err && body | grep -q NUL'
 code=$(req GET /query/submit_query)
 ok "wrong method 405" '[ "$code" = 405 ] && is_err'
 code=$(req GET /no/such/route)
@@ -145,6 +157,16 @@ ok "API answers while two MJPEG viewers are connected" '[ "$code" = 200 ] && [ $
 wait $v1 $v2
 ok "viewer 1 got JPEG frames" '[ "$(grep -c -a "Content-Type: image/jpeg" "$tmp/v1.mjpeg")" -ge 2 ]'
 ok "viewer 2 got JPEG frames" '[ "$(grep -c -a "Content-Type: image/jpeg" "$tmp/v2.mjpeg")" -ge 2 ]'
+# a browser <img> cannot send the token: a signed URL from /auth/sign_url instead
+code=$(req GET "/auth/sign_url?path=/user/video/$job&ttl=60")
+surl=$(body | py 'print(json.load(sys.stdin)["url"])')
+ok "sign_url gives a URL with exp and sig" '[ "$code" = 200 ] && echo "$surl" | grep -q "^/user/video/$job?exp=[0-9]*&sig=[0-9a-f]\{64\}$"'
+curl -s -m 3 "$S$surl" -o "$tmp/v3.mjpeg"
+ok "the signed URL streams without a header" '[ "$(grep -c -a "Content-Type: image/jpeg" "$tmp/v3.mjpeg")" -ge 2 ]'
+code=$(curl -s -m 3 -o "$tmp/body" -w '%{http_code}' "$S${surl%?}0")
+ok "a tampered signature: 401" '[ "$code" = 401 ] && is_err'
+code=$(curl -s -m 3 -o "$tmp/body" -w '%{http_code}' "$S/user/jobs?${surl#*\?}")
+ok "a signature for another path: 401" '[ "$code" = 401 ] && is_err'
 
 # CLI clients
 export VDAG_TOKEN=s3cret
