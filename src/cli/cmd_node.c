@@ -17,7 +17,7 @@
 #include "vdag/node.h"
 
 typedef struct node_args {
-    const char *listen, *token, *nats, *name, *kb;
+    const char *listen, *token, *nats, *name, *kb, *cors;
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
@@ -33,6 +33,7 @@ static int node_usage(const char *role)
             "       [--threads N] [--replan S] [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
             "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
+            "  --cors ORIGIN let web pages of ORIGIN (http://host:port, or *) call the API\n"
             "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
             "  --replan      seconds between re-plans (default 5)\n"
@@ -76,6 +77,8 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->listen = val;
             else if (!strcmp(flag, "--token"))
                 a->token = val;
+            else if (!strcmp(flag, "--cors"))
+                a->cors = val;
             else if (!strcmp(flag, "--nats"))
                 a->nats = val;
             else if (!strcmp(flag, "--name"))
@@ -212,6 +215,7 @@ static int serve_roles(const char *role, node_args *a)
                        .port = port,
                        .token = a->token,
                        .max_body = a->max_body,
+                       .cors = a->cors,
                        .routes = routes,
                        .n_routes = nr};
     if ((rc = vd_http_server_start(&ho, &srv, &err))) goto out;

@@ -53,8 +53,10 @@ typedef struct served {
     vd__http_guard *g;
     int fd;
     ipkey ip;
-    int busy;     /* a request is being served: no idle clock */
-    double since; /* idle since (monotonic s); INFINITY-like once shut down */
+    int phase;    /* VD__PHASE_*: idle, receiving a request, answering one */
+    double since; /* start of the phase, or of the body's current rate window (monotonic s);
+                     1e308 once shut down */
+    unsigned long long got, got0; /* body bytes received, and at the window's start */
 } served;
 
 typedef struct ipcount {
@@ -181,27 +183,50 @@ void vd__guard_notify(void *cls, struct MHD_Connection *c, void **socket_context
     *socket_context = NULL;
 }
 
-void vd__guard_busy(struct MHD_Connection *c, int busy)
+static served *served_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *i =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    served *s = i ? i->socket_context : NULL;
+    return i ? i->socket_context : NULL;
+}
+
+void vd__guard_phase(struct MHD_Connection *c, int phase)
+{
+    served *s = served_of(c);
     if (!s) return;
     pthread_mutex_lock(&s->g->mu);
-    s->busy = busy;
-    if (s->since < 1e300) s->since = mono_s();
+    if (s->phase != phase && s->since < 1e300) {
+        s->phase = phase;
+        s->since = mono_s();
+        s->got0 = s->got;
+    }
     pthread_mutex_unlock(&s->g->mu);
 }
 
-/* Close (shut down: libmicrohttpd's thread then ends it) served connections idle too long. */
+void vd__guard_progress(struct MHD_Connection *c, size_t n)
+{
+    served *s = served_of(c);
+    if (!s) return;
+    pthread_mutex_lock(&s->g->mu);
+    s->got += n;
+    pthread_mutex_unlock(&s->g->mu);
+}
+
+/* Shut down (libmicrohttpd's thread then ends it) a served connection idle between requests
+ * past idle_s, or whose body came slower than VD__HTTP_MIN_RATE over the last idle_s. */
 static void watch_served(vd__http_guard *g, double now)
 {
     pthread_mutex_lock(&g->mu);
-    for (served *s = g->head; s; s = s->next)
-        if (!s->busy && s->fd >= 0 && now - s->since > g->lim.idle_s) {
-            shutdown(s->fd, SHUT_RDWR);
-            s->since = 1e308; /* once */
+    for (served *s = g->head; s; s = s->next) {
+        if (s->fd < 0 || s->phase == VD__PHASE_ANSWER || now - s->since < g->lim.idle_s) continue;
+        if (s->phase == VD__PHASE_RECEIVE &&
+            s->got - s->got0 >= (unsigned long long)(VD__HTTP_MIN_RATE * g->lim.idle_s)) {
+            s->since = now, s->got0 = s->got; /* a new window */
+            continue;
         }
+        shutdown(s->fd, SHUT_RDWR);
+        s->since = 1e308; /* once */
+    }
     pthread_mutex_unlock(&g->mu);
 }
 

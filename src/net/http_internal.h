@@ -32,6 +32,7 @@
 #define VD__HTTP_HEADERS  100         /* header lines */
 #define VD__HTTP_HEAD_S   10.0        /* a request head must arrive within this (absolute) */
 #define VD__HTTP_IDLE_S   10          /* keep-alive idle, and a stalled body, end after this */
+#define VD__HTTP_MIN_RATE 1024.0      /* bytes/s a body must keep up (over VD__HTTP_IDLE_S) */
 #define VD__HTTP_SIGN_TTL 600         /* default lifetime of a signed URL (s) */
 #define VD__HTTP_SIGN_MAX 86400       /* longest lifetime of a signed URL (s) */
 
@@ -64,9 +65,13 @@ void vd__guard_free(vd__http_guard *g);
 /* MHD_OPTION_NOTIFY_CONNECTION (cls: the guard): counts and watches served connections. */
 void vd__guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
-/* A request's head is in (busy 1: no deadline while it is served) or its reply is sent
- * (busy 0: the idle clock starts). */
-void vd__guard_busy(struct MHD_Connection *c, int busy);
+/* Where a served connection is: idle between requests (closed after idle_s), receiving a
+ * request (its head is in: its body must keep coming at VD__HTTP_MIN_RATE or better, over
+ * windows of idle_s), or answering (no limit: a handler may compute, a stream may last). */
+enum { VD__PHASE_IDLE = 0, VD__PHASE_RECEIVE = 1, VD__PHASE_ANSWER = 2 };
+void vd__guard_phase(struct MHD_Connection *c, int phase);
+/* n more body bytes arrived on c. */
+void vd__guard_progress(struct MHD_Connection *c, size_t n);
 
 /* ---- request heads (http_policy.c) ----------------------------------------------------- */
 
@@ -82,6 +87,8 @@ int vd__http_check_head(const char *p, size_t n, char *why, size_t cap);
 /* A complete raw JSON error reply {"status": code, "msg": why} with Connection: close;
  * malloc'd, *len its length; NULL when out of memory. */
 char *vd__http_raw_error(int http_status, int code, const char *why, size_t *len);
+/* The same with a JSON body of one's own (NUL-terminated). */
+char *vd__http_raw_reply(int http_status, const char *body, size_t *len);
 
 /* ---- policy (http_policy.c) ------------------------------------------------------------ */
 

@@ -169,6 +169,20 @@ int vd__http_check_head(const char *p, size_t n, char *why, size_t cap)
     return 0;
 }
 
+char *vd__http_raw_reply(int http_status, const char *body, size_t *len)
+{
+    const char *reason = MHD_get_reason_phrase_for((unsigned)http_status);
+    size_t bl = strlen(body), cap = bl + 256;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     http_status, reason && *reason ? reason : "Error", bl, body);
+    *len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    return out;
+}
+
 char *vd__http_raw_error(int http_status, int code, const char *why, size_t *len)
 {
     char msg[512];
@@ -178,17 +192,7 @@ char *vd__http_raw_error(int http_status, int code, const char *why, size_t *len
     json_t *j = json_pack("{s:i,s:s}", "status", code, "msg", msg);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    if (!body) return NULL;
-    const char *reason = MHD_get_reason_phrase_for((unsigned)http_status);
-    size_t bl = strlen(body), cap = bl + 256;
-    char *out = malloc(cap);
-    if (out) {
-        int n = snprintf(out, cap,
-                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                         http_status, reason && *reason ? reason : "Error", bl, body);
-        *len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
-    }
+    char *out = body ? vd__http_raw_reply(http_status, body, len) : NULL;
     free(body);
     return out;
 }

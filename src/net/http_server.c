@@ -38,6 +38,7 @@
 #include <microhttpd.h>
 
 #include "net/http_internal.h"
+#include "vdag/base.h"
 #include "vdag/net.h"
 
 #define CONN_MEMORY      (128 * 1024)
@@ -264,6 +265,7 @@ static enum MHD_Result send_resp(vd_http_server *s, struct MHD_Connection *c, vd
     add_cors(s, c, mr);
     if (allow) MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, allow);
     int status = r->status >= 100 && r->status <= 999 ? r->status : 500;
+    vd__guard_phase(c, VD__PHASE_ANSWER);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -366,6 +368,7 @@ static enum MHD_Result preflight(vd_http_server *s, struct MHD_Connection *c, co
     MHD_add_response_header(mr, "Access-Control-Allow-Headers",
                             "Authorization, Content-Type, X-Vdag-Args");
     MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
+    vd__guard_phase(c, VD__PHASE_ANSWER);
     enum MHD_Result ret = MHD_queue_response(c, 204, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -540,6 +543,7 @@ static int append_body(req_state *q, const char *data, size_t n)
 static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, const char *url,
                                    const char *method, req_state *q)
 {
+    vd__guard_phase(c, VD__PHASE_ANSWER); /* the body is in: the handler may take its time */
     vd_http_req req = {
         .method = method,
         .path = url,
@@ -568,11 +572,57 @@ static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, 
     return send_resp(s, c, &r, NULL);
 }
 
+/* A reply in the middle of a body, which libmicrohttpd cannot queue: written to the socket
+ * here, on the connection's own thread (libmicrohttpd is reading, not writing), then the
+ * connection ends after a short lingering read so that the client reads it, not a reset. */
+static enum MHD_Result reply_mid_body(struct MHD_Connection *c, vd_http_resp *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    size_t len = 0;
+    char *raw = r->body ? vd__http_raw_reply(r->status, r->body, &len) : NULL;
+    free_resp(r);
+    if (!ci || !raw) {
+        free(raw);
+        return MHD_NO;
+    }
+    int fd = ci->connect_fd;
+    double t0 = vd_now_ms();
+    for (size_t off = 0; off < len && vd_now_ms() - t0 < 1000;) {
+        ssize_t w = send(fd, raw + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) off += (size_t)w;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (w <= 0 && (w == 0 || (errno != EAGAIN && errno != EINTR) || poll(&p, 1, 100) < 0))
+            break;
+    }
+    free(raw);
+    shutdown(fd, SHUT_WR);
+    char buf[16384];
+    for (size_t drained = 0; drained < DISCARD_MAX && vd_now_ms() - t0 < 2000;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+        if (n > 0) drained += (size_t)n;
+    }
+    return MHD_NO;
+}
+
 /* The rest of an over-long or refused body is dropped; past DISCARD_MAX (a chunked body
- * that does not end) the reply goes out at once and the connection closes after it. */
-static enum MHD_Result refused_body_reply(vd_http_server *s, struct MHD_Connection *c, req_state *q)
+ * that does not end) the reply goes out at once (mid_body) and the connection closes. */
+static enum MHD_Result refused_body_reply(vd_http_server *s, struct MHD_Connection *c, req_state *q,
+                                          int mid_body)
 {
     q->replied = 1;
+    if (mid_body) {
+        vd_http_resp r = q->late;
+        q->late = (vd_http_resp){0};
+        if (!r.body)
+            vd_http_error(&r, 413, VD_ETOOBIG,
+                          "request body is over this server's limit of %zu bytes: send less",
+                          s->max_body);
+        return reply_mid_body(c, &r);
+    }
     if (q->late.body) {
         vd_http_resp r = q->late;
         q->late = (vd_http_resp){0};
@@ -599,12 +649,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!q && !(q = calloc(1, sizeof *q))) return MHD_NO;
         *con_cls = q;
         q->started = 1;
-        vd__guard_busy(c, 1);
+        vd__guard_phase(c, VD__PHASE_RECEIVE);
         if (atomic_load(&s->stopping))
             return q->replied = 1,
                    send_error(s, c, NULL, 503, VD_ESTATE, "server is shutting down: retry later");
         return first_call(s, c, url, method, q);
     }
+    if (*upload_size) vd__guard_progress(c, *upload_size);
     if (q->replied) { /* MHD discards the body of an early reply; be safe anyway */
         *upload_size = 0;
         return MHD_YES;
@@ -621,7 +672,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (q->too_big || q->late.body) {
             q->discarded += n;
             /* a chunked upload that never ends: answer now */
-            return q->discarded > DISCARD_MAX + s->max_body ? refused_body_reply(s, c, q) : MHD_YES;
+            return q->discarded > DISCARD_MAX + s->max_body ? refused_body_reply(s, c, q, 1)
+                                                            : MHD_YES;
         }
         if (append_body(q, upload, n)) {
             q->too_big = 1; /* reported as 413 below: cannot hold it */
@@ -631,7 +683,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         return MHD_YES;
     }
-    if (q->too_big || q->late.body) return refused_body_reply(s, c, q);
+    if (q->too_big || q->late.body) return refused_body_reply(s, c, q, 0);
     q->replied = 1;
     return run_handler(s, c, url, method, q);
 }
@@ -651,7 +703,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls, (void)toe;
-    vd__guard_busy(c, 0);
+    vd__guard_phase(c, VD__PHASE_IDLE);
     req_state *q = *con_cls;
     if (!q) return;
     free_resp(&q->late);
