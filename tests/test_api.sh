@@ -61,6 +61,30 @@ ok "execute_task: not a JPEG 400" '[ "$code" = 400 ] && is_err'
 code=$(req POST /execute_task/face_detection "$(printf '{"image":"%s","model_id":7}' "$(cat "$tmp/img.b64")")")
 ok "execute_task: bad model id 400" '[ "$code" = 400 ] && is_err && body | grep -q "models 0..1"'
 
+# a JPEG bomb: 4 KB that declare 20000x20000 (1.2 GB as RGB), four at once
+python3 - "$cache/media/messi5.jpg" "$tmp/bomb.jpg" <<'P'
+import sys
+j = bytearray(open(sys.argv[1], 'rb').read())
+i = 2
+while j[i] == 0xff and not (0xc0 <= j[i+1] <= 0xcf and j[i+1] not in (0xc4, 0xc8, 0xcc)):
+    i += 2 + (j[i+2] << 8 | j[i+3])
+j[i+5:i+9] = bytes([20000 >> 8, 20000 & 255, 20000 >> 8, 20000 & 255])
+open(sys.argv[2], 'wb').write(j[:4096])
+P
+hwm() { awk '/VmHWM/ {print int($2/1024)}' /proc/$srv/status; }
+hwm0=$(hwm)
+bombs=()
+for k in 1 2 3 4; do
+  curl -s -m 30 -o "$tmp/bomb$k.out" -w '%{http_code}' -H "$T" -H 'Content-Type: image/jpeg' --data-binary @"$tmp/bomb.jpg" "$S/execute_task/face_detection" > "$tmp/bomb$k.code" &
+  bombs+=($!)
+done
+wait "${bombs[@]}"
+cp "$tmp/bomb1.out" "$tmp/body"
+ok "JPEG bomb: 413 JSON naming the size and the limit" '[ "$(cat "$tmp"/bomb?.code)" = "413413413413" ] && is_err && body | grep -q "20000x20000" && body | grep -q max-pixels'
+hwm1=$(hwm)
+ok "JPEG bomb: peak RSS grew < 64 MB ($hwm0 -> $hwm1 MB)" '[ $((hwm1 - hwm0)) -lt 64 ]'
+ok "server up after the bombs" 'alive'
+
 # bad submissions
 code=$(req POST /query/submit_query '{"node_addr": "edge", ')
 ok "submit: malformed JSON 400 with line/column" '[ "$code" = 400 ] && is_err && body | grep -q line'

@@ -34,6 +34,7 @@ static int node_usage(const char *role)
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
             "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
             "  --cors ORIGIN let web pages of ORIGIN (http://host:port, or *) call the API\n"
+            "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n"
             "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
             "  --replan      seconds between re-plans (default 5)\n"
@@ -79,7 +80,17 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->token = val;
             else if (!strcmp(flag, "--cors"))
                 a->cors = val;
-            else if (!strcmp(flag, "--nats"))
+            else if (!strcmp(flag, "--max-pixels")) {
+                char *end;
+                long long w = strtoll(val, &end, 10), h = 1;
+                if (*end == 'x') h = strtoll(end + 1, &end, 10);
+                if (*end || w <= 0 || h <= 0 || w > (1LL << 31) || h > (1LL << 31)) {
+                    fprintf(stderr, "vdag %s: --max-pixels %s: expected N or WxH, positive\n", role,
+                            val);
+                    return 2;
+                }
+                vd_media_set_max_pixels((int64_t)(w * h));
+            } else if (!strcmp(flag, "--nats"))
                 a->nats = val;
             else if (!strcmp(flag, "--name"))
                 a->name = val;

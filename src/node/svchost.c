@@ -520,7 +520,8 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     free(jpeg);
     if (rc) {
         json_decref(args);
-        vd_http_error(resp, 400, rc, "image: %s", err.msg); /* the client's JPEG */
+        vd_http_error(resp, rc == VD_ETOOBIG ? 413 : 400, rc, "image: %s",
+                      err.msg); /* the client's JPEG */
         return 0;
     }
     rc = vd_svchost_execute(h, service, model_id, f, args, &out, &err);
