@@ -82,6 +82,7 @@ wait "${bombs[@]}"
 cp "$tmp/bomb1.out" "$tmp/body"
 ok "JPEG bomb: 413 JSON naming the size and the limit" '[ "$(cat "$tmp"/bomb?.code)" = "413413413413" ] && is_err && body | grep -q "20000x20000" && body | grep -q max-pixels'
 hwm1=$(hwm)
+echo "JPEG bombs: server peak RSS $hwm0 MB before, $hwm1 MB after" >&2
 ok "JPEG bomb: peak RSS grew < 64 MB ($hwm0 -> $hwm1 MB)" '[ $((hwm1 - hwm0)) -lt 64 ]'
 ok "server up after the bombs" 'alive'
 

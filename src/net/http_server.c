@@ -543,7 +543,6 @@ static int append_body(req_state *q, const char *data, size_t n)
 static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, const char *url,
                                    const char *method, req_state *q)
 {
-    vd__guard_phase(c, VD__PHASE_ANSWER); /* the body is in: the handler may take its time */
     vd_http_req req = {
         .method = method,
         .path = url,
@@ -655,7 +654,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                    send_error(s, c, NULL, 503, VD_ESTATE, "server is shutting down: retry later");
         return first_call(s, c, url, method, q);
     }
-    if (*upload_size) vd__guard_progress(c, *upload_size);
+    if (*upload_size)
+        vd__guard_progress(c, *upload_size);
+    else /* the body is complete: the handler (or a sink's finish) may take its time */
+        vd__guard_phase(c, VD__PHASE_ANSWER);
     if (q->replied) { /* MHD discards the body of an early reply; be safe anyway */
         *upload_size = 0;
         return MHD_YES;
