@@ -103,7 +103,7 @@ typedef struct vd_http_server vd_http_server;
  * a plain route parses JSON only from application/json. A handler returning <0 without an
  * error body of its own gets a 500 with its code as "status"; one that sets no body gets
  * {"status":0}. HEAD is served by GET routes. CORS headers only as `cors` says.
- * Connections: at most 16 waiting for their first request head and 32 being served per
+ * Connections: at most 64 waiting for their first request head and 64 being served per
  * client address, 512 and 256 in all (less under a low descriptor limit), the last eighth
  * of each kept for clients holding none; an idle kept-alive connection or a stalled body is
  * closed after 10 s. */

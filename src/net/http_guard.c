@@ -119,8 +119,8 @@ void vd__guard_default_limits(vd__guard_limits *l)
         .head_s = VD__HTTP_HEAD_S,
         .idle_s = VD__HTTP_IDLE_S,
     };
-    l->pending_per_ip = l->pending_max / 4 < 16 ? l->pending_max / 4 : 16;
-    l->active_per_ip = l->active_max / 4 < 32 ? l->active_max / 4 : 32;
+    l->pending_per_ip = l->pending_max / 4 < 64 ? l->pending_max / 4 : 64;
+    l->active_per_ip = l->active_max / 4 < 64 ? l->active_max / 4 : 64;
     l->reserve = l->active_max / 8;
 }
 
