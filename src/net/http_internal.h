@@ -101,6 +101,12 @@ int vd__http_bearer_ok(const char *token, const char *hdr);
  * token, valid for ttl s. 0 or VD_EINVAL (ttl out of 1..VD__HTTP_SIGN_MAX). */
 int vd__http_sign(const char *token, const char *path, long ttl, long now, char *out, size_t cap,
                   long *exp, vd_error *err);
+/* The reply of GET /auth/sign_url?path=P&ttl=S (query values, may be NULL): {"status":0,
+ * "url": "P?exp=…&sig=…" (P percent-encoded; P alone without a token), "expires"}, or a 400
+ * naming the bad value. */
+struct vd_http_resp;
+void vd__http_sign_url_reply(const char *token, const char *path, const char *ttl_s, long now,
+                             struct vd_http_resp *r);
 /* 1 when exp/sig (query values, may be NULL) sign `path` with token and have not expired. */
 int vd__http_signed_ok(const char *token, const char *path, const char *exp, const char *sig,
                        long now);

@@ -2,6 +2,7 @@
  * The HTTP server's request policy (see http_internal.h): what a request head, a target, an
  * Origin, a token, a signed URL and a body type must look like. Pure functions: no state.
  */
+#include <ctype.h>
 #include <gnutls/crypto.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <strings.h>
 
 #include "net/http_internal.h"
+#include "vdag/net.h"
 
 /* ---- request targets and heads ----------------------------------------------------------- */
 
@@ -260,6 +262,37 @@ int vd__http_signed_ok(const char *token, const char *path, const char *exp, con
     unsigned char diff = 0;
     for (int i = 0; i < 64; i++) diff |= (unsigned char)(hex[i] ^ sig[i]);
     return diff == 0;
+}
+
+void vd__http_sign_url_reply(const char *token, const char *path, const char *ttl_s, long now,
+                             vd_http_resp *r)
+{
+    char *end = NULL;
+    long ttl = ttl_s ? strtol(ttl_s, &end, 10) : VD__HTTP_SIGN_TTL;
+    if (!path || path[0] != '/' || strchr(path, '?') || strlen(path) > 1024) {
+        vd_http_error(r, 400, VD_EINVAL,
+                      "path: expected the path to sign, e.g. ?path=/user/video/JOB (no query)");
+        return;
+    }
+    if (ttl_s && (end == ttl_s || *end || ttl < 1 || ttl > VD__HTTP_SIGN_MAX)) {
+        vd_http_error(r, 400, VD_EINVAL, "ttl: expected 1..%d seconds", VD__HTTP_SIGN_MAX);
+        return;
+    }
+    char enc[3 * 1024 + 1], q[160] = "";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        n += (size_t)snprintf(enc + n, sizeof enc - n,
+                              (isalnum(*p) || strchr("/-._~", *p)) ? "%c" : "%%%02X", *p);
+    long exp = 0;
+    vd_error err = {0};
+    if (token && vd__http_sign(token, path, ttl, now, q, sizeof q, &exp, &err)) {
+        vd_http_error(r, 500, err.code, "%s", err.msg);
+        return;
+    }
+    char url[sizeof enc + sizeof q + 1];
+    snprintf(url, sizeof url, "%s%s%s", enc, q[0] ? "?" : "", q);
+    vd_http_json(r, 200,
+                 json_pack("{s:i,s:s,s:I}", "status", 0, "url", url, "expires", (json_int_t)exp));
 }
 
 static int media_type_is(const char *ct, const char *want)

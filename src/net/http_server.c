@@ -21,7 +21,6 @@
  * request, the token (or a signed URL), so that nothing about the routes is told to a
  * client without the token.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -387,39 +386,16 @@ static int authorized(vd_http_server *s, struct MHD_Connection *c, const char *u
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sig"), (long)time(NULL));
 }
 
-/* GET /auth/sign_url?path=P[&ttl=S]: a URL for P that needs no header (an <img> cannot send
- * one), valid ttl s (default 600, at most a day). Without a token, P itself. */
+/* GET /auth/sign_url?path=P[&ttl=S] (vd__http_sign_url_reply). */
 static enum MHD_Result sign_url(vd_http_server *s, struct MHD_Connection *c, const char *method)
 {
     if (!method_is(method, "GET") && !method_is(method, "HEAD"))
         return send_error(s, c, "GET", 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: GET",
                           method, SIGN_PATH);
-    const char *path = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path");
-    const char *ttl_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ttl");
-    char *end = NULL;
-    long ttl = ttl_s ? strtol(ttl_s, &end, 10) : VD__HTTP_SIGN_TTL;
-    if (!path || path[0] != '/' || strchr(path, '?') || strlen(path) > 1024)
-        return send_error(s, c, NULL, 400, VD_EINVAL,
-                          "path: expected the path to sign, e.g. ?path=/user/video/JOB (no query)");
-    if (ttl_s && (end == ttl_s || *end || ttl < 1 || ttl > VD__HTTP_SIGN_MAX))
-        return send_error(s, c, NULL, 400, VD_EINVAL, "ttl: expected 1..%d seconds",
-                          VD__HTTP_SIGN_MAX);
-    char enc[3 * 1024 + 1], q[160] = "";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-        n += (size_t)snprintf(enc + n, sizeof enc - n,
-                              (isalnum(*p) || strchr("/-._~", *p)) ? "%c" : "%%%02X", *p);
-    long exp = 0;
-    vd_error err = {0};
-    if (s->token && vd__http_sign(s->token, path, ttl, (long)time(NULL), q, sizeof q, &exp, &err))
-        return send_error(s, c, NULL, 500, err.code, "%s", err.msg);
     vd_http_resp r = {0};
-    char *url = malloc(n + strlen(q) + 2);
-    if (!url) return MHD_NO;
-    sprintf(url, "%s%s%s", enc, q[0] ? "?" : "", q);
-    vd_http_json(&r, 200,
-                 json_pack("{s:i,s:s,s:I}", "status", 0, "url", url, "expires", (json_int_t)exp));
-    free(url);
+    vd__http_sign_url_reply(s->token, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path"),
+                            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ttl"),
+                            (long)time(NULL), &r);
     return send_resp(s, c, &r, NULL);
 }
 
