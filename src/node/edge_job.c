@@ -28,7 +28,7 @@
 #include "vdag/media.h"
 
 #define REMOTE_TIMEOUT  2000 /* ms: a call's transport timeout (it has ended by then) */
-#define WAIT_FIRST_MS   500  /* ms the job waits for a node's first answer */
+#define WAIT_FIRST_MS   2000 /* ms the job waits for a node's first answer (a cold model) */
 #define WAIT_MIN_MS     150  /* then 4 x the node's usual latency, at least this */
 #define PROBE_PERIOD_MS 250  /* a down node is tried again this often, in the background */
 #define PROBE_MIN_MS    500  /* a probe's timeout: 3 x the usual latency, at least this */
