@@ -65,7 +65,7 @@ for _ in $(seq 100); do status | py "j=json.load(sys.stdin); assert {'e1','e2'}<
 ok "cloud lists both edges and their videos" 'status | py "j=json.load(sys.stdin)[\"data\"]; assert j[\"e1\"][\"video\"][\"0\"][\"type\"]==\"faces\" and j[\"e2\"][\"video\"][\"0\"][\"type\"]==\"street\" and j[\"e1\"][\"resources\"][\"n_cores\"]>=1"'
 
 plan='{"video_conf":{"resolution":"480p"},"flow_mapping":{"face_detection":{"model_id":0,"node_ip":"e1","node_role":"host"},"face_alignment":{"model_id":0,"node_ip":"e2","node_role":"edge"}}}'
-job=$(curl -s -m 5 -X POST "$C/query/submit_query" -d "{\"node_addr\":\"e1\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"scheduler\":\"fixed\",\"plan\":$plan,\"user_constraint\":{\"delay\":0.5}}" | py 'print(json.load(sys.stdin)["job_uid"])')
+job=$(curl -s -m 5 -X POST "$C/query/submit_query" -H 'Content-Type: application/json' -d "{\"node_addr\":\"e1\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"scheduler\":\"fixed\",\"plan\":$plan,\"user_constraint\":{\"delay\":0.5}}" | py 'print(json.load(sys.stdin)["job_uid"])')
 ok "job submitted" '[ -n "$job" ]'
 res() { curl -s -m 5 "$C/user/sync_job_result/$job"; }
 frames() { res | py 'print(json.load(sys.stdin)["job"]["frames"])' 2>/dev/null || echo 0; }

@@ -114,15 +114,33 @@ typedef struct vd_http_opts {
     size_t max_body;   /* bytes, default 16 MiB; bigger bodies get 413 */
     const vd_http_route *routes;
     int n_routes;
+    /* The one web origin ("http://host:port") whose pages may call this server, or "*" for
+     * any; NULL/"": none (no CORS headers, and a state-changing request carrying another
+     * site's Origin is refused). */
+    const char *cors;
 } vd_http_opts;
 
 typedef struct vd_http_server vd_http_server;
-/* Start serving on a thread per connection. Unknown paths get 404, a known path with
- * another method 405, a bad token 401, an oversized body 413: all JSON errors, whose
- * "status" is the VD_E* code (VD_ENOTFOUND, VD_EUNSUPP, VD_EAUTH, VD_ETOOBIG). A handler
- * returning <0 without an error body of its own gets a 500 with its code as "status"; one
- * that sets no body gets {"status":0}. HEAD is served by GET routes. Every response has
- * "Access-Control-Allow-Origin: *". */
+/* Start serving on a thread per connection. Every error is JSON {"status": VD_E* code,
+ * "msg"}, the server's own included. In this order, before any route is looked at: a
+ * request head that is malformed (400), too large (431, 414), of another HTTP version (505),
+ * or that did not arrive within 10 s (408); a target holding a control byte, raw or
+ * percent-encoded (%00 anywhere) (400); a CORS preflight (OPTIONS with
+ * Access-Control-Request-Method: 204 for the cors origin, else 403); a POST/DELETE/… whose
+ * Origin is neither the cors origin nor the server's own (403, VD_EAUTH); with a token, a
+ * request without it (401, VD_EAUTH; only GET/HEAD /healthz is open, and a GET or HEAD may
+ * instead carry a URL signed by GET /auth/sign_url?path=P[&ttl=S], which answers
+ * {"url": "P?exp=…&sig=…", "expires"}, an HMAC-SHA256 of the path and expiry keyed by the
+ * token, default 600 s, at most a day). Then: unknown paths 404, a known path with another
+ * method 405 (OPTIONS: 204 with Allow), a body over max_body 413 (Content-Length or chunked),
+ * a body whose Content-Type is neither application/json nor image/jpeg 415 (VD_EUNSUPP), so
+ * a plain route parses JSON only from application/json. A handler returning <0 without an
+ * error body of its own gets a 500 with its code as "status"; one that sets no body gets
+ * {"status":0}. HEAD is served by GET routes. CORS headers only as `cors` says.
+ * Connections: at most 64 waiting for their first request head and 64 being served per
+ * client address, 512 and 256 in all (less under a low descriptor limit), the last eighth
+ * of each kept for clients holding none; an idle kept-alive connection or a stalled body is
+ * closed after 10 s. */
 int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err);
 int vd_http_server_port(const vd_http_server *s);
 /* Stop accepting, end open connections and free. A stream is not called again once stop

@@ -18,7 +18,7 @@
 #include "vdag/node.h"
 
 typedef struct node_args {
-    const char *listen, *token, *nats, *name, *kb;
+    const char *listen, *token, *nats, *name, *kb, *cors;
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
@@ -35,6 +35,8 @@ static int node_usage(const char *role)
             "       [--threads N] [--replan S] [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
             "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
+            "  --cors ORIGIN let web pages of ORIGIN (http://host:port, or *) call the API\n"
+            "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n"
             "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
             "  --replan      seconds between re-plans (default 5)\n"
@@ -80,7 +82,19 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->listen = val;
             else if (!strcmp(flag, "--token"))
                 a->token = val;
-            else if (!strcmp(flag, "--nats"))
+            else if (!strcmp(flag, "--cors"))
+                a->cors = val;
+            else if (!strcmp(flag, "--max-pixels")) {
+                char *end;
+                long long w = strtoll(val, &end, 10), h = 1;
+                if (*end == 'x') h = strtoll(end + 1, &end, 10);
+                if (*end || w <= 0 || h <= 0 || w > (1LL << 31) || h > (1LL << 31)) {
+                    fprintf(stderr, "vdag %s: --max-pixels %s: expected N or WxH, positive\n", role,
+                            val);
+                    return 2;
+                }
+                vd_media_set_max_pixels((int64_t)(w * h));
+            } else if (!strcmp(flag, "--nats"))
                 a->nats = val;
             else if (!strcmp(flag, "--name"))
                 a->name = val;
@@ -219,6 +233,7 @@ static int serve_roles(const char *role, node_args *a)
                        .port = port,
                        .token = a->token,
                        .max_body = a->max_body,
+                       .cors = a->cors,
                        .routes = routes,
                        .n_routes = nr};
     if ((rc = vd_http_server_start(&ho, &srv, &err))) goto out;

@@ -16,10 +16,19 @@
 
 typedef struct job job;
 
-/* A stage the plan runs on another node (the remote-stage callback's argument). */
+struct vd__rcall;
+
+/* A stage the plan runs on another node (the remote-stage callback's argument; the job
+ * thread's). Its calls run on `call`'s own thread, so that a node that does not answer costs
+ * the job one bounded wait, not the transport timeout of every call (edge_job.c). */
 typedef struct rstage {
     job *j;
     char node[64];
+    struct vd__rcall *call; /* made at the first call; freed when the job ends */
+    int down;               /* the node failed or gave no answer: the stage runs here */
+    int pending;            /* a call nobody waits for runs on `call` (given up on, a probe) */
+    double next_probe;      /* when to try a down node again (vd_now_ms) */
+    double ewma_ms;         /* latency of its answered calls (0: none yet) */
 } rstage;
 
 enum { J_RUN = 0, J_DONE = 1 };

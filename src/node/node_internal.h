@@ -12,6 +12,13 @@
  * JPEG, or the strips of a vd_jpeg_coder in parallel). */
 int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr, vd_frame **f,
                              vd_error *err);
+/* The two halves of vd_stage_call, for callers that run the call themselves (the edge's
+ * asynchronous remote stages): the request for a frame (img: its JPEG or strips; args
+ * borrowed), and the service's output from the reply (*out new reference). */
+int vd__stage_request_pack(int model_id, const vd_frame *f, const vd_jpeg_parts *img, json_t *args,
+                           vd_buf *req, vd_error *err);
+int vd__stage_reply_unpack(const vd_buf *resp, const char *node, const char *service, json_t **out,
+                           double *host_ms, vd_error *err);
 /* This host's resource_info entry ({machine…, services, per-service load}); r: sampler. */
 json_t *vd__svchost_resource_info(vd_svchost *h, vd_resources *r);
 
