@@ -320,7 +320,21 @@ int vd__nt_stream_fetch(vd_transport *t, const char *stream, const char *durable
     if (s != NATS_OK) {
         char what[200];
         snprintf(what, sizeof what, "fetching from stream %s as %s", stream, durable);
-        return js_fail(p, err, s, jerr, what);
+        rc = js_fail(p, err, s, jerr, what);
+        if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED) {
+            /* the consumer (or the stream) is gone, a server with a new store: made anew at
+             * the next fetch */
+            pthread_mutex_lock(&p->mu);
+            for (int i = 0; i < p->n_pulls; i++)
+                if (p->pulls[i].sub == sub) {
+                    p->pulls[i] = p->pulls[--p->n_pulls];
+                    break;
+                }
+            pthread_mutex_unlock(&p->mu);
+            natsSubscription_Unsubscribe(sub);
+            natsSubscription_Destroy(sub);
+        }
+        return rc;
     }
     for (int i = 0; i < list.Count; i++) {
         natsMsg *m = list.Msgs[i];
@@ -376,9 +390,9 @@ static int kv_of(nt *p, const char *bucket, int create, double ttl_s, kvStore **
     jsCtx *js = NULL;
     natsStatus s = js_of(p, &js);
     pthread_mutex_unlock(&p->mu);
-    if (*out) return 0;
-    if (full) return vd_fail(err, VD_EBUSY, "NATS: more than %d buckets", NT_KVS);
-    kvStore *kv = NULL;
+    if (*out && !create) return 0;
+    if (!*out && full) return vd_fail(err, VD_EBUSY, "NATS: more than %d buckets", NT_KVS);
+    kvStore *kv = NULL; /* made even when open: the server may have a new store */
     if (s == NATS_OK && create) {
         kvConfig kc;
         kvConfig_Init(&kc);
@@ -399,6 +413,7 @@ static int kv_of(nt *p, const char *bucket, int create, double ttl_s, kvStore **
         return js_fail(p, err, s, 0, what);
     }
     pthread_mutex_lock(&p->mu);
+    *out = NULL;
     for (int i = 0; i < p->n_kvs && !*out; i++)
         if (!strcmp(p->kvs[i].bucket, bucket)) *out = p->kvs[i].kv;
     if (!*out && p->n_kvs < NT_KVS) {
@@ -422,6 +437,11 @@ static int kv_fail(nt *p, vd_error *err, natsStatus s, const char *bucket, const
 {
     char what[300];
     snprintf(what, sizeof what, "%s %s.%s", op, bucket, key);
+    if (s == NATS_NO_RESPONDERS) /* JetStream answers, but no stream is the bucket's */
+        return vd_fail(err, VD_ENOTFOUND,
+                       "NATS (%s): %s: no such bucket (a server with a new "
+                       "store?): make it again (kv_bucket)",
+                       p->url, what);
     return js_fail(p, err, s, 0, what);
 }
 
