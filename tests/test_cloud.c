@@ -85,9 +85,10 @@ static void heartbeat_of(vd_transport *tr, const char *name, const vd_kb *kb, co
                            "cpu_ratio", 0.1, "mem_ratio", 0.1, "n_cores", 2);
     json_object_set_new(hb, "kb", vd_kb_to_json(kb));
     if (job) json_array_append_new(json_object_get(hb, "jobs"), json_string(job));
-    char *str = json_dumps(hb, JSON_COMPACT);
+    char *str = json_dumps(hb, JSON_COMPACT), subj[96];
     vd_buf b = {(unsigned char *)str, strlen(str)};
-    tr->ops->publish(tr, "vdag.hb", &b, NULL);
+    snprintf(subj, sizeof subj, "vdag.hb.%s", name); /* each node on its own subject */
+    tr->ops->publish(tr, subj, &b, NULL);
     free(str);
     json_decref(hb);
 }
@@ -114,8 +115,9 @@ static void fe_result(vd_transport *tr, const char *job, int version, double tot
         "video_conf", "resolution", res, "flow_mapping");
     if (version > 0) json_object_set_new(h, "plan_version", json_integer(version));
     vd_buf m;
-    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) {
-        tr->ops->publish(tr, "vdag.result", &m, NULL);
+    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) { /* into the results stream, as an edge */
+        vd_spub p = {.subject = "vdag.result.fe", .msg = m};
+        tr->ops->stream_publish(tr, &p, 1, 1000, NULL);
         vd_buf_free(&m);
     }
     json_decref(h);
