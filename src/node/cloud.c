@@ -145,7 +145,9 @@ void vd__cloud_measure(cjob *j, json_t *hdr, vd_plan_result *m)
 
 /* A result from the stream (the consumer thread, in stream order). The node the subject
  * names must be the job's and the header's: an edge reports on its own jobs only. A result
- * seen before (the same run and seq: delivered again) is not counted again. */
+ * seen before (the same run and seq: delivered again) is not counted again. Results that
+ * come after the user stopped the job (they were on their way) are still counted: the
+ * job's history holds everything its edge made. */
 int vd__cloud_apply_result(vd_cloud *c, const char *subject, const vd_buf *msg)
 {
     json_t *hdr;
@@ -159,14 +161,18 @@ int vd__cloud_apply_result(vd_cloud *c, const char *subject, const vd_buf *msg)
     int later = 0;
     for (int i = 0; !j && uid && i < c->n_adopt && !later; i++) /* known soon: keep it */
         later = !strcmp(c->adopt[i].uid, uid);
-    if (!j || j->state == S_DONE || !from || strcmp(from, j->node) ||
-        (node && strcmp(node, from))) {
+    if (!j || !from || strcmp(from, j->node) || (node && strcmp(node, from))) {
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
         return later;
     }
     j->last_result_at = vd_now_ms();
     if (state && !strcmp(state, "DONE")) {
+        if (j->state == S_DONE) { /* stopped here first: its reason stays */
+            pthread_mutex_unlock(&c->mu);
+            json_decref(hdr);
+            return 0;
+        }
         const char *r = json_string_value(json_object_get(hdr, "reason"));
         vd__cloud_job_done(j, r ? r : "finished", json_string_value(json_object_get(hdr, "msg")));
         pthread_cond_broadcast(&c->frames);

@@ -311,8 +311,11 @@ void vd__cloud_ha_stop(vd_cloud *c)
     pthread_mutex_lock(&c->mu);
     int leading = c->leader;
     pthread_mutex_unlock(&c->mu);
-    if (!leading) return;
     vd_transport *t = c->o.tr;
+    if (!leading || !t->ops->connected(t)) { /* no store to write to: the next leader reads */
+        if (leading) step_down(c, "shutting down, not connected");
+        return;
+    }
     vd__cloud_store_flush(c, 1);
     vd_buf v = {0};
     if (t->ops->kv_get(t, VD_KV_LEASE, "leader", &v, NULL, NULL) == 0) { /* still ours? */
