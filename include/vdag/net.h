@@ -327,6 +327,9 @@ typedef struct vd_nats_server_opts {
     int tls_verify;                 /* signed by tls_ca */
     const char *secure_dir;         /* all of the above from a directory made by
                                      * vd_nats_secure_init (identities and certificates) */
+    const char *store_dir; /* config, log and JetStream store here (made if missing, kept at
+                            * stop: a new server on it has the old one's streams), not in a
+                            * temp directory */
 } vd_nats_server_opts;
 
 typedef struct vd_nats_server vd_nats_server;
@@ -352,7 +355,8 @@ int vd_nats_server_alive(vd_nats_server *s);
  * so vd_nats_server_restart brings it back on the same URL. */
 void vd_nats_server_kill(vd_nats_server *s);
 int vd_nats_server_restart(vd_nats_server *s, vd_error *err);
-/* SIGTERM (SIGKILL after 2 s), wait, remove the temp directory, free. NULL is a no-op. */
+/* SIGTERM (SIGKILL after 2 s), wait, remove the temp directory (not a store_dir), free. NULL
+ * is a no-op. */
 void vd_nats_server_stop(vd_nats_server *s);
 
 /* Make (or complete: what exists is kept) a directory of credentials for a secured bus:

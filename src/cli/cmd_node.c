@@ -394,10 +394,11 @@ int vd_cmd_profile(int argc, char **argv)
     return 0;
 }
 
-/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]: a private
- * server for scripts and tests. Prints its URL on stdout once it accepts connections and
- * runs until SIGINT/SIGTERM (then stops it and removes its temp directory); exits 1 if
- * the server dies. Its output goes to stderr. */
+/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]
+ * [--secure DIR [--ids …]] [--store DIR]: a private server for scripts and tests. Prints its
+ * URL on stdout once it accepts connections and runs until SIGINT/SIGTERM (then stops it
+ * and removes its temp directory, not a --store); exits 1 if the server dies. Its output
+ * goes to stderr. */
 int vd_cmd_nats_server(int argc, char **argv)
 {
     vd_nats_server_opts o = {.log_to_stderr = 1};
@@ -422,16 +423,22 @@ int vd_cmd_nats_server(int argc, char **argv)
             o.secure_dir = v, i++;
         } else if (v && !strcmp(a, "--ids")) {
             ids = v, i++;
+        } else if (v && !strcmp(a, "--store")) {
+            o.store_dir = v, i++;
         } else {
-            fprintf(stderr,
-                    "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
-                    "                        [--max-payload 8MB] [--no-jetstream]\n"
-                    "                        [--secure DIR [--ids cloud:cloud,edge:e1,...]]\n"
-                    "  --secure DIR: TLS (clients verified) and an NKey per identity with its\n"
-                    "  role's permissions, from DIR (made or completed first: CA, certificates,\n"
-                    "  NAME.nk; nodes use --nats-dir DIR; docs/security.md).\n"
-                    "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
-                    "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
+            fprintf(
+                stderr,
+                "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
+                "                        [--max-payload 8MB] [--no-jetstream]\n"
+                "                        [--secure DIR [--ids cloud:cloud,edge:e1,...]]\n"
+                "                        [--store DIR]\n"
+                "  --store DIR: config, log and JetStream store in DIR, kept at exit (a server\n"
+                "  started again on it has the streams and buckets), not in a temp directory.\n"
+                "  --secure DIR: TLS (clients verified) and an NKey per identity with its\n"
+                "  role's permissions, from DIR (made or completed first: CA, certificates,\n"
+                "  NAME.nk; nodes use --nats-dir DIR; docs/security.md).\n"
+                "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
+                "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
             return 2;
         }
     }

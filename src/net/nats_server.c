@@ -33,7 +33,7 @@ struct vd_nats_server {
     char bin[512];
     char dir[256], conf[300], log[300];
     char host[64], url[96];
-    int port, auto_port, log_inherit, tls;
+    int port, auto_port, log_inherit, tls, keep;
     pid_t pid;
 };
 
@@ -301,7 +301,16 @@ static int start_server(const vd_nats_server_opts *o, vd_nats_server **out, vd_e
     snprintf(s->host, sizeof s->host, "%s", o->host && *o->host ? o->host : "127.0.0.1");
     const char *tmp = getenv("TMPDIR");
     snprintf(s->dir, sizeof s->dir, "%s/vdag-nats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(s->dir)) {
+    if (o->store_dir) { /* kept: a store that outlives this server */
+        s->keep = 1;
+        if (strlen(o->store_dir) >= sizeof s->dir - 16 ||
+            (mkdir(o->store_dir, 0700) && errno != EEXIST)) {
+            free(s);
+            return vd_fail(err, VD_EIO, "nats-server: store directory %s: %s", o->store_dir,
+                           errno == EEXIST ? "too long" : strerror(errno));
+        }
+        snprintf(s->dir, sizeof s->dir, "%s", o->store_dir);
+    } else if (!mkdtemp(s->dir)) {
         int e = errno;
         char d[256];
         snprintf(d, sizeof d, "%s", s->dir);
@@ -397,6 +406,6 @@ void vd_nats_server_stop(vd_nats_server *s)
         }
         s->pid = 0;
     }
-    remove_dir(s->dir);
+    if (!s->keep) remove_dir(s->dir);
     free(s);
 }
