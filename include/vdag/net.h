@@ -152,7 +152,8 @@ typedef struct vd_transport vd_transport;
  * A key-value bucket holds the latest value per key with a revision; create and update
  * are compare-and-set (a lease: create when absent, update while the revision is ours);
  * a bucket with a TTL forgets a key that long after its last write. Keys are tokens of
- * [A-Za-z0-9_-] joined by '.'. */
+ * [A-Za-z0-9_-] joined by '.'. Thread-safety: as every transport function, but a durable
+ * consumer is fetched from by one thread at a time, which owns the messages it fetched. */
 typedef struct vd_stream_cfg {
     const char *name;     /* "VDAG_RESULTS" */
     const char *subjects; /* the subject pattern it stores ("vdag.result.>") */

@@ -3,7 +3,8 @@
  * file, a user and password) and TLS (the CA to verify the server, a client certificate),
  * set on nats.c's options; URLs redacted for messages; user/password files; NKeys (ed25519
  * keys in NATS's text form: base32 of a prefix byte, the key and a CRC16), derived and made
- * with libcrypto. No secret is ever copied into a message.
+ * with libcrypto; the server's refusals as nats.c reports them (recorded by subject; a call
+ * waiting on a refused subject is ended). No secret is ever copied into a message.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "nats_internal.h"
+#include "vdag/base.h"
 #include "vdag/net.h"
 
 /* ---- URLs and user files -------------------------------------------------------------- */
@@ -221,6 +223,113 @@ int vd__nkey_read_seed(const char *path, char *seed, size_t cap, vd_error *err)
                        "with 'vdag nats-server --secure DIR' or 'nk -gen user'",
                        path);
     return 0;
+}
+
+/* ---- the server's refusals ------------------------------------------------------------- */
+
+/* "Permissions Violation for Publish to "a.b"" (or "Subscription to "a.b" using queue …"):
+ * the kind and the subject. 0 when text is not one. */
+int vd__nt_parse_violation(const char *text, int *publish, char *subj, size_t cap)
+{
+    const char *k = NULL;
+    if ((k = strstr(text, "Publish to ")))
+        *publish = 1, k += strlen("Publish to ");
+    else if ((k = strstr(text, "Subscription to ")))
+        *publish = 0, k += strlen("Subscription to ");
+    else
+        return 0;
+    while (*k == ' ' || *k == '"' || *k == '\'') k++;
+    size_t n = 0;
+    while (k[n] && k[n] != '"' && k[n] != '\'' && k[n] != ' ' && n + 1 < cap) n++;
+    memcpy(subj, k, n);
+    subj[n] = 0;
+    return n > 0;
+}
+
+int vd__nt_denied(nt *p, const char *subject, int publish, char *text, size_t cap)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_denials && !found; i++) {
+        nt_denial *d = &p->denials[i];
+        if (d->publish == publish && !strcmp(d->subject, subject) &&
+            vd_now_ms() - d->at < NT_DENIAL_MS) {
+            if (text) snprintf(text, cap, "%s", d->text);
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+int vd__nt_denied_prefix(nt *p, const char *prefix, char *text, size_t cap)
+{
+    int found = 0;
+    size_t n = strlen(prefix);
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_denials && !found; i++) {
+        nt_denial *d = &p->denials[i];
+        if (d->publish && !strncmp(d->subject, prefix, n) && vd_now_ms() - d->at < NT_DENIAL_MS) {
+            if (text) snprintf(text, cap, "%s", d->text);
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+/* nats.c's asynchronous errors (its callback thread): a refused publish or subscription
+ * (recorded; the calls waiting on that subject end at once), refused credentials. */
+void vd__nt_on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
+{
+    (void)nc, (void)sub;
+    nt *p = closure;
+    natsStatus ls;
+    const char *t = nats_GetLastError(&ls);
+    char text[256];
+    snprintf(text, sizeof text, "%s", t && *t ? t : natsStatus_GetText(s));
+    if (s == NATS_CONNECTION_AUTH_FAILED) {
+        pthread_mutex_lock(&p->mu);
+        int first = !p->auth_err[0];
+        snprintf(p->auth_err, sizeof p->auth_err, "%s", text);
+        pthread_mutex_unlock(&p->mu);
+        if (first)
+            fprintf(stderr,
+                    "vdag %s: the NATS server at %s refused this identity's credentials (%s): "
+                    "check --nats-creds / --nats-nkey / the user and password\n",
+                    p->name, p->url, text);
+        return;
+    }
+    int publish;
+    char subj[256];
+    if (s != NATS_NOT_PERMITTED || !vd__nt_parse_violation(text, &publish, subj, sizeof subj))
+        return;
+    pthread_mutex_lock(&p->mu);
+    nt_denial *d = NULL;
+    for (int i = 0; i < p->n_denials && !d; i++)
+        if (p->denials[i].publish == publish && !strcmp(p->denials[i].subject, subj))
+            d = &p->denials[i];
+    int known = d != NULL;
+    if (!d) {
+        d = &p->denials[p->next_denial];
+        p->next_denial = (p->next_denial + 1) % NT_DENIALS;
+        if (p->n_denials < NT_DENIALS) p->n_denials++;
+        snprintf(d->subject, sizeof d->subject, "%s", subj);
+        snprintf(d->text, sizeof d->text, "%s", text);
+        d->publish = publish;
+    }
+    d->at = vd_now_ms();
+    for (nt_pending *c = p->pending; publish && c; c = c->next)
+        if (!c->denied && !strcmp(c->subject, subj)) {
+            c->denied = 1;
+            natsSubscription_Unsubscribe(c->sub); /* wakes its NextMsg */
+        }
+    pthread_mutex_unlock(&p->mu);
+    if (!known)
+        fprintf(stderr,
+                "vdag %s: the NATS server refused %s '%s' to this identity (%s): see the "
+                "server's permissions (docs/security.md)\n",
+                p->name, publish ? "publishing on" : "subscribing to", subj, text);
 }
 
 /* ---- nats.c options ------------------------------------------------------------------- */

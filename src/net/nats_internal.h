@@ -92,6 +92,13 @@ int vd__nt_denied_prefix(nt *p, const char *prefix, char *text, size_t cap);
 
 /* ---- nats_auth.c -------------------------------------------------------------------- */
 
+/* "Permissions Violation for Publish to "a.b"" (or "Subscription to …"): *publish and the
+ * subject; 0 when text is not one. */
+int vd__nt_parse_violation(const char *text, int *publish, char *subj, size_t cap);
+/* nats.c's asynchronous error handler (closure: the nt): refusals recorded and logged once,
+ * calls waiting on a refused subject ended, refused credentials noted. */
+void vd__nt_on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure);
+
 /* Credentials and TLS from o onto opts; VD_EINVAL (two kinds of credentials, a key
  * without its certificate), VD_EIO (a file that cannot be read: named), VD_EFORMAT (a seed
  * file without a user seed), VD_EAUTH (a certificate nats.c refuses). */

@@ -9,10 +9,11 @@
  * nested calls: each call waits on a reply subscription of its own
  * ("_INBOX.<name>.<unique>", the subject the server's permissions grant this identity).
  *
- * The server's refusals come asynchronously (nats.c's error handler): a refused publish or
- * subscription is recorded by subject and logged once; a call whose subject is refused ends
- * at once with VD_EAUTH (its reply subscription is closed by the handler), and serve and
- * subscribe check for a refusal after the server has processed the subscription (a flush).
+ * The server's refusals come asynchronously (nats.c's error handler, nats_auth.c): a
+ * refused publish or subscription is recorded by subject and logged once; a call whose
+ * subject is refused ends at once with VD_EAUTH (its reply subscription is closed by the
+ * handler), and serve and subscribe check for a refusal after the server has processed the
+ * subscription (a flush).
  * Credentials and TLS: nats_auth.c; JetStream streams and buckets: nats_js.c.
  */
 #include <pthread.h>
@@ -185,111 +186,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     natsMsg_Destroy(m);
 }
 
-/* ---- the server's refusals ------------------------------------------------------------ */
-
-/* "Permissions Violation for Publish to "a.b"" (or "Subscription to "a.b" using queue …"):
- * the kind and the subject. 0 when text is not one. */
-static int parse_violation(const char *text, int *publish, char *subj, size_t cap)
-{
-    const char *k = NULL;
-    if ((k = strstr(text, "Publish to ")))
-        *publish = 1, k += strlen("Publish to ");
-    else if ((k = strstr(text, "Subscription to ")))
-        *publish = 0, k += strlen("Subscription to ");
-    else
-        return 0;
-    while (*k == ' ' || *k == '"' || *k == '\'') k++;
-    size_t n = 0;
-    while (k[n] && k[n] != '"' && k[n] != '\'' && k[n] != ' ' && n + 1 < cap) n++;
-    memcpy(subj, k, n);
-    subj[n] = 0;
-    return n > 0;
-}
-
-int vd__nt_denied(nt *p, const char *subject, int publish, char *text, size_t cap)
-{
-    int found = 0;
-    pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < p->n_denials && !found; i++) {
-        nt_denial *d = &p->denials[i];
-        if (d->publish == publish && !strcmp(d->subject, subject) &&
-            vd_now_ms() - d->at < NT_DENIAL_MS) {
-            if (text) snprintf(text, cap, "%s", d->text);
-            found = 1;
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    return found;
-}
-
-int vd__nt_denied_prefix(nt *p, const char *prefix, char *text, size_t cap)
-{
-    int found = 0;
-    size_t n = strlen(prefix);
-    pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < p->n_denials && !found; i++) {
-        nt_denial *d = &p->denials[i];
-        if (d->publish && !strncmp(d->subject, prefix, n) && vd_now_ms() - d->at < NT_DENIAL_MS) {
-            if (text) snprintf(text, cap, "%s", d->text);
-            found = 1;
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    return found;
-}
-
-/* nats.c's asynchronous errors (its callback thread): a refused publish or subscription
- * (recorded; the calls waiting on that subject end at once), refused credentials. */
-static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
-{
-    (void)nc, (void)sub;
-    nt *p = closure;
-    natsStatus ls;
-    const char *t = nats_GetLastError(&ls);
-    char text[256];
-    snprintf(text, sizeof text, "%s", t && *t ? t : natsStatus_GetText(s));
-    if (s == NATS_CONNECTION_AUTH_FAILED) {
-        pthread_mutex_lock(&p->mu);
-        int first = !p->auth_err[0];
-        snprintf(p->auth_err, sizeof p->auth_err, "%s", text);
-        pthread_mutex_unlock(&p->mu);
-        if (first)
-            fprintf(stderr,
-                    "vdag %s: the NATS server at %s refused this identity's credentials (%s): "
-                    "check --nats-creds / --nats-nkey / the user and password\n",
-                    p->name, p->url, text);
-        return;
-    }
-    int publish;
-    char subj[256];
-    if (s != NATS_NOT_PERMITTED || !parse_violation(text, &publish, subj, sizeof subj)) return;
-    pthread_mutex_lock(&p->mu);
-    nt_denial *d = NULL;
-    for (int i = 0; i < p->n_denials && !d; i++)
-        if (p->denials[i].publish == publish && !strcmp(p->denials[i].subject, subj))
-            d = &p->denials[i];
-    int known = d != NULL;
-    if (!d) {
-        d = &p->denials[p->next_denial];
-        p->next_denial = (p->next_denial + 1) % NT_DENIALS;
-        if (p->n_denials < NT_DENIALS) p->n_denials++;
-        snprintf(d->subject, sizeof d->subject, "%s", subj);
-        snprintf(d->text, sizeof d->text, "%s", text);
-        d->publish = publish;
-    }
-    d->at = vd_now_ms();
-    for (nt_pending *c = p->pending; publish && c; c = c->next)
-        if (!c->denied && !strcmp(c->subject, subj)) {
-            c->denied = 1;
-            natsSubscription_Unsubscribe(c->sub); /* wakes its NextMsg */
-        }
-    pthread_mutex_unlock(&p->mu);
-    if (!known)
-        fprintf(stderr,
-                "vdag %s: the NATS server refused %s '%s' to this identity (%s): see the "
-                "server's permissions (docs/security.md)\n",
-                p->name, publish ? "publishing on" : "subscribing to", subj, text);
-}
+/* ---- the server's refusals (recorded by nats_auth.c) ---------------------------------- */
 
 /* VD_EAUTH for a subject the server refused to subscribe to (after a flush: the server has
  * answered by then; its error is recorded on the connection before the flush's PONG). */
@@ -300,7 +197,7 @@ static int check_sub_refused(nt *p, const char *subject, vd_error *err)
     if (natsConnection_GetLastError(p->nc, &last) == NATS_NOT_PERMITTED && last) {
         int publish;
         char subj[256];
-        if (parse_violation(last, &publish, subj, sizeof subj) && !publish &&
+        if (vd__nt_parse_violation(last, &publish, subj, sizeof subj) && !publish &&
             !strcmp(subj, subject))
             snprintf(text, sizeof text, "%s", last);
     }
@@ -757,7 +654,7 @@ int vd_transport_nats_open(const vd_nats_opts *o, vd_transport **out, vd_error *
     if (s == NATS_OK) s = natsOptions_SetPingInterval(p->opts, 1000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(p->opts, 2);
     if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(p->opts, 65536);
-    if (s == NATS_OK) s = natsOptions_SetErrorHandler(p->opts, on_async_error, p);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(p->opts, vd__nt_on_async_error, p);
     if (s != NATS_OK) {
         int code = vd__nt_code(s);
         vd_fail(err, code, "NATS transport for %s: bad options: %s", p->url ? p->url : "?",
