@@ -111,7 +111,6 @@ static int take_over(vd_cloud *c, vd_error *err)
     c->epoch = n + 1;
     c->leader = 1;
     c->leader_msg[0] = 0;
-    for (int i = 0; i < c->n_jobs; i++) c->jobs[i]->replan_now = c->jobs[i]->state == S_EXEC;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     if (same)
