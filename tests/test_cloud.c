@@ -520,6 +520,19 @@ static void test_results_once(void)
         job_results(c2, job, &f, &d, &m, st, sizeof st);
         CHECKF(f == 7 && d == 2,
                "a result delivered again after the restore: %lld frames, %lld dups", f, d);
+        /* another cloud's record where this one's was (it was cut off and another led):
+         * this one's next write fails, and it stops leading */
+        char key[96];
+        snprintf(key, sizeof key, "job.%s", job);
+        vd_buf other = {(unsigned char *)"{\"v\":1}", 7};
+        CHECK(tr->ops->kv_put(tr, VD_KV_STATE, key, &other, NULL, &err) == 0);
+        numbered_result(tr, "vdag.result.fe", job, "fe", 222, 3); /* a change to write */
+        usleep(600 * 1000);
+        r = cloud_route(c2, "GET", "/user/jobs", "", "");
+        CHECKF(json_integer_value(json_object_get(r, "status")) == VD_ESTATE,
+               "a cloud whose record was overwritten still leads: %s",
+               json_string_value(json_object_get(r, "msg")));
+        json_decref(r);
         vd_cloud_stop(c2);
     }
     vd_transport_close(tr);

@@ -60,7 +60,7 @@ static int setup_store(vd_cloud *c, vd_error *err)
     return rc;
 }
 
-static void step_down(vd_cloud *c, const char *why)
+void vd__cloud_step_down(vd_cloud *c, const char *why)
 {
     pthread_mutex_lock(&c->mu);
     int was = c->leader;
@@ -96,6 +96,7 @@ static int take_over(vd_cloud *c, vd_error *err)
     if (rc == VD_ENOTFOUND && c->epoch > 0) { /* a server with a new store: ours is the state */
         same = fresh = 1;
         for (int i = 0; i < c->n_jobs; i++) c->jobs[i]->gen_written = ~c->jobs[i]->gen;
+        for (int i = 0; i < c->n_jobs; i++) c->jobs[i]->rev = 0;
     }
     pthread_mutex_unlock(&c->mu);
     if (!same && (rc = vd__cloud_store_restore(c, &restored, err))) return rc;
@@ -171,7 +172,7 @@ static void *ha_main(void *arg)
                             "buckets yet (retrying): %s\n",
                             c->name, err.msg);
                 logged = 1;
-                step_down(c, err.msg);
+                vd__cloud_step_down(c, err.msg);
                 tried(c);
                 nap(SETUP_RETRY_MS);
                 continue;
@@ -187,12 +188,12 @@ static void *ha_main(void *arg)
             if (!rc) {
                 rev = r2, ok_at = now;
             } else if (rc == VD_ESTATE) {
-                step_down(c, "the lease lapsed and another cloud may lead");
+                vd__cloud_step_down(c, "the lease lapsed and another cloud may lead");
             } else if (rc == VD_ENOTFOUND) { /* no lease bucket: a server with a new store */
-                step_down(c, "the NATS server's store is new");
+                vd__cloud_step_down(c, "the NATS server's store is new");
                 setup = 0;
             } else if (now - ok_at > LEASE_FENCE_MS) {
-                step_down(c, "the lease cannot be renewed: is the NATS server up?");
+                vd__cloud_step_down(c, "the lease cannot be renewed: is the NATS server up?");
             }
         } else if (!leading) {
             int rc = t->ops->kv_create(t, VD_KV_LEASE, "leader", &mb, &rev, &err);
@@ -207,7 +208,7 @@ static void *ha_main(void *arg)
                 note_leader(c);
                 noted_at = now;
             } else if (rc != VD_EALREADY) {
-                step_down(c, err.msg);
+                vd__cloud_step_down(c, err.msg);
                 setup = rc != VD_ENOTFOUND; /* the buckets are made again */
             }
             tried(c);
@@ -312,7 +313,7 @@ void vd__cloud_ha_stop(vd_cloud *c)
     pthread_mutex_unlock(&c->mu);
     vd_transport *t = c->o.tr;
     if (!leading || !t->ops->connected(t)) { /* no store to write to: the next leader reads */
-        if (leading) step_down(c, "shutting down, not connected");
+        if (leading) vd__cloud_step_down(c, "shutting down, not connected");
         return;
     }
     vd__cloud_store_flush(c, 1);
@@ -324,5 +325,5 @@ void vd__cloud_ha_stop(vd_cloud *c)
         json_decref(l);
         vd_buf_free(&v);
     }
-    step_down(c, "shutting down");
+    vd__cloud_step_down(c, "shutting down");
 }

@@ -89,6 +89,9 @@ typedef struct cjob {
      * RES_FLUSH_MS unless forced) */
     unsigned gen, gen_written, res_gen, res_written;
     double written_at;
+    uint64_t rev; /* of its record in the store as this cloud last wrote or read it (0: none):
+                   * records are written compare-and-set, so a cloud that is no longer the
+                   * leader cannot overwrite the new leader's */
 } cjob;
 
 /* A change of a job's state that the store must hold (lock held). */
@@ -105,8 +108,9 @@ typedef struct adopt_ent {
     int tries, busy, logged;
 } adopt_ent;
 
-/* Everything below o, name, addr and host is guarded by mu, but thr and started (the
- * starting and stopping thread's). */
+/* Everything below o, name, addr and host is guarded by mu, but thr, started, id, the
+ * ha/cons threads and their flags (the starting and stopping thread's) and store_mu. Lock
+ * order: store_mu, then mu. */
 struct vd_cloud {
     vd_node_opts o;
     char name[64], addr[128];
@@ -196,13 +200,10 @@ void vd__cloud_measure(cjob *j, json_t *hdr, vd_plan_result *m);
 /* ---- cloud_ha.c: the lease (one leader among clouds), the results consumer ------------------ */
 
 int vd__cloud_ha_start(vd_cloud *c, vd_error *err);
+/* Stop leading, saying why (no lock held). */
+void vd__cloud_step_down(vd_cloud *c, const char *why);
 /* Flush, release the lease (a standby takes over at once), end the threads. */
 void vd__cloud_ha_stop(vd_cloud *c);
-/* 1 when this cloud leads (lock held). */
-static inline int vd__cloud_leads(const vd_cloud *c)
-{
-    return c->leader;
-}
 /* Apply one stored result (cloud.c; the consumer thread, no lock held): 0 done with it (applied,
  * a duplicate, or not ours to keep), 1 to be delivered again later (its job is being adopted). */
 int vd__cloud_apply_result(vd_cloud *c, const char *subject, const vd_buf *msg);

@@ -10,7 +10,9 @@
  * RES_FLUSH_MS, when results came (res_gen); the consumer forces a write before it acks
  * what it applied, so an acked result is always in the store. One writer at a time
  * (store_mu), each writing snapshots taken in order, so a record is never overwritten by an
- * older one.
+ * older one; and compare-and-set on the record's revision, so a cloud that no longer leads
+ * (a partition hid the new leader from it) cannot overwrite the new leader's records: its
+ * write fails and it stops leading.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -211,7 +213,27 @@ typedef struct snap {
     char key[80];
     char *text;
     unsigned gen, res_gen;
+    uint64_t rev;
 } snap;
+
+/* Write a record compare-and-set on the revision this cloud knows (0: create). A write that
+ * lost its answer may have happened: a record holding exactly our text is ours. VD_ESTATE:
+ * another cloud wrote it since (it leads now). */
+static int write_record(vd_transport *t, const char *key, const char *text, uint64_t rev,
+                        uint64_t *out, vd_error *err)
+{
+    vd_buf b = {(unsigned char *)text, strlen(text)};
+    int rc = rev ? t->ops->kv_update(t, VD_KV_STATE, key, &b, rev, out, err)
+                 : t->ops->kv_create(t, VD_KV_STATE, key, &b, out, err);
+    if (rc != VD_ESTATE && rc != VD_EALREADY) return rc;
+    vd_buf v = {0};
+    int same = t->ops->kv_get(t, VD_KV_STATE, key, &v, out, NULL) == 0 && v.len == b.len &&
+               !memcmp(v.data, text, b.len);
+    vd_buf_free(&v);
+    return same ? 0
+                : vd_fail(err, VD_ESTATE, "%s was written by another cloud since revision %llu",
+                          key, (unsigned long long)rev);
+}
 
 int vd__cloud_store_flush(vd_cloud *c, int force)
 {
@@ -240,7 +262,7 @@ int vd__cloud_store_flush(vd_cloud *c, int force)
             break;
         }
         sn = ns;
-        sn[n] = (snap){.j = j, .text = text, .gen = j->gen, .res_gen = j->res_gen};
+        sn[n] = (snap){.j = j, .text = text, .gen = j->gen, .res_gen = j->res_gen, .rev = j->rev};
         snprintf(sn[n].key, sizeof sn[n].key, "job.%s", j->uid);
         j->refs++;
         n++;
@@ -250,15 +272,14 @@ int vd__cloud_store_flush(vd_cloud *c, int force)
     vd_error err = {0};
     for (int i = 0; i < n; i++) {
         int r = rc ? rc : 0;
-        if (!rc) {
-            vd_buf b = {(unsigned char *)sn[i].text, strlen(sn[i].text)};
-            r = t->ops->kv_put(t, VD_KV_STATE, sn[i].key, &b, NULL, &err);
-        }
+        uint64_t rev = 0;
+        if (!rc) r = write_record(t, sn[i].key, sn[i].text, sn[i].rev, &rev, &err);
         pthread_mutex_lock(&c->mu);
         if (!r) {
             sn[i].j->gen_written = sn[i].gen;
             sn[i].j->res_written = sn[i].res_gen;
             sn[i].j->written_at = vd_now_ms();
+            sn[i].j->rev = rev;
         }
         vd__cloud_job_unref(sn[i].j);
         pthread_mutex_unlock(&c->mu);
@@ -267,6 +288,12 @@ int vd__cloud_store_flush(vd_cloud *c, int force)
     }
     free(sn);
     pthread_mutex_unlock(&c->store_mu);
+    if (rc == VD_ESTATE) { /* another cloud leads: this one must not write or act any more */
+        pthread_mutex_lock(&c->mu);
+        c->epoch = 0; /* when it leads again, the store has the state, not its memory */
+        pthread_mutex_unlock(&c->mu);
+        vd__cloud_step_down(c, err.msg);
+    }
     return rc;
 }
 
@@ -284,7 +311,8 @@ int vd__cloud_store_restore(vd_cloud *c, int *n_jobs, vd_error *err)
     int n = 0;
     for (int i = 0; jobs && i < nk && !rc; i++) {
         vd_buf v = {0};
-        rc = t->ops->kv_get(t, VD_KV_STATE, keys[i], &v, NULL, err);
+        uint64_t rev = 0;
+        rc = t->ops->kv_get(t, VD_KV_STATE, keys[i], &v, &rev, err);
         if (rc == VD_ENOTFOUND) { /* deleted meanwhile */
             rc = 0;
             continue;
@@ -295,9 +323,10 @@ int vd__cloud_store_restore(vd_cloud *c, int *n_jobs, vd_error *err)
         vd_error e2 = {0};
         cjob *j = rec ? job_of(rec, &e2) : NULL;
         json_decref(rec);
-        if (j)
+        if (j) {
+            j->rev = rev;
             jobs[n++] = j;
-        else
+        } else
             fprintf(stderr, "vdag %s: the store's %s does not parse (skipped): %s\n", c->name,
                     keys[i], rec ? e2.msg : "not JSON");
     }
