@@ -19,6 +19,7 @@
 
 typedef struct node_args {
     const char *listen, *token, *nats, *name, *kb, *cors;
+    const char *creds, *nkey, *user_file, *tls_ca, *tls_cert, *tls_key, *nats_dir;
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
@@ -39,6 +40,11 @@ static int node_usage(const char *role)
             "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n"
             "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
+            "  --nats-creds FILE | --nats-nkey FILE | --nats-user-file FILE (USER:PASSWORD;\n"
+            "                or $VDAG_NATS_USER and $VDAG_NATS_PASSWORD): who this node is\n"
+            "  --nats-tls-ca FILE [--nats-tls-cert FILE --nats-tls-key FILE]: TLS\n"
+            "  --nats-dir DIR  all of them from `vdag nats-server --secure DIR` (NAME.nk, ca.pem,\n"
+            "                NAME.pem, NAME.key for this node's name; docs/security.md)\n"
             "  --replan      seconds between re-plans (default 5)\n"
             "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
             "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
@@ -68,7 +74,14 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
             snprintf(flag, sizeof flag, "%s", arg);
         }
 #define VAL() (v ? v : (i + 1 < argc ? argv[++i] : NULL))
-        if (!strcmp(flag, "--loop")) {
+        if (!strcmp(flag, "--nats-password") || !strcmp(flag, "--nats-user")) {
+            fprintf(stderr,
+                    "vdag %s: %s: credentials are never given on the command line (other users "
+                    "see it): use --nats-user-file FILE or $VDAG_NATS_USER and "
+                    "$VDAG_NATS_PASSWORD\n",
+                    role, flag);
+            return 2;
+        } else if (!strcmp(flag, "--loop")) {
             a->loop = 1;
         } else if (!strcmp(flag, "--no-pace")) {
             a->no_pace = 1;
@@ -96,6 +109,20 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 vd_media_set_max_pixels((int64_t)(w * h));
             } else if (!strcmp(flag, "--nats"))
                 a->nats = val;
+            else if (!strcmp(flag, "--nats-creds"))
+                a->creds = val;
+            else if (!strcmp(flag, "--nats-nkey"))
+                a->nkey = val;
+            else if (!strcmp(flag, "--nats-user-file"))
+                a->user_file = val;
+            else if (!strcmp(flag, "--nats-tls-ca"))
+                a->tls_ca = val;
+            else if (!strcmp(flag, "--nats-tls-cert"))
+                a->tls_cert = val;
+            else if (!strcmp(flag, "--nats-tls-key"))
+                a->tls_key = val;
+            else if (!strcmp(flag, "--nats-dir"))
+                a->nats_dir = val;
             else if (!strcmp(flag, "--name"))
                 a->name = val;
             else if (!strcmp(flag, "--kb"))
@@ -151,6 +178,40 @@ static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
+/* The NATS transport as this node's identity: credentials from files or the environment,
+ * never from the command line (docs/security.md). */
+static int open_nats(const node_args *a, const char *name, vd_transport **tr, vd_error *err)
+{
+    char user[256] = "", pw[256] = "", f[4][600];
+    vd_nats_opts o = {.url = a->nats,
+                      .name = name,
+                      .creds = a->creds,
+                      .nkey = a->nkey,
+                      .tls_ca = a->tls_ca,
+                      .tls_cert = a->tls_cert,
+                      .tls_key = a->tls_key};
+    if (a->nats_dir) { /* `vdag nats-server --secure DIR`: this name's files */
+        snprintf(f[0], sizeof f[0], "%s/%s.nk", a->nats_dir, name);
+        snprintf(f[1], sizeof f[1], "%s/ca.pem", a->nats_dir);
+        snprintf(f[2], sizeof f[2], "%s/%s.pem", a->nats_dir, name);
+        snprintf(f[3], sizeof f[3], "%s/%s.key", a->nats_dir, name);
+        if (!o.nkey && !o.creds) o.nkey = f[0];
+        o.tls_ca = o.tls_ca ? o.tls_ca : f[1];
+        o.tls_cert = o.tls_cert ? o.tls_cert : f[2];
+        o.tls_key = o.tls_key ? o.tls_key : f[3];
+    }
+    const char *eu = getenv("VDAG_NATS_USER"), *ep = getenv("VDAG_NATS_PASSWORD");
+    int rc = 0;
+    if (a->user_file)
+        rc = vd_nats_userfile_read(a->user_file, user, sizeof user, pw, sizeof pw, err);
+    else if (eu && *eu)
+        snprintf(user, sizeof user, "%s", eu), snprintf(pw, sizeof pw, "%s", ep ? ep : "");
+    if (!rc && user[0]) o.user = user, o.password = pw;
+    if (!rc) rc = vd_transport_nats_open(&o, tr, err);
+    explicit_bzero(pw, sizeof pw);
+    return rc;
+}
+
 /* Start the roles, serve until SIGINT/SIGTERM, shut down in order. */
 static int serve_roles(const char *role, node_args *a)
 {
@@ -191,10 +252,13 @@ static int serve_roles(const char *role, node_args *a)
              a->name                  ? a->name
              : !strcmp(role, "cloud") ? "cloud"
                                       : "edge");
-    if (a->nats)
-        rc = vd_transport_nats_new(a->nats, nodename, &tr, &err);
-    else
+    char nats_red[512] = "";
+    if (a->nats) {
+        rc = open_nats(a, nodename, &tr, &err);
+        vd_nats_url_redact(a->nats, nats_red, sizeof nats_red);
+    } else {
         rc = vd_transport_inproc_new(&tr, &err);
+    }
     if (rc) goto out;
     vd_node_opts o = {.addr = a->listen,
                       .tr = tr,
@@ -240,7 +304,7 @@ static int serve_roles(const char *role, node_args *a)
     fprintf(stderr, "vdag %s: %s%s%s on http://%s:%d (%s transport%s%s)\n", role,
             want_cloud ? "cloud" : "", want_cloud && want_edge ? " + " : "",
             want_edge ? nodename : "", host, vd_http_server_port(srv), tr->ops->name,
-            a->nats ? " " : "", a->nats ? a->nats : "");
+            a->nats ? " " : "", nats_red);
     for (int i = 0; i < a->n_videos; i++)
         fprintf(stderr, "  video %s: %s\n", a->videos[i].id, a->videos[i].path);
     int sig = 0;
@@ -303,13 +367,15 @@ int vd_cmd_serve(int argc, char **argv)
     return rc ? rc : serve_roles(role, &a);
 }
 
-/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]: a private
- * server for scripts and tests. Prints its URL on stdout once it accepts connections and
- * runs until SIGINT/SIGTERM (then stops it and removes its temp directory); exits 1 if
- * the server dies. Its output goes to stderr. */
+/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]
+ * [--secure DIR [--ids …]] [--store DIR]: a private server for scripts and tests. Prints its
+ * URL on stdout once it accepts connections and runs until SIGINT/SIGTERM (then stops it
+ * and removes its temp directory, not a --store); exits 1 if the server dies. Its output
+ * goes to stderr. */
 int vd_cmd_nats_server(int argc, char **argv)
 {
     vd_nats_server_opts o = {.log_to_stderr = 1};
+    const char *ids = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-jetstream")) {
@@ -326,12 +392,26 @@ int vd_cmd_nats_server(int argc, char **argv)
             o.host = v, i++;
         } else if (v && !strcmp(a, "--max-payload")) {
             o.max_payload = v, i++;
+        } else if (v && !strcmp(a, "--secure")) {
+            o.secure_dir = v, i++;
+        } else if (v && !strcmp(a, "--ids")) {
+            ids = v, i++;
+        } else if (v && !strcmp(a, "--store")) {
+            o.store_dir = v, i++;
         } else {
-            fprintf(stderr,
-                    "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
-                    "                        [--max-payload 8MB] [--no-jetstream]\n"
-                    "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
-                    "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
+            fprintf(
+                stderr,
+                "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
+                "                        [--max-payload 8MB] [--no-jetstream]\n"
+                "                        [--secure DIR [--ids cloud:cloud,edge:e1,...]]\n"
+                "                        [--store DIR]\n"
+                "  --store DIR: config, log and JetStream store in DIR, kept at exit (a server\n"
+                "  started again on it has the streams and buckets), not in a temp directory.\n"
+                "  --secure DIR: TLS (clients verified) and an NKey per identity with its\n"
+                "  role's permissions, from DIR (made or completed first: CA, certificates,\n"
+                "  NAME.nk; nodes use --nats-dir DIR; docs/security.md).\n"
+                "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
+                "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
             return 2;
         }
     }
@@ -342,6 +422,20 @@ int vd_cmd_nats_server(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     vd_nats_server *s = NULL;
     vd_error err = {0};
+    if (ids && !o.secure_dir) {
+        fprintf(stderr, "vdag nats-server: --ids needs --secure DIR\n");
+        return 2;
+    }
+    if (o.secure_dir &&
+        vd_nats_secure_init(o.secure_dir, ids ? ids : "cloud:cloud", o.host, &err)) {
+        fprintf(stderr, "vdag nats-server: --secure %s: %s\n", o.secure_dir, err.msg);
+        return 1;
+    }
+    if (o.secure_dir)
+        fprintf(stderr,
+                "vdag nats-server: secured by %s (identities in %s/identities); a node connects "
+                "with --nats-dir %s (its NAME.nk, NAME.pem, NAME.key, ca.pem)\n",
+                o.secure_dir, o.secure_dir, o.secure_dir);
     if (vd_nats_server_start(&o, &s, &err)) {
         fprintf(stderr, "vdag nats-server: %s\n", err.msg);
         return 1;

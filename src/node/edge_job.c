@@ -5,7 +5,8 @@
  * than one period is dropped, as a live camera would), and publishes each step's result
  * with the plan's measured delays and the runtime context. A remote stage whose node fails
  * or does not answer in time runs here, frame by frame, until that node answers again (see
- * "remote stages" below), so a hung node costs one bounded wait, not the job.
+ * "remote stages" below), so a hung node costs one bounded wait, not the job. Results leave
+ * through the outbox (edge_out.c), numbered by the job's run and seq.
  *
  * plan_result (vd_plan_result in vdag/sched.h), measured since the plan was applied:
  * delay (per stage) and total_delay, means per step (a PROCESSED frame, or a clip); dropped,
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "edge_internal.h"
@@ -263,21 +265,28 @@ static json_t *result_header(job *j, json_t *res)
     return hdr;
 }
 
+/* A result to the cloud through the outbox (stored, numbered); the rendered frame, for
+ * viewers only, straight to vdag.frame.<node> (a lost frame is just not shown). */
 static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
 {
+    vd__edge_out_put(j->edge, j, hdr, 0);
+    if (!bl) return;
     vd_buf m;
-    vd_error err = {0};
-    if (vd_msg_pack(hdr, blob, bl, &m, &err) == 0) {
-        j->edge->o.tr->ops->publish(j->edge->o.tr, VD_SUBJ_RESULT, &m, &err);
+    json_t *fh = json_pack("{s:s,s:O}", "job_uid", j->uid, "seq", json_object_get(hdr, "seq"));
+    char subj[128];
+    snprintf(subj, sizeof subj, "%s.%s", VD_SUBJ_FRAME, j->edge->name);
+    if (fh && vd_msg_pack(fh, blob, bl, &m, NULL) == 0) {
+        j->edge->o.tr->ops->publish(j->edge->o.tr, subj, &m, NULL);
         vd_buf_free(&m);
     }
+    json_decref(fh);
 }
 
 static void finish(job *j, const char *reason, const char *msg)
 {
     json_t *hdr = json_pack("{s:s,s:s,s:s,s:s,s:s}", "job_uid", j->uid, "node", j->edge->name,
                             "state", "DONE", "reason", reason, "msg", msg ? msg : "");
-    publish(j, hdr, NULL, 0);
+    vd__edge_out_put(j->edge, j, hdr, 1);
     pthread_mutex_lock(&j->edge->mu);
     j->state = J_DONE;
     json_decref(j->last);
@@ -289,6 +298,11 @@ void *vd__edge_job_main(void *arg)
 {
     job *j = arg;
     vd_edge *e = j->edge;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now); /* this run of the job: its results say so */
+    pthread_mutex_lock(&e->mu);          /* node.get_runtime reads it */
+    j->run = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    pthread_mutex_unlock(&e->mu);
     vd_error err = {0};
     vd_source *src = NULL;
     vd_exec *ex = NULL;

@@ -4,8 +4,16 @@
 
 #include "vdag/node.h"
 
+/* Per node: vdag.hb.<node>, vdag.result.<node> (stored: the stream VD_JS_RESULTS),
+ * vdag.frame.<node> (rendered frames while someone watches). A node publishes only its own
+ * (the bus's permissions hold an edge to that, docs/security.md), and the cloud takes a
+ * message only when the node it names is the subject's. */
 #define VD_SUBJ_HB     "vdag.hb"
 #define VD_SUBJ_RESULT "vdag.result"
+#define VD_SUBJ_FRAME  "vdag.frame"
+
+/* The node a per-node subject names (its last token), or NULL if subject is not prefix.NODE. */
+const char *vd__subject_node(const char *subject, const char *prefix);
 
 /* Decode a stage request (vd_msg {model_id, args, src_w, src_h, cam_frame_id} + JPEG):
  * *hdr new reference, *f new frame with src size and id restored. jc decodes the frame (one
