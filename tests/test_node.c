@@ -5,6 +5,7 @@
  * that ran, a bad DAG, a missing video), and an edge that has stopped starts no more jobs (a
  * submit arriving during shutdown used to start a thread nobody joined).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,44 @@ static void test_proto(void)
           strstr(err.msg, "either pipeline"));
     json_decref(m);
     json_decref(user);
+}
+
+/* A node "spy" serving face_detection: the size of the request with the video's first frame
+ * (the frame as JPEG parts), and how many it got; it answers that it found no face. */
+static _Atomic size_t spy_bytes;
+static atomic_int spy_calls;
+static int spy_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg;
+    json_t *h = NULL;
+    if (vd_msg_unpack(req->data, req->len, &h, NULL, NULL, NULL) == 0 &&
+        json_integer_value(json_object_get(h, "cam_frame_id")) == 0)
+        atomic_store(&spy_bytes, req->len);
+    json_decref(h);
+    atomic_fetch_add(&spy_calls, 1);
+    json_t *r = json_pack("{s:{s:[],s:[]},s:f}", "out", "bbox", "prob", "ms", 1.0);
+    int rc = vd_msg_pack(r, NULL, 0, resp, err);
+    json_decref(r);
+    return rc;
+}
+
+/* The plan's JPEG quality is what a remote stage gets: the same frame (the first) coded at
+ * quality 20 and 95 (a job each, face_detection on "spy"). */
+static size_t remote_bytes(vd_transport *t, const char *uid, int quality, json_t *dag)
+{
+    atomic_store(&spy_bytes, 0);
+    atomic_store(&spy_calls, 0);
+    json_t *sub = json_pack("{s:s,s:s,s:O,s:{s:f},s:s,s:I,s:{s:{s:s,s:i},s:{s:{s:s,s:s}}}}",
+                            "job_uid", uid, "video_id", "0", "dag", dag, "user_constraint", "delay",
+                            5.0, "scheduler", "fixed", "max_frames", (json_int_t)3, "plan",
+                            "video_conf", "resolution", "360p", "quality", quality, "flow_mapping",
+                            "face_detection", "node_ip", "spy", "node_role", "edge");
+    vd_error err = {0};
+    CHECKF(cmd(t, "node.submit_job", sub, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 500 && atomic_load(&spy_calls) < 3; i++) sleep_ms(10);
+    CHECKF(atomic_load(&spy_calls) == 3, "%d calls of the remote stage for 3 frames",
+           atomic_load(&spy_calls));
+    return atomic_load(&spy_bytes);
 }
 
 int main(void)
@@ -241,6 +280,12 @@ int main(void)
     CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EFORMAT, "HTTP %d",
            http);
     json_decref(r);
+
+    /* the plan's JPEG quality on the wire */
+    CHECK(t->ops->serve(t, "spy", "svc.face_detection", spy_stage, NULL, &err) == 0);
+    size_t q20 = remote_bytes(t, "t.q20", 20, json_object_get(sub, "dag"));
+    size_t q95 = remote_bytes(t, "t.q95", 95, json_object_get(sub, "dag"));
+    CHECKF(q20 > 0 && q95 > 2 * q20, "a frame sent at quality 20: %zu bytes, at 95: %zu", q20, q95);
 
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);

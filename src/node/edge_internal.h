@@ -54,6 +54,7 @@ struct job {
     rstage rs[VD_MAX_STAGES];
     int fallback[VD_MAX_STAGES];
     int64_t enc_id;
+    int enc_q;            /* the JPEG quality enc was coded at */
     vd_jpeg_parts enc;    /* the frame as sent to remote stages */
     vd_jpeg_coder *coder; /* made at the first remote stage */
     double sum_delay[VD_MAX_STAGES], sum_total;

@@ -89,16 +89,19 @@ static void harvest(rstage *r, const char *stage)
     r->down = 0;
 }
 
-/* The frame as sent to remote stages: one encode per frame for all of them. */
+/* The frame as sent to remote stages: one encode per frame for all of them, at the plan's
+ * JPEG quality (VD_STAGE_JPEG_QUALITY when it names none). */
 static int encoded(job *j, const vd_frame *f, vd_error *err)
 {
-    if (j->enc.data && j->enc_id == f->cam_frame_id) return 0;
+    int q =
+        j->plan.quality >= 1 && j->plan.quality <= 100 ? j->plan.quality : VD_STAGE_JPEG_QUALITY;
+    if (j->enc.data && j->enc_id == f->cam_frame_id && j->enc_q == q) return 0;
     free(j->enc.data);
     j->enc.data = NULL;
     int rc = 0;
     if (!j->coder) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &j->coder, err);
-    if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, VD_STAGE_JPEG_QUALITY, &j->enc, err);
-    if (!rc) j->enc_id = f->cam_frame_id;
+    if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, q, &j->enc, err);
+    if (!rc) j->enc_id = f->cam_frame_id, j->enc_q = q;
     return rc;
 }
 
