@@ -5,6 +5,7 @@
  * that ran, a bad DAG, a missing video), and an edge that has stopped starts no more jobs (a
  * submit arriving during shutdown used to start a thread nobody joined).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,42 @@ static size_t remote_bytes(vd_transport *t, const char *uid, int quality, json_t
     return atomic_load(&spy_bytes);
 }
 
+/* The last heartbeat of e1 (vdag.hb.e1), as text. */
+static pthread_mutex_t hb_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *hb_last;
+static void on_hb(void *arg, const char *subject, const vd_buf *msg)
+{
+    (void)arg, (void)subject;
+    pthread_mutex_lock(&hb_mu);
+    free(hb_last);
+    hb_last = strndup((const char *)msg->data, msg->len);
+    pthread_mutex_unlock(&hb_mu);
+}
+
+/* The link e1's heartbeat reports to node `to` (new reference), or NULL. */
+static json_t *hb_link(const char *to)
+{
+    pthread_mutex_lock(&hb_mu);
+    json_t *hb = hb_last ? json_loads(hb_last, 0, NULL) : NULL;
+    pthread_mutex_unlock(&hb_mu);
+    json_t *l, *found = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(hb, "links"), i, l)
+    {
+        const char *t = json_string_value(json_object_get(l, "to"));
+        if (t && !strcmp(t, to)) found = json_incref(l);
+    }
+    json_decref(hb);
+    return found;
+}
+
+static int echo(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg, (void)req, (void)err;
+    *resp = (vd_buf){0};
+    return 0;
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -286,6 +323,28 @@ int main(void)
     size_t q20 = remote_bytes(t, "t.q20", 20, json_object_get(sub, "dag"));
     size_t q95 = remote_bytes(t, "t.q95", 95, json_object_get(sub, "dag"));
     CHECKF(q20 > 0 && q95 > 2 * q20, "a frame sent at quality 20: %zu bytes, at 95: %zu", q20, q95);
+
+    /* the link model: the spy's transfers measured passively (6 calls of 20-120 kB), and a
+     * candidate the cloud names ("peers") with no traffic probed by echoes */
+    CHECK(t->ops->subscribe(t, "vdag.hb.e1", on_hb, NULL, &err) == 0);
+    CHECK(t->ops->serve(t, "spy2", "svc.echo", echo, NULL, &err) == 0);
+    json_t *upd = json_pack("{s:s,s:{s:f},s:[s]}", "job_uid", "t.1", "user_constraint", "delay",
+                            0.3, "peers", "spy2");
+    CHECKF(cmd(t, "node.update_plan", upd, NULL, &err) == 0, "%s", err.msg);
+    json_t *l1 = NULL, *l2 = NULL;
+    for (int i = 0; i < 100 && !(l1 && l2 && json_object_get(l2, "bw_Bps")); i++) {
+        sleep_ms(100);
+        json_decref(l1), json_decref(l2);
+        l1 = hb_link("spy"), l2 = hb_link("spy2");
+    }
+    CHECKF(l1 && json_integer_value(json_object_get(l1, "n")) >= 6 &&
+               json_number_value(json_object_get(l1, "bw_Bps")) > 0,
+           "no measured link to spy in the heartbeat");
+    CHECKF(l2 && json_number_value(json_object_get(l2, "bw_Bps")) > 0 &&
+               json_number_value(json_object_get(l2, "rtt_s")) > 0 &&
+               json_integer_value(json_object_get(l2, "n")) >= 2,
+           "the candidate spy2 was not probed");
+    json_decref(l1), json_decref(l2);
 
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);

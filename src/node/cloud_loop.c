@@ -82,6 +82,29 @@ static vd_kb *merged_kb(const vd_cloud *c, const char *edge)
     return m;
 }
 
+/* The link model from the nodes' heartbeats ("links": what each measured to the nodes it
+ * sends frames to, edge_link.c); lock held. Returns the count put in out. */
+static int links_of(const vd_cloud *c, vd_link *out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < c->n_nodes; i++) {
+        json_t *a = json_object_get(c->nodes[i].hb, "links"), *l;
+        size_t k;
+        json_array_foreach(a, k, l)
+        {
+            const char *to = json_string_value(json_object_get(l, "to"));
+            if (n == cap || !to || strlen(to) >= sizeof out->to) continue;
+            json_t *bw = json_object_get(l, "bw_Bps"), *rtt = json_object_get(l, "rtt_s");
+            vd_link *o = &out[n++];
+            snprintf(o->from, sizeof o->from, "%s", c->nodes[i].name);
+            snprintf(o->to, sizeof o->to, "%s", to);
+            o->bw_Bps = json_is_number(bw) ? json_number_value(bw) : 0;
+            o->rtt_s = json_is_number(rtt) ? json_number_value(rtt) : -1;
+        }
+    }
+    return n;
+}
+
 /* Plan one job (lock held); returns 1 when the plan changed or was never sent. */
 static int plan_job(vd_cloud *c, cjob *j, const char *why)
 {
@@ -89,6 +112,8 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
     int nn = 0;
     for (int i = 0; i < c->n_nodes && nn < VD_MAX_NODES; i++) node_info(&c->nodes[i], &nodes[nn++]);
     vd_kb *kb = merged_kb(c, j->node);
+    vd_link links[VD_MAX_NODES * 4];
+    int n_links = links_of(c, links, (int)(sizeof links / sizeof *links));
     vd_plan req;
     int has_req = 0;
     if (j->spec.requested) {
@@ -114,6 +139,8 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         .native_h = j->native_h,
         .native_fps = j->native_fps,
         .requested = has_req ? &req : NULL,
+        .links = n_links ? links : NULL,
+        .n_links = n_links,
     };
     vd_plan p;
     vd_error err = {0};
@@ -424,6 +451,15 @@ static int plan_collect(vd_cloud *c, double now, void *items, int max)
         o->body = o->submit
                       ? vd__submit_msg(j->uid, &j->spec, &j->plan, j->plan_version, j->viewers > 0)
                       : vd__update_msg(j->uid, &j->plan, j->plan_version, j->spec.constraint);
+        /* the other nodes alive: the edge measures its links to them (edge_link.c) */
+        json_t *peers = json_array();
+        for (int i = 0; i < c->n_nodes; i++)
+            if (strcmp(c->nodes[i].name, j->node))
+                json_array_append_new(peers, json_string(c->nodes[i].name));
+        if (o->body)
+            json_object_set_new(o->body, "peers", peers);
+        else
+            json_decref(peers);
     }
     return n;
 }

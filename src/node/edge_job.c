@@ -114,6 +114,7 @@ static int start_call(rstage *r, const char *stage, int model_id, const vd_frame
     if (!rc) rc = vd__stage_request_pack(model_id, f, &r->j->enc, args, &req, err);
     char svc[96];
     snprintf(svc, sizeof svc, "svc.%s", stage);
+    if (!rc) r->req_bytes = req.len;
     return rc ? rc : vd__rcall_start(r->call, r->node, svc, &req, timeout_ms, err);
 }
 
@@ -153,13 +154,15 @@ static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, j
         went_down(r, name, why);
         return 0;
     }
-    if (!rc) rc = vd__stage_reply_unpack(&resp, r->node, name, out, NULL, &e);
+    double host_ms = 0;
+    if (!rc) rc = vd__stage_reply_unpack(&resp, r->node, name, out, &host_ms, &e);
     vd_buf_free(&resp);
     if (rc) {
         went_down(r, name, e.msg);
         return 0;
     }
     answered(r, ms);
+    vd__link_observe(&j->edge->links, r->node, r->req_bytes, ms, host_ms);
     j->fallback[stage] = 0;
     return 0;
 }
