@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/node_internal.h"
 #include "node/proto.h"
 #include "testlib.h"
 #include "vdag/dag.h"
@@ -119,17 +120,24 @@ static void test_proto(void)
     json_decref(user);
 }
 
-/* A node "spy" serving face_detection: the size of the request with the video's first frame
- * (the frame as JPEG parts), and how many it got; it answers that it found no face. */
+/* A node "spy" serving face_detection: the size of the request with the video's third frame
+ * (the frame as JPEG parts or an H.264 packet), how many it got and how many it decoded (as a
+ * service host does); it answers that it found no face. */
 static _Atomic size_t spy_bytes;
-static atomic_int spy_calls;
+static atomic_int spy_calls, spy_decoded;
+static vd_jpeg_coder *spy_jc;
+static vd__h264_streams *spy_hs;
 static int spy_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
 {
     (void)arg;
     json_t *h = NULL;
-    if (vd_msg_unpack(req->data, req->len, &h, NULL, NULL, NULL) == 0 &&
-        json_integer_value(json_object_get(h, "cam_frame_id")) == 0)
-        atomic_store(&spy_bytes, req->len);
+    vd_frame *f = NULL;
+    if (vd__stage_request_decode(spy_jc, spy_hs, req, &h, &f, NULL) == 0) {
+        atomic_fetch_add(&spy_decoded, 1);
+        if (json_integer_value(json_object_get(h, "cam_frame_id")) == 2)
+            atomic_store(&spy_bytes, req->len);
+    }
+    vd_frame_free(f);
     json_decref(h);
     atomic_fetch_add(&spy_calls, 1);
     json_t *r = json_pack("{s:{s:[],s:[]},s:f}", "out", "bbox", "prob", "ms", 1.0);
@@ -138,22 +146,26 @@ static int spy_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     return rc;
 }
 
-/* The plan's JPEG quality is what a remote stage gets: the same frame (the first) coded at
- * quality 20 and 95 (a job each, face_detection on "spy"). */
-static size_t remote_bytes(vd_transport *t, const char *uid, int quality, json_t *dag)
+/* The plan's encoder and JPEG quality are what a remote stage gets: the same frame (the
+ * third) coded as JPEG at quality 20 and 95, and as H.264 (a job each, face_detection on
+ * "spy"). */
+static size_t remote_bytes(vd_transport *t, const char *uid, const char *enc, int quality,
+                           json_t *dag)
 {
     atomic_store(&spy_bytes, 0);
     atomic_store(&spy_calls, 0);
-    json_t *sub = json_pack("{s:s,s:s,s:O,s:{s:f},s:s,s:I,s:{s:{s:s,s:i},s:{s:{s:s,s:s}}}}",
-                            "job_uid", uid, "video_id", "0", "dag", dag, "user_constraint", "delay",
-                            5.0, "scheduler", "fixed", "max_frames", (json_int_t)3, "plan",
-                            "video_conf", "resolution", "360p", "quality", quality, "flow_mapping",
-                            "face_detection", "node_ip", "spy", "node_role", "edge");
+    atomic_store(&spy_decoded, 0);
+    json_t *sub = json_pack(
+        "{s:s,s:s,s:O,s:{s:f},s:s,s:I,s:{s:{s:s,s:i,s:s},s:{s:{s:s,s:s}}}}", "job_uid", uid,
+        "video_id", "0", "dag", dag, "user_constraint", "delay", 5.0, "scheduler", "fixed",
+        "max_frames", (json_int_t)3, "plan", "video_conf", "resolution", "360p", "quality", quality,
+        "encoder", enc, "flow_mapping", "face_detection", "node_ip", "spy", "node_role", "edge");
     vd_error err = {0};
     CHECKF(cmd(t, "node.submit_job", sub, NULL, &err) == 0, "%s", err.msg);
     for (int i = 0; i < 500 && atomic_load(&spy_calls) < 3; i++) sleep_ms(10);
-    CHECKF(atomic_load(&spy_calls) == 3, "%d calls of the remote stage for 3 frames",
-           atomic_load(&spy_calls));
+    CHECKF(atomic_load(&spy_calls) == 3 && atomic_load(&spy_decoded) == 3,
+           "%s: %d calls of the remote stage for 3 frames, %d decoded", enc,
+           atomic_load(&spy_calls), atomic_load(&spy_decoded));
     return atomic_load(&spy_bytes);
 }
 
@@ -320,8 +332,12 @@ int main(void)
 
     /* the plan's JPEG quality on the wire */
     CHECK(t->ops->serve(t, "spy", "svc.face_detection", spy_stage, NULL, &err) == 0);
-    size_t q20 = remote_bytes(t, "t.q20", 20, json_object_get(sub, "dag"));
-    size_t q95 = remote_bytes(t, "t.q95", 95, json_object_get(sub, "dag"));
+    CHECK(vd_jpeg_coder_new(1, &spy_jc, &err) == 0 && vd__h264_streams_new(&spy_hs, &err) == 0);
+    size_t q20 = remote_bytes(t, "t.q20", "JPEG", 20, json_object_get(sub, "dag"));
+    size_t q95 = remote_bytes(t, "t.q95", "JPEG", 95, json_object_get(sub, "dag"));
+    size_t h264 = remote_bytes(t, "t.h264", "H264", 0, json_object_get(sub, "dag"));
+    CHECKF(h264 > 0 && h264 * 3 < q95, "the third frame as H.264: %zu bytes, as JPEG q95: %zu",
+           h264, q95);
     CHECKF(q20 > 0 && q95 > 2 * q20, "a frame sent at quality 20: %zu bytes, at 95: %zu", q20, q95);
 
     /* the link model: the spy's transfers measured passively (6 calls of 20-120 kB), and a
@@ -358,5 +374,7 @@ int main(void)
     json_decref(sub);
     vd_transport_close(t);
     vd_edge_free(e);
+    vd_jpeg_coder_free(spy_jc);
+    vd__h264_streams_free(spy_hs);
     return vt_finish();
 }

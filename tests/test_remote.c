@@ -10,6 +10,7 @@
 #include "testlib.h"
 #include "vdag/media.h"
 #include "vdag/net.h"
+#include "node/node_internal.h"
 #include "vdag/node.h"
 
 /* Boxes of a detector output ("bbox": [[x1,y1,x2,y2],...]); returns the count. */
@@ -96,6 +97,79 @@ static void compare(vd_transport *tr, vd_svchost *h, const char *video, const ch
     vd_source_close(src);
 }
 
+/* The same service over an H.264 stream of `frames` frames (a host decoder for the stream):
+ * boxes found here on the frame and on the host on its H.264 picture; a packet after a gap
+ * is refused (VD_ESTATE, carried as the remote code) until a keyframe. */
+static void compare_h264(vd_transport *tr, vd_svchost *h, const char *video, const char *service,
+                         int model_id, int frames, agree *g)
+{
+    vd_error err = {0};
+    vd_source *src = NULL;
+    vd_source_opts so = {.conf = {.resolution_h = 480}};
+    memset(g, 0, sizeof *g);
+    CHECK(vd_source_open(vt_media(video), &so, &src, &err) == 0);
+    vd_h264_enc *e = NULL;
+    vd_frame *f;
+    json_t *args = json_object();
+    size_t bytes = 0;
+    for (int i = 0; src && i < frames && vd_source_read(src, &f, 5000, &err) == 0; i++) {
+        if (!e) CHECKF(vd_h264_enc_new(f->width, f->height, 10, 0, &e, &err) == 0, "%s", err.msg);
+        json_t *lo = NULL, *ro = NULL;
+        unsigned char *pkt = NULL;
+        size_t len = 0;
+        vd_buf req = {0}, resp = {0};
+        int ok = e && vd_svchost_execute(h, service, model_id, f, args, &lo, &err) == 0;
+        ok = ok && vd_h264_enc_encode(e, f, &pkt, &len, NULL, &err) == 0;
+        ok = ok && vd__stage_request_pack_h264(model_id, f, pkt, len, "test/h264/0", args, &req,
+                                               &err) == 0;
+        char svc[64];
+        snprintf(svc, sizeof svc, "svc.%s", service);
+        if (ok && i == frames / 2) { /* a lost packet: the next is refused */
+            vd_buf skip = {0};
+            unsigned char *p2 = NULL;
+            size_t l2 = 0;
+            vd_frame *f2 = vd_frame_ref(f);
+            CHECK(vd_h264_enc_encode(e, f2, &p2, &l2, NULL, &err) == 0);
+            CHECK(vd__stage_request_pack_h264(model_id, f2, p2, l2, "test/h264/0", args, &skip,
+                                              &err) == 0);
+            int rc = vd_transport_call(tr, "host", svc, &skip, &resp, 10000, &err);
+            CHECKF(rc == VD_EREMOTE && err.remote == VD_ESTATE,
+                   "a packet after a gap: rc %d remote %d (%s)", rc, err.remote, err.msg);
+            vd_buf_free(&resp);
+            vd_buf_free(&skip);
+            free(p2);
+            vd_frame_free(f2);
+            vd_h264_enc_keyframe(e); /* what the edge does: resync */
+            vd_buf_free(&req);
+            free(pkt);
+            pkt = NULL;
+            ok = vd_h264_enc_encode(e, f, &pkt, &len, NULL, &err) == 0 &&
+                 vd__stage_request_pack_h264(model_id, f, pkt, len, "test/h264/0", args, &req,
+                                             &err) == 0;
+        }
+        bytes += len;
+        ok = ok && vd_transport_call(tr, "host", svc, &req, &resp, 10000, &err) == 0;
+        ok = ok && vd__stage_reply_unpack(&resp, "host", service, &ro, NULL, &err) == 0;
+        CHECKF(ok, "%s over H.264, frame %d: %s", service, i, err.msg);
+        int n;
+        g->frames++;
+        g->l_in_r += matched(lo, ro, 0.6, &n);
+        g->local += n;
+        g->r_in_l += matched(ro, lo, 0.6, &n);
+        g->remote += n;
+        free(pkt);
+        vd_buf_free(&req);
+        vd_buf_free(&resp);
+        json_decref(lo);
+        json_decref(ro);
+        vd_frame_free(f);
+    }
+    printf("%s over H.264 at 480p: %.0f bytes per frame\n", service, (double)bytes / frames);
+    json_decref(args);
+    vd_h264_enc_free(e);
+    vd_source_close(src);
+}
+
 static void bad_requests(vd_transport *tr)
 {
     vd_error err = {0};
@@ -133,6 +207,12 @@ int main(void)
            "faces: %d frames, %d the same as here on the JPEG; %d local boxes (%d found "
            "remotely), %d remote (%d found locally)",
            g.frames, g.same, g.local, g.l_in_r, g.remote, g.r_in_l);
+    compare_h264(tr, h, "Megamind.avi", "face_detection", 0, 30, &g);
+    CHECKF(g.frames == 30 && g.local >= 20 && g.l_in_r >= 0.9 * g.local &&
+               g.r_in_l >= 0.9 * g.remote,
+           "faces over H.264: %d frames; %d local boxes (%d found remotely), %d remote (%d found "
+           "locally)",
+           g.frames, g.local, g.l_in_r, g.remote, g.r_in_l);
     compare(tr, h, "vtest.avi", "object_detection", 1, 20, &g);
     CHECKF(g.frames == 20 && g.same == 20 && g.local >= 100 && g.l_in_r >= 0.9 * g.local &&
                g.r_in_l >= 0.9 * g.remote,

@@ -129,6 +129,31 @@ int vd_jpeg_coder_encode(vd_jpeg_coder *c, const vd_frame *f, int quality, vd_jp
 int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, int min_h,
                          vd_frame **out, vd_error *err);
 
+/* ---- H.264 stream coder, for frames sent to other nodes (h264.c) ------------------------ */
+
+/* An encoder (libx264, ultrafast, zerolatency: one packet per frame, no B-frames) and a
+ * decoder for one stream: packets carry a small header (sequence number, keyframe flag), so
+ * that a decoder that missed one, or never saw a keyframe, refuses the next with VD_ESTATE
+ * ("send a keyframe") instead of decoding garbage; the sender then calls
+ * vd_h264_enc_keyframe. Thread-safety: one thread per coder. */
+typedef struct vd_h264_enc vd_h264_enc;
+typedef struct vd_h264_dec vd_h264_dec;
+/* Even width and height (16..8192); crf 1..51 (0: 23), the first frame a keyframe. VD_EUNSUPP
+ * without libx264. */
+int vd_h264_enc_new(int width, int height, int fps, int crf, vd_h264_enc **out, vd_error *err);
+void vd_h264_enc_free(vd_h264_enc *e);
+/* The next frame is coded as a keyframe. */
+void vd_h264_enc_keyframe(vd_h264_enc *e);
+/* One frame (the stream's size) → a packet (*data malloc'd, free()); *key: it is a keyframe. */
+int vd_h264_enc_encode(vd_h264_enc *e, const vd_frame *f, unsigned char **data, size_t *len,
+                       int *key, vd_error *err);
+int vd_h264_dec_new(vd_h264_dec **out, vd_error *err);
+void vd_h264_dec_free(vd_h264_dec *d);
+/* A packet → a new frame. VD_EFORMAT (not a packet), VD_ESTATE (a gap or no keyframe yet:
+ * the sender must send a keyframe), VD_ETOOBIG (over the pixel limit). */
+int vd_h264_dec_decode(vd_h264_dec *d, const unsigned char *data, size_t len, vd_frame **out,
+                       vd_error *err);
+
 /* ---- MJPEG output ---------------------------------------------------------------------- */
 
 /* Writes frames as concatenated JPEGs to a .mjpeg file, or as numbered

@@ -30,6 +30,9 @@ typedef struct rstage {
     double next_probe;      /* when to try a down node again (vd_now_ms) */
     double ewma_ms;         /* latency of its answered calls (0: none yet) */
     size_t req_bytes;       /* of the last call started */
+    vd_h264_enc *h264;      /* its H.264 stream, on a plan that sends H.264 */
+    int h264_w, h264_h;
+    int resync; /* a call failed: the next H.264 packet is a keyframe */
 } rstage;
 
 enum { J_RUN = 0, J_DONE = 1 };

@@ -64,6 +64,7 @@ static void answered(rstage *r, double ms)
 static void went_down(rstage *r, const char *stage, const char *why)
 {
     job *j = r->j;
+    r->resync = 1; /* an H.264 stream starts again at a keyframe */
     if (!r->down)
         fprintf(stderr, "vdag %s: job %s: stage %s on %s: %s; running it here until %s answers\n",
                 j->edge->name, j->uid, stage, r->node, why, r->node);
@@ -105,13 +106,44 @@ static int encoded(job *j, const vd_frame *f, vd_error *err)
     return rc;
 }
 
+/* The request for a stage on a plan that sends H.264: a packet of r's own stream (one per
+ * stage and node; a new size starts a new stream), a keyframe after any failed call, since
+ * the host may have missed a packet (it then refuses with VD_ESTATE until a keyframe). */
+static int h264_request(rstage *r, int model_id, const vd_frame *f, json_t *args, vd_buf *req,
+                        vd_error *err)
+{
+    if (r->h264 && (r->h264_w != f->width || r->h264_h != f->height)) {
+        vd_h264_enc_free(r->h264);
+        r->h264 = NULL;
+    }
+    int rc = 0;
+    if (!r->h264) {
+        double fps = r->j->plan.fps > 0 ? r->j->plan.fps : 25;
+        rc = vd_h264_enc_new(f->width & ~1, f->height & ~1, (int)fps, 0, &r->h264, err);
+        if (rc) return rc;
+        r->h264_w = f->width, r->h264_h = f->height;
+    }
+    if (r->resync) vd_h264_enc_keyframe(r->h264), r->resync = 0;
+    unsigned char *pkt = NULL;
+    size_t len = 0;
+    char stream[160];
+    snprintf(stream, sizeof stream, "%s/%s/%d", r->j->edge->name, r->j->uid, (int)(r - r->j->rs));
+    rc = vd_h264_enc_encode(r->h264, f, &pkt, &len, NULL, err);
+    if (!rc) rc = vd__stage_request_pack_h264(model_id, f, pkt, len, stream, args, req, err);
+    free(pkt);
+    return rc;
+}
+
 /* Start the stage's call with this frame on r's thread. */
 static int start_call(rstage *r, const char *stage, int model_id, const vd_frame *f, json_t *args,
                       int timeout_ms, vd_error *err)
 {
     vd_buf req;
-    int rc = encoded(r->j, f, err);
-    if (!rc) rc = vd__stage_request_pack(model_id, f, &r->j->enc, args, &req, err);
+    int rc = 0;
+    if (vd_encoder_parse(r->j->plan.encoder) == VD_ENC_H264 && f->width >= 16 && f->height >= 16)
+        rc = h264_request(r, model_id, f, args, &req, err);
+    else if (!(rc = encoded(r->j, f, err)))
+        rc = vd__stage_request_pack(model_id, f, &r->j->enc, args, &req, err);
     char svc[96];
     snprintf(svc, sizeof svc, "svc.%s", stage);
     if (!rc) r->req_bytes = req.len;
@@ -433,6 +465,7 @@ void *vd__edge_job_main(void *arg)
     vd_exec_free(ex);
     for (int s = 0; s < VD_MAX_STAGES; s++) { /* a hung call ends within its timeout */
         vd__rcall_free(j->rs[s].call);
+        vd_h264_enc_free(j->rs[s].h264);
         j->rs[s].call = NULL;
     }
     vd_source_close(src);

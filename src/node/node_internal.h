@@ -15,11 +15,22 @@
 /* The node a per-node subject names (its last token), or NULL if subject is not prefix.NODE. */
 const char *vd__subject_node(const char *subject, const char *prefix);
 
+typedef struct vd__h264_streams vd__h264_streams;
 /* Decode a stage request (vd_msg {model_id, args, src_w, src_h, cam_frame_id} + JPEG):
  * *hdr new reference, *f new frame with src size and id restored. jc decodes the frame (one
- * JPEG, or the strips of a vd_jpeg_coder in parallel). */
-int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr, vd_frame **f,
-                             vd_error *err);
+ * JPEG, or the strips of a vd_jpeg_coder in parallel); hs an H.264 one (NULL: refused). */
+int vd__stage_request_decode(vd_jpeg_coder *jc, vd__h264_streams *hs, const vd_buf *req,
+                             json_t **hdr, vd_frame **f, vd_error *err);
+/* stage_h264.c: a request carrying an H.264 packet of the caller's stream ("codec":
+ * "h264", "stream": its name) instead of JPEG; a host's decoders per stream (thread-safe),
+ * VD_ESTATE from decode when the stream needs a keyframe (media.h). */
+int vd__stage_request_pack_h264(int model_id, const vd_frame *f, const unsigned char *pkt,
+                                size_t len, const char *stream, json_t *args, vd_buf *req,
+                                vd_error *err);
+int vd__h264_streams_new(vd__h264_streams **out, vd_error *err);
+void vd__h264_streams_free(vd__h264_streams *t);
+int vd__h264_streams_decode(vd__h264_streams *t, const char *id, const unsigned char *data,
+                            size_t len, vd_frame **out, vd_error *err);
 /* The two halves of vd_stage_call, for callers that run the call themselves (the edge's
  * asynchronous remote stages): the request for a frame (img: its JPEG or strips; args
  * borrowed), and the service's output from the reply (*out new reference). */

@@ -160,8 +160,8 @@ static void kb_changed(vd_svchost *h)
 
 /* Decode a stage request (vd_msg: {model_id, args, src_w, src_h, cam_frame_id[, parts]} +
  * the JPEG or its strips). */
-int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr, vd_frame **f,
-                             vd_error *err)
+int vd__stage_request_decode(vd_jpeg_coder *jc, vd__h264_streams *hs, const vd_buf *req,
+                             json_t **hdr, vd_frame **f, vd_error *err)
 {
     vd_jpeg_parts img = {0};
     *f = NULL;
@@ -171,6 +171,18 @@ int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr,
     if (!img.len) {
         rc = vd_fail(err, VD_EINVAL, "stage request carries no frame");
         goto fail;
+    }
+    const char *codec = json_string_value(json_object_get(*hdr, "codec"));
+    if (codec && strcmp(codec, "jpeg")) {
+        if (strcmp(codec, "h264") || !hs) {
+            rc = vd_fail(err, VD_EUNSUPP, "stage request: codec '%s': this host takes jpeg%s",
+                         codec, hs ? " and h264" : "");
+            goto fail;
+        }
+        rc = vd__h264_streams_decode(hs, json_string_value(json_object_get(*hdr, "stream")),
+                                     img.data, img.len, f, err);
+        if (rc) goto fail;
+        goto sized;
     }
     json_t *parts = json_object_get(*hdr, "parts");
     size_t sum = 0, k;
@@ -190,6 +202,7 @@ int vd__stage_request_decode(vd_jpeg_coder *jc, const vd_buf *req, json_t **hdr,
      * cheaper but changes detections; bench/RESULTS.md) */
     rc = vd_jpeg_coder_decode(jc, &img, 0, 0, f, err);
     if (rc) goto fail;
+sized:;
     json_t *sw = json_object_get(*hdr, "src_w"), *sh = json_object_get(*hdr, "src_h");
     if (json_integer_value(sw) > 0 && json_integer_value(sh) > 0) {
         (*f)->src_width = (int)json_integer_value(sw);
@@ -263,7 +276,8 @@ int vd_stage_call(vd_transport *t, const char *node, const char *service, int mo
 typedef struct serve_ctx {
     vd_svchost *h;
     const vd_service *svc;
-    vd_jpeg_coder *jc; /* decodes this service's frames (one request at a time per service) */
+    vd_jpeg_coder *jc;    /* decodes this service's frames (one request at a time per service) */
+    vd__h264_streams *hs; /* its H.264 streams */
 } serve_ctx;
 
 static int serve_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
@@ -272,7 +286,7 @@ static int serve_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err
     json_t *hdr, *out;
     vd_frame *f;
     double t_in = vd_now_ms();
-    int rc = vd__stage_request_decode(c->jc, req, &hdr, &f, err);
+    int rc = vd__stage_request_decode(c->jc, c->hs, req, &hdr, &f, err);
     if (rc) return rc;
     double t0 = vd_now_ms();
     rc = vd_svchost_execute(c->h, c->svc->name,
@@ -392,6 +406,7 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
         ctx[i].h = h;
         ctx[i].svc = vd_service_all()[i];
         int rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &ctx[i].jc, err);
+        if (!rc) rc = vd__h264_streams_new(&ctx[i].hs, err);
         if (rc) {
             vd_svchost_free(h);
             return rc;
@@ -436,7 +451,10 @@ void vd_svchost_free(vd_svchost *h)
     for (int i = 0; i < h->n_pools; i++)
         for (int k = 0; k < h->pools[i].n_idle; k++) vd_svc_close(h->pools[i].idle[k]);
     free(h->pools);
-    for (int i = 0; h->ctx_ && i < h->n_ctx; i++) vd_jpeg_coder_free(h->ctx_[i].jc);
+    for (int i = 0; h->ctx_ && i < h->n_ctx; i++) {
+        vd_jpeg_coder_free(h->ctx_[i].jc);
+        vd__h264_streams_free(h->ctx_[i].hs);
+    }
     free(h->ctx_);
     vd_kb_free(h->kb);
     pthread_cond_destroy(&h->prof_cv);

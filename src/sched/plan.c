@@ -3,15 +3,15 @@
  * output goes through (cost.c: the cost and accuracy model that compares plans).
  *
  * JSON: {"video_conf":{"resolution":"480p"|"native","fps":N,"nskip":N,"ntracking":N,
- *        "encoder":"JPEG"[,"quality":1..100]},
+ *        "encoder":"JPEG"|"H264"[,"quality":1..100]},
  *        "flow_mapping":{"<stage>":{"model_id":0,"node_ip":"<node>","node":"<node>",
  *                                   "node_role":"host|edge|cloud"}}}
  * The seed calls the node field node_ip; we write both names and read either. A stage
  * missing from flow_mapping runs model 0 on node "", which means "the job's edge" (role
  * "host"); the same holds for a mapping without a node. Every video_conf field is
  * optional (native resolution and fps, no skipping or tracking, JPEG at the edge's default
- * quality, written only when set). "H264" is a known encoder the edge cannot apply yet: a
- * plan asking for it is refused with that message.
+ * quality, written only when set). "H264": frames for remote stages go as an H.264 stream
+ * (src/media/h264.c; quality is then unused).
  */
 #include <math.h>
 #include <stdio.h>
@@ -125,11 +125,10 @@ static int parse_video_conf(json_t *vc, const char *path, vd_plan *p, vd_error *
     json_t *e = json_object_get(vc, "encoder");
     if (e && !json_is_null(e)) {
         int enc = json_is_string(e) ? vd_encoder_parse(json_string_value(e)) : VD_EINVAL;
-        if (enc == VD_ENC_H264)
-            return vd_fail(err, VD_EUNSUPP,
-                           "%s.encoder: H264 is not available on the edge yet; use \"JPEG\"", path);
-        if (enc != VD_ENC_JPEG)
-            return vd_fail(err, VD_EINVAL, "%s.encoder: unsupported encoder (only \"JPEG\")", path);
+        if (enc != VD_ENC_JPEG && enc != VD_ENC_H264)
+            return vd_fail(err, VD_EINVAL, "%s.encoder: unsupported encoder (\"JPEG\" or \"H264\")",
+                           path);
+        copy_str(p->encoder, sizeof p->encoder, vd_encoder_name((vd_encoder)enc));
     }
     return 0;
 }
