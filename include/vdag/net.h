@@ -150,6 +150,10 @@ int vd_http_server_port(const vd_http_server *s);
  * makes stop hang. */
 void vd_http_server_stop(vd_http_server *s);
 
+/* GET /metrics (arg unused): the process's metrics (vdag/metrics.h) in the Prometheus text
+ * format 0.0.4; the server counts every request it answers there (vdag_http_*). */
+int vd_http_metrics(void *arg, const vd_http_req *req, vd_http_resp *resp);
+
 /* Parse "HOST:PORT" (or ":PORT", or "PORT"). host gets a NUL-terminated copy. */
 int vd_parse_hostport(const char *s, char *host, size_t host_cap, int *port, vd_error *err);
 

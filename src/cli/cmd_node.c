@@ -293,6 +293,7 @@ static int serve_roles(const char *role, node_args *a)
     if (edge) nr += vd_edge_routes(edge, routes + nr, 64 - nr);
     nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 64 - nr);
     routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, (void *)role};
+    routes[nr++] = (vd_http_route){"GET", "/metrics", vd_http_metrics, NULL};
     vd_http_opts ho = {.host = host,
                        .port = port,
                        .token = a->token,

@@ -79,7 +79,10 @@ typedef struct req_state {
     int started;    /* the first call ran (the state is made earlier, by uri_log) */
     int bad_status; /* the target as sent is refused (uri_log): this HTTP status, bad_why */
     char bad_why[160];
-    vd_http_resp late; /* an error to send once the body is read and dropped (415) */
+    vd_http_resp late;   /* an error to send once the body is read and dropped (415) */
+    double t0;           /* when the request's state was made (ms), for its duration */
+    const char *counted; /* the route it is counted under (metrics) */
+    char method[12];
 } req_state;
 
 /* A streamed response's state (the MHD content reader's cls). */
@@ -467,6 +470,8 @@ static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, c
     char allow[128];
     int known;
     q->route = find_route(s, url, method, &known, allow, sizeof allow);
+    q->counted = q->route ? q->route->path : "unmatched";
+    if (!q->route && !strcmp(url, SIGN_PATH)) q->counted = SIGN_PATH;
     if (!q->route && !strcmp(url, SIGN_PATH)) return q->replied = 1, sign_url(s, c, method);
     if (!q->route && known && method_is(method, "OPTIONS")) {
         size_t l = strlen(allow);
@@ -653,6 +658,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!q && !(q = calloc(1, sizeof *q))) return MHD_NO;
         *con_cls = q;
         q->started = 1;
+        snprintf(q->method, sizeof q->method, "%s", method);
         vd__guard_phase(c, VD__PHASE_RECEIVE);
         if (atomic_load(&s->stopping))
             return q->replied = 1,
@@ -704,6 +710,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
     req_state *q = calloc(1, sizeof *q);
     if (q && uri)
         q->bad_status = vd__http_check_target(uri, strlen(uri), q->bad_why, sizeof q->bad_why);
+    if (q) q->t0 = vd_now_ms();
     return q;
 }
 
@@ -714,6 +721,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     vd__guard_phase(c, VD__PHASE_IDLE);
     req_state *q = *con_cls;
     if (!q) return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (q->started && ci)
+        vd__http_count(q->counted ? q->counted : "refused", q->method, (int)ci->http_status,
+                       (vd_now_ms() - q->t0) / 1e3);
     sink_done(q);
     free_resp(&q->late);
     free(q->body);
