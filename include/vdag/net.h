@@ -97,7 +97,8 @@ typedef struct vd_http_sink {
 
 typedef struct vd_http_route {
     const char *method; /* "GET", "POST", "DELETE" or "*" */
-    const char *path;   /* exact path, or a prefix when it ends with '/' ("/execute_task/") */
+    /* exact path, or a prefix when it ends with '/' ("/execute_task/"); "/" alone is exact */
+    const char *path;
     vd_http_handler fn;
     void *arg;
 } vd_http_route;
@@ -114,6 +115,10 @@ typedef struct vd_http_opts {
     size_t max_body;   /* bytes, default 16 MiB; bigger bodies get 413 */
     const vd_http_route *routes;
     int n_routes;
+    /* Routes whose GET/HEAD is served without the token, as /healthz is (public files: the
+     * dashboard's page and scripts, /openapi.yaml); borrowed like routes. */
+    const vd_http_route *open_routes;
+    int n_open_routes;
     /* The one web origin ("http://host:port") whose pages may call this server, or "*" for
      * any; NULL/"": none (no CORS headers, and a state-changing request carrying another
      * site's Origin is refused). */
@@ -153,6 +158,11 @@ void vd_http_server_stop(vd_http_server *s);
 /* GET /metrics (arg unused): the process's metrics (vdag/metrics.h) in the Prometheus text
  * format 0.0.4; the server counts every request it answers there (vdag_http_*). */
 int vd_http_metrics(void *arg, const vd_http_req *req, vd_http_resp *resp);
+
+/* The dashboard (GET /, GET /static/…) and GET /openapi.yaml, files compiled into the binary
+ * (docs/dashboard.md), for vd_http_opts.open_routes. Returns the number of routes written
+ * into r, or VD_ETOOBIG when cap is too small. */
+int vd_http_static_routes(vd_http_route *r, int cap);
 
 /* Parse "HOST:PORT" (or ":PORT", or "PORT"). host gets a NUL-terminated copy. */
 int vd_parse_hostport(const char *s, char *host, size_t host_cap, int *port, vd_error *err);

@@ -53,9 +53,9 @@
 
 struct vd_http_server {
     struct MHD_Daemon *d;
-    vd__http_guard *g; /* the listening socket and admission */
-    const vd_http_route *routes;
-    int n_routes;
+    vd__http_guard *g;     /* the listening socket and admission */
+    vd_http_route *routes; /* the routes, then the open routes (from open_from on): a copy */
+    int n_routes, open_from;
     char *token;
     char *cors; /* the one origin allowed cross-site ("*": any), NULL: none */
     size_t max_body;
@@ -312,7 +312,7 @@ static int route_method_ok(const vd_http_route *rt, const char *method)
 static int path_score(const vd_http_route *rt, const char *path)
 {
     size_t n = strlen(rt->path);
-    if (n && rt->path[n - 1] == '/') {
+    if (n > 1 && rt->path[n - 1] == '/') {
         if (strncmp(path, rt->path, n) == 0) return strcmp(path, rt->path) == 0 ? INT_MAX : (int)n;
         return -1;
     }
@@ -417,6 +417,15 @@ static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* Whether the route a GET/HEAD of url would take is open (served without the token). */
+static int open_route(vd_http_server *s, const char *url, const char *method)
+{
+    char allow[128];
+    int known;
+    const vd_http_route *rt = find_route(s, url, method, &known, allow, sizeof allow);
+    return rt && rt - s->routes >= s->open_from;
+}
+
 /* Who may make this request: the target, a preflight, the Origin, the token. Returns 1 when
  * a reply was queued (*ret its result). */
 static int refuse(vd_http_server *s, struct MHD_Connection *c, const char *url, const char *method,
@@ -444,7 +453,8 @@ static int refuse(vd_http_server *s, struct MHD_Connection *c, const char *url, 
                                  "server with --cors %s to allow that origin",
                                  method, origin, origin),
                1;
-    int healthz = (method_is(method, "GET") || method_is(method, "HEAD")) && !strcmp(url, HEALTHZ);
+    int healthz = (method_is(method, "GET") || method_is(method, "HEAD")) &&
+                  (!strcmp(url, HEALTHZ) || open_route(s, url, method));
     if (s->token && !healthz && !authorized(s, c, url, method))
         return *ret = send_error(s, c, NULL, 401, VD_EAUTH,
                                  "missing or wrong bearer token: %s %s needs the header "
@@ -941,6 +951,7 @@ static void server_free(vd_http_server *s)
 {
     vd__guard_free(s->g);
     free(s->token);
+    free(s->routes);
     free(s->cors);
     free(s);
 }
@@ -980,8 +991,16 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
         if (s) server_free(s);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
-    s->routes = o->routes;
-    s->n_routes = o->n_routes;
+    int nr = o->n_routes > 0 ? o->n_routes : 0, no = o->n_open_routes > 0 ? o->n_open_routes : 0;
+    if (!(s->routes = calloc((size_t)(nr + no ? nr + no : 1), sizeof *s->routes))) {
+        freeaddrinfo(ai);
+        server_free(s);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    if (nr) memcpy(s->routes, o->routes, (size_t)nr * sizeof *s->routes);
+    if (no) memcpy(s->routes + nr, o->open_routes, (size_t)no * sizeof *s->routes);
+    s->n_routes = nr + no;
+    s->open_from = nr;
     s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping, 0);
     socklen_t alen = ai->ai_addrlen <= sizeof s->addr ? ai->ai_addrlen : sizeof s->addr;
