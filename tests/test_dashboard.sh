@@ -16,7 +16,7 @@ done
 T=dash-token
 p=$(freeport)
 S=http://127.0.0.1:$p
-bg "$vdag" run --listen 127.0.0.1:$p --token $T --video 0=vtest.avi --loop --threads 1 --no-profile 2> "$tmp/run.log"
+bg "$vdag" run --listen 127.0.0.1:$p --token $T --video 0=vtest.avi --loop --threads 1 --replan 1 --no-profile 2> "$tmp/run.log"
 for _ in $(seq 100); do curl -s -m 1 "$S/healthz" >/dev/null && break; sleep 0.1; done
 ok "the page is served without the token" '[ "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "$S/")" = 200 ] && [ "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "$S/static/app.js")" = 200 ]'
 ok "the API still needs it" '[ "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "$S/user/jobs")" = 401 ]'
@@ -28,6 +28,6 @@ cat "$tmp/browser.log"
 ok "the browser checks pass" '[ "$rc" = 0 ]'
 job=$(sed -n 's/^JOB //p' "$tmp/browser.log")
 ok "the cloud agrees: the job ran and was stopped" '[ -n "$job" ] && curl -s -m 5 -H "Authorization: Bearer $T" "$S/user/sync_job_result/$job" | py "j=json.load(sys.stdin)[\"job\"]; assert j[\"state\"]==\"DONE\" and j[\"reason\"]==\"stopped\" and j[\"frames\"]>0, j"'
-ok "screenshots saved" '[ -s "$out/dashboard-nodes.png" ] && [ -s "$out/dashboard-job.png" ] && [ -s "$out/live-view.png" ] && [ -s "$out/dashboard-stopped.png" ]'
+ok "screenshots saved" '[ -s "$out/dashboard-nodes.png" ] && [ -s "$out/dashboard-job.png" ] && [ -s "$out/live-view.png" ] && [ -s "$out/dashboard-stopped.png" ] && [ -s "$out/dashboard-plan-change.png" ]'
 [ "$rc" = 0 ] || tail -20 "$tmp/run.log" >&2
 finish

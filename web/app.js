@@ -167,6 +167,7 @@ async function refresh() {
 // ---- the selected job -----------------------------------------------------------------
 
 function selectJob(uid) {
+  if (state.job !== uid) $('action-msg').textContent = '';
   state.job = uid;
   if (!state.series[uid]) state.series[uid] = { points: new Map(), changes: [] };
   $('job').hidden = false;
@@ -183,7 +184,7 @@ async function startLive(uid) {
     const r = await api('GET', '/auth/sign_url?ttl=3600&path=' + encodeURIComponent('/user/video/' + uid));
     if (state.liveFor === uid) $('live').src = r.url;
   } catch (e) {
-    $('job-msg').textContent = 'live view: ' + e.message;
+    $('action-msg').textContent = 'live view: ' + e.message;
   }
 }
 
@@ -277,7 +278,7 @@ function axes(ctx, w, h, pad, xmin, xmax, ymax, ylabel) {
 
 function drawTimeline(ser) {
   const c = $('timeline'), ctx = c.getContext('2d');
-  const w = c.width, h = c.height, pad = { l: 60, r: 10, t: 24, b: 20 };
+  const w = c.width, h = c.height, pad = { l: 60, r: 10, t: 34, b: 20 };
   const pts = [...ser.points.values()].sort((a, b) => a.n - b.n);
   c.dataset.points = pts.length;
   c.dataset.changes = ser.changes.length;
@@ -297,7 +298,8 @@ function drawTimeline(ser) {
   }
   // plan changes: at the first frame a new plan produced, labelled with what changed
   const byVersion = new Map(ser.changes.map((ch) => [ch.plan_version, ch]));
-  let prevV = null, prevPlan = null, labelRow = 0;
+  let prevV = null, prevPlan = null;
+  const labels = [], rowEnd = [0, 0, 0]; // a label goes in the first row with room for it
   for (const p of pts) {
     if (prevV !== null && p.version !== prevV) {
       const ch = byVersion.get(p.version);
@@ -306,11 +308,19 @@ function drawTimeline(ser) {
       ctx.strokeStyle = '#7c3aed';
       ctx.beginPath(); ctx.moveTo(X(p.n), pad.t); ctx.lineTo(X(p.n), h - pad.b); ctx.stroke();
       ctx.fillStyle = '#7c3aed';
-      ctx.fillText(`v${p.version}: ${what}`, Math.min(X(p.n) + 3, w - 260), 12 + 11 * (labelRow++ % 2));
+      const text = `v${p.version}: ${what}`, tw = ctx.measureText(text).width;
+      const x = Math.min(X(p.n) + 3, w - tw - 2), row = rowEnd.findIndex((e) => e <= x);
+      if (row >= 0) {
+        ctx.fillText(text, x, 10 + 10 * row);
+        rowEnd[row] = x + tw + 6;
+      }
+      labels.push(`v${p.version}: ${what}`);
       if (ch) prevPlan = ch.plan;
     }
     prevV = p.version;
   }
+  c.dataset.markers = JSON.stringify(labels); // what the plot shows, for tests and tooltips
+  c.title = labels.join('\n');
   ctx.fillStyle = '#1a56db';
   for (const p of pts) ctx.fillRect(X(p.n) - 1.5, Y(p.delay || 0) - 1.5, 3, 3);
 }
@@ -341,9 +351,9 @@ function drawCounts(ser) {
 async function stopJob(uid) {
   try {
     await api('POST', '/user/stop_job/' + encodeURIComponent(uid));
-    $('job-msg').textContent = `job ${uid} stopped`;
+    $('action-msg').textContent = `job ${uid} stopped`;
   } catch (e) {
-    $('job-msg').textContent = e.message;
+    $('action-msg').textContent = e.message;
   }
   await refresh();
   if (state.job === uid) pollJob();
@@ -378,9 +388,9 @@ async function changeConstraint(ev) {
   try {
     await api('POST', '/user/submit_job_user_constraint', { job_uid: state.job,
       user_constraint: { delay: Number($('c-delay').value), accuracy: Number($('c-accuracy').value) } });
-    $('job-msg').textContent = 'constraint changed: applies at the next re-plan';
+    $('action-msg').textContent = 'constraint changed: applies at the next re-plan';
   } catch (e) {
-    $('job-msg').textContent = e.message;
+    $('action-msg').textContent = e.message;
   }
 }
 

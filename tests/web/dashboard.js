@@ -80,6 +80,19 @@ async function main() {
   ok(`the delay plot gains points (${p1} -> ${p2})`);
   await shot(page, 'dashboard-job.png');
 
+  // a constraint changed from the page: the scheduler lowers the resolution (its first knob
+  // when a job is over its bound), and the plot marks and labels that change
+  await page.fill('#c-delay', '0.002');
+  await page.click('#constraint-btn');
+  await page.waitForFunction(() => /constraint changed/.test(document.getElementById('action-msg').textContent));
+  await page.waitForFunction((j) => { const r = document.querySelector(`#jobs tr[data-job="${j}"]`); return r && /0\.002 s/.test(r.textContent); }, job);
+  ok('the constraint changed from the page reaches the cloud');
+  await page.waitForFunction(() => JSON.parse(document.getElementById('timeline').dataset.markers || '[]')
+    .some((l) => /resolution /.test(l)), null, { timeout: 90000 });
+  const marks = await page.$eval('#timeline', (c) => JSON.parse(c.dataset.markers));
+  ok('the plot marks and labels the plan change: ' + marks.join(' | '));
+  await shot(page, 'dashboard-plan-change.png');
+
   // stop from the page
   await page.click('#stop-btn');
   await page.waitForFunction(() => /DONE/.test(document.getElementById('job-state').textContent));
