@@ -136,7 +136,8 @@ typedef struct vd_http_server vd_http_server;
  * request without it (401, VD_EAUTH; only GET/HEAD /healthz is open, and a GET or HEAD may
  * instead carry a URL signed by GET /auth/sign_url?path=P[&ttl=S], which answers
  * {"url": "P?exp=…&sig=…", "expires"}, an HMAC-SHA256 of the path and expiry keyed by the
- * token, default 600 s, at most a day). Then: unknown paths 404, a known path with another
+ * token, default 600 s, at most a day). GET /routes lists every route served (the server's
+ * own included) with whether it is open. Then: unknown paths 404, a known path with another
  * method 405 (OPTIONS: 204 with Allow), a body over max_body 413 (Content-Length or chunked),
  * a body whose Content-Type is neither application/json nor image/jpeg 415 (VD_EUNSUPP), so
  * a plain route parses JSON only from application/json. A handler returning <0 without an

@@ -50,6 +50,7 @@
 #define DISCARD_MAX      ((unsigned long long)64 << 20) /* then drop a chunked upload */
 #define HEALTHZ          "/healthz"
 #define SIGN_PATH        "/auth/sign_url"
+#define ROUTES_PATH      "/routes"
 
 struct vd_http_server {
     struct MHD_Daemon *d;
@@ -409,6 +410,29 @@ static enum MHD_Result sign_url(vd_http_server *s, struct MHD_Connection *c, con
     return send_resp(s, c, &r, NULL);
 }
 
+/* GET /routes: every route this server serves, its own included (docs/openapi.yaml is
+ * checked against it: tests/test_openapi.sh). */
+static enum MHD_Result list_routes(vd_http_server *s, struct MHD_Connection *c, const char *method)
+{
+    if (!method_is(method, "GET") && !method_is(method, "HEAD"))
+        return send_error(s, c, "GET", 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: GET",
+                          method, ROUTES_PATH);
+    json_t *a = json_array();
+    for (int i = 0; i < s->n_routes; i++) {
+        const vd_http_route *rt = &s->routes[i];
+        int open = i >= s->open_from || !strcmp(rt->path, HEALTHZ);
+        json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "method", rt->method ? rt->method : "*",
+                                           "path", rt->path, "open", open));
+    }
+    json_array_append_new(
+        a, json_pack("{s:s,s:s,s:b}", "method", "GET", "path", SIGN_PATH, "open", 0));
+    json_array_append_new(
+        a, json_pack("{s:s,s:s,s:b}", "method", "GET", "path", ROUTES_PATH, "open", 0));
+    vd_http_resp r = {0};
+    vd_http_json(&r, 200, json_pack("{s:i,s:o}", "status", 0, "routes", a));
+    return send_resp(s, c, &r, NULL);
+}
+
 static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
@@ -482,6 +506,8 @@ static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, c
     q->route = find_route(s, url, method, &known, allow, sizeof allow);
     q->counted = q->route ? q->route->path : "unmatched";
     if (!q->route && !strcmp(url, SIGN_PATH)) q->counted = SIGN_PATH;
+    if (!q->route && !strcmp(url, ROUTES_PATH)) q->counted = ROUTES_PATH;
+    if (!q->route && !strcmp(url, ROUTES_PATH)) return q->replied = 1, list_routes(s, c, method);
     if (!q->route && !strcmp(url, SIGN_PATH)) return q->replied = 1, sign_url(s, c, method);
     if (!q->route && known && method_is(method, "OPTIONS")) {
         size_t l = strlen(allow);
