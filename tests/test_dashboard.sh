@@ -2,8 +2,9 @@
 # The dashboard in a real browser (docs/dashboard.md): Debian's headless Chromium driven by
 # playwright-core (pinned in tests/web/package.json; `make setup` installs it, else it is
 # installed here from the npm registry or its cache). One vdag process with a token: the page
-# asks for it, lists the nodes, runs a job submitted from its form, shows its live view and its
-# delay plot, and stops it. Screenshots: <build dir>/dashboard/*.png.
+# asks for it, lists the nodes and a batch video's progress, runs a job submitted from its form,
+# shows its live view and its delay plot, changes its constraint, and stops it. Screenshots:
+# <build dir>/dashboard/*.png.
 vdag=$1
 . "$(dirname "$0")/lib.sh"
 web=$(cd "$(dirname "$0")/web" && pwd)
@@ -21,6 +22,8 @@ for _ in $(seq 100); do curl -s -m 1 "$S/healthz" >/dev/null && break; sleep 0.1
 ok "the page is served without the token" '[ "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "$S/")" = 200 ] && [ "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "$S/static/app.js")" = 200 ]'
 ok "the API still needs it" '[ "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "$S/user/jobs")" = 401 ]'
 ok "/healthz says a token is needed" 'curl -s -m 5 "$S/healthz" | py "assert json.load(sys.stdin)[\"auth\"] is True"'
+vid=$(curl -s -m 30 -H "Authorization: Bearer $T" -F "file=@$cache/media/vtest.avi" "$S/videos?frames=12&name=vtest-batch" | py 'print(json.load(sys.stdin)["video_id"])')
+ok "a batch video uploaded" '[ -n "$vid" ]'
 rm -rf "$out"
 timeout 300 node "$web/dashboard.js" "$S" "$T" "$out" > "$tmp/browser.log" 2>&1
 rc=$?

@@ -42,6 +42,11 @@ async function main() {
   ok('nodes listed with their roles: ' + roles.join(', '));
   await shot(page, 'dashboard-nodes.png');
 
+  // the batch video the test uploaded, with its progress
+  await page.waitForFunction(() => [...document.querySelectorAll('#videos tr[data-video]')]
+    .some((r) => /vtest-batch/.test(r.textContent) && /done/.test(r.textContent) && /12 \/ 12/.test(r.textContent)));
+  ok('the batch video is listed with its progress: ' + (await page.textContent('#videos tbody')));
+
   // submit from the form
   await page.waitForSelector('#s-video option[value="0"]', { state: 'attached' });
   await page.selectOption('#s-node', 'edge');
