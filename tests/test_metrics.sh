@@ -49,7 +49,7 @@ c1=$(val "$tmp/m1" vdag_stage_latency_seconds_count stage=object_detection) c2=$
 ok "stage latency histogram counts them ($c1 -> $c2)" 'python3 -c "import sys; a,b=map(float,sys.argv[1:]); sys.exit(not b > a > 0)" "$c1" "$c2"'
 ok "buckets are cumulative up to +Inf = count" '[ "$(val "$tmp/m2" vdag_stage_latency_seconds_bucket stage=object_detection le=+Inf)" = "$c2" ] && [ "$(val "$tmp/m2" vdag_frame_latency_seconds_count node=edge)" = "$(val "$tmp/m2" vdag_frame_latency_seconds_bucket node=edge le=+Inf)" ]'
 ok "running job: promtool accepts it" 'check "$tmp/m2" || { cat "$tmp/m2.lint" >&2; false; }'
-ok "the plan change is counted by reason" 'python3 -c "import sys; sys.exit(not float(sys.argv[1]) >= 1)" "$(val "$tmp/m2" vdag_plan_changes_total reason=start)"'
+ok "the plan change is counted by reason" 'python3 -c "import sys; sys.exit(not float(sys.argv[1]) >= 1)" "$(val "$tmp/m2" vdag_plan_changes_total trigger=start)"'
 ok "model load time of nanodet" '[ "$(val "$tmp/m2" vdag_model_load_seconds_count model=nanodet)" != none ]'
 ok "jobs by state, jobs running, queue depth" '[ "$(val "$tmp/m2" vdag_jobs state=EXEC)" = 1.0 ] && [ "$(val "$tmp/m2" vdag_edge_jobs_running node=edge)" = 1.0 ] && [ "$(val "$tmp/m2" vdag_queue_depth queue=results_outbox)" != none ]'
 ok "HTTP requests by route, method and code" '[ "$(val "$tmp/m2" vdag_http_requests_total route=/query/submit_query method=POST code=200)" = 1.0 ] && [ "$(val "$tmp/m2" vdag_http_requests_total route=unmatched code=404)" = 1.0 ] && [ "$(val "$tmp/m2" vdag_http_requests_total route=refused code=401)" != none ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) >= 2)" "$(val "$tmp/m2" vdag_http_requests_total route=/metrics code=200)"'

@@ -304,7 +304,8 @@ function drawTimeline(ser) {
     if (prevV !== null && p.version !== prevV) {
       const ch = byVersion.get(p.version);
       const prev = byVersion.get(prevV);
-      const what = ch ? [ch.why, ...planDiff(prev ? prev.plan : prevPlan, ch.plan)].join(', ') : `plan v${p.version}`;
+      const why = ch ? ch.why + (ch.reason && ch.reason !== 'none' ? ` (${ch.reason})` : '') : '';
+      const what = ch ? [why, ...planDiff(prev ? prev.plan : prevPlan, ch.plan)].join(', ') : `plan v${p.version}`;
       ctx.strokeStyle = '#7c3aed';
       ctx.beginPath(); ctx.moveTo(X(p.n), pad.t); ctx.lineTo(X(p.n), h - pad.b); ctx.stroke();
       ctx.fillStyle = '#7c3aed';

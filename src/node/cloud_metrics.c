@@ -25,10 +25,10 @@ typedef struct cm {
 static pthread_mutex_t cms_mu = PTHREAD_MUTEX_INITIALIZER;
 static cm *cms[8];
 
-void vd__cloud_metrics_plan(const char *cloud, const char *why)
+void vd__cloud_metrics_plan(const char *cloud, const char *why, const char *reason)
 {
     char l[256];
-    vd_metrics_labels(l, sizeof l, "node", cloud, "reason", why, (char *)NULL);
+    vd_metrics_labels(l, sizeof l, "node", cloud, "trigger", why, "reason", reason, (char *)NULL);
     vd_metric_add("vdag_plan_changes_total", l, 1);
 }
 

@@ -24,7 +24,8 @@ void vd__edge_metrics_start(struct vd_edge *e);
 void vd__edge_metrics_stop(struct vd_edge *e);
 
 /* cloud_metrics.c */
-void vd__cloud_metrics_plan(const char *cloud, const char *why);
+/* A new plan: why the cloud planned (start, periodic, node lost, …) and the scheduler's reason. */
+void vd__cloud_metrics_plan(const char *cloud, const char *why, const char *reason);
 void vd__cloud_metrics_start(struct vd_cloud *c);
 void vd__cloud_metrics_stop(struct vd_cloud *c);
 
