@@ -103,4 +103,10 @@ if [ ! -f "$stamp" ] || ! all_ok media/; then
   touch "$stamp"
   say "media ready in $cache/media"
 fi
+# 4. The browser tests' driver: playwright-core, pinned in tests/web/package-lock.json
+web="$here/../tests/web"
+if [ ! -d "$web/node_modules/playwright-core" ]; then
+  say "installing playwright-core for the dashboard's browser tests (npm ci in tests/web)"
+  (cd "$web" && npm ci --prefer-offline --no-audit --no-fund >/dev/null) || die "npm ci in tests/web failed (offline?)"
+fi
 say "ok (cache: $cache)"

@@ -97,7 +97,8 @@ typedef struct vd_http_sink {
 
 typedef struct vd_http_route {
     const char *method; /* "GET", "POST", "DELETE" or "*" */
-    const char *path;   /* exact path, or a prefix when it ends with '/' ("/execute_task/") */
+    /* exact path, or a prefix when it ends with '/' ("/execute_task/"); "/" alone is exact */
+    const char *path;
     vd_http_handler fn;
     void *arg;
 } vd_http_route;
@@ -114,6 +115,10 @@ typedef struct vd_http_opts {
     size_t max_body;   /* bytes, default 16 MiB; bigger bodies get 413 */
     const vd_http_route *routes;
     int n_routes;
+    /* Routes whose GET/HEAD is served without the token, as /healthz is (public files: the
+     * dashboard's page and scripts, /openapi.yaml); borrowed like routes. */
+    const vd_http_route *open_routes;
+    int n_open_routes;
     /* The one web origin ("http://host:port") whose pages may call this server, or "*" for
      * any; NULL/"": none (no CORS headers, and a state-changing request carrying another
      * site's Origin is refused). */
@@ -131,7 +136,8 @@ typedef struct vd_http_server vd_http_server;
  * request without it (401, VD_EAUTH; only GET/HEAD /healthz is open, and a GET or HEAD may
  * instead carry a URL signed by GET /auth/sign_url?path=P[&ttl=S], which answers
  * {"url": "P?exp=…&sig=…", "expires"}, an HMAC-SHA256 of the path and expiry keyed by the
- * token, default 600 s, at most a day). Then: unknown paths 404, a known path with another
+ * token, default 600 s, at most a day). GET /routes lists every route served (the server's
+ * own included) with whether it is open. Then: unknown paths 404, a known path with another
  * method 405 (OPTIONS: 204 with Allow), a body over max_body 413 (Content-Length or chunked),
  * a body whose Content-Type is neither application/json nor image/jpeg 415 (VD_EUNSUPP), so
  * a plain route parses JSON only from application/json. A handler returning <0 without an
@@ -149,6 +155,15 @@ int vd_http_server_port(const vd_http_server *s);
  * nothing) or be ended by its owner before or while stopping; one that blocks for good
  * makes stop hang. */
 void vd_http_server_stop(vd_http_server *s);
+
+/* GET /metrics (arg unused): the process's metrics (vdag/metrics.h) in the Prometheus text
+ * format 0.0.4; the server counts every request it answers there (vdag_http_*). */
+int vd_http_metrics(void *arg, const vd_http_req *req, vd_http_resp *resp);
+
+/* The dashboard (GET /, GET /static/…) and GET /openapi.yaml, files compiled into the binary
+ * (docs/dashboard.md), for vd_http_opts.open_routes. Returns the number of routes written
+ * into r, or VD_ETOOBIG when cap is too small. */
+int vd_http_static_routes(vd_http_route *r, int cap);
 
 /* Parse "HOST:PORT" (or ":PORT", or "PORT"). host gets a NUL-terminated copy. */
 int vd_parse_hostport(const char *s, char *host, size_t host_cap, int *port, vd_error *err);

@@ -150,10 +150,18 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
     return 0;
 }
 
+/* GET /healthz: the role, and whether the other routes need the token (the dashboard asks). */
+typedef struct healthz_arg {
+    const char *role;
+    int auth;
+} healthz_arg;
+
 static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
     (void)req;
-    vd_http_json(resp, 200, json_pack("{s:i,s:s}", "status", 0, "role", (const char *)arg));
+    const healthz_arg *h = arg;
+    vd_http_json(resp, 200,
+                 json_pack("{s:i,s:s,s:b}", "status", 0, "role", h->role, "auth", h->auth));
     return 0;
 }
 
@@ -248,14 +256,20 @@ static int serve_roles(const char *role, node_args *a)
         usleep(10000);
     if (edge) nr += vd_edge_routes(edge, routes + nr, 64 - nr);
     nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 64 - nr);
-    routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, (void *)role};
+    healthz_arg hz = {role, a->token && a->token[0]};
+    routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, &hz};
+    routes[nr++] = (vd_http_route){"GET", "/metrics", vd_http_metrics, NULL};
+    vd_http_route open_routes[4];
+    int n_open = want_cloud ? vd_http_static_routes(open_routes, 4) : 0;
     vd_http_opts ho = {.host = host,
                        .port = port,
                        .token = a->token,
                        .max_body = a->max_body,
                        .cors = a->cors,
                        .routes = routes,
-                       .n_routes = nr};
+                       .n_routes = nr,
+                       .open_routes = open_routes,
+                       .n_open_routes = n_open > 0 ? n_open : 0};
     if ((rc = vd_http_server_start(&ho, &srv, &err))) goto out;
     fprintf(stderr, "vdag %s: %s%s%s on http://%s:%d (%s transport%s%s)\n", role,
             want_cloud ? "cloud" : "", want_cloud && want_edge ? " + " : "",

@@ -114,4 +114,10 @@ int vd__http_signed_ok(const char *token, const char *path, const char *exp, con
  * is application/json or image/jpeg. */
 int vd__http_body_type_ok(const char *ct);
 
+/* ---- metrics (http_metrics.c) ------------------------------------------------------------ */
+
+/* Count one answered request: route is the route's path pattern ("/user/video/"), or
+ * "unmatched" for a request no route took. */
+void vd__http_count(const char *route, const char *method, int status, double seconds);
+
 #endif

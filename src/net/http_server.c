@@ -50,12 +50,13 @@
 #define DISCARD_MAX      ((unsigned long long)64 << 20) /* then drop a chunked upload */
 #define HEALTHZ          "/healthz"
 #define SIGN_PATH        "/auth/sign_url"
+#define ROUTES_PATH      "/routes"
 
 struct vd_http_server {
     struct MHD_Daemon *d;
-    vd__http_guard *g; /* the listening socket and admission */
-    const vd_http_route *routes;
-    int n_routes;
+    vd__http_guard *g;     /* the listening socket and admission */
+    vd_http_route *routes; /* the routes, then the open routes (from open_from on): a copy */
+    int n_routes, open_from;
     char *token;
     char *cors; /* the one origin allowed cross-site ("*": any), NULL: none */
     size_t max_body;
@@ -79,7 +80,10 @@ typedef struct req_state {
     int started;    /* the first call ran (the state is made earlier, by uri_log) */
     int bad_status; /* the target as sent is refused (uri_log): this HTTP status, bad_why */
     char bad_why[160];
-    vd_http_resp late; /* an error to send once the body is read and dropped (415) */
+    vd_http_resp late;   /* an error to send once the body is read and dropped (415) */
+    double t0;           /* when the request's state was made (ms), for its duration */
+    const char *counted; /* the route it is counted under (metrics) */
+    char method[12];
 } req_state;
 
 /* A streamed response's state (the MHD content reader's cls). */
@@ -309,7 +313,7 @@ static int route_method_ok(const vd_http_route *rt, const char *method)
 static int path_score(const vd_http_route *rt, const char *path)
 {
     size_t n = strlen(rt->path);
-    if (n && rt->path[n - 1] == '/') {
+    if (n > 1 && rt->path[n - 1] == '/') {
         if (strncmp(path, rt->path, n) == 0) return strcmp(path, rt->path) == 0 ? INT_MAX : (int)n;
         return -1;
     }
@@ -406,12 +410,44 @@ static enum MHD_Result sign_url(vd_http_server *s, struct MHD_Connection *c, con
     return send_resp(s, c, &r, NULL);
 }
 
+/* GET /routes: every route this server serves, its own included (docs/openapi.yaml is
+ * checked against it: tests/test_openapi.sh). */
+static enum MHD_Result list_routes(vd_http_server *s, struct MHD_Connection *c, const char *method)
+{
+    if (!method_is(method, "GET") && !method_is(method, "HEAD"))
+        return send_error(s, c, "GET", 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: GET",
+                          method, ROUTES_PATH);
+    json_t *a = json_array();
+    for (int i = 0; i < s->n_routes; i++) {
+        const vd_http_route *rt = &s->routes[i];
+        int open = i >= s->open_from || !strcmp(rt->path, HEALTHZ);
+        json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "method", rt->method ? rt->method : "*",
+                                           "path", rt->path, "open", open));
+    }
+    json_array_append_new(
+        a, json_pack("{s:s,s:s,s:b}", "method", "GET", "path", SIGN_PATH, "open", 0));
+    json_array_append_new(
+        a, json_pack("{s:s,s:s,s:b}", "method", "GET", "path", ROUTES_PATH, "open", 0));
+    vd_http_resp r = {0};
+    vd_http_json(&r, 200, json_pack("{s:i,s:o}", "status", 0, "routes", a));
+    return send_resp(s, c, &r, NULL);
+}
+
 static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
     (void)kind;
     *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
     return MHD_YES;
+}
+
+/* Whether the route a GET/HEAD of url would take is open (served without the token). */
+static int open_route(vd_http_server *s, const char *url, const char *method)
+{
+    char allow[128];
+    int known;
+    const vd_http_route *rt = find_route(s, url, method, &known, allow, sizeof allow);
+    return rt && rt - s->routes >= s->open_from;
 }
 
 /* Who may make this request: the target, a preflight, the Origin, the token. Returns 1 when
@@ -441,7 +477,8 @@ static int refuse(vd_http_server *s, struct MHD_Connection *c, const char *url, 
                                  "server with --cors %s to allow that origin",
                                  method, origin, origin),
                1;
-    int healthz = (method_is(method, "GET") || method_is(method, "HEAD")) && !strcmp(url, HEALTHZ);
+    int healthz = (method_is(method, "GET") || method_is(method, "HEAD")) &&
+                  (!strcmp(url, HEALTHZ) || open_route(s, url, method));
     if (s->token && !healthz && !authorized(s, c, url, method))
         return *ret = send_error(s, c, NULL, 401, VD_EAUTH,
                                  "missing or wrong bearer token: %s %s needs the header "
@@ -467,6 +504,10 @@ static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, c
     char allow[128];
     int known;
     q->route = find_route(s, url, method, &known, allow, sizeof allow);
+    q->counted = q->route ? q->route->path : "unmatched";
+    if (!q->route && !strcmp(url, SIGN_PATH)) q->counted = SIGN_PATH;
+    if (!q->route && !strcmp(url, ROUTES_PATH)) q->counted = ROUTES_PATH;
+    if (!q->route && !strcmp(url, ROUTES_PATH)) return q->replied = 1, list_routes(s, c, method);
     if (!q->route && !strcmp(url, SIGN_PATH)) return q->replied = 1, sign_url(s, c, method);
     if (!q->route && known && method_is(method, "OPTIONS")) {
         size_t l = strlen(allow);
@@ -653,6 +694,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!q && !(q = calloc(1, sizeof *q))) return MHD_NO;
         *con_cls = q;
         q->started = 1;
+        snprintf(q->method, sizeof q->method, "%s", method);
         vd__guard_phase(c, VD__PHASE_RECEIVE);
         if (atomic_load(&s->stopping))
             return q->replied = 1,
@@ -704,6 +746,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
     req_state *q = calloc(1, sizeof *q);
     if (q && uri)
         q->bad_status = vd__http_check_target(uri, strlen(uri), q->bad_why, sizeof q->bad_why);
+    if (q) q->t0 = vd_now_ms();
     return q;
 }
 
@@ -714,6 +757,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     vd__guard_phase(c, VD__PHASE_IDLE);
     req_state *q = *con_cls;
     if (!q) return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (q->started && ci)
+        vd__http_count(q->counted ? q->counted : "refused", q->method, (int)ci->http_status,
+                       (vd_now_ms() - q->t0) / 1e3);
     sink_done(q);
     free_resp(&q->late);
     free(q->body);
@@ -929,6 +977,7 @@ static void server_free(vd_http_server *s)
 {
     vd__guard_free(s->g);
     free(s->token);
+    free(s->routes);
     free(s->cors);
     free(s);
 }
@@ -968,8 +1017,16 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
         if (s) server_free(s);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
-    s->routes = o->routes;
-    s->n_routes = o->n_routes;
+    int nr = o->n_routes > 0 ? o->n_routes : 0, no = o->n_open_routes > 0 ? o->n_open_routes : 0;
+    if (!(s->routes = calloc((size_t)(nr + no ? nr + no : 1), sizeof *s->routes))) {
+        freeaddrinfo(ai);
+        server_free(s);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    if (nr) memcpy(s->routes, o->routes, (size_t)nr * sizeof *s->routes);
+    if (no) memcpy(s->routes + nr, o->open_routes, (size_t)no * sizeof *s->routes);
+    s->n_routes = nr + no;
+    s->open_from = nr;
     s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping, 0);
     socklen_t alen = ai->ai_addrlen <= sizeof s->addr ? ai->ai_addrlen : sizeof s->addr;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cloud_internal.h"
+#include "node/metrics_hooks.h"
 #include "vdag/base.h"
 
 /* ---- jobs ---------------------------------------------------------------------------- */
@@ -316,6 +317,7 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
         vd_cloud_free(c);
         return rc;
     }
+    vd__cloud_metrics_start(c);
     *out = c;
     return 0;
 }
@@ -354,6 +356,7 @@ void vd_cloud_stop(vd_cloud *c)
 void vd_cloud_free(vd_cloud *c)
 {
     if (!c) return;
+    vd__cloud_metrics_stop(c);
     vd_cloud_stop(c);
     for (int i = 0; i < c->n_nodes; i++) {
         json_decref(c->nodes[i].hb);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cloud_internal.h"
+#include "node/metrics_hooks.h"
 #include "vdag/base.h"
 
 /* ---- planning ------------------------------------------------------------------------ */
@@ -169,6 +170,7 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
             vd_plan_load(&in, &p));
         json_array_append_new(j->changes, ch);
         while (json_array_size(j->changes) > MAX_CHANGES) json_array_remove(j->changes, 0);
+        vd__cloud_metrics_plan(c->name, why, vd_sched_why_name(sr ? sr->code : VD_WHY_NONE));
     }
     vd_kb_free(kb);
     return changed || !j->plan_sent;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "edge_internal.h"
+#include "node/metrics_hooks.h"
 #include "vdag/base.h"
 
 #define KB_RESEND_MS 30000 /* the kb rides in a heartbeat this often even when unchanged */
@@ -134,6 +135,7 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     e->serving = 1;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
+    vd__edge_metrics_start(e);
     *out = e;
     return 0;
 }
@@ -157,6 +159,7 @@ void vd_edge_stop(vd_edge *e)
 void vd_edge_free(vd_edge *e)
 {
     if (!e) return;
+    vd__edge_metrics_stop(e);
     vd_edge_stop(e);
     for (int i = 0; i < e->n_jobs; i++) vd__edge_job_free(e->jobs[i]);
     free(e->jobs);

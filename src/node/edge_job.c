@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "edge_internal.h"
+#include "node/metrics_hooks.h"
 #include "node/rcall.h"
 #include "vdag/base.h"
 #include "vdag/media.h"
@@ -400,6 +401,7 @@ void *vd__edge_job_main(void *arg)
                 for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
                 j->dropped += got;
                 vd__loadwin_drop(&j->lw, now, got);
+                vd__edge_metrics_drop(e->name, j->uid, got);
                 continue;
             }
             if (due > now) usleep((useconds_t)((due - now) * 1e3));
@@ -429,6 +431,7 @@ void *vd__edge_job_main(void *arg)
         }
         processed += got;
         vd__loadwin_step(&j->lw, t_step, vd_now_ms(), got);
+        vd__edge_metrics_step(e->name, j->uid, j->spec.dag, res, got);
         json_t *dl = json_object_get(res, "delay");
         for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
             j->sum_delay[s] += json_number_value(json_object_get(dl, j->spec.dag->stages[s].name));

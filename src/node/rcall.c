@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/metrics_hooks.h"
 #include "node/rcall.h"
 #include "vdag/base.h"
 
@@ -52,6 +53,7 @@ static void *worker(void *arg)
         double t0 = vd_now_ms();
         int rc = vd_transport_call(c->t, node, service, &req, &resp, timeout, &err);
         double ms = vd_now_ms() - t0;
+        vd__metrics_remote_call(node, service, req.len, resp.len, rc);
         vd_buf_free(&req);
         pthread_mutex_lock(&c->mu);
         vd_buf_free(&c->resp);

@@ -2,6 +2,7 @@
 
 #include "svc/svc_util.h"
 #include "vdag/base.h"
+#include "vdag/metrics.h"
 
 int vd__svc_load(const char *name, int threads, vd_model **out, vd_error *err)
 {
@@ -9,7 +10,15 @@ int vd__svc_load(const char *name, int threads, vd_model **out, vd_error *err)
     if (vd_model_path(name, path, sizeof path))
         return vd_fail(err, VD_ETOOBIG, "model path too long");
     vd_model_opts o = {.threads = threads > 0 ? threads : 1};
-    return vd_model_load(path, &o, out, err);
+    double t0 = vd_now_ms();
+    int rc = vd_model_load(path, &o, out, err);
+    if (!rc) {
+        char l[128];
+        vd_metric_observe("vdag_model_load_seconds",
+                          vd_metrics_labels(l, sizeof l, "model", name, (char *)NULL),
+                          (vd_now_ms() - t0) / 1e3);
+    }
+    return rc;
 }
 
 /* Bilinear sampling at pixel centres; outside the frame reads black. */
