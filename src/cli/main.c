@@ -30,6 +30,8 @@ static const vd_cli_cmd commands[] = {
     {"batch status", vd_cmd_batch_status, "list uploaded videos, or one video's statistics"},
     {"batch rm", vd_cmd_batch_rm, "remove an uploaded video, its queue items and results"},
     {"nn run", vd_cmd_nn_run, "run a TF.js graph model on a generated or image input"},
+    {"slice", vd_cmd_slice,
+     "a model's cut points, their profile here, and the cut a link model chooses"},
     {"bench models", vd_cmd_bench_models, "time the built-in models (median/p90 ms, GFLOP/s)"},
     {"bench gemm", vd_cmd_bench_gemm, "measure the machine's peak float32 GEMM GFLOP/s"},
     {"bench remote", vd_cmd_bench_remote,
