@@ -16,12 +16,14 @@
 
 static int usage_slice(void)
 {
-    fprintf(stderr,
-            "usage: vdag slice MODEL [--bandwidth 10mbit] [--rtt 20ms] [--edge-speed 0.25]\n"
-            "                  [--cloud-speed 1] [--format f32|f16|i8] [--image PATH]\n"
-            "                  [--quality 90] [--runs N] [--threads N] [--json]\n"
-            "  bandwidth: N[bit|kbit|mbit|gbit] (bits/s, as tc); rtt: N[us|ms|s] (ms if no unit)\n"
-            "  speeds are relative to this machine (0.25: four times slower)\n");
+    fprintf(
+        stderr,
+        "usage: vdag slice MODEL [--bandwidth 10mbit] [--rtt 20ms] [--edge-speed 0.25]\n"
+        "                  [--cloud-speed 1] [--format f32|f16|i8] [--image PATH]\n"
+        "                  [--quality 90] [--frame-height H] [--runs N] [--threads N] [--json]\n"
+        "  bandwidth: N[bit|kbit|mbit|gbit] (bits/s, as tc); rtt: N[us|ms|s] (ms if no unit)\n"
+        "  speeds are relative to this machine (0.25: four times slower)\n"
+        "  cloud-only sends --image as JPEG at the model's input size, or H pixels high\n");
     return 2;
 }
 
@@ -53,16 +55,21 @@ static double parse_ms(const char *s)
     return -1;
 }
 
-/* The frame as the cloud-only candidate sends it: the image at the model's input size,
- * JPEG at `quality`; encode and decode timed on this machine (best of 5). */
-static int measure_jpeg(const vd_tensor *in, const char *image, int quality, vd_slice_profile *p,
-                        vd_error *err)
+/* The frame as the cloud-only candidate sends it: the image at the model's input size (or
+ * frame_h pixels high, as a remote stage sends the frame at the plan's resolution), JPEG at
+ * `quality`; encode and decode timed on this machine (best of 5). */
+static int measure_jpeg(const vd_tensor *in, const char *image, int quality, int frame_h,
+                        vd_slice_profile *p, vd_error *err)
 {
     int nchw = in->ndim == 4 && in->shape[1] == 3 && in->shape[3] != 3;
     int h = (int)(nchw ? in->shape[2] : in->shape[1]),
         w = (int)(nchw ? in->shape[3] : in->shape[2]);
     vd_frame *f = NULL, *g = NULL;
     int rc = vd_image_load(image, &f, err);
+    if (!rc && frame_h > 0) { /* the frame at a plan's resolution, aspect kept */
+        h = frame_h;
+        w = (int)((long)f->width * frame_h / f->height) & ~1;
+    }
     if (!rc) rc = vd_frame_scale(f, w, h, &g, err);
     p->jpeg_enc_ms = p->jpeg_dec_ms = 1e30;
     for (int r = 0; r < 5 && !rc; r++) {
@@ -191,7 +198,7 @@ int vd_cmd_slice(int argc, char **argv)
     const char *model = NULL, *image = NULL;
     vd_slice_link l = {.bandwidth_bps = 10e6, .rtt_ms = 20, .edge_speed = 0.25, .cloud_speed = 1};
     vd_wire_fmt fmt = VD_WIRE_F32;
-    int runs = 5, threads = 1, quality = 90, json = 0;
+    int runs = 5, threads = 1, quality = 90, frame_h = 0, json = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int used = 1;
@@ -217,6 +224,8 @@ int vd_cmd_slice(int argc, char **argv)
         } else if (!strcmp(a, "--quality")) {
             quality = atoi(v);
             if (quality < 1 || quality > 100) return usage_slice();
+        } else if (!strcmp(a, "--frame-height")) {
+            if ((frame_h = atoi(v)) < 16 || frame_h > 4320) return usage_slice();
         } else if (!strcmp(a, "--runs")) {
             if ((runs = atoi(v)) < 1) return usage_slice();
         } else if (!strcmp(a, "--threads")) {
@@ -250,7 +259,7 @@ int vd_cmd_slice(int argc, char **argv)
     if (!rc) rc = vd_slicer_open(m, &s, &err);
     if (!rc) rc = vd_nn_make_input(vd_model_input(m, 0), model, spec, &in, &bytes, &err);
     if (!rc) rc = vd_slice_profile_run(s, in, bytes, runs, fmt, &p, &err);
-    if (!rc) rc = measure_jpeg(vd_model_input(m, 0), image, quality, &p, &err);
+    if (!rc) rc = measure_jpeg(vd_model_input(m, 0), image, quality, frame_h, &p, &err);
     if (!rc && !(c = calloc((size_t)p.n + 2, sizeof *c))) rc = vd_fail(&err, VD_ENOMEM, "oom");
     int best = 0, n = 0;
     if (!rc) n = rc = vd_slice_choose(&p, &l, c, &best, &err);
