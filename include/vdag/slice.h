@@ -145,7 +145,8 @@ typedef struct vd_slice_profile {
 } vd_slice_profile;
 
 /* Time every step over `runs` runs of `in` (after one warm-up run) and every cut's
- * message size and coding time in format f. Fills p (free with vd_slice_profile_free). */
+ * message size and coding time in format f. Fills p (free with vd_slice_profile_free).
+ * Uses the model's per-step profiling and leaves it off (vd_model_set_profiling). */
 int vd_slice_profile_run(vd_slicer *s, const void *in, size_t bytes, int runs, vd_wire_fmt f,
                          vd_slice_profile *p, vd_error *err);
 void vd_slice_profile_free(vd_slice_profile *p);
