@@ -5,8 +5,8 @@
 # each rate (both directions), a nats-server and `vdag slice serve` in the cloud namespace
 # pinned to core 1, `vdag slice call` in the edge namespace pinned to core 0 and capped to
 # EDGE_CPU % of it (cgroup v1 cpu quota). Each rate's table has every candidate's bytes,
-# the chooser's predicted latency (`vdag slice`, profiled on the uncapped core with
-# --edge-speed EDGE_CPU/100) and the measured median; the last line compares the
+# the chooser's predicted latency (`vdag slice` profiled on the cloud core, with the edge's
+# speed measured by profiling the model on the capped edge) and the measured median; the last line compares the
 # chooser's pick with the best measured candidate.
 #
 # Usage (root, iproute2, tc): flock /work/wt/bench.lock bench/slice.sh [build/vdag]
@@ -57,7 +57,6 @@ pids+=($!)
 for _ in $(seq 300); do grep -q ready "$tmp/serve.log" && break; sleep 0.1; done
 grep -q ready "$tmp/serve.log" || { cat "$tmp/serve.log" >&2; exit 1; }
 
-edge_speed=1
 if [ "$EDGE_CPU" -gt 0 ]; then
   mkdir -p "$cg"
   # a short period (4 ms at 25 %), so that a single inference of a few ms is slowed down too, not
@@ -66,7 +65,6 @@ if [ "$EDGE_CPU" -gt 0 ]; then
   [ "$period" -lt 4000 ] && period=4000
   echo "$period" > "$cg/cpu.cfs_period_us"
   echo $((period * EDGE_CPU / 100)) > "$cg/cpu.cfs_quota_us"
-  edge_speed=$(python3 -c "print($EDGE_CPU/100)")
 fi
 # edge CMD...: in the edge namespace, on core 0, in the capped cgroup
 edge() {
@@ -75,7 +73,15 @@ edge() {
 }
 
 fh=(); [ "$FRAME_HEIGHT" -gt 0 ] && fh=(--frame-height "$FRAME_HEIGHT")
-echo "# $MODEL: $FORMAT tensors, edge capped to ${EDGE_CPU}% of a core (edge speed $edge_speed)," \
+# The edge's speed relative to the cloud core, measured in place (each "machine" profiles
+# the model itself; on a shared box the quota alone says little): whole-run time on the
+# cloud core over that on the capped edge.
+total() { python3 -c 'import json,sys; print(json.load(sys.stdin)["total_ms"])'; }
+edge_ms=$(edge "$vdag" slice "$MODEL" --runs 10 --json | total)
+cloud_ms=$(taskset -c 1 "$vdag" slice "$MODEL" --runs 10 --json | total)
+edge_speed=$(python3 -c "print('%.4f' % ($cloud_ms / $edge_ms))")
+echo "# $MODEL: $FORMAT tensors, edge capped to ${EDGE_CPU}% of a core: a run takes $edge_ms ms" \
+  "there, $cloud_ms ms on the cloud core (edge speed $edge_speed)," \
   "$FRAMES frames per candidate, $(nproc) cores, $(date -u +%F)"
 for r in $RATES; do
   # 1 ms of the rate, at least two full packets: a larger bucket would let a whole tensor
