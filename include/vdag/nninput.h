@@ -24,5 +24,9 @@ int vd_nn_make_input(const vd_tensor *in, const char *model, const char *spec, v
 /* The image:PATH part of vd_nn_make_input (src/nn/image_input.c, uses src/media). */
 int vd_nn_image_input(const vd_tensor *in, const char *model, const char *path, void **out,
                       size_t *bytes, vd_error *err);
+/* The same from a decoded frame (RGB24), which stays the caller's. */
+struct vd_frame;
+int vd_nn_frame_input(const vd_tensor *in, const char *model, const struct vd_frame *img,
+                      void **out, size_t *bytes, vd_error *err);
 
 #endif

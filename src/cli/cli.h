@@ -6,6 +6,9 @@
 #define VDAG_CLI_H
 
 int vd_cmd_nn_run(int argc, char **argv);       /* vdag nn run MODEL ... */
+int vd_cmd_slice_serve(int argc, char **argv);  /* vdag slice serve (cmd_slice_net.c) */
+int vd_cmd_slice_call(int argc, char **argv);   /* vdag slice call (cmd_slice_net.c) */
+int vd_cmd_slice(int argc, char **argv);        /* vdag slice MODEL ... (cmd_slice.c) */
 int vd_cmd_bench_models(int argc, char **argv); /* vdag bench models ... */
 int vd_cmd_bench_gemm(int argc, char **argv);   /* vdag bench gemm ... */
 int vd_cmd_bench_remote(int argc, char **argv); /* vdag bench remote ... (cmd_bench_net.c) */

@@ -1,4 +1,5 @@
-/* image:PATH inputs for vdag nn run: load, squash-resize to the model input, scale. */
+/* image:PATH inputs for vdag nn run, and frames (a remote part B's JPEG): squash-resize to
+ * the model input, scale. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,18 @@ int vd_nn_image_input(const vd_tensor *in, const char *model, const char *path, 
                       size_t *bytes, vd_error *err)
 {
     *out = NULL;
+    vd_frame *img;
+    int rc = vd_image_load(path, &img, err);
+    if (rc) return rc;
+    rc = vd_nn_frame_input(in, model, img, out, bytes, err);
+    vd_frame_free(img);
+    return rc;
+}
+
+int vd_nn_frame_input(const vd_tensor *in, const char *model, const vd_frame *img, void **out,
+                      size_t *bytes, vd_error *err)
+{
+    *out = NULL;
     if (in->ndim != 4) return vd_fail(err, VD_EUNSUPP, "image input needs a 4-D model input");
     int nchw = in->shape[1] == 3 && in->shape[3] != 3;
     int h = (int)(nchw ? in->shape[2] : in->shape[1]),
@@ -17,11 +30,8 @@ int vd_nn_image_input(const vd_tensor *in, const char *model, const char *path, 
     int c = (int)(nchw ? in->shape[1] : in->shape[3]);
     if (c != 3)
         return vd_fail(err, VD_EUNSUPP, "image input needs 3 channels, the model has %d", c);
-    vd_frame *img, *sc;
-    int rc = vd_image_load(path, &img, err);
-    if (rc) return rc;
-    rc = vd_frame_scale(img, w, h, &sc, err);
-    vd_frame_free(img);
+    vd_frame *sc;
+    int rc = vd_frame_scale(img, w, h, &sc, err);
     if (rc) return rc;
     int blaze = model && strstr(model, "blazeface");
     int pixels = model && strstr(model, "centernet"); /* centernet takes 0..255 */

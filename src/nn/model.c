@@ -159,7 +159,12 @@ int vd__finalize(vd__model *m, vd_error *err)
 int vd__run_steps(vd__model *m, vd_error *err)
 {
     if (m->prof_ms) m->prof_runs++;
-    for (int i = 0; i < m->n_steps; i++) {
+    return vd__run_range(m, 0, m->n_steps, err);
+}
+
+int vd__run_range(vd__model *m, int first, int end, vd_error *err)
+{
+    for (int i = first; i < end; i++) {
         vd__step *s = &m->steps[i];
         uint64_t t0 = m->prof_ms ? vd_now_ns() : 0;
         if (s->ops->run) {

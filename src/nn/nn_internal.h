@@ -342,6 +342,8 @@ int vd__lower(vd__model *m, vd_error *err);
 /* model.c */
 int vd__finalize(vd__model *m, vd_error *err);
 int vd__run_steps(vd__model *m, vd_error *err);
+/* Steps [first, end) only (slice.c: a model run as two parts); per-step profile as above. */
+int vd__run_range(vd__model *m, int first, int end, vd_error *err);
 void vd__steps_free(vd__model *m);
 void vd__step_fini(vd__step *s); /* frees what s->params owns */
 /* 0, or VD_EBACKEND naming the step's node when XNNPACK refused to create/set it up. */
