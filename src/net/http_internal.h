@@ -18,12 +18,15 @@
 #ifndef VDAG_NET_HTTP_INTERNAL_H
 #define VDAG_NET_HTTP_INTERNAL_H
 
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 
 #include "vdag/error.h"
+#include "vdag/net.h"
 
 /* ---- limits ------------------------------------------------------------------------------ */
 
@@ -119,5 +122,65 @@ int vd__http_body_type_ok(const char *ct);
 /* Count one answered request: route is the route's path pattern ("/user/video/"), or
  * "unmatched" for a request no route took. */
 void vd__http_count(const char *route, const char *method, int status, double seconds);
+
+/* ---- the server's request state, shared by http_server.c and http_sink.c ---------------- */
+
+#define VD__HTTP_DISCARD_MAX ((unsigned long long)64 << 20) /* then drop a chunked upload */
+
+struct vd_http_server {
+    struct MHD_Daemon *d;
+    vd__http_guard *g;     /* the listening socket and admission */
+    vd_http_route *routes; /* the routes, then the open routes (from open_from on): a copy */
+    int n_routes, open_from;
+    char *token;
+    char *cors; /* the one origin allowed cross-site ("*": any), NULL: none */
+    size_t max_body;
+    atomic_int stopping;
+    struct sockaddr_storage addr;
+};
+
+typedef struct sink_state sink_state; /* http_sink.c */
+
+/* One request's state between the calls of on_request (MHD's con_cls). */
+typedef struct req_state {
+    const vd_http_route *route;
+    const char *tail;
+    unsigned char *body;
+    size_t len, cap;
+    unsigned long long discarded; /* bytes dropped after max_body was passed */
+    unsigned long long declared;  /* Content-Length when it was over max_body, else 0 */
+    int too_big;
+    int replied;    /* a response was queued on the first call */
+    sink_state *sk; /* a route with a sink: the streamed upload */
+    int started;    /* the first call ran (the state is made earlier, by uri_log) */
+    int bad_status; /* the target as sent is refused (uri_log): this HTTP status, bad_why */
+    char bad_why[160];
+    vd_http_resp late;   /* an error to send once the body is read and dropped (415) */
+    double t0;           /* when the request's state was made (ms), for its duration */
+    const char *counted; /* the route it is counted under (metrics) */
+    char method[12];
+} req_state;
+
+/* http_server.c: free a response's body and headers; send one (allow: the Allow header of a
+ * 405, or NULL); a JSON error; a handler's response or its failure (rc). */
+void vd__http_free_resp(vd_http_resp *r);
+enum MHD_Result vd__http_send_resp(vd_http_server *s, struct MHD_Connection *c, vd_http_resp *r,
+                                   const char *allow);
+enum MHD_Result vd__http_send_error(vd_http_server *s, struct MHD_Connection *c, const char *allow,
+                                    int http_status, int status, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+enum MHD_Result vd__http_send_handler_resp(vd_http_server *s, struct MHD_Connection *c,
+                                           const char *url, const char *method, int rc,
+                                           vd_http_resp *rp);
+void vd__http_verror(vd_http_resp *r, int http_status, int status, const char *fmt, va_list ap);
+
+/* http_sink.c: a route with a sink (uploads): its first call (headers), its body calls, and
+ * the end of the request (the sink finished or aborted). */
+enum MHD_Result vd__http_sink_first(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                    const char *method, req_state *q);
+enum MHD_Result vd__http_sink_body(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *upload, size_t *upload_size,
+                                   req_state *q);
+void vd__http_sink_done(req_state *q);
 
 #endif

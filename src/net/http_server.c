@@ -12,7 +12,7 @@
  *
  * A route with a sink (vd_http_sink, uploads) takes another path after routing: its body is
  * handed to the sink as it arrives (through MHD's post processor for a multipart field),
- * counted against the sink's max_size while it streams; see the sink section below.
+ * counted against the sink's max_size while it streams (http_sink.c).
  *
  * The "status" of the server's own JSON errors is the vdag error code (VD_ENOTFOUND for
  * 404, VD_EUNSUPP for 405 and 415, VD_EAUTH for 401 and 403, VD_ETOOBIG for 413, the
@@ -47,44 +47,9 @@
 #define CONN_MEMORY      (128 * 1024)
 #define STREAM_BLOCK     (64 * 1024)
 #define DEFAULT_MAX_BODY ((size_t)16 << 20)
-#define DISCARD_MAX      ((unsigned long long)64 << 20) /* then drop a chunked upload */
 #define HEALTHZ          "/healthz"
 #define SIGN_PATH        "/auth/sign_url"
 #define ROUTES_PATH      "/routes"
-
-struct vd_http_server {
-    struct MHD_Daemon *d;
-    vd__http_guard *g;     /* the listening socket and admission */
-    vd_http_route *routes; /* the routes, then the open routes (from open_from on): a copy */
-    int n_routes, open_from;
-    char *token;
-    char *cors; /* the one origin allowed cross-site ("*": any), NULL: none */
-    size_t max_body;
-    atomic_int stopping;
-    struct sockaddr_storage addr;
-};
-
-typedef struct sink_state sink_state;
-
-/* One request's state between the calls of on_request (MHD's con_cls). */
-typedef struct req_state {
-    const vd_http_route *route;
-    const char *tail;
-    unsigned char *body;
-    size_t len, cap;
-    unsigned long long discarded; /* bytes dropped after max_body was passed */
-    unsigned long long declared;  /* Content-Length when it was over max_body, else 0 */
-    int too_big;
-    int replied;    /* a response was queued on the first call */
-    sink_state *sk; /* a route with a sink: the streamed upload */
-    int started;    /* the first call ran (the state is made earlier, by uri_log) */
-    int bad_status; /* the target as sent is refused (uri_log): this HTTP status, bad_why */
-    char bad_why[160];
-    vd_http_resp late;   /* an error to send once the body is read and dropped (415) */
-    double t0;           /* when the request's state was made (ms), for its duration */
-    const char *counted; /* the route it is counted under (metrics) */
-    char method[12];
-} req_state;
 
 /* A streamed response's state (the MHD content reader's cls). */
 typedef struct stream_state {
@@ -117,7 +82,7 @@ void vd_http_json(vd_http_resp *r, int http_status, json_t *j)
     r->len = s ? strlen(s) : 0;
 }
 
-static void verror(vd_http_resp *r, int http_status, int status, const char *fmt, va_list ap)
+void vd__http_verror(vd_http_resp *r, int http_status, int status, const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -136,7 +101,7 @@ void vd_http_error(vd_http_resp *r, int http_status, int code, const char *fmt, 
 {
     va_list ap;
     va_start(ap, fmt);
-    verror(r, http_status, code, fmt, ap);
+    vd__http_verror(r, http_status, code, fmt, ap);
     va_end(ap);
 }
 
@@ -165,7 +130,7 @@ void vd_http_fail(vd_http_resp *r, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    verror(r, vd_http_status_of(code), code, fmt, ap);
+    vd__http_verror(r, vd_http_status_of(code), code, fmt, ap);
     va_end(ap);
 }
 
@@ -213,7 +178,7 @@ static void stream_done(void *cls)
     free(st);
 }
 
-static void free_resp(vd_http_resp *r)
+void vd__http_free_resp(vd_http_resp *r)
 {
     free(r->body);
     r->body = NULL;
@@ -239,14 +204,14 @@ static void add_cors(vd_http_server *s, struct MHD_Connection *c, struct MHD_Res
 }
 
 /* Queue r (always consumed). */
-static enum MHD_Result send_resp(vd_http_server *s, struct MHD_Connection *c, vd_http_resp *r,
-                                 const char *allow)
+enum MHD_Result vd__http_send_resp(vd_http_server *s, struct MHD_Connection *c, vd_http_resp *r,
+                                   const char *allow)
 {
     struct MHD_Response *mr;
     if (r->stream) {
         stream_state *st = malloc(sizeof *st);
         if (!st) {
-            free_resp(r);
+            vd__http_free_resp(r);
             return MHD_NO;
         }
         *st = (stream_state){s, c, r->stream, r->stream_arg, r->stream_free};
@@ -265,7 +230,7 @@ static enum MHD_Result send_resp(vd_http_server *s, struct MHD_Connection *c, vd
         else
             mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!mr) {
-            free_resp(r);
+            vd__http_free_resp(r);
             return MHD_NO;
         }
         r->body = NULL;
@@ -281,18 +246,18 @@ static enum MHD_Result send_resp(vd_http_server *s, struct MHD_Connection *c, vd
     return ret;
 }
 
-static enum MHD_Result send_error(vd_http_server *s, struct MHD_Connection *c, const char *allow,
-                                  int http_status, int status, const char *fmt, ...)
+enum MHD_Result vd__http_send_error(vd_http_server *s, struct MHD_Connection *c, const char *allow,
+                                    int http_status, int status, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
-static enum MHD_Result send_error(vd_http_server *s, struct MHD_Connection *c, const char *allow,
-                                  int http_status, int status, const char *fmt, ...)
+enum MHD_Result vd__http_send_error(vd_http_server *s, struct MHD_Connection *c, const char *allow,
+                                    int http_status, int status, const char *fmt, ...)
 {
     vd_http_resp r = {0};
     va_list ap;
     va_start(ap, fmt);
-    verror(&r, http_status, status, fmt, ap);
+    vd__http_verror(&r, http_status, status, fmt, ap);
     va_end(ap);
-    return send_resp(s, c, &r, allow);
+    return vd__http_send_resp(s, c, &r, allow);
 }
 
 /* ---- routing -------------------------------------------------------------------------- */
@@ -356,7 +321,7 @@ static enum MHD_Result send_empty(vd_http_server *s, struct MHD_Connection *c, i
                                   const char *allow)
 {
     vd_http_resp r = {.status = status, .content_type = "application/json"};
-    return send_resp(s, c, &r, allow);
+    return vd__http_send_resp(s, c, &r, allow);
 }
 
 /* A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method): answered alike
@@ -365,10 +330,11 @@ static enum MHD_Result send_empty(vd_http_server *s, struct MHD_Connection *c, i
 static enum MHD_Result preflight(vd_http_server *s, struct MHD_Connection *c, const char *origin)
 {
     if (!s->cors || (strcmp(s->cors, "*") && strcmp(s->cors, origin)))
-        return send_error(s, c, NULL, 403, VD_EAUTH,
-                          "origin '%s' may not call this server: start it with --cors %s to "
-                          "allow it",
-                          origin, origin);
+        return vd__http_send_error(
+            s, c, NULL, 403, VD_EAUTH,
+            "origin '%s' may not call this server: start it with --cors %s to "
+            "allow it",
+            origin, origin);
     struct MHD_Response *mr =
         MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!mr) return MHD_NO;
@@ -401,13 +367,13 @@ static int authorized(vd_http_server *s, struct MHD_Connection *c, const char *u
 static enum MHD_Result sign_url(vd_http_server *s, struct MHD_Connection *c, const char *method)
 {
     if (!method_is(method, "GET") && !method_is(method, "HEAD"))
-        return send_error(s, c, "GET", 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: GET",
-                          method, SIGN_PATH);
+        return vd__http_send_error(s, c, "GET", 405, VD_EUNSUPP,
+                                   "method %s not allowed on %s: allowed: GET", method, SIGN_PATH);
     vd_http_resp r = {0};
     vd__http_sign_url_reply(s->token, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path"),
                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ttl"),
                             (long)time(NULL), &r);
-    return send_resp(s, c, &r, NULL);
+    return vd__http_send_resp(s, c, &r, NULL);
 }
 
 /* GET /routes: every route this server serves, its own included (docs/openapi.yaml is
@@ -415,8 +381,9 @@ static enum MHD_Result sign_url(vd_http_server *s, struct MHD_Connection *c, con
 static enum MHD_Result list_routes(vd_http_server *s, struct MHD_Connection *c, const char *method)
 {
     if (!method_is(method, "GET") && !method_is(method, "HEAD"))
-        return send_error(s, c, "GET", 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: GET",
-                          method, ROUTES_PATH);
+        return vd__http_send_error(s, c, "GET", 405, VD_EUNSUPP,
+                                   "method %s not allowed on %s: allowed: GET", method,
+                                   ROUTES_PATH);
     json_t *a = json_array();
     for (int i = 0; i < s->n_routes; i++) {
         const vd_http_route *rt = &s->routes[i];
@@ -430,7 +397,7 @@ static enum MHD_Result list_routes(vd_http_server *s, struct MHD_Connection *c, 
         a, json_pack("{s:s,s:s,s:b}", "method", "GET", "path", ROUTES_PATH, "open", 0));
     vd_http_resp r = {0};
     vd_http_json(&r, 200, json_pack("{s:i,s:o}", "status", 0, "routes", a));
-    return send_resp(s, c, &r, NULL);
+    return vd__http_send_resp(s, c, &r, NULL);
 }
 
 static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -456,14 +423,16 @@ static int refuse(vd_http_server *s, struct MHD_Connection *c, const char *url, 
                   req_state *q, enum MHD_Result *ret)
 {
     if (q->bad_status)
-        return *ret = send_error(s, c, NULL, q->bad_status,
-                                 q->bad_status == 414 ? VD_ETOOBIG : VD_EFORMAT, "%s", q->bad_why),
+        return *ret = vd__http_send_error(s, c, NULL, q->bad_status,
+                                          q->bad_status == 414 ? VD_ETOOBIG : VD_EFORMAT, "%s",
+                                          q->bad_why),
                1;
     size_t hb = 0; /* a later request on a kept-alive connection skipped the guard's check */
     MHD_get_connection_values(c, MHD_HEADER_KIND, header_bytes, &hb);
     if (hb > VD__HTTP_HEAD_MAX)
-        return *ret = send_error(s, c, NULL, 431, VD_ETOOBIG,
-                                 "the request headers are over 32 KiB: send fewer or shorter ones"),
+        return *ret = vd__http_send_error(
+                   s, c, NULL, 431, VD_ETOOBIG,
+                   "the request headers are over 32 KiB: send fewer or shorter ones"),
                1;
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
     if (origin && method_is(method, "OPTIONS") &&
@@ -472,29 +441,24 @@ static int refuse(vd_http_server *s, struct MHD_Connection *c, const char *url, 
     if (!is_safe(method) &&
         !vd__http_origin_ok(s->cors, origin,
                             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
-        return *ret = send_error(s, c, NULL, 403, VD_EAUTH,
-                                 "a %s from the web page of origin '%s' is refused: start the "
-                                 "server with --cors %s to allow that origin",
-                                 method, origin, origin),
+        return *ret = vd__http_send_error(
+                   s, c, NULL, 403, VD_EAUTH,
+                   "a %s from the web page of origin '%s' is refused: start the "
+                   "server with --cors %s to allow that origin",
+                   method, origin, origin),
                1;
     int healthz = (method_is(method, "GET") || method_is(method, "HEAD")) &&
                   (!strcmp(url, HEALTHZ) || open_route(s, url, method));
     if (s->token && !healthz && !authorized(s, c, url, method))
-        return *ret = send_error(s, c, NULL, 401, VD_EAUTH,
-                                 "missing or wrong bearer token: %s %s needs the header "
-                                 "'Authorization: Bearer <token>' with this server's token (or, "
-                                 "for a GET, a URL signed by GET " SIGN_PATH "?path=…)",
-                                 method, url),
+        return *ret = vd__http_send_error(
+                   s, c, NULL, 401, VD_EAUTH,
+                   "missing or wrong bearer token: %s %s needs the header "
+                   "'Authorization: Bearer <token>' with this server's token (or, "
+                   "for a GET, a URL signed by GET " SIGN_PATH "?path=…)",
+                   method, url),
                1;
     return 0;
 }
-
-static enum MHD_Result sink_first(vd_http_server *s, struct MHD_Connection *c, const char *url,
-                                  const char *method, req_state *q);
-static enum MHD_Result sink_body(vd_http_server *s, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *upload, size_t *upload_size,
-                                 req_state *q);
-static void sink_done(req_state *q);
 
 static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, const char *url,
                                   const char *method, req_state *q)
@@ -515,15 +479,16 @@ static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, c
         return q->replied = 1, send_empty(s, c, 204, allow);
     }
     if (!q->route && !known)
-        return q->replied = 1, send_error(s, c, NULL, 404, VD_ENOTFOUND,
-                                          "no route for %s %s: check the URL path", method, url);
+        return q->replied = 1,
+               vd__http_send_error(s, c, NULL, 404, VD_ENOTFOUND,
+                                   "no route for %s %s: check the URL path", method, url);
     if (!q->route)
         return q->replied = 1,
-               send_error(s, c, allow, 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: %s",
-                          method, url, allow);
+               vd__http_send_error(s, c, allow, 405, VD_EUNSUPP,
+                                   "method %s not allowed on %s: allowed: %s", method, url, allow);
     size_t n = strlen(q->route->path);
     q->tail = q->route->path[n - 1] == '/' ? url + n : "";
-    if (q->route->fn == vd_http_sink_route) return sink_first(s, c, url, method, q);
+    if (q->route->fn == vd_http_sink_route) return vd__http_sink_first(s, c, url, method, q);
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te =
@@ -533,17 +498,18 @@ static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, c
         /* over the limit: read and drop the body, then reply 413, so the client (which may
          * already be sending it) gets the reply instead of a reset connection; only an
          * absurd size is refused before its body */
-        if (v > s->max_body && v <= DISCARD_MAX + s->max_body) {
+        if (v > s->max_body && v <= VD__HTTP_DISCARD_MAX + s->max_body) {
             q->too_big = 1;
             q->declared = v;
             return MHD_YES;
         }
         if (v > s->max_body)
             return q->replied = 1,
-                   send_error(s, c, NULL, 413, VD_ETOOBIG,
-                              "request body of %llu bytes is over this server's limit of %zu "
-                              "bytes: send less",
-                              v, s->max_body);
+                   vd__http_send_error(
+                       s, c, NULL, 413, VD_ETOOBIG,
+                       "request body of %llu bytes is over this server's limit of %zu "
+                       "bytes: send less",
+                       v, s->max_body);
     }
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if ((v > 0 || te) && !vd__http_body_type_ok(ct)) { /* answered once the body is dropped */
@@ -572,9 +538,9 @@ static int append_body(req_state *q, const char *data, size_t n)
     return 0;
 }
 
-static enum MHD_Result send_handler_resp(vd_http_server *s, struct MHD_Connection *c,
-                                         const char *url, const char *method, int rc,
-                                         vd_http_resp *rp);
+enum MHD_Result vd__http_send_handler_resp(vd_http_server *s, struct MHD_Connection *c,
+                                           const char *url, const char *method, int rc,
+                                           vd_http_resp *rp);
 
 static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, const char *url,
                                    const char *method, req_state *q)
@@ -590,31 +556,32 @@ static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, 
     if (q->body) q->body[q->len] = 0;
     vd_http_resp r = {.status = 200};
     int rc = q->route->fn(q->route->arg, &req, &r);
-    return send_handler_resp(s, c, url, method, rc, &r);
+    return vd__http_send_handler_resp(s, c, url, method, rc, &r);
 }
 
 /* Send what a handler (or a sink's finish) returned, with the defaults of vd_http_server_start:
  * an error code without an error body becomes a JSON error, no body {"status":0}. */
-static enum MHD_Result send_handler_resp(vd_http_server *s, struct MHD_Connection *c,
-                                         const char *url, const char *method, int rc,
-                                         vd_http_resp *rp)
+enum MHD_Result vd__http_send_handler_resp(vd_http_server *s, struct MHD_Connection *c,
+                                           const char *url, const char *method, int rc,
+                                           vd_http_resp *rp)
 {
     vd_http_resp r = *rp;
     int has_body = r.body || r.stream;
     if (rc < 0 && !(r.status >= 400 && has_body)) {
         int st = r.status >= 400 ? r.status : 500;
-        free_resp(&r);
-        return send_error(s, c, NULL, st, rc, "%s %s failed: %s", method, url, vd_strerror(rc));
+        vd__http_free_resp(&r);
+        return vd__http_send_error(s, c, NULL, st, rc, "%s %s failed: %s", method, url,
+                                   vd_strerror(rc));
     }
     if (!has_body) {
         if (r.status >= 400) {
-            return send_error(s, c, NULL, r.status, VD_EREMOTE, "%s %s failed with HTTP %d", method,
-                              url, r.status);
+            return vd__http_send_error(s, c, NULL, r.status, VD_EREMOTE,
+                                       "%s %s failed with HTTP %d", method, url, r.status);
         }
         vd_http_json(&r, r.status ? r.status : 200, json_pack("{s:i}", "status", 0));
     }
     if (!r.status) r.status = 200;
-    return send_resp(s, c, &r, NULL);
+    return vd__http_send_resp(s, c, &r, NULL);
 }
 
 /* A reply in the middle of a body, which libmicrohttpd cannot queue: written to the socket
@@ -626,7 +593,7 @@ static enum MHD_Result reply_mid_body(struct MHD_Connection *c, vd_http_resp *r)
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     size_t len = 0;
     char *raw = r->body ? vd__http_raw_reply(r->status, r->body, &len) : NULL;
-    free_resp(r);
+    vd__http_free_resp(r);
     if (!ci || !raw) {
         free(raw);
         return MHD_NO;
@@ -643,7 +610,7 @@ static enum MHD_Result reply_mid_body(struct MHD_Connection *c, vd_http_resp *r)
     free(raw);
     shutdown(fd, SHUT_WR);
     char buf[16384];
-    for (size_t drained = 0; drained < DISCARD_MAX && vd_now_ms() - t0 < 2000;) {
+    for (size_t drained = 0; drained < VD__HTTP_DISCARD_MAX && vd_now_ms() - t0 < 2000;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 100) <= 0) continue;
         ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -653,7 +620,7 @@ static enum MHD_Result reply_mid_body(struct MHD_Connection *c, vd_http_resp *r)
     return MHD_NO;
 }
 
-/* The rest of an over-long or refused body is dropped; past DISCARD_MAX (a chunked body
+/* The rest of an over-long or refused body is dropped; past VD__HTTP_DISCARD_MAX (a chunked body
  * that does not end) the reply goes out at once (mid_body) and the connection closes. */
 static enum MHD_Result refused_body_reply(vd_http_server *s, struct MHD_Connection *c, req_state *q,
                                           int mid_body)
@@ -671,16 +638,16 @@ static enum MHD_Result refused_body_reply(vd_http_server *s, struct MHD_Connecti
     if (q->late.body) {
         vd_http_resp r = q->late;
         q->late = (vd_http_resp){0};
-        return send_resp(s, c, &r, NULL);
+        return vd__http_send_resp(s, c, &r, NULL);
     }
     if (q->declared)
-        return send_error(s, c, NULL, 413, VD_ETOOBIG,
-                          "request body of %llu bytes is over this server's limit of %zu "
-                          "bytes: send less",
-                          q->declared, s->max_body);
-    return send_error(s, c, NULL, 413, VD_ETOOBIG,
-                      "request body is over this server's limit of %zu bytes: send less",
-                      s->max_body);
+        return vd__http_send_error(s, c, NULL, 413, VD_ETOOBIG,
+                                   "request body of %llu bytes is over this server's limit of %zu "
+                                   "bytes: send less",
+                                   q->declared, s->max_body);
+    return vd__http_send_error(s, c, NULL, 413, VD_ETOOBIG,
+                               "request body is over this server's limit of %zu bytes: send less",
+                               s->max_body);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -697,8 +664,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(q->method, sizeof q->method, "%s", method);
         vd__guard_phase(c, VD__PHASE_RECEIVE);
         if (atomic_load(&s->stopping))
-            return q->replied = 1,
-                   send_error(s, c, NULL, 503, VD_ESTATE, "server is shutting down: retry later");
+            return q->replied = 1, vd__http_send_error(s, c, NULL, 503, VD_ESTATE,
+                                                       "server is shutting down: retry later");
         return first_call(s, c, url, method, q);
     }
     if (*upload_size)
@@ -709,7 +676,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    if (q->sk) return sink_body(s, c, url, method, upload, upload_size, q);
+    if (q->sk) return vd__http_sink_body(s, c, url, method, upload, upload_size, q);
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
@@ -722,8 +689,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (q->too_big || q->late.body) {
             q->discarded += n;
             /* a chunked upload that never ends: answer now */
-            return q->discarded > DISCARD_MAX + s->max_body ? refused_body_reply(s, c, q, 1)
-                                                            : MHD_YES;
+            return q->discarded > VD__HTTP_DISCARD_MAX + s->max_body
+                       ? refused_body_reply(s, c, q, 1)
+                       : MHD_YES;
         }
         if (append_body(q, upload, n)) {
             q->too_big = 1; /* reported as 413 below: cannot hold it */
@@ -762,213 +730,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (q->started && ci)
         vd__http_count(q->counted ? q->counted : "refused", q->method, (int)ci->http_status,
                        (vd_now_ms() - q->t0) / 1e3);
-    sink_done(q);
-    free_resp(&q->late);
+    vd__http_sink_done(q);
+    vd__http_free_resp(&q->late);
     free(q->body);
     free(q);
     *con_cls = NULL;
-}
-
-/* ---- streamed request bodies (routes with a sink) --------------------------------------- */
-
-/* An upload's state: the sink's context between begin and finish/abort, the multipart parser,
- * and the reply kept for when the upload fails early (the rest of the body is then read and
- * dropped, so that the client, still sending, gets the reply and not a reset). */
-struct sink_state {
-    const vd_http_sink *k;
-    void *ctx;
-    int open; /* begin succeeded; neither finish nor abort ran yet */
-    struct MHD_PostProcessor *pp;
-    int multipart;              /* the body is multipart/form-data, parsed by pp */
-    unsigned long long got;     /* body bytes received */
-    unsigned long long written; /* bytes handed to write() */
-    unsigned long long dropped; /* bytes read and dropped after a failure */
-    int field_seen, field_done;
-    char *name;         /* the field's file name */
-    int failed;         /* the rest of the body is dropped; reply is the answer */
-    vd_http_resp reply; /* the error reply of a failed upload */
-};
-
-int vd_http_sink_route(void *sink, const vd_http_req *req, vd_http_resp *resp)
-{
-    (void)sink, (void)req;
-    vd_http_error(resp, 500, VD_ESTATE, "a streamed-upload route was called as a plain handler");
-    return VD_ESTATE;
-}
-
-/* End the upload with an error reply (the first failure wins); the sink is aborted. */
-static void sink_fail(sink_state *k, vd_http_resp *r)
-{
-    if (k->failed) {
-        free_resp(r);
-        return;
-    }
-    k->failed = 1;
-    k->reply = *r;
-    if (!k->reply.body) {
-        vd_http_resp e = {0};
-        vd_http_error(&e, k->reply.status >= 400 ? k->reply.status : 500, VD_EIO,
-                      "upload failed after %llu bytes", k->got);
-        k->reply = e;
-    }
-    if (k->open) k->k->abort(k->ctx);
-    k->open = 0;
-}
-
-static void sink_fail_msg(sink_state *k, int http_status, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void sink_fail_msg(sink_state *k, int http_status, int code, const char *fmt, ...)
-{
-    vd_http_resp r = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    verror(&r, http_status, code, fmt, ap);
-    va_end(ap);
-    sink_fail(k, &r);
-}
-
-static void sink_write(sink_state *k, const char *data, size_t n)
-{
-    if (k->failed || !n) return;
-    vd_http_resp r = {0};
-    if (k->k->write(k->ctx, data, n, &r) < 0) {
-        sink_fail(k, &r);
-        return;
-    }
-    free_resp(&r);
-    k->written += n;
-}
-
-/* MHD's post processor: the sink's field goes to write(), every other part is skipped. */
-static enum MHD_Result sink_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *filename, const char *content_type,
-                                 const char *transfer_encoding, const char *data, uint64_t off,
-                                 size_t size)
-{
-    (void)kind, (void)content_type, (void)transfer_encoding;
-    sink_state *k = cls;
-    if (!key || strcmp(key, k->k->field) != 0) {
-        if (k->field_seen) k->field_done = 1;
-        return MHD_YES;
-    }
-    if (k->field_seen && off == 0 && k->written) k->field_done = 1; /* a second part: ignored */
-    if (k->field_done) return MHD_YES;
-    if (!k->field_seen) {
-        k->field_seen = 1;
-        k->name = strdup(filename ? filename : "");
-    }
-    sink_write(k, data, size);
-    return k->failed ? MHD_NO : MHD_YES;
-}
-
-static enum MHD_Result sink_first(vd_http_server *s, struct MHD_Connection *c, const char *url,
-                                  const char *method, req_state *q)
-{
-    sink_state *k = calloc(1, sizeof *k);
-    if (!k) return MHD_NO;
-    q->sk = k;
-    k->k = q->route->arg;
-    unsigned long long max = k->k->max_size;
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long v = cl ? strtoull(cl, NULL, 10) : 0;
-    if (v > max) {
-        if (v > DISCARD_MAX + max) /* absurd: answer before the body */
-            return q->replied = 1, send_error(s, c, NULL, 413, VD_ETOOBIG,
-                                              "upload of %llu bytes is over this server's limit "
-                                              "of %llu bytes: send a smaller file",
-                                              v, max);
-        sink_fail_msg(k, 413, VD_ETOOBIG,
-                      "upload of %llu bytes is over this server's limit of %llu bytes: send a "
-                      "smaller file",
-                      v, max);
-        return MHD_YES;
-    }
-    vd_http_req req = {.method = method,
-                       .path = url,
-                       .tail = q->tail,
-                       .body = (const unsigned char *)"",
-                       .conn_ = c};
-    vd_http_resp r = {0};
-    if (k->k->begin(k->k->arg, &req, &k->ctx, &r) < 0) {
-        if (!r.body) r.status = r.status >= 400 ? r.status : 400;
-        sink_fail(k, &r);
-        return MHD_YES;
-    }
-    free_resp(&r);
-    k->open = 1;
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    k->multipart = k->k->field && ct && !strncasecmp(ct, "multipart/form-data", 19);
-    if (k->multipart && !(k->pp = MHD_create_post_processor(c, 64 * 1024, sink_iter, k)))
-        sink_fail_msg(k, 400, VD_EFORMAT,
-                      "malformed multipart/form-data request: no boundary in the Content-Type "
-                      "header");
-    return MHD_YES;
-}
-
-static enum MHD_Result sink_body(vd_http_server *s, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *upload, size_t *upload_size,
-                                 req_state *q)
-{
-    sink_state *k = q->sk;
-    if (*upload_size) {
-        size_t n = *upload_size;
-        *upload_size = 0;
-        k->got += n;
-        if (k->failed) { /* a chunked upload that never ends: stop listening */
-            k->dropped += n;
-            return k->dropped > DISCARD_MAX ? MHD_NO : MHD_YES;
-        }
-        if (k->got > k->k->max_size)
-            sink_fail_msg(k, 413, VD_ETOOBIG,
-                          "upload is over this server's limit of %llu bytes: send a smaller file",
-                          k->k->max_size);
-        else if (k->pp && MHD_post_process(k->pp, upload, n) != MHD_YES)
-            sink_fail_msg(k, 400, VD_EFORMAT,
-                          "malformed multipart/form-data body (at byte %llu): send it as curl "
-                          "-F file=@PATH does",
-                          k->got);
-        else if (!k->pp)
-            sink_write(k, upload, n);
-        return MHD_YES;
-    }
-    q->replied = 1;
-    if (k->pp) {
-        MHD_destroy_post_processor(k->pp); /* may deliver the last bytes */
-        k->pp = NULL;
-    }
-    if (k->failed) {
-        vd_http_resp r = k->reply;
-        k->reply = (vd_http_resp){0};
-        return send_resp(s, c, &r, NULL);
-    }
-    /* a raw body counts as the field; a multipart body without it does not */
-    int multipart = k->multipart;
-    vd_http_req req = {.method = method,
-                       .path = url,
-                       .tail = q->tail,
-                       .body = (const unsigned char *)"",
-                       .body_len = (size_t)k->written,
-                       .conn_ = c,
-                       .upload_name = multipart ? (k->name ? k->name : "") : NULL,
-                       .upload_field = multipart ? k->field_seen : 1};
-    vd_http_resp r = {.status = 200};
-    k->open = 0;
-    int rc = k->k->finish(k->ctx, &req, &r);
-    return send_handler_resp(s, c, url, method, rc, &r);
-}
-
-/* The request is over (any way): a sink still open is aborted. */
-static void sink_done(req_state *q)
-{
-    sink_state *k = q->sk;
-    if (!k) return;
-    if (k->pp) MHD_destroy_post_processor(k->pp);
-    if (k->open) k->k->abort(k->ctx);
-    free_resp(&k->reply);
-    free(k->name);
-    free(k);
-    q->sk = NULL;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
