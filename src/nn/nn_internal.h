@@ -253,6 +253,24 @@ typedef struct vd__reduce_params {
     uint8_t axes[VD__MAXD]; /* 1: logical axis i is reduced */
 } vd__reduce_params;
 
+/* How a model run uses its pool (pool.c), chosen per model by timing its runs:
+ *   SPIN   operators on the pool; the workers spin between them and are parked after
+ *          the last one (fastest when the cores are free);
+ *   SLEEP  operators on the pool, the workers parked after each (they wait on a futex:
+ *          a woken worker is scheduled at once, a spinning one waits its turn behind
+ *          whatever else runs on its core);
+ *   SERIAL every operator on the calling thread (when the other core is busy enough
+ *          that neither pays). */
+enum { VD__RUN_SPIN, VD__RUN_SLEEP, VD__RUN_SERIAL, VD__RUN_MODES };
+#define VD__PACE_SAMPLES 3
+typedef struct vd__pace {
+    double ms[VD__RUN_MODES][VD__PACE_SAMPLES]; /* the latest run times of each mode */
+    int n[VD__RUN_MODES], next[VD__RUN_MODES];  /* samples held; where the next goes */
+    int wait[VD__RUN_MODES];                    /* runs until a mode is tried again */
+    int gap[VD__RUN_MODES];                     /* what wait restarts at */
+    int cur;                                    /* the mode runs use */
+} vd__pace;
+
 struct vd_model;
 struct vd__step;
 /* What a step does, set by the family file that lowered it (as XNNPACK's subgraph
@@ -311,7 +329,10 @@ struct vd_model {
     vd__buf *bufs;
     int n_bufs, cap_bufs;
     void *arena;
-    pthreadpool_t pool;
+    pthreadpool_t pool;       /* the threads the operators are set up for (shared or own) */
+    vd_nn_pool *own_pool;     /* made by the model when opts->pool was NULL */
+    int last_xnn;             /* last XNNPACK step: the workers are parked after it */
+    vd__pace pace;            /* how runs use the pool (pool.c) */
     const vd__node *lowering; /* the node being lowered (messages), NULL after */
     int input_val;
     int *out_vals;
@@ -322,6 +343,18 @@ struct vd_model {
     int prof_runs;
 };
 typedef struct vd_model vd__model;
+
+struct vd_nn_pool {
+    pthreadpool_t tp;
+    int threads;
+};
+/* pool.c: send the pool's workers to sleep now rather than after their spin. */
+void vd__pool_park(pthreadpool_t tp);
+/* pool.c: pick how this run uses the pool. *cut_ms > 0: a trial of another mode, to be
+ * cut short (the rest run as p->cur) once the run takes longer than that. */
+int vd__pace_pick(vd__pace *p, int threads, double *cut_ms);
+/* pool.c: the run in `mode` took ms (cut: it was cut short). */
+void vd__pace_done(vd__pace *p, int mode, double ms, int cut);
 
 /* lower.c */
 int vd__lower(vd__model *m, vd_error *err);
