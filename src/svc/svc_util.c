@@ -3,12 +3,12 @@
 #include "svc/svc_util.h"
 #include "vdag/base.h"
 
-int vd__svc_load(const char *name, int threads, vd_model **out, vd_error *err)
+int vd__svc_load(const char *name, const vd_svc_opts *so, vd_model **out, vd_error *err)
 {
     char path[1024];
     if (vd_model_path(name, path, sizeof path))
         return vd_fail(err, VD_ETOOBIG, "model path too long");
-    vd_model_opts o = {.threads = threads > 0 ? threads : 1};
+    vd_model_opts o = {.threads = so->threads > 0 ? so->threads : 1, .pool = so->pool};
     return vd_model_load(path, &o, out, err);
 }
 
