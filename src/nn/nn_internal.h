@@ -3,15 +3,19 @@
  *
  * Load (vd_model_load, model.c):
  *   model.json + shards --graph.c--> vd__graph (nodes, constants dequantised)
+ *   --fuse.c--> patterns of TF ops rewritten into one "_Vd..." node (hard-swish, ...)
  *   --lowering--> values + steps: constant folding, layout tracking (Transpose is free:
  *     a value carries a permutation from logical to physical axes), lazy Pad folded
- *     into convolutions, bias/activation fusion into XNNPACK operators. Files (their
+ *     into convolutions, lazy scales folded into convolutions, outputs written in place,
+ *     bias/activation fusion into XNNPACK operators. Files (their
  *     shared header is lower.h):
  *       lower.c        driver: the op table {tf_op, lower, kind}, the graph walk,
  *                      Const/Placeholder/Identity
- *       values.c       value/buffer/step tables, canonical copies, lazy Pad, views
+ *       values.c       value/buffer/step tables, canonical copies, lazy Pad and scale,
+ *                      outputs in place, views
  *       conv.c         Conv2D (+fused, depthwise), MaxPool, ResizeBilinear
- *       elementwise.c  binary and unary ops, Prelu, Cast
+ *       elementwise.c  binary and unary ops, Prelu, Cast, the fused _VdHardSwish and
+ *                      _VdKeepEqual
  *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
  *                      Split/SplitV/Unpack, StridedSlice, Shape
  *       reduce.c       Mean/Sum/Max/Min, GatherV2/GatherNd, TopKV2, ArgMax,
@@ -19,8 +23,9 @@
  *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
  *   --vd__finalize--> arena planned; each step's ops->create makes and sets up its
  *     XNNPACK operator once.
- * Run (vd__run_steps): copy the input in, run each step in order: its XNNPACK operator,
- * or ops->run (a C kernel). How to add an op: docs/architecture.md, "nn".
+ * Run (vd__run_steps): copy the input in, run each step in order: its XNNPACK operator
+ * (on the pool, or the caller, as pool.c's pacing says), or ops->run (a C kernel). How to
+ * add an op: docs/architecture.md, "nn".
  *
  * Ownership: a vd_model owns its graph, values (and their constants), steps (and what
  * their params own) and buffers. Threads: loading runs on the calling thread; a model
@@ -116,9 +121,15 @@ typedef struct vd__val {
     int lazy_src;
     int64_t pad_lo[VD__MAXD], pad_hi[VD__MAXD];
     float pad_value;
-    int canon;        /* cached canonical-layout copy, or -1 */
+    int canon; /* cached canonical-layout copy, or -1 */
+    /* lazy scale: the value is its data times `scale` (1: none). A Mul or RealDiv by a
+     * scalar constant only sets it; a convolution folds it into its weights, Mul and a
+     * Mean over H,W carry it to their outputs, anything else realizes it (values.c). */
+    float scale;
+    int scaled;       /* cached copy with the scale applied, or -1 */
     int producer;     /* step index that writes it, or -1 */
     int uses;         /* consumers in the graph (+1 if an output), once its node is lowered */
+    int consumed;     /* of those, the ones lowered so far (vd__reusable) */
     const char *node; /* node name, for messages */
 } vd__val;
 
@@ -174,7 +185,8 @@ enum {
     VD__B_MAX,
     VD__B_FLOORDIV,
     VD__B_FLOORMOD,
-    VD__B_EQUAL,
+    VD__B_KEEPEQ, /* x == y ? x : 0 (fuse.c's _VdKeepEqual) */
+    VD__B_EQUAL,  /* from here on: comparisons, with a bool output */
     VD__B_LESS,
     VD__B_GREATER,
 };
@@ -200,6 +212,7 @@ enum {
     VD__U_RSQRT,
     VD__U_SQUARE,
     VD__U_ABS,
+    VD__U_HARDSWISH, /* x * relu6(x + 3) / 6 (fuse.c) */
 };
 typedef struct vd__unary_params {
     int op;      /* VD__U_* */
@@ -293,6 +306,8 @@ typedef struct vd__step {
     int in[8], n_in;
     int out[8], n_out;
     xnn_operator_t xop;
+    size_t out_stride;      /* conv/resize: out[0]'s pixel stride (it lives in a concat's
+                               buffer, layout.c); 0: its own channel count */
     float out_min, out_max; /* output clamp of XNNPACK operators that take one */
     double flops;
     union {

@@ -165,6 +165,8 @@ int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const c
     v->buf = -1;
     v->lazy_src = -1;
     v->canon = -1;
+    v->scale = 1.0f;
+    v->scaled = -1;
     v->producer = -1;
     v->node = node;
     return i;
@@ -315,10 +317,10 @@ int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, cons
 }
 
 /* Make a lazy pad real (XNNPACK constant pad in the source's physical layout). */
-int vd__realize(vd__model *m, int v, vd_error *err)
+int vd__realize_pad(vd__model *m, int v, vd_error *err)
 {
     if (V(v)->lazy_src < 0) return v;
-    int src = vd__realize(m, V(v)->lazy_src, err);
+    int src = vd__realize(m, V(v)->lazy_src, err); /* its lazy scale applied too */
     if (src < 0) return src;
     vd__val *x = V(v);
     memcpy(x->perm, V(src)->perm, sizeof x->perm);
@@ -343,6 +345,64 @@ int vd__realize(vd__model *m, int v, vd_error *err)
     s->params.pad.value = x->pad_value;
     x->producer = si;
     return v;
+}
+
+int vd__realize(vd__model *m, int v, vd_error *err)
+{
+    v = vd__realize_pad(m, v, err);
+    if (v < 0 || V(v)->scale == 1.0f) return v;
+    if (V(v)->scaled >= 0) return V(v)->scaled;
+    int r = vd__emit_scale(m, v, err);
+    if (r >= 0) V(v)->scaled = r;
+    return r;
+}
+
+int vd__scaled_alias(vd__model *m, int v, float k, vd_error *err)
+{
+    v = vd__realize_pad(m, v, err);
+    if (v < 0) return v;
+    int o = vd__new_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node, err);
+    if (o < 0) return o;
+    vd__val *x = V(o), *src = V(v);
+    assert(!src->cdata && src->buf >= 0);
+    memcpy(x->perm, src->perm, sizeof x->perm);
+    x->buf = src->buf;
+    x->offset = src->offset;
+    x->producer = src->producer;
+    x->scale = src->scale * k;
+    return o;
+}
+
+int vd__out_over(vd__model *m, int v, int dtype, int ndim, const int64_t *shape, const char *node,
+                 vd_error *err)
+{
+    int64_t n = vd__numel(shape, ndim);
+    if (v < 0 || n < 0 || n != vd__numel(V(v)->shape, V(v)->ndim) || !vd__reusable(m, v))
+        return vd__rt_val(m, dtype, ndim, shape, node, err);
+    int b = V(v)->buf, o = vd__new_val(m, dtype, ndim, shape, node, err);
+    if (o >= 0) V(o)->buf = b;
+    return o;
+}
+
+/* Is value w still to be read: a reader not lowered yet, an output, or internal? */
+static int live(const vd__val *w)
+{
+    return w->uses <= 0 || w->consumed < w->uses;
+}
+
+int vd__reusable(vd__model *m, int v)
+{
+    const vd__val *x = V(v);
+    if (x->cdata || x->buf < 0 || x->lazy_src >= 0 || x->offset != 0 || x->scale != 1.0f ||
+        m->bufs[x->buf].pinned || x->uses < 1 || x->consumed != x->uses - 1)
+        return 0;
+    for (int i = 0; i < m->n_vals; i++) {
+        const vd__val *w = V(i);
+        if (i != v && (w->buf == x->buf || w->lazy_src == v || w->canon == v || w->scaled == v) &&
+            live(w))
+            return 0;
+    }
+    return 1;
 }
 
 /* The value in canonical (row-major logical) layout: itself, or a cached copy. */
