@@ -234,6 +234,7 @@ int vd_model_load(const char *path, const vd_model_opts *opts, vd_model **out, v
         free(m);
         return rc;
     }
+    vd__pace_init(&m->pace);
     rc = vd__lower(m, err);
     if (!rc && opts && opts->pool)
         m->pool = opts->pool->tp;
@@ -260,6 +261,7 @@ int vd_model_load(const char *path, const vd_model_opts *opts, vd_model **out, v
 void vd_model_free(vd_model *m)
 {
     if (!m) return;
+
     vd__steps_free(m);
     for (int i = 0; i < m->n_vals; i++) free(m->vals[i].cdata);
     free(m->vals);

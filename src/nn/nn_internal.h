@@ -273,7 +273,7 @@ typedef struct vd__reduce_params {
  *          a woken worker is scheduled at once, a spinning one waits its turn behind
  *          whatever else runs on its core);
  *   SERIAL every operator on the calling thread (when the other core is busy enough
- *          that neither pays). */
+ *          that neither pays); where runs start. */
 enum { VD__RUN_SPIN, VD__RUN_SLEEP, VD__RUN_SERIAL, VD__RUN_MODES };
 #define VD__PACE_SAMPLES 3
 typedef struct vd__pace {
@@ -282,6 +282,7 @@ typedef struct vd__pace {
     int wait[VD__RUN_MODES];                    /* runs until a mode is tried again */
     int gap[VD__RUN_MODES];                     /* what wait restarts at */
     int cur;                                    /* the mode runs use */
+    double spent, extra; /* ms in all runs; ms trials took beyond the mode in use */
 } vd__pace;
 
 struct vd_model;
@@ -365,6 +366,8 @@ struct vd_nn_pool {
 };
 /* pool.c: send the pool's workers to sleep now rather than after their spin. */
 void vd__pool_park(pthreadpool_t tp);
+/* pool.c: a model's pacing before its first run. */
+void vd__pace_init(vd__pace *p);
 /* pool.c: pick how this run uses the pool. *cut_ms > 0: a trial of another mode, to be
  * cut short (the rest run as p->cur) once the run takes longer than that. */
 int vd__pace_pick(vd__pace *p, int threads, double *cut_ms);

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nn/nn_internal.h"
 
@@ -59,12 +60,16 @@ void vd__pool_park(pthreadpool_t tp)
 
 /* ---- pacing: which mode a model's runs use ------------------------------------------ */
 
-/* A mode is tried again after `gap` runs; losing doubles the gap up to GAP_MAX, so on a
- * steady machine trials cost under 1 % of the runs, and a change of load (another job
- * starts on the other core, or ends) is noticed within GAP_MAX runs. A trial is cut short
- * at CUT times the current mode's time, so it costs at most that much more than a run. */
-enum { GAP_MIN = 4, GAP_MAX = 128 };
+/* Runs start SERIAL: never slower than one thread. Another mode is tried when its wait is
+ * over and the exploration budget allows: what trials cost beyond the current mode's time
+ * stays under BUDGET of all run time (plus one run), whatever the load makes a trial cost
+ * (a spinning worker that its core's other work keeps off the CPU can stretch one operator
+ * to ~100 ms, and an operator cannot be cut short). A trial that loses doubles the mode's
+ * wait up to GAP_MAX runs; one that wins makes it the current mode. A trial is cut short
+ * once it takes CUT times the current mode's time (checked between steps). */
+enum { GAP_MAX = 128 };
 #define CUT    1.5
+#define BUDGET 0.05
 #define MARGIN 0.97 /* a mode must be this much faster to take over (no flapping on noise) */
 
 static double median(const vd__pace *p, int mode)
@@ -83,6 +88,13 @@ static double median(const vd__pace *p, int mode)
     }
 }
 
+void vd__pace_init(vd__pace *p)
+{
+    memset(p, 0, sizeof *p);
+    p->cur = VD__RUN_SERIAL;
+    for (int k = 0; k < VD__RUN_MODES; k++) p->gap[k] = 1;
+}
+
 int vd__pace_pick(vd__pace *p, int threads, double *cut_ms)
 {
     *cut_ms = 0;
@@ -90,12 +102,9 @@ int vd__pace_pick(vd__pace *p, int threads, double *cut_ms)
     double cur = median(p, p->cur);
     if (!isfinite(cur)) return p->cur; /* the first run */
     int pick = -1;
-    for (int k = 0; k < VD__RUN_MODES; k++) {
-        if (k == p->cur) continue;
-        if (p->n[k] == 0 || --p->wait[k] <= 0) pick = pick < 0 ? k : pick;
-    }
-    if (pick < 0) return p->cur;
-    if (p->gap[pick] < GAP_MIN) p->gap[pick] = GAP_MIN;
+    for (int k = 0; k < VD__RUN_MODES; k++)
+        if (k != p->cur && --p->wait[k] <= 0 && pick < 0) pick = k;
+    if (pick < 0 || p->extra > BUDGET * p->spent + cur) return p->cur;
     p->wait[pick] = p->gap[pick];
     *cut_ms = CUT * cur;
     return pick;
@@ -104,7 +113,10 @@ int vd__pace_pick(vd__pace *p, int threads, double *cut_ms)
 void vd__pace_done(vd__pace *p, int mode, double ms, int cut)
 {
     if (mode < 0 || mode >= VD__RUN_MODES) return;
-    if (cut && ms < CUT * median(p, p->cur)) ms = CUT * median(p, p->cur);
+    double cur = median(p, p->cur);
+    p->spent += ms;
+    if (mode != p->cur && isfinite(cur)) p->extra += ms - cur;
+    if (cut && ms < CUT * cur) ms = CUT * cur;
     p->ms[mode][p->next[mode]] = ms;
     p->next[mode] = (p->next[mode] + 1) % VD__PACE_SAMPLES;
     if (p->n[mode] < VD__PACE_SAMPLES) p->n[mode]++;
@@ -112,8 +124,8 @@ void vd__pace_done(vd__pace *p, int mode, double ms, int cut)
     for (int k = 0; k < VD__RUN_MODES; k++)
         if (median(p, k) < MARGIN * median(p, best)) best = k;
     if (best != p->cur) { /* take over; the old mode is tried again soon */
-        p->gap[p->cur] = GAP_MIN;
-        p->wait[p->cur] = GAP_MIN;
+        p->gap[p->cur] = 1;
+        p->wait[p->cur] = 1;
         p->cur = best;
     } else if (mode != p->cur) { /* a trial lost: try it less often */
         p->gap[mode] = p->gap[mode] * 2 > GAP_MAX ? GAP_MAX : p->gap[mode] * 2;
