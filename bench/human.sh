@@ -47,8 +47,8 @@ fi
 frames() { # name video -> $work/name/%04d.png and $work/name.rgb; prints "W H"
   if [ ! -s "$work/$1.rgb" ]; then
     mkdir -p "$work/$1"
-    ffmpeg -v error -y -i "$cache/media/$2" -frames:v "$n" -vf scale=-2:480 "$work/$1/%04d.png"
-    ffmpeg -v error -y -i "$work/$1/%04d.png" -f rawvideo -pix_fmt rgb24 "$work/$1.rgb"
+    ffmpeg -nostdin -v error -y -i "$cache/media/$2" -frames:v "$n" -vf scale=-2:480 "$work/$1/%04d.png"
+    ffmpeg -nostdin -v error -y -i "$work/$1/%04d.png" -f rawvideo -pix_fmt rgb24 "$work/$1.rgb"
   fi
   ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$work/$1/0001.png" | tr , ' '
 }
