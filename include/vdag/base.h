@@ -32,6 +32,12 @@ struct timespec vd_deadline(clockid_t clock, double ms);
  * `extra` bytes of zeroed slack are added after the data (for XNNPACK). */
 int vd_read_file(const char *path, size_t extra, char **out, size_t *len, vd_error *err);
 
+/* Base64, standard alphabet (the URL-safe one is accepted too), padding optional. Encode:
+ * a malloc'd NUL-terminated string, NULL when out of memory. Decode: *out malloc'd (caller
+ * frees), NUL-terminated past *len; VD_EFORMAT on a character outside the alphabet. */
+char *vd_base64_encode(const unsigned char *d, size_t n);
+int vd_base64_decode(const char *s, size_t n, unsigned char **out, size_t *len);
+
 /* Median / percentile of n doubles (the array is sorted in place). */
 double vd_percentile(double *v, size_t n, double p);
 

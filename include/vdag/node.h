@@ -137,9 +137,4 @@ void vd_cloud_close_streams(vd_cloud *c);
 /* The seed's user API (/user/…, /query/…, /node/get_plan) plus stop/delete, job list. */
 int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap);
 
-/* Node-level helpers shared by the roles. */
-/* Base64 (standard alphabet, padding optional): *out malloc'd. */
-int vd_base64_decode(const char *s, size_t n, unsigned char **out, size_t *len);
-char *vd_base64_encode(const unsigned char *d, size_t n);
-
 #endif

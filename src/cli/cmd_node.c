@@ -2,7 +2,8 @@
  * The node roles: `vdag run` without --pipeline/--dag (pseudo mode: cloud + edge + service
  * hosts in one process, in-process transport), `vdag cloud` and `vdag edge` (cluster mode
  * over NATS). The seed's flags (--side=c|e --mode=pseudo|cluster --cloud_ip
- * --serv_cloud_addr) are accepted as aliases. Also `vdag profile` and `vdag nats-server`.
+ * --serv_cloud_addr) are accepted as aliases. Also `vdag nats-server` (`vdag profile`:
+ * cmd_profile.c).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -17,13 +18,15 @@
 #include "vdag/node.h"
 
 typedef struct node_args {
-    const char *listen, *token, *nats, *name, *kb;
+    const char *listen, *token, *nats, *name, *kb, *cors;
+    const char *creds, *nkey, *user_file, *tls_ca, *tls_cert, *tls_key, *nats_dir;
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
     char nats_buf[300];
+    vd_batch_cli batch; /* the cloud's /videos (cmd_batch.c) */
 } node_args;
 
 static int node_usage(const char *role)
@@ -33,14 +36,22 @@ static int node_usage(const char *role)
             "       [--threads N] [--replan S] [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
             "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
+            "  --cors ORIGIN let web pages of ORIGIN (http://host:port, or *) call the API\n"
+            "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n"
             "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
+            "  --nats-creds FILE | --nats-nkey FILE | --nats-user-file FILE (USER:PASSWORD;\n"
+            "                or $VDAG_NATS_USER and $VDAG_NATS_PASSWORD): who this node is\n"
+            "  --nats-tls-ca FILE [--nats-tls-cert FILE --nats-tls-key FILE]: TLS\n"
+            "  --nats-dir DIR  all of them from `vdag nats-server --secure DIR` (NAME.nk, ca.pem,\n"
+            "                NAME.pem, NAME.key for this node's name; docs/security.md)\n"
             "  --replan      seconds between re-plans (default 5)\n"
             "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
             "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
-            "--serv_cloud_addr=ADDR\n",
+            "--serv_cloud_addr=ADDR\n%s",
             role, strcmp(role, "cloud") ? " [--video ID=PATH ...]" : "",
-            strcmp(role, "run") ? " --nats URL" : "");
+            strcmp(role, "run") ? " --nats URL" : "",
+            strcmp(role, "edge") ? vd_batch_cli_usage() : "");
     if (!strcmp(role, "edge")) fprintf(stderr, "  --name        this node's name (default edge)\n");
     return 2;
 }
@@ -63,21 +74,55 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
             snprintf(flag, sizeof flag, "%s", arg);
         }
 #define VAL() (v ? v : (i + 1 < argc ? argv[++i] : NULL))
-        if (!strcmp(flag, "--loop")) {
+        if (!strcmp(flag, "--nats-password") || !strcmp(flag, "--nats-user")) {
+            fprintf(stderr,
+                    "vdag %s: %s: credentials are never given on the command line (other users "
+                    "see it): use --nats-user-file FILE or $VDAG_NATS_USER and "
+                    "$VDAG_NATS_PASSWORD\n",
+                    role, flag);
+            return 2;
+        } else if (!strcmp(flag, "--loop")) {
             a->loop = 1;
         } else if (!strcmp(flag, "--no-pace")) {
             a->no_pace = 1;
         } else if (!strcmp(flag, "--no-profile")) {
             a->profile = 0;
         } else {
+            int batch;
             const char *val = VAL();
             if (!val) return node_usage(role);
             if (!strcmp(flag, "--listen"))
                 a->listen = val;
             else if (!strcmp(flag, "--token"))
                 a->token = val;
-            else if (!strcmp(flag, "--nats"))
+            else if (!strcmp(flag, "--cors"))
+                a->cors = val;
+            else if (!strcmp(flag, "--max-pixels")) {
+                char *end;
+                long long w = strtoll(val, &end, 10), h = 1;
+                if (*end == 'x') h = strtoll(end + 1, &end, 10);
+                if (*end || w <= 0 || h <= 0 || w > (1LL << 31) || h > (1LL << 31)) {
+                    fprintf(stderr, "vdag %s: --max-pixels %s: expected N or WxH, positive\n", role,
+                            val);
+                    return 2;
+                }
+                vd_media_set_max_pixels((int64_t)(w * h));
+            } else if (!strcmp(flag, "--nats"))
                 a->nats = val;
+            else if (!strcmp(flag, "--nats-creds"))
+                a->creds = val;
+            else if (!strcmp(flag, "--nats-nkey"))
+                a->nkey = val;
+            else if (!strcmp(flag, "--nats-user-file"))
+                a->user_file = val;
+            else if (!strcmp(flag, "--nats-tls-ca"))
+                a->tls_ca = val;
+            else if (!strcmp(flag, "--nats-tls-cert"))
+                a->tls_cert = val;
+            else if (!strcmp(flag, "--nats-tls-key"))
+                a->tls_key = val;
+            else if (!strcmp(flag, "--nats-dir"))
+                a->nats_dir = val;
             else if (!strcmp(flag, "--name"))
                 a->name = val;
             else if (!strcmp(flag, "--kb"))
@@ -114,6 +159,8 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                         strlen(p) < sizeof vs->path)
                         memcpy(vs->path, p, strlen(p) + 1);
                 }
+            } else if ((batch = vd_batch_cli_flag(&a->batch, flag, val)) != 0) {
+                if (batch < 0) return 2;
             } else {
                 fprintf(stderr, "vdag %s: unknown option %s\n\n", role, flag);
                 return node_usage(role);
@@ -129,6 +176,40 @@ static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
     (void)req;
     vd_http_json(resp, 200, json_pack("{s:i,s:s}", "status", 0, "role", (const char *)arg));
     return 0;
+}
+
+/* The NATS transport as this node's identity: credentials from files or the environment,
+ * never from the command line (docs/security.md). */
+static int open_nats(const node_args *a, const char *name, vd_transport **tr, vd_error *err)
+{
+    char user[256] = "", pw[256] = "", f[4][600];
+    vd_nats_opts o = {.url = a->nats,
+                      .name = name,
+                      .creds = a->creds,
+                      .nkey = a->nkey,
+                      .tls_ca = a->tls_ca,
+                      .tls_cert = a->tls_cert,
+                      .tls_key = a->tls_key};
+    if (a->nats_dir) { /* `vdag nats-server --secure DIR`: this name's files */
+        snprintf(f[0], sizeof f[0], "%s/%s.nk", a->nats_dir, name);
+        snprintf(f[1], sizeof f[1], "%s/ca.pem", a->nats_dir);
+        snprintf(f[2], sizeof f[2], "%s/%s.pem", a->nats_dir, name);
+        snprintf(f[3], sizeof f[3], "%s/%s.key", a->nats_dir, name);
+        if (!o.nkey && !o.creds) o.nkey = f[0];
+        o.tls_ca = o.tls_ca ? o.tls_ca : f[1];
+        o.tls_cert = o.tls_cert ? o.tls_cert : f[2];
+        o.tls_key = o.tls_key ? o.tls_key : f[3];
+    }
+    const char *eu = getenv("VDAG_NATS_USER"), *ep = getenv("VDAG_NATS_PASSWORD");
+    int rc = 0;
+    if (a->user_file)
+        rc = vd_nats_userfile_read(a->user_file, user, sizeof user, pw, sizeof pw, err);
+    else if (eu && *eu)
+        snprintf(user, sizeof user, "%s", eu), snprintf(pw, sizeof pw, "%s", ep ? ep : "");
+    if (!rc && user[0]) o.user = user, o.password = pw;
+    if (!rc) rc = vd_transport_nats_open(&o, tr, err);
+    explicit_bzero(pw, sizeof pw);
+    return rc;
 }
 
 /* Start the roles, serve until SIGINT/SIGTERM, shut down in order. */
@@ -171,10 +252,13 @@ static int serve_roles(const char *role, node_args *a)
              a->name                  ? a->name
              : !strcmp(role, "cloud") ? "cloud"
                                       : "edge");
-    if (a->nats)
-        rc = vd_transport_nats_new(a->nats, nodename, &tr, &err);
-    else
+    char nats_red[512] = "";
+    if (a->nats) {
+        rc = open_nats(a, nodename, &tr, &err);
+        vd_nats_url_redact(a->nats, nats_red, sizeof nats_red);
+    } else {
         rc = vd_transport_inproc_new(&tr, &err);
+    }
     if (rc) goto out;
     vd_node_opts o = {.addr = a->listen,
                       .tr = tr,
@@ -201,6 +285,7 @@ static int serve_roles(const char *role, node_args *a)
             (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
             goto out;
         nr += vd_cloud_routes(cloud, routes + nr, 64 - nr);
+        if ((rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 64, &nr, &err))) goto out;
     }
     /* in one process, answer the first request only once the cloud knows the edge */
     for (int i = 0; cloud && edge && i < 200 && !vd_cloud_has_node(cloud, nodename); i++)
@@ -212,13 +297,14 @@ static int serve_roles(const char *role, node_args *a)
                        .port = port,
                        .token = a->token,
                        .max_body = a->max_body,
+                       .cors = a->cors,
                        .routes = routes,
                        .n_routes = nr};
     if ((rc = vd_http_server_start(&ho, &srv, &err))) goto out;
     fprintf(stderr, "vdag %s: %s%s%s on http://%s:%d (%s transport%s%s)\n", role,
             want_cloud ? "cloud" : "", want_cloud && want_edge ? " + " : "",
             want_edge ? nodename : "", host, vd_http_server_port(srv), tr->ops->name,
-            a->nats ? " " : "", a->nats ? a->nats : "");
+            a->nats ? " " : "", nats_red);
     for (int i = 0; i < a->n_videos; i++)
         fprintf(stderr, "  video %s: %s\n", a->videos[i].id, a->videos[i].path);
     int sig = 0;
@@ -230,6 +316,7 @@ out:
     if (rc) fprintf(stderr, "vdag %s: %s\n", role, err.msg);
     vd_cloud_close_streams(cloud);
     vd_http_server_stop(srv);
+    vd_batch_cli_stop(&a->batch);
     vd_edge_stop(edge);
     vd_cloud_stop(cloud);
     vd_svchost_stop(host_e);
@@ -280,63 +367,15 @@ int vd_cmd_serve(int argc, char **argv)
     return rc ? rc : serve_roles(role, &a);
 }
 
-/* vdag profile [--out FILE] [--threads N]: measure every service/model/resolution. */
-int vd_cmd_profile(int argc, char **argv)
-{
-    const char *outp = NULL;
-    int threads = 1, if_missing = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            outp = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--if-missing"))
-            if_missing = 1;
-        else {
-            fprintf(stderr, "usage: vdag profile [--out FILE] [--threads N] [--if-missing]\n");
-            return 2;
-        }
-    }
-    char path[600], dir[512], hn[64] = "host";
-    if (!outp) {
-        vd_cache_dir(dir, sizeof dir);
-        gethostname(hn, sizeof hn - 1);
-        snprintf(path, sizeof path, "%s/profile-%s.json", dir, hn);
-        outp = path;
-    }
-    if (if_missing && access(outp, R_OK) == 0) {
-        printf("%s\n", outp);
-        return 0;
-    }
-    vd_error err = {0};
-    char img[600];
-    vd_frame *f = NULL;
-    vd_kb *kb = vd_kb_new();
-    static const int res[] = {360, 480, 720};
-    int rc = vd_media_path("messi5.jpg", img, sizeof img);
-    if (!rc) rc = vd_image_load(img, &f, &err);
-    vd_frame *frames[3] = {f, f, f}; /* a few runs each (median), after a warm-up */
-    if (!rc) rc = vd_kb_profile(kb, NULL, res, 3, frames, 3, threads, &err);
-    vd_frame_free(f);
-    json_t *j = rc ? NULL : vd_kb_to_json(kb);
-    vd_kb_free(kb);
-    if (rc || !j || json_dump_file(j, outp, JSON_INDENT(1))) {
-        fprintf(stderr, "vdag profile: %s\n", rc ? err.msg : "cannot write the profile");
-        json_decref(j);
-        return 1;
-    }
-    json_decref(j);
-    printf("%s\n", outp);
-    return 0;
-}
-
-/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]: a private
- * server for scripts and tests. Prints its URL on stdout once it accepts connections and
- * runs until SIGINT/SIGTERM (then stops it and removes its temp directory); exits 1 if
- * the server dies. Its output goes to stderr. */
+/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]
+ * [--secure DIR [--ids …]] [--store DIR]: a private server for scripts and tests. Prints its
+ * URL on stdout once it accepts connections and runs until SIGINT/SIGTERM (then stops it
+ * and removes its temp directory, not a --store); exits 1 if the server dies. Its output
+ * goes to stderr. */
 int vd_cmd_nats_server(int argc, char **argv)
 {
     vd_nats_server_opts o = {.log_to_stderr = 1};
+    const char *ids = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-jetstream")) {
@@ -353,12 +392,26 @@ int vd_cmd_nats_server(int argc, char **argv)
             o.host = v, i++;
         } else if (v && !strcmp(a, "--max-payload")) {
             o.max_payload = v, i++;
+        } else if (v && !strcmp(a, "--secure")) {
+            o.secure_dir = v, i++;
+        } else if (v && !strcmp(a, "--ids")) {
+            ids = v, i++;
+        } else if (v && !strcmp(a, "--store")) {
+            o.store_dir = v, i++;
         } else {
-            fprintf(stderr,
-                    "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
-                    "                        [--max-payload 8MB] [--no-jetstream]\n"
-                    "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
-                    "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
+            fprintf(
+                stderr,
+                "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
+                "                        [--max-payload 8MB] [--no-jetstream]\n"
+                "                        [--secure DIR [--ids cloud:cloud,edge:e1,...]]\n"
+                "                        [--store DIR]\n"
+                "  --store DIR: config, log and JetStream store in DIR, kept at exit (a server\n"
+                "  started again on it has the streams and buckets), not in a temp directory.\n"
+                "  --secure DIR: TLS (clients verified) and an NKey per identity with its\n"
+                "  role's permissions, from DIR (made or completed first: CA, certificates,\n"
+                "  NAME.nk; nodes use --nats-dir DIR; docs/security.md).\n"
+                "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
+                "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
             return 2;
         }
     }
@@ -369,6 +422,20 @@ int vd_cmd_nats_server(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     vd_nats_server *s = NULL;
     vd_error err = {0};
+    if (ids && !o.secure_dir) {
+        fprintf(stderr, "vdag nats-server: --ids needs --secure DIR\n");
+        return 2;
+    }
+    if (o.secure_dir &&
+        vd_nats_secure_init(o.secure_dir, ids ? ids : "cloud:cloud", o.host, &err)) {
+        fprintf(stderr, "vdag nats-server: --secure %s: %s\n", o.secure_dir, err.msg);
+        return 1;
+    }
+    if (o.secure_dir)
+        fprintf(stderr,
+                "vdag nats-server: secured by %s (identities in %s/identities); a node connects "
+                "with --nats-dir %s (its NAME.nk, NAME.pem, NAME.key, ca.pem)\n",
+                o.secure_dir, o.secure_dir, o.secure_dir);
     if (vd_nats_server_start(&o, &s, &err)) {
         fprintf(stderr, "vdag nats-server: %s\n", err.msg);
         return 1;

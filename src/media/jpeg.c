@@ -3,6 +3,8 @@
  * create beside ms to code a frame), and the MJPEG writer (one writer per thread).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <pthreadpool.h>
 #include <stdio.h>
@@ -12,6 +14,28 @@
 #include <turbojpeg.h>
 
 #include "vdag/media.h"
+
+static _Atomic int64_t max_pixels = VD_MAX_PIXELS_DEFAULT;
+
+void vd_media_set_max_pixels(int64_t px)
+{
+    atomic_store(&max_pixels, px > 0 ? px : VD_MAX_PIXELS_DEFAULT);
+}
+
+int64_t vd_media_max_pixels(void)
+{
+    return atomic_load(&max_pixels);
+}
+
+int vd_media_check_pixels(const char *what, int64_t w, int64_t h, vd_error *err)
+{
+    int64_t lim = vd_media_max_pixels();
+    if (w <= 0 || h <= 0 || w * h <= lim) return 0;
+    return vd_fail(err, VD_ETOOBIG,
+                   "%s: a %" PRId64 "x%" PRId64 " picture (%.1f Mpx) is over this node's limit of "
+                   "%.1f Mpx: send a smaller image (or raise --max-pixels)",
+                   what, w, h, (double)(w * h) / 1e6, (double)lim / 1e6);
+}
 
 /* Encode an RGB24 frame as baseline JPEG, 4:2:0, at `quality` (clamped to 1..100). */
 int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *len, vd_error *err)
@@ -66,7 +90,7 @@ static int read_header(tjhandle h, const unsigned char *data, size_t len, const 
         return vd_fail(err, VD_EFORMAT,
                        "jpeg: %snot a JPEG image or its header is cut short (%zu bytes): %s", what,
                        len, tjGetErrorStr2(h));
-    return 0;
+    return vd_media_check_pixels("jpeg", *w, *hh, err);
 }
 
 /* Decode to RGB rows at dst (w x hh pixels, stride bytes apart); -1 on a fatal error only
@@ -290,6 +314,7 @@ int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, i
     }
     if (!rc && total_h > 65535)
         rc = vd_fail(err, VD_EFORMAT, "jpeg: strips add up to %d rows", total_h);
+    if (!rc) rc = vd_media_check_pixels("jpeg strips", w0, total_h, err);
     vd_frame *f = NULL;
     if (!rc) {
         tjscalingfactor sf = pick_scale(w0, total_h, min_w, min_h);

@@ -16,33 +16,18 @@
 
 /* ---- attributes ------------------------------------------------------------------ */
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Decode base64 `s` into buf (NUL-terminated, truncated to cap-1). */
+/* Decode base64 `s` into buf (NUL-terminated, truncated to cap-1); an undecodable string
+ * reads as "". */
 static void b64decode(const char *s, char *buf, size_t cap)
 {
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64val((unsigned char)*s);
-        if (v < 0) continue;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 < cap) buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[o] = '\0';
+    unsigned char *d;
+    size_t n;
+    buf[0] = '\0';
+    if (vd_base64_decode(s, strlen(s), &d, &n)) return;
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, d, n);
+    buf[n] = '\0';
+    free(d);
 }
 
 static json_t *attr(const vd__node *n, const char *key)
@@ -395,6 +380,23 @@ static char *xstrdup(const char *s)
     return strdup(s ? s : "");
 }
 
+/* The signature input's tensorShape.dim ([{"size": "256"}, ...]) into g->sig_in_shape;
+ * left empty (sig_in_ndim 0) when absent or of too high a rank. */
+static void sig_input_shape(vd__graph *g, json_t *dims)
+{
+    size_t i;
+    json_t *d;
+    if (!json_is_array(dims) || json_array_size(dims) > VD__MAXD) return;
+    json_array_foreach(dims, i, d)
+    {
+        json_t *sz = json_object_get(d, "size");
+        const char *s = json_string_value(sz);
+        int64_t x = s ? strtoll(s, NULL, 10) : json_integer_value(sz);
+        g->sig_in_shape[i] = x > 0 ? x : -1;
+    }
+    g->sig_in_ndim = (int)json_array_size(dims);
+}
+
 static int parse_signature_outputs(vd__graph *g, json_t *sig)
 {
     json_t *outs = sig ? json_object_get(sig, "outputs") : NULL;
@@ -495,6 +497,7 @@ int vd__graph_load(const char *path, vd__graph *g, vd_error *err)
         {
             const char *ref = json_string_value(json_object_get(v, "name"));
             g->input_name = xstrdup(ref ? ref : key);
+            sig_input_shape(g, json_object_get(json_object_get(v, "tensorShape"), "dim"));
             break;
         }
     }

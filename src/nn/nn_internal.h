@@ -17,7 +17,9 @@
  *       elementwise.c  binary and unary ops, Prelu, Cast, the fused _VdHardSwish and
  *                      _VdKeepEqual
  *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
- *                      Split/SplitV/Unpack, StridedSlice, Shape
+ *                      Split/SplitV/Unpack, StridedSlice, Tile, Shape, Size
+ *       nary.c         AddN, Select/SelectV2
+ *       generate.c     Fill, Range
  *       reduce.c       Mean/Sum/Max/Min, GatherV2/GatherNd, TopKV2, ArgMax,
  *                      SparseToDense
  *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
@@ -75,6 +77,10 @@ typedef struct vd__graph {
     char **out_names; /* user-visible names (signature keys) */
     int n_outputs;
     char *input_name;
+    /* The signature's input shape (sig_in_ndim 0: none given), -1 where it is dynamic
+     * too; the Placeholder takes its dynamic (-1) dimensions from it. */
+    int sig_in_ndim;
+    int64_t sig_in_shape[VD__MAXD];
 } vd__graph;
 
 int vd__graph_load(const char *path, vd__graph *g, vd_error *err);
@@ -155,6 +161,11 @@ typedef enum vd__step_kind {
     VD__S_ARGMAX,          /* params.argmax */
     VD__S_REDUCE,          /* params.reduce */
     VD__S_SPARSE_TO_DENSE, /* no params */
+    VD__S_ADDN,            /* no params: sum of n_in inputs of one shape */
+    VD__S_SELECT,          /* no params: in[0] ? in[1] : in[2], broadcast */
+    VD__S_TILE,            /* no params: repeats are the output's shape over the input's */
+    VD__S_FILL,            /* no params: the scalar in[0] everywhere */
+    VD__S_RANGE,           /* no params: in[0] + i * in[1] (folded at load) */
 } vd__step_kind;
 
 /* Spatial window of a convolution or pooling over NHWC. */
@@ -189,6 +200,8 @@ enum {
     VD__B_EQUAL,  /* from here on: comparisons, with a bool output */
     VD__B_LESS,
     VD__B_GREATER,
+    VD__B_GREATER_EQUAL,
+    VD__B_LOGICAL_AND, /* bools (int32 0/1) */
 };
 typedef struct vd__binary_params {
     int op; /* VD__B_* */
@@ -213,6 +226,7 @@ enum {
     VD__U_SQUARE,
     VD__U_ABS,
     VD__U_HARDSWISH, /* x * relu6(x + 3) / 6 (fuse.c) */
+    VD__U_RECIPROCAL,
 };
 typedef struct vd__unary_params {
     int op;      /* VD__U_* */

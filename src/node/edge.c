@@ -1,7 +1,8 @@
 /*
  * The edge (the seed's job manager): owns video sources and runs jobs, one thread each
  * (edge_job.c), takes commands from the cloud (edge_cmd.c) and publishes a heartbeat
- * every second: videos, resources, running jobs, the knowledge base by version.
+ * every second (vdag.hb.<name>): videos, resources, running jobs, the knowledge base by
+ * version. Results go to the cloud through an outbox (edge_out.c).
  * edge_internal.h holds what the three files share.
  */
 #include <pthread.h>
@@ -70,7 +71,7 @@ static void *hb_main(void *arg)
         json_decref(hb);
         if (s) {
             vd_buf b = {(unsigned char *)s, strlen(s)};
-            e->o.tr->ops->publish(e->o.tr, VD_SUBJ_HB, &b, NULL);
+            e->o.tr->ops->publish(e->o.tr, e->hb_subject, &b, NULL);
             free(s);
         }
         pthread_mutex_lock(&e->mu);
@@ -97,8 +98,17 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
         e->o.threads = nc > 1 ? (int)nc - 1 : 1;
     }
     e->host = host;
+    snprintf(e->hb_subject, sizeof e->hb_subject, "%s.%s", VD_SUBJ_HB, e->name);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_mutex_init(&e->out_mu, NULL);
+    pthread_cond_init(&e->out_cv, NULL);
+    if (pthread_create(&e->out_thr, NULL, vd__edge_out_main, e)) {
+        vd_fail(err, VD_ENOMEM, "edge %s: cannot start the results thread", e->name);
+        vd_edge_free(e);
+        return VD_ENOMEM;
+    }
+    e->out_started = 1;
     /* The heartbeat thread first, waiting until the commands are served: a thread that
      * cannot start fails the start before any handler is registered with e. */
     if (pthread_create(&e->hb_thr, NULL, hb_main, e)) {
@@ -131,6 +141,7 @@ void vd_edge_stop(vd_edge *e)
     e->hb_started = 0;
     for (int i = 0; i < e->n_jobs; i++)
         if (e->jobs[i]->started) pthread_join(e->jobs[i]->thr, NULL), e->jobs[i]->started = 0;
+    vd__edge_out_stop(e); /* the jobs' last results and DONEs go out */
 }
 
 void vd_edge_free(vd_edge *e)
@@ -141,5 +152,7 @@ void vd_edge_free(vd_edge *e)
     free(e->jobs);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->out_cv);
+    pthread_mutex_destroy(&e->out_mu);
     free(e);
 }

@@ -184,6 +184,13 @@ static void act_runtime(job *j, json_t *req, json_t **reply)
 {
     (void)req;
     *reply = j->last ? json_deep_copy(j->last) : json_object();
+    int64_t seq, published, lost;
+    int waiting;
+    vd__edge_out_counts(j->edge, j, &seq, &published, &lost, &waiting);
+    json_object_set_new(*reply, "results",
+                        json_pack("{s:I,s:I,s:I,s:I,s:i}", "run", (json_int_t)j->run, "seq",
+                                  (json_int_t)seq, "published", (json_int_t)published, "lost",
+                                  (json_int_t)lost, "waiting", waiting));
 }
 
 static int cmd_stop(vd_edge *e, json_t *req, json_t **reply, vd_error *err)

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "svc/svc_util.h"
+#include "vdag/base.h"
 #include "vdag/media.h"
 
 #define UP_PITCH_DEG   (-15.0f)
@@ -67,23 +68,6 @@ static void head_pose(const float *mesh, float *yaw, float *pitch, float *roll)
     *pitch = asinf(fmaxf(-1, fminf(1, za[1]))) * deg;
 }
 
-static char *b64(const unsigned char *d, size_t n)
-{
-    static const char tb[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc(4 * ((n + 2) / 3) + 1), *p = o;
-    if (!o) return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)d[i] << 16 | (i + 1 < n ? (unsigned)d[i + 1] << 8 : 0) |
-                     (i + 2 < n ? d[i + 2] : 0);
-        *p++ = tb[(v >> 18) & 63];
-        *p++ = tb[(v >> 12) & 63];
-        *p++ = i + 1 < n ? tb[(v >> 6) & 63] : '=';
-        *p++ = i + 2 < n ? tb[v & 63] : '=';
-    }
-    *p = 0;
-    return o;
-}
-
 /* 112x112 crop centred at (cx,cy) (frame pixels), side s, rotated by angle (rad). */
 static json_t *aligned_crop(const vd_frame *f, float cx, float cy, float s, float angle)
 {
@@ -102,7 +86,7 @@ static json_t *aligned_crop(const vd_frame *f, float cx, float cy, float s, floa
     size_t n;
     json_t *r = json_null();
     if (vd_jpeg_encode(o, 85, &jpg, &n, NULL) == 0) {
-        char *s64 = b64(jpg, n);
+        char *s64 = vd_base64_encode(jpg, n);
         if (s64) r = json_string(s64);
         free(s64);
         free(jpg);
