@@ -19,7 +19,7 @@
 
 typedef struct node_args {
     const char *listen, *token, *nats, *name, *kb, *cors;
-    const char *creds, *nkey, *user_file, *tls_ca, *tls_cert, *tls_key, *nats_dir;
+    vd_cli_nats nc; /* --nats and the identity flags (cli_nats.c) */
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
@@ -40,17 +40,13 @@ static int node_usage(const char *role)
             "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n"
             "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
-            "  --nats-creds FILE | --nats-nkey FILE | --nats-user-file FILE (USER:PASSWORD;\n"
-            "                or $VDAG_NATS_USER and $VDAG_NATS_PASSWORD): who this node is\n"
-            "  --nats-tls-ca FILE [--nats-tls-cert FILE --nats-tls-key FILE]: TLS\n"
-            "  --nats-dir DIR  all of them from `vdag nats-server --secure DIR` (NAME.nk, ca.pem,\n"
-            "                NAME.pem, NAME.key for this node's name; docs/security.md)\n"
+            "%s"
             "  --replan      seconds between re-plans (default 5)\n"
             "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
             "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
             "--serv_cloud_addr=ADDR\n%s",
             role, strcmp(role, "cloud") ? " [--video ID=PATH ...]" : "",
-            strcmp(role, "run") ? " --nats URL" : "",
+            strcmp(role, "run") ? " --nats URL" : "", vd_cli_nats_usage(),
             strcmp(role, "edge") ? vd_batch_cli_usage() : "");
     if (!strcmp(role, "edge")) fprintf(stderr, "  --name        this node's name (default edge)\n");
     return 2;
@@ -75,11 +71,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
         }
 #define VAL() (v ? v : (i + 1 < argc ? argv[++i] : NULL))
         if (!strcmp(flag, "--nats-password") || !strcmp(flag, "--nats-user")) {
-            fprintf(stderr,
-                    "vdag %s: %s: credentials are never given on the command line (other users "
-                    "see it): use --nats-user-file FILE or $VDAG_NATS_USER and "
-                    "$VDAG_NATS_PASSWORD\n",
-                    role, flag);
+            vd_cli_nats_flag(&a->nc, role, flag, NULL);
             return 2;
         } else if (!strcmp(flag, "--loop")) {
             a->loop = 1;
@@ -88,7 +80,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
         } else if (!strcmp(flag, "--no-profile")) {
             a->profile = 0;
         } else {
-            int batch;
+            int batch, nf;
             const char *val = VAL();
             if (!val) return node_usage(role);
             if (!strcmp(flag, "--listen"))
@@ -107,23 +99,10 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                     return 2;
                 }
                 vd_media_set_max_pixels((int64_t)(w * h));
-            } else if (!strcmp(flag, "--nats"))
-                a->nats = val;
-            else if (!strcmp(flag, "--nats-creds"))
-                a->creds = val;
-            else if (!strcmp(flag, "--nats-nkey"))
-                a->nkey = val;
-            else if (!strcmp(flag, "--nats-user-file"))
-                a->user_file = val;
-            else if (!strcmp(flag, "--nats-tls-ca"))
-                a->tls_ca = val;
-            else if (!strcmp(flag, "--nats-tls-cert"))
-                a->tls_cert = val;
-            else if (!strcmp(flag, "--nats-tls-key"))
-                a->tls_key = val;
-            else if (!strcmp(flag, "--nats-dir"))
-                a->nats_dir = val;
-            else if (!strcmp(flag, "--name"))
+            } else if ((nf = vd_cli_nats_flag(&a->nc, role, flag, val)) != 0) {
+                if (nf < 0) return 2;
+                a->nats = a->nc.url;
+            } else if (!strcmp(flag, "--name"))
                 a->name = val;
             else if (!strcmp(flag, "--kb"))
                 a->kb = val;
@@ -139,7 +118,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->max_body = (size_t)atol(val);
             else if (!strcmp(flag, "--cloud_ip")) {
                 snprintf(a->nats_buf, sizeof a->nats_buf, "nats://%s:4222", val);
-                a->nats = a->nats_buf;
+                a->nats = a->nc.url = a->nats_buf;
             } else if (!strcmp(flag, "--side") || !strcmp(flag, "--mode") ||
                        !strcmp(flag, "--serv_cloud_addr")) {
                 /* handled by the dispatcher; services are reached through the transport */
@@ -180,35 +159,10 @@ static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
 
 /* The NATS transport as this node's identity: credentials from files or the environment,
  * never from the command line (docs/security.md). */
-static int open_nats(const node_args *a, const char *name, vd_transport **tr, vd_error *err)
+static int open_nats(node_args *a, const char *name, vd_transport **tr, vd_error *err)
 {
-    char user[256] = "", pw[256] = "", f[4][600];
-    vd_nats_opts o = {.url = a->nats,
-                      .name = name,
-                      .creds = a->creds,
-                      .nkey = a->nkey,
-                      .tls_ca = a->tls_ca,
-                      .tls_cert = a->tls_cert,
-                      .tls_key = a->tls_key};
-    if (a->nats_dir) { /* `vdag nats-server --secure DIR`: this name's files */
-        snprintf(f[0], sizeof f[0], "%s/%s.nk", a->nats_dir, name);
-        snprintf(f[1], sizeof f[1], "%s/ca.pem", a->nats_dir);
-        snprintf(f[2], sizeof f[2], "%s/%s.pem", a->nats_dir, name);
-        snprintf(f[3], sizeof f[3], "%s/%s.key", a->nats_dir, name);
-        if (!o.nkey && !o.creds) o.nkey = f[0];
-        o.tls_ca = o.tls_ca ? o.tls_ca : f[1];
-        o.tls_cert = o.tls_cert ? o.tls_cert : f[2];
-        o.tls_key = o.tls_key ? o.tls_key : f[3];
-    }
-    const char *eu = getenv("VDAG_NATS_USER"), *ep = getenv("VDAG_NATS_PASSWORD");
-    int rc = 0;
-    if (a->user_file)
-        rc = vd_nats_userfile_read(a->user_file, user, sizeof user, pw, sizeof pw, err);
-    else if (eu && *eu)
-        snprintf(user, sizeof user, "%s", eu), snprintf(pw, sizeof pw, "%s", ep ? ep : "");
-    if (!rc && user[0]) o.user = user, o.password = pw;
-    if (!rc) rc = vd_transport_nats_open(&o, tr, err);
-    explicit_bzero(pw, sizeof pw);
+    int rc = vd_cli_nats_resolve(&a->nc, name, err);
+    if (!rc) rc = vd_transport_nats_open(&a->nc.o, tr, err);
     return rc;
 }
 
@@ -285,7 +239,9 @@ static int serve_roles(const char *role, node_args *a)
             (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
             goto out;
         nr += vd_cloud_routes(cloud, routes + nr, 64 - nr);
-        if ((rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 64, &nr, &err))) goto out;
+        if ((rc = vd_batch_cli_start(&a->batch, a->nats ? &a->nc.o : NULL, 1, routes, 64, &nr,
+                                     &err)))
+            goto out;
     }
     /* in one process, answer the first request only once the cloud knows the edge */
     for (int i = 0; cloud && edge && i < 200 && !vd_cloud_has_node(cloud, nodename); i++)
@@ -317,6 +273,7 @@ out:
     vd_cloud_close_streams(cloud);
     vd_http_server_stop(srv);
     vd_batch_cli_stop(&a->batch);
+    vd_cli_nats_clear(&a->nc);
     vd_edge_stop(edge);
     vd_cloud_stop(cloud);
     vd_svchost_stop(host_e);
