@@ -54,8 +54,8 @@ static int maxpool_create(vd__model *m, vd__step *s, vd_error *err)
     size_t c = (size_t)in->shape[3];
     enum xnn_status st = xnn_create_max_pooling2d_nhwc_f32(
         (uint32_t)w->pt, (uint32_t)w->pr, (uint32_t)w->pb, (uint32_t)w->pl, (uint32_t)w->kh,
-        (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, 1, 1, c, c, c, s->out_min, s->out_max, 0,
-        &s->xop);
+        (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, 1, 1, c, c,
+        s->out_stride ? s->out_stride : c, s->out_min, s->out_max, 0, &s->xop);
     if (st == xnn_status_success)
         st = xnn_setup_max_pooling2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
                                               (size_t)in->shape[2], vd__vptr(m, s->in[0]),

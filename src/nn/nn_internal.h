@@ -321,8 +321,9 @@ typedef struct vd__step {
     int in[8], n_in;
     int out[8], n_out;
     xnn_operator_t xop;
-    size_t out_stride;      /* conv/resize: out[0]'s pixel stride (it lives in a concat's
-                               buffer, layout.c); 0: its own channel count */
+    size_t out_stride;      /* conv/resize/max pool: out[0]'s pixel stride (it lives in a
+                               concat's or a channel pad's buffer, layout.c, values.c); 0: its
+                               own channel count */
     float out_min, out_max; /* output clamp of XNNPACK operators that take one */
     double flops;
     union {
