@@ -71,6 +71,9 @@ enum { GAP_MAX = 128 };
 #define CUT    1.5
 #define BUDGET 0.05
 #define MARGIN 0.97 /* a mode must be this much faster to take over (no flapping on noise) */
+/* ... and this much faster than SERIAL to replace it: on a loaded machine a lucky parallel
+ * trial would otherwise win on noise and its cut-short SERIAL trials never win back. */
+#define MARGIN_SERIAL 0.90
 
 static double median(const vd__pace *p, int mode)
 {
@@ -106,7 +109,9 @@ int vd__pace_pick(vd__pace *p, int threads, double *cut_ms)
         if (k != p->cur && --p->wait[k] <= 0 && pick < 0) pick = k;
     if (pick < 0 || p->extra > BUDGET * p->spent + cur) return p->cur;
     p->wait[pick] = p->gap[pick];
-    *cut_ms = CUT * cur;
+    /* A SERIAL trial waits for no worker, so it cannot stall: it runs to the end and its
+     * time is a true sample. */
+    *cut_ms = pick == VD__RUN_SERIAL ? 0 : CUT * cur;
     return pick;
 }
 
@@ -122,7 +127,8 @@ void vd__pace_done(vd__pace *p, int mode, double ms, int cut)
     if (p->n[mode] < VD__PACE_SAMPLES) p->n[mode]++;
     int best = p->cur;
     for (int k = 0; k < VD__RUN_MODES; k++)
-        if (median(p, k) < MARGIN * median(p, best)) best = k;
+        if (median(p, k) < (best == VD__RUN_SERIAL ? MARGIN_SERIAL : MARGIN) * median(p, best))
+            best = k;
     if (best != p->cur) { /* take over; the old mode is tried again soon */
         p->gap[p->cur] = 1;
         p->wait[p->cur] = 1;
