@@ -31,6 +31,7 @@ typedef struct fake_edge {
     pthread_mutex_t mu;
     int submits, updates, last_version; /* commands received; the last one's plan_version */
     int stops;                          /* node.stop_job calls (the first one fails) */
+    char fa_node[64];                   /* where the last plan put face_alignment */
 } fake_edge;
 
 /* node.stop_job: the first call fails as if the edge could not be reached. */
@@ -68,6 +69,11 @@ static int fe_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     else
         fe->updates++;
     fe->last_version = (int)json_integer_value(json_object_get(h, "plan_version"));
+    json_t *fa =
+        json_object_get(json_object_get(json_object_get(json_object_get(h, "plan"), "flow_mapping"),
+                                        "face_alignment"),
+                        "node_ip");
+    if (json_is_string(fa)) snprintf(fe->fa_node, sizeof fe->fa_node, "%s", json_string_value(fa));
     pthread_mutex_unlock(&fe->mu);
     json_decref(h);
     json_t *r = json_pack("{s:i}", "status", 0);
@@ -76,14 +82,25 @@ static int fe_cmd(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     return rc;
 }
 
+static void heartbeat_links(vd_transport *tr, const char *name, const vd_kb *kb, const char *job,
+                            json_t *links);
+
 /* A heartbeat of fake edge `name` (video "0"), listing `job` when not NULL. */
 static void heartbeat_of(vd_transport *tr, const char *name, const vd_kb *kb, const char *job)
+{
+    heartbeat_links(tr, name, kb, job, NULL);
+}
+
+/* The same with its link model ("links", stolen; NULL: none). */
+static void heartbeat_links(vd_transport *tr, const char *name, const vd_kb *kb, const char *job,
+                            json_t *links)
 {
     json_t *hb = json_pack("{s:s,s:s,s:s,s:{s:{s:s,s:s}},s:[],s:[s,s],s:{s:f,s:f,s:i}}", "name",
                            name, "role", "edge", "addr", "", "video", "0", "type", "t", "path", "x",
                            "jobs", "services", "face_detection", "face_alignment", "resources",
                            "cpu_ratio", 0.1, "mem_ratio", 0.1, "n_cores", 2);
     json_object_set_new(hb, "kb", vd_kb_to_json(kb));
+    if (links) json_object_set_new(hb, "links", links);
     if (job) json_array_append_new(json_object_get(hb, "jobs"), json_string(job));
     char *str = json_dumps(hb, JSON_COMPACT), subj[96];
     vd_buf b = {(unsigned char *)str, strlen(str)};
@@ -541,11 +558,142 @@ static void test_results_once(void)
     vd_kb_free(kb);
 }
 
+/* The kb scheduler plans with every node's knowledge base: fe measured face_alignment at 10x
+ * the bound, fx measured it fast, so the plan runs it on fx (planned from fe's kb alone, fx
+ * would be predicted as slow as fe). Every plan change says the scheduler's reason. */
+static void test_merged_kb(void)
+{
+    vd_error err = {0};
+    vd_transport *tr = NULL;
+    vd_cloud *c = NULL;
+    fake_edge fe = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vd_kb *slow = vd_kb_new(), *fast = vd_kb_new();
+    const int res[3] = {720, 480, 360};
+    for (int i = 0; i < 3; i++) {
+        vd_kb_set(slow, "face_detection", 0, res[i], 5);
+        vd_kb_set(slow, "face_detection", 1, res[i], 4);
+        vd_kb_set(slow, "face_alignment", 0, res[i], 1000);
+        vd_kb_set(fast, "face_detection", 0, res[i], 5);
+        vd_kb_set(fast, "face_detection", 1, res[i], 4);
+        vd_kb_set(fast, "face_alignment", 0, res[i], 5);
+    }
+    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
+    if (!tr) return;
+    vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 0.2, .drop_s = 60};
+    CHECKF(vd_cloud_start(&o, NULL, &c, &err) == 0, "%s", err.msg);
+    CHECK(tr->ops->serve(tr, "fe", "node.submit_job", fe_cmd, &fe, &err) == 0);
+    CHECK(tr->ops->serve(tr, "fe", "node.update_plan", fe_cmd, &fe, &err) == 0);
+    fe_heartbeat(tr, slow, NULL);
+    heartbeat_of(tr, "fx", fast, NULL);
+    for (int t = 0; t < 5000 && !(vd_cloud_has_node(c, "fe") && vd_cloud_has_node(c, "fx"));
+         t += 10)
+        usleep(10000);
+    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
+                            "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_"
+                            "detection\",\"face_alignment\"],\"scheduler\":\"kb\","
+                            "\"user_constraint\":{\"delay\":0.5}}");
+    char job[64];
+    snprintf(job, sizeof job, "%s", str_or_empty(json_object_get(r, "job_uid")));
+    json_decref(r);
+    CHECKF(job[0], "submit failed");
+    CHECKF(wait_version(&fe, 1, 5000) == 1, "no plan 1");
+    pthread_mutex_lock(&fe.mu);
+    char where[64];
+    snprintf(where, sizeof where, "%s", fe.fa_node);
+    pthread_mutex_unlock(&fe.mu);
+    CHECKF(!strcmp(where, "fx"), "face_alignment planned on '%s', not on fx where it is fast",
+           where);
+    r = sync_result(c, job);
+    json_t *ch = json_object_get(json_object_get(r, "result"), "plan_changes");
+    ch = json_array_get(ch, json_array_size(ch) - 1);
+    const char *rs = json_string_value(json_object_get(ch, "reason"));
+    CHECKF(rs && strcmp(rs, "none") && json_is_string(json_object_get(ch, "detail")),
+           "plan change without the scheduler's reason: %s", rs ? rs : "(none)");
+    json_decref(r);
+    vd_cloud_stop(c);
+    vd_transport_close(tr);
+    vd_cloud_free(c);
+    vd_kb_free(slow);
+    vd_kb_free(fast);
+}
+
+/* The link model of the heartbeats reaches the scheduler: face_alignment is slow on fe and
+ * fast on fx, but fe measured its link to fx at 2 kB/s, so the cold start keeps the stage on
+ * fe; once fe measures 50 MB/s the kb scheduler moves it to fx, saying why ("link"). */
+static void test_link_model(void)
+{
+    vd_error err = {0};
+    vd_transport *tr = NULL;
+    vd_cloud *c = NULL;
+    fake_edge fe = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vd_kb *slow = vd_kb_new(), *fast = vd_kb_new();
+    const int res[3] = {720, 480, 360};
+    for (int i = 0; i < 3; i++) {
+        vd_kb_set(slow, "face_detection", 0, res[i], 5);
+        vd_kb_set(slow, "face_detection", 1, res[i], 4);
+        vd_kb_set(slow, "face_alignment", 0, res[i], 400);
+        vd_kb_set(fast, "face_detection", 0, res[i], 5);
+        vd_kb_set(fast, "face_detection", 1, res[i], 4);
+        vd_kb_set(fast, "face_alignment", 0, res[i], 5);
+    }
+    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
+    if (!tr) return;
+    vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 0.2, .drop_s = 60};
+    CHECKF(vd_cloud_start(&o, NULL, &c, &err) == 0, "%s", err.msg);
+    CHECK(tr->ops->serve(tr, "fe", "node.submit_job", fe_cmd, &fe, &err) == 0);
+    CHECK(tr->ops->serve(tr, "fe", "node.update_plan", fe_cmd, &fe, &err) == 0);
+    heartbeat_links(
+        tr, "fe", slow, NULL,
+        json_pack("[{s:s,s:f,s:f,s:i}]", "to", "fx", "bw_Bps", 2000.0, "rtt_s", 0.05, "n", 10));
+    heartbeat_of(tr, "fx", fast, NULL);
+    for (int t = 0; t < 5000 && !(vd_cloud_has_node(c, "fe") && vd_cloud_has_node(c, "fx"));
+         t += 10)
+        usleep(10000);
+    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
+                            "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_"
+                            "detection\",\"face_alignment\"],\"scheduler\":\"kb\","
+                            "\"user_constraint\":{\"delay\":1.0}}");
+    char job[64], where[64];
+    snprintf(job, sizeof job, "%s", str_or_empty(json_object_get(r, "job_uid")));
+    json_decref(r);
+    CHECKF(job[0], "submit failed");
+    CHECKF(wait_version(&fe, 1, 5000) == 1, "no plan 1");
+    pthread_mutex_lock(&fe.mu);
+    snprintf(where, sizeof where, "%s", fe.fa_node);
+    pthread_mutex_unlock(&fe.mu);
+    CHECKF(!strcmp(where, "fe"), "over a 2 kB/s link face_alignment was planned on '%s'", where);
+    /* the link got fast */
+    for (int k = 0; k < 30; k++) {
+        heartbeat_links(
+            tr, "fe", slow, job,
+            json_pack("[{s:s,s:f,s:f,s:i}]", "to", "fx", "bw_Bps", 50e6, "rtt_s", 0.001, "n", 10));
+        pthread_mutex_lock(&fe.mu);
+        snprintf(where, sizeof where, "%s", fe.fa_node);
+        pthread_mutex_unlock(&fe.mu);
+        if (!strcmp(where, "fx")) break;
+        usleep(100 * 1000);
+    }
+    CHECKF(!strcmp(where, "fx"), "over a 50 MB/s link face_alignment stays on '%s'", where);
+    r = sync_result(c, job);
+    json_t *ch = json_object_get(json_object_get(r, "result"), "plan_changes");
+    ch = json_array_get(ch, json_array_size(ch) - 1);
+    const char *rs = json_string_value(json_object_get(ch, "reason"));
+    CHECKF(rs && !strcmp(rs, "link"), "the move to fx says '%s', not 'link'", rs ? rs : "");
+    json_decref(r);
+    vd_cloud_stop(c);
+    vd_transport_close(tr);
+    vd_cloud_free(c);
+    vd_kb_free(slow);
+    vd_kb_free(fast);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_cloud_versions();
     test_cloud_codes();
     test_results_once();
+    test_merged_kb();
+    test_link_model();
     return vt_finish();
 }

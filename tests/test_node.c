@@ -5,6 +5,8 @@
  * that ran, a bad DAG, a missing video), and an edge that has stopped starts no more jobs (a
  * submit arriving during shutdown used to start a thread nobody joined).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,80 @@ static void test_proto(void)
           strstr(err.msg, "either pipeline"));
     json_decref(m);
     json_decref(user);
+}
+
+/* A node "spy" serving face_detection: the size of the request with the video's first frame
+ * (the frame as JPEG parts), and how many it got; it answers that it found no face. */
+static _Atomic size_t spy_bytes;
+static atomic_int spy_calls;
+static int spy_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg;
+    json_t *h = NULL;
+    if (vd_msg_unpack(req->data, req->len, &h, NULL, NULL, NULL) == 0 &&
+        json_integer_value(json_object_get(h, "cam_frame_id")) == 0)
+        atomic_store(&spy_bytes, req->len);
+    json_decref(h);
+    atomic_fetch_add(&spy_calls, 1);
+    json_t *r = json_pack("{s:{s:[],s:[]},s:f}", "out", "bbox", "prob", "ms", 1.0);
+    int rc = vd_msg_pack(r, NULL, 0, resp, err);
+    json_decref(r);
+    return rc;
+}
+
+/* The plan's JPEG quality is what a remote stage gets: the same frame (the first) coded at
+ * quality 20 and 95 (a job each, face_detection on "spy"). */
+static size_t remote_bytes(vd_transport *t, const char *uid, int quality, json_t *dag)
+{
+    atomic_store(&spy_bytes, 0);
+    atomic_store(&spy_calls, 0);
+    json_t *sub = json_pack("{s:s,s:s,s:O,s:{s:f},s:s,s:I,s:{s:{s:s,s:i},s:{s:{s:s,s:s}}}}",
+                            "job_uid", uid, "video_id", "0", "dag", dag, "user_constraint", "delay",
+                            5.0, "scheduler", "fixed", "max_frames", (json_int_t)3, "plan",
+                            "video_conf", "resolution", "360p", "quality", quality, "flow_mapping",
+                            "face_detection", "node_ip", "spy", "node_role", "edge");
+    vd_error err = {0};
+    CHECKF(cmd(t, "node.submit_job", sub, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 500 && atomic_load(&spy_calls) < 3; i++) sleep_ms(10);
+    CHECKF(atomic_load(&spy_calls) == 3, "%d calls of the remote stage for 3 frames",
+           atomic_load(&spy_calls));
+    return atomic_load(&spy_bytes);
+}
+
+/* The last heartbeat of e1 (vdag.hb.e1), as text. */
+static pthread_mutex_t hb_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *hb_last;
+static void on_hb(void *arg, const char *subject, const vd_buf *msg)
+{
+    (void)arg, (void)subject;
+    pthread_mutex_lock(&hb_mu);
+    free(hb_last);
+    hb_last = strndup((const char *)msg->data, msg->len);
+    pthread_mutex_unlock(&hb_mu);
+}
+
+/* The link e1's heartbeat reports to node `to` (new reference), or NULL. */
+static json_t *hb_link(const char *to)
+{
+    pthread_mutex_lock(&hb_mu);
+    json_t *hb = hb_last ? json_loads(hb_last, 0, NULL) : NULL;
+    pthread_mutex_unlock(&hb_mu);
+    json_t *l, *found = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(hb, "links"), i, l)
+    {
+        const char *t = json_string_value(json_object_get(l, "to"));
+        if (t && !strcmp(t, to)) found = json_incref(l);
+    }
+    json_decref(hb);
+    return found;
+}
+
+static int echo(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg, (void)req, (void)err;
+    *resp = (vd_buf){0};
+    return 0;
 }
 
 int main(void)
@@ -241,6 +317,34 @@ int main(void)
     CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EFORMAT, "HTTP %d",
            http);
     json_decref(r);
+
+    /* the plan's JPEG quality on the wire */
+    CHECK(t->ops->serve(t, "spy", "svc.face_detection", spy_stage, NULL, &err) == 0);
+    size_t q20 = remote_bytes(t, "t.q20", 20, json_object_get(sub, "dag"));
+    size_t q95 = remote_bytes(t, "t.q95", 95, json_object_get(sub, "dag"));
+    CHECKF(q20 > 0 && q95 > 2 * q20, "a frame sent at quality 20: %zu bytes, at 95: %zu", q20, q95);
+
+    /* the link model: the spy's transfers measured passively (6 calls of 20-120 kB), and a
+     * candidate the cloud names ("peers") with no traffic probed by echoes */
+    CHECK(t->ops->subscribe(t, "vdag.hb.e1", on_hb, NULL, &err) == 0);
+    CHECK(t->ops->serve(t, "spy2", "svc.echo", echo, NULL, &err) == 0);
+    json_t *upd = json_pack("{s:s,s:{s:f},s:[s]}", "job_uid", "t.1", "user_constraint", "delay",
+                            0.3, "peers", "spy2");
+    CHECKF(cmd(t, "node.update_plan", upd, NULL, &err) == 0, "%s", err.msg);
+    json_t *l1 = NULL, *l2 = NULL;
+    for (int i = 0; i < 100 && !(l1 && l2 && json_object_get(l2, "bw_Bps")); i++) {
+        sleep_ms(100);
+        json_decref(l1), json_decref(l2);
+        l1 = hb_link("spy"), l2 = hb_link("spy2");
+    }
+    CHECKF(l1 && json_integer_value(json_object_get(l1, "n")) >= 6 &&
+               json_number_value(json_object_get(l1, "bw_Bps")) > 0,
+           "no measured link to spy in the heartbeat");
+    CHECKF(l2 && json_number_value(json_object_get(l2, "bw_Bps")) > 0 &&
+               json_number_value(json_object_get(l2, "rtt_s")) > 0 &&
+               json_integer_value(json_object_get(l2, "n")) >= 2,
+           "the candidate spy2 was not probed");
+    json_decref(l1), json_decref(l2);
 
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);

@@ -55,17 +55,65 @@ static void relocate_dead(vd_plan *p, const vd_node_info *nodes, int nn, const c
     }
 }
 
+static const vd_kb *node_kb(const vd_cloud *c, const node_ent *n)
+{
+    return n->self ? vd_svchost_kb(c->host) : n->kb;
+}
+
+/* The knowledge base a job is planned with (lock held): its edge's as the own machine's,
+ * and every other node's delays tagged with that node's name (vd_kb_merge), so that a
+ * stage placed on a node is predicted from that node's own measurements. NULL when no node
+ * has one; the caller frees it. */
+static vd_kb *merged_kb(const vd_cloud *c, const char *edge)
+{
+    vd_kb *m = NULL;
+    vd_error err = {0};
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < c->n_nodes; i++) {
+            const node_ent *n = &c->nodes[i];
+            const vd_kb *kb = node_kb(c, n);
+            int own = !strcmp(n->name, edge);
+            if (!kb || own != (pass == 0)) continue; /* the edge's first */
+            if (!m && !(m = vd_kb_new())) return NULL;
+            if (vd_kb_merge(m, kb, own ? NULL : n->name, &err))
+                fprintf(stderr, "vdag %s: the knowledge base of %s is not used: %s\n", c->name,
+                        n->name, err.msg);
+        }
+    return m;
+}
+
+/* The link model from the nodes' heartbeats ("links": what each measured to the nodes it
+ * sends frames to, edge_link.c); lock held. Returns the count put in out. */
+static int links_of(const vd_cloud *c, vd_link *out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < c->n_nodes; i++) {
+        json_t *a = json_object_get(c->nodes[i].hb, "links"), *l;
+        size_t k;
+        json_array_foreach(a, k, l)
+        {
+            const char *to = json_string_value(json_object_get(l, "to"));
+            if (n == cap || !to || strlen(to) >= sizeof out->to) continue;
+            json_t *bw = json_object_get(l, "bw_Bps"), *rtt = json_object_get(l, "rtt_s");
+            vd_link *o = &out[n++];
+            snprintf(o->from, sizeof o->from, "%s", c->nodes[i].name);
+            snprintf(o->to, sizeof o->to, "%s", to);
+            o->bw_Bps = json_is_number(bw) ? json_number_value(bw) : 0;
+            o->rtt_s = json_is_number(rtt) ? json_number_value(rtt) : -1;
+        }
+    }
+    return n;
+}
+
 /* Plan one job (lock held); returns 1 when the plan changed or was never sent. */
 static int plan_job(vd_cloud *c, cjob *j, const char *why)
 {
     vd_node_info nodes[VD_MAX_NODES];
     int nn = 0;
-    const vd_kb *kb = NULL;
-    for (int i = 0; i < c->n_nodes && nn < VD_MAX_NODES; i++) {
-        node_info(&c->nodes[i], &nodes[nn++]);
-        if (!strcmp(c->nodes[i].name, j->node))
-            kb = c->nodes[i].self ? vd_svchost_kb(c->host) : c->nodes[i].kb;
-    }
+    for (int i = 0; i < c->n_nodes && nn < VD_MAX_NODES; i++) node_info(&c->nodes[i], &nodes[nn++]);
+    vd_kb *kb = merged_kb(c, j->node);
+    vd_link links[VD_MAX_NODES * 4];
+    int n_links = links_of(c, links, (int)(sizeof links / sizeof *links));
     vd_plan req;
     int has_req = 0;
     if (j->spec.requested) {
@@ -91,11 +139,14 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         .native_h = j->native_h,
         .native_fps = j->native_fps,
         .requested = has_req ? &req : NULL,
+        .links = n_links ? links : NULL,
+        .n_links = n_links,
     };
     vd_plan p;
     vd_error err = {0};
     if (vd_sched_plan(j->sched, &in, &p, &err)) {
         snprintf(j->msg, sizeof j->msg, "scheduler %.24s: %.400s", j->spec.scheduler, err.msg);
+        vd_kb_free(kb);
         return 0;
     }
     relocate_dead(&p, nodes, nn, j->node); /* never place a stage on a lost node */
@@ -107,15 +158,19 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         j->plan_version++;
         j->plan_sent = 0;
         vd__cloud_job_changed(j);
-        json_t *ch =
-            json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL),
-                      "plan_version", j->plan_version, "why", why, "plan", vd_plan_to_json(&p),
-                      "measured_delay", in.last ? in.last->total_delay : 0.0, "predicted_delay",
-                      vd_plan_predict(&in, &p), "measured_load", in.last ? in.last->load : 0.0,
-                      "predicted_load", vd_plan_load(&in, &p));
+        /* the cloud's occasion (why) and the scheduler's own reason, with what it saw */
+        const vd_sched_reason *sr = vd_sched_last_reason(j->sched);
+        json_t *ch = json_pack(
+            "{s:f,s:i,s:s,s:s,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL), "plan_version",
+            j->plan_version, "why", why, "reason", vd_sched_why_name(sr ? sr->code : VD_WHY_NONE),
+            "detail", sr ? sr->text : "", "plan", vd_plan_to_json(&p), "measured_delay",
+            in.last ? in.last->total_delay : 0.0, "predicted_delay", vd_plan_predict(&in, &p),
+            "measured_load", in.last ? in.last->load : 0.0, "predicted_load",
+            vd_plan_load(&in, &p));
         json_array_append_new(j->changes, ch);
         while (json_array_size(j->changes) > MAX_CHANGES) json_array_remove(j->changes, 0);
     }
+    vd_kb_free(kb);
     return changed || !j->plan_sent;
 }
 
@@ -396,6 +451,15 @@ static int plan_collect(vd_cloud *c, double now, void *items, int max)
         o->body = o->submit
                       ? vd__submit_msg(j->uid, &j->spec, &j->plan, j->plan_version, j->viewers > 0)
                       : vd__update_msg(j->uid, &j->plan, j->plan_version, j->spec.constraint);
+        /* the other nodes alive: the edge measures its links to them (edge_link.c) */
+        json_t *peers = json_array();
+        for (int i = 0; i < c->n_nodes; i++)
+            if (strcmp(c->nodes[i].name, j->node))
+                json_array_append_new(peers, json_string(c->nodes[i].name));
+        if (o->body)
+            json_object_set_new(o->body, "peers", peers);
+        else
+            json_decref(peers);
     }
     return n;
 }

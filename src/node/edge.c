@@ -55,6 +55,7 @@ static json_t *heartbeat(vd_edge *e)
     for (const vd_service *const *s = vd_service_all(); e->host && *s; s++)
         json_array_append_new(svcs, json_string((*s)->name));
     json_object_set_new(hb, "services", svcs);
+    json_object_set_new(hb, "links", vd__links_json(&e->links));
     return hb;
 }
 
@@ -103,6 +104,7 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->out_mu, NULL);
     pthread_cond_init(&e->out_cv, NULL);
+    pthread_mutex_init(&e->links.mu, NULL);
     if (pthread_create(&e->out_thr, NULL, vd__edge_out_main, e)) {
         vd_fail(err, VD_ENOMEM, "edge %s: cannot start the results thread", e->name);
         vd_edge_free(e);
@@ -117,6 +119,12 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
         return VD_ENOMEM;
     }
     e->hb_started = 1;
+    if (pthread_create(&e->link_thr, NULL, vd__links_main, e)) {
+        vd_fail(err, VD_ENOMEM, "edge %s: cannot start the link probe thread", e->name);
+        vd_edge_free(e);
+        return VD_ENOMEM;
+    }
+    e->link_started = 1;
     int rc = vd__edge_serve(e, err);
     if (rc) {
         vd_edge_free(e); /* ends the waiting heartbeat thread */
@@ -139,6 +147,8 @@ void vd_edge_stop(vd_edge *e)
     pthread_mutex_unlock(&e->mu);
     if (e->hb_started) pthread_join(e->hb_thr, NULL);
     e->hb_started = 0;
+    if (e->link_started) pthread_join(e->link_thr, NULL);
+    e->link_started = 0;
     for (int i = 0; i < e->n_jobs; i++)
         if (e->jobs[i]->started) pthread_join(e->jobs[i]->thr, NULL), e->jobs[i]->started = 0;
     vd__edge_out_stop(e); /* the jobs' last results and DONEs go out */
@@ -154,5 +164,6 @@ void vd_edge_free(vd_edge *e)
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->out_cv);
     pthread_mutex_destroy(&e->out_mu);
+    pthread_mutex_destroy(&e->links.mu);
     free(e);
 }

@@ -72,6 +72,7 @@ static int cmd_submit(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
     vd__submit sub;
     int rc = vd__submit_parse(req, &sub, err);
     if (rc) return rc;
+    vd__links_set_peers(&e->links, json_object_get(req, "peers"));
     const vd_video_src *v = NULL;
     for (int i = 0; i < e->o.n_videos; i++)
         if (!strcmp(e->o.videos[i].id, sub.spec.video_id)) v = &e->o.videos[i];
@@ -107,6 +108,7 @@ static int cmd_submit(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 static int cmd_update(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
     (void)reply;
+    vd__links_set_peers(&e->links, json_object_get(req, "peers"));
     pthread_mutex_lock(&e->mu);
     job *j;
     int rc = req_job(e, req, 1, &j, err);

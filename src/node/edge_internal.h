@@ -29,6 +29,7 @@ typedef struct rstage {
     int pending;            /* a call nobody waits for runs on `call` (given up on, a probe) */
     double next_probe;      /* when to try a down node again (vd_now_ms) */
     double ewma_ms;         /* latency of its answered calls (0: none yet) */
+    size_t req_bytes;       /* of the last call started */
 } rstage;
 
 enum { J_RUN = 0, J_DONE = 1 };
@@ -54,6 +55,7 @@ struct job {
     rstage rs[VD_MAX_STAGES];
     int fallback[VD_MAX_STAGES];
     int64_t enc_id;
+    int enc_q;            /* the JPEG quality enc was coded at */
     vd_jpeg_parts enc;    /* the frame as sent to remote stages */
     vd_jpeg_coder *coder; /* made at the first remote stage */
     double sum_delay[VD_MAX_STAGES], sum_total;
@@ -70,6 +72,29 @@ struct job {
 
 typedef struct edge_cmd edge_cmd;
 typedef struct out_item out_item;
+
+/* edge_link.c: the link model, per node this edge sends frames to (guarded by mu). */
+#define VD__MAX_LINKS 16
+typedef struct vd__link {
+    char to[64];
+    double rtt_s, bw_Bps; /* moving averages */
+    long n, n_rtt, n_bw;  /* transfers seen; round-trip and bandwidth samples */
+    double last_ms;       /* the last transfer (vd_now_ms) */
+} vd__link;
+typedef struct vd__links {
+    pthread_mutex_t mu;
+    vd__link e[VD__MAX_LINKS];
+    int n;
+    char peers[VD__MAX_LINKS][64]; /* the nodes the cloud named as candidates ("peers") */
+    int n_peers;
+} vd__links;
+/* The "peers" of a plan message (the other nodes alive; NULL: keep the last). */
+void vd__links_set_peers(vd__links *L, json_t *peers);
+/* A transfer of bytes to node `to` that took call_ms, host_ms of it on the host (decode and
+ * compute; 0: none). Any thread. */
+void vd__link_observe(vd__links *L, const char *to, size_t bytes, double call_ms, double host_ms);
+/* The heartbeat's "links": [{"to","n","age_s"[,"bw_Bps"][,"rtt_s"]}] (new reference). */
+json_t *vd__links_json(vd__links *L);
 
 #define N_EDGE_CMDS 7
 
@@ -106,7 +131,15 @@ struct vd_edge {
     int out_n, out_stop, out_started;
     size_t out_bytes;
     pthread_t out_thr;
+    /* the link model (edge_link.c) and its probe thread */
+    vd__links links;
+    pthread_t link_thr;
+    int link_started;
 };
+
+/* edge_link.c: probe the links of the running jobs' plans that saw no transfer lately (the
+ * probe thread, every second until the edge stops). */
+void *vd__links_main(void *arg);
 
 /* edge_job.c: a job's thread (arg: the job), and freeing a job (its thread joined or never
  * started). */

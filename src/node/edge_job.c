@@ -89,16 +89,19 @@ static void harvest(rstage *r, const char *stage)
     r->down = 0;
 }
 
-/* The frame as sent to remote stages: one encode per frame for all of them. */
+/* The frame as sent to remote stages: one encode per frame for all of them, at the plan's
+ * JPEG quality (VD_STAGE_JPEG_QUALITY when it names none). */
 static int encoded(job *j, const vd_frame *f, vd_error *err)
 {
-    if (j->enc.data && j->enc_id == f->cam_frame_id) return 0;
+    int q =
+        j->plan.quality >= 1 && j->plan.quality <= 100 ? j->plan.quality : VD_STAGE_JPEG_QUALITY;
+    if (j->enc.data && j->enc_id == f->cam_frame_id && j->enc_q == q) return 0;
     free(j->enc.data);
     j->enc.data = NULL;
     int rc = 0;
     if (!j->coder) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &j->coder, err);
-    if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, VD_STAGE_JPEG_QUALITY, &j->enc, err);
-    if (!rc) j->enc_id = f->cam_frame_id;
+    if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, q, &j->enc, err);
+    if (!rc) j->enc_id = f->cam_frame_id, j->enc_q = q;
     return rc;
 }
 
@@ -111,6 +114,7 @@ static int start_call(rstage *r, const char *stage, int model_id, const vd_frame
     if (!rc) rc = vd__stage_request_pack(model_id, f, &r->j->enc, args, &req, err);
     char svc[96];
     snprintf(svc, sizeof svc, "svc.%s", stage);
+    if (!rc) r->req_bytes = req.len;
     return rc ? rc : vd__rcall_start(r->call, r->node, svc, &req, timeout_ms, err);
 }
 
@@ -150,13 +154,15 @@ static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, j
         went_down(r, name, why);
         return 0;
     }
-    if (!rc) rc = vd__stage_reply_unpack(&resp, r->node, name, out, NULL, &e);
+    double host_ms = 0;
+    if (!rc) rc = vd__stage_reply_unpack(&resp, r->node, name, out, &host_ms, &e);
     vd_buf_free(&resp);
     if (rc) {
         went_down(r, name, e.msg);
         return 0;
     }
     answered(r, ms);
+    vd__link_observe(&j->edge->links, r->node, r->req_bytes, ms, host_ms);
     j->fallback[stage] = 0;
     return 0;
 }
