@@ -35,6 +35,7 @@ test-asan:
 bench: build
 	$(BUILD)/vdag bench gemm --threads 2
 	$(BUILD)/vdag bench models --threads 2 --runs 50
+	HUMAN=0 bash bench/human.sh $(BUILD)/vdag
 	$(BUILD)/vdag bench remote --frames 200
 	$(BUILD)/vdag bench remote --frames 200 --transport inproc
 	VDAG=$(BUILD)/vdag bash bench/http.sh

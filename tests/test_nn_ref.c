@@ -146,6 +146,7 @@ int main(void)
                    "constant_input_0_5");
         test_model("facemesh", "facemesh_ref.json", threads, "const:0.5", "constant_input_0_5");
         test_model("nanodet", "nanodet_ref.json", threads, "const:0.5", "constant_input_0_5");
+        test_model("centernet", "centernet_ref.json", threads, "const:0.5", "constant_input_0_5");
         /* int32 pixels in: the LCG gives floor(u*256), the constant a grey 128 */
         test_model("movenet-thunder", "movenet_thunder_ref.json", threads, "const:128",
                    "constant_input_128");

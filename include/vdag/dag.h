@@ -54,7 +54,7 @@ void vd_dag_free(vd_dag *d);
 
 typedef struct vd_exec_opts {
     int model_id[16]; /* per stage index; 0 = largest */
-    int threads;      /* nn threads per service */
+    int threads;      /* nn threads of the executor's pool, shared by all its stages */
     int ntracking;    /* frames tracked between detections */
 } vd_exec_opts;
 

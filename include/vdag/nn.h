@@ -5,12 +5,20 @@
  * load time for the model's declared input shape; a dynamic (-1) dimension takes the
  * size the model's signature declares for it (movenet-multipose: 256x256), else 1.
  *
- * Ownership: vd_model owns everything it allocates (weights, XNNPACK operators, the
- * thread pool, activation buffers). Output tensors returned by vd_model_output point
+ * Threads: a vd_nn_pool is the calling thread plus threads-1 workers. Give one pool to
+ * every model one inference thread runs (vd_model_opts.pool): the models then share its
+ * workers instead of each keeping its own, and the workers sleep between runs instead of
+ * spinning, so other work on the machine (a decoder, another pipeline) keeps its cores.
+ *
+ * Ownership: vd_model owns everything it allocates (weights, XNNPACK operators, its own
+ * thread pool when opts->pool is NULL, activation buffers); a pool given in opts is
+ * borrowed and must outlive the model. Output tensors returned by vd_model_output point
  * into the model and stay valid until the next vd_model_run or vd_model_free.
  *
  * Thread-safety: a vd_model must not be used by two threads at once (use one model
- * per thread); separate models are independent. vd_nn_init is thread-safe.
+ * per thread); separate models are independent unless they share a pool: models sharing
+ * a pool must be run by one thread at a time (one pool per inference thread). vd_nn_init
+ * is thread-safe.
  */
 #ifndef VDAG_NN_H
 #define VDAG_NN_H
@@ -38,14 +46,24 @@ typedef struct vd_tensor {
     void *data;
 } vd_tensor;
 
+typedef struct vd_nn_pool vd_nn_pool;
+
 typedef struct vd_model_opts {
-    int threads; /* XNNPACK worker threads; <= 0 means 1 */
+    int threads;      /* without a pool: threads of the model's own pool; <= 0 means 1 */
+    vd_nn_pool *pool; /* borrowed, shared; NULL: the model makes its own of `threads` */
 } vd_model_opts;
 
 typedef struct vd_model vd_model;
 
 /* Initialise XNNPACK once per process (idempotent, thread-safe). */
 int vd_nn_init(vd_error *err);
+
+/* A pool of `threads` inference threads (the caller's thread is one of them; <= 0
+ * means 1, which computes everything on the caller). VD_ENOMEM if the workers cannot
+ * be started. Free it after every model that uses it. */
+int vd_nn_pool_new(int threads, vd_nn_pool **out, vd_error *err);
+void vd_nn_pool_free(vd_nn_pool *p);
+int vd_nn_pool_threads(const vd_nn_pool *p);
 
 /* Load a model.json (and its shards, looked up beside it). On failure returns a
  * VD_E* code and an error naming the file, node and op; nothing is leaked. */

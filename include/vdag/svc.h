@@ -25,11 +25,14 @@
 #include "vdag/error.h"
 #include "vdag/frame.h"
 #include "vdag/media.h"
+#include "vdag/nn.h"
 
 typedef struct vd_svc_opts {
-    int threads;     /* nn threads (default 1) */
-    float min_score; /* 0 = the service's default */
-    float iou;       /* NMS IoU threshold, 0 = default */
+    int threads;      /* nn threads (default 1), of the model's own pool when pool is NULL */
+    vd_nn_pool *pool; /* borrowed: the inference thread's pool, shared by its instances;
+                         NULL: each model makes its own of `threads` */
+    float min_score;  /* 0 = the service's default */
+    float iou;        /* NMS IoU threshold, 0 = default */
 } vd_svc_opts;
 
 /* A box in source pixels with its score and class (detections, tracks). */

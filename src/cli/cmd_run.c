@@ -178,8 +178,9 @@ int vd_cmd_run(int argc, char **argv)
     if (!video || (!pipeline == !dagfile) || so.conf.nskip < 0 || ntracking < 0 || so.conf.fps < 0)
         return usage();
     if (threads <= 0) {
-        /* leave a core to the decoder and writer: an oversubscribed XNNPACK pool (its
-         * workers spin) halves throughput on 2 cores */
+        /* leave a core to the decoder and writer: on 2 cores, 2 inference threads were
+         * faster for centernet but up to a third slower for the face pipeline, whose
+         * frames the decoder must keep up with (bench/RESULTS.md, issue 14) */
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         threads = nc > 1 ? (int)nc - 1 : 1;
     }

@@ -14,6 +14,7 @@
 struct vd_exec {
     const vd_dag *d;
     vd_exec_opts o;
+    vd_nn_pool *pool; /* the inference threads of every stage (exec runs on one thread) */
     vd_svc_instance **inst;
     vd_tracker **trk;
     json_t **last; /* last detector output per stage (labels/scores for tracked frames) */
@@ -38,10 +39,15 @@ int vd_exec_new(const vd_dag *d, const vd_exec_opts *o, vd_exec **out, vd_error 
         vd_exec_free(e);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
+    int rc = vd_nn_pool_new(e->o.threads, &e->pool, err);
+    if (rc) {
+        vd_exec_free(e);
+        return rc;
+    }
     for (int i = 0; i < d->n_stages; i++) {
-        vd_svc_opts so = {.threads = e->o.threads};
+        vd_svc_opts so = {.threads = e->o.threads, .pool = e->pool};
         int mid = i < 16 ? e->o.model_id[i] : 0;
-        int rc = vd_svc_open(d->stages[i].name, mid, &so, &e->inst[i], err);
+        rc = vd_svc_open(d->stages[i].name, mid, &so, &e->inst[i], err);
         if (!rc && d->stages[i].svc->is_detector && !(e->trk[i] = vd_tracker_new()))
             rc = vd_fail(err, VD_ENOMEM, "out of memory");
         if (rc) {
@@ -58,7 +64,7 @@ int vd_exec_set_model(vd_exec *e, int stage, int model_id, vd_error *err)
     if (stage < 0 || stage >= e->d->n_stages) return vd_fail(err, VD_EINVAL, "no stage %d", stage);
     if (vd_svc_model_id(e->inst[stage]) == model_id) return 0;
     vd_svc_instance *n;
-    vd_svc_opts so = {.threads = e->o.threads};
+    vd_svc_opts so = {.threads = e->o.threads, .pool = e->pool};
     int rc = vd_svc_open(e->d->stages[stage].name, model_id, &so, &n, err);
     if (rc) return rc;
     vd_svc_close(e->inst[stage]);
@@ -215,5 +221,6 @@ void vd_exec_free(vd_exec *e)
     free(e->last);
     free(e->remote);
     free(e->remote_arg);
+    vd_nn_pool_free(e->pool); /* after the instances whose models use it */
     free(e);
 }

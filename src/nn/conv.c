@@ -26,8 +26,8 @@ static int conv_create(vd__model *m, vd__step *s, vd_error *err)
         (uint32_t)w->pt, (uint32_t)w->pr, (uint32_t)w->pb, (uint32_t)w->pl, (uint32_t)w->kh,
         (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, (uint32_t)w->dh, (uint32_t)w->dw,
         (uint32_t)c->groups, (size_t)c->gcin, (size_t)c->gcout, (size_t)(c->groups * c->gcin),
-        (size_t)(c->groups * c->gcout), c->weights, c->bias, s->out_min, s->out_max, flags,
-        &s->xop);
+        s->out_stride ? s->out_stride : (size_t)(c->groups * c->gcout), c->weights, c->bias,
+        s->out_min, s->out_max, flags, &s->xop);
     if (st == xnn_status_success)
         st = xnn_setup_convolution2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
                                               (size_t)in->shape[2], vd__vptr(m, s->in[0]),
@@ -54,8 +54,8 @@ static int maxpool_create(vd__model *m, vd__step *s, vd_error *err)
     size_t c = (size_t)in->shape[3];
     enum xnn_status st = xnn_create_max_pooling2d_nhwc_f32(
         (uint32_t)w->pt, (uint32_t)w->pr, (uint32_t)w->pb, (uint32_t)w->pl, (uint32_t)w->kh,
-        (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, 1, 1, c, c, c, s->out_min, s->out_max, 0,
-        &s->xop);
+        (uint32_t)w->kw, (uint32_t)w->sh, (uint32_t)w->sw, 1, 1, c, c,
+        s->out_stride ? s->out_stride : c, s->out_min, s->out_max, 0, &s->xop);
     if (st == xnn_status_success)
         st = xnn_setup_max_pooling2d_nhwc_f32(s->xop, (size_t)in->shape[0], (size_t)in->shape[1],
                                               (size_t)in->shape[2], vd__vptr(m, s->in[0]),
@@ -70,8 +70,8 @@ static int resize_create(vd__model *m, vd__step *s, vd_error *err)
     assert(s->kind == VD__S_RESIZE);
     const vd__val *in = V(s->in[0]), *o = V(s->out[0]);
     size_t c = (size_t)in->shape[3];
-    enum xnn_status st =
-        xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, s->params.resize.flags, &s->xop);
+    enum xnn_status st = xnn_create_resize_bilinear2d_nhwc_f32(
+        c, c, s->out_stride ? s->out_stride : c, s->params.resize.flags, &s->xop);
     if (st == xnn_status_success)
         st = xnn_setup_resize_bilinear2d_nhwc_f32(
             s->xop, (size_t)in->shape[0], (size_t)in->shape[1], (size_t)in->shape[2],
@@ -150,10 +150,13 @@ static int spatial(vd__model *m, const vd__node *n, int64_t ih, int64_t iw, int6
     return window_check(m, n, w, err);
 }
 
-/* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the window. */
+/* Take the NHWC input of a conv/pool: fold a lazy zero pad of H/W into the window. With
+ * `scale`, a lazy scale is left to the caller (a convolution folds it into its weights):
+ * *scale gets it, and the value returned holds the unscaled data. */
 static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__window *w, int allow_fold,
-                      vd_error *err)
+                      float *scale, vd_error *err)
 {
+    if (scale) *scale = 1.0f;
     vd__val *x = V(v);
     if (x->ndim != 4)
         return NODE_ERR(n, VD_ESHAPE, "expects a 4-D NHWC input, got rank %d", x->ndim);
@@ -165,7 +168,12 @@ static int nhwc_input(vd__model *m, const vd__node *n, int v, vd__window *w, int
         w->pr += x->pad_hi[2];
         int rc = window_check(m, n, w, err);
         if (rc) return rc;
-        return vd__canon(m, x->lazy_src, err);
+        v = x->lazy_src; /* zeros stay zeros under a scale */
+    }
+    x = V(v);
+    if (scale && !x->cdata && x->lazy_src < 0 && vd__is_identity(x) && x->scale != 1.0f) {
+        *scale = x->scale;
+        return v;
     }
     return vd__canon(m, v, err);
 }
@@ -188,7 +196,8 @@ int vd__lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
     int64_t ih = V(x)->ndim == 4 ? V(x)->shape[1] : 0, iw = V(x)->ndim == 4 ? V(x)->shape[2] : 0;
     int rc = spatial(m, n, ih, iw, kh, kw, &geo, err);
     if (rc) return rc;
-    int xin = nhwc_input(m, n, x, &geo, 1, err); /* may emit a layout step: before ours */
+    float xscale;
+    int xin = nhwc_input(m, n, x, &geo, 1, &xscale, err); /* may emit a step: before ours */
     if (xin < 0) return xin;
     int si = vd__new_step(m, VD__S_CONV, &conv_ops, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -217,6 +226,8 @@ int vd__lower_conv(vd__model *m, vd__node *n, int kind, vd_error *err)
                         cp->weights[((o * kh + h) * kw + w) * cin + i] =
                             src[((h * kw + w) * cin + i) * cout + o];
     }
+    if (xscale != 1.0f) /* conv(k x) = conv with k W */
+        for (int64_t i = 0; i < kh * kw * cin * cm; i++) cp->weights[i] *= xscale;
     const vd__window *g = &cp->w;
     int64_t oh = (iv->shape[1] + g->pt + g->pb - ((kh - 1) * g->dh + 1)) / g->sh + 1;
     int64_t ow = (iv->shape[2] + g->pl + g->pr - ((kw - 1) * g->dw + 1)) / g->sw + 1;
@@ -286,7 +297,7 @@ int vd__lower_maxpool(vd__model *m, vd__node *n, int kind, vd_error *err)
     vd__window geo = {0};
     int rc = spatial(m, n, V(x)->shape[1], V(x)->shape[2], ks[1], ks[2], &geo, err);
     if (rc) return rc;
-    int xin = nhwc_input(m, n, x, &geo, 0, err);
+    int xin = nhwc_input(m, n, x, &geo, 0, NULL, err);
     if (xin < 0) return xin;
     int si = vd__new_step(m, VD__S_MAXPOOL, &maxpool_ops, n);
     if (si < 0) return vd_fail(err, VD_ENOMEM, "out of memory");

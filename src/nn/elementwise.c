@@ -57,6 +57,8 @@ static float fop(int op, float x, float y)
         float r = fmodf(x, y);
         return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
     }
+    case VD__B_KEEPEQ:
+        return x == y ? x : 0;
     case VD__B_EQUAL:
         return x == y;
     case VD__B_LESS:
@@ -98,6 +100,8 @@ static int32_t iop(int op, int32_t x, int32_t y)
         int32_t r = x % y;
         return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
     }
+    case VD__B_KEEPEQ:
+        return x == y ? x : 0;
     case VD__B_EQUAL:
         return x == y;
     case VD__B_LESS:
@@ -110,6 +114,17 @@ static int32_t iop(int op, int32_t x, int32_t y)
         return x != 0 && y != 0;
     }
     return 0;
+}
+
+/* z = x == y ? x : 0, in blocks of 16 the compiler vectorizes at -O2 (which only does
+ * loops of a known trip count); the steps never alias. */
+static void keep_equal(const float *restrict x, const float *restrict y, float *restrict z,
+                       int64_t n)
+{
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16)
+        for (int q = 0; q < 16; q++) z[k + q] = x[k + q] == y[k + q] ? x[k + q] : 0.0f;
+    for (; k < n; k++) z[k] = x[k] == y[k] ? x[k] : 0.0f;
 }
 
 /* out[os] = a[as] op b[bs] with numpy broadcasting. `dtype` is the inputs' type; the
@@ -133,7 +148,9 @@ static void binary_ref(int op, int dtype, const void *a, const int64_t *as, int 
     if ((na == n || na == 1) && (nb == n || nb == 1)) {
         /* no real broadcasting (same size or scalar): a flat loop, no index arithmetic */
         int64_t sa1 = na == 1 ? 0 : 1, sb1 = nb == 1 ? 0 : 1;
-        if (dtype == VD__F32 && cmp) {
+        if (dtype == VD__F32 && op == VD__B_KEEPEQ && sa1 && sb1) {
+            keep_equal(a, b, out, n);
+        } else if (dtype == VD__F32 && cmp) {
             for (int64_t k = 0; k < n; k++)
                 ((int32_t *)out)[k] =
                     (int32_t)fop(op, ((const float *)a)[k * sa1], ((const float *)b)[k * sb1]);
@@ -235,6 +252,9 @@ static void unary_ref(int op, int dtype, const void *in, void *out, int64_t n, f
             break;
         case VD__U_ABS:
             v = fabsf(v);
+            break;
+        case VD__U_HARDSWISH:
+            v = v * (v + 3 < 0 ? 0 : (v + 3 > 6 ? 6 : v + 3)) / 6;
             break;
         case VD__U_RECIPROCAL:
             v = 1.0f / v;
@@ -385,6 +405,10 @@ static int unary_create(vd__model *m, vd__step *s, vd_error *err)
         st = xnn_create_square_nc_f32(1, 1, 1, 0, &s->xop);
         if (!st) st = xnn_setup_square_nc_f32(s->xop, n, x, y, tp);
         break;
+    case VD__U_HARDSWISH:
+        st = xnn_create_hardswish_nc_f32(1, 1, 1, 0, &s->xop);
+        if (!st) st = xnn_setup_hardswish_nc_f32(s->xop, n, x, y, tp);
+        break;
     default:
         return vd_fail(err, VD_EUNSUPP, "%s: node '%s': no XNNPACK unary op %d", m->g.path, s->node,
                        s->params.unary.op);
@@ -422,7 +446,7 @@ static const vd__step_ops cast_ops = {.run = k_cast};
 /* An XNNPACK unary step (clamp, sigmoid, leaky relu, ...) on v, same layout. */
 int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err)
 {
-    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, n->name, err);
+    int o = vd__out_over(m, v, VD__F32, V(v)->ndim, V(v)->shape, n->name, err);
     if (o < 0) return o;
     memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
     int si = vd__new_step(m, VD__S_UNARY, &unary_xnn_ops, n);
@@ -456,6 +480,40 @@ int vd__emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, i
     if (!s->params.prelu.slope) return vd_fail(err, VD_ENOMEM, "out of memory");
     memcpy(s->params.prelu.slope, slope, sizeof(float) * (size_t)channels);
     s->params.prelu.channels = channels;
+    V(o)->producer = si;
+    return o;
+}
+
+int vd__emit_scale(vd__model *m, int v, vd_error *err)
+{
+    assert(!V(v)->cdata && V(v)->lazy_src < 0);
+    int o = vd__rt_val(m, VD__F32, V(v)->ndim, V(v)->shape, V(v)->node, err);
+    if (o < 0) return o;
+    memcpy(V(o)->perm, V(v)->perm, sizeof V(o)->perm);
+    float *k = malloc(sizeof(float) + XNN_EXTRA_BYTES);
+    int si = k ? vd__new_step(m, VD__S_BINARY, &binary_xnn_ops, NULL) : -1;
+    if (si < 0) {
+        free(k);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    *k = V(v)->scale;
+    vd__step *s = &m->steps[si];
+    s->node = V(v)->node;
+    s->op = "Mul";
+    vd__binary_params *bp = &s->params.binary;
+    bp->op = VD__B_MUL;
+    bp->ndim = V(v)->ndim ? V(v)->ndim : 1;
+    int64_t ps[VD__MAXD];
+    vd__phys_shape(V(v), ps);
+    for (int i = 0; i < bp->ndim; i++) {
+        bp->shape[0][i] = V(v)->ndim ? (size_t)ps[i] : 1;
+        bp->shape[1][i] = 1;
+    }
+    bp->konst[1] = k; /* the only second operand: in[1] is not read */
+    s->in[0] = v;
+    s->n_in = 1;
+    s->out[0] = o;
+    s->n_out = 1;
     V(o)->producer = si;
     return o;
 }
@@ -506,6 +564,34 @@ static int try_fuse_bias(vd__model *m, vd__node *n, int a, int b)
     return 1;
 }
 
+/* A scalar constant: its value, else 0. */
+static float scalar_of(const vd__val *c)
+{
+    if (!c->cdata || c->dtype != VD__F32 || vd__numel(c->shape, c->ndim) != 1) return 0;
+    return *(const float *)c->cdata;
+}
+
+/* Mul of a runtime f32 value by a scalar constant (either order), or RealDiv of one by a
+ * scalar constant: the output is the value with a lazy scale, no step. Returns the output,
+ * 0 when the op is not of that form, or an error. */
+static int try_lazy_scale(vd__model *m, vd__node *n, int op, int a, int b, vd_error *err)
+{
+    int x = -1;
+    float k = 0;
+    for (int i = 0; i < 2 && x < 0; i++) {
+        int r = i ? b : a, c = i ? a : b;
+        if (V(r)->cdata || V(r)->dtype != VD__F32 || V(c)->ndim > V(r)->ndim) continue;
+        if (op == VD__B_DIV && i) continue; /* c / x is not a scale */
+        float v = scalar_of(V(c));
+        k = op == VD__B_DIV ? 1.0f / v : v;
+        if (v != 0 && isfinite(k) && k != 0 && isfinite(V(r)->scale * k) && V(r)->scale * k != 0)
+            x = r;
+    }
+    int o = x < 0 ? 0 : vd__scaled_alias(m, x, k, err);
+    if (o > 0) V(o)->node = n->name;
+    return o;
+}
+
 int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
 {
     if (n->n_in < 2) return NODE_ERR(n, VD_EFORMAT, "needs two inputs");
@@ -528,6 +614,10 @@ int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
     }
     if (op == VD__B_ADD && V(a)->ndim == 4 && !V(a)->cdata && try_fuse_bias(m, n, a, b)) return 0;
     if (op == VD__B_ADD && V(b)->ndim == 4 && !V(b)->cdata && try_fuse_bias(m, n, b, a)) return 0;
+    if (op == VD__B_MUL || op == VD__B_DIV) {
+        int o = try_lazy_scale(m, n, op, a, b, err);
+        if (o != 0) return o < 0 ? o : vd__set_outputs(m, n, o, 1);
+    }
     if (V(a)->dtype != VD__F32 || V(b)->dtype != VD__F32 || cmp || op >= VD__B_FLOORDIV) {
         for (int k = 0; k < 2; k++) {
             ins[k] = vd__canon(m, ins[k], err);
@@ -538,9 +628,10 @@ int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
         int rc = vd__emit_kernel(m, n, &kstep, ins, 2, &o, 1, err);
         return rc < 0 ? rc : vd__set_outputs(m, n, o, 1);
     }
-    /* f32 on XNNPACK. Work in the layout of the runtime input(s). */
+    /* f32 on XNNPACK. Work in the layout of the runtime input(s). A product carries its
+     * operands' lazy scales; any other op applies them. */
     for (int k = 0; k < 2; k++) {
-        ins[k] = vd__realize(m, ins[k], err);
+        ins[k] = op == VD__B_MUL ? vd__realize_pad(m, ins[k], err) : vd__realize(m, ins[k], err);
         if (ins[k] < 0) return ins[k];
     }
     int perm[VD__MAXD];
@@ -579,9 +670,17 @@ int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err)
         for (int i = 0; i < on; i++) bp->shape[k][i] = (size_t)ps[i];
     }
     bp->ndim = on;
-    int o = vd__rt_val(m, VD__F32, on, os, n->name, err);
+    /* in place over a runtime operand of the output's size read for the last time */
+    int over = -1;
+    for (int k = 0; k < 2 && over < 0; k++)
+        if (!V(ins[k])->cdata && V(ins[k])->ndim == on &&
+            vd__numel(V(ins[k])->shape, on) == vd__numel(os, on) && ins[0] != ins[1])
+            over = ins[k];
+    float scale = V(ins[0])->scale * V(ins[1])->scale; /* 1 unless a product */
+    int o = vd__out_over(m, over, VD__F32, on, os, n->name, err);
     if (o < 0) return o;
     memcpy(V(o)->perm, perm, sizeof perm);
+    V(o)->scale = scale;
     m->steps[si].out[0] = o;
     m->steps[si].n_out = 1;
     V(o)->producer = si;
@@ -625,6 +724,44 @@ int vd__lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
     }
     int o = vd__emit_unary(m, n, a, op, alpha, err);
     return o < 0 ? o : vd__set_outputs(m, n, o, 1);
+}
+
+/* _VdHardSwish(x, c) (fuse.c): x * relu6(x + 3) * c, c the graph's 1/6. XNNPACK divides
+ * by 6 exactly; the difference is left as a lazy scale of the output. */
+int vd__lower_hardswish(vd__model *m, vd__node *n, int kind, vd_error *err)
+{
+    (void)kind;
+    if (n->n_in != 2) return NODE_ERR(n, VD_EFORMAT, "needs x and the 1/6 constant");
+    int x = vd__in_val(m, n, 0, err), c = vd__in_val(m, n, 1, err);
+    if (x < 0) return x;
+    if (c < 0) return c;
+    float sixth = scalar_of(V(c));
+    if (sixth <= 0) return NODE_ERR(n, VD_EFORMAT, "the 1/6 constant must be a positive scalar");
+    float k = (float)((double)sixth / (double)(1.0f / 6.0f));
+    if (V(x)->cdata || V(x)->dtype != VD__F32) { /* fold, or unfused for int32 */
+        const vd__step kstep = {
+            .kind = VD__S_UNARY, .ops = &unary_c_ops, .params.unary = {.op = VD__U_HARDSWISH}};
+        int cst = V(x)->cdata != NULL;
+        x = vd__canon(m, x, err);
+        if (x < 0) return x;
+        int o = cst ? vd__const_val(m, V(x)->dtype, V(x)->ndim, V(x)->shape, n->name, err)
+                    : vd__rt_val(m, V(x)->dtype, V(x)->ndim, V(x)->shape, n->name, err);
+        if (o < 0) return o;
+        int si = vd__emit_kernel(m, n, &kstep, &x, 1, &o, 1, err);
+        if (si < 0) return si;
+        if (cst) /* folded: apply k now */
+            for (int64_t i = 0; i < vd__numel(V(o)->shape, V(o)->ndim); i++)
+                ((float *)V(o)->cdata)[i] *= k;
+        else
+            V(o)->scale = k;
+        return vd__set_outputs(m, n, o, 1);
+    }
+    x = vd__realize(m, x, err);
+    if (x < 0) return x;
+    int o = vd__emit_unary(m, n, x, VD__U_HARDSWISH, 0, err);
+    if (o < 0) return o;
+    V(o)->scale = k;
+    return vd__set_outputs(m, n, o, 1);
 }
 
 int vd__lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err)

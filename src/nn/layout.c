@@ -66,8 +66,9 @@ static int k_concat(vd__model *m, vd__step *s)
         vd__phys_shape(in, is);
         int64_t inner = vd__numel(is + ax, in->ndim - ax);
         const char *src = vd__vptr(m, s->in[k]);
-        for (int64_t r = 0; r < outer; r++)
-            memcpy(dst + (r * oinner + col) * 4, src + r * inner * 4, (size_t)inner * 4);
+        if (src != dst + col * 4) /* else its producer wrote it in place (direct_input) */
+            for (int64_t r = 0; r < outer; r++)
+                memcpy(dst + (r * oinner + col) * 4, src + r * inner * 4, (size_t)inner * 4);
         col += inner;
     }
     return 0;
@@ -251,6 +252,7 @@ static int transpose_val(vd__model *m, int x, const int *p, const char *node, vd
     v->buf = in->buf;
     v->offset = in->offset;
     v->producer = in->producer;
+    v->scale = in->scale;
     return o;
 }
 
@@ -338,6 +340,19 @@ int vd__lower_reshape(vd__model *m, vd__node *n, int kind, vd_error *err)
     return reshape_to(m, n, x, nd, shape, err);
 }
 
+/* Can the XNNPACK step that makes input v of a channel concat write it straight into the
+ * concat's output (a pixel stride wider than its channels)? Only a convolution or resize
+ * whose output is dense NHWC, read by nothing but this concat. */
+static int direct_input(vd__model *m, int v)
+{
+    const vd__val *x = V(v);
+    if (x->cdata || x->ndim != 4 || !vd__is_identity(x) || x->producer < 0 || x->dtype != VD__F32)
+        return 0;
+    const vd__step *p = &m->steps[x->producer];
+    return (p->kind == VD__S_CONV || p->kind == VD__S_RESIZE) && p->out[0] == v && !p->out_stride &&
+           vd__reusable(m, v) && x->uses == 1;
+}
+
 int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     int pack = kind == VD__L_PACK;
@@ -403,6 +418,17 @@ int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err)
     for (int i = 0; i < nd; i++)
         if (V(o)->perm[i] == ax) pax = i;
     const vd__step k = {.kind = VD__S_CONCAT, .ops = &concat_ops, .params.concat.axis = (int)pax};
+    if (!all_const && nd == 4 && pax == 3 && vd__is_identity(V(o))) { /* channels of NHWC */
+        int direct = 0;
+        for (int64_t i = 0, col = 0; i < ni; col += V(ins[i])->shape[3], i++) {
+            if (!direct_input(m, ins[i])) continue;
+            V(ins[i])->buf = V(o)->buf; /* its own buffer is left unused */
+            V(ins[i])->offset = col;
+            m->steps[V(ins[i])->producer].out_stride = (size_t)os[3];
+            direct++;
+        }
+        if (direct == ni) return vd__set_outputs(m, n, o, 1); /* nothing left to copy */
+    }
     int si = vd__emit_kernel(m, n, &k, ins, ni, &o, 1, err);
     return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }

@@ -115,6 +115,8 @@ static const lower_entry lowerers[] = {
     {"Rsqrt", vd__lower_unary, VD__U_RSQRT},
     {"Square", vd__lower_unary, VD__U_SQUARE},
     {"Abs", vd__lower_unary, VD__U_ABS},
+    {"_VdHardSwish", vd__lower_hardswish, 0},         /* fuse.c */
+    {"_VdKeepEqual", vd__lower_binary, VD__B_KEEPEQ}, /* fuse.c */
     {"Reciprocal", vd__lower_unary, VD__U_RECIPROCAL},
     {"Prelu", vd__lower_prelu, 0},
     {"Pad", vd__lower_pad, 0},
@@ -187,7 +189,14 @@ static int visit(vd__model *m, int ni, int *uses, vd_error *err, int depth)
     m->lowering = NULL;
     if (rc < 0) return rc;
     if (n->first_val < 0) return NODE_ERR(n, VD_EFORMAT, "internal: node produced no value");
-    for (int k = 0; k < n->n_out; k++) V(n->first_val + k)->uses = uses[ni];
+    for (int k = 0; k < n->n_in; k++) { /* its inputs have one reader fewer to come */
+        int v = vd__in_val(m, n, k, err);
+        if (v >= 0) V(v)->consumed++;
+    }
+    for (int k = 0; k < n->n_out; k++) { /* an input passed through restarts as an output */
+        V(n->first_val + k)->uses = uses[ni];
+        V(n->first_val + k)->consumed = 0;
+    }
     n->visit = 2;
     return 0;
 }
@@ -196,6 +205,8 @@ int vd__lower(vd__model *m, vd_error *err)
 {
     vd__graph *g = &m->g;
     m->input_val = -1;
+    int frc = vd__fuse_graph(g, err);
+    if (frc) return frc;
     int *uses = calloc((size_t)g->n_nodes + 1, sizeof(int));
     int *outn = calloc((size_t)g->n_outputs + 1, sizeof(int));
     if (!uses || !outn) {

@@ -26,6 +26,9 @@ enum { VD__L_CONCAT, VD__L_PACK };
 enum { VD__L_SPLITV, VD__L_SPLIT, VD__L_UNPACK };
 enum { VD__L_GATHER, VD__L_GATHERND };
 
+/* fuse.c: rewrite patterns of TF ops into one "_Vd..." node each, before lowering. */
+int vd__fuse_graph(vd__graph *g, vd_error *err);
+
 /* ---- values.c: tables ---------------------------------------------------------------- */
 
 /* A new value (identity perm, no buffer, not lazy). Returns its index, or fills err
@@ -54,8 +57,21 @@ void vd__phys_shape(const vd__val *v, int64_t *out); /* shape in physical axis o
  * Returns the step index (0 when folded) or an error. */
 int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, const int *ins,
                     int n_in, const int *outs, int n_out, vd_error *err);
-/* Make a lazy Pad real (XNNPACK constant pad in the source's physical layout). */
+/* v with nothing lazy left: a lazy Pad made real (XNNPACK constant pad in the source's
+ * physical layout), a lazy scale applied (a copy made once and cached). */
 int vd__realize(vd__model *m, int v, vd_error *err);
+/* Only the lazy Pad made real; a lazy scale stays (for the ops that carry or fold it). */
+int vd__realize_pad(vd__model *m, int v, vd_error *err);
+/* A value sharing runtime v's data (its lazy Pad made real first) with its scale times k. */
+int vd__scaled_alias(vd__model *m, int v, float k, vd_error *err);
+/* May the node being lowered, as the last reader of runtime value v, write its output over
+ * v's buffer? Only if v is read once by it and nothing else still to be read shares the
+ * buffer (views, aliases, lazy Pads of v, the model's input and outputs). */
+int vd__reusable(vd__model *m, int v);
+/* An output value for a step that reads v (-1: none) element by element: in v's buffer
+ * when vd__reusable and of the same size, else with a buffer of its own (as vd__rt_val). */
+int vd__out_over(vd__model *m, int v, int dtype, int ndim, const int64_t *shape, const char *node,
+                 vd_error *err);
 /* v in canonical (row-major logical) layout: itself, or a copy made once and cached. */
 int vd__canon(vd__model *m, int v, vd_error *err);
 /* A view of canonical v (same buffer) with a new logical shape. */
@@ -83,6 +99,7 @@ int vd__lower_resize(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_binary(vd__model *m, vd__node *n, int op, vd_error *err);
 int vd__lower_unary(vd__model *m, vd__node *n, int op, vd_error *err);
 int vd__lower_prelu(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_hardswish(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_cast(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__emit_cast(vd__model *m, const vd__node *n, int x, int o, vd_error *err);
 
@@ -116,5 +133,7 @@ int vd__lower_sparse_to_dense(vd__model *m, vd__node *n, int kind, vd_error *err
 int vd__emit_unary(vd__model *m, const vd__node *n, int v, int op, float alpha, vd_error *err);
 int vd__emit_prelu(vd__model *m, const vd__node *n, int v, const float *slope, int64_t channels,
                    vd_error *err);
+/* A copy of lazily scaled value v with its scale applied (an XNNPACK multiply). */
+int vd__emit_scale(vd__model *m, int v, vd_error *err);
 
 #endif

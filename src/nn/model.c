@@ -147,11 +147,13 @@ int vd__finalize(vd__model *m, vd_error *err)
 {
     int rc = plan_arena(m, err);
     if (rc) return rc;
+    m->last_xnn = -1;
     for (int i = 0; i < m->n_steps; i++) {
         vd__step *s = &m->steps[i];
         rc = s->ops->create ? s->ops->create(m, s, err) : 0;
         if (rc) return rc;
         m->flops += m->steps[i].flops;
+        if (s->ops->create) m->last_xnn = i;
     }
     return 0;
 }
@@ -164,7 +166,20 @@ int vd__run_steps(vd__model *m, vd_error *err)
 
 int vd__run_range(vd__model *m, int first, int end, vd_error *err)
 {
+    /* pacing's trials time whole runs only: a part of the model (a slice) runs in the mode
+     * in use, and leaves the pool parked */
+    int whole = first == 0 && end == m->n_steps;
+    double cut_ms = 0;
+    int threads = (int)pthreadpool_get_threads_count(m->pool);
+    int mode = whole ? vd__pace_pick(&m->pace, threads, &cut_ms) : m->pace.cur;
+    int tried = mode, cut = 0;
+    uint64_t start = vd_now_ns();
     for (int i = first; i < end; i++) {
+        if (cut_ms > 0 && !cut && (double)(vd_now_ns() - start) / 1e6 > cut_ms) {
+            cut = 1; /* the trial lost already: finish as the mode in use */
+            if (mode != VD__RUN_SERIAL) vd__pool_park(m->pool);
+            mode = m->pace.cur;
+        }
         vd__step *s = &m->steps[i];
         uint64_t t0 = m->prof_ms ? vd_now_ns() : 0;
         if (s->ops->run) {
@@ -172,14 +187,22 @@ int vd__run_range(vd__model *m, int first, int end, vd_error *err)
             if (rc)
                 return vd_fail(err, rc, "%s: node '%s' (op %s) failed", m->g.path, s->node, s->op);
         } else {
-            enum xnn_status st = xnn_run_operator(s->xop, m->pool);
-            if (st != xnn_status_success)
+            pthreadpool_t tp = mode == VD__RUN_SERIAL ? NULL : m->pool;
+            enum xnn_status st = xnn_run_operator(s->xop, tp);
+            if (st != xnn_status_success) {
+                vd__pool_park(tp);
                 return vd_fail(err, VD_EBACKEND,
                                "%s: node '%s' (op %s): XNNPACK run failed (status %d)", m->g.path,
                                s->node, s->op, st);
+            }
+            if (mode == VD__RUN_SLEEP || i == m->last_xnn) vd__pool_park(tp);
         }
         if (m->prof_ms) m->prof_ms[i] += (double)(vd_now_ns() - t0) / 1e6;
     }
+    if (whole)
+        vd__pace_done(&m->pace, tried, (double)(vd_now_ns() - start) / 1e6, cut);
+    else if (mode != VD__RUN_SERIAL)
+        vd__pool_park(m->pool);
     return 0;
 }
 
@@ -223,13 +246,12 @@ int vd_model_load(const char *path, const vd_model_opts *opts, vd_model **out, v
         free(m);
         return rc;
     }
+    vd__pace_init(&m->pace);
     rc = vd__lower(m, err);
-    if (!rc) {
-        int threads = opts && opts->threads > 0 ? opts->threads : 1;
-        m->pool = pthreadpool_create((size_t)threads);
-        if (!m->pool)
-            rc = vd_fail(err, VD_ENOMEM, "cannot create a thread pool of %d threads", threads);
-    }
+    if (!rc && opts && opts->pool)
+        m->pool = opts->pool->tp;
+    else if (!rc && !(rc = vd_nn_pool_new(opts ? opts->threads : 1, &m->own_pool, err)))
+        m->pool = m->own_pool->tp;
     if (!rc) rc = vd__finalize(m, err);
     if (!rc) {
         m->out_desc = calloc((size_t)m->g.n_outputs, sizeof(vd_tensor));
@@ -251,6 +273,7 @@ int vd_model_load(const char *path, const vd_model_opts *opts, vd_model **out, v
 void vd_model_free(vd_model *m)
 {
     if (!m) return;
+
     vd__steps_free(m);
     for (int i = 0; i < m->n_vals; i++) free(m->vals[i].cdata);
     free(m->vals);
@@ -259,7 +282,7 @@ void vd_model_free(vd_model *m)
     free(m->out_vals);
     free(m->out_desc);
     free(m->prof_ms);
-    if (m->pool) pthreadpool_destroy(m->pool);
+    vd_nn_pool_free(m->own_pool);
     vd__graph_free(&m->g);
     free(m);
 }

@@ -3,15 +3,19 @@
  *
  * Load (vd_model_load, model.c):
  *   model.json + shards --graph.c--> vd__graph (nodes, constants dequantised)
+ *   --fuse.c--> patterns of TF ops rewritten into one "_Vd..." node (hard-swish, ...)
  *   --lowering--> values + steps: constant folding, layout tracking (Transpose is free:
  *     a value carries a permutation from logical to physical axes), lazy Pad folded
- *     into convolutions, bias/activation fusion into XNNPACK operators. Files (their
+ *     into convolutions, lazy scales folded into convolutions, outputs written in place,
+ *     bias/activation fusion into XNNPACK operators. Files (their
  *     shared header is lower.h):
  *       lower.c        driver: the op table {tf_op, lower, kind}, the graph walk,
  *                      Const/Placeholder/Identity
- *       values.c       value/buffer/step tables, canonical copies, lazy Pad, views
+ *       values.c       value/buffer/step tables, canonical copies, lazy Pad and scale,
+ *                      outputs in place, views
  *       conv.c         Conv2D (+fused, depthwise), MaxPool, ResizeBilinear
- *       elementwise.c  binary and unary ops, Prelu, Cast
+ *       elementwise.c  binary and unary ops, Prelu, Cast, the fused _VdHardSwish and
+ *                      _VdKeepEqual
  *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
  *                      Split/SplitV/Unpack, StridedSlice, Tile, Shape, Size
  *       nary.c         AddN, Select/SelectV2
@@ -21,8 +25,9 @@
  *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
  *   --vd__finalize--> arena planned; each step's ops->create makes and sets up its
  *     XNNPACK operator once.
- * Run (vd__run_steps): copy the input in, run each step in order: its XNNPACK operator,
- * or ops->run (a C kernel). How to add an op: docs/architecture.md, "nn".
+ * Run (vd__run_steps): copy the input in, run each step in order: its XNNPACK operator
+ * (on the pool, or the caller, as pool.c's pacing says), or ops->run (a C kernel). How to
+ * add an op: docs/architecture.md, "nn".
  *
  * Ownership: a vd_model owns its graph, values (and their constants), steps (and what
  * their params own) and buffers. Threads: loading runs on the calling thread; a model
@@ -122,9 +127,15 @@ typedef struct vd__val {
     int lazy_src;
     int64_t pad_lo[VD__MAXD], pad_hi[VD__MAXD];
     float pad_value;
-    int canon;        /* cached canonical-layout copy, or -1 */
+    int canon; /* cached canonical-layout copy, or -1 */
+    /* lazy scale: the value is its data times `scale` (1: none). A Mul or RealDiv by a
+     * scalar constant only sets it; a convolution folds it into its weights, Mul and a
+     * Mean over H,W carry it to their outputs, anything else realizes it (values.c). */
+    float scale;
+    int scaled;       /* cached copy with the scale applied, or -1 */
     int producer;     /* step index that writes it, or -1 */
     int uses;         /* consumers in the graph (+1 if an output), once its node is lowered */
+    int consumed;     /* of those, the ones lowered so far (vd__reusable) */
     const char *node; /* node name, for messages */
 } vd__val;
 
@@ -185,7 +196,8 @@ enum {
     VD__B_MAX,
     VD__B_FLOORDIV,
     VD__B_FLOORMOD,
-    VD__B_EQUAL,
+    VD__B_KEEPEQ, /* x == y ? x : 0 (fuse.c's _VdKeepEqual) */
+    VD__B_EQUAL,  /* from here on: comparisons, with a bool output */
     VD__B_LESS,
     VD__B_GREATER,
     VD__B_GREATER_EQUAL,
@@ -213,6 +225,7 @@ enum {
     VD__U_RSQRT,
     VD__U_SQUARE,
     VD__U_ABS,
+    VD__U_HARDSWISH, /* x * relu6(x + 3) / 6 (fuse.c) */
     VD__U_RECIPROCAL,
 };
 typedef struct vd__unary_params {
@@ -267,6 +280,25 @@ typedef struct vd__reduce_params {
     uint8_t axes[VD__MAXD]; /* 1: logical axis i is reduced */
 } vd__reduce_params;
 
+/* How a model run uses its pool (pool.c), chosen per model by timing its runs:
+ *   SPIN   operators on the pool; the workers spin between them and are parked after
+ *          the last one (fastest when the cores are free);
+ *   SLEEP  operators on the pool, the workers parked after each (they wait on a futex:
+ *          a woken worker is scheduled at once, a spinning one waits its turn behind
+ *          whatever else runs on its core);
+ *   SERIAL every operator on the calling thread (when the other core is busy enough
+ *          that neither pays); where runs start. */
+enum { VD__RUN_SPIN, VD__RUN_SLEEP, VD__RUN_SERIAL, VD__RUN_MODES };
+#define VD__PACE_SAMPLES 3
+typedef struct vd__pace {
+    double ms[VD__RUN_MODES][VD__PACE_SAMPLES]; /* the latest run times of each mode */
+    int n[VD__RUN_MODES], next[VD__RUN_MODES];  /* samples held; where the next goes */
+    int wait[VD__RUN_MODES];                    /* runs until a mode is tried again */
+    int gap[VD__RUN_MODES];                     /* what wait restarts at */
+    int cur;                                    /* the mode runs use */
+    double spent, extra; /* ms in all runs; ms trials took beyond the mode in use */
+} vd__pace;
+
 struct vd_model;
 struct vd__step;
 /* What a step does, set by the family file that lowered it (as XNNPACK's subgraph
@@ -289,6 +321,9 @@ typedef struct vd__step {
     int in[8], n_in;
     int out[8], n_out;
     xnn_operator_t xop;
+    size_t out_stride;      /* conv/resize/max pool: out[0]'s pixel stride (it lives in a
+                               concat's or a channel pad's buffer, layout.c, values.c); 0: its
+                               own channel count */
     float out_min, out_max; /* output clamp of XNNPACK operators that take one */
     double flops;
     union {
@@ -325,7 +360,10 @@ struct vd_model {
     vd__buf *bufs;
     int n_bufs, cap_bufs;
     void *arena;
-    pthreadpool_t pool;
+    pthreadpool_t pool;       /* the threads the operators are set up for (shared or own) */
+    vd_nn_pool *own_pool;     /* made by the model when opts->pool was NULL */
+    int last_xnn;             /* last XNNPACK step: the workers are parked after it */
+    vd__pace pace;            /* how runs use the pool (pool.c) */
     const vd__node *lowering; /* the node being lowered (messages), NULL after */
     int input_val;
     int *out_vals;
@@ -336,6 +374,20 @@ struct vd_model {
     int prof_runs;
 };
 typedef struct vd_model vd__model;
+
+struct vd_nn_pool {
+    pthreadpool_t tp;
+    int threads;
+};
+/* pool.c: send the pool's workers to sleep now rather than after their spin. */
+void vd__pool_park(pthreadpool_t tp);
+/* pool.c: a model's pacing before its first run. */
+void vd__pace_init(vd__pace *p);
+/* pool.c: pick how this run uses the pool. *cut_ms > 0: a trial of another mode, to be
+ * cut short (the rest run as p->cur) once the run takes longer than that. */
+int vd__pace_pick(vd__pace *p, int threads, double *cut_ms);
+/* pool.c: the run in `mode` took ms (cut: it was cut short). */
+void vd__pace_done(vd__pace *p, int mode, double ms, int cut);
 
 /* lower.c */
 int vd__lower(vd__model *m, vd_error *err);

@@ -117,6 +117,18 @@ static int k_topk(vd__model *m, vd__step *s)
         const float *x = src + r * n;
         int64_t sz = 0;
         for (int64_t j = 0; j < n; j++) {
+            if (sz == k && (j & 63) == 0 && j + 64 <= n) {
+                /* a block with nothing above the heap's least value cannot enter it (a tie
+                 * loses to the lower index already there): one comparison per element
+                 * that vectorizes, for the usual case */
+                float t = hv[0];
+                int any = 0;
+                for (int64_t q = 0; q < 64; q++) any |= !(x[j + q] < t);
+                if (!any) {
+                    j += 63;
+                    continue;
+                }
+            }
             float v = x[j];
             if (sz == k && !topk_less(hv[0], hi[0], v, (int32_t)j)) continue;
             int64_t c;
@@ -247,7 +259,12 @@ int vd__lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
     int64_t axes[VD__MAXD];
     int na = vd__const_ints(m, n, 1, axes, VD__MAXD, err);
     if (na < 0) return na;
-    x = vd__canon(m, x, err);
+    /* a mean of k x is k times the mean: a lazy scale of canonical x passes through */
+    float scale = 1.0f;
+    if (op == VD__R_MEAN && !V(x)->cdata && V(x)->lazy_src < 0 && vd__is_identity(V(x)))
+        scale = V(x)->scale;
+    else
+        x = vd__canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim, keep = vd__attr_bool(n, "keep_dims", 0);
     uint8_t flag[VD__MAXD] = {0};
@@ -279,8 +296,11 @@ int vd__lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err)
         s->out[0] = o;
         s->n_out = 1;
         V(o)->producer = si;
+        V(o)->scale = scale;
         return vd__set_outputs(m, n, o, 1);
     }
+    if (scale != 1.0f) x = vd__canon(m, x, err); /* the C kernel wants the scale applied */
+    if (x < 0) return x;
     vd__step k = {.kind = VD__S_REDUCE, .ops = &reduce_ops, .params.reduce.op = op};
     memcpy(k.params.reduce.axes, flag, sizeof flag);
     int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);

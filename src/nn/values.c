@@ -165,6 +165,8 @@ int vd__new_val(vd__model *m, int dtype, int ndim, const int64_t *shape, const c
     v->buf = -1;
     v->lazy_src = -1;
     v->canon = -1;
+    v->scale = 1.0f;
+    v->scaled = -1;
     v->producer = -1;
     v->node = node;
     return i;
@@ -314,13 +316,53 @@ int vd__emit_kernel(vd__model *m, const vd__node *n, const vd__step *proto, cons
     return si;
 }
 
+/* Can the lazy zero pad v of src be made by src's producer writing into v's buffer?
+ * Only for channels added at the end of dense NHWC (BlazeFace/FaceMesh's channel_padding
+ * before a residual add), when a max pool or convolution makes src for this pad alone:
+ * it then writes with v's pixel stride and v's extra channels keep the zeros of the
+ * arena (the buffer is pinned: never shared, never written in place). */
+static int pad_by_producer(vd__model *m, int v, int src)
+{
+    const vd__val *x = V(v), *y = V(src);
+    if (x->ndim != 4 || y->ndim != 4 || x->pad_value != 0 || !vd__is_identity(x) ||
+        !vd__is_identity(y) || y->cdata || y->buf < 0 || y->offset != 0 || y->scale != 1.0f ||
+        y->dtype != VD__F32 || y->uses != 1 || y->producer < 0 || m->bufs[y->buf].pinned)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (x->pad_lo[i] || (i < 3 && x->pad_hi[i])) return 0;
+    const vd__step *p = &m->steps[y->producer];
+    if ((p->kind != VD__S_MAXPOOL && p->kind != VD__S_CONV) || p->n_out != 1 || p->out[0] != src ||
+        p->out_stride)
+        return 0;
+    for (int i = 0; i < m->n_vals; i++) {
+        const vd__val *w = V(i);
+        if (i != src && i != v &&
+            (w->buf == y->buf || w->lazy_src == src || w->canon == src || w->scaled == src))
+            return 0;
+    }
+    return 1;
+}
+
 /* Make a lazy pad real (XNNPACK constant pad in the source's physical layout). */
-int vd__realize(vd__model *m, int v, vd_error *err)
+int vd__realize_pad(vd__model *m, int v, vd_error *err)
 {
     if (V(v)->lazy_src < 0) return v;
-    int src = vd__realize(m, V(v)->lazy_src, err);
+    int src = vd__realize(m, V(v)->lazy_src, err); /* its lazy scale applied too */
     if (src < 0) return src;
     vd__val *x = V(v);
+    if (pad_by_producer(m, v, src)) {
+        int b = vd__new_buf(m, (size_t)vd__numel(x->shape, x->ndim) * 4);
+        if (b < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
+        m->bufs[b].pinned = 1;
+        x = V(v);
+        memcpy(x->perm, V(src)->perm, sizeof x->perm);
+        x->buf = b;
+        x->lazy_src = -1;
+        x->producer = V(src)->producer;
+        V(src)->buf = b;
+        m->steps[x->producer].out_stride = (size_t)x->shape[3];
+        return v;
+    }
     memcpy(x->perm, V(src)->perm, sizeof x->perm);
     int b = vd__new_buf(m, (size_t)vd__numel(V(v)->shape, V(v)->ndim) * 4);
     if (b < 0) return vd_fail(err, VD_ENOMEM, "out of memory");
@@ -343,6 +385,64 @@ int vd__realize(vd__model *m, int v, vd_error *err)
     s->params.pad.value = x->pad_value;
     x->producer = si;
     return v;
+}
+
+int vd__realize(vd__model *m, int v, vd_error *err)
+{
+    v = vd__realize_pad(m, v, err);
+    if (v < 0 || V(v)->scale == 1.0f) return v;
+    if (V(v)->scaled >= 0) return V(v)->scaled;
+    int r = vd__emit_scale(m, v, err);
+    if (r >= 0) V(v)->scaled = r;
+    return r;
+}
+
+int vd__scaled_alias(vd__model *m, int v, float k, vd_error *err)
+{
+    v = vd__realize_pad(m, v, err);
+    if (v < 0) return v;
+    int o = vd__new_val(m, V(v)->dtype, V(v)->ndim, V(v)->shape, V(v)->node, err);
+    if (o < 0) return o;
+    vd__val *x = V(o), *src = V(v);
+    assert(!src->cdata && src->buf >= 0);
+    memcpy(x->perm, src->perm, sizeof x->perm);
+    x->buf = src->buf;
+    x->offset = src->offset;
+    x->producer = src->producer;
+    x->scale = src->scale * k;
+    return o;
+}
+
+int vd__out_over(vd__model *m, int v, int dtype, int ndim, const int64_t *shape, const char *node,
+                 vd_error *err)
+{
+    int64_t n = vd__numel(shape, ndim);
+    if (v < 0 || n < 0 || n != vd__numel(V(v)->shape, V(v)->ndim) || !vd__reusable(m, v))
+        return vd__rt_val(m, dtype, ndim, shape, node, err);
+    int b = V(v)->buf, o = vd__new_val(m, dtype, ndim, shape, node, err);
+    if (o >= 0) V(o)->buf = b;
+    return o;
+}
+
+/* Is value w still to be read: a reader not lowered yet, an output, or internal? */
+static int live(const vd__val *w)
+{
+    return w->uses <= 0 || w->consumed < w->uses;
+}
+
+int vd__reusable(vd__model *m, int v)
+{
+    const vd__val *x = V(v);
+    if (x->cdata || x->buf < 0 || x->lazy_src >= 0 || x->offset != 0 || x->scale != 1.0f ||
+        m->bufs[x->buf].pinned || x->uses < 1 || x->consumed != x->uses - 1)
+        return 0;
+    for (int i = 0; i < m->n_vals; i++) {
+        const vd__val *w = V(i);
+        if (i != v && (w->buf == x->buf || w->lazy_src == v || w->canon == v || w->scaled == v) &&
+            live(w))
+            return 0;
+    }
+    return 1;
 }
 
 /* The value in canonical (row-major logical) layout: itself, or a cached copy. */

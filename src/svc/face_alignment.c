@@ -42,7 +42,7 @@ static int fa_open(void *priv, int model_id, const vd_svc_opts *o, vd_error *err
 {
     (void)model_id;
     fa_ctx *c = priv;
-    return vd__svc_load("facemesh", o->threads, &c->m, err);
+    return vd__svc_load("facemesh", o, &c->m, err);
 }
 
 static void norm3(float *v)

@@ -27,8 +27,7 @@ typedef struct fd_ctx {
 static int fd_open(void *priv, int model_id, const vd_svc_opts *o, vd_error *err)
 {
     fd_ctx *c = priv;
-    int rc =
-        vd__svc_load(model_id == 0 ? "blazeface-back" : "blazeface-front", o->threads, &c->m, err);
+    int rc = vd__svc_load(model_id == 0 ? "blazeface-back" : "blazeface-front", o, &c->m, err);
     if (rc) return rc;
     const vd_tensor *in = vd_model_input(c->m, 0);
     c->size = (int)in->shape[1];

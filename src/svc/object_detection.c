@@ -29,7 +29,7 @@ static int od_open(void *priv, int model_id, const vd_svc_opts *o, vd_error *err
 {
     od_ctx *c = priv;
     c->nano = model_id == 1;
-    int rc = vd__svc_load(c->nano ? "nanodet" : "centernet", o->threads, &c->m, err);
+    int rc = vd__svc_load(c->nano ? "nanodet" : "centernet", o, &c->m, err);
     if (rc) return rc;
     const vd_tensor *in = vd_model_input(c->m, 0);
     c->size = (int)in->shape[2];

@@ -56,7 +56,7 @@ static const char *const pe_models[] = {"movenet-thunder", "movenet-lightning",
 static int pe_open(void *priv, int model_id, const vd_svc_opts *o, vd_error *err)
 {
     pe_ctx *c = priv;
-    int rc = vd__svc_load(pe_models[model_id], o->threads, &c->m, err);
+    int rc = vd__svc_load(pe_models[model_id], o, &c->m, err);
     if (rc) return rc;
     const vd_tensor *in = vd_model_input(c->m, 0), *out = vd_model_output(c->m, 0);
     c->multi = model_id == MP_MODEL;

@@ -4,12 +4,12 @@
 #include "vdag/base.h"
 #include "vdag/metrics.h"
 
-int vd__svc_load(const char *name, int threads, vd_model **out, vd_error *err)
+int vd__svc_load(const char *name, const vd_svc_opts *so, vd_model **out, vd_error *err)
 {
     char path[1024];
     if (vd_model_path(name, path, sizeof path))
         return vd_fail(err, VD_ETOOBIG, "model path too long");
-    vd_model_opts o = {.threads = threads > 0 ? threads : 1};
+    vd_model_opts o = {.threads = so->threads > 0 ? so->threads : 1, .pool = so->pool};
     double t0 = vd_now_ms();
     int rc = vd_model_load(path, &o, out, err);
     if (!rc) {

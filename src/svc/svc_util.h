@@ -8,8 +8,8 @@
 #include "vdag/nn.h"
 #include "vdag/svc.h"
 
-/* Load a cached model by name with `threads`. */
-int vd__svc_load(const char *name, int threads, vd_model **out, vd_error *err);
+/* Load a cached model by name on o's pool (or its own of o->threads). */
+int vd__svc_load(const char *name, const vd_svc_opts *o, vd_model **out, vd_error *err);
 
 /* Fill a float input buffer from an RGB crop region (x1,y1,x2,y2 in frame pixels)
  * resized to w x h; value = v * scale + bias; NCHW when nchw. O(w*h). */
