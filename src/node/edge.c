@@ -99,6 +99,7 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     e->host = host;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_cond_init(&e->job_cv, NULL);
     /* The heartbeat thread first, waiting until the commands are served: a thread that
      * cannot start fails the start before any handler is registered with e. */
     if (pthread_create(&e->hb_thr, NULL, hb_main, e)) {
@@ -126,6 +127,7 @@ void vd_edge_stop(vd_edge *e)
     pthread_mutex_lock(&e->mu);
     e->stopping = 1;
     pthread_cond_broadcast(&e->cv);
+    pthread_cond_broadcast(&e->job_cv);
     pthread_mutex_unlock(&e->mu);
     if (e->hb_started) pthread_join(e->hb_thr, NULL);
     e->hb_started = 0;
@@ -140,6 +142,7 @@ void vd_edge_free(vd_edge *e)
     for (int i = 0; i < e->n_jobs; i++) vd__edge_job_free(e->jobs[i]);
     free(e->jobs);
     pthread_cond_destroy(&e->cv);
+    pthread_cond_destroy(&e->job_cv);
     pthread_mutex_destroy(&e->mu);
     free(e);
 }

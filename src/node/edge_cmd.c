@@ -172,6 +172,7 @@ static void act_stop(job *j, json_t *req, json_t **reply)
 {
     (void)req, (void)reply;
     j->stop = 1;
+    pthread_cond_broadcast(&j->edge->job_cv); /* ends its pacing sleep */
 }
 
 static void act_watch(job *j, json_t *req, json_t **reply)

@@ -74,7 +74,8 @@ struct vd_edge {
     char name[64], addr[128];
     vd_svchost *host;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;     /* the heartbeat thread's wake-ups */
+    pthread_cond_t job_cv; /* a job stopped, or the edge (ends the jobs' pacing sleeps) */
     job **jobs;
     int n_jobs;
     int stopping;

@@ -148,6 +148,19 @@ static json_t *result_header(job *j, json_t *res)
     return hdr;
 }
 
+/* Sleep ms (the pacing of a file) unless the job is stopped meanwhile; returns 1 if it was. */
+static int wait_unless_stopped(job *j, double ms)
+{
+    vd_edge *e = j->edge;
+    struct timespec ts = vd_deadline(CLOCK_REALTIME, ms);
+    pthread_mutex_lock(&e->mu);
+    while (!j->stop && !e->stopping && pthread_cond_timedwait(&e->job_cv, &e->mu, &ts) == 0) {
+    }
+    int stop = j->stop || e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
+}
+
 static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
 {
     vd_buf m;
@@ -235,7 +248,11 @@ void *vd__edge_job_main(void *arg)
                 vd__loadwin_drop(&j->lw, now, got);
                 continue;
             }
-            if (due > now) usleep((useconds_t)((due - now) * 1e3));
+            if (due > now + 1000) { /* the stream's clock jumped ahead: re-base, never stall */
+                t_start = now, pts0 = f0->pts_us;
+                due = now;
+            }
+            if (due > now && wait_unless_stopped(j, due - now)) continue; /* stop: at once */
         }
         json_t *res = NULL;
         double t_step = vd_now_ms();
