@@ -120,6 +120,9 @@ typedef struct vd_edge vd_edge;
 int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_error *err);
 void vd_edge_stop(vd_edge *e);
 void vd_edge_free(vd_edge *e);
+/* 1 when another node of this edge's name started before it (their heartbeats tell): this
+ * one must stop, or commands to the name reach both (msg, n: why, for the user). */
+int vd_edge_conflict(vd_edge *e, char *msg, size_t n);
 /* POST /node/submit_job, /node/update_plan, /node/stop_job; GET /job/get_runtime/<id>. */
 int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap);
 
@@ -136,5 +139,10 @@ int vd_cloud_has_node(vd_cloud *c, const char *name);
 void vd_cloud_close_streams(vd_cloud *c);
 /* The seed's user API (/user/…, /query/…, /node/get_plan) plus stop/delete, job list. */
 int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap);
+
+/* Is `name` free on this transport? Asks whoever answers "node.ping" as that node (every
+ * service host does) within timeout_ms: VD_EALREADY, naming its address, when one answers;
+ * 0 when nobody serves it; other transport errors (no broker yet) as themselves. */
+int vd_node_name_check(vd_transport *t, const char *name, int timeout_ms, vd_error *err);
 
 #endif

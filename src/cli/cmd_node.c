@@ -176,6 +176,13 @@ static int serve_roles(const char *role, node_args *a)
     else
         rc = vd_transport_inproc_new(&tr, &err);
     if (rc) goto out;
+    /* a node name is one node: a second one of the same name would get its commands too */
+    if (a->nats && (rc = vd_node_name_check(tr, nodename, 1000, &err))) {
+        if (rc == VD_EALREADY) goto out;
+        fprintf(stderr, "vdag %s: note: cannot check that the name '%s' is free yet: %s\n", role,
+                nodename, err.msg);
+        rc = 0;
+    }
     vd_node_opts o = {.addr = a->listen,
                       .tr = tr,
                       .threads = a->threads,
@@ -222,10 +229,19 @@ static int serve_roles(const char *role, node_args *a)
     for (int i = 0; i < a->n_videos; i++)
         fprintf(stderr, "  video %s: %s\n", a->videos[i].id, a->videos[i].path);
     int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "vdag %s: %s, shutting down\n", role,
-            sig == SIGINT ? "interrupted" : "terminated");
-    status = 0;
+    char why[300];
+    for (;;) {
+        struct timespec ts = {0, 200 * 1000000L};
+        if ((sig = sigtimedwait(&set, NULL, &ts)) > 0) break;
+        if (edge && vd_edge_conflict(edge, why, sizeof why)) break;
+    }
+    if (sig > 0) {
+        fprintf(stderr, "vdag %s: %s, shutting down\n", role,
+                sig == SIGINT ? "interrupted" : "terminated");
+        status = 0;
+    } else {
+        fprintf(stderr, "vdag %s: %s; shutting down\n", role, why);
+    }
 out:
     if (rc) fprintf(stderr, "vdag %s: %s\n", role, err.msg);
     vd_cloud_close_streams(cloud);

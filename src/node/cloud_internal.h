@@ -32,6 +32,8 @@ typedef struct node_ent {
     double kb_retry_at; /* ms; not before this */
     int kb_fetch_logged;
     int self;
+    char instance[24];     /* the run of the node its heartbeats come from ("" : not given) */
+    char dup_instance[24]; /* another run under this name, heard while this one lives */
 } node_ent;
 
 /* A job's state: no plan yet or its edge lost, plan sent and results flowing, ended. */

@@ -85,6 +85,39 @@ static void queue_unknown_jobs(vd_cloud *c, const char *node, json_t *jobs)
     }
 }
 
+/* A heartbeat under the name of node n from another run of a node (lock held): while n
+ * lives (heard within drop_s) it is a second node of the same name, whose heartbeats are
+ * ignored, said once per run: two nodes of one name would both get its commands. Once n has
+ * fallen silent the new run is n restarted. The cloud's own name is not anyone else's. */
+static int duplicate(vd_cloud *c, node_ent *n, const char *inst, json_t *hb)
+{
+    const char *addr = json_string_value(json_object_get(hb, "addr"));
+    if (n->self) {
+        if (strcmp(n->dup_instance, inst ? inst : "?")) {
+            snprintf(n->dup_instance, sizeof n->dup_instance, "%s", inst ? inst : "?");
+            fprintf(stderr,
+                    "vdag %s: a node at %s calls itself '%s', this cloud's name: ignored; give "
+                    "it another --name\n",
+                    c->name, addr && *addr ? addr : "an unknown address", n->name);
+        }
+        return 1;
+    }
+    if (!inst || !n->instance[0] || !strcmp(inst, n->instance)) return 0;
+    if (vd_now_ms() - n->last_seen > c->o.drop_s * 1e3) {
+        fprintf(stderr, "vdag %s: node %s restarted (instance %s, was %s)\n", c->name, n->name,
+                inst, n->instance);
+        return 0;
+    }
+    if (strcmp(n->dup_instance, inst)) {
+        snprintf(n->dup_instance, sizeof n->dup_instance, "%s", inst);
+        fprintf(stderr,
+                "vdag %s: two nodes are named '%s' (at %s and at %s): the second is ignored; "
+                "give it another --name\n",
+                c->name, n->name, n->addr[0] ? n->addr : "?", addr && *addr ? addr : "?");
+    }
+    return 1;
+}
+
 void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
 {
     vd_cloud *c = arg;
@@ -95,10 +128,17 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
         json_decref(hb);
         return;
     }
+    const char *inst = json_string_value(json_object_get(hb, "instance"));
+    if (inst && strlen(inst) >= sizeof((node_ent *)0)->instance) inst = NULL;
     pthread_mutex_lock(&c->mu);
     node_ent *n = NULL;
     for (int i = 0; i < c->n_nodes; i++)
         if (!strcmp(c->nodes[i].name, name)) n = &c->nodes[i];
+    if (n && (n->self || duplicate(c, n, inst, hb))) { /* never merged into another node */
+        pthread_mutex_unlock(&c->mu);
+        json_decref(hb);
+        return;
+    }
     if (!n) {
         node_ent *nn = realloc(c->nodes, sizeof *nn * (size_t)(c->n_nodes + 1));
         if (!nn) {
@@ -124,6 +164,7 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
                  ? json_string_value(json_object_get(hb, "addr"))
                  : "");
     n->last_seen = vd_now_ms();
+    snprintf(n->instance, sizeof n->instance, "%s", inst ? inst : "");
     /* the kb is parsed only when its version changed; a heartbeat carries it only then
      * (and every 30 s): a version announced without it is fetched by the scheduler thread */
     json_t *kb = json_object_get(hb, "kb"), *kbv = json_object_get(hb, "kb_version");

@@ -28,8 +28,9 @@ static json_t *heartbeat(vd_edge *e)
     for (int i = 0; i < e->n_jobs; i++)
         if (e->jobs[i]->state == J_RUN) json_array_append_new(jobs, json_string(e->jobs[i]->uid));
     pthread_mutex_unlock(&e->mu);
-    json_t *hb = json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", e->name, "role", "edge", "addr",
-                           e->addr, "video", videos, "jobs", jobs);
+    json_t *hb = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:f}", "name", e->name, "role", "edge", "addr",
+                           e->addr, "video", videos, "jobs", jobs, "instance", e->instance,
+                           "started_ms", e->started_ms);
     if (e->host) {
         json_t *info = vd__svchost_resource_info(e->host, &e->res);
         json_object_set_new(hb, "resources", info);
@@ -81,6 +82,44 @@ static void *hb_main(void *arg)
     return NULL;
 }
 
+/* Another node's heartbeat under this node's name (transport thread): two nodes of one name
+ * would both get every command sent to it (a job would run twice). The one that started
+ * later (then the larger instance id) gives way: it is marked in conflict, and its owner
+ * stops it (vd_edge_conflict). */
+static void on_peer_heartbeat(void *arg, const char *subject, const vd_buf *msg)
+{
+    vd_edge *e = arg;
+    (void)subject;
+    json_t *hb = json_loadb((const char *)msg->data, msg->len, 0, NULL);
+    const char *name = json_string_value(json_object_get(hb, "name"));
+    const char *inst = json_string_value(json_object_get(hb, "instance"));
+    double started = json_number_value(json_object_get(hb, "started_ms"));
+    if (name && inst && !strcmp(name, e->name) && strcmp(inst, e->instance) &&
+        (started < e->started_ms || (started == e->started_ms && strcmp(inst, e->instance) < 0))) {
+        const char *addr = json_string_value(json_object_get(hb, "addr"));
+        pthread_mutex_lock(&e->mu);
+        if (!e->conflict) {
+            e->conflict = 1;
+            snprintf(e->conflict_msg, sizeof e->conflict_msg,
+                     "another node named '%.64s' (at %.64s) started first; give this one another "
+                     "--name",
+                     e->name, addr && *addr ? addr : "an unknown address");
+            fprintf(stderr, "vdag %s: %s\n", e->name, e->conflict_msg);
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
+    json_decref(hb);
+}
+
+int vd_edge_conflict(vd_edge *e, char *msg, size_t n)
+{
+    pthread_mutex_lock(&e->mu);
+    int c = e->conflict;
+    if (c && msg && n) snprintf(msg, n, "%s", e->conflict_msg);
+    pthread_mutex_unlock(&e->mu);
+    return c;
+}
+
 int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_error *err)
 {
     *out = NULL;
@@ -97,6 +136,8 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
         e->o.threads = nc > 1 ? (int)nc - 1 : 1;
     }
     e->host = host;
+    vd__node_instance(e->instance, sizeof e->instance);
+    e->started_ms = vd__wall_ms();
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_cond_init(&e->job_cv, NULL);
@@ -109,6 +150,7 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     }
     e->hb_started = 1;
     int rc = vd__edge_serve(e, err);
+    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, on_peer_heartbeat, e, err);
     if (rc) {
         vd_edge_free(e); /* ends the waiting heartbeat thread */
         return rc;

@@ -83,6 +83,13 @@ struct vd_edge {
     pthread_t hb_thr;
     int hb_started;
     vd_resources res;
+    /* this run of the node: a random id and the wall-clock start (ms), in every heartbeat;
+     * set at start */
+    char instance[20];
+    double started_ms;
+    /* another node runs under this name and started first (guarded by mu) */
+    int conflict;
+    char conflict_msg[256];
     /* heartbeat thread only: the kb version last sent, and when */
     uint64_t kb_sent_version;
     double kb_sent_at;

@@ -1,11 +1,36 @@
 /*
  * Helpers shared by the roles: parsing --video ID=PATH[=TYPE].
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "node_internal.h"
 #include "vdag/node.h"
+
+void vd__node_instance(char *out, size_t n)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1) { /* no urandom: time, pid and address */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 16 ^
+            (uint64_t)(uintptr_t)out;
+    }
+    if (f) fclose(f);
+    snprintf(out, n, "%016llx", (unsigned long long)v);
+}
+
+double vd__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 int vd_video_src_parse(const char *s, vd_video_src *v, vd_error *err)
 {

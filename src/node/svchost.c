@@ -30,7 +30,7 @@ typedef struct pool {
 } pool;
 
 struct vd_svchost {
-    char name[64];
+    char name[64], addr[128];
     vd_transport *tr;
     int threads;
     pthread_mutex_t mu;
@@ -267,6 +267,41 @@ static int serve_stage(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err
     return rc;
 }
 
+/* "node.ping" {} → {name, addr}: someone runs as this node (vd_node_name_check). */
+static int serve_ping(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    vd_svchost *h = arg;
+    (void)req;
+    json_t *r = json_pack("{s:i,s:s,s:s}", "status", 0, "name", h->name, "addr", h->addr);
+    int rc = vd_msg_pack(r, NULL, 0, resp, err);
+    json_decref(r);
+    return rc;
+}
+
+int vd_node_name_check(vd_transport *t, const char *name, int timeout_ms, vd_error *err)
+{
+    vd_buf req, resp = {0};
+    json_t *b = json_object();
+    int rc = vd_msg_pack(b, NULL, 0, &req, err);
+    json_decref(b);
+    if (rc) return rc;
+    vd_error e2 = {0};
+    rc = vd_transport_call(t, name, "node.ping", &req, &resp, timeout_ms, &e2);
+    vd_buf_free(&req);
+    if (rc == VD_ENOTFOUND) return 0; /* nobody serves it: the name is free */
+    if (rc && rc != VD_EREMOTE) return vd_fail(err, rc, "%s", e2.msg);
+    json_t *h = NULL;
+    vd_msg_unpack(resp.data, resp.len, &h, NULL, NULL, NULL);
+    vd_buf_free(&resp);
+    const char *addr = json_string_value(json_object_get(h, "addr"));
+    vd_fail(err, VD_EALREADY,
+            "the node name '%s' is taken: a node of that name (at %s) runs on this cluster; give "
+            "this one another --name",
+            name, addr && *addr ? addr : "an unknown address");
+    json_decref(h);
+    return VD_EALREADY;
+}
+
 /* ---- knowledge base: load the cached profile or measure one ----------------------------- */
 
 /* The profiling thread: waits for its go-ahead (the services are served), then loads the
@@ -327,6 +362,7 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
     snprintf(h->name, sizeof h->name, "%s", o->name ? o->name : "local");
+    snprintf(h->addr, sizeof h->addr, "%s", o->addr ? o->addr : "");
     h->tr = o->tr;
     h->threads = o->svc_threads > 0 ? o->svc_threads : 1;
     h->profile = o->profile;
@@ -368,6 +404,13 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
         char sname[96];
         snprintf(sname, sizeof sname, "svc.%s", ctx[i].svc->name);
         rc = h->tr->ops->serve(h->tr, h->name, sname, serve_stage, &ctx[i], err);
+        if (rc) {
+            vd_svchost_free(h);
+            return rc;
+        }
+    }
+    if (h->tr) {
+        int rc = h->tr->ops->serve(h->tr, h->name, "node.ping", serve_ping, h, err);
         if (rc) {
             vd_svchost_free(h);
             return rc;
