@@ -106,9 +106,136 @@ static void test_duplicate_names(void)
     vd_svchost_free(host);
 }
 
+/* A fake edge's node.submit_job: keeps the last request (the plan the cloud sends). */
+static pthread_mutex_t sub_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *last_submit;
+
+static int fake_submit(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    (void)arg;
+    json_t *h;
+    int rc = vd_msg_unpack(req->data, req->len, &h, NULL, NULL, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&sub_mu);
+    json_decref(last_submit);
+    last_submit = h;
+    pthread_mutex_unlock(&sub_mu);
+    json_t *r = json_pack("{s:i}", "status", 0);
+    rc = vd_msg_pack(r, NULL, 0, resp, err);
+    json_decref(r);
+    return rc;
+}
+
+/* Where the plan the cloud sent for job uid puts stage; "" until it was sent. */
+static void sent_node(const char *uid, const char *stage, char *node, char *role)
+{
+    *node = *role = 0;
+    for (int t = 0; t < 3000; t += 10) {
+        pthread_mutex_lock(&sub_mu);
+        const char *u = json_string_value(json_object_get(last_submit, "job_uid"));
+        json_t *m = json_object_get(
+            json_object_get(json_object_get(last_submit, "plan"), "flow_mapping"), stage);
+        if (u && !strcmp(u, uid) && m) {
+            snprintf(node, 64, "%s", json_string_value(json_object_get(m, "node")));
+            snprintf(role, 16, "%s", json_string_value(json_object_get(m, "node_role")));
+        }
+        pthread_mutex_unlock(&sub_mu);
+        if (*node) return;
+        usleep(10000);
+    }
+}
+
+/* Submit a fixed plan putting face_alignment on `where` (node_ip) with role `role`, the job
+ * on node_addr `at`; *http the status; the job uid or "" into uid. */
+static json_t *submit_placed(vd_cloud *c, const char *at, const char *where, const char *role,
+                             int *http, char *uid)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"node_addr\":\"%s\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_"
+             "alignment\"],\"scheduler\":\"fixed\",\"plan\":{\"flow_mapping\":{\"face_"
+             "alignment\":{\"model_id\":0,\"node_ip\":\"%s\",\"node_role\":\"%s\"}}}}",
+             at, where, role);
+    json_t *r = route(c, "POST", "/query/submit_query", "", body, http);
+    const char *u = json_string_value(json_object_get(r, "job_uid"));
+    snprintf(uid, 64, "%s", u ? u : "");
+    return r;
+}
+
+/* Nodes by name and by advertised address; a plan that places a stage on a node the cloud
+ * does not know is refused, naming the field (it used to run on the edge without a word);
+ * the seed's bare node_ip picks the node by its node_role. */
+static void test_placement(void)
+{
+    vd_error err = {0};
+    vd_transport *tr = NULL;
+    vd_svchost *host = NULL;
+    vd_cloud *c = NULL;
+    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
+    vd_node_opts o = {.name = "cloud",
+                      .addr = "10.0.0.1:5000",
+                      .tr = tr,
+                      .drop_s = 60,
+                      .kb_path = "/nonexistent/kb.json"};
+    CHECKF(vd_svchost_start(&o, &host, &err) == 0, "%s", err.msg);
+    CHECKF(vd_cloud_start(&o, host, &c, &err) == 0, "%s", err.msg);
+    if (!c) return;
+    CHECK(tr->ops->serve(tr, "fe", "node.submit_job", fake_submit, NULL, &err) == 0);
+    CHECK(tr->ops->serve(tr, "lo", "node.submit_job", fake_submit, NULL, &err) == 0);
+    heartbeat(tr, "fe", "10.0.0.2:5001", NULL);
+    heartbeat(tr, "fe2", "10.0.0.3:5002", NULL);
+    heartbeat(tr, "lo", "127.0.0.1:7000", NULL);
+    heartbeat(tr, "fa", "10.0.0.7:1", NULL);
+    heartbeat(tr, "fb", "10.0.0.7:2", NULL);
+    for (int t = 0; t < 5000 && !vd_cloud_has_node(c, "fb"); t += 10) usleep(10000);
+    int http;
+    char uid[64], node[64], role[16];
+    static const struct {
+        const char *at, *where, *role;
+        int http;
+        const char *node, *sent_role, *msg; /* the plan sent, or the error's words */
+    } cases[] = {
+        {"fe", "e9", "edge", 404, NULL, NULL,
+         "plan.flow_mapping.face_alignment.node_ip: no node 'e9'"},
+        {"fe", "10.9.9.9", "host", 404, NULL, NULL, "no node '10.9.9.9'"},
+        {"fe", "10.0.0.3:5002", "host", 200, "fe2", "edge", NULL}, /* another edge's address */
+        {"fe", "fe2", "edge", 200, "fe2", "edge", NULL},
+        {"fe", "127.0.0.1", "host", 200, "lo", "edge", NULL},     /* the one node there */
+        {"fe", "10.0.0.1", "cloud", 200, "cloud", "cloud", NULL}, /* the seed's bare node_ip */
+        {"fe", "10.0.0.2", "host", 200, "fe", "host", NULL},
+        {"fe", "10.0.0.7", "edge", 400, NULL, NULL, "several nodes (fa, fb)"},
+        {"10.0.0.2:5001", "fe", "host", 200, "fe", "host", NULL},  /* node_addr as the seed */
+        {"localhost:7000", "lo", "host", 200, "lo", "host", NULL}, /* loopback is loopback */
+        {"10.0.0.2:9999", "fe", "host", 404, NULL, NULL, "node_addr: no node '10.0.0.2:9999'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *r = submit_placed(c, cases[i].at, cases[i].where, cases[i].role, &http, uid);
+        const char *msg = json_string_value(json_object_get(r, "msg"));
+        CHECKF(http == cases[i].http, "case %zu (%s on %s): HTTP %d: %s", i, cases[i].where,
+               cases[i].at, http, msg ? msg : "");
+        if (cases[i].msg)
+            CHECKF(msg && strstr(msg, cases[i].msg), "case %zu: message '%s'", i, msg ? msg : "");
+        if (cases[i].node && uid[0]) {
+            sent_node(uid, "face_alignment", node, role);
+            CHECKF(!strcmp(node, cases[i].node) && !strcmp(role, cases[i].sent_role),
+                   "case %zu: face_alignment sent on '%s' (%s), not %s", i, node, role,
+                   cases[i].node);
+        }
+        json_decref(r);
+    }
+    vd_cloud_stop(c);
+    vd_svchost_stop(host);
+    vd_transport_close(tr);
+    vd_cloud_free(c);
+    vd_svchost_free(host);
+    json_decref(last_submit);
+    last_submit = NULL;
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_duplicate_names();
+    test_placement();
     return vt_finish();
 }

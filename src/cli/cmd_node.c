@@ -4,6 +4,10 @@
  * over NATS). The seed's flags (--side=c|e --mode=pseudo|cluster --cloud_ip
  * --serv_cloud_addr) are accepted as aliases. Also `vdag profile` and `vdag nats-server`.
  */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +21,7 @@
 #include "vdag/node.h"
 
 typedef struct node_args {
-    const char *listen, *token, *nats, *name, *kb;
+    const char *listen, *advertise, *token, *nats, *name, *kb;
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
@@ -32,6 +36,8 @@ static int node_usage(const char *role)
             "usage: vdag %s [--listen HOST:PORT] [--token T]%s%s\n"
             "       [--threads N] [--replan S] [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
+            "  --advertise   HOST:PORT others reach this node at, accepted as its node_addr\n"
+            "                (default: --listen; for 0.0.0.0 this machine's first address)\n"
             "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
             "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
@@ -74,6 +80,8 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
             if (!val) return node_usage(role);
             if (!strcmp(flag, "--listen"))
                 a->listen = val;
+            else if (!strcmp(flag, "--advertise"))
+                a->advertise = val;
             else if (!strcmp(flag, "--token"))
                 a->token = val;
             else if (!strcmp(flag, "--nats"))
@@ -131,6 +139,32 @@ static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
+/* The address a node is reached at: --advertise, else the listen address, with a wildcard
+ * host (0.0.0.0, ::, empty) replaced by this machine's first non-loopback IPv4 address. */
+static void advertised(const node_args *a, const char *host, int port, char *out, size_t n)
+{
+    if (a->advertise) {
+        snprintf(out, n, "%s", a->advertise);
+        return;
+    }
+    if (*host && strcmp(host, "0.0.0.0") && strcmp(host, "::")) {
+        snprintf(out, n, "%s:%d", host, port);
+        return;
+    }
+    char ip[INET_ADDRSTRLEN] = "127.0.0.1";
+    struct ifaddrs *ifs = NULL, *i;
+    if (getifaddrs(&ifs) == 0)
+        for (i = ifs; i; i = i->ifa_next)
+            if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+                !(i->ifa_flags & IFF_LOOPBACK) && (i->ifa_flags & IFF_UP)) {
+                inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, ip,
+                          sizeof ip);
+                break;
+            }
+    freeifaddrs(ifs);
+    snprintf(out, n, "%s:%d", ip, port);
+}
+
 /* Start the roles, serve until SIGINT/SIGTERM, shut down in order. */
 static int serve_roles(const char *role, node_args *a)
 {
@@ -152,6 +186,14 @@ static int serve_roles(const char *role, node_args *a)
         fprintf(stderr, "vdag %s: --listen %s\n", role, err.msg);
         return 2;
     }
+    char adv_host[256], adv[300];
+    int adv_port;
+    if (a->advertise &&
+        vd_parse_hostport(a->advertise, adv_host, sizeof adv_host, &adv_port, &err)) {
+        fprintf(stderr, "vdag %s: --advertise %s\n", role, err.msg);
+        return 2;
+    }
+    advertised(a, host, port, adv, sizeof adv);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -183,7 +225,7 @@ static int serve_roles(const char *role, node_args *a)
                 nodename, err.msg);
         rc = 0;
     }
-    vd_node_opts o = {.addr = a->listen,
+    vd_node_opts o = {.addr = adv,
                       .tr = tr,
                       .threads = a->threads,
                       .svc_threads = a->svc_threads,

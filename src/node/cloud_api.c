@@ -85,6 +85,41 @@ static int r_cluster_info(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
+/* The nodes of a requested plan as the user named them (a name, an advertised "ip:port", or
+ * the seed's bare node_ip with its node_role) resolved to node names, in place, for job edge
+ * `edge` (lock held). A node the cloud does not know is an error naming the field: it was
+ * once run on the edge without a word. The role follows the node: the job's edge is "host",
+ * the cloud "cloud", another edge "edge". */
+static int resolve_plan(vd_cloud *c, json_t *plan, const char *edge, vd_error *err)
+{
+    const char *stage;
+    json_t *m;
+    json_object_foreach(json_object_get(plan, "flow_mapping"), stage, m)
+    {
+        const char *ip = json_string_value(json_object_get(m, "node_ip"));
+        const char *nm = json_string_value(json_object_get(m, "node"));
+        const char *role = json_string_value(json_object_get(m, "node_role"));
+        const char *given = ip && *ip ? ip : nm;
+        const char *key = ip && *ip ? "node_ip" : "node";
+        node_ent *n;
+        vd_error e2 = {0};
+        if (given && *given)
+            n = vd__cloud_resolve(c, given, role, edge, &e2);
+        else if (role && !strcmp(role, "cloud")) /* {"node_role": "cloud"}: the cloud */
+            n = vd__cloud_resolve(c, c->name, NULL, NULL, &e2);
+        else /* nothing said: the job's edge */
+            n = vd__cloud_resolve(c, edge, NULL, NULL, &e2);
+        if (!n) return vd_fail(err, e2.code, "plan.flow_mapping.%s.%s: %s", stage, key, e2.msg);
+        const char *r = !strcmp(n->name, edge)                 ? "host"
+                        : n->self || !strcmp(n->role, "cloud") ? "cloud"
+                                                               : "edge";
+        json_object_set_new(m, "node_ip", json_string(n->name));
+        json_object_set_new(m, "node", json_string(n->name));
+        json_object_set_new(m, "node_role", json_string(r));
+    }
+    return 0;
+}
+
 static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
     vd_cloud *c = arg;
@@ -106,12 +141,13 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
         goto bad;
     }
     pthread_mutex_lock(&c->mu);
-    node_ent *n = vd__cloud_node(c, node);
-    if (!n || !json_object_get(json_object_get(n->hb, "video"), spec.video_id)) {
+    node_ent *n = vd__cloud_resolve(c, node, NULL, NULL, &e2);
+    if (!n || !json_object_get(json_object_get(n->hb, "video"), spec.video_id) ||
+        (spec.requested && resolve_plan(c, spec.requested, n->name, &err))) {
         pthread_mutex_unlock(&c->mu);
         if (!n)
-            vd_fail(&err, VD_ENOTFOUND, "node_addr: no node '%s' (see /user/get_all_status)", node);
-        else
+            vd_fail(&err, e2.code, "node_addr: %s", e2.msg);
+        else if (!json_object_get(json_object_get(n->hb, "video"), spec.video_id))
             vd_fail(&err, VD_ENOTFOUND, "video_id: node %s has no video '%s'", n->name,
                     spec.video_id);
         goto bad;

@@ -130,6 +130,13 @@ int vd__cloud_stopping(vd_cloud *c);
 
 /* A node by name, else by address (lock held). */
 node_ent *vd__cloud_node(vd_cloud *c, const char *name);
+/* A node as a user names it (lock held): its name; its advertised "ip:port" (a loopback
+ * address matches any loopback one, a node listening on 0.0.0.0 any host); or a bare IP, as
+ * the seed's node_ip, when one node there fits `role` best ("cloud"; "host": the job's edge
+ * `edge`; "edge": another edge; NULL: a node_addr, the edge before the cloud itself). NULL
+ * with VD_ENOTFOUND naming the nodes, or VD_EINVAL when the address is ambiguous. */
+node_ent *vd__cloud_resolve(vd_cloud *c, const char *spec, const char *role, const char *edge,
+                            vd_error *err);
 /* Replace a node's kb by the one in j, version `version` (lock held). */
 void vd__cloud_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version);
 /* The subscription to heartbeats (transport thread). */

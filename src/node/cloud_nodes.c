@@ -24,6 +24,108 @@ node_ent *vd__cloud_node(vd_cloud *c, const char *name)
     return by_addr;
 }
 
+/* The host part of "host:port" ("[v6]:port" too) into h; *port gets the port (-1: none). */
+static void split_addr(const char *a, char *h, size_t n, int *port)
+{
+    *port = -1;
+    const char *colon = strrchr(a, ':');
+    size_t hl = strlen(a);
+    if (a[0] == '[') { /* [::1]:5000 */
+        const char *rb = strchr(a, ']');
+        hl = rb ? (size_t)(rb - a - 1) : hl;
+        a++;
+        if (rb && rb[1] == ':') *port = atoi(rb + 2);
+    } else if (colon && strchr(a, ':') == colon) { /* one colon: host:port, not a bare v6 */
+        hl = (size_t)(colon - a);
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        *port = colon[1] && !*end && p >= 0 && p <= 65535 ? (int)p : -2;
+    }
+    snprintf(h, n, "%.*s", (int)(hl < n ? hl : n - 1), a);
+}
+
+static int loopback(const char *h)
+{
+    return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1");
+}
+
+/* Do hosts a (given by a user, with a port when has_port) and b (a node's advertised host)
+ * name the same machine? The same string, both loopback, or, for an address with a port, b
+ * the wildcard (a node listening everywhere). */
+static int same_host(const char *a, int has_port, const char *b)
+{
+    return !strcmp(a, b) || (loopback(a) && loopback(b)) ||
+           (has_port && (!strcmp(b, "0.0.0.0") || !strcmp(b, "::")));
+}
+
+/* How well node n fits role (NULL: any; "cloud", "host" = the job's edge, "edge") for job
+ * edge `edge`: higher is better, 0 not at all. A node_addr (role NULL) prefers a node that is
+ * not the cloud itself: in one process they share an address, and only the edge has videos. */
+static int fit(const node_ent *n, const char *role, const char *edge)
+{
+    int is_cloud = n->self || !strcmp(n->role, "cloud");
+    if (!role) return n->self ? 1 : 2;
+    if (!strcmp(role, "cloud")) return is_cloud ? 2 : 1;
+    if (!strcmp(role, "host")) return edge && !strcmp(n->name, edge) ? 3 : is_cloud ? 1 : 2;
+    return is_cloud ? 1 : edge && !strcmp(n->name, edge) ? 2 : 3; /* "edge": another edge */
+}
+
+node_ent *vd__cloud_resolve(vd_cloud *c, const char *spec, const char *role, const char *edge,
+                            vd_error *err)
+{
+    if (!spec || !*spec) {
+        vd_fail(err, VD_ENOTFOUND, "no node given");
+        return NULL;
+    }
+    for (int i = 0; i < c->n_nodes; i++)
+        if (!strcmp(c->nodes[i].name, spec)) return &c->nodes[i];
+    char h[128], nh[128];
+    int port, nport;
+    split_addr(spec, h, sizeof h, &port);
+    /* the best fitting node at that address (exact first), or at that host for a bare IP */
+    node_ent *best = NULL;
+    int best_fit = 0, ties = 0, best_exact = 0;
+    for (int i = 0; i < c->n_nodes; i++) {
+        node_ent *n = &c->nodes[i];
+        if (!n->addr[0]) continue;
+        int exact = !strcmp(n->addr, spec);
+        split_addr(n->addr, nh, sizeof nh, &nport);
+        if (!exact && (port == -2 || (port >= 0 && port != nport) || !same_host(h, port >= 0, nh)))
+            continue;
+        int f = fit(n, role, edge) + (exact ? 10 : 0);
+        if (f > best_fit)
+            best = n, best_fit = f, ties = 0, best_exact = exact;
+        else if (f == best_fit)
+            ties++;
+    }
+    if (best && ties && !best_exact) {
+        char names[256] = "";
+        size_t off = 0;
+        for (int i = 0; i < c->n_nodes && off < sizeof names; i++) {
+            node_ent *n = &c->nodes[i];
+            split_addr(n->addr, nh, sizeof nh, &nport);
+            if (n->addr[0] && (port < 0 || port == nport) && same_host(h, port >= 0, nh) &&
+                fit(n, role, edge) + 0 == best_fit)
+                off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", off ? ", " : "",
+                                        n->name);
+        }
+        vd_fail(err, VD_EINVAL, "'%s' is the address of several nodes (%s): give a name", spec,
+                names);
+        return NULL;
+    }
+    if (!best) {
+        char names[256] = "";
+        size_t off = 0;
+        for (int i = 0; i < c->n_nodes && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s (%s)", off ? ", " : "",
+                                    c->nodes[i].name,
+                                    c->nodes[i].addr[0] ? c->nodes[i].addr : "no address");
+        vd_fail(err, VD_ENOTFOUND, "no node '%s' (nodes: %s; see /user/get_all_status)", spec,
+                off ? names : "none yet");
+    }
+    return best;
+}
+
 /* Replace a node's kb by the one in j (lock held). A kb that does not parse keeps the old
  * one, but its version counts as seen: it is not parsed again until the next change. */
 void vd__cloud_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version)
