@@ -232,10 +232,80 @@ static void test_placement(void)
     last_submit = NULL;
 }
 
+/* A result header from edge `node` for job uid: a DONE one with reason, or a frame. */
+static void publish_result(vd_transport *tr, const char *node, const char *uid, const char *reason)
+{
+    json_t *h = reason ? json_pack("{s:s,s:s,s:s,s:s,s:s}", "job_uid", uid, "node", node, "state",
+                                   "DONE", "reason", reason, "msg", "")
+                       : json_pack("{s:s,s:s,s:s,s:{s:i,s:f,s:i,s:i}}", "job_uid", uid, "node",
+                                   node, "state", "EXEC", "result", "native_h", 528, "native_fps",
+                                   23.976, "cam_frame_id", 7, "n_loop", 1);
+    vd_buf m;
+    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) {
+        tr->ops->publish(tr, "vdag.result", &m, NULL);
+        vd_buf_free(&m);
+    }
+    json_decref(h);
+}
+
+/* What the user API refuses, with the field and the right code. */
+static void test_user_errors(void)
+{
+    vd_error err = {0};
+    vd_transport *tr = NULL;
+    vd_cloud *c = NULL;
+    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
+    vd_node_opts o = {.name = "cloud", .tr = tr, .drop_s = 60};
+    CHECKF(vd_cloud_start(&o, NULL, &c, &err) == 0, "%s", err.msg);
+    if (!c) return;
+    CHECK(tr->ops->serve(tr, "fe", "node.submit_job", fake_submit, NULL, &err) == 0);
+    heartbeat(tr, "fe", "10.0.0.2:5001", NULL);
+    for (int t = 0; t < 5000 && !vd_cloud_has_node(c, "fe"); t += 10) usleep(10000);
+    int http;
+    json_t *r =
+        route(c, "POST", "/query/submit_query", "",
+              "{\"node_addr\":7000,\"video_id\":0,\"pipeline\":[\"face_detection\"]}", &http);
+    const char *msg = json_string_value(json_object_get(r, "msg"));
+    CHECKF(http == 400 && msg && strstr(msg, "node_addr: expected a string"), "HTTP %d %s", http,
+           msg ? msg : "");
+    json_decref(r);
+    r = route(c, "POST", "/query/submit_query", "",
+              "{\"node_addr\":\"fe\",\"video_id\":0,\"pipeline\":[\"face_detection\"]}", &http);
+    char uid[64];
+    snprintf(uid, sizeof uid, "%s", json_string_value(json_object_get(r, "job_uid")));
+    json_decref(r);
+    publish_result(tr, "fe", uid, "finished");
+    char body[256];
+    snprintf(body, sizeof body, "{\"job_uid\":\"%s\",\"user_constraint\":{\"delay\":0.3}}", uid);
+    for (int t = 0; t < 3000; t += 10) { /* once the DONE result is in */
+        r = route(c, "POST", "/user/submit_job_user_constraint", "", body, &http);
+        json_decref(r);
+        if (http != 200) break;
+        usleep(10000);
+    }
+    r = route(c, "POST", "/user/submit_job_user_constraint", "", body, &http);
+    msg = json_string_value(json_object_get(r, "msg"));
+    CHECKF(http == 409 && json_integer_value(json_object_get(r, "status")) == VD_ESTATE && msg &&
+               strstr(msg, "is done"),
+           "constraint on a finished job: HTTP %d %s", http, msg ? msg : "");
+    json_decref(r);
+    r = route(c, "POST", "/user/submit_job_user_constraint", "", "{\"user_constraint\":{}}", &http);
+    msg = json_string_value(json_object_get(r, "msg"));
+    CHECKF(http == 400 && msg && strstr(msg, "job_uid: missing"), "HTTP %d %s", http,
+           msg ? msg : "");
+    json_decref(r);
+    vd_cloud_stop(c);
+    vd_transport_close(tr);
+    vd_cloud_free(c);
+    json_decref(last_submit);
+    last_submit = NULL;
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_duplicate_names();
     test_placement();
+    test_user_errors();
     return vt_finish();
 }

@@ -128,10 +128,12 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
     vd_error err = {0};
     vd__job_spec spec = {0};
     vd_sched *sch = NULL;
-    const char *node = json_string_value(json_object_get(b, "node_addr"));
-    if (!node) {
+    json_t *na = json_object_get(b, "node_addr");
+    const char *node = json_string_value(na);
+    if (!node || !*node) {
         vd_fail(&err, VD_EINVAL,
-                "node_addr: missing (a node name or address from /user/get_all_status)");
+                "node_addr: %s (a node name or \"ip:port\" string from /user/get_all_status)",
+                na ? "expected a string" : "missing");
         goto bad;
     }
     if (vd__job_spec_parse(b, VD__SPEC_USER, &spec, &err)) goto bad;
@@ -193,7 +195,10 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
     vd_error err = {0};
     if (!uid || !uc) {
         json_decref(b);
-        vd_http_fail(resp, VD_EINVAL, "expected {\"job_uid\": …, \"user_constraint\": {…}}");
+        vd_http_fail(
+            resp, VD_EINVAL, "%s: %s (expected {\"job_uid\": …, \"user_constraint\": {…}})",
+            !uid ? "job_uid" : "user_constraint",
+            json_object_get(b, !uid ? "job_uid" : "user_constraint") ? "wrong type" : "missing");
         return 0;
     }
     if (vd__constraint_parse(uc, &d, &a, &err)) {
@@ -205,7 +210,13 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
     cjob *j = vd__cloud_job(c, uid);
     char node[64] = "";
     json_t *push = NULL;
-    int rc = j ? vd__job_spec_set_constraint(&j->spec, uc, &err) : 0;
+    int rc = !j ? 0
+             : j->state == S_DONE
+                 ? vd_fail(&err, VD_ESTATE,
+                           "job %s is done (%s): its constraint no longer applies; "
+                           "submit a new job",
+                           j->uid, j->reason)
+                 : vd__job_spec_set_constraint(&j->spec, uc, &err);
     if (j && !rc && j->state == S_EXEC) {
         snprintf(node, sizeof node, "%s", j->node);
         push = vd__update_msg(j->uid, NULL, 0, j->spec.constraint);

@@ -24,12 +24,16 @@ static job *find_job(vd_edge *e, const char *uid)
  * running counts); VD_ENOTFOUND when there is none. */
 static int req_job(vd_edge *e, json_t *req, int running, job **out, vd_error *err)
 {
-    const char *uid = json_string_value(json_object_get(req, "job_uid"));
-    *out = uid ? find_job(e, uid) : NULL;
+    const char *uid = vd__msg_job_uid(req);
+    *out = NULL;
+    if (!uid || !*uid)
+        return vd_fail(err, VD_EINVAL, "job_uid: %s (expected {\"job_uid\": \"<job>\", …})",
+                       json_object_get(req, "job_uid") ? "expected a job id string" : "missing");
+    *out = find_job(e, uid);
     if (*out && (!running || (*out)->state == J_RUN)) return 0;
     *out = NULL;
     return vd_fail(err, VD_ENOTFOUND, "node %s: no %sjob '%s'", e->name, running ? "running " : "",
-                   uid ? uid : "(missing job_uid)");
+                   uid);
 }
 
 /* Start a new job (e->mu held): it takes sub->spec (zeroed then). */

@@ -42,6 +42,7 @@
 #define VD_CMD_GET_JOB "node.get_job"
 
 #define VD_DEFAULT_SCHEDULER "feedback"
+#define VD_MAX_FRAMES        2147483647 /* the largest max_frames */
 
 /* The job as submitted. */
 typedef struct vd__job_spec {
@@ -75,8 +76,9 @@ void vd__job_spec_clear(vd__job_spec *s);
  * mean "not here"), VD_ENOMEM kept; err->code follows. */
 int vd__request_error(int rc, vd_error *err);
 
-/* user_constraint: {"delay": s | [lo, hi], "accuracy": 0..1 (or 0..10) | "acc_level": 0..5};
- * NULL is none (both 0). VD_EINVAL naming the field. */
+/* user_constraint: {"delay": s | [lo, hi] (the bound: hi; > 0, <= 3600), "accuracy": 0..1
+ * (or the seed's level 0..10) | "acc_level": 0..5}; NULL is none (both 0). VD_EINVAL naming
+ * the field. */
 int vd__constraint_parse(json_t *uc, double *delay, double *accuracy, vd_error *err);
 
 /* The "job_uid" of a command (the seed's "unique_job_id" too); NULL when absent. */

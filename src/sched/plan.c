@@ -147,7 +147,8 @@ static int parse_video_conf(json_t *vc, const char *path, vd_plan *p, vd_error *
         p->fps = json_number_value(f);
     }
     int rc;
-    if ((rc = get_int(vc, "nskip", 0, 1000, &p->nskip, path, err))) return rc;
+    /* nskip 30 keeps one frame in 31, about one a second at 30 fps: sparser is a lower fps */
+    if ((rc = get_int(vc, "nskip", 0, 30, &p->nskip, path, err))) return rc;
     if ((rc = get_int(vc, "ntracking", 0, 1000, &p->ntracking, path, err))) return rc;
     json_t *e = json_object_get(vc, "encoder");
     if (e && !json_is_null(e)) {
