@@ -132,10 +132,32 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
     return 0;
 }
 
+typedef struct health {
+    const char *role, *nats;
+    vd_transport *tr;
+} health;
+
+/* GET /healthz: 200 while the node can do its work; 503 VD_ECONN while it is not connected to
+ * its broker (a cluster node then reaches nobody). */
 static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
+    const health *h = arg;
     (void)req;
-    vd_http_json(resp, 200, json_pack("{s:i,s:s}", "status", 0, "role", (const char *)arg));
+    int up = h->tr->ops->connected(h->tr);
+    if (!up) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "%s: not connected to the NATS server at %s (is nats-server running there?); "
+                 "retrying",
+                 h->role, h->nats ? h->nats : "?");
+        vd_http_json(resp, 503,
+                     json_pack("{s:i,s:s,s:s,s:s,s:b}", "status", VD_ECONN, "msg", msg, "role",
+                               h->role, "transport", h->tr->ops->name, "connected", 0));
+        return 0;
+    }
+    vd_http_json(resp, 200,
+                 json_pack("{s:i,s:s,s:s,s:b}", "status", 0, "role", h->role, "transport",
+                           h->tr->ops->name, "connected", 1));
     return 0;
 }
 
@@ -256,7 +278,8 @@ static int serve_roles(const char *role, node_args *a)
         usleep(10000);
     if (edge) nr += vd_edge_routes(edge, routes + nr, 64 - nr);
     nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 64 - nr);
-    routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, (void *)role};
+    health hz = {role, a->nats, tr};
+    routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, &hz};
     vd_http_opts ho = {.host = host,
                        .port = port,
                        .token = a->token,
@@ -272,10 +295,27 @@ static int serve_roles(const char *role, node_args *a)
         fprintf(stderr, "  video %s: %s\n", a->videos[i].id, a->videos[i].path);
     int sig = 0;
     char why[300];
+    /* say when the broker cannot be reached (at start after 2 s, then every 30 s), is
+     * reached, or is lost: a cluster node without it reaches nobody */
+    double since = vd_now_ms(), said = 0;
+    int was_up = 1, told_down = 0;
     for (;;) {
         struct timespec ts = {0, 200 * 1000000L};
         if ((sig = sigtimedwait(&set, NULL, &ts)) > 0) break;
         if (edge && vd_edge_conflict(edge, why, sizeof why)) break;
+        if (!a->nats) continue;
+        int up = tr->ops->connected(tr);
+        double now = vd_now_ms();
+        if (up && told_down) fprintf(stderr, "vdag %s: connected to %s\n", role, a->nats);
+        if (up) told_down = 0, was_up = 1;
+        if (!up && was_up) since = now, was_up = 0;
+        if (!up && now - since >= 2000 && (!told_down || now - said >= 30000)) {
+            fprintf(stderr,
+                    "vdag %s: not connected to the NATS server at %s for %.0f s: is nats-server "
+                    "running there? (retrying; /healthz answers 503 meanwhile)\n",
+                    role, a->nats, (now - since) / 1e3);
+            told_down = 1, said = now;
+        }
     }
     if (sig > 0) {
         fprintf(stderr, "vdag %s: %s, shutting down\n", role,
