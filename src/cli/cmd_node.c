@@ -30,31 +30,59 @@ typedef struct node_args {
     char nats_buf[300];
 } node_args;
 
-static int node_usage(const char *role)
+void vd_usage_cloud_edge(FILE *f, const char *role)
 {
-    fprintf(stderr,
-            "usage: vdag %s [--listen HOST:PORT] [--token T]%s%s\n"
-            "       [--threads N] [--replan S] [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
+    int run = !strcmp(role, "run"), cloud = !strcmp(role, "cloud");
+    fprintf(f,
+            "usage: vdag %s [--listen HOST:PORT] [--advertise HOST:PORT] [--token T]%s%s%s\n"
+            "       [--threads N] [--svc-threads N] [--replan S] [--drop S] [--max-body BYTES]\n"
+            "       [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
             "  --advertise   HOST:PORT others reach this node at, accepted as its node_addr\n"
             "                (default: --listen; for 0.0.0.0 this machine's first address)\n"
-            "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
-            "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
-            "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
-            "  --replan      seconds between re-plans (default 5)\n"
-            "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
-            "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
-            "--serv_cloud_addr=ADDR\n",
-            role, strcmp(role, "cloud") ? " [--video ID=PATH ...]" : "",
-            strcmp(role, "run") ? " --nats URL" : "");
-    if (!strcmp(role, "edge")) fprintf(stderr, "  --name        this node's name (default edge)\n");
-    return 2;
+            "  --token       require 'Authorization: Bearer T' on every route but /healthz\n",
+            role, cloud ? "" : " [--name N]", cloud ? "" : " [--video ID=PATH[=TYPE] ...]",
+            run ? "" : " --nats URL");
+    if (!cloud)
+        fprintf(f, "  --name        this node's name, unique in the cluster (default edge)\n"
+                   "  --video       ID=PATH[=TYPE], a video this node owns (file, URL,\n"
+                   "                /dev/videoN); without any, pseudo mode takes ./input/\n");
+    fprintf(f, "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
+               "  --threads     inference threads per job (default cores - 1)\n"
+               "  --svc-threads inference threads per service instance (default 1)\n"
+               "  --replan      seconds between re-plans (default 5)\n"
+               "  --drop        seconds of silence before a node is dropped (default 3)\n"
+               "  --max-body    largest request body in bytes (default 16 MiB)\n"
+               "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
+               "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
+               "                the profile to use\n"
+               "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
+               "--serv_cloud_addr=ADDR\n");
+}
+
+void vd_usage_cloud(FILE *f)
+{
+    vd_usage_cloud_edge(f, "cloud");
+}
+
+void vd_usage_edge(FILE *f)
+{
+    vd_usage_cloud_edge(f, "edge");
+}
+
+static const char *usage_role; /* the role whose usage node_usage_f prints */
+
+static void node_usage_f(FILE *f)
+{
+    vd_usage_cloud_edge(f, usage_role);
 }
 
 /* Split "--flag=value" into flag and value. */
 static int parse_node_args(int argc, char **argv, const char *role, node_args *a)
 {
     memset(a, 0, sizeof *a);
+    usage_role = role;
+    int rc;
     a->listen = "127.0.0.1:5000";
     a->profile = 1;
     for (int i = 0; i < argc; i++) {
@@ -76,8 +104,18 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
         } else if (!strcmp(flag, "--no-profile")) {
             a->profile = 0;
         } else {
+            static const char *const takes_value[] = {
+                "--listen",   "--advertise", "--token",       "--nats",   "--name",
+                "--kb",       "--threads",   "--svc-threads", "--replan", "--drop",
+                "--max-body", "--cloud_ip",  "--side",        "--mode",   "--serv_cloud_addr",
+                "--video",    NULL};
+            int k = 0;
+            while (takes_value[k] && strcmp(takes_value[k], flag)) k++;
+            if (strncmp(flag, "--", 2))
+                return vd_arg_error(role, node_usage_f, "unexpected argument '%s'", flag);
+            if (!takes_value[k]) return vd_arg_unknown(role, flag, node_usage_f);
             const char *val = VAL();
-            if (!val) return node_usage(role);
+            if (!val) return vd_arg_missing(role, flag, node_usage_f);
             if (!strcmp(flag, "--listen"))
                 a->listen = val;
             else if (!strcmp(flag, "--advertise"))
@@ -90,17 +128,19 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->name = val;
             else if (!strcmp(flag, "--kb"))
                 a->kb = val;
-            else if (!strcmp(flag, "--threads"))
-                a->threads = atoi(val);
-            else if (!strcmp(flag, "--svc-threads"))
-                a->svc_threads = atoi(val);
-            else if (!strcmp(flag, "--replan"))
-                a->replan = atof(val);
-            else if (!strcmp(flag, "--drop"))
-                a->drop = atof(val);
-            else if (!strcmp(flag, "--max-body"))
-                a->max_body = (size_t)atol(val);
-            else if (!strcmp(flag, "--cloud_ip")) {
+            else if (!strcmp(flag, "--threads")) {
+                if ((rc = vd_arg_int(role, flag, val, 1, 256, &a->threads))) return rc;
+            } else if (!strcmp(flag, "--svc-threads")) {
+                if ((rc = vd_arg_int(role, flag, val, 1, 256, &a->svc_threads))) return rc;
+            } else if (!strcmp(flag, "--replan")) {
+                if ((rc = vd_arg_double(role, flag, val, 0.1, 86400, &a->replan))) return rc;
+            } else if (!strcmp(flag, "--drop")) {
+                if ((rc = vd_arg_double(role, flag, val, 0.5, 86400, &a->drop))) return rc;
+            } else if (!strcmp(flag, "--max-body")) {
+                long mb;
+                if ((rc = vd_arg_long(role, flag, val, 1024, 1L << 31, &mb))) return rc;
+                a->max_body = (size_t)mb;
+            } else if (!strcmp(flag, "--cloud_ip")) {
                 snprintf(a->nats_buf, sizeof a->nats_buf, "nats://%s:4222", val);
                 a->nats = a->nats_buf;
             } else if (!strcmp(flag, "--side") || !strcmp(flag, "--mode") ||
@@ -123,8 +163,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                         memcpy(vs->path, p, strlen(p) + 1);
                 }
             } else {
-                fprintf(stderr, "vdag %s: unknown option %s\n\n", role, flag);
-                return node_usage(role);
+                return vd_arg_unknown(role, flag, node_usage_f);
             }
         }
 #undef VAL
@@ -378,21 +417,32 @@ int vd_cmd_serve(int argc, char **argv)
     return rc ? rc : serve_roles(role, &a);
 }
 
+void vd_usage_profile(FILE *f)
+{
+    fprintf(f, "usage: vdag profile [--out FILE] [--threads N] [--if-missing]\n"
+               "  Times every service, model and resolution on this machine into the profile\n"
+               "  the scheduler uses (default <cache>/profile-<host>.json); prints its path.\n");
+}
+
 /* vdag profile [--out FILE] [--threads N]: measure every service/model/resolution. */
 int vd_cmd_profile(int argc, char **argv)
 {
     const char *outp = NULL;
     int threads = 1, if_missing = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            outp = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--if-missing"))
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc;
+        if (!strcmp(a, "--if-missing")) {
             if_missing = 1;
-        else {
-            fprintf(stderr, "usage: vdag profile [--out FILE] [--threads N] [--if-missing]\n");
-            return 2;
+        } else if (strcmp(a, "--out") && strcmp(a, "--threads")) {
+            return vd_arg_unknown("profile", a, vd_usage_profile);
+        } else if (!v) {
+            return vd_arg_missing("profile", a, vd_usage_profile);
+        } else if (!strcmp(a, "--out")) {
+            outp = v, i++;
+        } else {
+            if ((rc = vd_arg_int("profile", a, v, 1, 256, &threads))) return rc;
+            i++;
         }
     }
     char path[600], dir[512], hn[64] = "host";
@@ -428,6 +478,14 @@ int vd_cmd_profile(int argc, char **argv)
     return 0;
 }
 
+void vd_usage_nats_server(FILE *f)
+{
+    fprintf(f, "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
+               "                        [--max-payload 8MB] [--no-jetstream]\n"
+               "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
+               "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
+}
+
 /* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]: a private
  * server for scripts and tests. Prints its URL on stdout once it accepts connections and
  * runs until SIGINT/SIGTERM (then stops it and removes its temp directory); exits 1 if
@@ -439,25 +497,17 @@ int vd_cmd_nats_server(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-jetstream")) {
             o.no_jetstream = 1;
-        } else if (v && !strcmp(a, "--port")) {
-            char *end;
-            long p = strtol(v, &end, 10);
-            if (*end || p < 0 || p > 65535) {
-                fprintf(stderr, "vdag nats-server: --port %s: expected 0..65535\n", v);
-                return 2;
-            }
-            o.port = (int)p, i++;
-        } else if (v && !strcmp(a, "--host")) {
+        } else if (strcmp(a, "--port") && strcmp(a, "--host") && strcmp(a, "--max-payload")) {
+            return vd_arg_unknown("nats-server", a, vd_usage_nats_server);
+        } else if (!v) {
+            return vd_arg_missing("nats-server", a, vd_usage_nats_server);
+        } else if (!strcmp(a, "--port")) {
+            if (vd_arg_int("nats-server", a, v, 0, 65535, &o.port)) return 2;
+            i++;
+        } else if (!strcmp(a, "--host")) {
             o.host = v, i++;
-        } else if (v && !strcmp(a, "--max-payload")) {
-            o.max_payload = v, i++;
         } else {
-            fprintf(stderr,
-                    "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
-                    "                        [--max-payload 8MB] [--no-jetstream]\n"
-                    "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
-                    "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
-            return 2;
+            o.max_payload = v, i++;
         }
     }
     sigset_t set;
