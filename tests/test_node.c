@@ -316,6 +316,42 @@ int main(void)
            http);
     json_decref(r);
 
+    /* GET /user/video/<job> on the edge itself (the seed served it from the node): the job
+     * renders for its viewer, the stream carries JPEG frames */
+    {
+        vd_http_route rt[16];
+        int nr = vd_edge_routes(e, rt, 16), found = 0;
+        for (int i = 0; i < nr; i++) {
+            if (strcmp(rt[i].path, "/user/video/")) continue;
+            found = 1;
+            vd_http_req q = {.method = "GET", .path = "/user/video/t.1", .tail = "t.1"};
+            vd_http_resp vr = {0};
+            rt[i].fn(rt[i].arg, &q, &vr);
+            CHECKF(vr.stream && vr.content_type && strstr(vr.content_type, "multipart"),
+                   "no stream: HTTP %d %s", vr.status, vr.body ? vr.body : "");
+            char buf[65536];
+            size_t got = 0;
+            int jpegs = 0;
+            for (int k = 0; vr.stream && k < 200 && jpegs < 2; k++) {
+                ssize_t n = vr.stream(vr.stream_arg, buf + got, sizeof buf - got);
+                if (n < 0) break;
+                got += (size_t)n;
+                for (size_t p = 0; p + 4 < got; p++) /* a part header, then a JPEG */
+                    if (!memcmp(buf + p, "\r\n\r\n\xff\xd8", 6)) jpegs++, got = 0;
+                if (got > sizeof buf - 4096) got = 0;
+            }
+            CHECKF(jpegs >= 2, "%d JPEG frames from the edge's stream", jpegs);
+            if (vr.stream_free) vr.stream_free(vr.stream_arg);
+            free(vr.body);
+            vr = (vd_http_resp){0};
+            q.tail = "nope";
+            rt[i].fn(rt[i].arg, &q, &vr);
+            CHECK(vr.status == 404 && !vr.stream);
+            free(vr.body);
+        }
+        CHECK(found);
+    }
+
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);
     json_object_set_new(sub, "job_uid", json_string("t.2"));

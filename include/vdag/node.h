@@ -123,7 +123,9 @@ void vd_edge_free(vd_edge *e);
 /* 1 when another node of this edge's name started before it (their heartbeats tell): this
  * one must stop, or commands to the name reach both (msg, n: why, for the user). */
 int vd_edge_conflict(vd_edge *e, char *msg, size_t n);
-/* POST /node/submit_job, /node/update_plan, /node/stop_job; GET /job/get_runtime/<id>. */
+/* POST /node/submit_job, /node/update_plan, /node/stop_job; GET|POST /job/get_runtime/<id>;
+ * the seed job manager's POST /job/submit_job, /job/update_plan,
+ * /node/submit_job_user_constraint; GET /user/video/<job> (MJPEG of the node's own job). */
 int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap);
 
 /* ---- cloud ---------------------------------------------------------------------------- */

@@ -129,14 +129,20 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     const unsigned char *blob;
     size_t bl;
     if (vd_msg_unpack(msg->data, msg->len, &hdr, &blob, &bl, NULL)) return;
+    vd__cloud_take_result(c, hdr, blob, bl);
+}
+
+int vd__cloud_take_result(vd_cloud *c, json_t *hdr, const unsigned char *blob, size_t bl)
+{
     const char *uid = json_string_value(json_object_get(hdr, "job_uid"));
     const char *state = json_string_value(json_object_get(hdr, "state"));
     pthread_mutex_lock(&c->mu);
     cjob *j = uid ? vd__cloud_job(c, uid) : NULL;
     if (!j || j->state == S_DONE) {
+        int rc = j ? VD_ESTATE : VD_ENOTFOUND;
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
-        return;
+        return rc;
     }
     j->last_result_at = vd_now_ms();
     if (state && !strcmp(state, "DONE")) {
@@ -145,7 +151,7 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
         pthread_cond_broadcast(&c->frames);
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
-        return;
+        return 0;
     }
     if (j->state == S_UNSCHED && j->has_plan) j->state = S_EXEC, j->plan_sent = 1, j->msg[0] = 0;
     json_t *res = json_object_get(hdr, "result");
@@ -203,6 +209,7 @@ static void on_result(void *arg, const char *subject, const vd_buf *msg)
     }
     pthread_mutex_unlock(&c->mu);
     json_decref(hdr);
+    return 0;
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
@@ -309,6 +316,7 @@ void vd_cloud_free(vd_cloud *c)
     }
     free(c->nodes);
     free(c->adopt);
+    free(c->joined);
     for (int i = 0; i < c->n_jobs; i++) vd__cloud_job_unref(c->jobs[i]);
     free(c->jobs);
     pthread_cond_destroy(&c->cv);

@@ -33,7 +33,7 @@ static json_t *node_json(const node_ent *n, double now)
     return o;
 }
 
-static json_t *job_summary(const cjob *j)
+json_t *vd__cloud_job_summary(const cjob *j)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i}", "job_uid", j->uid, "node_addr",
                           j->node, "video_id", j->spec.video_id, "state", state_names[j->state],
@@ -58,7 +58,7 @@ static int r_all_status(void *arg, const vd_http_req *req, vd_http_resp *resp)
     for (int i = 0; i < c->n_nodes; i++)
         json_object_set_new(data, c->nodes[i].name, node_json(&c->nodes[i], now));
     for (int i = 0; i < c->n_jobs; i++)
-        if (!c->jobs[i]->removed) json_array_append_new(jobs, job_summary(c->jobs[i]));
+        if (!c->jobs[i]->removed) json_array_append_new(jobs, vd__cloud_job_summary(c->jobs[i]));
     pthread_mutex_unlock(&c->mu);
     vd_http_json(resp, 200, json_pack("{s:i,s:o,s:o}", "status", 0, "data", data, "jobs", jobs));
     return 0;
@@ -120,67 +120,79 @@ static int resolve_plan(vd_cloud *c, json_t *plan, const char *edge, vd_error *e
     return 0;
 }
 
+int vd__cloud_submit(vd_cloud *c, json_t *b, const char *want_uid, char out_uid[64], vd_error *err)
+{
+    vd__job_spec spec = {0};
+    vd_sched *sch = NULL;
+    vd_error e2 = {0};
+    int rc = 0;
+    json_t *na = json_object_get(b, "node_addr");
+    const char *node = json_string_value(na);
+    if (!node || !*node)
+        return vd_fail(err, VD_EINVAL,
+                       "node_addr: %s (a node name or \"ip:port\" string from "
+                       "/user/get_all_status)",
+                       na ? "expected a string" : "missing");
+    if ((rc = vd__job_spec_parse(b, VD__SPEC_USER, &spec, err))) return rc;
+    if (vd_sched_new(spec.scheduler, &sch, &e2)) {
+        vd__job_spec_clear(&spec);
+        return vd_fail(err, e2.code == VD_ENOMEM ? VD_ENOMEM : VD_EINVAL, "scheduler: %s", e2.msg);
+    }
+    pthread_mutex_lock(&c->mu);
+    node_ent *n = vd__cloud_resolve(c, node, NULL, NULL, &e2);
+    if (!n)
+        rc = vd_fail(err, e2.code, "node_addr: %s", e2.msg);
+    else if (!json_object_get(json_object_get(n->hb, "video"), spec.video_id))
+        rc = vd_fail(err, VD_ENOTFOUND, "video_id: node %s has no video '%s'", n->name,
+                     spec.video_id);
+    else if (spec.requested)
+        rc = resolve_plan(c, spec.requested, n->name, err);
+    if (!rc && want_uid && vd__cloud_job_known(c, want_uid))
+        rc = vd_fail(err, VD_EALREADY, "job_uid: a job '%s' exists", want_uid);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        vd__job_spec_clear(&spec);
+        vd_sched_free(sch);
+        return rc;
+    }
+    char uid[64];
+    if (want_uid)
+        snprintf(uid, sizeof uid, "%s", want_uid);
+    else
+        do /* never a uid this cloud knows (adopted jobs included) */
+            snprintf(uid, sizeof uid, "%s.%d", c->prefix, ++c->next_id);
+        while (vd__cloud_job_known(c, uid));
+    cjob *j = vd__cloud_job_new(uid, n->name, &spec, sch);
+    if (!j || vd__cloud_job_add(c, j)) {
+        pthread_mutex_unlock(&c->mu);
+        if (j)
+            vd__cloud_job_unref(j); /* it owns the spec and the scheduler now */
+        else
+            vd__job_spec_clear(&spec), vd_sched_free(sch);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    pthread_cond_broadcast(&c->cv);
+    snprintf(out_uid, 64, "%s", uid);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
 static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
     vd_cloud *c = arg;
     json_t *b = vd__parse_body(req, resp);
     if (!b) return 0;
     vd_error err = {0};
-    vd__job_spec spec = {0};
-    vd_sched *sch = NULL;
-    json_t *na = json_object_get(b, "node_addr");
-    const char *node = json_string_value(na);
-    if (!node || !*node) {
-        vd_fail(&err, VD_EINVAL,
-                "node_addr: %s (a node name or \"ip:port\" string from /user/get_all_status)",
-                na ? "expected a string" : "missing");
-        goto bad;
-    }
-    if (vd__job_spec_parse(b, VD__SPEC_USER, &spec, &err)) goto bad;
-    vd_error e2 = {0};
-    if (vd_sched_new(spec.scheduler, &sch, &e2)) {
-        vd_fail(&err, e2.code == VD_ENOMEM ? VD_ENOMEM : VD_EINVAL, "scheduler: %s", e2.msg);
-        goto bad;
-    }
-    pthread_mutex_lock(&c->mu);
-    node_ent *n = vd__cloud_resolve(c, node, NULL, NULL, &e2);
-    if (!n || !json_object_get(json_object_get(n->hb, "video"), spec.video_id) ||
-        (spec.requested && resolve_plan(c, spec.requested, n->name, &err))) {
-        pthread_mutex_unlock(&c->mu);
-        if (!n)
-            vd_fail(&err, e2.code, "node_addr: %s", e2.msg);
-        else if (!json_object_get(json_object_get(n->hb, "video"), spec.video_id))
-            vd_fail(&err, VD_ENOTFOUND, "video_id: node %s has no video '%s'", n->name,
-                    spec.video_id);
-        goto bad;
-    }
     char uid[64];
-    do /* never a uid this cloud knows (adopted jobs included) */
-        snprintf(uid, sizeof uid, "%s.%d", c->prefix, ++c->next_id);
-    while (vd__cloud_job_known(c, uid));
-    cjob *j = vd__cloud_job_new(uid, n->name, &spec, sch);
-    if (!j || vd__cloud_job_add(c, j)) {
-        pthread_mutex_unlock(&c->mu);
-        if (j)
-            vd__cloud_job_unref(j); /* it owns the scheduler now */
-        else
-            vd_sched_free(sch);
-        sch = NULL;
-        vd_fail(&err, VD_ENOMEM, "out of memory");
-        goto bad;
+    int rc = vd__cloud_submit(c, b, NULL, uid, &err);
+    json_decref(b);
+    if (rc) {
+        vd_http_fail(resp, rc, "%s", err.msg);
+        return 0;
     }
-    pthread_cond_broadcast(&c->cv);
-    json_t *r = json_pack("{s:i,s:s,s:s,s:s,s:s}", "status", 0, "msg", "submitted", "job_uid",
-                          j->uid, "query_id", j->uid, "state", state_names[j->state]);
-    pthread_mutex_unlock(&c->mu);
-    json_decref(b);
-    vd_http_json(resp, 200, r);
-    return 0;
-bad:
-    vd__job_spec_clear(&spec);
-    vd_sched_free(sch);
-    json_decref(b);
-    vd_http_fail(resp, err.code, "%s", err.msg);
+    vd_http_json(resp, 200,
+                 json_pack("{s:i,s:s,s:s,s:s,s:s}", "status", 0, "msg", "submitted", "job_uid", uid,
+                           "query_id", uid, "state", "UNSCHED"));
     return 0;
 }
 
@@ -239,6 +251,39 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
+json_t *vd__cloud_plan_json(vd_cloud *c, cjob *j)
+{
+    (void)c;
+    json_t *hplan = json_object_get(j->last_hdr, "plan");
+    return hplan ? json_deep_copy(hplan) : j->has_plan ? vd_plan_to_json(&j->plan) : json_object();
+}
+
+json_t *vd__cloud_runtime_json(const cjob *j)
+{
+    return json_pack("{s:f,s:f,s:f,s:b}", "delay", j->rt.delay, "obj_n", j->rt.obj_n, "obj_size",
+                     j->rt.obj_size, "obj_stable", j->rt.obj_stable);
+}
+
+json_t *vd__cloud_result_json(vd_cloud *c, cjob *j)
+{
+    json_t *app = json_array();
+    for (int i = 0; i < j->ring_n; i++)
+        json_array_append(app, j->ring[(j->ring_head - j->ring_n + i + RING) % RING]);
+    /* the latest result, with the plan that produced it (an older one for a moment after a
+     * change; job.plan_version is the current one) */
+    const vd_plan_result *m = &j->shown;
+    json_t *delay = json_object();
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+        json_object_set_new(delay, j->spec.dag->stages[s].name, json_real(m->delay[s]));
+    json_t *latest = json_pack(
+        "{s:o,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:i}", "plan", vd__cloud_plan_json(c, j),
+        "plan_result", "delay", delay, "total_delay", m->total_delay, "n_frames", m->n_frames,
+        "load", m->load, "drop_ratio", m->drop_ratio, "load_valid", m->load_valid, "dropped",
+        (json_int_t)m->dropped, "plan_version", j->last_hdr ? j->shown_version : j->plan_version);
+    return json_pack("{s:o,s:o,s:O,s:o}", "appended_result", app, "latest_result", latest,
+                     "plan_changes", j->changes, "runtime", vd__cloud_runtime_json(j));
+}
+
 static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
     vd_cloud *c = arg;
@@ -249,29 +294,8 @@ static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
         vd_http_fail(resp, VD_ENOTFOUND, "no job '%s' (GET /user/jobs lists them)", req->tail);
         return 0;
     }
-    json_t *app = json_array();
-    for (int i = 0; i < j->ring_n; i++)
-        json_array_append(app, j->ring[(j->ring_head - j->ring_n + i + RING) % RING]);
-    /* the latest result, with the plan that produced it (an older one for a moment after a
-     * change; job.plan_version is the current one) */
-    const vd_plan_result *m = &j->shown;
-    json_t *delay = json_object();
-    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
-        json_object_set_new(delay, j->spec.dag->stages[s].name, json_real(m->delay[s]));
-    json_t *hplan = json_object_get(j->last_hdr, "plan");
-    json_t *plan = hplan         ? json_deep_copy(hplan)
-                   : j->has_plan ? vd_plan_to_json(&j->plan)
-                                 : json_object();
-    json_t *latest = json_pack(
-        "{s:o,s:{s:o,s:f,s:i,s:f,s:f,s:b,s:I},s:i}", "plan", plan, "plan_result", "delay", delay,
-        "total_delay", m->total_delay, "n_frames", m->n_frames, "load", m->load, "drop_ratio",
-        m->drop_ratio, "load_valid", m->load_valid, "dropped", (json_int_t)m->dropped,
-        "plan_version", j->last_hdr ? j->shown_version : j->plan_version);
-    json_t *rt = json_pack("{s:f,s:f,s:f,s:b}", "delay", j->rt.delay, "obj_n", j->rt.obj_n,
-                           "obj_size", j->rt.obj_size, "obj_stable", j->rt.obj_stable);
-    json_t *result = json_pack("{s:o,s:o,s:O,s:o}", "appended_result", app, "latest_result", latest,
-                               "plan_changes", j->changes, "runtime", rt);
-    json_t *job = job_summary(j);
+    json_t *result = vd__cloud_result_json(c, j);
+    json_t *job = vd__cloud_job_summary(j);
     pthread_mutex_unlock(&c->mu);
     vd_http_json(resp, 200, json_pack("{s:i,s:o,s:o}", "status", 0, "result", result, "job", job));
     return 0;
@@ -284,7 +308,7 @@ static int r_jobs(void *arg, const vd_http_req *req, vd_http_resp *resp)
     json_t *jobs = json_array();
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < c->n_jobs; i++)
-        if (!c->jobs[i]->removed) json_array_append_new(jobs, job_summary(c->jobs[i]));
+        if (!c->jobs[i]->removed) json_array_append_new(jobs, vd__cloud_job_summary(c->jobs[i]));
     pthread_mutex_unlock(&c->mu);
     vd_http_json(resp, 200, json_pack("{s:i,s:o}", "status", 0, "jobs", jobs));
     return 0;
@@ -330,27 +354,6 @@ static int r_delete(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return stop_job(arg, req->tail, 1, resp);
 }
 
-static int r_get_plan(void *arg, const vd_http_req *req, vd_http_resp *resp)
-{
-    vd_cloud *c = arg;
-    json_t *b = vd__parse_body(req, resp);
-    if (!b) return 0;
-    const char *uid = json_string_value(json_object_get(b, "job_uid"));
-    pthread_mutex_lock(&c->mu);
-    cjob *j = uid ? vd__cloud_job(c, uid) : NULL;
-    json_t *r = j && j->has_plan ? vd_plan_to_json(&j->plan) : NULL;
-    pthread_mutex_unlock(&c->mu);
-    if (!r) {
-        vd_http_fail(resp, VD_ENOTFOUND, "no planned job '%s'", uid ? uid : "(missing job_uid)");
-    } else {
-        json_object_set_new(r, "status", json_integer(0));
-        json_object_set_new(r, "job_uid", json_string(uid));
-        vd_http_json(resp, 200, r);
-    }
-    json_decref(b);
-    return 0;
-}
-
 int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap)
 {
     const vd_http_route mine[] = {
@@ -362,11 +365,11 @@ int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap)
         {"GET", "/user/jobs", r_jobs, c},
         {"POST", "/user/stop_job/", r_stop, c},
         {"DELETE", "/user/job/", r_delete, c},
-        {"POST", "/node/get_plan", r_get_plan, c},
         {"GET", "/get_cluster_info", r_cluster_info, c},
     };
     int n = (int)(sizeof mine / sizeof *mine);
     if (n > cap) return VD_ETOOBIG;
     memcpy(r, mine, sizeof mine);
-    return n;
+    int m = vd__cloud_seed_routes(c, r + n, cap - n);
+    return m < 0 ? m : n + m;
 }

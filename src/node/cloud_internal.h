@@ -80,6 +80,12 @@ typedef struct adopt_ent {
     int tries, busy, logged;
 } adopt_ent;
 
+/* A video a node announced with the seed's POST /node/join (listed by /node/get_video_info). */
+typedef struct joined_video {
+    char addr[128], video_id[32], type[64];
+} joined_video;
+#define MAX_JOINED 256
+
 /* Everything below o, name, addr and host is guarded by mu, but thr and started (the
  * starting and stopping thread's). */
 struct vd_cloud {
@@ -95,6 +101,8 @@ struct vd_cloud {
     int n_jobs;
     adopt_ent *adopt;
     int n_adopt;
+    joined_video *joined;
+    int n_joined;
     int next_id;
     char prefix[16];
     int stopping, streams_closed;
@@ -125,6 +133,29 @@ int vd__cloud_call(vd_cloud *c, const char *node, const char *cmd, json_t *body,
                    vd_error *err);
 /* Shutting down (no lock held). */
 int vd__cloud_stopping(vd_cloud *c);
+/* A result of a job (a vdag.result header, taken, with the rendered frame blob, borrowed;
+ * no lock held): kept for sync_job_result, or its DONE taken. VD_ENOTFOUND: no such job;
+ * VD_ESTATE: it is done. */
+int vd__cloud_take_result(vd_cloud *c, json_t *hdr, const unsigned char *blob, size_t bl);
+
+/* ---- cloud_api.c: the user API ---------------------------------------------------------- */
+
+/* A new job from a submit_query body (borrowed; no lock held): uid NULL makes one; *out_uid
+ * gets it. The error codes are the API's (VD_EINVAL, VD_ENOTFOUND, VD_EALREADY: uid taken). */
+int vd__cloud_submit(vd_cloud *c, json_t *b, const char *uid, char out_uid[64], vd_error *err);
+/* A job's "result" as sync_job_result shows it: appended_result, latest_result, runtime,
+ * plan_changes (lock held; new reference). */
+json_t *vd__cloud_result_json(vd_cloud *c, cjob *j);
+/* The plan the job's latest result ran under (else the current one) as users see it, and its
+ * runtime context (lock held; new references). */
+json_t *vd__cloud_plan_json(vd_cloud *c, cjob *j);
+json_t *vd__cloud_runtime_json(const cjob *j);
+/* The job as GET /user/jobs lists it (lock held). */
+json_t *vd__cloud_job_summary(const cjob *j);
+
+/* ---- cloud_seed.c: the seed's other routes -------------------------------------------- */
+
+int vd__cloud_seed_routes(vd_cloud *c, vd_http_route *r, int cap);
 
 /* ---- cloud_nodes.c: the node table --------------------------------------------------------- */
 

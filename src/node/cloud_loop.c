@@ -377,6 +377,7 @@ static int plan_collect(vd_cloud *c, double now, void *items, int max)
             j->state == S_UNSCHED || j->replan_now || now - j->last_plan_at >= c->o.replan_s * 1e3;
         if (!due) continue;
         const char *why = j->state == S_UNSCHED ? "start"
+                          : j->replan_now == 3  ? "asked (node/get_plan)"
                           : j->replan_now == 2  ? "node lost"
                           : j->replan_now == 1  ? "cluster changed"
                                                 : "periodic";

@@ -94,6 +94,19 @@ static void on_peer_heartbeat(void *arg, const char *subject, const vd_buf *msg)
     const char *name = json_string_value(json_object_get(hb, "name"));
     const char *inst = json_string_value(json_object_get(hb, "instance"));
     double started = json_number_value(json_object_get(hb, "started_ms"));
+    const char *paddr = json_string_value(json_object_get(hb, "addr"));
+    if (name && strcmp(name, e->name) && paddr && *paddr && strlen(name) < 64 &&
+        strlen(paddr) < 128) {
+        pthread_mutex_lock(&e->mu);
+        int i = 0;
+        while (i < e->n_peers && strcmp(e->peers[i].name, name)) i++;
+        if (i < VD_MAX_NODES) {
+            snprintf(e->peers[i].name, sizeof e->peers[i].name, "%s", name);
+            snprintf(e->peers[i].addr, sizeof e->peers[i].addr, "%s", paddr);
+            if (i == e->n_peers) e->n_peers++;
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
     if (name && inst && !strcmp(name, e->name) && strcmp(inst, e->instance) &&
         (started < e->started_ms || (started == e->started_ms && strcmp(inst, e->instance) < 0))) {
         const char *addr = json_string_value(json_object_get(hb, "addr"));
@@ -141,6 +154,7 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_cond_init(&e->job_cv, NULL);
+    pthread_cond_init(&e->frames, NULL);
     /* The heartbeat thread first, waiting until the commands are served: a thread that
      * cannot start fails the start before any handler is registered with e. */
     if (pthread_create(&e->hb_thr, NULL, hb_main, e)) {
@@ -170,6 +184,7 @@ void vd_edge_stop(vd_edge *e)
     e->stopping = 1;
     pthread_cond_broadcast(&e->cv);
     pthread_cond_broadcast(&e->job_cv);
+    pthread_cond_broadcast(&e->frames);
     pthread_mutex_unlock(&e->mu);
     if (e->hb_started) pthread_join(e->hb_thr, NULL);
     e->hb_started = 0;
@@ -185,6 +200,7 @@ void vd_edge_free(vd_edge *e)
     free(e->jobs);
     pthread_cond_destroy(&e->cv);
     pthread_cond_destroy(&e->job_cv);
+    pthread_cond_destroy(&e->frames);
     pthread_mutex_destroy(&e->mu);
     free(e);
 }

@@ -180,6 +180,7 @@ static void finish(job *j, const char *reason, const char *msg)
     j->state = J_DONE;
     json_decref(j->last);
     j->last = hdr;
+    pthread_cond_broadcast(&j->edge->frames); /* its viewers' streams end */
     pthread_mutex_unlock(&j->edge->mu);
 }
 
@@ -217,7 +218,9 @@ void *vd__edge_job_main(void *arg)
     char msgbuf[600];
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        int stop = j->stop || e->stopping, has = j->has_pending, watch = j->watch;
+        int stop = j->stop || e->stopping, has = j->has_pending;
+        int cloud_watch = j->watch, own_viewers = j->viewers > 0;
+        int watch = cloud_watch || own_viewers;
         int nv = j->pending_version;
         vd_plan np = j->pending;
         j->has_pending = 0;
@@ -298,9 +301,10 @@ void *vd__edge_job_main(void *arg)
             vd_render_result(last, res);
             if (vd_jpeg_encode(last, 75, &jpg, &jl, &err)) jpg = NULL, jl = 0;
         }
+        if (own_viewers && jpg) vd__edge_show(j, jpg, jl);
         json_t *hdr = result_header(j, res);
         json_decref(res);
-        publish(j, hdr, jpg, jl);
+        publish(j, hdr, cloud_watch ? jpg : NULL, cloud_watch ? jl : 0); /* the cloud's viewers */
         free(jpg);
         pthread_mutex_lock(&e->mu);
         json_decref(j->last);
@@ -323,5 +327,6 @@ void vd__edge_job_free(job *j)
     if (!j) return;
     vd__job_spec_clear(&j->spec);
     json_decref(j->last);
+    free(j->jpeg);
     free(j);
 }
