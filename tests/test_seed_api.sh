@@ -5,7 +5,10 @@
 # its plan sent; a new uid with its node, video and dag is scheduled); /query/sync_result and
 # /node/sync_job_result; /query/get_result|get_agg_info|get_plan|get_runtime/<id> (bare
 # objects); /node/get_video_info; /node/join; the job manager's /job/submit_job,
-# /job/update_plan, POST /job/get_runtime/<id>, /node/submit_job_user_constraint.
+# /job/update_plan, POST /job/get_runtime/<id>, /node/submit_job_user_constraint; and shapes:
+# get_all_status lists the edges first (every key is a node_addr), the seed's update_plan
+# example is taken (H264, reported as JPEG on the wire), numbers where the seed has numbers,
+# node_ip an IP.
 vdag=$1
 . "$(dirname "$0")/lib.sh"
 port=$(freeport)
@@ -99,6 +102,28 @@ code=$(req POST /node/submit_job_user_constraint '{"job_uid":"jm.1","user_constr
 ok "/node/submit_job_user_constraint" '[ "$code" = 200 ] && j "assert json.load(sys.stdin)[\"status\"]==0"'
 code=$(req POST /job/update_plan '{"job_uid":"nojob","video_conf":{},"flow_mapping":{}}')
 ok "/job/update_plan: unknown job 404" '[ "$code" = 404 ]'
+
+# shapes as the seed's: get_all_status lists the edges first, and every key is a node_addr
+code=$(req GET /user/get_all_status)
+ok "get_all_status: the first key is an edge with videos" 'j "d=json.load(sys.stdin)[\"data\"]; k=list(d)[0]; assert d[k][\"video\"] and d[k][\"role\"]==\"edge\" and list(d)[-1]==\"cloud\", list(d)"'
+for key in $(j 'print(" ".join(json.load(sys.stdin)["data"]))'); do
+  code=$(req POST /query/submit_query "{\"node_addr\":\"$key\",\"video_id\":0,\"pipeline\":[\"object_detection\"],\"max_frames\":1}")
+  ok "get_all_status key '$key' is accepted as node_addr ($code)" '[ "$code" = 200 ] || j "m=json.load(sys.stdin)[\"msg\"]; assert m.startswith(\"video_id:\"), m"'
+done
+# the seed's own update_plan example (H264, node_ip addresses by role) on a running job
+code=$(req POST /query/submit_query '{"node_addr":"edge","video_id":1,"pipeline":["face_detection","face_alignment"],"scheduler":"fixed"}')
+fj=$(j 'print(json.load(sys.stdin)["job_uid"])')
+for _ in $(seq 150); do req GET /user/sync_job_result/$fj >/dev/null; j "assert len(json.load(sys.stdin)['result']['appended_result'])>=1" 2>/dev/null && break; sleep 0.2; done
+ok "a default plan shows the source's numbers: fps, \"528p\"" 'j "vc=json.load(sys.stdin)[\"result\"][\"latest_result\"][\"plan\"][\"video_conf\"]; assert vc[\"resolution\"]==\"528p\" and 23<vc[\"fps\"]<25, vc"'
+ok "node_ip is the node's IP, node its name" 'j "fm=json.load(sys.stdin)[\"result\"][\"latest_result\"][\"plan\"][\"flow_mapping\"][\"face_detection\"]; assert fm[\"node_ip\"]==\"127.0.0.1\" and fm[\"node\"]==\"edge\" and fm[\"node_role\"]==\"host\", fm"'
+seedplan='"flow_mapping":{"face_detection":{"model_id":0,"node_ip":"192.168.56.102","node_role":"host"},"face_alignment":{"model_id":0,"node_ip":"192.168.56.102","node_role":"cloud"}},"video_conf":{"encoder":"H264","fps":24,"nskip":0,"ntracking":5,"resolution":"360p"}'
+code=$(req POST /node/update_plan "{\"job_uid\":\"$fj\",$seedplan}")
+ok "the seed's update_plan example is taken (encoder H264) ($code)" '[ "$code" = 200 ]'
+for _ in $(seq 100); do req GET /user/sync_job_result/$fj >/dev/null; j "assert json.load(sys.stdin)['result']['latest_result']['plan']['video_conf']['ntracking']==5" 2>/dev/null && break; sleep 0.1; done
+ok "... and reported honestly: H264 asked, JPEG on the wire" 'j "vc=json.load(sys.stdin)[\"result\"][\"latest_result\"][\"plan\"][\"video_conf\"]; assert vc[\"encoder\"]==\"H264\" and vc[\"wire_encoder\"]==\"JPEG\" and vc[\"fps\"]==24 and vc[\"resolution\"]==\"360p\" and vc[\"ntracking\"]==5, vc"'
+ok "... host on the edge, cloud on the cloud, no fallback" 'j "r=json.load(sys.stdin)[\"result\"]; fm=r[\"latest_result\"][\"plan\"][\"flow_mapping\"]; assert fm[\"face_detection\"][\"node\"]==\"edge\" and fm[\"face_alignment\"][\"node\"]==\"cloud\", fm; assert \"fallback\" not in r[\"appended_result\"][-1]"'
+code=$(req POST /query/submit_query "{\"node_addr\":\"edge\",\"video_id\":1,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"plan\":{\"video_conf\":{\"encoder\":\"VP9\"}}}")
+ok "an encoder nobody has is refused, naming it" '[ "$code" = 400 ] && j "assert \"encoder\" in json.load(sys.stdin)[\"msg\"]"'
 
 kill -TERM "$bg_pid"; wait "$bg_pid"; rc=$?
 ok "server exits 0 ($rc)" '[ $rc -eq 0 ]'

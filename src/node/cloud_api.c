@@ -55,8 +55,16 @@ static int r_all_status(void *arg, const vd_http_req *req, vd_http_resp *resp)
     json_t *data = json_object(), *jobs = json_array();
     double now = vd_now_ms();
     pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < c->n_nodes; i++)
-        json_object_set_new(data, c->nodes[i].name, node_json(&c->nodes[i], now));
+    /* nodes with videos first, the cloud itself last: a seed front end submits to the first
+     * key (jansson keeps the insertion order) */
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < c->n_nodes; i++) {
+            node_ent *n = &c->nodes[i];
+            int has = json_object_size(json_object_get(n->hb, "video")) > 0;
+            if ((pass == 0 && has && !n->self) || (pass == 1 && !has && !n->self) ||
+                (pass == 2 && n->self))
+                json_object_set_new(data, n->name, node_json(n, now));
+        }
     for (int i = 0; i < c->n_jobs; i++)
         if (!c->jobs[i]->removed) json_array_append_new(jobs, vd__cloud_job_summary(c->jobs[i]));
     pthread_mutex_unlock(&c->mu);
@@ -251,11 +259,37 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
+/* A plan (JSON, in place) as users see it (lock held): the source's numbers for "native"
+ * (once a result told them), and node_ip the IP of the node named, as in the seed (its
+ * advertised host; "node" keeps the name). */
+static json_t *shown(vd_cloud *c, const cjob *j, json_t *plan)
+{
+    vd__plan_shown(plan, j->native_h, j->native_fps);
+    const char *stage;
+    json_t *m;
+    json_object_foreach(json_object_get(plan, "flow_mapping"), stage, m)
+    {
+        const char *name = json_string_value(json_object_get(m, "node"));
+        if (!name) name = json_string_value(json_object_get(m, "node_ip"));
+        node_ent *n = name && *name ? vd__cloud_node(c, name) : NULL;
+        if (!n || !n->addr[0]) continue;
+        char host[128];
+        const char *colon = strrchr(n->addr, ':');
+        snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - n->addr) : (int)strlen(n->addr),
+                 n->addr);
+        json_object_set_new(m, "node", json_string(n->name));
+        json_object_set_new(m, "node_ip", json_string(host));
+    }
+    return plan;
+}
+
 json_t *vd__cloud_plan_json(vd_cloud *c, cjob *j)
 {
-    (void)c;
     json_t *hplan = json_object_get(j->last_hdr, "plan");
-    return hplan ? json_deep_copy(hplan) : j->has_plan ? vd_plan_to_json(&j->plan) : json_object();
+    return shown(c, j,
+                 hplan         ? json_deep_copy(hplan)
+                 : j->has_plan ? vd_plan_to_json(&j->plan)
+                               : json_object());
 }
 
 json_t *vd__cloud_runtime_json(const cjob *j)
@@ -280,8 +314,12 @@ json_t *vd__cloud_result_json(vd_cloud *c, cjob *j)
         "plan_result", "delay", delay, "total_delay", m->total_delay, "n_frames", m->n_frames,
         "load", m->load, "drop_ratio", m->drop_ratio, "load_valid", m->load_valid, "dropped",
         (json_int_t)m->dropped, "plan_version", j->last_hdr ? j->shown_version : j->plan_version);
-    return json_pack("{s:o,s:o,s:O,s:o}", "appended_result", app, "latest_result", latest,
-                     "plan_changes", j->changes, "runtime", vd__cloud_runtime_json(j));
+    json_t *changes = json_deep_copy(j->changes);
+    size_t k;
+    json_t *ch;
+    json_array_foreach(changes, k, ch) shown(c, j, json_object_get(ch, "plan"));
+    return json_pack("{s:o,s:o,s:o,s:o}", "appended_result", app, "latest_result", latest,
+                     "plan_changes", changes, "runtime", vd__cloud_runtime_json(j));
 }
 
 static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)

@@ -142,7 +142,10 @@ static json_t *result_header(job *j, json_t *res)
         j->measure_load ? lw.load : 0.0, "drop_ratio", lw.drop_ratio, "load_valid",
         j->measure_load && lw.valid, "dropped", (json_int_t)j->dropped, "runtime", "delay",
         w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size", w ? ss / w : 0.0, "obj_stable",
-        w >= 5 && nmax - nmin <= 1, "plan", vd_plan_to_json(&j->plan));
+        w >= 5 && nmax - nmin <= 1, "plan",
+        vd__plan_shown(vd_plan_to_json(&j->plan),
+                       (int)json_integer_value(json_object_get(res, "native_h")),
+                       json_number_value(json_object_get(res, "native_fps"))));
     if (hdr && j->plan_version > 0)
         json_object_set_new(hdr, "plan_version", json_integer(j->plan_version));
     return hdr;

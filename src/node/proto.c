@@ -257,6 +257,21 @@ int vd__job_info_parse(json_t *m, vd__job_info *out, vd_error *err)
     return 0;
 }
 
+json_t *vd__plan_shown(json_t *plan, int native_h, double native_fps)
+{
+    json_t *vc = json_object_get(plan, "video_conf");
+    const char *r = json_string_value(json_object_get(vc, "resolution"));
+    if (vc && native_h > 0 && (!r || !strcmp(r, "native"))) {
+        char res[16];
+        snprintf(res, sizeof res, "%dp", native_h);
+        json_object_set_new(vc, "resolution", json_string(res));
+    }
+    json_t *f = json_object_get(vc, "fps");
+    if (vc && native_fps > 0 && (!f || json_number_value(f) <= 0))
+        json_object_set_new(vc, "fps", json_real(native_fps));
+    return plan;
+}
+
 int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err)
 {
     if (!j) return vd_fail(err, VD_ENOMEM, "out of memory");

@@ -93,6 +93,11 @@ int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err);
  * (VD_EFORMAT: not JSON, with line and column; VD_EINVAL: not an object). */
 json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp);
 
+/* A plan's JSON as users see it, in place: numbers where the seed has numbers, the source's
+ * own for "native" (resolution "<native_h>p", fps native_fps; each when > 0, i.e. known).
+ * Returns plan. */
+json_t *vd__plan_shown(json_t *plan, int native_h, double native_fps);
+
 /* ---- node.submit_job ---------------------------------------------------------------- */
 
 typedef struct vd__submit {

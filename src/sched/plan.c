@@ -3,7 +3,7 @@
  * schedulers use to compare plans.
  *
  * JSON: {"video_conf":{"resolution":"480p"|"native","fps":N,"nskip":N,"ntracking":N,
- *        "encoder":"JPEG"},
+ *        "encoder":"JPEG"|"H264" (the seed's; sent as JPEG for now: "wire_encoder":"JPEG")},
  *        "flow_mapping":{"<stage>":{"model_id":0,"node_ip":"<node>","node":"<node>",
  *                                   "node_role":"host|edge|cloud"}}}
  * The seed calls the node field node_ip; we write both names and read either. A stage
@@ -80,6 +80,8 @@ json_t *vd_plan_to_json(const vd_plan *p)
     json_t *vc =
         json_pack("{s:s,s:f,s:i,s:i,s:s}", "resolution", res, "fps", p->fps, "nskip", p->nskip,
                   "ntracking", p->ntracking, "encoder", p->encoder[0] ? p->encoder : "JPEG");
+    if (vc && p->encoder[0] && strcmp(p->encoder, "JPEG")) /* asked for, not done yet */
+        json_object_set_new(vc, "wire_encoder", json_string("JPEG"));
     json_t *fm = json_object();
     for (int i = 0; i < p->n_stages && i < VD_MAX_STAGES; i++) {
         const vd_stage_map *m = &p->map[i];
@@ -150,10 +152,23 @@ static int parse_video_conf(json_t *vc, const char *path, vd_plan *p, vd_error *
     /* nskip 30 keeps one frame in 31, about one a second at 30 fps: sparser is a lower fps */
     if ((rc = get_int(vc, "nskip", 0, 30, &p->nskip, path, err))) return rc;
     if ((rc = get_int(vc, "ntracking", 0, 1000, &p->ntracking, path, err))) return rc;
+    /* what the seed sends ("H264") is taken and kept as asked; frames still travel as JPEG
+     * (the plan's JSON says so: "wire_encoder") until there is an H.264 path */
     json_t *e = json_object_get(vc, "encoder");
     if (e && !json_is_null(e)) {
-        if (!json_is_string(e) || strcasecmp(json_string_value(e), "JPEG"))
-            return vd_fail(err, VD_EINVAL, "%s.encoder: unsupported encoder (only \"JPEG\")", path);
+        const char *es = json_string_value(e);
+        static const char *const h264[] = {"H264", "H.264", "AVC", "X264", NULL};
+        int k = 0;
+        while (es && h264[k] && strcasecmp(es, h264[k])) k++;
+        if (es && h264[k])
+            copy_str(p->encoder, sizeof p->encoder, "H264");
+        else if (es && (!strcasecmp(es, "JPEG") || !strcasecmp(es, "MJPEG")))
+            copy_str(p->encoder, sizeof p->encoder, "JPEG");
+        else
+            return vd_fail(err, VD_EINVAL,
+                           "%s.encoder: unsupported encoder (\"JPEG\", or \"H264\", which is "
+                           "sent as JPEG for now)",
+                           path);
     }
     return 0;
 }
