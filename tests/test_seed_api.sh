@@ -103,6 +103,34 @@ ok "/node/submit_job_user_constraint" '[ "$code" = 200 ] && j "assert json.load(
 code=$(req POST /job/update_plan '{"job_uid":"nojob","video_conf":{},"flow_mapping":{}}')
 ok "/job/update_plan: unknown job 404" '[ "$code" = 404 ]'
 
+# execute_task as the seed's services took it: the image in its field_codec_utils form (str()
+# of the JPEG bytes), face_detection then face_alignment, which returns the rendered image
+cat > "$tmp/exec.py" <<'PY'
+import ast, base64, json, sys, urllib.request
+url, jpg = sys.argv[1], open(sys.argv[2], "rb").read()
+def post(svc, body):
+    r = urllib.request.Request(url + "/execute_task/" + svc, data=json.dumps(body).encode(),
+                               headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(r, timeout=60))
+img = str(jpg)                                    # the seed's encode_image: "b'\xff\xd8...'"
+d = post("face_detection", {"image": img})
+assert d["status"] == 0 and d["bbox"] and "image" not in d, d.keys()
+a = post("face_alignment", {"image": img, "bbox": d["bbox"], "prob": d["prob"]})
+assert a["count_result"]["total"] == len(d["bbox"]) and "up" in a["count_result"], a["count_result"]
+out = ast.literal_eval(a["image"])                # the seed's decode_image, without eval()
+assert isinstance(out, bytes) and out[:2] == b"\xff\xd8" and out != jpg, a["image"][:20]
+assert a["image"] == str(out)                     # written as Python writes it
+b = post("face_alignment", {"image": base64.b64encode(jpg).decode(), "bbox": d["bbox"]})
+assert base64.b64decode(b["image"])[:2] == b"\xff\xd8"   # base64 in, base64 out
+r = post("face_detection", {"image": img, "render": True})
+assert ast.literal_eval(r["image"])[:2] == b"\xff\xd8"   # any service, when asked
+print("ok")
+PY
+out=$(python3 "$tmp/exec.py" "$S" "$cache/media/messi5.jpg" 2>&1)
+ok "execute_task: the seed's image codec; face_alignment returns the rendered image ($out)" '[ "$out" = ok ]'
+code=$(req POST /execute_task/face_detection '{"image":"b'"'"'\\xff\\xd8'"'"'x"}')
+ok "execute_task: a malformed bytes literal is refused (no eval)" '[ "$code" = 400 ]'
+
 # shapes as the seed's: get_all_status lists the edges first, and every key is a node_addr
 code=$(req GET /user/get_all_status)
 ok "get_all_status: the first key is an edge with videos" 'j "d=json.load(sys.stdin)[\"data\"]; k=list(d)[0]; assert d[k][\"video\"] and d[k][\"role\"]==\"edge\" and list(d)[-1]==\"cloud\", list(d)"'

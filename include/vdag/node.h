@@ -147,4 +147,12 @@ int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap);
  * 0 when nobody serves it; other transport errors (no broker yet) as themselves. */
 int vd_node_name_check(vd_transport *t, const char *name, int timeout_ms, vd_error *err);
 
+/* Node-level helpers shared by the roles (base64 is vd_base64_*, vdag/base.h). */
+/* The seed's image strings (its field_codec_utils: Python's str() of the JPEG bytes,
+ * "b'\\xff\\xd8…'"): is s one; decode (VD_EFORMAT: not a well-formed literal; parsed, never
+ * evaluated); encode as Python's repr() would (malloc'd). */
+int vd_pybytes_is(const char *s, size_t n);
+int vd_pybytes_decode(const char *s, size_t n, unsigned char **out, size_t *len);
+char *vd_pybytes_encode(const unsigned char *d, size_t n);
+
 #endif

@@ -518,9 +518,17 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     json_t *args = NULL;
     unsigned char *jpeg = NULL;
     size_t jl = 0;
-    int model_id = 0;
+    int model_id = 0, seed_form = 0, pybytes = 0, render = 0;
     const char *mq = vd_http_query(req, "model_id");
-    if (mq) model_id = atoi(mq);
+    if (mq) {
+        char *end;
+        long m = strtol(mq, &end, 10);
+        if (!*mq || *end || m < 0 || m > 1000) {
+            vd_http_fail(resp, VD_EINVAL, "model_id: expected a model number (0 = largest)");
+            return 0;
+        }
+        model_id = (int)m;
+    }
     if (ct && !strncmp(ct, "image/jpeg", 10)) {
         const char *a = vd_http_header(req, "X-Vdag-Args");
         if (!a) a = vd_http_query(req, "args");
@@ -544,17 +552,34 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
                          je.text, je.line);
             return 0;
         }
+        /* the seed's codec (a Python bytes literal, its field_codec_utils) or base64 */
         json_t *img = json_object_get(args, "image");
-        if (!json_is_string(img) ||
-            vd_base64_decode(json_string_value(img), json_string_length(img), &jpeg, &jl)) {
+        const char *is = json_string_value(img);
+        size_t il = json_string_length(img);
+        pybytes = is && vd_pybytes_is(is, il);
+        if (!is || (pybytes ? vd_pybytes_decode(is, il, &jpeg, &jl)
+                            : vd_base64_decode(is, il, &jpeg, &jl))) {
             json_decref(args);
-            vd_http_fail(resp, VD_EINVAL, "body.image: expected a base64-encoded JPEG");
+            vd_http_fail(resp, VD_EINVAL,
+                         "body.image: expected a JPEG, base64-encoded or as the seed's "
+                         "field_codec_utils wrote it (str() of the bytes: \"b'\\xff\\xd8…'\")");
             return 0;
         }
         json_t *m = json_object_get(args, "model_id");
+        if (m &&
+            (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > 1000)) {
+            json_decref(args);
+            free(jpeg);
+            vd_http_fail(resp, VD_EINVAL, "body.model_id: expected a model number (0 = largest)");
+            return 0;
+        }
         if (m) model_id = (int)json_integer_value(m);
+        json_t *rd = json_object_get(args, "render");
+        render = rd ? json_is_true(rd) : -1;
         json_object_del(args, "image");
         json_object_del(args, "model_id");
+        json_object_del(args, "render");
+        seed_form = 1;
     }
     vd_frame *f = NULL;
     vd_error err = {0};
@@ -567,8 +592,26 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
         return 0;
     }
     rc = vd_svchost_execute(h, service, model_id, f, args, &out, &err);
-    vd_frame_free(f);
     json_decref(args);
+    /* the seed's services that returned their rendered frame do here too (or any, asked
+     * with "render": true), in the codec the image came in */
+    const vd_service *svc = vd_service_find(service);
+    if (!rc && seed_form && (render > 0 || (render < 0 && svc->returns_image))) {
+        unsigned char *rj = NULL;
+        size_t rl = 0;
+        char *enc = NULL;
+        if (!(rc = vd_service_render_jpeg(svc, f, out, 85, &rj, &rl, &err))) {
+            enc = pybytes ? vd_pybytes_encode(rj, rl) : vd_base64_encode(rj, rl);
+            if (enc)
+                json_object_set_new(out, "image", json_string(enc));
+            else
+                rc = vd_fail(&err, VD_ENOMEM, "out of memory");
+        }
+        free(enc);
+        free(rj);
+        if (rc) json_decref(out), out = NULL;
+    }
+    vd_frame_free(f);
     if (rc) {
         vd_http_error(resp, rc == VD_EINVAL ? 400 : 500, rc, "%s", err.msg);
         return 0;
