@@ -5,13 +5,18 @@
  * --serv_cloud_addr) are accepted as aliases. Also `vdag profile` and `vdag nats-server`.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,6 +205,72 @@ static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
+/* Does something accept TCP connections on host:port (within 500 ms)? */
+static int port_open(const char *host, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (!ok && errno == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int e = 0;
+        socklen_t el = sizeof e;
+        ok = poll(&p, 1, 500) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && !e;
+    }
+    close(fd);
+    return ok;
+}
+
+/* The seed's videos: without --video, the files in ./input/ (its pseudo mode's layout:
+ * input.mov, input1.mp4, traffic-720p.mp4 with its ids and types, then any other video file
+ * by name with the next free ids). Returns how many were added. */
+static int input_videos(const char *role, node_args *a)
+{
+    static const struct {
+        const char *file, *id, *type;
+    } seed[] = {{"input.mov", "0", "student in classroom"},
+                {"input1.mp4", "1", "people in meeting-room"},
+                {"traffic-720p.mp4", "3", "traffic flow outdoor"}};
+    DIR *d = opendir("input");
+    if (!d) return 0;
+    char names[VD_NODE_MAX_VIDEOS * 2][256];
+    int nn = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && nn < VD_NODE_MAX_VIDEOS * 2) {
+        const char *dot = strrchr(de->d_name, '.');
+        static const char *const ext[] = {".mov", ".mp4",  ".avi", ".mkv", ".webm", ".flv",
+                                          ".mpg", ".mpeg", ".ts",  ".m4v", NULL};
+        int k = 0;
+        while (dot && ext[k] && strcasecmp(dot, ext[k])) k++;
+        if (dot && ext[k] && strlen(de->d_name) < sizeof names[0])
+            snprintf(names[nn++], sizeof names[0], "%s", de->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)nn, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    int used[VD_NODE_MAX_VIDEOS * 4] = {0}, added = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < nn && a->n_videos < VD_NODE_MAX_VIDEOS; i++) {
+            int s = 0;
+            while (s < 3 && strcmp(seed[s].file, names[i])) s++;
+            if ((pass == 0) != (s < 3)) continue;
+            vd_video_src *v = &a->videos[a->n_videos];
+            memset(v, 0, sizeof *v);
+            int id = s < 3 ? atoi(seed[s].id) : 0;
+            while (s == 3 && used[id]) id++;
+            used[id] = 1;
+            snprintf(v->id, sizeof v->id, "%d", id);
+            snprintf(v->path, sizeof v->path, "input/%.*s", (int)(sizeof v->path - 8), names[i]);
+            snprintf(v->type, sizeof v->type, "%.63s", s < 3 ? seed[s].type : names[i]);
+            a->n_videos++, added++;
+        }
+    if (added)
+        fprintf(stderr, "vdag %s: no --video given: %d video%s from ./input/\n", role, added,
+                added > 1 ? "s" : "");
+    return added;
+}
+
 /* The address a node is reached at: --advertise, else the listen address, with a wildcard
  * host (0.0.0.0, ::, empty) replaced by this machine's first non-loopback IPv4 address. */
 static void advertised(const node_args *a, const char *host, int port, char *out, size_t n)
@@ -231,21 +302,37 @@ static int serve_roles(const char *role, node_args *a)
 {
     int want_cloud = !strcmp(role, "run") || !strcmp(role, "cloud");
     int want_edge = !strcmp(role, "run") || !strcmp(role, "edge");
-    if (strcmp(role, "run") && !a->nats) {
+    if (want_edge && a->n_videos == 0 && input_videos(role, a) == 0)
         fprintf(stderr,
-                "vdag %s: --nats URL is required (or run everything in one process "
-                "with 'vdag run')\n",
+                "vdag %s: note: no --video ID=PATH given and no ./input/ videos; this edge has "
+                "no video\n",
                 role);
-        return 2;
-    }
-    if (want_edge && a->n_videos == 0)
-        fprintf(stderr, "vdag %s: note: no --video ID=PATH given; this edge has no video\n", role);
     char host[256];
     int port;
     vd_error err = {0};
     if (vd_parse_hostport(a->listen, host, sizeof host, &port, &err)) {
         fprintf(stderr, "vdag %s: --listen %s\n", role, err.msg);
         return 2;
+    }
+    /* a cluster node without --nats: the broker on the cloud's machine, port 4222, as the
+     * seed's --cloud_ip defaults to 127.0.0.1; the cloud starts one there when none runs */
+    vd_nats_server *own_nats = NULL;
+    if (strcmp(role, "run") && !a->nats) {
+        a->nats = "nats://127.0.0.1:4222";
+        fprintf(stderr, "vdag %s: no --nats URL: using %s\n", role, a->nats);
+        if (want_cloud && !port_open("127.0.0.1", 4222)) {
+            const char *nh = !strcmp(host, "0.0.0.0") || !*host ? "0.0.0.0" : host;
+            vd_nats_server_opts no = {.host = nh, .port = 4222, .log_to_stderr = 0};
+            if (vd_nats_server_start(&no, &own_nats, &err)) {
+                fprintf(stderr, "vdag %s: no NATS server on 127.0.0.1:4222 and none started: %s\n",
+                        role, err.msg);
+                return 1;
+            }
+            fprintf(stderr,
+                    "vdag %s: started a NATS server on %s:4222 for this cluster (edges: "
+                    "--cloud_ip=<this machine> or --nats nats://<this machine>:4222; log %s)\n",
+                    role, nh, vd_nats_server_log(own_nats));
+        }
     }
     char adv_host[256], adv[300];
     int adv_port;
@@ -376,6 +463,7 @@ out:
     vd_cloud_free(cloud);
     vd_svchost_free(host_e);
     vd_svchost_free(host_c);
+    vd_nats_server_stop(own_nats);
     return status;
 }
 
