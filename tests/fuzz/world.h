@@ -1,0 +1,54 @@
+/*
+ * The nodes the HTTP fuzz harnesses talk to: pseudo mode's roles (a cloud with its service
+ * host, an edge "edge" with its own) on the in-process transport, their routes in one table
+ * as `vdag run` serves them. The edge has no videos, so no input starts a job thread. Set up
+ * once per process, never torn down (the fuzzer's process ends with it).
+ */
+#ifndef VDAG_FUZZ_WORLD_H
+#define VDAG_FUZZ_WORLD_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "vdag/net.h"
+#include "vdag/node.h"
+
+static int fz_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    (void)arg, (void)req;
+    vd_http_json(resp, 200, json_pack("{s:i}", "status", 0));
+    return 0;
+}
+
+/* Fill routes (cap entries) with every route of the roles; returns the count. */
+static int fz_world(vd_http_route *routes, int cap)
+{
+    static vd_transport *tr;
+    static vd_svchost *he, *hc;
+    static vd_edge *edge;
+    static vd_cloud *cloud;
+    vd_error err = {0};
+    vd_node_opts o = {.name = "edge",
+                      .addr = "127.0.0.1:5000",
+                      .threads = 1,
+                      .replan_s = 1000,
+                      .drop_s = 1000,
+                      .kb_path = "/nonexistent/vdag-fuzz-kb.json"};
+    if (vd_transport_inproc_new(&tr, &err)) goto fail;
+    o.tr = tr;
+    if (vd_svchost_start(&o, &he, &err) || vd_edge_start(&o, he, &edge, &err)) goto fail;
+    o.name = "cloud";
+    if (vd_svchost_start(&o, &hc, &err) || vd_cloud_start(&o, hc, &cloud, &err)) goto fail;
+    for (int i = 0; i < 300 && !vd_cloud_has_node(cloud, "edge"); i++) usleep(10000);
+    int n = vd_cloud_routes(cloud, routes, cap);
+    n += vd_edge_routes(edge, routes + n, cap - n);
+    n += vd_svchost_routes(he, routes + n, cap - n);
+    if (n < cap) routes[n++] = (vd_http_route){"GET", "/healthz", fz_healthz, NULL};
+    return n;
+fail:
+    fprintf(stderr, "fuzz world: %s\n", err.msg);
+    abort();
+}
+
+#endif
