@@ -300,6 +300,23 @@ static void test_images(const char *dir)
     CHECKF(rc == 0 ? img != NULL : rc == VD_EFORMAT, "100-byte JPEG: %d %s", rc, err.msg);
     vd_frame_free(img);
     CHECK(vd_jpeg_decode(NULL, 0, &img, &err) == VD_EFORMAT && !img);
+    /* a header that claims 65000 x 65000 (12 GB of RGB) in 2 KB is refused before any
+     * allocation (the fuzzer's first find: it was decoded, from any client or node) */
+    {
+        unsigned char *big = malloc(2048);
+        memcpy(big, data, 2048);
+        for (int k = 2; k + 9 < 2048; k++)
+            if (big[k] == 0xff && big[k + 1] == 0xc0) { /* SOF0: length, precision, H, W */
+                big[k + 5] = big[k + 7] = 0xfd, big[k + 6] = big[k + 8] = 0xe8;
+                break;
+            }
+        rc = vd_jpeg_decode(big, 2048, &img, &err);
+        CHECKF(rc == VD_EFORMAT && !img && strstr(err.msg, "65000x65000") &&
+                   strstr(err.msg, "more than a frame"),
+               "forged size: %d %s", rc, err.msg);
+        vd_frame_free(img);
+        free(big);
+    }
 
     /* JPEG loads directly (turbojpeg) and through FFmpeg give the same picture */
     vd_frame *a, *b;

@@ -54,6 +54,14 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
     return vd_jpeg_decode_scaled(data, len, 0, 0, out, err);
 }
 
+/* The most pixels a JPEG may decode to: 64 Mpx (an 8K frame is 33), and per byte of the JPEG
+ * at most VD_JPEG_PX_PER_BYTE (a flat 4:2:0 frame at the lowest quality codes ~170 pixels a
+ * byte): a header is a few bytes and can claim 65535 x 65535, 12 GB of RGB, so the claim is
+ * held against what was sent (a truncated frame still decodes; a forged size does not). */
+#define VD_JPEG_MAX_PIXELS  (64LL << 20)
+#define VD_JPEG_PX_PER_BYTE 4096
+#define VD_JPEG_FREE_PIXELS (1LL << 20) /* always allowed, whatever the length */
+
 /* Width and height of a JPEG; VD_EFORMAT when it is not one, `what` ("" or "strip N is ")
  * naming it. A header cut short can "succeed" without setting the size: that is checked. */
 static int read_header(tjhandle h, const unsigned char *data, size_t len, const char *what, int *w,
@@ -66,6 +74,13 @@ static int read_header(tjhandle h, const unsigned char *data, size_t len, const 
         return vd_fail(err, VD_EFORMAT,
                        "jpeg: %snot a JPEG image or its header is cut short (%zu bytes): %s", what,
                        len, tjGetErrorStr2(h));
+    long long px = (long long)*w * *hh;
+    if (px > VD_JPEG_MAX_PIXELS ||
+        (px > VD_JPEG_FREE_PIXELS && (unsigned long long)px / VD_JPEG_PX_PER_BYTE > len))
+        return vd_fail(err, VD_EFORMAT,
+                       "jpeg: %sa %dx%d image in %zu bytes: more than a frame can be (at most %lld "
+                       "pixels, and %d per byte)",
+                       what, *w, *hh, len, VD_JPEG_MAX_PIXELS, VD_JPEG_PX_PER_BYTE);
     return 0;
 }
 
