@@ -54,8 +54,10 @@ static void relocate_dead(vd_plan *p, const vd_node_info *nodes, int nn, const c
     }
 }
 
-/* Plan one job (lock held); returns 1 when the plan changed or was never sent. */
-static int plan_job(vd_cloud *c, cjob *j, const char *why)
+/* Plan one job (lock held); returns 1 when the plan changed or was never sent. A change is
+ * recorded in plan_changes, and so is a plan sent because its edge asked (record), changed
+ * or not. */
+static int plan_job(vd_cloud *c, cjob *j, const char *why, int record)
 {
     vd_node_info nodes[VD_MAX_NODES];
     int nn = 0;
@@ -105,6 +107,8 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         j->has_plan = 1;
         j->plan_version++;
         j->plan_sent = 0;
+    }
+    if (changed || record) {
         json_t *ch =
             json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL),
                       "plan_version", j->plan_version, "why", why, "plan", vd_plan_to_json(&p),
@@ -376,13 +380,14 @@ static int plan_collect(vd_cloud *c, double now, void *items, int max)
         int due =
             j->state == S_UNSCHED || j->replan_now || now - j->last_plan_at >= c->o.replan_s * 1e3;
         if (!due) continue;
+        int asked = j->replan_now == 3;
         const char *why = j->state == S_UNSCHED ? "start"
                           : j->replan_now == 3  ? "asked (node/get_plan)"
                           : j->replan_now == 2  ? "node lost"
                           : j->replan_now == 1  ? "cluster changed"
                                                 : "periodic";
         j->replan_now = 0;
-        if (!plan_job(c, j, why)) continue;
+        if (!plan_job(c, j, why, asked)) continue;
         outbox *o = &ob[n++];
         snprintf(o->node, sizeof o->node, "%s", j->node);
         snprintf(o->uid, sizeof o->uid, "%s", j->uid);

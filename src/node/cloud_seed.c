@@ -157,8 +157,8 @@ static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
                      "\"latest_result\": {\"plan\", \"plan_result\"}}}");
         return 0;
     }
-    json_t *hdr = json_pack("{s:s,s:s,s:O}", "job_uid", uid, "state", "EXEC", "result",
-                            app ? app : json_object());
+    json_t *hdr = json_pack("{s:s,s:s,s:o}", "job_uid", uid, "state", "EXEC", "result",
+                            app ? json_incref(app) : json_object());
     json_t *plan = json_object_get(lat, "plan");
     if (!plan) plan = json_object_get(app, "plan");
     if (json_is_object(plan)) json_object_set(hdr, "plan", plan);

@@ -258,7 +258,10 @@ void *vd__edge_job_main(void *arg)
                 t_start = now, pts0 = f0->pts_us;
                 due = now;
             }
-            if (due > now && wait_unless_stopped(j, due - now)) continue; /* stop: at once */
+            if (due > now && wait_unless_stopped(j, due - now)) { /* stopped: at once */
+                for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+                continue;
+            }
         }
         json_t *res = NULL;
         double t_step = vd_now_ms();
