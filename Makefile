@@ -44,6 +44,7 @@ bench: build
 	$(BUILD)/vdag bench remote --frames 200
 	$(BUILD)/vdag bench remote --frames 200 --transport inproc
 	VDAG=$(BUILD)/vdag bash bench/http.sh
+	$(BUILD)/vdag profile --if-missing >/dev/null && $(BUILD)/bench_sched
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -85,9 +85,10 @@ static void heartbeat_of(vd_transport *tr, const char *name, const vd_kb *kb, co
                            "cpu_ratio", 0.1, "mem_ratio", 0.1, "n_cores", 2);
     json_object_set_new(hb, "kb", vd_kb_to_json(kb));
     if (job) json_array_append_new(json_object_get(hb, "jobs"), json_string(job));
-    char *str = json_dumps(hb, JSON_COMPACT);
+    char *str = json_dumps(hb, JSON_COMPACT), subj[96];
     vd_buf b = {(unsigned char *)str, strlen(str)};
-    tr->ops->publish(tr, "vdag.hb", &b, NULL);
+    snprintf(subj, sizeof subj, "vdag.hb.%s", name); /* each node on its own subject */
+    tr->ops->publish(tr, subj, &b, NULL);
     free(str);
     json_decref(hb);
 }
@@ -114,8 +115,9 @@ static void fe_result(vd_transport *tr, const char *job, int version, double tot
         "video_conf", "resolution", res, "flow_mapping");
     if (version > 0) json_object_set_new(h, "plan_version", json_integer(version));
     vd_buf m;
-    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) {
-        tr->ops->publish(tr, "vdag.result", &m, NULL);
+    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) { /* into the results stream, as an edge */
+        vd_spub p = {.subject = "vdag.result.fe", .msg = m};
+        tr->ops->stream_publish(tr, &p, 1, 1000, NULL);
         vd_buf_free(&m);
     }
     json_decref(h);
@@ -425,10 +427,125 @@ static void test_cloud_codes(void)
     vd_kb_free(kb);
 }
 
+/* ---- results counted once, from their own edge only; state back from the store ---------- */
+
+/* A result of job on node (published on `subject`), numbered run/seq. */
+static void numbered_result(vd_transport *tr, const char *subject, const char *job,
+                            const char *node, long long run, long long seq)
+{
+    json_t *h = json_pack("{s:s,s:s,s:s,s:I,s:I,s:{s:i},s:{s:i,s:f}}", "job_uid", job, "node", node,
+                          "state", "EXEC", "run", (json_int_t)run, "seq", (json_int_t)seq, "result",
+                          "native_h", 720, "plan_result", "n_frames", 1, "total_delay", 0.01);
+    vd_buf m;
+    if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) {
+        vd_spub p = {.subject = subject, .msg = m};
+        tr->ops->stream_publish(tr, &p, 1, 1000, NULL);
+        vd_buf_free(&m);
+    }
+    json_decref(h);
+}
+
+/* The job's "results" summary and state, after the cloud has consumed what was published. */
+static void job_results(vd_cloud *c, const char *job, long long *frames, long long *dups,
+                        long long *missing, char *state, size_t cap)
+{
+    usleep(400 * 1000); /* consumed (the consumer fetches every 100 ms) */
+    json_t *r = sync_result(c, job), *j = json_object_get(r, "job");
+    json_t *rs = json_object_get(j, "results");
+    *frames = json_integer_value(json_object_get(rs, "frames"));
+    *dups = json_integer_value(json_object_get(rs, "duplicates"));
+    *missing = json_integer_value(json_object_get(rs, "missing"));
+    const char *sv = json_string_value(json_object_get(j, "state"));
+    snprintf(state, cap, "%s", sv ? sv : "?");
+    json_decref(r);
+}
+
+static void test_results_once(void)
+{
+    vd_error err = {0};
+    vd_transport *tr = NULL;
+    vd_cloud *c = NULL, *c2 = NULL;
+    fake_edge fe = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vd_kb *kb = synthetic_kb();
+    CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
+    if (!tr) return;
+    vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 60, .drop_s = 60};
+    CHECKF(vd_cloud_start(&o, NULL, &c, &err) == 0, "%s", err.msg);
+    CHECK(tr->ops->serve(tr, "fe", "node.submit_job", fe_cmd, &fe, &err) == 0);
+    CHECK(tr->ops->serve(tr, "fe", "node.stop_job", fe_cmd, &fe, &err) == 0);
+    fe_heartbeat(tr, kb, NULL);
+    heartbeat_of(tr, "fx", kb, NULL);
+    for (int t = 0; t < 5000 && !vd_cloud_has_node(c, "fx"); t += 10) usleep(10000);
+    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
+                            "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_"
+                            "detection\"],\"scheduler\":\"fixed\"}");
+    char job[64], st[16];
+    const char *uid = json_string_value(json_object_get(r, "job_uid"));
+    snprintf(job, sizeof job, "%s", uid ? uid : "");
+    json_decref(r);
+    CHECKF(wait_version(&fe, 1, 5000) == 1, "not submitted");
+    long long f, d, m;
+    /* 1, 2, 2 again, 4 (3 missing so far), 3 */
+    for (int k = 0; k < 5; k++)
+        numbered_result(tr, "vdag.result.fe", job, "fe", 111, (long long[]){1, 2, 2, 4, 3}[k]);
+    job_results(c, job, &f, &d, &m, st, sizeof st);
+    CHECKF(f == 4 && d == 1 && m == 0 && !strcmp(st, "EXEC"),
+           "%lld frames, %lld dups, %lld missing, %s", f, d, m, st);
+    numbered_result(tr, "vdag.result.fe", job, "fe", 111, 7); /* 5 and 6 never come */
+    job_results(c, job, &f, &d, &m, st, sizeof st);
+    CHECKF(f == 5 && m == 2, "%lld frames, %lld missing", f, m);
+    /* the edge restarted the job: a new run counts from 1 */
+    numbered_result(tr, "vdag.result.fe", job, "fe", 222, 1);
+    /* another node cannot report on this job: not its subject, or not its name */
+    numbered_result(tr, "vdag.result.fx", job, "fx", 222, 2);
+    numbered_result(tr, "vdag.result.fx", job, "fe", 222, 3);
+    numbered_result(tr, "vdag.result.fe", job, "fx", 222, 4);
+    job_results(c, job, &f, &d, &m, st, sizeof st);
+    CHECKF(f == 6 && d == 1, "%lld frames, %lld dups: another node's results counted?", f, d);
+    /* stopped: a result that was on its way still counts */
+    r = cloud_route(c, "POST", "/user/stop_job/", job, "");
+    json_decref(r);
+    numbered_result(tr, "vdag.result.fe", job, "fe", 222, 2);
+    job_results(c, job, &f, &d, &m, st, sizeof st);
+    CHECKF(f == 7 && !strcmp(st, "DONE"), "%lld frames, %s", f, st);
+    /* a new cloud on the same bus (this one stopped: it released the lease) has it all */
+    vd_cloud_stop(c);
+    o.name = "cloud2";
+    CHECKF(vd_cloud_start(&o, NULL, &c2, &err) == 0, "%s", err.msg);
+    if (c2) {
+        job_results(c2, job, &f, &d, &m, st, sizeof st);
+        CHECKF(f == 7 && d == 1 && m == 2 && !strcmp(st, "DONE"),
+               "restored: %lld frames, %lld dups, %lld missing, %s", f, d, m, st);
+        numbered_result(tr, "vdag.result.fe", job, "fe", 222, 2); /* delivered again */
+        job_results(c2, job, &f, &d, &m, st, sizeof st);
+        CHECKF(f == 7 && d == 2,
+               "a result delivered again after the restore: %lld frames, %lld dups", f, d);
+        /* another cloud's record where this one's was (it was cut off and another led):
+         * this one's next write fails, and it stops leading */
+        char key[96];
+        snprintf(key, sizeof key, "job.%s", job);
+        vd_buf other = {(unsigned char *)"{\"v\":1}", 7};
+        CHECK(tr->ops->kv_put(tr, VD_KV_STATE, key, &other, NULL, &err) == 0);
+        numbered_result(tr, "vdag.result.fe", job, "fe", 222, 3); /* a change to write */
+        usleep(600 * 1000);
+        r = cloud_route(c2, "GET", "/user/jobs", "", "");
+        CHECKF(json_integer_value(json_object_get(r, "status")) == VD_ESTATE,
+               "a cloud whose record was overwritten still leads: %s",
+               json_string_value(json_object_get(r, "msg")));
+        json_decref(r);
+        vd_cloud_stop(c2);
+    }
+    vd_transport_close(tr);
+    vd_cloud_free(c);
+    vd_cloud_free(c2);
+    vd_kb_free(kb);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_cloud_versions();
     test_cloud_codes();
+    test_results_once();
     return vt_finish();
 }

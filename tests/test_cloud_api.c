@@ -21,7 +21,9 @@ static void heartbeat(vd_transport *tr, const char *name, const char *addr, cons
     if (inst) json_object_set_new(hb, "instance", json_string(inst));
     char *str = json_dumps(hb, JSON_COMPACT);
     vd_buf b = {(unsigned char *)str, strlen(str)};
-    tr->ops->publish(tr, "vdag.hb", &b, NULL);
+    char subj[128];
+    snprintf(subj, sizeof subj, "vdag.hb.%s", name); /* a node's own subject */
+    tr->ops->publish(tr, subj, &b, NULL);
     free(str);
     json_decref(hb);
 }
@@ -242,7 +244,10 @@ static void publish_result(vd_transport *tr, const char *node, const char *uid, 
                                    23.976, "cam_frame_id", 7, "n_loop", 1);
     vd_buf m;
     if (vd_msg_pack(h, NULL, 0, &m, NULL) == 0) {
-        tr->ops->publish(tr, "vdag.result", &m, NULL);
+        char subj[128];
+        snprintf(subj, sizeof subj, "vdag.result.%s", node); /* into the results stream */
+        vd_spub p = {.subject = subj, .msg = m};
+        tr->ops->stream_publish(tr, &p, 1, 1000, NULL);
         vd_buf_free(&m);
     }
     json_decref(h);

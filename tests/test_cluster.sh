@@ -20,12 +20,12 @@ start_nats() {
   for _ in $(seq 150); do [ -s "$tmp/nats.url" ] && return 0; kill -0 "$nats_pid" 2>/dev/null || break; sleep 0.1; done
   echo "nats-server did not start" >&2; cat "$tmp/nats.log" >&2; return 1
 }
-# hb.py PORT SECONDS: a bare NATS client on vdag.hb; one JSON line per heartbeat
+# hb.py PORT SECONDS: a bare NATS client on vdag.hb.>; one JSON line per heartbeat
 cat > "$tmp/hb.py" <<'PY'
 import json, socket, sys, time
 port, secs = int(sys.argv[1]), float(sys.argv[2])
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
-s.sendall(b'CONNECT {"verbose":false}\r\nSUB vdag.hb 1\r\n')
+s.sendall(b'CONNECT {"verbose":false}\r\nSUB vdag.hb.> 1\r\n')
 s.settimeout(0.2)
 buf, end = b"", time.time() + secs
 while time.time() < end:
@@ -65,7 +65,7 @@ for _ in $(seq 100); do status | py "j=json.load(sys.stdin); assert {'e1','e2'}<
 ok "cloud lists both edges and their videos" 'status | py "j=json.load(sys.stdin)[\"data\"]; assert j[\"e1\"][\"video\"][\"0\"][\"type\"]==\"faces\" and j[\"e2\"][\"video\"][\"0\"][\"type\"]==\"street\" and j[\"e1\"][\"resources\"][\"n_cores\"]>=1"'
 
 plan='{"video_conf":{"resolution":"480p"},"flow_mapping":{"face_detection":{"model_id":0,"node_ip":"e1","node_role":"host"},"face_alignment":{"model_id":0,"node_ip":"e2","node_role":"edge"}}}'
-job=$(curl -s -m 5 -X POST "$C/query/submit_query" -d "{\"node_addr\":\"e1\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"scheduler\":\"fixed\",\"plan\":$plan,\"user_constraint\":{\"delay\":0.5}}" | py 'print(json.load(sys.stdin)["job_uid"])')
+job=$(curl -s -m 5 -X POST "$C/query/submit_query" -H 'Content-Type: application/json' -d "{\"node_addr\":\"e1\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"scheduler\":\"fixed\",\"plan\":$plan,\"user_constraint\":{\"delay\":0.5}}" | py 'print(json.load(sys.stdin)["job_uid"])')
 ok "job submitted" '[ -n "$job" ]'
 res() { curl -s -m 5 "$C/user/sync_job_result/$job"; }
 frames() { res | py 'print(json.load(sys.stdin)["job"]["frames"])' 2>/dev/null || echo 0; }
@@ -110,10 +110,23 @@ f4=$(frames)
 ok "job carries on after the nats-server restart ($f2 -> $f4 frames)" '[ "$f4" -gt "$f2" ] && res | py "j=json.load(sys.stdin); assert j[\"job\"][\"state\"]==\"EXEC\""'
 ok "e1 still listed after the restart" 'status | py "j=json.load(sys.stdin); assert \"e1\" in j[\"data\"]"'
 
-# kill -9 the cloud: a new cloud on the same NATS adopts the running job (e1 lists it in its
-# heartbeat; the cloud asks e1 for it with node.get_job) and the API works for it
+# kill -9 the cloud: a new cloud on the same NATS takes the job over. A restarted cloud reads
+# its jobs from the store (tests/test_durable.sh); here the store has lost this one (its
+# record is deleted), so the new cloud adopts the running job (e1 lists it in its heartbeat;
+# the cloud asks e1 for it with node.get_job) and the API works for it
 kbv1=$(status | py 'print(json.load(sys.stdin)["data"]["e1"]["kb"]["version"])')
 kill -9 "$cloud"; wait "$cloud" 2>/dev/null
+python3 - "$np" "$job" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.recv(4096)
+hdr = b"NATS/1.0\r\nKV-Operation: DEL\r\n\r\n"
+subj = ("$KV.vdag_cloud.job." + sys.argv[2]).encode()
+s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nHPUB %s %d %d\r\n%s\r\nPING\r\n'
+          % (subj, len(hdr), len(hdr), hdr))
+end = time.time() + 5
+while b"PONG" not in s.recv(4096) and time.time() < end: pass
+PY
 "$vdag" cloud --listen 127.0.0.1:$cp --nats "$URL" --replan 1 2> "$tmp/cloud2.log" &
 cloud=$!; pids+=("$cloud")
 t0=$(date +%s%N)

@@ -301,12 +301,12 @@ static void test_routes(void)
     int port = atoi(strrchr(base, ':') + 1);
     snprintf(rq, sizeof rq,
              "POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nX-Test: hello-hdr\r\nContent-Length: 3\r\n"
-             "Connection: close\r\n\r\nabc");
+             "Content-Type: application/json\r\nConnection: close\r\n\r\nabc");
     char *out = raw_exchange(port, rq, strlen(rq));
     CHECKF(out && strstr(out, "HTTP/1.1 201") && strstr(out, "\"h\":\"hello-hdr\"") &&
                strstr(out, "\"len\":3"),
            "%s", out ? out : "(null)");
-    CHECK(out && strstr(out, "Access-Control-Allow-Origin: *"));
+    CHECK(out && strstr(out, "Access-Control-Allow-Origin: *")); /* this server has cors "*" */
     free(out);
 
     /* prefix route: tail, any method; the exact route wins over the prefix */
@@ -524,7 +524,10 @@ static void test_token(void)
     json_decref(j);
     CHECK(req("GET", "/healthz", NULL, NULL, 0, &j, NULL) == 200);
     json_decref(j);
-    CHECK(req("GET", "/nope", NULL, NULL, 0, &j, NULL) == 404);
+    /* the token is checked before routing: no route can be told from another without it */
+    CHECK(req("GET", "/nope", NULL, NULL, 0, &j, NULL) == 401);
+    json_decref(j);
+    CHECK(req("GET", "/nope", "s3cret", NULL, 0, &j, NULL) == 404);
     json_decref(j);
 
     /* body limit: 4 KiB over a 1 KiB limit, with Content-Length and chunked */
@@ -540,6 +543,7 @@ static void test_token(void)
     char rq[8192];
     int n = snprintf(rq, sizeof rq,
                      "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
+                     "Content-Type: application/json\r\n"
                      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
     for (int i = 0; i < 3; i++)
         n += snprintf(rq + n, sizeof rq - (size_t)n, "400\r\n%.1024s\r\n", big);
@@ -580,7 +584,7 @@ int main(void)
     vd_http_opts bad = {.port = 70000, .routes = routes, .n_routes = N_ROUTES};
     CHECK(vd_http_server_start(&bad, &s, &err) == VD_EINVAL && s == NULL);
 
-    vd_http_opts o = {.port = 0, .routes = routes, .n_routes = N_ROUTES};
+    vd_http_opts o = {.port = 0, .routes = routes, .n_routes = N_ROUTES, .cors = "*"};
     CHECK(vd_http_server_start(&o, &s, &err) == 0);
     if (!s) return vt_finish();
     int port = vd_http_server_port(s);

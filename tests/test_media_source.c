@@ -301,20 +301,30 @@ static void test_images(const char *dir)
     vd_frame_free(img);
     CHECK(vd_jpeg_decode(NULL, 0, &img, &err) == VD_EFORMAT && !img);
     /* a header that claims 65000 x 65000 (12 GB of RGB) in 2 KB is refused before any
-     * allocation (the fuzzer's first find: it was decoded, from any client or node) */
+     * allocation (the fuzzer's first find: it was decoded, from any client or node): over the
+     * node's pixel limit; and one under the limit (7800 x 7800, 180 MB) that 2 KB cannot hold
+     * is refused too, as a forged size */
     {
         unsigned char *big = malloc(2048);
-        memcpy(big, data, 2048);
-        for (int k = 2; k + 9 < 2048; k++)
-            if (big[k] == 0xff && big[k + 1] == 0xc0) { /* SOF0: length, precision, H, W */
-                big[k + 5] = big[k + 7] = 0xfd, big[k + 6] = big[k + 8] = 0xe8;
-                break;
-            }
-        rc = vd_jpeg_decode(big, 2048, &img, &err);
-        CHECKF(rc == VD_EFORMAT && !img && strstr(err.msg, "65000x65000") &&
-                   strstr(err.msg, "more than a frame"),
-               "forged size: %d %s", rc, err.msg);
-        vd_frame_free(img);
+        for (int pass = 0; pass < 2; pass++) {
+            memcpy(big, data, 2048);
+            for (int k = 2; k + 9 < 2048; k++)
+                if (big[k] == 0xff && big[k + 1] == 0xc0) { /* SOF0: length, precision, H, W */
+                    big[k + 5] = big[k + 7] = pass ? 0x1e : 0xfd;
+                    big[k + 6] = big[k + 8] = pass ? 0x78 : 0xe8;
+                    break;
+                }
+            rc = vd_jpeg_decode(big, 2048, &img, &err);
+            if (!pass)
+                CHECKF(rc == VD_ETOOBIG && !img && strstr(err.msg, "65000x65000") &&
+                           strstr(err.msg, "--max-pixels"),
+                       "forged size: %d %s", rc, err.msg);
+            else
+                CHECKF(rc == VD_EFORMAT && !img && strstr(err.msg, "7800x7800") &&
+                           strstr(err.msg, "more than a frame"),
+                       "forged size under the limit: %d %s", rc, err.msg);
+            vd_frame_free(img);
+        }
         free(big);
     }
 

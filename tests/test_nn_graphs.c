@@ -6,7 +6,9 @@
  *    pointer kept across that addition is a heap-use-after-free report in the sanitizer
  *    build, which moves the value table on every addition.
  *  - the same convolution as VALID after an explicit Pad of the transposed value: the
- *    lazy pad folds into the convolution's padding and must give the SAME result. */
+ *    lazy pad folds into the convolution's padding and must give the SAME result.
+ *  - an input with dynamic dimensions ([1,-1,-1,3], as movenet-multipose's) takes them from
+ *    the model's signature, else 1. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,46 @@ static void check_model(const char *path, const char *what)
     vd_model_free(m);
 }
 
+/* Placeholder [1,-1,-1,3] -> Neg: with a signature declaring 1x8x6x3 the input (and
+ * output) is 8x6; without one, 1x1. */
+static void test_dynamic_input(const char *dir)
+{
+    const char *nodes =
+        "[{\"name\": \"x\", \"op\": \"Placeholder\", \"attr\": {\"dtype\": {\"type\": "
+        "\"DT_FLOAT\"}, \"shape\": {\"shape\": {\"dim\": [{\"size\": \"1\"}, {\"size\": "
+        "\"-1\"}, {\"size\": \"-1\"}, {\"size\": \"3\"}]}}}},"
+        "{\"name\": \"y\", \"op\": \"Neg\", \"input\": [\"x\"]}]";
+    const char *sig = "{\"inputs\": {\"x\": {\"name\": \"x:0\", \"tensorShape\": {\"dim\": "
+                      "[{\"size\": \"1\"}, {\"size\": \"8\"}, {\"size\": \"6\"}, "
+                      "{\"size\": \"3\"}]}}}, \"outputs\": {\"out\": {\"name\": \"y:0\"}}}";
+    for (int with_sig = 0; with_sig < 2; with_sig++) {
+        const char *p = tiny_model_sig(dir, with_sig ? "dyn_sig" : "dyn", nodes,
+                                       with_sig ? sig : NULL, NULL, 0);
+        CHECK(p != NULL);
+        if (!p) continue;
+        vd_error err = {0};
+        vd_model *m = NULL;
+        int rc = vd_model_load(p, NULL, &m, &err);
+        CHECKF(rc == 0, "dynamic input: %s", err.msg);
+        if (rc) continue;
+        int64_t h = with_sig ? 8 : 1, w = with_sig ? 6 : 1;
+        const vd_tensor *in = vd_model_input(m, 0), *out = vd_model_output(m, 0);
+        CHECKF(in->ndim == 4 && in->shape[0] == 1 && in->shape[1] == h && in->shape[2] == w &&
+                   in->shape[3] == 3,
+               "dynamic input (signature %d): input %lldx%lld", with_sig, (long long)in->shape[1],
+               (long long)in->shape[2]);
+        float x[8 * 6 * 3];
+        for (int i = 0; i < 8 * 6 * 3; i++) x[i] = (float)i - 7.5f;
+        size_t n = (size_t)(h * w * 3);
+        rc = vd_model_run(m, x, n * sizeof *x, &err);
+        CHECKF(rc == 0, "dynamic input: %s", err.msg);
+        int bad = vd_tensor_numel(out) != (int64_t)n;
+        for (size_t i = 0; !rc && !bad && i < n; i++) bad = ((const float *)out->data)[i] != -x[i];
+        CHECKF(!bad, "dynamic input (signature %d): output", with_sig);
+        vd_model_free(m);
+    }
+}
+
 int main(void)
 {
     char dir[] = "/tmp/vdag_nn_graphsXXXXXX";
@@ -102,6 +144,7 @@ int main(void)
                    w, 3);
     CHECK(padded != NULL);
     if (padded) check_model(padded, "Transpose -> Pad -> Conv2D VALID");
+    test_dynamic_input(dir);
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -149,6 +149,10 @@ int main(void)
         /* int32 pixels in: the LCG gives floor(u*256), the constant a grey 128 */
         test_model("movenet-thunder", "movenet_thunder_ref.json", threads, "const:128",
                    "constant_input_128");
+        /* whole-frame multipose: its [1,-1,-1,3] input is the signature's 256x256; the
+         * decoding in the graph (top-k, arg-max, gathers, Select) is part of the output */
+        test_model("movenet-multipose", "movenet_multipose_ref.json", threads, "const:128",
+                   "constant_input_128");
     }
     return vt_finish();
 }

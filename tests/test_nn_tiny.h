@@ -19,10 +19,11 @@ typedef struct tiny_weight {
 } tiny_weight;
 
 /* Write DIR/TAG.json and DIR/TAG.bin. `nodes` is the JSON text of modelTopology.node;
- * outputs are the graph's sinks. Returns the json path (static buffer), or NULL if
- * `nodes` does not parse or a file cannot be written. */
-static const char *tiny_model(const char *dir, const char *tag, const char *nodes,
-                              const tiny_weight *w, int nw)
+ * `signature`, when not NULL, the JSON text of the top-level "signature" (else outputs
+ * are the graph's sinks). Returns the json path (static buffer), or NULL if a JSON text
+ * does not parse or a file cannot be written. */
+static const char *tiny_model_sig(const char *dir, const char *tag, const char *nodes,
+                                  const char *signature, const tiny_weight *w, int nw)
 {
     static char path[512];
     char bin[512], binname[128];
@@ -56,9 +57,25 @@ static const char *tiny_model(const char *dir, const char *tag, const char *node
     json_t *doc =
         json_pack("{s:s, s:{s:o}, s:[{s:[s], s:o}]}", "format", "graph-model", "modelTopology",
                   "node", jn, "weightsManifest", "paths", binname, "weights", ws);
+    if (signature) {
+        json_t *sig = json_loads(signature, 0, &je);
+        if (!sig) {
+            fprintf(stderr, "tiny_model %s signature: %s (line %d)\n", tag, je.text, je.line);
+            json_decref(doc);
+            return NULL;
+        }
+        json_object_set_new(doc, "signature", sig);
+    }
     int rc = json_dump_file(doc, path, JSON_INDENT(1));
     json_decref(doc);
     return rc ? NULL : path;
+}
+
+/* tiny_model_sig without a signature. */
+static const char *tiny_model(const char *dir, const char *tag, const char *nodes,
+                              const tiny_weight *w, int nw)
+{
+    return tiny_model_sig(dir, tag, nodes, NULL, w, nw);
 }
 
 #endif

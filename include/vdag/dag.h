@@ -70,7 +70,9 @@ int vd_exec_set_model(vd_exec *e, int stage, int model_id, vd_error *err);
 void vd_exec_set_ntracking(vd_exec *e, int ntracking);
 /* Run stage `stage` through fn instead of the local instance (NULL: local again). fn gets
  * the stage's current model id, the frame and its arguments (borrowed) and returns a new
- * output object in *out; it is timed as the stage's delay (transfers included). */
+ * output object in *out; it is timed as the stage's delay (transfers included). fn may also
+ * return 0 with *out left NULL: the local instance then runs the stage for this frame (a
+ * remote node that is not answering), still timed as the stage's delay. */
 typedef int (*vd_stage_remote_fn)(void *arg, int stage, int model_id, const vd_frame *f,
                                   json_t *args, json_t **out, vd_error *err);
 int vd_exec_set_remote(vd_exec *e, int stage, vd_stage_remote_fn fn, void *arg);

@@ -15,6 +15,17 @@
 #include "vdag/error.h"
 #include "vdag/frame.h"
 
+/* The largest frame a decoder here makes, in pixels (width x height): every decode (JPEG,
+ * JPEG strips, still images, video sources) checks it from the image's or stream's header
+ * before it allocates anything and fails with VD_ETOOBIG beyond it, so a small file that
+ * declares a huge picture costs nothing. Default VD_MAX_PIXELS_DEFAULT, 8192 x 8192 = 64 Mpx
+ * (a 192 MiB RGB frame; 8K UHD is 33 Mpx). Process-wide, any thread; px <= 0: the default. */
+#define VD_MAX_PIXELS_DEFAULT ((int64_t)8192 * 8192)
+void vd_media_set_max_pixels(int64_t px);
+int64_t vd_media_max_pixels(void);
+/* VD_ETOOBIG naming `what` (a path, "jpeg") when w x h is over the limit, else 0. */
+int vd_media_check_pixels(const char *what, int64_t w, int64_t h, vd_error *err);
+
 /* Decode a still image into RGB24: JPEG through libjpeg-turbo, anything else (PNG, BMP,
  * …) through FFmpeg's image2 demuxer. Errors name the path (VD_EIO missing/unreadable,
  * VD_EFORMAT not an image). */

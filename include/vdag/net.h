@@ -28,6 +28,11 @@ typedef struct vd_http_req {
     const unsigned char *body; /* request body (NUL-terminated copy), may be empty */
     size_t body_len;
     void *conn_; /* internal */
+    /* routes with a sink (below), at finish: the multipart file name of the streamed field
+     * (borrowed, "" if the part had none, NULL for a raw body) and whether the field was in
+     * the body (1) or not (0; always 1 for a raw body) */
+    const char *upload_name;
+    int upload_field;
 } vd_http_req;
 
 /* A header or a query-string argument of the request (borrowed), NULL if absent. */
@@ -66,12 +71,41 @@ void vd_http_fail(vd_http_resp *r, int code, const char *fmt, ...)
 
 typedef int (*vd_http_handler)(void *arg, const vd_http_req *req, vd_http_resp *resp);
 
+/* A streamed request body (uploads): a route with a sink gets its body piece by piece as it
+ * arrives, on the connection's thread, instead of one buffer (the server's max_body does not
+ * apply; the sink's max_size does, checked while the body streams). For a multipart/form-data
+ * body and a sink with `field`, only that field's content reaches write() (its file name in
+ * req->upload_name at finish); any other body reaches it whole. Calls for one request are
+ * sequential: begin, then write zero or more times, then exactly one of finish or abort
+ * (abort when begin succeeded but the upload did not complete: over max_size, a write error,
+ * a malformed multipart body, the client gone, the server stopping). */
+typedef struct vd_http_sink {
+    void *arg;                   /* passed to begin */
+    unsigned long long max_size; /* body bytes accepted; over it: 413, JSON, VD_ETOOBIG */
+    const char *field;           /* multipart/form-data: the field streamed ("file"), or NULL */
+    /* Headers are in (vd_http_header/vd_http_query work on req; no body yet). Return 0 and set
+     * *ctx, or refuse: fill resp with an error and return <0 (the body is read and dropped,
+     * then resp is the reply; no abort follows). */
+    int (*begin)(void *arg, const vd_http_req *req, void **ctx, vd_http_resp *resp);
+    /* The next bytes. <0 ends the upload: fill resp with the error reply (else a 500). */
+    int (*write)(void *ctx, const void *data, size_t len, vd_http_resp *resp);
+    /* The body is complete (req->body is empty; req->body_len is the bytes written): fill
+     * resp as a handler would (the same defaults apply); ctx is the sink's to free. */
+    int (*finish)(void *ctx, const vd_http_req *req, vd_http_resp *resp);
+    void (*abort)(void *ctx); /* free ctx and undo what the upload left */
+} vd_http_sink;
+
 typedef struct vd_http_route {
     const char *method; /* "GET", "POST", "DELETE" or "*" */
     const char *path;   /* exact path, or a prefix when it ends with '/' ("/execute_task/") */
     vd_http_handler fn;
     void *arg;
 } vd_http_route;
+
+/* The handler of a route whose body is streamed: {"POST", "/videos", vd_http_sink_route,
+ * &sink} with arg a vd_http_sink (borrowed like the route). The server recognises it and
+ * never calls it as a plain handler. */
+int vd_http_sink_route(void *sink, const vd_http_req *req, vd_http_resp *resp);
 
 typedef struct vd_http_opts {
     const char *host;  /* listen address, default 127.0.0.1 */
@@ -80,15 +114,33 @@ typedef struct vd_http_opts {
     size_t max_body;   /* bytes, default 16 MiB; bigger bodies get 413 */
     const vd_http_route *routes;
     int n_routes;
+    /* The one web origin ("http://host:port") whose pages may call this server, or "*" for
+     * any; NULL/"": none (no CORS headers, and a state-changing request carrying another
+     * site's Origin is refused). */
+    const char *cors;
 } vd_http_opts;
 
 typedef struct vd_http_server vd_http_server;
-/* Start serving on a thread per connection. Unknown paths get 404, a known path with
- * another method 405, a bad token 401, an oversized body 413: all JSON errors, whose
- * "status" is the VD_E* code (VD_ENOTFOUND, VD_EUNSUPP, VD_EAUTH, VD_ETOOBIG). A handler
- * returning <0 without an error body of its own gets a 500 with its code as "status"; one
- * that sets no body gets {"status":0}. HEAD is served by GET routes. Every response has
- * "Access-Control-Allow-Origin: *". */
+/* Start serving on a thread per connection. Every error is JSON {"status": VD_E* code,
+ * "msg"}, the server's own included. In this order, before any route is looked at: a
+ * request head that is malformed (400), too large (431, 414), of another HTTP version (505),
+ * or that did not arrive within 10 s (408); a target holding a control byte, raw or
+ * percent-encoded (%00 anywhere) (400); a CORS preflight (OPTIONS with
+ * Access-Control-Request-Method: 204 for the cors origin, else 403); a POST/DELETE/… whose
+ * Origin is neither the cors origin nor the server's own (403, VD_EAUTH); with a token, a
+ * request without it (401, VD_EAUTH; only GET/HEAD /healthz is open, and a GET or HEAD may
+ * instead carry a URL signed by GET /auth/sign_url?path=P[&ttl=S], which answers
+ * {"url": "P?exp=…&sig=…", "expires"}, an HMAC-SHA256 of the path and expiry keyed by the
+ * token, default 600 s, at most a day). Then: unknown paths 404, a known path with another
+ * method 405 (OPTIONS: 204 with Allow), a body over max_body 413 (Content-Length or chunked),
+ * a body whose Content-Type is neither application/json nor image/jpeg 415 (VD_EUNSUPP), so
+ * a plain route parses JSON only from application/json. A handler returning <0 without an
+ * error body of its own gets a 500 with its code as "status"; one that sets no body gets
+ * {"status":0}. HEAD is served by GET routes. CORS headers only as `cors` says.
+ * Connections: at most 64 waiting for their first request head and 64 being served per
+ * client address, 512 and 256 in all (less under a low descriptor limit), the last eighth
+ * of each kept for clients holding none; an idle kept-alive connection or a stalled body is
+ * closed after 10 s. */
 int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err);
 int vd_http_server_port(const vd_http_server *s);
 /* Stop accepting, end open connections and free. A stream is not called again once stop
@@ -137,30 +189,117 @@ typedef void (*vd_msg_fn)(void *arg, const char *subject, const vd_buf *msg);
 
 typedef struct vd_transport vd_transport;
 
+/* Durability (JetStream over NATS; memory in-process, where nothing outlives the process).
+ *
+ * A stream stores every message published on its subjects until a durable consumer acks
+ * it (work-queue retention, bounded by age and bytes): a subscriber that is away (a cloud
+ * restarting) or a server restart loses none. A publisher gets each message's fate: 0 when
+ * the stream stored it, else a code (VD_ETIMEDOUT, VD_ECONN: unknown, send it again with
+ * the same id; the stream drops a repeated id within 2 minutes; VD_ENOTFOUND: no stream
+ * takes that subject yet). A consumer fetches in stream order and acks each message once
+ * it has made its effect durable; an unacked message is delivered again (after ack_wait,
+ * or at once to the next fetch after a restart of the consumer), so a consumer must be
+ * idempotent.
+ *
+ * A key-value bucket holds the latest value per key with a revision; create and update
+ * are compare-and-set (a lease: create when absent, update while the revision is ours);
+ * a bucket with a TTL forgets a key that long after its last write. Keys are tokens of
+ * [A-Za-z0-9_-] joined by '.'. Thread-safety: as every transport function, but a durable
+ * consumer is fetched from by one thread at a time, which owns the messages it fetched. */
+typedef struct vd_stream_cfg {
+    const char *name;     /* "VDAG_RESULTS" */
+    const char *subjects; /* the subject pattern it stores ("vdag.result.>") */
+    double max_age_s;     /* older messages are dropped (0: kept) */
+    int64_t max_bytes;    /* the oldest are dropped beyond (0: no limit) */
+    int ack_wait_ms;      /* consumers: redelivery of an unacked message after (0: 30 s) */
+} vd_stream_cfg;
+
+/* One message to store: in subject, id (unique per message: the de-duplication key) and
+ * msg; out rc, 0 when stored (also when the stream had that id already). */
+typedef struct vd_spub {
+    const char *subject, *id;
+    vd_buf msg;
+    int rc;
+} vd_spub;
+
+/* A fetched message (the transport's; release with stream_release). */
+typedef struct vd_smsg {
+    const char *subject;
+    vd_buf data;
+    int deliveries; /* 1 the first time */
+    void *impl_;
+} vd_smsg;
+
 typedef struct vd_transport_ops {
     const char *name; /* "inproc", "nats" */
     /* Request/reply to `service` on `node` (NULL: any node serving it; replicas share the
      * load). Every transport checks names alike: VD_EINVAL for a node name with '.', a
      * wildcard ('*', '>') or a space, or a service name that is not dot-separated non-empty
      * tokens without them. The transport's own failures: VD_ENOTFOUND when nobody serves it,
-     * VD_ETIMEDOUT, VD_ECONN, VD_ETOOBIG. The handler's failure: VD_EREMOTE, its code in
-     * err->remote (the same over every transport) and its message in err->msg. */
+     * VD_ETIMEDOUT, VD_ECONN, VD_ETOOBIG, VD_EAUTH (the server does not let this identity
+     * send on that subject: at once, with the subject and the server's words). The handler's
+     * failure: VD_EREMOTE, its code in err->remote (the same over every transport) and its
+     * message in err->msg. */
     int (*call)(vd_transport *t, const char *node, const char *service, const vd_buf *req,
                 vd_buf *resp, int timeout_ms, vd_error *err);
     /* Serve `service` as `node` (both the node's own subject and the service's queue group).
-     * VD_EINVAL for bad names (as for call) or a service this node already serves. */
+     * VD_EINVAL for bad names (as for call) or a service this node already serves; VD_EAUTH
+     * when the server refuses the subscription. */
     int (*serve)(vd_transport *t, const char *node, const char *service, vd_serve_fn fn, void *arg,
                  vd_error *err);
     /* Fire-and-forget publish; subscribers of the exact subject (or of "prefix.>") get it.
      * Subjects are dot-separated non-empty tokens: VD_EINVAL for one with a wildcard (to
-     * publish) or a misplaced one (to subscribe: '*' is one token, a final '>' the rest). */
+     * publish) or a misplaced one (to subscribe: '*' is one token, a final '>' the rest).
+     * VD_EAUTH when the server refused this subject for this identity before (a refused
+     * publish is reported by the server afterwards, and logged once). */
     int (*publish)(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err);
     int (*subscribe)(vd_transport *t, const char *subject, vd_msg_fn fn, void *arg, vd_error *err);
     /* 1 when connected (inproc: always). */
     int (*connected)(vd_transport *t);
     /* Unsubscribe everything, wait for running callbacks, free. */
     void (*close)(vd_transport *t);
+
+    /* Durability (see above). Create the stream or make it match cfg (idempotent);
+     * VD_EUNSUPP when the server has no JetStream. */
+    int (*stream_create)(vd_transport *t, const vd_stream_cfg *cfg, vd_error *err);
+    /* Store n messages, in order, waiting up to timeout_ms for the stream's answers; each
+     * m[i].rc says what became of it. Returns the number stored, or <0 (err) when none. */
+    int (*stream_publish)(vd_transport *t, vd_spub *m, int n, int timeout_ms, vd_error *err);
+    /* Up to max messages for the durable consumer `durable` of `stream`, waiting up to
+     * timeout_ms for the first; *n = 0 and 0 when none came. This transport's first fetch
+     * takes the consumer over (it is made anew: every message still in the stream, those
+     * another process fetched and did not ack included, comes at once, oldest first).
+     * out[i] are released with stream_release (after ack or nak; their data until then). */
+    int (*stream_fetch)(vd_transport *t, const char *stream, const char *durable, int max,
+                        int timeout_ms, vd_smsg *out, int *n, vd_error *err);
+    /* Done with it for good (ack), or deliver it again after delay_ms (nak). */
+    int (*stream_ack)(vd_transport *t, vd_smsg *m, vd_error *err);
+    int (*stream_nak)(vd_transport *t, vd_smsg *m, int delay_ms, vd_error *err);
+    void (*stream_release)(vd_transport *t, vd_smsg *m);
+    /* Create the bucket or open it (idempotent); ttl_s > 0: keys expire that long after
+     * their last write. VD_EUNSUPP without JetStream. */
+    int (*kv_bucket)(vd_transport *t, const char *bucket, double ttl_s, vd_error *err);
+    /* *val (malloc'd, NUL-terminated; vd_buf_free) and *rev; VD_ENOTFOUND when absent. */
+    int (*kv_get)(vd_transport *t, const char *bucket, const char *key, vd_buf *val, uint64_t *rev,
+                  vd_error *err);
+    /* Write (rev: may be NULL): put always; create only when the key is absent (else
+     * VD_EALREADY); update only while the key is at revision last (else VD_ESTATE: it
+     * changed since, or is gone). */
+    int (*kv_put)(vd_transport *t, const char *bucket, const char *key, const vd_buf *val,
+                  uint64_t *rev, vd_error *err);
+    int (*kv_create)(vd_transport *t, const char *bucket, const char *key, const vd_buf *val,
+                     uint64_t *rev, vd_error *err);
+    int (*kv_update)(vd_transport *t, const char *bucket, const char *key, const vd_buf *val,
+                     uint64_t last, uint64_t *rev, vd_error *err);
+    /* Delete a key (absent: 0). */
+    int (*kv_delete)(vd_transport *t, const char *bucket, const char *key, vd_error *err);
+    /* The keys that start with prefix ("" for all): *keys a malloc'd array of *n malloc'd
+     * strings (vd_kv_keys_free). */
+    int (*kv_keys)(vd_transport *t, const char *bucket, const char *prefix, char ***keys, int *n,
+                   vd_error *err);
 } vd_transport_ops;
+
+void vd_kv_keys_free(char **keys, int n);
 
 struct vd_transport {
     const vd_transport_ops *ops;
@@ -168,14 +307,64 @@ struct vd_transport {
 };
 
 /* In-process: calls run the handler on the caller's thread; publish delivers on a
- * dispatcher thread in order. */
+ * dispatcher thread in order; streams and buckets are in memory. */
 int vd_transport_inproc_new(vd_transport **out, vd_error *err);
-/* NATS (nats.c): url like nats://127.0.0.1:4222; name identifies the connection. Sends
- * without batching (SendAsap), reconnects forever (every 250 ms) after a server restart
- * and re-subscribes. */
+
+/* How to reach a NATS server and who we are there. Secrets (the password, the seed and
+ * key files' contents) are never put in a message: URLs in messages are redacted
+ * (vd_nats_url_redact). Only one of creds, nkey and user/password. */
+typedef struct vd_nats_opts {
+    const char *url;        /* nats://HOST:PORT[,…]; tls://… turns TLS on */
+    const char *name;       /* the connection's name and identity token: replies come to
+                             * "_INBOX.<name>.>", which the server's permissions name
+                             * (docs/security.md) */
+    const char *creds;      /* a .creds file: user JWT + NKey seed (decentralized auth) */
+    const char *nkey;       /* an NKey seed file (a line "SU…"; the public key is derived) */
+    const char *user;       /* user/password authentication (from a file or the */
+    const char *password;   /* environment, never the command line) */
+    const char *tls_ca;     /* CA certificate(s) the server's certificate must chain to */
+    const char *tls_cert;   /* a client certificate and its key, for a server that */
+    const char *tls_key;    /* verifies clients (mutual TLS) */
+    int connect_timeout_ms; /* the first connection; 0: 2000 */
+} vd_nats_opts;
+
+/* NATS (nats.c): sends without batching (SendAsap), reconnects forever (every 250 ms) after
+ * a server restart and re-subscribes. Refused credentials are VD_EAUTH ("authorization"),
+ * naming the identity and the server; a server that cannot be reached yet is not an error
+ * (the connection is retried in the background). TLS problems (a certificate that does not
+ * verify, a missing file) are VD_EAUTH or VD_EIO with the file or the verification error. */
+int vd_transport_nats_open(const vd_nats_opts *o, vd_transport **out, vd_error *err);
+/* vd_transport_nats_open with only a URL and a name (no credentials, no TLS). */
 int vd_transport_nats_new(const char *url, const char *name, vd_transport **out, vd_error *err);
+/* url with any password or token replaced by "***" ("nats://e1:***@host:4222"), for
+ * messages; out always NUL-terminated. */
+void vd_nats_url_redact(const char *url, char *out, size_t cap);
+/* A user/password file: one line "USER:PASSWORD" (or USER, then PASSWORD on the next line).
+ * VD_EIO / VD_EFORMAT naming the file, never its content. */
+int vd_nats_userfile_read(const char *path, char *user, size_t ucap, char *password, size_t pcap,
+                          vd_error *err);
 
 /* ---- a private nats-server (tests, benchmarks, scripts: `vdag nats-server`) ------------ */
+
+/* The cloud's JetStream names (its results stream and its durable consumer, its state and
+ * lease buckets), which the "cloud" role's permissions name. */
+#define VD_JS_RESULTS  "VDAG_RESULTS"
+#define VD_JS_CONSUMER "vdag_cloud"
+#define VD_KV_STATE    "vdag_cloud"
+#define VD_KV_LEASE    "vdag_lease"
+
+/* An identity the server lets in, with the permissions of its role (docs/security.md):
+ *  "cloud": submits to edges, calls any node, JetStream (its stream and buckets), reads
+ *           heartbeats and frames;
+ *  "edge":  publishes its own heartbeats, results and frames (vdag.hb.<name>, …), serves its
+ *           own subjects, calls stage services (svc.*) on other nodes; no node.* command
+ *           to anyone, no JetStream API, no one else's replies. */
+typedef struct vd_nats_ident {
+    const char *name;     /* the node's name (the user name with a password) */
+    const char *role;     /* "cloud" or "edge" */
+    const char *password; /* user name + password, or */
+    const char *nkey;     /* a public NKey ("U…") */
+} vd_nats_ident;
 
 typedef struct vd_nats_server_opts {
     const char *host;        /* listen address (default 127.0.0.1) */
@@ -183,6 +372,17 @@ typedef struct vd_nats_server_opts {
     const char *max_payload; /* server syntax, default "8MB" (frames exceed the 1 MB default) */
     int no_jetstream;        /* JetStream is on by default, its store in the temp directory */
     int log_to_stderr;       /* server output to this process's stderr, not <dir>/server.log */
+    /* authorization: none = anyone may connect and do anything (loopback tests) */
+    const vd_nats_ident *idents;
+    int n_idents;
+    const char *tls_cert, *tls_key; /* the server's certificate: clients must use TLS */
+    const char *tls_ca;             /* with tls_verify: clients must show a certificate */
+    int tls_verify;                 /* signed by tls_ca */
+    const char *secure_dir;         /* all of the above from a directory made by
+                                     * vd_nats_secure_init (identities and certificates) */
+    const char *store_dir; /* config, log and JetStream store here (made if missing, kept at
+                            * stop: a new server on it has the old one's streams), not in a
+                            * temp directory */
 } vd_nats_server_opts;
 
 typedef struct vd_nats_server vd_nats_server;
@@ -195,19 +395,30 @@ typedef struct vd_nats_server vd_nats_server;
  * owner. The handle is owned by the caller; it is not locked: use it from one thread at a
  * time. */
 int vd_nats_server_start(const vd_nats_server_opts *o, vd_nats_server **out, vd_error *err);
-/* "nats://127.0.0.1:PORT" (borrowed, valid until stop). */
+/* "nats://127.0.0.1:PORT" ("tls://…" with TLS) (borrowed, valid until stop). */
 const char *vd_nats_server_url(const vd_nats_server *s);
 int vd_nats_server_port(const vd_nats_server *s);
 /* The server's log file (borrowed), NULL with log_to_stderr. */
 const char *vd_nats_server_log(const vd_nats_server *s);
+/* Its config file (borrowed). */
+const char *vd_nats_server_conf(const vd_nats_server *s);
 /* 1 while the server process runs (it is reaped once it has exited). */
 int vd_nats_server_alive(vd_nats_server *s);
 /* SIGKILL the server and wait for it (a crash, for tests); its port, config and store stay,
  * so vd_nats_server_restart brings it back on the same URL. */
 void vd_nats_server_kill(vd_nats_server *s);
 int vd_nats_server_restart(vd_nats_server *s, vd_error *err);
-/* SIGTERM (SIGKILL after 2 s), wait, remove the temp directory, free. NULL is a no-op. */
+/* SIGTERM (SIGKILL after 2 s), wait, remove the temp directory (not a store_dir), free. NULL
+ * is a no-op. */
 void vd_nats_server_stop(vd_nats_server *s);
+
+/* Make (or complete: what exists is kept) a directory of credentials for a secured bus:
+ * a CA (ca.pem, ca.key), the server's certificate for `host`, 127.0.0.1 and localhost
+ * (server.pem, server.key), and per identity NAME of a role: an NKey seed (NAME.nk) and a
+ * client certificate (NAME.pem, NAME.key), listed in `identities` ("ROLE NAME" lines).
+ * Keys and seeds are 0600, the directory 0700. Certificates are made with the openssl
+ * command (VD_ENOTFOUND when it is missing). names: "cloud:cloud,edge:e1,edge:e2". */
+int vd_nats_secure_init(const char *dir, const char *names, const char *host, vd_error *err);
 
 static inline int vd_transport_call(vd_transport *t, const char *node, const char *service,
                                     const vd_buf *req, vd_buf *resp, int timeout_ms, vd_error *err)

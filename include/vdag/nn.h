@@ -2,7 +2,8 @@
  * vdag nn: a runtime for TF.js graph models (model.json + weight shards) on XNNPACK.
  *
  * Load once (vd_model_load), run many times (vd_model_run). Shapes are inferred at
- * load time for the model's declared input shape; dynamic batch (-1) is taken as 1.
+ * load time for the model's declared input shape; a dynamic (-1) dimension takes the
+ * size the model's signature declares for it (movenet-multipose: 256x256), else 1.
  *
  * Ownership: vd_model owns everything it allocates (weights, XNNPACK operators, the
  * thread pool, activation buffers). Output tensors returned by vd_model_output point

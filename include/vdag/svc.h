@@ -80,13 +80,15 @@ typedef struct vd_service {
     /* Inputs besides the image ({NULL}-terminated; required unless VD_FIELD_OPTIONAL). DAG
      * validation rejects a reference to a field of another type. The pipeline form wires a
      * required input from the nearest earlier stage that outputs a field of that name, and
-     * optional ones from that same stage when it outputs them. */
+     * optional ones from that same stage when it outputs them; a service whose inputs are
+     * all optional gets them from the nearest earlier stage that outputs its first one. */
     const vd_svc_field *in_schema;
     /* Name of a class index (VD_FT_CLASSES); NULL if the service has no classes. */
     const char *(*class_label)(int cls);
-    /* Profiling inputs (vd_kb_profile) of a service with required inputs: the model-0 output,
-     * on the frame, of the registered service named by profile_from, unless profile_args is
-     * set and makes them itself (*args: a new object). */
+    /* Profiling inputs (vd_kb_profile) of a service with required inputs, or with optional
+     * ones and a profile_from (some of its models use them): the model-0 output, on the
+     * frame, of the registered service named by profile_from, unless profile_args is set and
+     * makes them itself (*args: a new object). */
     const char *profile_from;
     int (*profile_args)(const vd_frame *frame, const vd_svc_opts *opts, json_t **args,
                         vd_error *err);
@@ -138,6 +140,9 @@ json_t *vd_service_tracked_output(const vd_service *svc, const vd_det *d, int n)
  * then all NULL). */
 int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
                         const vd_svc_opts *opts, json_t **args, vd_error *err);
+/* 1 if profiling gives svc inputs: some are required, or they are all optional but the table
+ * says where to get them (pose_estimation: boxes for its per-crop models). */
+int vd_svc_profiled_with_inputs(const vd_service *svc);
 
 typedef struct vd_svc_instance vd_svc_instance;
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,

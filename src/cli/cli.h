@@ -18,8 +18,40 @@ int vd_cmd_run(int argc, char **argv); /* vdag run ... */
 int vd_cmd_serve(int argc, char **argv);       /* vdag run without --pipeline/--dag: pseudo mode */
 int vd_cmd_cloud(int argc, char **argv);       /* vdag cloud --nats URL */
 int vd_cmd_edge(int argc, char **argv);        /* vdag edge --name N --nats URL --video ID=PATH */
-int vd_cmd_profile(int argc, char **argv);     /* vdag profile */
 int vd_cmd_nats_server(int argc, char **argv); /* vdag nats-server [--port N] */
+
+/* Batch mode (cmd_batch.c) */
+int vd_cmd_batch_submit(int argc, char **argv); /* vdag batch submit FILE */
+int vd_cmd_batch_status(int argc, char **argv); /* vdag batch status [ID] */
+int vd_cmd_batch_rm(int argc, char **argv);     /* vdag batch rm ID */
+int vd_cmd_worker(int argc, char **argv);       /* vdag worker --nats URL */
+
+/* The /videos routes of a node role: its flags, then start (after the role's own parts) and
+ * stop (after the HTTP server). Zero-initialise; every field but the flags is internal. */
+typedef struct vd_batch_cli {
+    const char *data;              /* --data DIR */
+    unsigned long long max_upload; /* --max-upload BYTES */
+    int workers, workers_set;      /* --workers N */
+    int ack_wait_ms, max_deliver;  /* --ack-wait S, --max-deliver N */
+    int item_frames;               /* --item-frames N */
+    struct vd_queue *q;
+    struct vd_batch *b;
+    struct vd_worker *w;
+    char run_dir[700]; /* in-process: removed at stop */
+} vd_batch_cli;
+/* 1 if flag (with its value) is a batch flag and was taken, 0 if not one, -1 bad value. */
+int vd_batch_cli_flag(vd_batch_cli *c, const char *flag, const char *val);
+const char *vd_batch_cli_usage(void);
+struct vd_http_route;
+struct vd_error;
+/* In-process queue (and one worker per core) without nats, else JetStream at nats; adds the
+ * routes to r[*nr..cap) when r is given. The owner (the API server) sets the consumer's
+ * ack wait and max deliveries; others only when given --ack-wait/--max-deliver. */
+int vd_batch_cli_start(vd_batch_cli *c, const char *nats, int owner, struct vd_http_route *r,
+                       int cap, int *nr, struct vd_error *err);
+void vd_batch_cli_stop(vd_batch_cli *c);
+/* vdag profile (cmd_profile.c) */
+int vd_cmd_profile(int argc, char **argv);
 
 /* API clients (cmd_client.c) */
 int vd_cmd_submit(int argc, char **argv);
@@ -38,6 +70,10 @@ void vd_usage_results(FILE *f);
 void vd_usage_stop(FILE *f);
 void vd_usage_profile(FILE *f);
 void vd_usage_nats_server(FILE *f);
+void vd_usage_worker(FILE *f);
+void vd_usage_batch_submit(FILE *f);
+void vd_usage_batch_status(FILE *f);
+void vd_usage_batch_rm(FILE *f);
 void vd_usage_nn_run(FILE *f);
 void vd_usage_bench_models(FILE *f);
 void vd_usage_bench_gemm(FILE *f);

@@ -13,7 +13,8 @@
 #include "vdag/nninput.h"
 
 static const char *const default_models[] = {
-    "blazeface-back", "blazeface-front", "facemesh", "nanodet", "centernet", "movenet-lightning"};
+    "blazeface-back", "blazeface-front",   "facemesh",         "nanodet",
+    "centernet",      "movenet-lightning", "movenet-multipose"};
 
 static int default_threads(void)
 {

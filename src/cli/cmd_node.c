@@ -2,7 +2,8 @@
  * The node roles: `vdag run` without --pipeline/--dag (pseudo mode: cloud + edge + service
  * hosts in one process, in-process transport), `vdag cloud` and `vdag edge` (cluster mode
  * over NATS). The seed's flags (--side=c|e --mode=pseudo|cluster --cloud_ip
- * --serv_cloud_addr) are accepted as aliases. Also `vdag profile` and `vdag nats-server`.
+ * --serv_cloud_addr) are accepted as aliases. Also `vdag nats-server` (`vdag profile`:
+ * cmd_profile.c).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -26,13 +27,15 @@
 #include "vdag/node.h"
 
 typedef struct node_args {
-    const char *listen, *advertise, *token, *nats, *name, *kb;
+    const char *listen, *advertise, *token, *nats, *name, *kb, *cors;
+    const char *creds, *nkey, *user_file, *tls_ca, *tls_cert, *tls_key, *nats_dir;
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
     char nats_buf[300];
+    vd_batch_cli batch; /* the cloud's /videos (cmd_batch.c) */
 } node_args;
 
 void vd_usage_cloud_edge(FILE *f, const char *role)
@@ -45,24 +48,33 @@ void vd_usage_cloud_edge(FILE *f, const char *role)
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
             "  --advertise   HOST:PORT others reach this node at, accepted as its node_addr\n"
             "                (default: --listen; for 0.0.0.0 this machine's first address)\n"
-            "  --token       require 'Authorization: Bearer T' on every route but /healthz\n",
+            "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
+            "  --cors ORIGIN let web pages of ORIGIN (http://host:port, or *) call the API\n"
+            "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n",
             role, cloud ? "" : " [--name N]", cloud ? "" : " [--video ID=PATH[=TYPE] ...]",
             run ? "" : " --nats URL");
     if (!cloud)
         fprintf(f, "  --name        this node's name, unique in the cluster (default edge)\n"
                    "  --video       ID=PATH[=TYPE], a video this node owns (file, URL,\n"
                    "                /dev/videoN); without any, pseudo mode takes ./input/\n");
-    fprintf(f, "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
-               "  --threads     inference threads per job (default cores - 1)\n"
-               "  --svc-threads inference threads per service instance (default 1)\n"
-               "  --replan      seconds between re-plans (default 5)\n"
-               "  --drop        seconds of silence before a node is dropped (default 3)\n"
-               "  --max-body    largest request body in bytes (default 16 MiB)\n"
-               "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
-               "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
-               "                the profile to use\n"
-               "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
-               "--serv_cloud_addr=ADDR\n");
+    fprintf(f,
+            "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
+            "  --nats-creds FILE | --nats-nkey FILE | --nats-user-file FILE (USER:PASSWORD;\n"
+            "                or $VDAG_NATS_USER and $VDAG_NATS_PASSWORD): who this node is\n"
+            "  --nats-tls-ca FILE [--nats-tls-cert FILE --nats-tls-key FILE]: TLS\n"
+            "  --nats-dir DIR  all of them from `vdag nats-server --secure DIR` (NAME.nk,\n"
+            "                ca.pem, NAME.pem, NAME.key for this node's name; docs/security.md)\n"
+            "  --threads     inference threads per job (default cores - 1)\n"
+            "  --svc-threads inference threads per service instance (default 1)\n"
+            "  --replan      seconds between re-plans (default 5)\n"
+            "  --drop        seconds of silence before a node is dropped (default 3)\n"
+            "  --max-body    largest request body in bytes (default 16 MiB)\n"
+            "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
+            "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
+            "                the profile to use\n"
+            "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
+            "--serv_cloud_addr=ADDR\n%s",
+            strcmp(role, "edge") ? vd_batch_cli_usage() : "");
 }
 
 void vd_usage_cloud(FILE *f)
@@ -102,7 +114,14 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
             snprintf(flag, sizeof flag, "%s", arg);
         }
 #define VAL() (v ? v : (i + 1 < argc ? argv[++i] : NULL))
-        if (!strcmp(flag, "--loop")) {
+        if (!strcmp(flag, "--nats-password") || !strcmp(flag, "--nats-user")) {
+            fprintf(stderr,
+                    "vdag %s: %s: credentials are never given on the command line (other users "
+                    "see it): use --nats-user-file FILE or $VDAG_NATS_USER and "
+                    "$VDAG_NATS_PASSWORD\n",
+                    role, flag);
+            return 2;
+        } else if (!strcmp(flag, "--loop")) {
             a->loop = 1;
         } else if (!strcmp(flag, "--no-pace")) {
             a->no_pace = 1;
@@ -110,11 +129,15 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
             a->profile = 0;
         } else {
             static const char *const takes_value[] = {
-                "--listen",   "--advertise", "--token",       "--nats",   "--name",
-                "--kb",       "--threads",   "--svc-threads", "--replan", "--drop",
-                "--max-body", "--cloud_ip",  "--side",        "--mode",   "--serv_cloud_addr",
-                "--video",    NULL};
-            int k = 0;
+                "--listen",         "--advertise",   "--token",           "--nats",
+                "--name",           "--kb",          "--threads",         "--svc-threads",
+                "--replan",         "--drop",        "--max-body",        "--cloud_ip",
+                "--side",           "--mode",        "--serv_cloud_addr", "--video",
+                "--cors",           "--max-pixels",  "--nats-creds",      "--nats-nkey",
+                "--nats-user-file", "--nats-tls-ca", "--nats-tls-cert",   "--nats-tls-key",
+                "--nats-dir",       "--data",        "--max-upload",      "--workers",
+                "--ack-wait",       "--max-deliver", "--item-frames",     NULL};
+            int k = 0, batch;
             while (takes_value[k] && strcmp(takes_value[k], flag)) k++;
             if (strncmp(flag, "--", 2))
                 return vd_arg_error(role, node_usage_f, "unexpected argument '%s'", flag);
@@ -127,8 +150,34 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->advertise = val;
             else if (!strcmp(flag, "--token"))
                 a->token = val;
-            else if (!strcmp(flag, "--nats"))
+            else if (!strcmp(flag, "--cors"))
+                a->cors = val;
+            else if (!strcmp(flag, "--max-pixels")) {
+                char *end;
+                long long w = strtoll(val, &end, 10), h = 1;
+                if (*end == 'x') h = strtoll(end + 1, &end, 10);
+                if (*end || w <= 0 || h <= 0 || w > (1LL << 31) || h > (1LL << 31)) {
+                    fprintf(stderr, "vdag %s: --max-pixels %s: expected N or WxH, positive\n", role,
+                            val);
+                    return 2;
+                }
+                vd_media_set_max_pixels((int64_t)(w * h));
+            } else if (!strcmp(flag, "--nats"))
                 a->nats = val;
+            else if (!strcmp(flag, "--nats-creds"))
+                a->creds = val;
+            else if (!strcmp(flag, "--nats-nkey"))
+                a->nkey = val;
+            else if (!strcmp(flag, "--nats-user-file"))
+                a->user_file = val;
+            else if (!strcmp(flag, "--nats-tls-ca"))
+                a->tls_ca = val;
+            else if (!strcmp(flag, "--nats-tls-cert"))
+                a->tls_cert = val;
+            else if (!strcmp(flag, "--nats-tls-key"))
+                a->tls_key = val;
+            else if (!strcmp(flag, "--nats-dir"))
+                a->nats_dir = val;
             else if (!strcmp(flag, "--name"))
                 a->name = val;
             else if (!strcmp(flag, "--kb"))
@@ -167,6 +216,8 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                         strlen(p) < sizeof vs->path)
                         memcpy(vs->path, p, strlen(p) + 1);
                 }
+            } else if ((batch = vd_batch_cli_flag(&a->batch, flag, val)) != 0) {
+                if (batch < 0) return 2;
             } else {
                 return vd_arg_unknown(role, flag, node_usage_f);
             }
@@ -297,6 +348,63 @@ static void advertised(const node_args *a, const char *host, int port, char *out
     snprintf(out, n, "%s:%d", ip, port);
 }
 
+/* The NATS transport as this node's identity: credentials from files or the environment,
+ * never from the command line (docs/security.md). */
+static int open_nats(const node_args *a, const char *name, vd_transport **tr, vd_error *err)
+{
+    char user[256] = "", pw[256] = "", f[4][600];
+    vd_nats_opts o = {.url = a->nats,
+                      .name = name,
+                      .creds = a->creds,
+                      .nkey = a->nkey,
+                      .tls_ca = a->tls_ca,
+                      .tls_cert = a->tls_cert,
+                      .tls_key = a->tls_key};
+    if (a->nats_dir) { /* `vdag nats-server --secure DIR`: this name's files */
+        snprintf(f[0], sizeof f[0], "%s/%s.nk", a->nats_dir, name);
+        snprintf(f[1], sizeof f[1], "%s/ca.pem", a->nats_dir);
+        snprintf(f[2], sizeof f[2], "%s/%s.pem", a->nats_dir, name);
+        snprintf(f[3], sizeof f[3], "%s/%s.key", a->nats_dir, name);
+        if (!o.nkey && !o.creds) o.nkey = f[0];
+        o.tls_ca = o.tls_ca ? o.tls_ca : f[1];
+        o.tls_cert = o.tls_cert ? o.tls_cert : f[2];
+        o.tls_key = o.tls_key ? o.tls_key : f[3];
+    }
+    const char *eu = getenv("VDAG_NATS_USER"), *ep = getenv("VDAG_NATS_PASSWORD");
+    int rc = 0;
+    if (a->user_file)
+        rc = vd_nats_userfile_read(a->user_file, user, sizeof user, pw, sizeof pw, err);
+    else if (eu && *eu)
+        snprintf(user, sizeof user, "%s", eu), snprintf(pw, sizeof pw, "%s", ep ? ep : "");
+    if (!rc && user[0]) o.user = user, o.password = pw;
+    if (!rc) rc = vd_transport_nats_open(&o, tr, err);
+    explicit_bzero(pw, sizeof pw);
+    return rc;
+}
+
+/* The batch part of a cloud that started without its broker, once the broker is up: its
+ * /videos routes join the others, served by the HTTP server started again on its port.
+ * VD_ECONN: not yet (tried again later); another error: the server is gone. */
+static int start_batch_late(const char *role, node_args *a, vd_http_opts *ho, vd_http_server **srv,
+                            vd_http_route *routes, int *nr, vd_error *err)
+{
+    int n = *nr;
+    int rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 128, &n, err);
+    if (rc) {
+        if (rc != VD_ECONN)
+            fprintf(stderr, "vdag %s: batch uploads (/videos): %s\n", role, err->msg);
+        return VD_ECONN;
+    }
+    ho->port = vd_http_server_port(*srv);
+    ho->n_routes = n;
+    vd_http_server_stop(*srv);
+    *srv = NULL;
+    if ((rc = vd_http_server_start(ho, srv, err))) return rc;
+    *nr = n;
+    fprintf(stderr, "vdag %s: batch uploads (/videos) started\n", role);
+    return 0;
+}
+
 /* Start the roles, serve until SIGINT/SIGTERM, shut down in order. */
 static int serve_roles(const char *role, node_args *a)
 {
@@ -354,17 +462,20 @@ static int serve_roles(const char *role, node_args *a)
     vd_edge *edge = NULL;
     vd_cloud *cloud = NULL;
     vd_http_server *srv = NULL;
-    vd_http_route routes[64]; /* borrowed by the server until vd_http_server_stop below */
-    int status = 1, nr = 0, rc;
+    vd_http_route routes[128]; /* borrowed by the server until vd_http_server_stop below */
+    int status = 1, nr = 0, rc, batch_later = 0;
     char nodename[64];
     snprintf(nodename, sizeof nodename, "%s",
              a->name                  ? a->name
              : !strcmp(role, "cloud") ? "cloud"
                                       : "edge");
-    if (a->nats)
-        rc = vd_transport_nats_new(a->nats, nodename, &tr, &err);
-    else
+    char nats_red[512] = "";
+    if (a->nats) {
+        rc = open_nats(a, nodename, &tr, &err);
+        vd_nats_url_redact(a->nats, nats_red, sizeof nats_red);
+    } else {
         rc = vd_transport_inproc_new(&tr, &err);
+    }
     if (rc) goto out;
     /* a node name is one node: a second one of the same name would get its commands too */
     if (a->nats && (rc = vd_node_name_check(tr, nodename, 1000, &err))) {
@@ -397,26 +508,36 @@ static int serve_roles(const char *role, node_args *a)
         if ((rc = vd_svchost_start(&o, &host_c, &err)) ||
             (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
             goto out;
-        nr += vd_cloud_routes(cloud, routes + nr, 64 - nr);
+        nr += vd_cloud_routes(cloud, routes + nr, 128 - nr);
+        rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 128, &nr, &err);
+        if (rc == VD_ECONN) { /* no broker yet: /healthz says so; /videos once it is up */
+            fprintf(stderr,
+                    "vdag %s: batch uploads (/videos) start once the NATS server is reachable: "
+                    "%s\n",
+                    role, err.msg);
+            batch_later = 1, rc = 0;
+        }
+        if (rc) goto out;
     }
     /* in one process, answer the first request only once the cloud knows the edge */
     for (int i = 0; cloud && edge && i < 200 && !vd_cloud_has_node(cloud, nodename); i++)
         usleep(10000);
-    if (edge) nr += vd_edge_routes(edge, routes + nr, 64 - nr);
-    nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 64 - nr);
+    if (edge) nr += vd_edge_routes(edge, routes + nr, 128 - nr);
+    nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 128 - nr);
     health hz = {role, a->nats, tr};
     routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, &hz};
     vd_http_opts ho = {.host = host,
                        .port = port,
                        .token = a->token,
                        .max_body = a->max_body,
+                       .cors = a->cors,
                        .routes = routes,
                        .n_routes = nr};
     if ((rc = vd_http_server_start(&ho, &srv, &err))) goto out;
     fprintf(stderr, "vdag %s: %s%s%s on http://%s:%d (%s transport%s%s)\n", role,
             want_cloud ? "cloud" : "", want_cloud && want_edge ? " + " : "",
             want_edge ? nodename : "", host, vd_http_server_port(srv), tr->ops->name,
-            a->nats ? " " : "", a->nats ? a->nats : "");
+            a->nats ? " " : "", nats_red);
     for (int i = 0; i < a->n_videos; i++)
         fprintf(stderr, "  video %s: %s\n", a->videos[i].id, a->videos[i].path);
     int sig = 0;
@@ -425,12 +546,20 @@ static int serve_roles(const char *role, node_args *a)
      * reached, or is lost: a cluster node without it reaches nobody */
     double since = vd_now_ms(), said = 0;
     int was_up = 1, told_down = 0;
+    double batch_tried = 0;
     for (;;) {
         struct timespec ts = {0, 200 * 1000000L};
         if ((sig = sigtimedwait(&set, NULL, &ts)) > 0) break;
         if (edge && vd_edge_conflict(edge, why, sizeof why)) break;
         if (!a->nats) continue;
         int up = tr->ops->connected(tr);
+        if (up && batch_later && vd_now_ms() - batch_tried >= 2000) {
+            batch_tried = vd_now_ms();
+            rc = start_batch_late(role, a, &ho, &srv, routes, &nr, &err);
+            if (rc && rc != VD_ECONN) goto out; /* the server could not be started again */
+            if (!rc) batch_later = 0;
+            rc = 0;
+        }
         double now = vd_now_ms();
         if (up && told_down) fprintf(stderr, "vdag %s: connected to %s\n", role, a->nats);
         if (up) told_down = 0, was_up = 1;
@@ -454,6 +583,7 @@ out:
     if (rc) fprintf(stderr, "vdag %s: %s\n", role, err.msg);
     vd_cloud_close_streams(cloud);
     vd_http_server_stop(srv);
+    vd_batch_cli_stop(&a->batch);
     vd_edge_stop(edge);
     vd_cloud_stop(cloud);
     vd_svchost_stop(host_e);
@@ -505,87 +635,36 @@ int vd_cmd_serve(int argc, char **argv)
     return rc ? rc : serve_roles(role, &a);
 }
 
-void vd_usage_profile(FILE *f)
-{
-    fprintf(f, "usage: vdag profile [--out FILE] [--threads N] [--if-missing]\n"
-               "  Times every service, model and resolution on this machine into the profile\n"
-               "  the scheduler uses (default <cache>/profile-<host>.json); prints its path.\n");
-}
-
-/* vdag profile [--out FILE] [--threads N]: measure every service/model/resolution. */
-int vd_cmd_profile(int argc, char **argv)
-{
-    const char *outp = NULL;
-    int threads = 1, if_missing = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc;
-        if (!strcmp(a, "--if-missing")) {
-            if_missing = 1;
-        } else if (strcmp(a, "--out") && strcmp(a, "--threads")) {
-            return vd_arg_unknown("profile", a, vd_usage_profile);
-        } else if (!v) {
-            return vd_arg_missing("profile", a, vd_usage_profile);
-        } else if (!strcmp(a, "--out")) {
-            outp = v, i++;
-        } else {
-            if ((rc = vd_arg_int("profile", a, v, 1, 256, &threads))) return rc;
-            i++;
-        }
-    }
-    char path[600], dir[512], hn[64] = "host";
-    if (!outp) {
-        vd_cache_dir(dir, sizeof dir);
-        gethostname(hn, sizeof hn - 1);
-        snprintf(path, sizeof path, "%s/profile-%s.json", dir, hn);
-        outp = path;
-    }
-    if (if_missing && access(outp, R_OK) == 0) {
-        printf("%s\n", outp);
-        return 0;
-    }
-    vd_error err = {0};
-    char img[600];
-    vd_frame *f = NULL;
-    vd_kb *kb = vd_kb_new();
-    static const int res[] = {360, 480, 720};
-    int rc = vd_media_path("messi5.jpg", img, sizeof img);
-    if (!rc) rc = vd_image_load(img, &f, &err);
-    vd_frame *frames[3] = {f, f, f}; /* a few runs each (median), after a warm-up */
-    if (!rc) rc = vd_kb_profile(kb, NULL, res, 3, frames, 3, threads, &err);
-    vd_frame_free(f);
-    json_t *j = rc ? NULL : vd_kb_to_json(kb);
-    vd_kb_free(kb);
-    if (rc || !j || json_dump_file(j, outp, JSON_INDENT(1))) {
-        fprintf(stderr, "vdag profile: %s\n", rc ? err.msg : "cannot write the profile");
-        json_decref(j);
-        return 1;
-    }
-    json_decref(j);
-    printf("%s\n", outp);
-    return 0;
-}
-
 void vd_usage_nats_server(FILE *f)
 {
     fprintf(f, "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
                "                        [--max-payload 8MB] [--no-jetstream]\n"
+               "                        [--secure DIR [--ids cloud:cloud,edge:e1,...]]\n"
+               "                        [--store DIR]\n"
+               "  --store DIR: config, log and JetStream store in DIR, kept at exit (a server\n"
+               "  started again on it has the streams and buckets), not in a temp directory.\n"
+               "  --secure DIR: TLS (clients verified) and an NKey per identity with its\n"
+               "  role's permissions, from DIR (made or completed first: CA, certificates,\n"
+               "  NAME.nk; nodes use --nats-dir DIR; docs/security.md).\n"
                "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
                "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
 }
 
-/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]: a private
- * server for scripts and tests. Prints its URL on stdout once it accepts connections and
- * runs until SIGINT/SIGTERM (then stops it and removes its temp directory); exits 1 if
- * the server dies. Its output goes to stderr. */
+/* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]
+ * [--secure DIR [--ids …]] [--store DIR]: a private server for scripts and tests. Prints its
+ * URL on stdout once it accepts connections and runs until SIGINT/SIGTERM (then stops it
+ * and removes its temp directory, not a --store); exits 1 if the server dies. Its output
+ * goes to stderr. */
 int vd_cmd_nats_server(int argc, char **argv)
 {
     vd_nats_server_opts o = {.log_to_stderr = 1};
+    const char *ids = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-jetstream")) {
             o.no_jetstream = 1;
-        } else if (strcmp(a, "--port") && strcmp(a, "--host") && strcmp(a, "--max-payload")) {
+        } else if (strcmp(a, "--port") && strcmp(a, "--host") && strcmp(a, "--max-payload") &&
+                   strcmp(a, "--secure") && strcmp(a, "--ids") && strcmp(a, "--store")) {
             return vd_arg_unknown("nats-server", a, vd_usage_nats_server);
         } else if (!v) {
             return vd_arg_missing("nats-server", a, vd_usage_nats_server);
@@ -594,8 +673,14 @@ int vd_cmd_nats_server(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--host")) {
             o.host = v, i++;
-        } else {
+        } else if (!strcmp(a, "--max-payload")) {
             o.max_payload = v, i++;
+        } else if (!strcmp(a, "--secure")) {
+            o.secure_dir = v, i++;
+        } else if (!strcmp(a, "--ids")) {
+            ids = v, i++;
+        } else {
+            o.store_dir = v, i++;
         }
     }
     sigset_t set;
@@ -605,6 +690,20 @@ int vd_cmd_nats_server(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     vd_nats_server *s = NULL;
     vd_error err = {0};
+    if (ids && !o.secure_dir) {
+        fprintf(stderr, "vdag nats-server: --ids needs --secure DIR\n");
+        return 2;
+    }
+    if (o.secure_dir &&
+        vd_nats_secure_init(o.secure_dir, ids ? ids : "cloud:cloud", o.host, &err)) {
+        fprintf(stderr, "vdag nats-server: --secure %s: %s\n", o.secure_dir, err.msg);
+        return 1;
+    }
+    if (o.secure_dir)
+        fprintf(stderr,
+                "vdag nats-server: secured by %s (identities in %s/identities); a node connects "
+                "with --nats-dir %s (its NAME.nk, NAME.pem, NAME.key, ca.pem)\n",
+                o.secure_dir, o.secure_dir, o.secure_dir);
     if (vd_nats_server_start(&o, &s, &err)) {
         fprintf(stderr, "vdag nats-server: %s\n", err.msg);
         return 1;

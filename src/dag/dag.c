@@ -309,18 +309,21 @@ int vd_dag_from_pipeline(const char *csv, vd_dag **out, vd_error *err)
         json_array_append_new(flow, json_string(s));
         json_t *args = json_pack("{s:s}", "image", "SingleFrameGenerator.image");
         const vd_service *svc = vd_service_find(s);
-        /* each required input comes from the nearest earlier stage that outputs it */
-        for (int r = 0; svc && svc->inputs[r]; r++)
+        /* each required input comes from the nearest earlier stage that outputs it; a
+         * service whose inputs are all optional takes its first from there, if any does */
+        const char *first[2] = {svc && svc->in_schema ? svc->in_schema[0].name : NULL, NULL};
+        const char *const *want = svc && svc->inputs[0] ? svc->inputs : first;
+        for (int r = 0; svc && want[r]; r++)
             for (size_t p = json_array_size(flow) - 2; p >= 1; p--) {
                 const vd_service *prev =
                     vd_service_find(json_string_value(json_array_get(flow, p)));
                 int has = 0;
                 for (int o = 0; prev && prev->outputs[o]; o++)
-                    has |= !strcmp(prev->outputs[o], svc->inputs[r]);
+                    has |= !strcmp(prev->outputs[o], want[r]);
                 if (has) {
                     char ref[256];
-                    snprintf(ref, sizeof ref, "%s.%s", prev->name, svc->inputs[r]);
-                    json_object_set_new(args, svc->inputs[r], json_string(ref));
+                    snprintf(ref, sizeof ref, "%s.%s", prev->name, want[r]);
+                    json_object_set_new(args, want[r], json_string(ref));
                     /* optional inputs from the same stage (as the seed passes prob along) */
                     for (const vd_svc_field *o = svc->in_schema; r == 0 && o && o->name; o++) {
                         if (!(o->flags & VD_FIELD_OPTIONAL) || !vd_service_output(prev, o->name))

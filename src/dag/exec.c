@@ -142,7 +142,7 @@ static int run_frame(vd_exec *e, vd_frame *f, int tracked, json_t **res, vd_erro
             if (e->remote[i])
                 rc = e->remote[i](e->remote_arg[i], i, vd_svc_model_id(e->inst[i]), f, args, &out,
                                   err);
-            else
+            if (!rc && !out) /* no hook, or the hook says: here, this time */
                 rc = vd_svc_process(e->inst[i], f, args, &out, err);
             json_decref(args);
             if (!rc && e->trk[i]) track_detections(e, i, out);

@@ -62,9 +62,29 @@ static int load_jpeg(const char *path, vd_frame **out, vd_error *err)
     size_t len;
     int rc = vd_read_file(path, 0, &data, &len, err);
     if (rc) return rc;
-    rc = vd_jpeg_decode((const unsigned char *)data, len, out, NULL);
+    vd_error e = {0};
+    rc = vd_jpeg_decode((const unsigned char *)data, len, out, &e);
     free(data);
+    if (rc == VD_ETOOBIG) return vd_fail(err, rc, "%s: %s", path, e.msg); /* not FFmpeg either */
     return rc == 0;
+}
+
+/* Per-stream decoder options for avformat_find_stream_info (it decodes to learn the size):
+ * max_pixels, so that probing a huge picture fails instead of allocating it. NULL when out
+ * of memory; free with free_probe_opts. */
+static AVDictionary **probe_opts(const AVFormatContext *fmt)
+{
+    AVDictionary **o = av_calloc(fmt->nb_streams ? fmt->nb_streams : 1, sizeof *o);
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)vd_media_max_pixels());
+    for (unsigned i = 0; o && i < fmt->nb_streams; i++) av_dict_set(&o[i], "max_pixels", v, 0);
+    return o;
+}
+
+static void free_probe_opts(AVDictionary **o, unsigned n)
+{
+    for (unsigned i = 0; o && i < n; i++) av_dict_free(&o[i]);
+    av_free(o);
 }
 
 int vd_image_load(const char *path, vd_frame **out, vd_error *err)
@@ -81,12 +101,20 @@ int vd_image_load(const char *path, vd_frame **out, vd_error *err)
     if (rc < 0)
         return av_err(err, rc == AVERROR_INVALIDDATA ? VD_EFORMAT : VD_EIO, path,
                       "cannot open image", rc);
-    rc = avformat_find_stream_info(fmt, NULL);
+    unsigned ns = fmt->nb_streams;
+    AVDictionary **po = probe_opts(fmt);
+    rc = avformat_find_stream_info(fmt, po);
+    free_probe_opts(po, ns);
+    int si = rc < 0 ? -1 : av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (si >= 0 && vd_media_check_pixels(path, fmt->streams[si]->codecpar->width,
+                                         fmt->streams[si]->codecpar->height, err)) {
+        rc = VD_ETOOBIG;
+        goto done;
+    }
     if (rc < 0) {
         rc = av_err(err, VD_EFORMAT, path, "not an image FFmpeg can read", rc);
         goto done;
     }
-    int si = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (si < 0) {
         rc = vd_fail(err, VD_EFORMAT, "%s: no picture in this file", path);
         goto done;
@@ -100,6 +128,7 @@ int vd_image_load(const char *path, vd_frame **out, vd_error *err)
         goto done;
     }
     avcodec_parameters_to_context(dec, fmt->streams[si]->codecpar);
+    dec->max_pixels = vd_media_max_pixels(); /* a frame bigger than its header said */
     if ((rc = avcodec_open2(dec, codec, NULL)) < 0) {
         rc = av_err(err, VD_EUNSUPP, path, "cannot open decoder", rc);
         goto done;

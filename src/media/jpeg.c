@@ -3,6 +3,8 @@
  * create beside ms to code a frame), and the MJPEG writer (one writer per thread).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <pthreadpool.h>
 #include <stdio.h>
@@ -12,6 +14,28 @@
 #include <turbojpeg.h>
 
 #include "vdag/media.h"
+
+static _Atomic int64_t max_pixels = VD_MAX_PIXELS_DEFAULT;
+
+void vd_media_set_max_pixels(int64_t px)
+{
+    atomic_store(&max_pixels, px > 0 ? px : VD_MAX_PIXELS_DEFAULT);
+}
+
+int64_t vd_media_max_pixels(void)
+{
+    return atomic_load(&max_pixels);
+}
+
+int vd_media_check_pixels(const char *what, int64_t w, int64_t h, vd_error *err)
+{
+    int64_t lim = vd_media_max_pixels();
+    if (w <= 0 || h <= 0 || w * h <= lim) return 0;
+    return vd_fail(err, VD_ETOOBIG,
+                   "%s: a %" PRId64 "x%" PRId64 " picture (%.1f Mpx) is over this node's limit of "
+                   "%.1f Mpx: send a smaller image (or raise --max-pixels)",
+                   what, w, h, (double)(w * h) / 1e6, (double)lim / 1e6);
+}
 
 /* Encode an RGB24 frame as baseline JPEG, 4:2:0, at `quality` (clamped to 1..100). */
 int vd_jpeg_encode(const vd_frame *f, int quality, unsigned char **out, size_t *len, vd_error *err)
@@ -54,11 +78,11 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
     return vd_jpeg_decode_scaled(data, len, 0, 0, out, err);
 }
 
-/* The most pixels a JPEG may decode to: 64 Mpx (an 8K frame is 33), and per byte of the JPEG
- * at most VD_JPEG_PX_PER_BYTE (a flat 4:2:0 frame at the lowest quality codes ~170 pixels a
- * byte): a header is a few bytes and can claim 65535 x 65535, 12 GB of RGB, so the claim is
- * held against what was sent (a truncated frame still decodes; a forged size does not). */
-#define VD_JPEG_MAX_PIXELS  (64LL << 20)
+/* The most pixels a JPEG may decode to: the node's limit (vd_media_max_pixels, VD_ETOOBIG),
+ * and per byte of the JPEG at most VD_JPEG_PX_PER_BYTE (a flat 4:2:0 frame at the lowest
+ * quality codes ~170 pixels a byte): a header of a few bytes can claim a size under the limit
+ * that the bytes cannot hold, so the claim is also held against what was sent (a truncated
+ * frame still decodes; a forged size does not: VD_EFORMAT). */
 #define VD_JPEG_PX_PER_BYTE 4096
 #define VD_JPEG_FREE_PIXELS (1LL << 20) /* always allowed, whatever the length */
 
@@ -74,13 +98,18 @@ static int read_header(tjhandle h, const unsigned char *data, size_t len, const 
         return vd_fail(err, VD_EFORMAT,
                        "jpeg: %snot a JPEG image or its header is cut short (%zu bytes): %s", what,
                        len, tjGetErrorStr2(h));
-    long long px = (long long)*w * *hh;
-    if (px > VD_JPEG_MAX_PIXELS ||
-        (px > VD_JPEG_FREE_PIXELS && (unsigned long long)px / VD_JPEG_PX_PER_BYTE > len))
+    return vd_media_check_pixels("jpeg", *w, *hh, err);
+}
+
+/* Can len bytes hold a w x hh JPEG (the node's limit checked first)? VD_EFORMAT if not. */
+static int bytes_hold(const char *what, int w, int hh, size_t len, vd_error *err)
+{
+    long long px = (long long)w * hh;
+    if (px > VD_JPEG_FREE_PIXELS && (unsigned long long)px / VD_JPEG_PX_PER_BYTE > len)
         return vd_fail(err, VD_EFORMAT,
-                       "jpeg: %sa %dx%d image in %zu bytes: more than a frame can be (at most %lld "
-                       "pixels, and %d per byte)",
-                       what, *w, *hh, len, VD_JPEG_MAX_PIXELS, VD_JPEG_PX_PER_BYTE);
+                       "jpeg: %sa %dx%d image in %zu bytes: more than a frame can be (at most %d "
+                       "pixels per byte)",
+                       what, w, hh, len, VD_JPEG_PX_PER_BYTE);
     return 0;
 }
 
@@ -119,6 +148,7 @@ int vd_jpeg_decode_scaled(const unsigned char *data, size_t len, int min_w, int 
     tjhandle h = tjInitDecompress();
     if (!h) return vd_fail(err, VD_ENOMEM, "jpeg: cannot create decoder");
     int w, hh, rc = read_header(h, data, len, "", &w, &hh, err);
+    if (!rc) rc = bytes_hold("", w, hh, len, err);
     if (rc) {
         tjDestroy(h);
         return rc;
@@ -305,6 +335,12 @@ int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, i
     }
     if (!rc && total_h > 65535)
         rc = vd_fail(err, VD_EFORMAT, "jpeg: strips add up to %d rows", total_h);
+    if (!rc) rc = vd_media_check_pixels("jpeg strips", w0, total_h, err);
+    for (int i = 0; i < in->n && !rc; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "strip %d is ", i);
+        rc = bytes_hold(what, w0, hs[i], c->src_len[i], err);
+    }
     vd_frame *f = NULL;
     if (!rc) {
         tjscalingfactor sf = pick_scale(w0, total_h, min_w, min_h);

@@ -123,14 +123,31 @@ static int open_input(vd_source *s, double *fps, vd_error *err)
         av_strerror(rc, e, sizeof e);
         return vd_fail(err, VD_EIO, "%s: cannot open video: %s (check the path or URL)", s->url, e);
     }
-    if ((rc = avformat_find_stream_info(s->fmt, NULL)) < 0) {
+    /* probing decodes frames: with max_pixels, a huge one fails instead of being allocated */
+    unsigned ns = s->fmt->nb_streams;
+    AVDictionary **po = av_calloc(ns ? ns : 1, sizeof *po);
+    char mp[32];
+    snprintf(mp, sizeof mp, "%lld", (long long)vd_media_max_pixels());
+    for (unsigned i = 0; po && i < ns; i++) av_dict_set(&po[i], "max_pixels", mp, 0);
+    rc = avformat_find_stream_info(s->fmt, po);
+    for (unsigned i = 0; po && i < ns; i++) av_dict_free(&po[i]);
+    av_free(po);
+    s->stream = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (s->stream >= 0 && vd_media_check_pixels(s->url, s->fmt->streams[s->stream]->codecpar->width,
+                                                s->fmt->streams[s->stream]->codecpar->height, err))
+        return VD_ETOOBIG;
+    if (rc < 0) {
         av_strerror(rc, e, sizeof e);
         return vd_fail(err, VD_EFORMAT, "%s: not a video FFmpeg can read: %s", s->url, e);
     }
-    s->stream = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (s->stream < 0)
         return vd_fail(err, VD_EFORMAT, "%s: has no video stream (give a video file)", s->url);
     AVStream *st = s->fmt->streams[s->stream];
+    if (st->codecpar->width <= 0 || st->codecpar->height <= 0) /* probing failed to decode */
+        return vd_fail(err, VD_EFORMAT,
+                       "%s: no picture size could be found in the video stream (a damaged "
+                       "stream, or pictures over this node's %.1f Mpx limit: --max-pixels)",
+                       s->url, (double)vd_media_max_pixels() / 1e6);
     const AVCodec *c = avcodec_find_decoder(st->codecpar->codec_id);
     if (!c)
         return vd_fail(err, VD_EUNSUPP, "%s: no decoder for codec %s in this FFmpeg", s->url,
@@ -139,7 +156,8 @@ static int open_input(vd_source *s, double *fps, vd_error *err)
     if (!s->dec) return vd_fail(err, VD_ENOMEM, "%s: out of memory", s->url);
     if ((rc = avcodec_parameters_to_context(s->dec, st->codecpar)) < 0)
         return vd_fail(err, VD_EBACKEND, "%s: bad codec parameters", s->url);
-    s->dec->thread_count = s->threads; /* FFmpeg defaults to 1 from C */
+    s->dec->thread_count = s->threads;          /* FFmpeg defaults to 1 from C */
+    s->dec->max_pixels = vd_media_max_pixels(); /* frames larger than the header said fail */
     if ((rc = avcodec_open2(s->dec, c, NULL)) < 0) {
         av_strerror(rc, e, sizeof e);
         return vd_fail(err, VD_EUNSUPP, "%s: cannot open the %s decoder: %s", s->url, c->name, e);

@@ -10,9 +10,20 @@
  * per-request buffer (capped at max_body: past it the rest is discarded and the reply is
  * 413); the last call runs the handler and queues its response.
  *
+ * A route with a sink (vd_http_sink, uploads) takes another path after routing: its body is
+ * handed to the sink as it arrives (through MHD's post processor for a multipart field),
+ * counted against the sink's max_size while it streams; see the sink section below.
+ *
  * The "status" of the server's own JSON errors is the vdag error code (VD_ENOTFOUND for
- * 404, VD_EUNSUPP for 405, VD_EAUTH for 401, VD_ETOOBIG for 413, the handler's code for
- * 500), so a vdag client can map it back.
+ * 404, VD_EUNSUPP for 405 and 415, VD_EAUTH for 401 and 403, VD_ETOOBIG for 413, the
+ * handler's code for 500), so a vdag client can map it back.
+ *
+ * In front of libmicrohttpd sits the guard (http_guard.c, which owns the listening socket:
+ * a connection is handed over only once its first request head is complete and checked) and
+ * the policy (http_policy.c). The order of the checks on a request, before any route is
+ * looked at: the target (control bytes), a CORS preflight, the Origin of a state-changing
+ * request, the token (or a signed URL), so that nothing about the routes is told to a
+ * client without the token.
  */
 #include <errno.h>
 #include <limits.h>
@@ -24,29 +35,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "net/http_internal.h"
+#include "vdag/base.h"
 #include "vdag/net.h"
 
-#define CONN_TIMEOUT_S   60
-#define CONN_LIMIT       256
 #define CONN_MEMORY      (128 * 1024)
 #define STREAM_BLOCK     (64 * 1024)
 #define DEFAULT_MAX_BODY ((size_t)16 << 20)
 #define DISCARD_MAX      ((unsigned long long)64 << 20) /* then drop a chunked upload */
 #define HEALTHZ          "/healthz"
+#define SIGN_PATH        "/auth/sign_url"
 
 struct vd_http_server {
     struct MHD_Daemon *d;
+    vd__http_guard *g; /* the listening socket and admission */
     const vd_http_route *routes;
     int n_routes;
     char *token;
+    char *cors; /* the one origin allowed cross-site ("*": any), NULL: none */
     size_t max_body;
     atomic_int stopping;
     struct sockaddr_storage addr;
 };
+
+typedef struct sink_state sink_state;
 
 /* One request's state between the calls of on_request (MHD's con_cls). */
 typedef struct req_state {
@@ -57,7 +74,12 @@ typedef struct req_state {
     unsigned long long discarded; /* bytes dropped after max_body was passed */
     unsigned long long declared;  /* Content-Length when it was over max_body, else 0 */
     int too_big;
-    int replied; /* a response was queued on the first call */
+    int replied;    /* a response was queued on the first call */
+    sink_state *sk; /* a route with a sink: the streamed upload */
+    int started;    /* the first call ran (the state is made earlier, by uri_log) */
+    int bad_status; /* the target as sent is refused (uri_log): this HTTP status, bad_why */
+    char bad_why[160];
+    vd_http_resp late; /* an error to send once the body is read and dropped (415) */
 } req_state;
 
 /* A streamed response's state (the MHD content reader's cls). */
@@ -197,6 +219,21 @@ static void free_resp(vd_http_resp *r)
     r->stream_free = NULL;
 }
 
+/* CORS headers: none unless the server allows an origin ("*": every response says so; one
+ * origin: the responses to a request from it). */
+static void add_cors(vd_http_server *s, struct MHD_Connection *c, struct MHD_Response *mr)
+{
+    if (!s->cors) return;
+    if (!strcmp(s->cors, "*")) {
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+        return;
+    }
+    const char *o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+    if (o && !strcmp(o, s->cors))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, s->cors);
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Origin");
+}
+
 /* Queue r (always consumed). */
 static enum MHD_Result send_resp(vd_http_server *s, struct MHD_Connection *c, vd_http_resp *r,
                                  const char *allow)
@@ -231,9 +268,10 @@ static enum MHD_Result send_resp(vd_http_server *s, struct MHD_Connection *c, vd
     }
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    add_cors(s, c, mr);
     if (allow) MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, allow);
     int status = r->status >= 100 && r->status <= 999 ? r->status : 500;
+    vd__guard_phase(c, VD__PHASE_ANSWER);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -303,25 +341,138 @@ static const vd_http_route *find_route(vd_http_server *s, const char *path, cons
     return best;
 }
 
-/* Constant-time (in the header's content) check of "Bearer <token>". */
-static int token_ok(const char *token, const char *hdr)
+/* ---- the request handler -------------------------------------------------------------- */
+
+static int is_safe(const char *method)
 {
-    if (!hdr || strncmp(hdr, "Bearer ", 7) != 0) return 0;
-    hdr += 7;
-    size_t a = strlen(hdr), b = strlen(token);
-    unsigned char diff = a != b;
-    for (size_t i = 0; i < a; i++) diff |= (unsigned char)hdr[i] ^ (unsigned char)token[i % b];
-    return diff == 0;
+    return method_is(method, "GET") || method_is(method, "HEAD") || method_is(method, "OPTIONS");
 }
 
-/* ---- the request handler -------------------------------------------------------------- */
+static enum MHD_Result send_empty(vd_http_server *s, struct MHD_Connection *c, int status,
+                                  const char *allow)
+{
+    vd_http_resp r = {.status = status, .content_type = "application/json"};
+    return send_resp(s, c, &r, allow);
+}
+
+/* A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method): answered alike
+ * for every path, without the token (browsers send none), so that it tells nothing about the
+ * routes; the request itself is then checked as any other. */
+static enum MHD_Result preflight(vd_http_server *s, struct MHD_Connection *c, const char *origin)
+{
+    if (!s->cors || (strcmp(s->cors, "*") && strcmp(s->cors, origin)))
+        return send_error(s, c, NULL, 403, VD_EAUTH,
+                          "origin '%s' may not call this server: start it with --cors %s to "
+                          "allow it",
+                          origin, origin);
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!mr) return MHD_NO;
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, s->cors);
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Origin");
+    MHD_add_response_header(mr, "Access-Control-Allow-Methods", "GET, POST, DELETE, HEAD");
+    MHD_add_response_header(mr, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, X-Vdag-Args");
+    MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
+    vd__guard_phase(c, VD__PHASE_ANSWER);
+    enum MHD_Result ret = MHD_queue_response(c, 204, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+/* The token in the Authorization header, or for GET/HEAD a signed URL (exp, sig). */
+static int authorized(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                      const char *method)
+{
+    if (vd__http_bearer_ok(s->token, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                 MHD_HTTP_HEADER_AUTHORIZATION)))
+        return 1;
+    if (!method_is(method, "GET") && !method_is(method, "HEAD")) return 0;
+    return vd__http_signed_ok(
+        s->token, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "exp"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sig"), (long)time(NULL));
+}
+
+/* GET /auth/sign_url?path=P[&ttl=S] (vd__http_sign_url_reply). */
+static enum MHD_Result sign_url(vd_http_server *s, struct MHD_Connection *c, const char *method)
+{
+    if (!method_is(method, "GET") && !method_is(method, "HEAD"))
+        return send_error(s, c, "GET", 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: GET",
+                          method, SIGN_PATH);
+    vd_http_resp r = {0};
+    vd__http_sign_url_reply(s->token, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path"),
+                            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ttl"),
+                            (long)time(NULL), &r);
+    return send_resp(s, c, &r, NULL);
+}
+
+static enum MHD_Result header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Who may make this request: the target, a preflight, the Origin, the token. Returns 1 when
+ * a reply was queued (*ret its result). */
+static int refuse(vd_http_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                  req_state *q, enum MHD_Result *ret)
+{
+    if (q->bad_status)
+        return *ret = send_error(s, c, NULL, q->bad_status,
+                                 q->bad_status == 414 ? VD_ETOOBIG : VD_EFORMAT, "%s", q->bad_why),
+               1;
+    size_t hb = 0; /* a later request on a kept-alive connection skipped the guard's check */
+    MHD_get_connection_values(c, MHD_HEADER_KIND, header_bytes, &hb);
+    if (hb > VD__HTTP_HEAD_MAX)
+        return *ret = send_error(s, c, NULL, 431, VD_ETOOBIG,
+                                 "the request headers are over 32 KiB: send fewer or shorter ones"),
+               1;
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+    if (origin && method_is(method, "OPTIONS") &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Method"))
+        return *ret = preflight(s, c, origin), 1;
+    if (!is_safe(method) &&
+        !vd__http_origin_ok(s->cors, origin,
+                            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+        return *ret = send_error(s, c, NULL, 403, VD_EAUTH,
+                                 "a %s from the web page of origin '%s' is refused: start the "
+                                 "server with --cors %s to allow that origin",
+                                 method, origin, origin),
+               1;
+    int healthz = (method_is(method, "GET") || method_is(method, "HEAD")) && !strcmp(url, HEALTHZ);
+    if (s->token && !healthz && !authorized(s, c, url, method))
+        return *ret = send_error(s, c, NULL, 401, VD_EAUTH,
+                                 "missing or wrong bearer token: %s %s needs the header "
+                                 "'Authorization: Bearer <token>' with this server's token (or, "
+                                 "for a GET, a URL signed by GET " SIGN_PATH "?path=…)",
+                                 method, url),
+               1;
+    return 0;
+}
+
+static enum MHD_Result sink_first(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                  const char *method, req_state *q);
+static enum MHD_Result sink_body(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *upload, size_t *upload_size,
+                                 req_state *q);
+static void sink_done(req_state *q);
 
 static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, const char *url,
                                   const char *method, req_state *q)
 {
+    enum MHD_Result ret;
+    if (refuse(s, c, url, method, q, &ret)) return q->replied = 1, ret;
     char allow[128];
     int known;
     q->route = find_route(s, url, method, &known, allow, sizeof allow);
+    if (!q->route && !strcmp(url, SIGN_PATH)) return q->replied = 1, sign_url(s, c, method);
+    if (!q->route && known && method_is(method, "OPTIONS")) {
+        size_t l = strlen(allow);
+        snprintf(allow + l, sizeof allow - l, "%sOPTIONS", l ? ", " : "");
+        return q->replied = 1, send_empty(s, c, 204, allow);
+    }
     if (!q->route && !known)
         return q->replied = 1, send_error(s, c, NULL, 404, VD_ENOTFOUND,
                                           "no route for %s %s: check the URL path", method, url);
@@ -329,21 +480,15 @@ static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, c
         return q->replied = 1,
                send_error(s, c, allow, 405, VD_EUNSUPP, "method %s not allowed on %s: allowed: %s",
                           method, url, allow);
-    if (s->token && !(method_is(method, "GET") && strcmp(url, HEALTHZ) == 0) &&
-        !token_ok(s->token,
-                  MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
-        return q->replied = 1,
-               send_error(s, c, NULL, 401, VD_EAUTH,
-                          "missing or wrong bearer token: %s %s needs the header "
-                          "'Authorization: Bearer <token>' with this server's token",
-                          method, url);
     size_t n = strlen(q->route->path);
     q->tail = q->route->path[n - 1] == '/' ? url + n : "";
+    if (q->route->fn == vd_http_sink_route) return sink_first(s, c, url, method, q);
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    unsigned long long v = cl ? strtoull(cl, NULL, 10) : 0;
     if (cl) {
-        char *end;
-        unsigned long long v = strtoull(cl, &end, 10);
         /* over the limit: read and drop the body, then reply 413, so the client (which may
          * already be sending it) gets the reply instead of a reset connection; only an
          * absurd size is refused before its body */
@@ -358,8 +503,16 @@ static enum MHD_Result first_call(vd_http_server *s, struct MHD_Connection *c, c
                               "request body of %llu bytes is over this server's limit of %zu "
                               "bytes: send less",
                               v, s->max_body);
-        if (v > 0 && (q->body = malloc((size_t)v + 1))) q->cap = (size_t)v + 1;
     }
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if ((v > 0 || te) && !vd__http_body_type_ok(ct)) { /* answered once the body is dropped */
+        vd_http_error(&q->late, 415, VD_EUNSUPP,
+                      "a body of Content-Type '%s' is not accepted on %s %s: send JSON as "
+                      "'Content-Type: application/json' (a frame as image/jpeg)",
+                      ct ? ct : "(none)", method, url);
+        return MHD_YES;
+    }
+    if (v > 0 && (q->body = malloc((size_t)v + 1))) q->cap = (size_t)v + 1;
     return MHD_YES;
 }
 
@@ -378,6 +531,10 @@ static int append_body(req_state *q, const char *data, size_t n)
     return 0;
 }
 
+static enum MHD_Result send_handler_resp(vd_http_server *s, struct MHD_Connection *c,
+                                         const char *url, const char *method, int rc,
+                                         vd_http_resp *rp);
+
 static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, const char *url,
                                    const char *method, req_state *q)
 {
@@ -392,6 +549,16 @@ static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, 
     if (q->body) q->body[q->len] = 0;
     vd_http_resp r = {.status = 200};
     int rc = q->route->fn(q->route->arg, &req, &r);
+    return send_handler_resp(s, c, url, method, rc, &r);
+}
+
+/* Send what a handler (or a sink's finish) returned, with the defaults of vd_http_server_start:
+ * an error code without an error body becomes a JSON error, no body {"status":0}. */
+static enum MHD_Result send_handler_resp(vd_http_server *s, struct MHD_Connection *c,
+                                         const char *url, const char *method, int rc,
+                                         vd_http_resp *rp)
+{
+    vd_http_resp r = *rp;
     int has_body = r.body || r.stream;
     if (rc < 0 && !(r.status >= 400 && has_body)) {
         int st = r.status >= 400 ? r.status : 500;
@@ -409,6 +576,72 @@ static enum MHD_Result run_handler(vd_http_server *s, struct MHD_Connection *c, 
     return send_resp(s, c, &r, NULL);
 }
 
+/* A reply in the middle of a body, which libmicrohttpd cannot queue: written to the socket
+ * here, on the connection's own thread (libmicrohttpd is reading, not writing), then the
+ * connection ends after a short lingering read so that the client reads it, not a reset. */
+static enum MHD_Result reply_mid_body(struct MHD_Connection *c, vd_http_resp *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    size_t len = 0;
+    char *raw = r->body ? vd__http_raw_reply(r->status, r->body, &len) : NULL;
+    free_resp(r);
+    if (!ci || !raw) {
+        free(raw);
+        return MHD_NO;
+    }
+    int fd = ci->connect_fd;
+    double t0 = vd_now_ms();
+    for (size_t off = 0; off < len && vd_now_ms() - t0 < 1000;) {
+        ssize_t w = send(fd, raw + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) off += (size_t)w;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (w <= 0 && (w == 0 || (errno != EAGAIN && errno != EINTR) || poll(&p, 1, 100) < 0))
+            break;
+    }
+    free(raw);
+    shutdown(fd, SHUT_WR);
+    char buf[16384];
+    for (size_t drained = 0; drained < DISCARD_MAX && vd_now_ms() - t0 < 2000;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+        if (n > 0) drained += (size_t)n;
+    }
+    return MHD_NO;
+}
+
+/* The rest of an over-long or refused body is dropped; past DISCARD_MAX (a chunked body
+ * that does not end) the reply goes out at once (mid_body) and the connection closes. */
+static enum MHD_Result refused_body_reply(vd_http_server *s, struct MHD_Connection *c, req_state *q,
+                                          int mid_body)
+{
+    q->replied = 1;
+    if (mid_body) {
+        vd_http_resp r = q->late;
+        q->late = (vd_http_resp){0};
+        if (!r.body)
+            vd_http_error(&r, 413, VD_ETOOBIG,
+                          "request body is over this server's limit of %zu bytes: send less",
+                          s->max_body);
+        return reply_mid_body(c, &r);
+    }
+    if (q->late.body) {
+        vd_http_resp r = q->late;
+        q->late = (vd_http_resp){0};
+        return send_resp(s, c, &r, NULL);
+    }
+    if (q->declared)
+        return send_error(s, c, NULL, 413, VD_ETOOBIG,
+                          "request body of %llu bytes is over this server's limit of %zu "
+                          "bytes: send less",
+                          q->declared, s->max_body);
+    return send_error(s, c, NULL, 413, VD_ETOOBIG,
+                      "request body is over this server's limit of %zu bytes: send less",
+                      s->max_body);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -416,32 +649,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     vd_http_server *s = cls;
     req_state *q = *con_cls;
-    if (!q) {
-        q = calloc(1, sizeof *q);
-        if (!q) return MHD_NO;
+    if (!q || !q->started) {
+        if (!q && !(q = calloc(1, sizeof *q))) return MHD_NO;
         *con_cls = q;
+        q->started = 1;
+        vd__guard_phase(c, VD__PHASE_RECEIVE);
         if (atomic_load(&s->stopping))
             return q->replied = 1,
                    send_error(s, c, NULL, 503, VD_ESTATE, "server is shutting down: retry later");
         return first_call(s, c, url, method, q);
     }
+    if (*upload_size)
+        vd__guard_progress(c, *upload_size);
+    else /* the body is complete: the handler (or a sink's finish) may take its time */
+        vd__guard_phase(c, VD__PHASE_ANSWER);
     if (q->replied) { /* MHD discards the body of an early reply; be safe anyway */
         *upload_size = 0;
         return MHD_YES;
     }
+    if (q->sk) return sink_body(s, c, url, method, upload, upload_size, q);
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (!q->too_big && q->len + n > s->max_body) {
+        if (!q->too_big && !q->late.body && q->len + n > s->max_body) {
             q->too_big = 1;
             free(q->body);
             q->body = NULL;
             q->cap = 0;
         }
-        if (q->too_big) {
+        if (q->too_big || q->late.body) {
             q->discarded += n;
-            /* a chunked upload that never ends: stop listening */
-            return q->discarded > DISCARD_MAX + s->max_body ? MHD_NO : MHD_YES;
+            /* a chunked upload that never ends: answer now */
+            return q->discarded > DISCARD_MAX + s->max_body ? refused_body_reply(s, c, q, 1)
+                                                            : MHD_YES;
         }
         if (append_body(q, upload, n)) {
             q->too_big = 1; /* reported as 413 below: cannot hold it */
@@ -451,49 +691,246 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         return MHD_YES;
     }
-    if (q->too_big) {
-        q->replied = 1;
-        if (q->declared)
-            return send_error(s, c, NULL, 413, VD_ETOOBIG,
-                              "request body of %llu bytes is over this server's limit of %zu "
-                              "bytes: send less",
-                              q->declared, s->max_body);
-        return send_error(s, c, NULL, 413, VD_ETOOBIG,
-                          "request body is over this server's limit of %zu bytes: send less",
-                          s->max_body);
-    }
+    if (q->too_big || q->late.body) return refused_body_reply(s, c, q, 0);
     q->replied = 1;
     return run_handler(s, c, url, method, q);
+}
+
+/* Each request's state is made here, from the target as the client sent it (libmicrohttpd
+ * decodes it before on_request sees it, so a %00 there would cut the path short). */
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)c;
+    req_state *q = calloc(1, sizeof *q);
+    if (q && uri)
+        q->bad_status = vd__http_check_target(uri, strlen(uri), q->bad_why, sizeof q->bad_why);
+    return q;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)c, (void)toe;
+    (void)cls, (void)toe;
+    vd__guard_phase(c, VD__PHASE_IDLE);
     req_state *q = *con_cls;
     if (!q) return;
+    sink_done(q);
+    free_resp(&q->late);
     free(q->body);
     free(q);
     *con_cls = NULL;
 }
 
+/* ---- streamed request bodies (routes with a sink) --------------------------------------- */
+
+/* An upload's state: the sink's context between begin and finish/abort, the multipart parser,
+ * and the reply kept for when the upload fails early (the rest of the body is then read and
+ * dropped, so that the client, still sending, gets the reply and not a reset). */
+struct sink_state {
+    const vd_http_sink *k;
+    void *ctx;
+    int open; /* begin succeeded; neither finish nor abort ran yet */
+    struct MHD_PostProcessor *pp;
+    int multipart;              /* the body is multipart/form-data, parsed by pp */
+    unsigned long long got;     /* body bytes received */
+    unsigned long long written; /* bytes handed to write() */
+    unsigned long long dropped; /* bytes read and dropped after a failure */
+    int field_seen, field_done;
+    char *name;         /* the field's file name */
+    int failed;         /* the rest of the body is dropped; reply is the answer */
+    vd_http_resp reply; /* the error reply of a failed upload */
+};
+
+int vd_http_sink_route(void *sink, const vd_http_req *req, vd_http_resp *resp)
+{
+    (void)sink, (void)req;
+    vd_http_error(resp, 500, VD_ESTATE, "a streamed-upload route was called as a plain handler");
+    return VD_ESTATE;
+}
+
+/* End the upload with an error reply (the first failure wins); the sink is aborted. */
+static void sink_fail(sink_state *k, vd_http_resp *r)
+{
+    if (k->failed) {
+        free_resp(r);
+        return;
+    }
+    k->failed = 1;
+    k->reply = *r;
+    if (!k->reply.body) {
+        vd_http_resp e = {0};
+        vd_http_error(&e, k->reply.status >= 400 ? k->reply.status : 500, VD_EIO,
+                      "upload failed after %llu bytes", k->got);
+        k->reply = e;
+    }
+    if (k->open) k->k->abort(k->ctx);
+    k->open = 0;
+}
+
+static void sink_fail_msg(sink_state *k, int http_status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void sink_fail_msg(sink_state *k, int http_status, int code, const char *fmt, ...)
+{
+    vd_http_resp r = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    verror(&r, http_status, code, fmt, ap);
+    va_end(ap);
+    sink_fail(k, &r);
+}
+
+static void sink_write(sink_state *k, const char *data, size_t n)
+{
+    if (k->failed || !n) return;
+    vd_http_resp r = {0};
+    if (k->k->write(k->ctx, data, n, &r) < 0) {
+        sink_fail(k, &r);
+        return;
+    }
+    free_resp(&r);
+    k->written += n;
+}
+
+/* MHD's post processor: the sink's field goes to write(), every other part is skipped. */
+static enum MHD_Result sink_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *filename, const char *content_type,
+                                 const char *transfer_encoding, const char *data, uint64_t off,
+                                 size_t size)
+{
+    (void)kind, (void)content_type, (void)transfer_encoding;
+    sink_state *k = cls;
+    if (!key || strcmp(key, k->k->field) != 0) {
+        if (k->field_seen) k->field_done = 1;
+        return MHD_YES;
+    }
+    if (k->field_seen && off == 0 && k->written) k->field_done = 1; /* a second part: ignored */
+    if (k->field_done) return MHD_YES;
+    if (!k->field_seen) {
+        k->field_seen = 1;
+        k->name = strdup(filename ? filename : "");
+    }
+    sink_write(k, data, size);
+    return k->failed ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result sink_first(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                  const char *method, req_state *q)
+{
+    sink_state *k = calloc(1, sizeof *k);
+    if (!k) return MHD_NO;
+    q->sk = k;
+    k->k = q->route->arg;
+    unsigned long long max = k->k->max_size;
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long v = cl ? strtoull(cl, NULL, 10) : 0;
+    if (v > max) {
+        if (v > DISCARD_MAX + max) /* absurd: answer before the body */
+            return q->replied = 1, send_error(s, c, NULL, 413, VD_ETOOBIG,
+                                              "upload of %llu bytes is over this server's limit "
+                                              "of %llu bytes: send a smaller file",
+                                              v, max);
+        sink_fail_msg(k, 413, VD_ETOOBIG,
+                      "upload of %llu bytes is over this server's limit of %llu bytes: send a "
+                      "smaller file",
+                      v, max);
+        return MHD_YES;
+    }
+    vd_http_req req = {.method = method,
+                       .path = url,
+                       .tail = q->tail,
+                       .body = (const unsigned char *)"",
+                       .conn_ = c};
+    vd_http_resp r = {0};
+    if (k->k->begin(k->k->arg, &req, &k->ctx, &r) < 0) {
+        if (!r.body) r.status = r.status >= 400 ? r.status : 400;
+        sink_fail(k, &r);
+        return MHD_YES;
+    }
+    free_resp(&r);
+    k->open = 1;
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    k->multipart = k->k->field && ct && !strncasecmp(ct, "multipart/form-data", 19);
+    if (k->multipart && !(k->pp = MHD_create_post_processor(c, 64 * 1024, sink_iter, k)))
+        sink_fail_msg(k, 400, VD_EFORMAT,
+                      "malformed multipart/form-data request: no boundary in the Content-Type "
+                      "header");
+    return MHD_YES;
+}
+
+static enum MHD_Result sink_body(vd_http_server *s, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *upload, size_t *upload_size,
+                                 req_state *q)
+{
+    sink_state *k = q->sk;
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        k->got += n;
+        if (k->failed) { /* a chunked upload that never ends: stop listening */
+            k->dropped += n;
+            return k->dropped > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        if (k->got > k->k->max_size)
+            sink_fail_msg(k, 413, VD_ETOOBIG,
+                          "upload is over this server's limit of %llu bytes: send a smaller file",
+                          k->k->max_size);
+        else if (k->pp && MHD_post_process(k->pp, upload, n) != MHD_YES)
+            sink_fail_msg(k, 400, VD_EFORMAT,
+                          "malformed multipart/form-data body (at byte %llu): send it as curl "
+                          "-F file=@PATH does",
+                          k->got);
+        else if (!k->pp)
+            sink_write(k, upload, n);
+        return MHD_YES;
+    }
+    q->replied = 1;
+    if (k->pp) {
+        MHD_destroy_post_processor(k->pp); /* may deliver the last bytes */
+        k->pp = NULL;
+    }
+    if (k->failed) {
+        vd_http_resp r = k->reply;
+        k->reply = (vd_http_resp){0};
+        return send_resp(s, c, &r, NULL);
+    }
+    /* a raw body counts as the field; a multipart body without it does not */
+    int multipart = k->multipart;
+    vd_http_req req = {.method = method,
+                       .path = url,
+                       .tail = q->tail,
+                       .body = (const unsigned char *)"",
+                       .body_len = (size_t)k->written,
+                       .conn_ = c,
+                       .upload_name = multipart ? (k->name ? k->name : "") : NULL,
+                       .upload_field = multipart ? k->field_seen : 1};
+    vd_http_resp r = {.status = 200};
+    k->open = 0;
+    int rc = k->k->finish(k->ctx, &req, &r);
+    return send_handler_resp(s, c, url, method, rc, &r);
+}
+
+/* The request is over (any way): a sink still open is aborted. */
+static void sink_done(req_state *q)
+{
+    sink_state *k = q->sk;
+    if (!k) return;
+    if (k->pp) MHD_destroy_post_processor(k->pp);
+    if (k->open) k->k->abort(k->ctx);
+    free_resp(&k->reply);
+    free(k->name);
+    free(k);
+    q->sk = NULL;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
-/* Why binding failed: try it ourselves for an errno. */
-static const char *bind_problem(const struct sockaddr *sa, socklen_t len)
+static void server_free(vd_http_server *s)
 {
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return "cannot create a socket";
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    const char *why = NULL;
-    if (bind(fd, sa, len) != 0)
-        why = errno == EADDRINUSE      ? "the port is in use (is another server running?)"
-              : errno == EACCES        ? "permission denied (ports below 1024 need privileges)"
-              : errno == EADDRNOTAVAIL ? "the address is not one of this machine's"
-                                       : strerror(errno);
-    close(fd);
-    return why ? why : "libmicrohttpd failed to start";
+    vd__guard_free(s->g);
+    free(s->token);
+    free(s->cors);
+    free(s);
 }
 
 int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err)
@@ -504,8 +941,13 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
     if (o->port < 0 || o->port > 65535)
         return vd_fail(err, VD_EINVAL, "http server: port %d out of range (0-65535)", o->port);
     for (int i = 0; i < o->n_routes; i++)
-        if (!o->routes[i].path || !o->routes[i].path[0] || !o->routes[i].fn)
+        if (!o->routes[i].path || !o->routes[i].path[0] || !o->routes[i].fn ||
+            (o->routes[i].fn == vd_http_sink_route && !o->routes[i].arg))
             return vd_fail(err, VD_EINVAL, "http server: route %d has no path or handler", i);
+    if (o->cors && o->cors[0] && (strpbrk(o->cors, " \t\r\n,") || strlen(o->cors) > 255))
+        return vd_fail(err, VD_EINVAL,
+                       "http server: --cors '%s': expected one origin (scheme://host[:port]) or *",
+                       o->cors);
     const char *host = o->host && o->host[0] ? o->host : "127.0.0.1";
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -520,9 +962,10 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
                        gai_strerror(g));
 
     vd_http_server *s = calloc(1, sizeof *s);
-    if (!s || (o->token && o->token[0] && !(s->token = strdup(o->token)))) {
+    if (!s || (o->token && o->token[0] && !(s->token = strdup(o->token))) ||
+        (o->cors && o->cors[0] && !(s->cors = strdup(o->cors)))) {
         freeaddrinfo(ai);
-        free(s);
+        if (s) server_free(s);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
     s->routes = o->routes;
@@ -531,22 +974,32 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
     atomic_init(&s->stopping, 0);
     socklen_t alen = ai->ai_addrlen <= sizeof s->addr ? ai->ai_addrlen : sizeof s->addr;
     memcpy(&s->addr, ai->ai_addr, alen);
-    int v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
 
+    vd__guard_limits lim;
+    vd__guard_default_limits(&lim);
+    int rc = vd__guard_new((struct sockaddr *)&s->addr, alen, &lim, &s->g, err);
+    if (rc) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        server_free(s);
+        return vd_fail(err, rc, "http server: cannot listen on %s:%d: %s", host, o->port, why);
+    }
+    /* the guard accepts; libmicrohttpd gets connections whose first head is in and checked */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ITC | (v6 ? MHD_USE_IPv6 : 0);
-    s->d = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&s->addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
-    if (!s->d) {
-        const char *why = bind_problem((struct sockaddr *)&s->addr, alen);
-        free(s->token);
-        free(s);
-        return vd_fail(err, VD_EIO, "http server: cannot listen on %s:%d: %s", host, o->port, why);
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)VD__HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)lim.active_max, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)lim.active_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)CONN_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, vd__guard_notify,
+                            s->g, MHD_OPTION_URI_LOG_CALLBACK, uri_log, s,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!s->d || vd__guard_run(s->g, s->d, err)) {
+        if (s->d) vd__guard_stop(s->g), MHD_stop_daemon(s->d);
+        server_free(s);
+        return vd_fail(err, VD_EIO, "http server: libmicrohttpd failed to start on %s:%d", host,
+                       o->port);
     }
     *out = s;
     return 0;
@@ -554,16 +1007,14 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
 
 int vd_http_server_port(const vd_http_server *s)
 {
-    if (!s || !s->d) return -1;
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    return i ? (int)i->port : -1;
+    return s ? vd__guard_port(s->g) : -1;
 }
 
 void vd_http_server_stop(vd_http_server *s)
 {
     if (!s) return;
     atomic_store(&s->stopping, 1);
+    vd__guard_stop(s->g); /* no new connections */
     if (s->d) MHD_stop_daemon(s->d);
-    free(s->token);
-    free(s);
+    server_free(s);
 }

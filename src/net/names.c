@@ -2,9 +2,11 @@
  * Names on the transports: subjects, node and service names. Both transports check them
  * here, so the same bad name gets the same code whatever carries it.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "net_internal.h"
+#include "vdag/net.h"
 
 int vd__subject_valid(const char *s, int wildcards)
 {
@@ -49,4 +51,23 @@ int vd__check_names(const char *what, const char *node, int node_required, const
                        "without '*', '>' or spaces",
                        what, service ? service : "");
     return 0;
+}
+
+int vd__subject_match(const char *pat, const char *subj)
+{
+    for (;;) {
+        const char *pe = strchr(pat, '.'), *se = strchr(subj, '.');
+        size_t pn = pe ? (size_t)(pe - pat) : strlen(pat);
+        size_t sn = se ? (size_t)(se - subj) : strlen(subj);
+        if (pn == 1 && *pat == '>') return 1; /* '>' needs at least one token: we have one */
+        if (!(pn == 1 && *pat == '*') && (pn != sn || memcmp(pat, subj, pn))) return 0;
+        if (!pe || !se) return !pe && !se;
+        pat = pe + 1, subj = se + 1;
+    }
+}
+
+void vd_kv_keys_free(char **keys, int n)
+{
+    for (int i = 0; keys && i < n; i++) free(keys[i]);
+    free(keys);
 }

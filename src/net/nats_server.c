@@ -1,8 +1,10 @@
 /*
  * A private nats-server: a temp directory (${TMPDIR:-/tmp}/vdag-nats-XXXXXX) holding its
- * config (listen address, raised max_payload, JetStream store), its log and its store; the
- * server is a child process, started with fork/exec and stopped with a signal and waitpid.
- * Used by tests, `vdag bench remote` and `vdag nats-server`.
+ * config (listen address, raised max_payload, JetStream store; with identities, an
+ * authorization block giving each the permissions of its role; with a certificate, TLS),
+ * its log and its store; the server is a child process, started with fork/exec and stopped
+ * with a signal and waitpid. Used by tests, `vdag bench remote` and `vdag nats-server`. The
+ * credentials directory of a secured bus: nats_secure.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,10 +17,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "net_internal.h"
 #include "vdag/base.h"
 #include "vdag/net.h"
 
@@ -29,7 +33,7 @@ struct vd_nats_server {
     char bin[512];
     char dir[256], conf[300], log[300];
     char host[64], url[96];
-    int port, auto_port, log_inherit;
+    int port, auto_port, log_inherit, tls, keep;
     pid_t pid;
 };
 
@@ -137,23 +141,152 @@ static int launch(vd_nats_server *s, int *early, vd_error *err)
                    s->host, s->port, START_WAIT_MS / 1000, s->log_inherit ? "its output" : s->log);
 }
 
+/* A config string: quoted, with '"' and '\' escaped. */
+static void put_str(FILE *f, const char *v)
+{
+    fputc('"', f);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\') fputc('\\', f);
+        fputc(*v, f);
+    }
+    fputc('"', f);
+}
+
+static void put_list(FILE *f, const char *const *items, int n, const char *name)
+{
+    fprintf(f, "[");
+    for (int i = 0; i < n; i++) {
+        char buf[300];
+        snprintf(buf, sizeof buf, items[i], name);
+        fprintf(f, "%s", i ? ", " : "");
+        put_str(f, buf);
+    }
+    fprintf(f, "]");
+}
+
+/* The permissions of a role (docs/security.md); %s is the identity's node name. */
+static const char *const edge_pub[] = {
+    "vdag.hb.%s", "vdag.result.%s", "vdag.frame.%s", "vdag.node.*.svc.svc.>", "vdag.svc.svc.>",
+};
+static const char *const edge_sub[] = {"vdag.node.%s.svc.>", "vdag.svc.>", "_INBOX.%s.>"};
+static const char *const cloud_pub[] = {
+    "vdag.node.*.svc.>",
+    "vdag.svc.>",
+    "$JS.API.INFO",
+    "$JS.API.STREAM.NAMES",
+    "$JS.API.STREAM.*." VD_JS_RESULTS,
+    "$JS.API.STREAM.*.KV_" VD_KV_STATE,
+    "$JS.API.STREAM.*.KV_" VD_KV_LEASE,
+    "$JS.API.STREAM.MSG.GET.KV_" VD_KV_STATE,
+    "$JS.API.STREAM.MSG.GET.KV_" VD_KV_LEASE,
+    "$JS.API.DIRECT.GET.KV_" VD_KV_STATE ".>",
+    "$JS.API.DIRECT.GET.KV_" VD_KV_LEASE ".>",
+    "$JS.API.CONSUMER.*." VD_JS_RESULTS,
+    "$JS.API.CONSUMER.*." VD_JS_RESULTS ".>",
+    "$JS.API.CONSUMER.*.KV_" VD_KV_STATE,
+    "$JS.API.CONSUMER.*.KV_" VD_KV_STATE ".>",
+    "$JS.API.CONSUMER.*.KV_" VD_KV_LEASE,
+    "$JS.API.CONSUMER.*.KV_" VD_KV_LEASE ".>",
+    "$JS.API.CONSUMER.DURABLE.CREATE." VD_JS_RESULTS ".>",
+    "$JS.API.CONSUMER.MSG.NEXT." VD_JS_RESULTS ".>",
+    "$JS.ACK." VD_JS_RESULTS ".>",
+    "$JS.FC.>",
+    "$KV." VD_KV_STATE ".>",
+    "$KV." VD_KV_LEASE ".>",
+};
+static const char *const cloud_sub[] = {"vdag.hb.>", "vdag.frame.>", "vdag.node.%s.svc.>",
+                                        "vdag.svc.>", "_INBOX.%s.>"};
+
+#define N_OF(a) ((int)(sizeof a / sizeof *a))
+
+static int write_ident(FILE *f, const vd_nats_ident *id, vd_error *err)
+{
+    int cloud = id->role && !strcmp(id->role, "cloud");
+    if (!id->name || !*id->name || strpbrk(id->name, ".*> \t") ||
+        (!cloud && (!id->role || strcmp(id->role, "edge"))))
+        return vd_fail(err, VD_EINVAL,
+                       "nats-server: identity '%s' (role '%s'): a node name (one subject token) "
+                       "and the role cloud or edge",
+                       id->name ? id->name : "", id->role ? id->role : "");
+    if (!!id->password == !!id->nkey)
+        return vd_fail(err, VD_EINVAL,
+                       "nats-server: identity '%s': either a password or a public NKey", id->name);
+    fprintf(f, "    { # %s %s\n      ", id->role, id->name);
+    if (id->nkey) {
+        fprintf(f, "nkey: ");
+        put_str(f, id->nkey);
+    } else {
+        fprintf(f, "user: ");
+        put_str(f, id->name);
+        fprintf(f, ", password: ");
+        put_str(f, id->password);
+    }
+    fprintf(f, "\n      permissions: {\n        publish: { allow: ");
+    put_list(f, cloud ? cloud_pub : edge_pub, cloud ? N_OF(cloud_pub) : N_OF(edge_pub), id->name);
+    fprintf(f, " }\n        subscribe: { allow: ");
+    put_list(f, cloud ? cloud_sub : edge_sub, cloud ? N_OF(cloud_sub) : N_OF(edge_sub), id->name);
+    fprintf(f, " }\n        allow_responses: true\n      }\n    }\n");
+    return 0;
+}
+
 static int write_conf(vd_nats_server *s, const vd_nats_server_opts *o, vd_error *err)
 {
     FILE *f = fopen(s->conf, "w");
     if (!f) return vd_fail(err, VD_EIO, "%s: %s", s->conf, strerror(errno));
+    fchmod(fileno(f), 0600); /* it may hold passwords */
     fprintf(f, "listen: \"%s:%d\"\nmax_payload: %s\n", s->host, s->port,
             o->max_payload && *o->max_payload ? o->max_payload : "8MB");
     if (!o->no_jetstream) fprintf(f, "jetstream {\n  store_dir: \"%s/js\"\n}\n", s->dir);
+    int rc = 0;
+    if (o->tls_cert) {
+        fprintf(f, "tls {\n  cert_file: ");
+        put_str(f, o->tls_cert);
+        fprintf(f, "\n  key_file: ");
+        put_str(f, o->tls_key ? o->tls_key : "");
+        if (o->tls_ca) {
+            fprintf(f, "\n  ca_file: ");
+            put_str(f, o->tls_ca);
+        }
+        fprintf(f, "\n  verify: %s\n  timeout: 3\n}\n", o->tls_verify ? "true" : "false");
+    }
+    if (o->n_idents > 0) {
+        fprintf(f, "authorization {\n  timeout: 3\n  users = [\n");
+        for (int i = 0; i < o->n_idents && !rc; i++) rc = write_ident(f, &o->idents[i], err);
+        fprintf(f, "  ]\n}\n");
+    }
     int bad = ferror(f);
-    if (fclose(f) || bad) return vd_fail(err, VD_EIO, "%s: cannot write", s->conf);
-    return 0;
+    if (fclose(f) || bad) return rc ? rc : vd_fail(err, VD_EIO, "%s: cannot write", s->conf);
+    return rc;
 }
+
+static int start_server(const vd_nats_server_opts *o, vd_nats_server **out, vd_error *err);
 
 int vd_nats_server_start(const vd_nats_server_opts *o, vd_nats_server **out, vd_error *err)
 {
     *out = NULL;
     vd_nats_server_opts def = {0};
     if (!o) o = &def;
+    vd__secure *sec = NULL;
+    vd_nats_server_opts so;
+    if (o->secure_dir) { /* identities and certificates from the directory */
+        if (!(sec = calloc(1, sizeof *sec))) return vd_fail(err, VD_ENOMEM, "out of memory");
+        int rc = vd__nats_secure_load(o->secure_dir, sec, err);
+        if (rc) {
+            free(sec);
+            return rc;
+        }
+        so = *o;
+        so.idents = sec->ids, so.n_idents = sec->n;
+        so.tls_cert = sec->cert, so.tls_key = sec->key, so.tls_ca = sec->ca, so.tls_verify = 1;
+        o = &so;
+    }
+    int rc = start_server(o, out, err);
+    free(sec);
+    return rc;
+}
+
+static int start_server(const vd_nats_server_opts *o, vd_nats_server **out, vd_error *err)
+{
     if (o->port < 0 || o->port > 65535)
         return vd_fail(err, VD_EINVAL,
                        "nats-server: port %d: expected 0 (any free port) or 1..65535", o->port);
@@ -168,7 +301,16 @@ int vd_nats_server_start(const vd_nats_server_opts *o, vd_nats_server **out, vd_
     snprintf(s->host, sizeof s->host, "%s", o->host && *o->host ? o->host : "127.0.0.1");
     const char *tmp = getenv("TMPDIR");
     snprintf(s->dir, sizeof s->dir, "%s/vdag-nats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(s->dir)) {
+    if (o->store_dir) { /* kept: a store that outlives this server */
+        s->keep = 1;
+        if (strlen(o->store_dir) >= sizeof s->dir - 16 ||
+            (mkdir(o->store_dir, 0700) && errno != EEXIST)) {
+            free(s);
+            return vd_fail(err, VD_EIO, "nats-server: store directory %s: %s", o->store_dir,
+                           errno == EEXIST ? "too long" : strerror(errno));
+        }
+        snprintf(s->dir, sizeof s->dir, "%s", o->store_dir);
+    } else if (!mkdtemp(s->dir)) {
         int e = errno;
         char d[256];
         snprintf(d, sizeof d, "%s", s->dir);
@@ -197,7 +339,8 @@ int vd_nats_server_start(const vd_nats_server_opts *o, vd_nats_server **out, vd_
         return rc;
     }
     int any = !strcmp(s->host, "0.0.0.0");
-    snprintf(s->url, sizeof s->url, "nats://%s:%d", any ? "127.0.0.1" : s->host, s->port);
+    snprintf(s->url, sizeof s->url, "%s://%s:%d", o->tls_cert ? "tls" : "nats",
+             any ? "127.0.0.1" : s->host, s->port);
     *out = s;
     return 0;
 }
@@ -210,6 +353,11 @@ const char *vd_nats_server_url(const vd_nats_server *s)
 int vd_nats_server_port(const vd_nats_server *s)
 {
     return s->port;
+}
+
+const char *vd_nats_server_conf(const vd_nats_server *s)
+{
+    return s->conf;
 }
 
 const char *vd_nats_server_log(const vd_nats_server *s)
@@ -258,6 +406,6 @@ void vd_nats_server_stop(vd_nats_server *s)
         }
         s->pid = 0;
     }
-    remove_dir(s->dir);
+    if (!s->keep) remove_dir(s->dir);
     free(s);
 }

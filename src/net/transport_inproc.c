@@ -3,7 +3,7 @@
  * handler on the caller's thread (round-robin over the nodes serving a service when no
  * node is named); publishes are queued and delivered in order by one dispatcher thread.
  * Registrations live until close, so callbacks can be looked up under the lock and run
- * outside it.
+ * outside it. Streams and buckets: store_inproc.c.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -47,21 +47,8 @@ typedef struct inproc {
     ip_item *head, *tail; /* publish queue */
     int stop;
     pthread_t thread;
+    vd__memstore *store; /* streams and buckets (its own lock) */
 } inproc;
-
-/* Does a concrete subject match a pattern with '*' and '>' wildcards? */
-static int subject_match(const char *pat, const char *subj)
-{
-    for (;;) {
-        const char *pe = strchr(pat, '.'), *se = strchr(subj, '.');
-        size_t pn = pe ? (size_t)(pe - pat) : strlen(pat);
-        size_t sn = se ? (size_t)(se - subj) : strlen(subj);
-        if (pn == 1 && *pat == '>') return 1; /* '>' needs at least one token: we have one */
-        if (!(pn == 1 && *pat == '*') && (pn != sn || memcmp(pat, subj, pn))) return 0;
-        if (!pe || !se) return !pe && !se;
-        pat = pe + 1, subj = se + 1;
-    }
-}
 
 static int grow(void **arr, int *cap, int n, size_t elem)
 {
@@ -241,7 +228,7 @@ static void *ip_dispatch(void *a)
         if (!p->head) p->tail = NULL;
         int n = 0;
         for (int i = 0; i < p->n_subs; i++) {
-            if (!subject_match(p->subs[i].subject, it->subject)) continue;
+            if (!vd__subject_match(p->subs[i].subject, it->subject)) continue;
             if (n == cap) {
                 int nc = cap ? cap * 2 : 8;
                 ip_target *nt = realloc(targets, (size_t)nc * sizeof *nt);
@@ -274,10 +261,93 @@ static void ip_close(vd_transport *t)
     for (int i = 0; i < p->n_rr; i++) free(p->rr[i].service);
     for (int i = 0; i < p->n_subs; i++) free(p->subs[i].subject);
     free(p->servers), free(p->rr), free(p->subs);
+    vd__memstore_free(p->store);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
     free(t);
+}
+
+/* ---- durability: in memory (store_inproc.c) ------------------------------------------ */
+
+static int ip_stream_create(vd_transport *t, const vd_stream_cfg *cfg, vd_error *err)
+{
+    return vd__ms_stream_create(((inproc *)t->priv)->store, cfg, err);
+}
+
+/* Stored, and delivered to the subscribers of the subject as any publish. */
+static int ip_stream_publish(vd_transport *t, vd_spub *m, int n, int timeout_ms, vd_error *err)
+{
+    (void)timeout_ms;
+    int rc = vd__ms_stream_publish(((inproc *)t->priv)->store, m, n, err);
+    for (int i = 0; i < n; i++)
+        if (m[i].rc == 0) ip_publish(t, m[i].subject, &m[i].msg, NULL);
+    return rc;
+}
+
+static int ip_stream_fetch(vd_transport *t, const char *stream, const char *durable, int max,
+                           int timeout_ms, vd_smsg *out, int *n, vd_error *err)
+{
+    return vd__ms_stream_fetch(((inproc *)t->priv)->store, stream, durable, max, timeout_ms, out, n,
+                               err);
+}
+
+static int ip_stream_ack(vd_transport *t, vd_smsg *m, vd_error *err)
+{
+    (void)err;
+    return vd__ms_stream_ack(((inproc *)t->priv)->store, m, 0, 0);
+}
+
+static int ip_stream_nak(vd_transport *t, vd_smsg *m, int delay_ms, vd_error *err)
+{
+    (void)err;
+    return vd__ms_stream_ack(((inproc *)t->priv)->store, m, 1, delay_ms);
+}
+
+static void ip_stream_release(vd_transport *t, vd_smsg *m)
+{
+    (void)t;
+    vd__ms_stream_release(m);
+}
+
+static int ip_kv_bucket(vd_transport *t, const char *bucket, double ttl_s, vd_error *err)
+{
+    return vd__ms_kv_bucket(((inproc *)t->priv)->store, bucket, ttl_s, err);
+}
+
+static int ip_kv_get(vd_transport *t, const char *bucket, const char *key, vd_buf *val,
+                     uint64_t *rev, vd_error *err)
+{
+    return vd__ms_kv_get(((inproc *)t->priv)->store, bucket, key, val, rev, err);
+}
+
+static int ip_kv_put(vd_transport *t, const char *bucket, const char *key, const vd_buf *val,
+                     uint64_t *rev, vd_error *err)
+{
+    return vd__ms_kv_write(((inproc *)t->priv)->store, 0, bucket, key, val, 0, rev, err);
+}
+
+static int ip_kv_create(vd_transport *t, const char *bucket, const char *key, const vd_buf *val,
+                        uint64_t *rev, vd_error *err)
+{
+    return vd__ms_kv_write(((inproc *)t->priv)->store, 1, bucket, key, val, 0, rev, err);
+}
+
+static int ip_kv_update(vd_transport *t, const char *bucket, const char *key, const vd_buf *val,
+                        uint64_t last, uint64_t *rev, vd_error *err)
+{
+    return vd__ms_kv_write(((inproc *)t->priv)->store, 2, bucket, key, val, last, rev, err);
+}
+
+static int ip_kv_delete(vd_transport *t, const char *bucket, const char *key, vd_error *err)
+{
+    return vd__ms_kv_write(((inproc *)t->priv)->store, 3, bucket, key, NULL, 0, NULL, err);
+}
+
+static int ip_kv_keys(vd_transport *t, const char *bucket, const char *prefix, char ***keys, int *n,
+                      vd_error *err)
+{
+    return vd__ms_kv_keys(((inproc *)t->priv)->store, bucket, prefix, keys, n, err);
 }
 
 static const vd_transport_ops inproc_ops = {
@@ -288,6 +358,19 @@ static const vd_transport_ops inproc_ops = {
     .subscribe = ip_subscribe,
     .connected = ip_connected,
     .close = ip_close,
+    .stream_create = ip_stream_create,
+    .stream_publish = ip_stream_publish,
+    .stream_fetch = ip_stream_fetch,
+    .stream_ack = ip_stream_ack,
+    .stream_nak = ip_stream_nak,
+    .stream_release = ip_stream_release,
+    .kv_bucket = ip_kv_bucket,
+    .kv_get = ip_kv_get,
+    .kv_put = ip_kv_put,
+    .kv_create = ip_kv_create,
+    .kv_update = ip_kv_update,
+    .kv_delete = ip_kv_delete,
+    .kv_keys = ip_kv_keys,
 };
 
 int vd_transport_inproc_new(vd_transport **out, vd_error *err)
@@ -301,7 +384,8 @@ int vd_transport_inproc_new(vd_transport **out, vd_error *err)
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    if (pthread_create(&p->thread, NULL, ip_dispatch, p)) {
+    if (!(p->store = vd__memstore_new()) || pthread_create(&p->thread, NULL, ip_dispatch, p)) {
+        vd__memstore_free(p->store);
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->mu);
         free(t), free(p);

@@ -6,8 +6,15 @@
  * the caller gets as VD_EREMOTE with err->remote = code. Every asynchronous subscription
  * has its own delivery thread (nats.c's default; the global delivery pool is switched off
  * explicitly), so a slow handler only holds up its own subscription, and a handler may make
- * nested calls: their replies arrive on the connection's request-reply subscription,
- * another thread.
+ * nested calls: each call waits on a reply subscription of its own
+ * ("_INBOX.<name>.<unique>", the subject the server's permissions grant this identity).
+ *
+ * The server's refusals come asynchronously (nats.c's error handler, nats_auth.c): a
+ * refused publish or subscription is recorded by subject and logged once; a call whose
+ * subject is refused ends at once with VD_EAUTH (its reply subscription is closed by the
+ * handler), and serve and subscribe check for a refusal after the server has processed the
+ * subscription (a flush).
+ * Credentials and TLS: nats_auth.c; JetStream streams and buckets: nats_js.c.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,10 +24,12 @@
 
 #include <nats/nats.h>
 
+#include "nats_internal.h"
 #include "net_internal.h"
+#include "vdag/base.h"
 #include "vdag/net.h"
 
-typedef struct nt_cb {
+struct nt_cb {
     struct nt_cb *next;
     struct nt *owner;
     natsSubscription *sub;
@@ -30,21 +39,11 @@ typedef struct nt_cb {
     /* subscribe */
     vd_msg_fn msg;
     void *arg;
-} nt_cb;
-
-typedef struct nt {
-    natsConnection *nc;
-    natsOptions *opts;
-    char *url, *name;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    nt_cb *cbs; /* one per natsSubscription */
-    int live;   /* subscriptions whose completion callback has not run yet */
-} nt;
+};
 
 enum { NT_REPLY_OK = 0, NT_REPLY_ERR = 1 };
 
-static int code_of(natsStatus s)
+int vd__nt_code(natsStatus s)
 {
     switch (s) {
     case NATS_TIMEOUT:
@@ -68,13 +67,17 @@ static int code_of(natsStatus s)
         return VD_EINVAL;
     case NATS_INSUFFICIENT_BUFFER:
         return VD_EBUSY;
+    case NATS_NOT_PERMITTED:
+    case NATS_CONNECTION_AUTH_FAILED:
+    case NATS_SSL_ERROR:
+        return VD_EAUTH;
     default:
         return VD_EBACKEND;
     }
 }
 
 /* The last nats.c error text for this thread, or the status text. */
-static const char *nats_text(natsStatus s)
+const char *vd__nt_text(natsStatus s)
 {
     natsStatus ls;
     const char *t = nats_GetLastError(&ls);
@@ -112,7 +115,7 @@ static void publish_reply(natsConnection *nc, const char *reply, int status, con
     natsStatus s = natsConnection_Publish(nc, reply, f, (int)(len + 1));
     if (s != NATS_OK)
         fprintf(stderr, "vdag: node '%s' service '%s': cannot send the reply: %s\n", c->node,
-                c->service, nats_text(s));
+                c->service, vd__nt_text(s));
     free(f);
 }
 
@@ -183,6 +186,31 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     natsMsg_Destroy(m);
 }
 
+/* ---- the server's refusals (recorded by nats_auth.c) ---------------------------------- */
+
+/* VD_EAUTH for a subject the server refused to subscribe to (after a flush: the server has
+ * answered by then; its error is recorded on the connection before the flush's PONG). */
+static int check_sub_refused(nt *p, const char *subject, vd_error *err)
+{
+    char text[256] = "";
+    const char *last = NULL;
+    if (natsConnection_GetLastError(p->nc, &last) == NATS_NOT_PERMITTED && last) {
+        int publish;
+        char subj[256];
+        if (vd__nt_parse_violation(last, &publish, subj, sizeof subj) && !publish &&
+            !strcmp(subj, subject))
+            snprintf(text, sizeof text, "%s", last);
+    }
+    if (!text[0] && !vd__nt_denied(p, subject, 0, text, sizeof text)) return 0;
+    return vd_fail(err, VD_EAUTH,
+                   "NATS (%s): not authorized: the server does not let '%s' subscribe to '%s' "
+                   "(%s): give this identity that permission (docs/security.md) or use the "
+                   "right credentials",
+                   p->url, p->name, subject, text);
+}
+
+/* ---- subscriptions -------------------------------------------------------------------- */
+
 /* Subscribe (queue may be NULL) and register the callback context; takes c. */
 static int add_sub(nt *p, nt_cb *c, const char *subject, const char *queue, natsMsgHandler h,
                    vd_error *err)
@@ -202,9 +230,9 @@ static int add_sub(nt *p, nt_cb *c, const char *subject, const char *queue, nats
         }
     }
     if (s != NATS_OK) {
-        int code = code_of(s);
+        int code = vd__nt_code(s);
         vd_fail(err, code, "NATS (%s): cannot subscribe to '%s'%s%s: %s", p->url, subject,
-                queue ? " in queue group " : "", queue ? queue : "", nats_text(s));
+                queue ? " in queue group " : "", queue ? queue : "", vd__nt_text(s));
         if (c->sub) {
             natsSubscription_Unsubscribe(c->sub);
             natsSubscription_Destroy(c->sub);
@@ -217,6 +245,16 @@ static int add_sub(nt *p, nt_cb *c, const char *subject, const char *queue, nats
     p->cbs = c;
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+/* After subscribing: the server has the interest (or refused it) once a flush returns. */
+static int sync_subs(nt *p, const char *s1, const char *s2, vd_error *err)
+{
+    if (natsConnection_Status(p->nc) != NATS_CONN_STATUS_CONNECTED) return 0;
+    natsConnection_FlushTimeout(p->nc, 2000);
+    int rc = check_sub_refused(p, s1, err);
+    if (!rc && s2) rc = check_sub_refused(p, s2, err);
+    return rc;
 }
 
 static int nt_serve(vd_transport *t, const char *node, const char *service, vd_serve_fn fn,
@@ -236,7 +274,7 @@ static int nt_serve(vd_transport *t, const char *node, const char *service, vd_s
                        "node '%s' already serves '%s' (NATS transport): serve each service "
                        "once per node",
                        node, service);
-    char subj[512], queue[300];
+    char subj[2][512], queue[300];
     for (int i = 0; i < 2; i++) {
         nt_cb *c = calloc(1, sizeof *c);
         if (c) c->node = strdup(node), c->service = strdup(service);
@@ -248,17 +286,66 @@ static int nt_serve(vd_transport *t, const char *node, const char *service, vd_s
         c->serve = fn;
         c->arg = arg;
         if (i == 0)
-            snprintf(subj, sizeof subj, "vdag.node.%s.svc.%s", node, service);
+            snprintf(subj[i], sizeof subj[i], "vdag.node.%s.svc.%s", node, service);
         else
-            snprintf(subj, sizeof subj, "vdag.svc.%s", service);
+            snprintf(subj[i], sizeof subj[i], "vdag.svc.%s", service);
         snprintf(queue, sizeof queue, "svc.%s", service);
-        rc = add_sub(p, c, subj, i ? queue : NULL, on_request, err);
+        rc = add_sub(p, c, subj[i], i ? queue : NULL, on_request, err);
         if (rc < 0) return rc; /* a first subscription stays until close: harmless */
     }
     /* Make sure the server has the interest before callers are told we serve. */
-    if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED)
-        natsConnection_FlushTimeout(p->nc, 2000);
-    return 0;
+    return sync_subs(p, subj[0], subj[1], err);
+}
+
+/* ---- calls ---------------------------------------------------------------------------- */
+
+/* Publish a request and wait for its reply on a subscription of its own, registered as in
+ * flight so that a refusal of the subject ends the wait at once. *denied: it was refused. */
+static natsStatus request(nt *p, const char *subj, const void *data, int len, int timeout_ms,
+                          natsMsg **m, int *denied)
+{
+    *m = NULL;
+    *denied = 0;
+    natsInbox *uniq = NULL;
+    natsStatus s = natsInbox_Create(&uniq); /* "_INBOX.<nuid>": the nuid, under our prefix */
+    if (s != NATS_OK) return s;
+    const char *dot = strchr(uniq, '.');
+    char inbox[400];
+    snprintf(inbox, sizeof inbox, "%s.%s", p->inbox, dot ? dot + 1 : uniq);
+    natsInbox_Destroy(uniq);
+    natsSubscription *sub = NULL;
+    s = natsConnection_SubscribeSync(&sub, p->nc, inbox);
+    if (s == NATS_OK) s = natsSubscription_AutoUnsubscribe(sub, 1);
+    if (s != NATS_OK) {
+        natsSubscription_Destroy(sub);
+        return s;
+    }
+    nt_pending me = {.subject = subj, .sub = sub};
+    pthread_mutex_lock(&p->mu);
+    me.next = p->pending;
+    p->pending = &me;
+    pthread_mutex_unlock(&p->mu);
+    s = natsConnection_PublishRequest(p->nc, subj, inbox, data, len);
+    if (s == NATS_OK) s = natsSubscription_NextMsg(m, sub, timeout_ms);
+    pthread_mutex_lock(&p->mu);
+    for (nt_pending **q = &p->pending; *q; q = &(*q)->next)
+        if (*q == &me) {
+            *q = me.next;
+            break;
+        }
+    *denied = me.denied;
+    pthread_mutex_unlock(&p->mu);
+    if (s == NATS_OK && natsMsg_IsNoResponders(*m)) {
+        natsMsg_Destroy(*m);
+        *m = NULL;
+        s = NATS_NO_RESPONDERS;
+    }
+    if (*denied && s == NATS_OK) { /* a reply raced the refusal: take the reply */
+        *denied = 0;
+    }
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    return s;
 }
 
 static int nt_call(vd_transport *t, const char *node, const char *service, const vd_buf *req,
@@ -269,7 +356,7 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
     resp->len = 0;
     int rc = vd__check_names("NATS call", node, 0, service, err);
     if (rc) return rc;
-    char subj[512], who[300];
+    char subj[512], who[300], text[256];
     if (node) {
         snprintf(subj, sizeof subj, "vdag.node.%s.svc.%s", node, service);
         snprintf(who, sizeof who, "service '%s' on node '%s'", service, node);
@@ -280,11 +367,26 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
     if (timeout_ms <= 0) timeout_ms = 5000;
     natsConnStatus cs = natsConnection_Status(p->nc);
     if (cs == NATS_CONN_STATUS_CLOSED || cs == NATS_CONN_STATUS_DRAINING_SUBS ||
-        cs == NATS_CONN_STATUS_DRAINING_PUBS)
+        cs == NATS_CONN_STATUS_DRAINING_PUBS) {
+        pthread_mutex_lock(&p->mu);
+        snprintf(text, sizeof text, "%s", p->auth_err);
+        pthread_mutex_unlock(&p->mu);
+        if (text[0])
+            return vd_fail(err, VD_EAUTH,
+                           "call to %s (subject '%s'): not authorized: the NATS server at %s "
+                           "refused the credentials of '%s' (%s) and the connection is closed",
+                           who, subj, p->url, p->name, text);
         return vd_fail(err, VD_ECONN,
                        "call to %s (subject '%s'): the NATS connection to %s is "
                        "closed",
                        who, subj, p->url);
+    }
+    if (vd__nt_denied(p, subj, 1, text, sizeof text))
+        return vd_fail(err, VD_EAUTH,
+                       "call to %s: not authorized: the NATS server does not let '%s' publish "
+                       "on '%s' (%s): only an identity with that permission may (see "
+                       "docs/security.md)",
+                       who, p->name, subj, text);
     size_t len = req ? req->len : 0;
     int64_t maxp = natsConnection_GetMaxPayload(p->nc);
     if (len > 0x7fffffff || (maxp > 0 && (int64_t)len > maxp))
@@ -293,8 +395,16 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
                        "max_payload of %lld bytes: raise max_payload in the server config",
                        who, subj, len, (long long)maxp);
     natsMsg *m = NULL;
-    natsStatus s =
-        natsConnection_Request(&m, p->nc, subj, len ? req->data : NULL, (int)len, timeout_ms);
+    int denied = 0;
+    natsStatus s = request(p, subj, len ? req->data : NULL, (int)len, timeout_ms, &m, &denied);
+    if (denied) {
+        vd__nt_denied(p, subj, 1, text, sizeof text);
+        return vd_fail(err, VD_EAUTH,
+                       "call to %s: not authorized: the NATS server does not let '%s' publish "
+                       "on '%s' (%s): only an identity with that permission may (see "
+                       "docs/security.md)",
+                       who, p->name, subj, text);
+    }
     if (s != NATS_OK) {
         int connected = natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED;
         if (s == NATS_NO_RESPONDERS)
@@ -313,9 +423,9 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
             return vd_fail(err, VD_ECONN,
                            "call to %s (NATS subject '%s'): not connected to the NATS server at "
                            "%s (%s); it reconnects by itself: is nats-server running?",
-                           who, subj, p->url, nats_text(s));
-        return vd_fail(err, code_of(s), "call to %s (NATS subject '%s'): %s", who, subj,
-                       nats_text(s));
+                           who, subj, p->url, vd__nt_text(s));
+        return vd_fail(err, vd__nt_code(s), "call to %s (NATS subject '%s'): %s", who, subj,
+                       vd__nt_text(s));
     }
     const unsigned char *d = (const unsigned char *)natsMsg_GetData(m);
     int n = natsMsg_GetDataLength(m);
@@ -353,6 +463,8 @@ static int nt_call(vd_transport *t, const char *node, const char *service, const
     return rc;
 }
 
+/* ---- publish, subscribe --------------------------------------------------------------- */
+
 static int nt_publish(vd_transport *t, const char *subject, const vd_buf *msg, vd_error *err)
 {
     nt *p = t->priv;
@@ -363,10 +475,16 @@ static int nt_publish(vd_transport *t, const char *subject, const vd_buf *msg, v
     size_t len = msg ? msg->len : 0;
     if (len > 0x7fffffff)
         return vd_fail(err, VD_ETOOBIG, "publish on '%s': %zu bytes is too large", subject, len);
+    char text[256];
+    if (vd__nt_denied(p, subject, 1, text, sizeof text))
+        return vd_fail(err, VD_EAUTH,
+                       "NATS (%s): not authorized: the server does not let '%s' publish on '%s' "
+                       "(%s)",
+                       p->url, p->name, subject, text);
     natsStatus s = natsConnection_Publish(p->nc, subject, len ? msg->data : NULL, (int)len);
     if (s != NATS_OK)
-        return vd_fail(err, code_of(s), "NATS (%s): cannot publish %zu bytes on '%s': %s", p->url,
-                       len, subject, nats_text(s));
+        return vd_fail(err, vd__nt_code(s), "NATS (%s): cannot publish %zu bytes on '%s': %s",
+                       p->url, len, subject, vd__nt_text(s));
     return 0;
 }
 
@@ -385,9 +503,7 @@ static int nt_subscribe(vd_transport *t, const char *subject, vd_msg_fn fn, void
     c->arg = arg;
     int rc = add_sub(p, c, subject, NULL, on_msg, err);
     if (rc < 0) return rc;
-    if (natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED)
-        natsConnection_FlushTimeout(p->nc, 2000);
-    return 0;
+    return sync_subs(p, subject, NULL, err);
 }
 
 static int nt_connected(vd_transport *t)
@@ -396,13 +512,16 @@ static int nt_connected(vd_transport *t)
     return natsConnection_Status(p->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
+/* ---- life cycle ----------------------------------------------------------------------- */
+
 static void nt_free(nt *p)
 {
+    vd__nt_js_free(p);
     natsConnection_Destroy(p->nc);
     natsOptions_Destroy(p->opts);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
-    free(p->url), free(p->name);
+    free(p->url), free(p->name), free(p->inbox);
     free(p);
 }
 
@@ -436,6 +555,19 @@ static const vd_transport_ops nats_ops = {
     .subscribe = nt_subscribe,
     .connected = nt_connected,
     .close = nt_close,
+    .stream_create = vd__nt_stream_create,
+    .stream_publish = vd__nt_stream_publish,
+    .stream_fetch = vd__nt_stream_fetch,
+    .stream_ack = vd__nt_stream_ack,
+    .stream_nak = vd__nt_stream_nak,
+    .stream_release = vd__nt_stream_release,
+    .kv_bucket = vd__nt_kv_bucket,
+    .kv_get = vd__nt_kv_get,
+    .kv_put = vd__nt_kv_put,
+    .kv_create = vd__nt_kv_create,
+    .kv_update = vd__nt_kv_update,
+    .kv_delete = vd__nt_kv_delete,
+    .kv_keys = vd__nt_kv_keys,
 };
 
 static void on_connected(natsConnection *nc, void *closure)
@@ -443,10 +575,53 @@ static void on_connected(natsConnection *nc, void *closure)
     (void)nc, (void)closure; /* subscriptions made before are sent by the library */
 }
 
-int vd_transport_nats_new(const char *url, const char *name, vd_transport **out, vd_error *err)
+/* The connection's name as one subject token (its inbox prefix): [A-Za-z0-9_-], others '_'. */
+static char *inbox_of(const char *name)
+{
+    char *s = malloc(strlen(name) + 8);
+    if (!s) return NULL;
+    char *q = s + sprintf(s, "_INBOX.");
+    for (const char *c = name; *c; c++) {
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 *c == '_' || *c == '-';
+        *q++ = ok ? *c : '_';
+    }
+    *q = 0;
+    return s;
+}
+
+/* What a failed first connection means for the user: refused credentials, TLS, or no
+ * server (that one is retried in the background). */
+static int connect_error(nt *p, natsStatus s, int secure, vd_error *err)
+{
+    const char *t = vd__nt_text(s);
+    if (s == NATS_CONNECTION_AUTH_FAILED || strcasestr(t, "authorization"))
+        return vd_fail(err, VD_EAUTH,
+                       "NATS transport: not authorized: the server at %s refused the credentials "
+                       "of '%s' (%s): check --nats-creds / --nats-nkey / the user and password, "
+                       "and that the server's config lists this identity (docs/security.md)",
+                       p->url, p->name, t);
+    if (s == NATS_SSL_ERROR || strcasestr(t, "ssl") || strcasestr(t, "tls") ||
+        strcasestr(t, "certificate"))
+        return vd_fail(err, VD_EAUTH,
+                       "NATS transport: TLS with %s failed as '%s': %s: check --nats-tls-ca (the "
+                       "CA that signed the server's certificate) and the client certificate",
+                       p->url, p->name, t);
+    if (secure) /* the server ended the TLS session it had accepted: it verifies clients */
+        return vd_fail(err, VD_EAUTH,
+                       "NATS transport: not authorized: the server at %s closed the TLS session of "
+                       "'%s' (%s): it may require a client certificate signed by its CA "
+                       "(--nats-tls-cert, --nats-tls-key)",
+                       p->url, p->name, t);
+    int code = vd__nt_code(s) == VD_EBACKEND ? VD_ECONN : vd__nt_code(s);
+    return vd_fail(err, code, "NATS transport: cannot connect to %s as '%s': %s: check the URL",
+                   p->url, p->name, t);
+}
+
+int vd_transport_nats_open(const vd_nats_opts *o, vd_transport **out, vd_error *err)
 {
     *out = NULL;
-    if (!url || !*url)
+    if (!o || !o->url || !*o->url)
         return vd_fail(err, VD_EINVAL,
                        "NATS transport: no server URL (e.g. nats://127.0.0.1:4222)");
     vd_transport *t = calloc(1, sizeof *t);
@@ -457,11 +632,15 @@ int vd_transport_nats_new(const char *url, const char *name, vd_transport **out,
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    p->url = strdup(url);
-    p->name = strdup(name && *name ? name : "vdag");
-    natsStatus s = p->url && p->name ? natsOptions_Create(&p->opts) : NATS_NO_MEMORY;
-    if (s == NATS_OK) s = natsOptions_SetURL(p->opts, url);
+    char red[512];
+    vd_nats_url_redact(o->url, red, sizeof red);
+    p->url = strdup(red);
+    p->name = strdup(o->name && *o->name ? o->name : "vdag");
+    p->inbox = p->name ? inbox_of(p->name) : NULL;
+    natsStatus s = p->url && p->inbox ? natsOptions_Create(&p->opts) : NATS_NO_MEMORY;
+    if (s == NATS_OK) s = natsOptions_SetURL(p->opts, o->url);
     if (s == NATS_OK) s = natsOptions_SetName(p->opts, p->name);
+    if (s == NATS_OK) s = natsOptions_SetCustomInboxPrefix(p->opts, p->inbox);
     if (s == NATS_OK) s = natsOptions_SetSendAsap(p->opts, true);
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(p->opts, false);
     if (s == NATS_OK) s = natsOptions_SetAllowReconnect(p->opts, true);
@@ -469,29 +648,52 @@ int vd_transport_nats_new(const char *url, const char *name, vd_transport **out,
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(p->opts, 250);
     if (s == NATS_OK) s = natsOptions_SetReconnectJitter(p->opts, 50, 50);
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(p->opts, 32 * 1024 * 1024);
-    if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, 2000);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(p->opts,
+                                   o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(p->opts, 1000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(p->opts, 2);
     if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(p->opts, 65536);
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(p->opts, true, on_connected, p);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(p->opts, vd__nt_on_async_error, p);
     if (s != NATS_OK) {
-        vd_fail(err, code_of(s), "NATS transport for %s: bad options: %s", url, nats_text(s));
-        int code = code_of(s);
+        int code = vd__nt_code(s);
+        vd_fail(err, code, "NATS transport for %s: bad options: %s", p->url ? p->url : "?",
+                vd__nt_text(s));
         nt_free(p);
         free(t);
         return code;
     }
-    s = natsConnection_Connect(&p->nc, p->opts);
-    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-        int code = code_of(s) == VD_EBACKEND ? VD_ECONN : code_of(s);
-        vd_fail(err, code, "NATS transport: cannot connect to %s as '%s': %s: check the URL", url,
-                p->name, nats_text(s));
+    int rc = vd__nt_auth_opts(p->opts, o, err);
+    if (rc) {
         nt_free(p);
         free(t);
-        return code;
+        return rc;
+    }
+    /* First without retrying, so that refused credentials and TLS failures are reported
+     * here; a server that is not there yet is retried in the background. */
+    s = natsConnection_Connect(&p->nc, p->opts);
+    if (s == NATS_NO_SERVER || s == NATS_IO_ERROR || s == NATS_TIMEOUT) {
+        natsConnection_Destroy(p->nc);
+        p->nc = NULL;
+        s = natsOptions_SetRetryOnFailedConnect(p->opts, true, on_connected, p);
+        if (s == NATS_OK) s = natsConnection_Connect(&p->nc, p->opts);
+        if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
+    }
+    if (s != NATS_OK) {
+        int secure = o->tls_ca || o->tls_cert || !strncmp(o->url, "tls://", 6);
+        rc = connect_error(p, s, secure, err);
+        nt_free(p);
+        free(t);
+        return rc;
     }
     t->ops = &nats_ops;
     t->priv = p;
     *out = t;
     return 0;
+}
+
+int vd_transport_nats_new(const char *url, const char *name, vd_transport **out, vd_error *err)
+{
+    vd_nats_opts o = {.url = url, .name = name};
+    return vd_transport_nats_open(&o, out, err);
 }

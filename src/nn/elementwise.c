@@ -1,7 +1,8 @@
 /*
  * Element-wise family: Add/AddV2/BiasAdd, Sub, Mul, RealDiv/Div, SquaredDifference,
- * Minimum, Maximum, FloorDiv, FloorMod, Equal, Less, Greater; Relu, Relu6, Sigmoid,
- * LeakyRelu, Sqrt, Neg, Tanh, Exp, Rsqrt, Square, Abs; Prelu; Cast.
+ * Minimum, Maximum, FloorDiv, FloorMod, Equal, Less, Greater, GreaterEqual, LogicalAnd;
+ * Relu, Relu6, Sigmoid, LeakyRelu, Sqrt, Neg, Tanh, Exp, Rsqrt, Square, Abs, Reciprocal;
+ * Prelu; Cast.
  *
  * f32 work goes to XNNPACK in whatever layout the runtime input has (constants are laid
  * out once to match); int32/bool data, comparisons, floor ops and the unary ops XNNPACK
@@ -62,6 +63,10 @@ static float fop(int op, float x, float y)
         return x < y;
     case VD__B_GREATER:
         return x > y;
+    case VD__B_GREATER_EQUAL:
+        return x >= y;
+    case VD__B_LOGICAL_AND:
+        return x != 0 && y != 0;
     }
     return 0;
 }
@@ -99,6 +104,10 @@ static int32_t iop(int op, int32_t x, int32_t y)
         return x < y;
     case VD__B_GREATER:
         return x > y;
+    case VD__B_GREATER_EQUAL:
+        return x >= y;
+    case VD__B_LOGICAL_AND:
+        return x != 0 && y != 0;
     }
     return 0;
 }
@@ -180,6 +189,9 @@ static void unary_ref(int op, int dtype, const void *in, void *out, int64_t n, f
             case VD__U_RELU:
                 y[i] = x[i] > 0 ? x[i] : 0;
                 break;
+            case VD__U_RECIPROCAL: /* integer 1/x (0 for x = 0, where TF's is undefined) */
+                y[i] = x[i] == 1 ? 1 : x[i] == -1 ? -1 : 0;
+                break;
             default:
                 y[i] = x[i];
             }
@@ -223,6 +235,9 @@ static void unary_ref(int op, int dtype, const void *in, void *out, int64_t n, f
             break;
         case VD__U_ABS:
             v = fabsf(v);
+            break;
+        case VD__U_RECIPROCAL:
+            v = 1.0f / v;
             break;
         }
         y[i] = v;
@@ -601,7 +616,7 @@ int vd__lower_unary(vd__model *m, vd__node *n, int op, vd_error *err)
         }
     }
     if (V(a)->dtype != VD__F32 || op == VD__U_TANH || op == VD__U_EXP || op == VD__U_RSQRT ||
-        op == VD__U_ABS) {
+        op == VD__U_ABS || op == VD__U_RECIPROCAL) {
         int o = vd__rt_val(m, V(a)->dtype, V(a)->ndim, V(a)->shape, n->name, err);
         if (o < 0) return o;
         memcpy(V(o)->perm, V(a)->perm, sizeof V(o)->perm);

@@ -380,6 +380,23 @@ static char *xstrdup(const char *s)
     return strdup(s ? s : "");
 }
 
+/* The signature input's tensorShape.dim ([{"size": "256"}, ...]) into g->sig_in_shape;
+ * left empty (sig_in_ndim 0) when absent or of too high a rank. */
+static void sig_input_shape(vd__graph *g, json_t *dims)
+{
+    size_t i;
+    json_t *d;
+    if (!json_is_array(dims) || json_array_size(dims) > VD__MAXD) return;
+    json_array_foreach(dims, i, d)
+    {
+        json_t *sz = json_object_get(d, "size");
+        const char *s = json_string_value(sz);
+        int64_t x = s ? strtoll(s, NULL, 10) : json_integer_value(sz);
+        g->sig_in_shape[i] = x > 0 ? x : -1;
+    }
+    g->sig_in_ndim = (int)json_array_size(dims);
+}
+
 static int parse_signature_outputs(vd__graph *g, json_t *sig)
 {
     json_t *outs = sig ? json_object_get(sig, "outputs") : NULL;
@@ -480,6 +497,7 @@ int vd__graph_load(const char *path, vd__graph *g, vd_error *err)
         {
             const char *ref = json_string_value(json_object_get(v, "name"));
             g->input_name = xstrdup(ref ? ref : key);
+            sig_input_shape(g, json_object_get(json_object_get(v, "tensorShape"), "dim"));
             break;
         }
     }

@@ -1,13 +1,15 @@
 /*
  * Layout family: Pad/PadV2, Transpose, Reshape, ExpandDims, Squeeze, ConcatV2, Pack,
- * Split, SplitV, Unpack, StridedSlice, Shape.
+ * Split, SplitV, Unpack, StridedSlice, Tile, Shape, Size.
  *
  * Transpose is free for runtime values (only `perm` changes) and a Pad of a runtime
  * value is lazy (values.c materialises it, or a convolution takes it as padding).
  * Concat and Split work along a physical axis in any layout; Reshape-like ops are views
- * of a canonical copy; StridedSlice and Unpack read canonical data. The C kernels here
- * also fold constants at load.
+ * of a canonical copy; StridedSlice, Tile and Unpack read canonical data; Shape and
+ * Size are constants (shapes are static). The C kernels here also fold constants at load.
  */
+#include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,10 +127,44 @@ static int k_slice(vd__model *m, vd__step *s)
     return 0;
 }
 
+/* Tile on canonical data: output axis i repeats the input's out/in times. Rows of the
+ * innermost axis are copied whole, then repeated. */
+static int k_tile(vd__model *m, vd__step *s)
+{
+    const vd__val *in = V(s->in[0]), *o = V(s->out[0]);
+    int nd = in->ndim;
+    int64_t total = vd__numel(o->shape, nd);
+    if (total == 0) return 0;
+    const uint32_t *src = vd__vptr(m, s->in[0]);
+    uint32_t *dst = vd__vptr(m, s->out[0]);
+    if (nd == 0) {
+        dst[0] = src[0];
+        return 0;
+    }
+    int64_t istr[VD__MAXD], idx[VD__MAXD] = {0}, acc = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        istr[i] = acc;
+        acc *= in->shape[i];
+    }
+    int64_t row = in->shape[nd - 1], orow = o->shape[nd - 1];
+    for (int64_t k = 0; k < total; k += orow) { /* one output row per outer index */
+        int64_t off = 0;
+        for (int i = 0; i < nd - 1; i++) off += (idx[i] % in->shape[i]) * istr[i];
+        for (int64_t r = 0; r < orow; r += row)
+            memcpy(dst + k + r, src + off, (size_t)row * sizeof *dst);
+        for (int i = nd - 2; i >= 0; i--) {
+            if (++idx[i] < o->shape[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return 0;
+}
+
 static const vd__step_ops pad_c_ops = {.run = k_pad};
 static const vd__step_ops concat_ops = {.run = k_concat};
 static const vd__step_ops split_ops = {.run = k_split};
 static const vd__step_ops slice_ops = {.run = k_slice};
+static const vd__step_ops tile_ops = {.run = k_tile};
 
 /* ---- lowering -------------------------------------------------------------------- */
 
@@ -458,60 +494,89 @@ int vd__lower_split(vd__model *m, vd__node *n, int kind, vd_error *err)
     return si < 0 ? si : vd__set_outputs(m, n, first, ns);
 }
 
+/* StridedSlice: spec entry j (of begin/end/strides) is an ellipsis (bit j of
+ * ellipsis_mask: as many whole axes as the other entries leave), a new unit axis of the
+ * output (new_axis_mask; consumes no input axis), or a slice of the next input axis
+ * (begin_mask/end_mask: from the start/to the end; shrink_axis_mask: index begin, axis
+ * dropped). Input axes after the last entry are taken whole. */
 int vd__lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err)
 {
     (void)kind;
     int x = vd__in_val(m, n, 0, err);
     if (x < 0) return x;
-    int64_t b[VD__MAXD], e[VD__MAXD], st[VD__MAXD] = {1, 1, 1, 1, 1, 1};
+    int64_t b[VD__MAXD], e[VD__MAXD], st[VD__MAXD];
     int nb = vd__const_ints(m, n, 1, b, VD__MAXD, err);
     if (nb < 0) return nb;
     int ne = vd__const_ints(m, n, 2, e, VD__MAXD, err);
     if (ne < 0) return ne;
     int ns = vd__const_ints(m, n, 3, st, VD__MAXD, err);
     if (ns < 0) return ns;
+    if (ne != nb || ns != nb)
+        return NODE_ERR(n, VD_EFORMAT, "begin, end and strides differ in length (%d, %d, %d)", nb,
+                        ne, ns);
     int64_t bm, em, elm, nam, sam;
     vd__attr_int(n, "begin_mask", 0, &bm);
     vd__attr_int(n, "end_mask", 0, &em);
     vd__attr_int(n, "ellipsis_mask", 0, &elm);
     vd__attr_int(n, "new_axis_mask", 0, &nam);
     vd__attr_int(n, "shrink_axis_mask", 0, &sam);
-    if (elm || nam) return NODE_ERR(n, VD_EUNSUPP, "ellipsis/new_axis masks are not supported");
+    if (elm & (elm - 1)) return NODE_ERR(n, VD_EFORMAT, "more than one ellipsis");
     x = vd__canon(m, x, err);
     if (x < 0) return x;
     int nd = V(x)->ndim;
+    /* input axes the entries other than the ellipsis and new axes consume */
+    int used = 0;
+    for (int j = 0; j < nb; j++) used += !((elm >> j) & 1) && !((nam >> j) & 1);
+    if (used > nd)
+        return NODE_ERR(n, VD_ESHAPE, "%d sliced axes for an input of rank %d", used, nd);
     vd__step k = {.kind = VD__S_SLICE, .ops = &slice_ops};
     int64_t *beg = k.params.slice.begin, *str = k.params.slice.stride, *cnt = k.params.slice.count,
             os[VD__MAXD];
-    int ond = 0;
-    for (int i = 0; i < nd; i++) {
-        int64_t dim = V(x)->shape[i], s = i < nb ? st[i] : 1, lo, hi;
+    int ond = 0, d = 0; /* output rank, next input axis */
+    for (int j = 0; j <= nb; j++) {
+        /* the ellipsis, and after the last entry the axes left, are whole axes */
+        int whole = j == nb ? nd - d : (elm >> j) & 1 ? nd - used : -1;
+        for (int w = 0; w < whole; w++, d++) {
+            if (ond >= VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
+            beg[d] = 0, str[d] = 1, cnt[d] = V(x)->shape[d];
+            os[ond++] = cnt[d];
+        }
+        if (whole >= 0) continue;
+        if ((nam >> j) & 1) { /* a new unit axis */
+            if (ond >= VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
+            os[ond++] = 1;
+            continue;
+        }
+        int64_t dim = V(x)->shape[d], s = st[j], lo, hi;
         if (s == 0) return NODE_ERR(n, VD_EFORMAT, "zero stride");
-        if (i >= nb) {
-            lo = 0;
-            hi = dim;
-            s = 1;
+        lo = (bm >> j) & 1 ? (s > 0 ? 0 : dim - 1) : b[j];
+        hi = (em >> j) & 1 ? (s > 0 ? dim : -1) : e[j];
+        if (!((bm >> j) & 1) && lo < 0) lo += dim;
+        if (!((em >> j) & 1) && hi < 0) hi += dim;
+        if ((sam >> j) & 1) { /* index begin (masks ignored, as TF does) */
+            lo = b[j] < 0 ? b[j] + dim : b[j];
+            if (lo < 0 || lo >= dim)
+                return NODE_ERR(n, VD_ESHAPE, "index %lld out of range for axis %d of size %lld",
+                                (long long)b[j], d, (long long)dim);
+            hi = lo + 1, s = 1;
+        }
+        if (s > 0) {
+            lo = lo < 0 ? 0 : lo > dim ? dim : lo;
+            hi = hi < 0 ? 0 : hi > dim ? dim : hi;
         } else {
-            lo = (bm >> i) & 1 ? (s > 0 ? 0 : dim - 1) : b[i];
-            hi = (em >> i) & 1 ? (s > 0 ? dim : -1) : e[i];
-            if (!((bm >> i) & 1) && lo < 0) lo += dim;
-            if (!((em >> i) & 1) && hi < 0) hi += dim;
-            if ((sam >> i) & 1) hi = lo + 1, s = 1;
-            if (s > 0) {
-                lo = lo < 0 ? 0 : lo > dim ? dim : lo;
-                hi = hi < 0 ? 0 : hi > dim ? dim : hi;
-            } else {
-                lo = lo < -1 ? -1 : lo > dim - 1 ? dim - 1 : lo;
-                hi = hi < -1 ? -1 : hi > dim - 1 ? dim - 1 : hi;
-            }
+            lo = lo < -1 ? -1 : lo > dim - 1 ? dim - 1 : lo;
+            hi = hi < -1 ? -1 : hi > dim - 1 ? dim - 1 : hi;
         }
         int64_t c = s > 0 ? (hi - lo + s - 1) / s : (lo - hi + (-s) - 1) / (-s);
         if (c < 0) c = 0;
-        beg[i] = lo;
-        str[i] = s;
-        cnt[i] = c;
-        if (!(i < nb && ((sam >> i) & 1))) os[ond++] = c;
+        beg[d] = lo, str[d] = s, cnt[d] = c;
+        d++;
+        if (!((sam >> j) & 1)) {
+            if (ond >= VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "result rank too high");
+            os[ond++] = c;
+        }
     }
+    assert(d == nd);
     int cst = V(x)->cdata != NULL;
     int o = cst ? vd__const_val(m, V(x)->dtype, ond, os, n->name, err)
                 : vd__rt_val(m, V(x)->dtype, ond, os, n->name, err);
@@ -530,4 +595,47 @@ int vd__lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err)
     if (o < 0) return o;
     for (int i = 0; i < V(x)->ndim; i++) ((int32_t *)V(o)->cdata)[i] = (int32_t)V(x)->shape[i];
     return vd__set_outputs(m, n, o, 1);
+}
+
+int vd__lower_size(vd__model *m, vd__node *n, int kind, vd_error *err)
+{
+    (void)kind;
+    int x = vd__in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t cnt = vd__numel(V(x)->shape, V(x)->ndim);
+    if (cnt > INT32_MAX)
+        return NODE_ERR(n, VD_EUNSUPP, "%lld elements do not fit in int32", (long long)cnt);
+    int o = vd__const_val(m, VD__I32, 0, NULL, n->name, err);
+    if (o < 0) return o;
+    *(int32_t *)V(o)->cdata = (int32_t)cnt;
+    return vd__set_outputs(m, n, o, 1);
+}
+
+int vd__lower_tile(vd__model *m, vd__node *n, int kind, vd_error *err)
+{
+    (void)kind;
+    int x = vd__in_val(m, n, 0, err);
+    if (x < 0) return x;
+    int64_t mult[VD__MAXD];
+    int nm = vd__const_ints(m, n, 1, mult, VD__MAXD, err);
+    if (nm < 0) return nm;
+    if (nm != V(x)->ndim)
+        return NODE_ERR(n, VD_ESHAPE, "%d multiples for an input of rank %d", nm, V(x)->ndim);
+    int64_t os[VD__MAXD];
+    for (int i = 0; i < nm; i++) {
+        if (mult[i] < 0)
+            return NODE_ERR(n, VD_EFORMAT, "negative multiple %lld", (long long)mult[i]);
+        if (__builtin_mul_overflow(V(x)->shape[i], mult[i], &os[i]) || os[i] > VD__MAX_ELEMS)
+            return NODE_ERR(n, VD_ETOOBIG, "multiple %lld of axis %d out of range",
+                            (long long)mult[i], i);
+    }
+    x = vd__canon(m, x, err);
+    if (x < 0) return x;
+    int cst = V(x)->cdata != NULL;
+    int o = cst ? vd__const_val(m, V(x)->dtype, nm, os, n->name, err)
+                : vd__rt_val(m, V(x)->dtype, nm, os, n->name, err);
+    if (o < 0) return o;
+    const vd__step k = {.kind = VD__S_TILE, .ops = &tile_ops};
+    int si = vd__emit_kernel(m, n, &k, &x, 1, &o, 1, err);
+    return si < 0 ? si : vd__set_outputs(m, n, o, 1);
 }

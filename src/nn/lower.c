@@ -2,7 +2,8 @@
  * The lowering driver: walks the graph depth-first from its outputs and lowers each
  * reachable node once through the table below (TF op -> family lowering function and
  * kind). The source ops (Const, Placeholder, Identity) live here; every other op lives
- * in its family file (conv.c, elementwise.c, layout.c, reduce.c; see nn_internal.h).
+ * in its family file (conv.c, elementwise.c, layout.c, reduce.c, nary.c, generate.c; see
+ * nn_internal.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -37,7 +38,12 @@ static int lower_placeholder(vd__model *m, vd__node *n, int kind, vd_error *err)
         if (nd >= VD__MAXD) return NODE_ERR(n, VD_EUNSUPP, "too many dimensions");
         const char *s = json_string_value(json_object_get(d, "size"));
         int64_t x = s ? atoll(s) : json_integer_value(json_object_get(d, "size"));
-        shape[nd++] = x < 0 ? 1 : x; /* dynamic batch -> 1 */
+        shape[nd] = x;
+        if (x < 0) /* dynamic: the signature's size (movenet-multipose's 256x256), else 1 */
+            shape[nd] = m->g.sig_in_ndim == (int)json_array_size(sh) && m->g.sig_in_shape[nd] > 0
+                            ? m->g.sig_in_shape[nd]
+                            : 1;
+        nd++;
     }
     if (nd == 0) return NODE_ERR(n, VD_EUNSUPP, "input needs a static shape");
     for (int k = 0; k < nd; k++)
@@ -96,6 +102,8 @@ static const lower_entry lowerers[] = {
     {"Equal", vd__lower_binary, VD__B_EQUAL},
     {"Less", vd__lower_binary, VD__B_LESS},
     {"Greater", vd__lower_binary, VD__B_GREATER},
+    {"GreaterEqual", vd__lower_binary, VD__B_GREATER_EQUAL},
+    {"LogicalAnd", vd__lower_binary, VD__B_LOGICAL_AND},
     {"Relu", vd__lower_unary, VD__U_RELU},
     {"Relu6", vd__lower_unary, VD__U_RELU6},
     {"Sigmoid", vd__lower_unary, VD__U_SIGMOID},
@@ -107,6 +115,7 @@ static const lower_entry lowerers[] = {
     {"Rsqrt", vd__lower_unary, VD__U_RSQRT},
     {"Square", vd__lower_unary, VD__U_SQUARE},
     {"Abs", vd__lower_unary, VD__U_ABS},
+    {"Reciprocal", vd__lower_unary, VD__U_RECIPROCAL},
     {"Prelu", vd__lower_prelu, 0},
     {"Pad", vd__lower_pad, 0},
     {"PadV2", vd__lower_pad, 0},
@@ -132,6 +141,13 @@ static const lower_entry lowerers[] = {
     {"ArgMax", vd__lower_argmax, 0},
     {"SparseToDense", vd__lower_sparse_to_dense, 0},
     {"Shape", vd__lower_shape, 0},
+    {"Size", vd__lower_size, 0},
+    {"Tile", vd__lower_tile, 0},
+    {"AddN", vd__lower_addn, 0},
+    {"Select", vd__lower_select, 0},
+    {"SelectV2", vd__lower_select, 0},
+    {"Fill", vd__lower_fill, 0},
+    {"Range", vd__lower_range, 0},
 };
 
 /* ---- driver ----------------------------------------------------------------------- */

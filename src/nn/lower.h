@@ -94,6 +94,16 @@ int vd__lower_concat(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_split(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_strided_slice(vd__model *m, vd__node *n, int kind, vd_error *err);
 int vd__lower_shape(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_size(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_tile(vd__model *m, vd__node *n, int kind, vd_error *err);
+
+/* nary.c: element-wise ops of more than two inputs */
+int vd__lower_addn(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_select(vd__model *m, vd__node *n, int kind, vd_error *err);
+
+/* generate.c */
+int vd__lower_fill(vd__model *m, vd__node *n, int kind, vd_error *err);
+int vd__lower_range(vd__model *m, vd__node *n, int kind, vd_error *err);
 
 /* reduce.c: reductions, gather, top-k, arg-max, sparse-to-dense */
 int vd__lower_reduce(vd__model *m, vd__node *n, int op, vd_error *err);

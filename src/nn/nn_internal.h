@@ -13,7 +13,9 @@
  *       conv.c         Conv2D (+fused, depthwise), MaxPool, ResizeBilinear
  *       elementwise.c  binary and unary ops, Prelu, Cast
  *       layout.c       Pad, Transpose, Reshape/ExpandDims/Squeeze, ConcatV2/Pack,
- *                      Split/SplitV/Unpack, StridedSlice, Shape
+ *                      Split/SplitV/Unpack, StridedSlice, Tile, Shape, Size
+ *       nary.c         AddN, Select/SelectV2
+ *       generate.c     Fill, Range
  *       reduce.c       Mean/Sum/Max/Min, GatherV2/GatherNd, TopKV2, ArgMax,
  *                      SparseToDense
  *     each family file holding its lowering, its C kernels and its XNNPACK create/setup
@@ -70,6 +72,10 @@ typedef struct vd__graph {
     char **out_names; /* user-visible names (signature keys) */
     int n_outputs;
     char *input_name;
+    /* The signature's input shape (sig_in_ndim 0: none given), -1 where it is dynamic
+     * too; the Placeholder takes its dynamic (-1) dimensions from it. */
+    int sig_in_ndim;
+    int64_t sig_in_shape[VD__MAXD];
 } vd__graph;
 
 int vd__graph_load(const char *path, vd__graph *g, vd_error *err);
@@ -144,6 +150,11 @@ typedef enum vd__step_kind {
     VD__S_ARGMAX,          /* params.argmax */
     VD__S_REDUCE,          /* params.reduce */
     VD__S_SPARSE_TO_DENSE, /* no params */
+    VD__S_ADDN,            /* no params: sum of n_in inputs of one shape */
+    VD__S_SELECT,          /* no params: in[0] ? in[1] : in[2], broadcast */
+    VD__S_TILE,            /* no params: repeats are the output's shape over the input's */
+    VD__S_FILL,            /* no params: the scalar in[0] everywhere */
+    VD__S_RANGE,           /* no params: in[0] + i * in[1] (folded at load) */
 } vd__step_kind;
 
 /* Spatial window of a convolution or pooling over NHWC. */
@@ -177,6 +188,8 @@ enum {
     VD__B_EQUAL,
     VD__B_LESS,
     VD__B_GREATER,
+    VD__B_GREATER_EQUAL,
+    VD__B_LOGICAL_AND, /* bools (int32 0/1) */
 };
 typedef struct vd__binary_params {
     int op; /* VD__B_* */
@@ -200,6 +213,7 @@ enum {
     VD__U_RSQRT,
     VD__U_SQUARE,
     VD__U_ABS,
+    VD__U_RECIPROCAL,
 };
 typedef struct vd__unary_params {
     int op;      /* VD__U_* */

@@ -1,8 +1,10 @@
 /*
  * The cloud (the seed's query manager): its life cycle, the job table and the results the
- * edges publish. The rest of the cloud: cloud_nodes.c (the node table from heartbeats),
+ * edges store in the results stream (applied in stream order by the leader's consumer,
+ * cloud_ha.c). The rest of the cloud: cloud_nodes.c (the node table from heartbeats),
  * cloud_loop.c (the scheduler thread: plans, adoption), cloud_api.c (the user API),
- * cloud_video.c (the MJPEG viewers); cloud_internal.h holds what they share.
+ * cloud_video.c (the MJPEG viewers), cloud_store.c (job records in the store),
+ * cloud_ha.c (one leader among clouds); cloud_internal.h holds what they share.
  *
  * One lock (c->mu) guards nodes and jobs; transport calls are never made while holding it.
  */
@@ -67,6 +69,7 @@ cjob *vd__cloud_job_new(const char *uid, const char *node, vd__job_spec *spec, v
     j->changes = changes;
     j->submitted_at = vd_now_ms();
     j->refs = 1;
+    j->gen = 1; /* to be written */
     return j;
 }
 
@@ -82,6 +85,7 @@ int vd__cloud_job_add(vd_cloud *c, cjob *j)
 
 void vd__cloud_job_done(cjob *j, const char *reason, const char *msg)
 {
+    vd__cloud_job_changed(j);
     j->state = S_DONE;
     snprintf(j->reason, sizeof j->reason, "%s", reason);
     snprintf(j->msg, sizeof j->msg, "%s", msg ? msg : "");
@@ -121,31 +125,65 @@ int vd__cloud_stopping(vd_cloud *c)
 
 /* ---- results ------------------------------------------------------------------------- */
 
-static void on_result(void *arg, const char *subject, const vd_buf *msg)
+void vd__cloud_measure(cjob *j, json_t *hdr, vd_plan_result *m)
 {
-    vd_cloud *c = arg;
-    (void)subject;
-    json_t *hdr;
-    const unsigned char *blob;
-    size_t bl;
-    if (vd_msg_unpack(msg->data, msg->len, &hdr, &blob, &bl, NULL)) return;
-    vd__cloud_take_result(c, hdr, blob, bl);
+    json_t *pr = json_object_get(hdr, "plan_result");
+    memset(m, 0, sizeof *m);
+    m->n_frames = (int)json_integer_value(json_object_get(pr, "n_frames"));
+    m->total_delay = json_number_value(json_object_get(pr, "total_delay"));
+    m->load = json_number_value(json_object_get(pr, "load"));
+    m->dropped = (long)json_integer_value(json_object_get(pr, "dropped"));
+    /* an edge without the recent window: since the plan start, taken as valid */
+    json_t *dr = json_object_get(pr, "drop_ratio"), *lv = json_object_get(pr, "load_valid");
+    long fr = m->n_frames + m->dropped;
+    m->drop_ratio = dr ? json_number_value(dr) : fr > 0 ? (double)m->dropped / fr : 0;
+    m->load_valid = lv ? json_is_true(lv) : 1;
+    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
+        m->delay[s] = json_number_value(
+            json_object_get(json_object_get(pr, "delay"), j->spec.dag->stages[s].name));
 }
 
-int vd__cloud_take_result(vd_cloud *c, json_t *hdr, const unsigned char *blob, size_t bl)
+/* A result from the stream (the consumer thread, in stream order). The node the subject
+ * names must be the job's and the header's: an edge reports on its own jobs only. A result
+ * seen before (the same run and seq: delivered again) is not counted again. Results that
+ * come after the user stopped the job (they were on their way) are still counted: the
+ * job's history holds everything its edge made. */
+int vd__cloud_apply_result(vd_cloud *c, const char *subject, const vd_buf *msg)
+{
+    json_t *hdr;
+    if (vd_msg_unpack(msg->data, msg->len, &hdr, NULL, NULL, NULL)) return 0;
+    const char *from = vd__subject_node(subject, VD_SUBJ_RESULT);
+    if (!from) {
+        json_decref(hdr);
+        return 0;
+    }
+    return vd__cloud_take_result(c, from, hdr) == 1;
+}
+
+int vd__cloud_take_result(vd_cloud *c, const char *from, json_t *hdr)
 {
     const char *uid = json_string_value(json_object_get(hdr, "job_uid"));
     const char *state = json_string_value(json_object_get(hdr, "state"));
+    const char *node = json_string_value(json_object_get(hdr, "node"));
     pthread_mutex_lock(&c->mu);
     cjob *j = uid ? vd__cloud_job(c, uid) : NULL;
-    if (!j || j->state == S_DONE) {
-        int rc = j ? VD_ESTATE : VD_ENOTFOUND;
+    int later = 0;
+    for (int i = 0; !j && uid && i < c->n_adopt && !later; i++) /* known soon: keep it */
+        later = !strcmp(c->adopt[i].uid, uid);
+    if (!j || (from && strcmp(from, j->node)) || (node && strcmp(node, from ? from : j->node)) ||
+        (!from && j->state == S_DONE)) {
+        int rc = later ? 1 : j && j->state == S_DONE ? VD_ESTATE : VD_ENOTFOUND;
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
         return rc;
     }
     j->last_result_at = vd_now_ms();
     if (state && !strcmp(state, "DONE")) {
+        if (j->state == S_DONE) { /* stopped here first: its reason stays */
+            pthread_mutex_unlock(&c->mu);
+            json_decref(hdr);
+            return 0;
+        }
         const char *r = json_string_value(json_object_get(hdr, "reason"));
         vd__cloud_job_done(j, r ? r : "finished", json_string_value(json_object_get(hdr, "msg")));
         pthread_cond_broadcast(&c->frames);
@@ -153,7 +191,19 @@ int vd__cloud_take_result(vd_cloud *c, json_t *hdr, const unsigned char *blob, s
         json_decref(hdr);
         return 0;
     }
-    if (j->state == S_UNSCHED && j->has_plan) j->state = S_EXEC, j->plan_sent = 1, j->msg[0] = 0;
+    json_t *seq = json_object_get(hdr, "seq");
+    if (json_is_integer(seq) &&
+        !vd__cloud_result_new(j, (uint64_t)json_integer_value(json_object_get(hdr, "run")),
+                              json_integer_value(seq))) {
+        j->dups++;
+        pthread_mutex_unlock(&c->mu);
+        json_decref(hdr);
+        return 0;
+    }
+    if (j->state == S_UNSCHED && j->has_plan) {
+        j->state = S_EXEC, j->plan_sent = 1, j->msg[0] = 0;
+        vd__cloud_job_changed(j);
+    }
     json_t *res = json_object_get(hdr, "result");
     /* the cloud's number of the plan that produced it; a result without one is taken as
      * the current plan's */
@@ -167,26 +217,16 @@ int vd__cloud_take_result(vd_cloud *c, json_t *hdr, const unsigned char *blob, s
     j->ring_head = (j->ring_head + 1) % RING;
     if (j->ring_n < RING) j->ring_n++;
     j->frames++;
-    json_t *pr = json_object_get(hdr, "plan_result"), *rt = json_object_get(hdr, "runtime");
-    vd_plan_result m = {0};
-    m.n_frames = (int)json_integer_value(json_object_get(pr, "n_frames"));
-    m.total_delay = json_number_value(json_object_get(pr, "total_delay"));
-    m.load = json_number_value(json_object_get(pr, "load"));
-    m.dropped = (long)json_integer_value(json_object_get(pr, "dropped"));
-    /* an edge without the recent window: since the plan start, taken as valid */
-    json_t *dr = json_object_get(pr, "drop_ratio"), *lv = json_object_get(pr, "load_valid");
-    long fr = m.n_frames + m.dropped;
-    m.drop_ratio = dr ? json_number_value(dr) : fr > 0 ? (double)m.dropped / fr : 0;
-    m.load_valid = lv ? json_is_true(lv) : 1;
-    for (int s = 0; s < j->spec.dag->n_stages && s < VD_MAX_STAGES; s++)
-        m.delay[s] = json_number_value(
-            json_object_get(json_object_get(pr, "delay"), j->spec.dag->stages[s].name));
+    j->res_gen++;
+    vd_plan_result m;
+    vd__cloud_measure(j, hdr, &m);
     j->shown = m;
     j->shown_version = pv;
     if (current) { /* a measurement of an older plan must not steer the current one */
         j->measured = m;
         j->measured_version = pv;
     }
+    json_t *rt = json_object_get(hdr, "runtime");
     j->rt.delay = json_number_value(json_object_get(rt, "delay"));
     j->rt.obj_n = json_number_value(json_object_get(rt, "obj_n"));
     j->rt.obj_size = json_number_value(json_object_get(rt, "obj_size"));
@@ -195,21 +235,33 @@ int vd__cloud_take_result(vd_cloud *c, json_t *hdr, const unsigned char *blob, s
     j->native_fps = json_number_value(json_object_get(res, "native_fps"));
     json_decref(j->last_hdr);
     j->last_hdr = hdr;
-    hdr = NULL;
-    if (bl) {
-        unsigned char *p = malloc(bl);
-        if (p) {
-            memcpy(p, blob, bl);
-            free(j->jpeg);
-            j->jpeg = p;
-            j->jpeg_len = bl;
-            j->jpeg_seq++;
-            pthread_cond_broadcast(&c->frames);
-        }
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+/* A rendered frame of a job (vdag.frame.<node>, for its MJPEG viewers). */
+static void on_frame(void *arg, const char *subject, const vd_buf *msg)
+{
+    vd_cloud *c = arg;
+    json_t *hdr;
+    const unsigned char *blob;
+    size_t bl;
+    if (vd_msg_unpack(msg->data, msg->len, &hdr, &blob, &bl, NULL)) return;
+    const char *uid = json_string_value(json_object_get(hdr, "job_uid"));
+    const char *from = vd__subject_node(subject, VD_SUBJ_FRAME);
+    pthread_mutex_lock(&c->mu);
+    cjob *j = uid && from ? vd__cloud_job(c, uid) : NULL;
+    unsigned char *p = j && bl && !strcmp(j->node, from) ? malloc(bl) : NULL;
+    if (p) {
+        memcpy(p, blob, bl);
+        free(j->jpeg);
+        j->jpeg = p;
+        j->jpeg_len = bl;
+        j->jpeg_seq++;
+        pthread_cond_broadcast(&c->frames);
     }
     pthread_mutex_unlock(&c->mu);
     json_decref(hdr);
-    return 0;
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
@@ -237,8 +289,10 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
     snprintf(c->prefix, sizeof c->prefix, "%llx",
              (ms ^ ((unsigned long long)getpid() << 24)) & 0xffffffffull);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->store_mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->frames, NULL);
+    snprintf(c->id, sizeof c->id, "%s-%s-%d", c->name, c->prefix, (int)getpid());
     /* The cloud is a node too (its service host can run stages). Registered before the
      * subscriptions: a heartbeat arriving in between would otherwise add a node that this
      * assignment then overwrote (its entry, kb and heartbeat leaked). */
@@ -266,8 +320,9 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
         return VD_ENOMEM;
     }
     c->started = 1;
-    int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, vd__cloud_on_heartbeat, c, err);
-    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_RESULT, on_result, c, err);
+    int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", vd__cloud_on_heartbeat, c, err);
+    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_FRAME ".>", on_frame, c, err);
+    if (!rc) rc = vd__cloud_ha_start(c, err); /* results come from the stream, to the leader */
     if (rc) {
         vd_cloud_free(c);
         return rc;
@@ -304,6 +359,7 @@ void vd_cloud_stop(vd_cloud *c)
     pthread_mutex_unlock(&c->mu);
     if (c->started) pthread_join(c->thr, NULL);
     c->started = 0;
+    vd__cloud_ha_stop(c);
 }
 
 void vd_cloud_free(vd_cloud *c)
@@ -319,8 +375,10 @@ void vd_cloud_free(vd_cloud *c)
     free(c->joined);
     for (int i = 0; i < c->n_jobs; i++) vd__cloud_job_unref(c->jobs[i]);
     free(c->jobs);
+    free(c->routes_);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->frames);
+    pthread_mutex_destroy(&c->store_mu);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }

@@ -1,7 +1,8 @@
 /*
  * The cloud's user API (the seed's /user/…, /query/…, /node/get_plan, plus stop, delete,
  * the job list and /get_cluster_info). Handlers run on the HTTP server's threads: they take
- * c->mu for the tables and make node calls without it.
+ * c->mu for the tables and make node calls without it. Only the leading cloud serves them
+ * (cloud_ha.c); one standing by answers VD_ESTATE with the leader's name and address.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +46,12 @@ json_t *vd__cloud_job_summary(const cjob *j)
         json_array_append_new(fl, json_string(j->spec.dag->stages[s].name));
     json_object_set_new(o, "pipeline", fl);
     json_object_set_new(o, "delay", json_real(j->measured.total_delay));
+    /* results: counted once each (told apart by the edge's run and seq), those delivered
+     * again, and those the edge numbered that never came */
+    json_object_set_new(o, "results",
+                        json_pack("{s:I,s:I,s:I}", "frames", (json_int_t)j->frames, "duplicates",
+                                  (json_int_t)j->dups, "missing",
+                                  (json_int_t)vd__cloud_results_missing(j)));
     return o;
 }
 
@@ -179,6 +186,7 @@ int vd__cloud_submit(vd_cloud *c, json_t *b, const char *want_uid, char out_uid[
             vd__job_spec_clear(&spec), vd_sched_free(sch);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
+    vd__cloud_job_changed(j);
     pthread_cond_broadcast(&c->cv);
     snprintf(out_uid, 64, "%s", uid);
     pthread_mutex_unlock(&c->mu);
@@ -198,6 +206,7 @@ static int r_submit_query(void *arg, const vd_http_req *req, vd_http_resp *resp)
         vd_http_fail(resp, rc, "%s", err.msg);
         return 0;
     }
+    vd__cloud_store_flush(c, 0); /* accepted: in the store (else at the next round) */
     vd_http_json(resp, 200,
                  json_pack("{s:i,s:s,s:s,s:s,s:s}", "status", 0, "msg", "submitted", "job_uid", uid,
                            "query_id", uid, "state", "UNSCHED"));
@@ -237,6 +246,7 @@ static int r_constraint(void *arg, const vd_http_req *req, vd_http_resp *resp)
                            "submit a new job",
                            j->uid, j->reason)
                  : vd__job_spec_set_constraint(&j->spec, uc, &err);
+    if (j && !rc) vd__cloud_job_changed(j);
     if (j && !rc && j->state == S_EXEC) {
         snprintf(node, sizeof node, "%s", j->node);
         push = vd__update_msg(j->uid, NULL, 0, j->spec.constraint);
@@ -368,8 +378,10 @@ static int stop_job(vd_cloud *c, const char *uid, int remove, vd_http_resp *resp
     if (was != S_DONE) vd__cloud_job_done(j, "stopped", "stopped by the user");
     if (was != S_DONE) j->stopped_at = vd_now_ms();
     if (remove) j->removed = 1;
+    vd__cloud_job_changed(j);
     pthread_cond_broadcast(&c->frames);
     pthread_mutex_unlock(&c->mu);
+    vd__cloud_store_flush(c, 0);
     if (was == S_EXEC) {
         json_t *body = json_pack("{s:s}", "job_uid", uid);
         vd_error err = {0};
@@ -392,6 +404,30 @@ static int r_delete(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return stop_job(arg, req->tail, 1, resp);
 }
 
+/* A route of the cloud: served by the leader; a cloud standing by answers VD_ESTATE naming
+ * the leader (clients go there). */
+typedef struct cloud_route {
+    vd_http_handler fn;
+    void *arg;
+    vd_cloud *c;
+} cloud_route;
+
+static int guarded(void *arg, const vd_http_req *req, vd_http_resp *resp)
+{
+    const cloud_route *g = arg;
+    vd_cloud *c = g->c;
+    char msg[sizeof c->leader_msg];
+    pthread_mutex_lock(&c->mu);
+    int leads = c->leader;
+    snprintf(msg, sizeof msg, "%s", c->leader_msg);
+    pthread_mutex_unlock(&c->mu);
+    if (!leads) {
+        vd_http_fail(resp, VD_ESTATE, "%s", msg);
+        return 0;
+    }
+    return g->fn(g->arg, req, resp);
+}
+
 int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap)
 {
     const vd_http_route mine[] = {
@@ -407,7 +443,20 @@ int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap)
     };
     int n = (int)(sizeof mine / sizeof *mine);
     if (n > cap) return VD_ETOOBIG;
-    memcpy(r, mine, sizeof mine);
-    int m = vd__cloud_seed_routes(c, r + n, cap - n);
-    return m < 0 ? m : n + m;
+    vd_http_route all[64];
+    memcpy(all, mine, sizeof mine);
+    int m = vd__cloud_seed_routes(c, all + n, 64 - n);
+    if (m < 0) return m;
+    n += m;
+    if (n > cap) return VD_ETOOBIG;
+    pthread_mutex_lock(&c->mu);
+    if (!c->routes_) c->routes_ = calloc(64, sizeof *c->routes_); /* freed with c */
+    cloud_route *g = c->routes_;
+    pthread_mutex_unlock(&c->mu);
+    if (!g) return VD_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        g[i] = (cloud_route){all[i].fn, all[i].arg, c};
+        r[i] = (vd_http_route){all[i].method, all[i].path, guarded, &g[i]};
+    }
+    return n;
 }

@@ -19,6 +19,8 @@
 #define KB_RETRY_MS 5000 /* between node.get_kb attempts */
 #define RESTOP_MS   3000 /* a stopped job its edge still lists: stop again after */
 #define MAX_ADOPT   256  /* unknown jobs waiting for node.get_job */
+#define RES_RUNS    4    /* runs of a job (edge restarts) whose results are told apart */
+#define RES_ABOVE   64   /* results seen beyond the first gap, per run */
 
 /* A node as its heartbeats describe it (the cloud itself too: self). */
 typedef struct node_ent {
@@ -38,6 +40,16 @@ typedef struct node_ent {
 
 /* A job's state: no plan yet or its edge lost, plan sent and results flowing, ended. */
 enum { S_UNSCHED = 0, S_EXEC = 1, S_DONE = 2 };
+
+/* The results of one run of a job on its edge (cloud_store.c): every seq <= floor was seen,
+ * and those in above (sorted); max is the highest seen. A seq seen before is a duplicate
+ * (the stream delivered it again): not counted. */
+typedef struct res_run {
+    uint64_t run;
+    int64_t floor, max;
+    int n_above;
+    int64_t above[RES_ABOVE];
+} res_run;
 
 /* A job (guarded by mu; refs: the table and each viewer hold one). */
 typedef struct cjob {
@@ -70,7 +82,25 @@ typedef struct cjob {
     int removed;
     int restop;        /* stopped here but its edge still runs it: send node.stop_job again */
     double stopped_at; /* ms, when the user stopped it (or the last stop sent again) */
+    /* results told apart by the edge's run and seq (cloud_store.c) */
+    res_run runs[RES_RUNS];
+    int n_runs;
+    int64_t dups; /* delivered again, not counted */
+    /* the store: gen counts changes of state (vd__cloud_job_changed), res_gen results; a
+     * record is written when either differs from what was written (results at most every
+     * RES_FLUSH_MS unless forced) */
+    unsigned gen, gen_written, res_gen, res_written;
+    double written_at;
+    uint64_t rev; /* of its record in the store as this cloud last wrote or read it (0: none):
+                   * records are written compare-and-set, so a cloud that is no longer the
+                   * leader cannot overwrite the new leader's */
 } cjob;
+
+/* A change of a job's state that the store must hold (lock held). */
+static inline void vd__cloud_job_changed(cjob *j)
+{
+    j->gen++;
+}
 
 /* A job an edge runs that this cloud does not know (it restarted): node.get_job is asked
  * by the scheduler thread, then the job is registered as EXEC. */
@@ -86,8 +116,9 @@ typedef struct joined_video {
 } joined_video;
 #define MAX_JOINED 256
 
-/* Everything below o, name, addr and host is guarded by mu, but thr and started (the
- * starting and stopping thread's). */
+/* Everything below o, name, addr and host is guarded by mu, but thr, started, id, the
+ * ha/cons threads and their flags (the starting and stopping thread's) and store_mu. Lock
+ * order: store_mu, then mu. */
 struct vd_cloud {
     vd_node_opts o;
     char name[64], addr[128];
@@ -110,6 +141,17 @@ struct vd_cloud {
     int started;
     double connected_since;
     vd_resources res;
+    /* leadership and the store (cloud_ha.c, cloud_store.c): only the leader schedules,
+     * consumes results, writes the store and talks to edges; the others stand by */
+    int leader;
+    int ha_tried;         /* the first attempt at the lease was made */
+    char id[112];         /* this process, in the lease and the epoch */
+    int64_t epoch;        /* of the state this cloud leads (0: none yet) */
+    char leader_msg[300]; /* standing by: who leads */
+    pthread_t ha_thr, cons_thr;
+    int ha_started, cons_started;
+    pthread_mutex_t store_mu;    /* one writer of records at a time, in snapshot order */
+    struct cloud_route *routes_; /* vd_cloud_routes' guards */
 };
 
 /* ---- cloud.c: jobs, calls, life cycle ---------------------------------------------------- */
@@ -133,10 +175,12 @@ int vd__cloud_call(vd_cloud *c, const char *node, const char *cmd, json_t *body,
                    vd_error *err);
 /* Shutting down (no lock held). */
 int vd__cloud_stopping(vd_cloud *c);
-/* A result of a job (a vdag.result header, taken, with the rendered frame blob, borrowed;
- * no lock held): kept for sync_job_result, or its DONE taken. VD_ENOTFOUND: no such job;
- * VD_ESTATE: it is done. */
-int vd__cloud_take_result(vd_cloud *c, json_t *hdr, const unsigned char *blob, size_t bl);
+/* A result of a job (a vdag.result header, taken; no lock held) from node `from` (the
+ * stream's subject), or with from NULL from the seed's POST /query/sync_result (for the
+ * job's own node; refused once the job is done): kept for sync_job_result, or its DONE
+ * taken. 0 kept (or a duplicate); 1 its job is being adopted (deliver it again later);
+ * VD_ENOTFOUND no such job of that node; VD_ESTATE the job is done. */
+int vd__cloud_take_result(vd_cloud *c, const char *from, json_t *hdr);
 
 /* ---- cloud_api.c: the user API ---------------------------------------------------------- */
 
@@ -178,6 +222,33 @@ void vd__cloud_tend_nodes(vd_cloud *c, double now);
 /* ---- cloud_loop.c: the scheduler thread ----------------------------------------------------- */
 
 void *vd__cloud_sched_main(void *arg);
+
+/* ---- cloud_store.c: job records in the store, results told apart -------------------------- */
+
+#define RES_FLUSH_MS 250 /* results are written (and then acked) at most this often */
+
+/* Whether a result (run, seq) of j is new: 1 (now counted), 0 (seen before) (lock held). */
+int vd__cloud_result_new(cjob *j, uint64_t run, int64_t seq);
+/* Results the edge numbered that never came (gaps below the highest seen) (lock held). */
+int64_t vd__cloud_results_missing(const cjob *j);
+/* Write the records of changed jobs (results too when force or due); 0, VD_ESTATE when not
+ * the leader, or the store's failure (those jobs stay to be written). No lock held. */
+int vd__cloud_store_flush(vd_cloud *c, int force);
+/* Read every job from the store into the table (replacing it) (no lock held). */
+int vd__cloud_store_restore(vd_cloud *c, int *n_jobs, vd_error *err);
+/* The measurement a result header carries, for job j (lock held). */
+void vd__cloud_measure(cjob *j, json_t *hdr, vd_plan_result *m);
+
+/* ---- cloud_ha.c: the lease (one leader among clouds), the results consumer ------------------ */
+
+int vd__cloud_ha_start(vd_cloud *c, vd_error *err);
+/* Stop leading, saying why (no lock held). */
+void vd__cloud_step_down(vd_cloud *c, const char *why);
+/* Flush, release the lease (a standby takes over at once), end the threads. */
+void vd__cloud_ha_stop(vd_cloud *c);
+/* Apply one stored result (cloud.c; the consumer thread, no lock held): 0 done with it (applied,
+ * a duplicate, or not ours to keep), 1 to be delivered again later (its job is being adopted). */
+int vd__cloud_apply_result(vd_cloud *c, const char *subject, const vd_buf *msg);
 
 /* ---- cloud_video.c: MJPEG viewers ----------------------------------------------------------- */
 

@@ -3,7 +3,8 @@
  * runs its phases, each a "copy under the lock, call without it, apply under it" over a
  * kind of work: knowledge bases to fetch, jobs to adopt (an edge runs them, this cloud does
  * not know them: it restarted), stops to send again, plans to send (new jobs, re-plans that
- * changed; a stage on a lost node is planned away at once).
+ * changed; a stage on a lost node is planned away at once), then writes what changed to
+ * the store. Only the leader (cloud_ha.c) runs the phases: a cloud standing by calls no node.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -109,6 +110,7 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why, int record)
         j->plan_sent = 0;
     }
     if (changed || record) {
+        vd__cloud_job_changed(j);
         json_t *ch =
             json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL),
                       "plan_version", j->plan_version, "why", why, "plan", vd_plan_to_json(&p),
@@ -210,13 +212,17 @@ static int run_phase(vd_cloud *c, const loop_phase *ph)
 {
     _Alignas(max_align_t) unsigned char items[PHASE_BYTES];
     assert(ph->item_size * (size_t)ph->max_items <= sizeof items);
+    if (!c->leader) return c->stopping;
     int n = ph->collect(c, vd_now_ms(), items, ph->max_items);
     assert(n >= 0 && n <= ph->max_items);
     if (!n) return c->stopping;
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < n; i++) {
         void *it = items + (size_t)i * ph->item_size;
-        if (!vd__cloud_stopping(c)) {
+        pthread_mutex_lock(&c->mu);
+        int go = !c->stopping && c->leader; /* a cloud standing by talks to no node */
+        pthread_mutex_unlock(&c->mu);
+        if (go) {
             vd_error err = {0};
             int rc = ph->call(c, it, &err);
             if (ph->apply) {
@@ -403,6 +409,7 @@ static int plan_collect(vd_cloud *c, double now, void *items, int max)
 static int plan_call(vd_cloud *c, void *item, vd_error *err)
 {
     outbox *o = item;
+    vd__cloud_store_flush(c, 0); /* the store has the plan before the edge does */
     return vd__cloud_call(c, o->node, o->submit ? VD_CMD_SUBMIT : VD_CMD_UPDATE, o->body, NULL,
                           err);
 }
@@ -416,6 +423,7 @@ static void plan_apply(vd_cloud *c, void *item, int rc, const vd_error *err)
     cjob *j = vd__cloud_job(c, o->uid);
     if (!j || j->plan_version != o->version || j->state == S_DONE) return;
     int submit = o->submit && j->state == S_UNSCHED;
+    vd__cloud_job_changed(j);
     if (!rc) {
         j->plan_sent = 1;
         j->sent_at = vd_now_ms();
@@ -452,6 +460,9 @@ void *vd__cloud_sched_main(void *arg)
         for (size_t i = 0; i < sizeof phases / sizeof *phases && !stop; i++)
             stop = run_phase(c, &phases[i]);
         if (stop) break;
+        pthread_mutex_unlock(&c->mu);
+        vd__cloud_store_flush(c, 0); /* what changed this round (not while standing by) */
+        pthread_mutex_lock(&c->mu);
         struct timespec ts = vd_deadline(CLOCK_REALTIME, 100);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }

@@ -162,6 +162,7 @@ static int lists(json_t *jobs, const char *uid)
  * held). Entries of this node for jobs it no longer lists (ended) go. */
 static void queue_unknown_jobs(vd_cloud *c, const char *node, json_t *jobs)
 {
+    if (!c->leader) return; /* a new leader reads the store first, then asks */
     for (int i = 0; i < c->n_adopt; i++) {
         adopt_ent *a = &c->adopt[i];
         if (!strcmp(a->node, node) && !a->busy && !lists(jobs, a->uid))
@@ -223,10 +224,10 @@ static int duplicate(vd_cloud *c, node_ent *n, const char *inst, json_t *hb)
 void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
 {
     vd_cloud *c = arg;
-    (void)subject;
     json_t *hb = json_loadb((const char *)msg->data, msg->len, 0, NULL);
     const char *name = json_string_value(json_object_get(hb, "name"));
-    if (!name || strlen(name) >= 64) {
+    const char *from = vd__subject_node(subject, VD_SUBJ_HB);
+    if (!name || strlen(name) >= 64 || !from || strcmp(from, name)) { /* as itself only */
         json_decref(hb);
         return;
     }
@@ -295,6 +296,7 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
             vd_now_ms() - j->last_result_at > 3000) {
             j->state = S_UNSCHED;
             j->plan_sent = 0;
+            vd__cloud_job_changed(j);
             snprintf(j->msg, sizeof j->msg, "edge %s does not run it; resubmitting", name);
             pthread_cond_broadcast(&c->cv);
         }
@@ -326,6 +328,7 @@ static void drop_node(vd_cloud *c, int i, double now)
         if (!strcmp(j->node, n->name)) {
             j->state = S_UNSCHED;
             j->plan_sent = 0;
+            vd__cloud_job_changed(j);
             snprintf(j->msg, sizeof j->msg, "edge %s lost; waiting for it to return", n->name);
             continue;
         }

@@ -169,7 +169,8 @@ static int r_sync_result(void *arg, const vd_http_req *req, vd_http_resp *resp)
     char u[64];
     snprintf(u, sizeof u, "%s", uid);
     json_decref(b);
-    int rc = vd__cloud_take_result(c, hdr, NULL, 0);
+    int rc = vd__cloud_take_result(c, NULL, hdr);
+    if (rc == 1) rc = VD_ENOTFOUND; /* not known yet: being taken over */
     if (rc)
         vd_http_fail(resp, rc, rc == VD_ESTATE ? "job %s is done" : "no job '%s'", u);
     else

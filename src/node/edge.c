@@ -1,7 +1,8 @@
 /*
  * The edge (the seed's job manager): owns video sources and runs jobs, one thread each
  * (edge_job.c), takes commands from the cloud (edge_cmd.c) and publishes a heartbeat
- * every second: videos, resources, running jobs, the knowledge base by version.
+ * every second (vdag.hb.<name>): videos, resources, running jobs, the knowledge base by
+ * version. Results go to the cloud through an outbox (edge_out.c).
  * edge_internal.h holds what the three files share.
  */
 #include <pthread.h>
@@ -71,7 +72,7 @@ static void *hb_main(void *arg)
         json_decref(hb);
         if (s) {
             vd_buf b = {(unsigned char *)s, strlen(s)};
-            e->o.tr->ops->publish(e->o.tr, VD_SUBJ_HB, &b, NULL);
+            e->o.tr->ops->publish(e->o.tr, e->hb_subject, &b, NULL);
             free(s);
         }
         pthread_mutex_lock(&e->mu);
@@ -151,10 +152,19 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     e->host = host;
     vd__node_instance(e->instance, sizeof e->instance);
     e->started_ms = vd__wall_ms();
+    snprintf(e->hb_subject, sizeof e->hb_subject, "%s.%s", VD_SUBJ_HB, e->name);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_cond_init(&e->job_cv, NULL);
     pthread_cond_init(&e->frames, NULL);
+    pthread_mutex_init(&e->out_mu, NULL);
+    pthread_cond_init(&e->out_cv, NULL);
+    if (pthread_create(&e->out_thr, NULL, vd__edge_out_main, e)) {
+        vd_fail(err, VD_ENOMEM, "edge %s: cannot start the results thread", e->name);
+        vd_edge_free(e);
+        return VD_ENOMEM;
+    }
+    e->out_started = 1;
     /* The heartbeat thread first, waiting until the commands are served: a thread that
      * cannot start fails the start before any handler is registered with e. */
     if (pthread_create(&e->hb_thr, NULL, hb_main, e)) {
@@ -164,7 +174,14 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     }
     e->hb_started = 1;
     int rc = vd__edge_serve(e, err);
-    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB, on_peer_heartbeat, e, err);
+    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", on_peer_heartbeat, e, err);
+    if (rc == VD_EAUTH) { /* a secured bus gives an edge its own subjects only: its name is */
+        fprintf(stderr,   /* its identity's, and peers are known by name, not by address */
+                "vdag %s: note: the NATS server does not let this edge hear other nodes' "
+                "heartbeats: a stage is placed on a peer by its name only\n",
+                e->name);
+        rc = 0;
+    }
     if (rc) {
         vd_edge_free(e); /* ends the waiting heartbeat thread */
         return rc;
@@ -190,6 +207,7 @@ void vd_edge_stop(vd_edge *e)
     e->hb_started = 0;
     for (int i = 0; i < e->n_jobs; i++)
         if (e->jobs[i]->started) pthread_join(e->jobs[i]->thr, NULL), e->jobs[i]->started = 0;
+    vd__edge_out_stop(e); /* the jobs' last results and DONEs go out */
 }
 
 void vd_edge_free(vd_edge *e)
@@ -202,5 +220,7 @@ void vd_edge_free(vd_edge *e)
     pthread_cond_destroy(&e->job_cv);
     pthread_cond_destroy(&e->frames);
     pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->out_cv);
+    pthread_mutex_destroy(&e->out_mu);
     free(e);
 }

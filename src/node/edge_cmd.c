@@ -98,6 +98,7 @@ static int cmd_submit_seed(vd_edge *e, json_t *req, json_t **reply, vd_error *er
     if (sub.spec.requested) {
         pthread_mutex_lock(&e->mu);
         resolve_seed_nodes(e, sub.spec.requested);
+        vd_plan_json_user(sub.spec.requested);
         pthread_mutex_unlock(&e->mu);
         rc = vd_plan_from_json(sub.spec.requested, sub.spec.dag, "plan", &sub.plan, err);
         if (rc) {
@@ -202,6 +203,7 @@ static int cmd_update(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
     }
     if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
     resolve_seed_nodes(e, pj);
+    vd_plan_json_user(pj);
     vd_plan p;
     rc = vd_plan_from_json(pj, j->spec.dag, "plan", &p, err);
     if (!rc) j->pending = p, j->pending_version = vd__msg_plan_version(req), j->has_pending = 1;
@@ -262,6 +264,13 @@ static void act_runtime(job *j, json_t *req, json_t **reply)
 {
     (void)req;
     *reply = j->last ? json_deep_copy(j->last) : json_object();
+    int64_t seq, published, lost;
+    int waiting;
+    vd__edge_out_counts(j->edge, j, &seq, &published, &lost, &waiting);
+    json_object_set_new(*reply, "results",
+                        json_pack("{s:I,s:I,s:I,s:I,s:i}", "run", (json_int_t)j->run, "seq",
+                                  (json_int_t)seq, "published", (json_int_t)published, "lost",
+                                  (json_int_t)lost, "waiting", waiting));
 }
 
 static int cmd_stop(vd_edge *e, json_t *req, json_t **reply, vd_error *err)

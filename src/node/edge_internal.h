@@ -16,10 +16,19 @@
 
 typedef struct job job;
 
-/* A stage the plan runs on another node (the remote-stage callback's argument). */
+struct vd__rcall;
+
+/* A stage the plan runs on another node (the remote-stage callback's argument; the job
+ * thread's). Its calls run on `call`'s own thread, so that a node that does not answer costs
+ * the job one bounded wait, not the transport timeout of every call (edge_job.c). */
 typedef struct rstage {
     job *j;
     char node[64];
+    struct vd__rcall *call; /* made at the first call; freed when the job ends */
+    int down;               /* the node failed or gave no answer: the stage runs here */
+    int pending;            /* a call nobody waits for runs on `call` (given up on, a probe) */
+    double next_probe;      /* when to try a down node again (vd_now_ms) */
+    double ewma_ms;         /* latency of its answered calls (0: none yet) */
 } rstage;
 
 enum { J_RUN = 0, J_DONE = 1 };
@@ -60,9 +69,13 @@ struct job {
     long dropped;     /* frames dropped as late since the plan was applied */
     double win_delay[RT_WIN], win_n[RT_WIN], win_size[RT_WIN];
     int win_count;
+    uint64_t run; /* this job on this edge (set at its start, under edge->mu): results carry it */
+    /* guarded by edge->out_mu (edge_out.c) */
+    int64_t out_seq, out_published, out_lost;
 };
 
 typedef struct edge_cmd edge_cmd;
+typedef struct out_item out_item;
 
 #define N_EDGE_CMDS 11
 
@@ -78,6 +91,7 @@ struct vd_edge {
     vd_node_opts o;
     cmd_ctx cmds_[N_EDGE_CMDS]; /* one per row of edge_cmds */
     char name[64], addr[128];
+    char hb_subject[96];
     vd_svchost *host;
     pthread_mutex_t mu;
     pthread_cond_t cv;     /* the heartbeat thread's wake-ups */
@@ -106,6 +120,13 @@ struct vd_edge {
     /* heartbeat thread only: the kb version last sent, and when */
     uint64_t kb_sent_version;
     double kb_sent_at;
+    /* the results on their way to the stream (edge_out.c) */
+    pthread_mutex_t out_mu;
+    pthread_cond_t out_cv;
+    out_item *out_head, *out_tail;
+    int out_n, out_stop, out_started;
+    size_t out_bytes;
+    pthread_t out_thr;
 };
 
 /* edge_job.c: a job's thread (arg: the job), and freeing a job (its thread joined or never
@@ -120,5 +141,13 @@ int vd__edge_serve(vd_edge *e, vd_error *err);
 int vd__edge_r_video(void *arg, const vd_http_req *req, vd_http_resp *resp);
 /* A rendered frame for the job's own viewers (job thread; copied). */
 void vd__edge_show(job *j, const unsigned char *jpeg, size_t len);
+/* edge_out.c: queue a result header (or, done, the job's DONE) of job j for the stream
+ * (job thread; hdr borrowed: it gets "run" and "seq"); the publisher thread; stop it (after
+ * the job threads: what is queued is sent for up to 2 s); a job's counters. */
+void vd__edge_out_put(vd_edge *e, job *j, json_t *hdr, int done);
+void *vd__edge_out_main(void *arg);
+void vd__edge_out_stop(vd_edge *e);
+void vd__edge_out_counts(vd_edge *e, job *j, int64_t *seq, int64_t *published, int64_t *lost,
+                         int *waiting);
 
 #endif

@@ -3,9 +3,10 @@
  * nskip on the source, model and ntracking on the executor, and per stage a local instance
  * or a remote call to the node the plan names), paces files like a camera (a frame later
  * than one period is dropped, as a live camera would), and publishes each step's result
- * with the plan's measured delays and the runtime context. A remote stage that fails (node
- * gone, timeout) runs locally until the next plan, so a lost node costs one timeout, not
- * the job.
+ * with the plan's measured delays and the runtime context. A remote stage whose node fails
+ * or does not answer in time runs here, frame by frame, until that node answers again (see
+ * "remote stages" below), so a hung node costs one bounded wait, not the job. Results leave
+ * through the outbox (edge_out.c), numbered by the job's run and seq.
  *
  * plan_result (vd_plan_result in vdag/sched.h), measured since the plan was applied:
  * delay (per stage) and total_delay, means per step (a PROCESSED frame, or a clip); dropped,
@@ -20,33 +21,144 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "edge_internal.h"
+#include "node/rcall.h"
 #include "vdag/base.h"
 #include "vdag/media.h"
 
-#define REMOTE_TIMEOUT 2000 /* ms for a remote stage call */
+#define REMOTE_TIMEOUT  2000 /* ms: a call's transport timeout (it has ended by then) */
+#define WAIT_FIRST_MS   2000 /* ms the job waits for a node's first answer (a cold model) */
+#define WAIT_MIN_MS     150  /* then 4 x the node's usual latency, at least this */
+#define PROBE_PERIOD_MS 250  /* a down node is tried again this often, in the background */
+#define PROBE_MIN_MS    500  /* a probe's timeout: 3 x the usual latency, at least this */
 
 /* ---- remote stages ----------------------------------------------------------------- */
 
+/* A call to a node runs on its rstage's thread; the job waits for the answer at most
+ * wait_ms (a few times the node's usual latency). Past that, or on a failure, the stage runs
+ * here for this frame and the following ones, while the call goes on by itself; once it (or
+ * a probe: the stage's call with the current frame, every PROBE_PERIOD_MS, not waited for)
+ * is answered, the stage goes back to its node at the next frame. So a hung node costs the
+ * job one wait, a broker restart one probe period after the broker is back, and the plan's
+ * placement holds again without a new plan. */
+
+static double clampd(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static int wait_ms(const rstage *r)
+{
+    return r->ewma_ms > 0 ? (int)clampd(4 * r->ewma_ms, WAIT_MIN_MS, REMOTE_TIMEOUT)
+                          : WAIT_FIRST_MS;
+}
+
+static void answered(rstage *r, double ms)
+{
+    r->ewma_ms = r->ewma_ms > 0 ? 0.8 * r->ewma_ms + 0.2 * ms : ms;
+}
+
+static void went_down(rstage *r, const char *stage, const char *why)
+{
+    job *j = r->j;
+    if (!r->down)
+        fprintf(stderr, "vdag %s: job %s: stage %s on %s: %s; running it here until %s answers\n",
+                j->edge->name, j->uid, stage, r->node, why, r->node);
+    r->down = 1;
+    r->next_probe = vd_now_ms() + PROBE_PERIOD_MS;
+}
+
+/* A call nobody waited for has ended: the node is back if it answered. */
+static void harvest(rstage *r, const char *stage)
+{
+    int rc;
+    double ms;
+    if (!r->pending || vd__rcall_poll(r->call, &rc, &ms) == -1) return;
+    r->pending = 0;
+    if (rc) {
+        went_down(r, stage, "no answer");
+        return;
+    }
+    answered(r, ms);
+    if (r->down)
+        fprintf(stderr, "vdag %s: job %s: stage %s back on %s (answered in %.0f ms)\n",
+                r->j->edge->name, r->j->uid, stage, r->node, ms);
+    r->down = 0;
+}
+
+/* The frame as sent to remote stages: one encode per frame for all of them. */
+static int encoded(job *j, const vd_frame *f, vd_error *err)
+{
+    if (j->enc.data && j->enc_id == f->cam_frame_id) return 0;
+    free(j->enc.data);
+    j->enc.data = NULL;
+    int rc = 0;
+    if (!j->coder) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &j->coder, err);
+    if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, VD_STAGE_JPEG_QUALITY, &j->enc, err);
+    if (!rc) j->enc_id = f->cam_frame_id;
+    return rc;
+}
+
+/* Start the stage's call with this frame on r's thread. */
+static int start_call(rstage *r, const char *stage, int model_id, const vd_frame *f, json_t *args,
+                      int timeout_ms, vd_error *err)
+{
+    vd_buf req;
+    int rc = encoded(r->j, f, err);
+    if (!rc) rc = vd__stage_request_pack(model_id, f, &r->j->enc, args, &req, err);
+    char svc[96];
+    snprintf(svc, sizeof svc, "svc.%s", stage);
+    return rc ? rc : vd__rcall_start(r->call, r->node, svc, &req, timeout_ms, err);
+}
+
+/* The executor's hook: 0 with *out the node's output, or 0 with *out NULL to run the stage
+ * here this time. */
 static int remote_stage(void *arg, int stage, int model_id, const vd_frame *f, json_t *args,
                         json_t **out, vd_error *err)
 {
     rstage *r = arg;
     job *j = r->j;
+    const char *name = j->spec.dag->stages[stage].name;
     *out = NULL;
-    if (!j->enc.data || j->enc_id != f->cam_frame_id) { /* one encode per frame for all stages */
-        free(j->enc.data);
-        j->enc.data = NULL;
-        int rc = 0;
-        if (!j->coder) rc = vd_jpeg_coder_new(VD_STAGE_JPEG_PARTS, &j->coder, err);
-        if (!rc) rc = vd_jpeg_coder_encode(j->coder, f, VD_STAGE_JPEG_QUALITY, &j->enc, err);
-        if (rc) return rc;
-        j->enc_id = f->cam_frame_id;
+    int rc = r->call ? 0 : vd__rcall_new(j->edge->o.tr, &r->call, err);
+    if (rc) return rc;
+    harvest(r, name);
+    j->fallback[stage] = 1; /* unless the node answers below */
+    if (r->pending) return 0;
+    if (r->down) {
+        if (vd_now_ms() >= r->next_probe) {
+            vd_error e = {0};
+            int to = (int)clampd(3 * r->ewma_ms, PROBE_MIN_MS, REMOTE_TIMEOUT);
+            r->pending = start_call(r, name, model_id, f, args, to, &e) == 0;
+            r->next_probe = vd_now_ms() + PROBE_PERIOD_MS;
+        }
+        return 0;
     }
-    return vd_stage_call(j->edge->o.tr, r->node, j->spec.dag->stages[stage].name, model_id, f,
-                         &j->enc, args, REMOTE_TIMEOUT, out, NULL, err);
+    if ((rc = start_call(r, name, model_id, f, args, REMOTE_TIMEOUT, err))) return rc;
+    vd_buf resp;
+    double ms = 0;
+    vd_error e = {0};
+    int w = wait_ms(r);
+    rc = vd__rcall_wait(r->call, w, &resp, &ms, &e);
+    if (rc == VD_EBUSY) { /* it goes on by itself; harvest() sees how it ends */
+        r->pending = 1;
+        char why[64];
+        snprintf(why, sizeof why, "no answer within %d ms", w);
+        went_down(r, name, why);
+        return 0;
+    }
+    if (!rc) rc = vd__stage_reply_unpack(&resp, r->node, name, out, NULL, &e);
+    vd_buf_free(&resp);
+    if (rc) {
+        went_down(r, name, e.msg);
+        return 0;
+    }
+    answered(r, ms);
+    j->fallback[stage] = 0;
+    return 0;
 }
 
 /* Apply a plan (version: the sender's number for it) to the source and executor (job
@@ -64,9 +176,14 @@ static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p, in
         if (m && vd_exec_set_model(ex, s, m->model_id, &err))
             fprintf(stderr, "vdag %s: job %s: %s\n", j->edge->name, j->uid, err.msg);
         int remote = m && m->node[0] && strcmp(m->node, j->edge->name);
-        j->rs[s].j = j;
-        snprintf(j->rs[s].node, sizeof j->rs[s].node, "%s", remote ? m->node : "");
-        vd_exec_set_remote(ex, s, remote ? remote_stage : NULL, &j->rs[s]);
+        rstage *r = &j->rs[s];
+        r->j = j;
+        if (strcmp(r->node, remote ? m->node : "")) { /* another node: nothing known of it */
+            snprintf(r->node, sizeof r->node, "%s", remote ? m->node : "");
+            r->ewma_ms = 0;
+        }
+        r->down = 0; /* a new plan: try its node (a call still running from before waits) */
+        vd_exec_set_remote(ex, s, remote ? remote_stage : NULL, r);
         j->fallback[s] = 0;
     }
     j->plan = *p;
@@ -164,21 +281,28 @@ static int wait_unless_stopped(job *j, double ms)
     return stop;
 }
 
+/* A result to the cloud through the outbox (stored, numbered); the rendered frame, for
+ * viewers only, straight to vdag.frame.<node> (a lost frame is just not shown). */
 static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
 {
+    vd__edge_out_put(j->edge, j, hdr, 0);
+    if (!bl) return;
     vd_buf m;
-    vd_error err = {0};
-    if (vd_msg_pack(hdr, blob, bl, &m, &err) == 0) {
-        j->edge->o.tr->ops->publish(j->edge->o.tr, VD_SUBJ_RESULT, &m, &err);
+    json_t *fh = json_pack("{s:s,s:O}", "job_uid", j->uid, "seq", json_object_get(hdr, "seq"));
+    char subj[128];
+    snprintf(subj, sizeof subj, "%s.%s", VD_SUBJ_FRAME, j->edge->name);
+    if (fh && vd_msg_pack(fh, blob, bl, &m, NULL) == 0) {
+        j->edge->o.tr->ops->publish(j->edge->o.tr, subj, &m, NULL);
         vd_buf_free(&m);
     }
+    json_decref(fh);
 }
 
 static void finish(job *j, const char *reason, const char *msg)
 {
     json_t *hdr = json_pack("{s:s,s:s,s:s,s:s,s:s}", "job_uid", j->uid, "node", j->edge->name,
                             "state", "DONE", "reason", reason, "msg", msg ? msg : "");
-    publish(j, hdr, NULL, 0);
+    vd__edge_out_put(j->edge, j, hdr, 1);
     pthread_mutex_lock(&j->edge->mu);
     j->state = J_DONE;
     json_decref(j->last);
@@ -191,6 +315,11 @@ void *vd__edge_job_main(void *arg)
 {
     job *j = arg;
     vd_edge *e = j->edge;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now); /* this run of the job: its results say so */
+    pthread_mutex_lock(&e->mu);          /* node.get_runtime reads it */
+    j->run = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+    pthread_mutex_unlock(&e->mu);
     vd_error err = {0};
     vd_source *src = NULL;
     vd_exec *ex = NULL;
@@ -323,6 +452,10 @@ void *vd__edge_job_main(void *arg)
     vd_jpeg_coder_free(j->coder);
     j->coder = NULL;
     vd_exec_free(ex);
+    for (int s = 0; s < VD_MAX_STAGES; s++) { /* a hung call ends within its timeout */
+        vd__rcall_free(j->rs[s].call);
+        j->rs[s].call = NULL;
+    }
     vd_source_close(src);
     finish(j, reason, msg);
     return NULL;

@@ -168,3 +168,12 @@ int vd_video_src_parse(const char *s, vd_video_src *v, vd_error *err)
     snprintf(v->type, sizeof v->type, "%s", eq2 ? eq2 + 1 : "camera");
     return 0;
 }
+
+const char *vd__subject_node(const char *subject, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (!subject || strncmp(subject, prefix, n) || subject[n] != '.' || !subject[n + 1] ||
+        strchr(subject + n + 1, '.'))
+        return NULL;
+    return subject + n + 1;
+}

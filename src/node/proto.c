@@ -107,6 +107,7 @@ int vd__job_spec_parse(json_t *m, vd__spec_form form, vd__job_spec *s, vd_error 
     const char *rkey = form == VD__SPEC_USER ? "plan" : "requested_plan";
     json_t *rq = json_object_get(m, rkey);
     vd_plan p;
+    if (rq && form == VD__SPEC_USER) vd_plan_json_user(rq);
     if (rq && (rc = vd_plan_from_json(rq, s->dag, rkey, &p, err))) goto fail;
     json_t *mf = json_object_get(m, "max_frames");
     /* 0 means "no limit" on the wire (a spec the cloud sends); a user leaves it out */
@@ -265,6 +266,12 @@ json_t *vd__plan_shown(json_t *plan, int native_h, double native_fps)
         char res[16];
         snprintf(res, sizeof res, "%dp", native_h);
         json_object_set_new(vc, "resolution", json_string(res));
+    }
+    json_t *ae = json_object_get(vc, "asked_encoder");
+    if (ae) { /* shown as asked, with what is sent */
+        json_object_set(vc, "wire_encoder", json_object_get(vc, "encoder"));
+        json_object_set(vc, "encoder", ae);
+        json_object_del(vc, "asked_encoder");
     }
     json_t *f = json_object_get(vc, "fps");
     if (vc && native_fps > 0 && (!f || json_number_value(f) <= 0))

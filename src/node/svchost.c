@@ -203,40 +203,57 @@ fail:
     return rc;
 }
 
-int vd_stage_call(vd_transport *t, const char *node, const char *service, int model_id,
-                  const vd_frame *f, const vd_jpeg_parts *img, json_t *args, int timeout_ms,
-                  json_t **out, double *host_ms, vd_error *err)
+int vd__stage_request_pack(int model_id, const vd_frame *f, const vd_jpeg_parts *img, json_t *args,
+                           vd_buf *req, vd_error *err)
 {
-    *out = NULL;
     json_t *hdr = json_pack("{s:i,s:O,s:i,s:i,s:I}", "model_id", model_id, "args", args, "src_w",
                             f->src_width, "src_h", f->src_height, "cam_frame_id",
                             (json_int_t)f->cam_frame_id);
-    if (img->n > 1) {
+    if (hdr && img->n > 1) {
         json_t *parts = json_array();
         for (int i = 0; i < img->n; i++)
             json_array_append_new(parts, json_integer((json_int_t)img->part_len[i]));
         json_object_set_new(hdr, "parts", parts);
     }
-    vd_buf req, resp = {0};
-    int rc = vd_msg_pack(hdr, img->data, img->len, &req, err);
+    int rc = hdr ? vd_msg_pack(hdr, img->data, img->len, req, err)
+                 : vd_fail(err, VD_ENOMEM, "out of memory");
     json_decref(hdr);
-    if (rc) return rc;
-    char svc[96];
-    snprintf(svc, sizeof svc, "svc.%s", service);
-    rc = vd_transport_call(t, node, svc, &req, &resp, timeout_ms, err);
-    vd_buf_free(&req);
-    if (rc) return rc;
+    return rc;
+}
+
+int vd__stage_reply_unpack(const vd_buf *resp, const char *node, const char *service, json_t **out,
+                           double *host_ms, vd_error *err)
+{
+    *out = NULL;
     json_t *rh;
-    rc = vd_msg_unpack(resp.data, resp.len, &rh, NULL, NULL, err);
-    vd_buf_free(&resp);
+    int rc = vd_msg_unpack(resp->data, resp->len, &rh, NULL, NULL, err);
     if (rc) return rc;
     json_t *o = json_object_get(rh, "out");
     if (host_ms) *host_ms = json_number_value(json_object_get(rh, "ms"));
     if (json_is_object(o))
         *out = json_incref(o);
     else
-        rc = vd_fail(err, VD_EREMOTE, "node %s: %s sent no output", node ? node : "(any)", svc);
+        rc = vd_fail(err, VD_EREMOTE, "node %s: svc.%s sent no output", node ? node : "(any)",
+                     service);
     json_decref(rh);
+    return rc;
+}
+
+int vd_stage_call(vd_transport *t, const char *node, const char *service, int model_id,
+                  const vd_frame *f, const vd_jpeg_parts *img, json_t *args, int timeout_ms,
+                  json_t **out, double *host_ms, vd_error *err)
+{
+    *out = NULL;
+    vd_buf req, resp = {0};
+    int rc = vd__stage_request_pack(model_id, f, img, args, &req, err);
+    if (rc) return rc;
+    char svc[96];
+    snprintf(svc, sizeof svc, "svc.%s", service);
+    rc = vd_transport_call(t, node, svc, &req, &resp, timeout_ms, err);
+    vd_buf_free(&req);
+    if (rc) return rc;
+    rc = vd__stage_reply_unpack(&resp, node, service, out, host_ms, err);
+    vd_buf_free(&resp);
     return rc;
 }
 
@@ -588,7 +605,8 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     free(jpeg);
     if (rc) {
         json_decref(args);
-        vd_http_error(resp, 400, rc, "image: %s", err.msg); /* the client's JPEG */
+        vd_http_error(resp, rc == VD_ETOOBIG ? 413 : 400, rc, "image: %s",
+                      err.msg); /* the client's JPEG */
         return 0;
     }
     rc = vd_svchost_execute(h, service, model_id, f, args, &out, &err);

@@ -1,6 +1,8 @@
 /*
  * Scheduler "feedback": a cold-start search over the configuration space, then a PID
  * controller on the measured delay that moves one knob step at a time, and a load rule.
+ * It ranks plans by the heuristic accuracy model (vd__plan_accuracy_heuristic), as it always
+ * did; the kb's measured accuracy is the "kb" scheduler's.
  *
  * Two quantities (see vd_plan_result in vdag/sched.h):
  *   delay: mean processing time per PROCESSED frame (the seed's total_frame_delay). The
@@ -114,14 +116,6 @@ static int tracking_knob(const vd_sched_input *in)
     return s && s->is_detector;
 }
 
-static void set_node(const vd_sched_input *in, vd_plan *p, int i, const char *node)
-{
-    char name[sizeof p->map[i].node]; /* node may point into p */
-    snprintf(name, sizeof name, "%s", node);
-    snprintf(p->map[i].node, sizeof p->map[i].node, "%s", name);
-    snprintf(p->map[i].role, sizeof p->map[i].role, "%s", vd__node_role(in, name));
-}
-
 static const char *edge_name(const vd_sched_input *in)
 {
     return in->edge ? in->edge : "";
@@ -149,40 +143,6 @@ static int candidates(const vd_sched_input *in, int i, int max_other, const char
     if (max_other >= 0 && no > max_other) no = max_other;
     for (int k = 0; k < no; k++) out[n++] = other[k]->name;
     return n;
-}
-
-/* Make p valid for in: the DAG's stages, model ids in range, live nodes, resolution not
- * above native. */
-static void repair(const vd_sched_input *in, vd_plan *p)
-{
-    int ok = p->n_stages == in->dag->n_stages;
-    for (int i = 0; ok && i < p->n_stages; i++)
-        ok = !strcmp(p->map[i].stage, in->dag->stages[i].name);
-    if (!ok) {
-        vd_plan d;
-        vd_plan_default(in->dag, edge_name(in), &d);
-        d.resolution_h = p->resolution_h;
-        d.fps = p->fps;
-        d.nskip = p->nskip;
-        d.ntracking = p->ntracking;
-        *p = d;
-    }
-    if (p->resolution_h < 0 || (in->native_h > 0 && p->resolution_h >= in->native_h))
-        p->resolution_h = 0;
-    if (p->nskip < 0) p->nskip = 0;
-    if (p->ntracking < 0) p->ntracking = 0;
-    if (p->fps < 0) p->fps = 0;
-    if (!p->encoder[0]) snprintf(p->encoder, sizeof p->encoder, "JPEG");
-    for (int i = 0; i < p->n_stages; i++) {
-        vd_stage_map *m = &p->map[i];
-        if (m->model_id < 0) m->model_id = 0;
-        if (m->model_id >= n_models(in, i)) m->model_id = n_models(in, i) - 1;
-        const char *node = vd__plan_node(in, p, i);
-        if (!vd__node_ok(in, node, m->stage, NULL))
-            set_node(in, p, i, edge_name(in));
-        else
-            set_node(in, p, i, node);
-    }
 }
 
 /* ---- knob steps: each changes p by one step and returns 1, or returns 0 ----------------- */
@@ -304,12 +264,12 @@ static int degrade_place(const vd_sched_input *in, vd_plan *p)
         for (int k = 0; k < n; k++) {
             if (!strcmp(cand[k], cur)) continue;
             vd_plan q = *p;
-            set_node(in, &q, s, cand[k]);
+            vd__plan_set_node(in, &q, s, cand[k]);
             double c = vd__stage_cost(in, &q, s);
             if (c >= 0 && c < bc * 0.999) bn = cand[k], bc = c;
         }
         if (bn) {
-            set_node(in, p, s, bn);
+            vd__plan_set_node(in, p, s, bn);
             return 1;
         }
     }
@@ -324,12 +284,12 @@ static int upgrade_place(const vd_sched_input *in, vd_plan *p)
     for (int i = 0; i < p->n_stages; i++) {
         if (!strcmp(vd__plan_node(in, p, i), edge)) continue;
         vd_plan q = *p;
-        set_node(in, &q, i, edge);
+        vd__plan_set_node(in, &q, i, edge);
         double d = vd__stage_cost(in, &q, i) - vd__stage_cost(in, p, i);
         if (best < 0 || d < bd) best = i, bd = d;
     }
     if (best < 0) return 0;
-    set_node(in, p, best, edge);
+    vd__plan_set_node(in, p, best, edge);
     return 1;
 }
 
@@ -343,7 +303,7 @@ static const knob_fn upgrades[N_KNOBS] = {upgrade_place, upgrade_model, upgrade_
 
 static int meets_acc(const vd_sched_input *in, const vd_plan *p)
 {
-    return in->accuracy <= 0 || vd_plan_accuracy(in, p) >= in->accuracy - 1e-9;
+    return in->accuracy <= 0 || vd__plan_accuracy_heuristic(in, p) >= in->accuracy - 1e-9;
 }
 
 /* One degrade step: prefer a step that helps and keeps the wanted accuracy, then one that
@@ -418,7 +378,7 @@ static void consider(const vd_sched_input *in, const vd_plan *p, best_t *b)
 {
     double d = vd_plan_predict(in, p);
     if (d < 0) return;
-    double a = vd_plan_accuracy(in, p), l = vd_plan_load(in, p);
+    double a = vd__plan_accuracy_heuristic(in, p), l = vd_plan_load(in, p);
     int fits = in->delay_bound <= 0 || d <= in->delay_bound;
     int keeps = l <= 1 + 1e-12;
     int tier = fits ? (keeps ? 2 : 1) : 0;
@@ -507,7 +467,7 @@ static int cold_start(const vd_sched_input *in, vd_plan *out)
             for (;;) {
                 for (int i = 0; i < ns; i++) {
                     p.map[i].model_id = opts[i][idx[i]].model;
-                    set_node(in, &p, i, opts[i][idx[i]].node);
+                    vd__plan_set_node(in, &p, i, opts[i][idx[i]].node);
                 }
                 consider(in, &p, &b);
                 int i = 0;
@@ -530,7 +490,8 @@ static void start_plan(const vd_sched_input *in, vd_plan *out)
         vd_plan_default(in->dag, edge_name(in), out);
 }
 
-static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error *err)
+static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_reason *why,
+                   vd_error *err)
 {
     (void)err;
     fb_state *st = priv;
@@ -545,7 +506,7 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
             p = *in->last_plan;
         else
             vd_plan_default(in->dag, edge_name(in), &p);
-        repair(in, &p);
+        vd__plan_repair(in, &p);
         *out = p;
         return 0;
     }
@@ -553,7 +514,8 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
         in->last_plan && in->last && in->last->n_frames > 0 && in->last->total_delay > 0;
     if (!in->last_plan || (!have_meas && !st->started)) {
         start_plan(in, &p);
-        repair(in, &p);
+        vd__plan_repair(in, &p);
+        why->code = in->requested ? VD_WHY_REQUESTED : VD_WHY_START;
         st->started = 1;
         st->integral = 0;
         st->have_prev = 0;
@@ -562,7 +524,7 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
         return 0;
     }
     vd_plan cur = *in->last_plan;
-    repair(in, &cur);
+    vd__plan_repair(in, &cur);
     st->started = 1;
     *out = cur;
     if (!have_meas) return 0;
@@ -595,20 +557,32 @@ static int fb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error 
     int idle = load > 0 && load < FB_LOAD_IDLE && drops <= 0;
     vd_plan next;
     int changed = 0;
+    const char *what = "";
+    vd_sched_why code = VD_WHY_CONTROL;
     if (u > FB_DEGRADE_U) {
         changed = degrade(in, &cur, overloaded, &next);
+        what = "degrade";
     } else if (must_skip && (bound <= 0 || meas <= bound)) {
         next = cur; /* the load rule: skip deliberately instead of dropping at random */
         changed = degrade_skip(in, &next);
+        what = "skip more (cannot keep up)";
+        code = VD_WHY_OVERLOAD;
     } else if (bound > 0 && u < FB_UPGRADE_U) {
         changed = upgrade(in, &cur, ratio, lratio, &next);
+        what = "upgrade";
     }
     if (!(changed && !vd_plan_equal(&next, &cur)) && idle) {
         next = cur; /* the load rule: an idle job skips less */
         changed = upgrade_skip(in, &next) && load_fits(in, &next, lratio, FB_LOAD_IDLE_MAX);
+        what = "skip less (idle)";
+        code = VD_WHY_OVERLOAD;
     }
     if (changed && !vd_plan_equal(&next, &cur)) {
-        repair(in, &next);
+        why->code = code;
+        snprintf(why->text, sizeof why->text,
+                 "%s: measured %.3f s (bound %.3f s, PID output %.2f), load %.2f, drops %.0f%%",
+                 what, meas, bound, u, load, drops * 100);
+        vd__plan_repair(in, &next);
         *out = next;
         st->integral = 0;
         st->have_prev = 0;

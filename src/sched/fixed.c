@@ -2,16 +2,19 @@
  * default plan. Never adapts. */
 #include "sched/sched_internal.h"
 
-static int fixed_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_error *err)
+static int fixed_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_reason *why,
+                      vd_error *err)
 {
     (void)priv;
     (void)err;
-    if (in->requested)
+    if (in->requested) {
         *out = *in->requested;
-    else if (in->last_plan)
+        if (!in->last_plan) why->code = VD_WHY_REQUESTED;
+    } else if (in->last_plan) {
         *out = *in->last_plan;
-    else
+    } else {
         vd_plan_default(in->dag, in->edge, out);
+    }
     return 0;
 }
 

@@ -1,37 +1,18 @@
 /*
- * Plans: the seed's JSON form, the default plan, and the cost/accuracy model the
- * schedulers use to compare plans.
+ * Plans: the seed's JSON form, the default plan, equality and the check every scheduler's
+ * output goes through (cost.c: the cost and accuracy model that compares plans).
  *
  * JSON: {"video_conf":{"resolution":"480p"|"native","fps":N,"nskip":N,"ntracking":N,
- *        "encoder":"JPEG"|"H264" (the seed's; sent as JPEG for now: "wire_encoder":"JPEG")},
+ *        "encoder":"JPEG"[,"quality":1..100][,"asked_encoder":"H264"]},
  *        "flow_mapping":{"<stage>":{"model_id":0,"node_ip":"<node>","node":"<node>",
  *                                   "node_role":"host|edge|cloud"}}}
  * The seed calls the node field node_ip; we write both names and read either. A stage
  * missing from flow_mapping runs model 0 on node "", which means "the job's edge" (role
  * "host"); the same holds for a mapping without a node. Every video_conf field is
- * optional (native resolution and fps, no skipping or tracking, JPEG).
- *
- * Cost model (vd_plan_predict): the predicted delay is the mean processing time per
- * PROCESSED frame, the quantity the edge measures (vd_plan_result.total_delay, the seed's
- * total_frame_delay averaged over the plan's frames):
- *   stage s on node n: kb_ms(service, model, h) / max(0.1, speed_n) * (1 + cpu_n/100)
- *     (a simple contention model: a node at 100% CPU takes twice as long);
- *   a stage not on the job's edge adds a transfer of the JPEG frame:
- *     VD_PLAN_JPEG_BPP bytes/pixel at VD_PLAN_LINK_BPS, plus VD_PLAN_HOP_S per hop;
- *   a detector stage with ntracking k runs on 1 frame in k+1 (tracked frames cost ~0), so
- *     the mean per processed frame really drops with tracking.
- * Skipping (nskip, fps below native) does not change it: it changes how many frames are
- * processed, not what one costs.
- * Load model (vd_plan_load): predicted delay x processed frames per second = delay x
- * native_fps (VD_SCHED_DEFAULT_FPS when unknown) x the fraction of source frames the plan
- * keeps: 1/(nskip+1), times fps/native_fps when the plan's fps is below native. It is the
- * fraction of wall time the job is busy (vd_plan_result.load); above 1 it cannot keep up.
- * h is the plan's resolution (0 = native), never above the native height; the frame width
- * for transfers assumes 16:9.
- *
- * Accuracy model (vd_plan_accuracy): product over stages of vd_kb_accuracy, times
- * max(0.5, 1 - 0.03*ntracking), max(0.5, 1 - 0.02*nskip) and, below native fps,
- * max(0.5, 1 - 0.02*(native_fps/fps - 1)). Monotone in every knob.
+ * optional (native resolution and fps, no skipping or tracking, JPEG at the edge's default
+ * quality, written only when set). "H264" is a known encoder the edge cannot apply yet: a
+ * plan asking for it is refused with that message; a user's plan (the seed's examples ask
+ * for it) goes through vd_plan_json_user first, which sends JPEG and keeps what was asked.
  */
 #include <math.h>
 #include <stdio.h>
@@ -40,15 +21,6 @@
 
 #include "sched/sched_internal.h"
 #include "vdag/media.h"
-
-#define VD_PLAN_JPEG_BPP      0.1   /* bytes per pixel of a JPEG frame */
-#define VD_PLAN_LINK_BPS      100e6 /* bytes/s between nodes */
-#define VD_PLAN_HOP_S         0.001 /* fixed latency per hop */
-#define VD_PLAN_MIN_SPEED     0.1
-#define VD_PLAN_TRACK_PENALTY 0.03
-#define VD_PLAN_SKIP_PENALTY  0.02
-#define VD_PLAN_FPS_PENALTY   0.02
-#define VD_PLAN_MIN_PENALTY   0.5
 
 static void copy_str(char *dst, size_t n, const char *src)
 {
@@ -80,8 +52,9 @@ json_t *vd_plan_to_json(const vd_plan *p)
     json_t *vc =
         json_pack("{s:s,s:f,s:i,s:i,s:s}", "resolution", res, "fps", p->fps, "nskip", p->nskip,
                   "ntracking", p->ntracking, "encoder", p->encoder[0] ? p->encoder : "JPEG");
-    if (vc && p->encoder[0] && strcmp(p->encoder, "JPEG")) /* asked for, not done yet */
-        json_object_set_new(vc, "wire_encoder", json_string("JPEG"));
+    if (p->quality > 0) json_object_set_new(vc, "quality", json_integer(p->quality));
+    if (vc && p->asked_encoder[0]) /* asked for, not done yet */
+        json_object_set_new(vc, "asked_encoder", json_string(p->asked_encoder));
     json_t *fm = json_object();
     for (int i = 0; i < p->n_stages && i < VD_MAX_STAGES; i++) {
         const vd_stage_map *m = &p->map[i];
@@ -152,25 +125,37 @@ static int parse_video_conf(json_t *vc, const char *path, vd_plan *p, vd_error *
     /* nskip 30 keeps one frame in 31, about one a second at 30 fps: sparser is a lower fps */
     if ((rc = get_int(vc, "nskip", 0, 30, &p->nskip, path, err))) return rc;
     if ((rc = get_int(vc, "ntracking", 0, 1000, &p->ntracking, path, err))) return rc;
-    /* what the seed sends ("H264") is taken and kept as asked; frames still travel as JPEG
-     * (the plan's JSON says so: "wire_encoder") until there is an H.264 path */
+    if ((rc = get_int(vc, "quality", 0, 100, &p->quality, path, err))) return rc;
     json_t *e = json_object_get(vc, "encoder");
     if (e && !json_is_null(e)) {
-        const char *es = json_string_value(e);
-        static const char *const h264[] = {"H264", "H.264", "AVC", "X264", NULL};
-        int k = 0;
-        while (es && h264[k] && strcasecmp(es, h264[k])) k++;
-        if (es && h264[k])
-            copy_str(p->encoder, sizeof p->encoder, "H264");
-        else if (es && (!strcasecmp(es, "JPEG") || !strcasecmp(es, "MJPEG")))
-            copy_str(p->encoder, sizeof p->encoder, "JPEG");
-        else
+        int enc = json_is_string(e) ? vd_encoder_parse(json_string_value(e)) : VD_EINVAL;
+        if (enc == VD_ENC_H264)
+            return vd_fail(err, VD_EUNSUPP,
+                           "%s.encoder: H264 is not available on the edge yet; use \"JPEG\"", path);
+        if (enc != VD_ENC_JPEG)
+            return vd_fail(err, VD_EINVAL, "%s.encoder: unsupported encoder (only \"JPEG\")", path);
+    }
+    json_t *ae = json_object_get(vc, "asked_encoder");
+    if (ae && !json_is_null(ae)) {
+        if (!json_is_string(ae) || vd_encoder_parse(json_string_value(ae)) != VD_ENC_H264)
             return vd_fail(err, VD_EINVAL,
-                           "%s.encoder: unsupported encoder (\"JPEG\", or \"H264\", which is "
-                           "sent as JPEG for now)",
+                           "%s.asked_encoder: only \"H264\" (asked, and sent as JPEG for now)",
                            path);
+        copy_str(p->asked_encoder, sizeof p->asked_encoder, "H264");
     }
     return 0;
+}
+
+void vd_plan_json_user(json_t *j)
+{
+    json_t *vc = json_object_get(j, "video_conf");
+    const char *es = json_string_value(json_object_get(vc, "encoder"));
+    static const char *const h264[] = {"H264", "H.264", "AVC", "X264", NULL};
+    int k = 0;
+    while (es && h264[k] && strcasecmp(es, h264[k])) k++;
+    if (!es || !h264[k]) return;
+    json_object_set_new(vc, "encoder", json_string("JPEG"));
+    json_object_set_new(vc, "asked_encoder", json_string("H264"));
 }
 
 static int parse_mapping(json_t *m, const vd_dag_stage *st, const char *path, vd_stage_map *out,
@@ -270,7 +255,8 @@ int vd_plan_equal(const vd_plan *a, const vd_plan *b)
 {
     if (a->resolution_h != b->resolution_h || fabs(a->fps - b->fps) > 1e-9 ||
         a->nskip != b->nskip || a->ntracking != b->ntracking || a->n_stages != b->n_stages ||
-        strcmp(a->encoder, b->encoder))
+        strcmp(a->encoder, b->encoder) || strcmp(a->asked_encoder, b->asked_encoder) ||
+        a->quality != b->quality)
         return 0;
     for (int i = 0; i < a->n_stages && i < VD_MAX_STAGES; i++) {
         const vd_stage_map *x = &a->map[i], *y = &b->map[i];
@@ -281,146 +267,55 @@ int vd_plan_equal(const vd_plan *a, const vd_plan *b)
     return 1;
 }
 
-/* ---- cost and accuracy model --------------------------------------------------------- */
-
-const char *vd__plan_node(const vd_sched_input *in, const vd_plan *p, int i)
+void vd__plan_set_node(const vd_sched_input *in, vd_plan *p, int i, const char *node)
 {
-    const char *n = p->map[i].node;
-    if (!n[0] && in->edge) return in->edge;
-    return n;
+    char name[sizeof p->map[i].node]; /* node may point into p */
+    snprintf(name, sizeof name, "%s", node);
+    snprintf(p->map[i].node, sizeof p->map[i].node, "%s", name);
+    snprintf(p->map[i].role, sizeof p->map[i].role, "%s", vd__node_role(in, name));
 }
 
-static const vd_node_info *find_node(const vd_sched_input *in, const char *name)
+static int plan_models(const vd_sched_input *in, int i)
 {
-    for (int i = 0; i < in->n_nodes && in->nodes; i++)
-        if (!strcmp(in->nodes[i].name, name)) return &in->nodes[i];
-    return NULL;
+    const vd_service *s = in->dag->stages[i].svc;
+    return s && s->n_models > 0 ? s->n_models : 1;
 }
 
-static int is_edge(const vd_sched_input *in, const char *node)
+/* Make p valid for in: the DAG's stages, model ids in range, live nodes, resolution not
+ * above native. */
+void vd__plan_repair(const vd_sched_input *in, vd_plan *p)
 {
-    return !node[0] || (in->edge && !strcmp(node, in->edge));
-}
-
-int vd__node_ok(const vd_sched_input *in, const char *node, const char *service,
-                const vd_node_info **info)
-{
-    const vd_node_info *ni = find_node(in, node);
-    if (info) *info = ni;
-    if (is_edge(in, node)) return 1;
-    if (!ni) return 0;
-    if (!ni->services[0]) return 1;
-    /* exact match in the comma-separated list */
-    size_t l = strlen(service);
-    for (const char *s = ni->services; *s;) {
-        while (*s == ' ' || *s == ',') s++;
-        const char *e = s;
-        while (*e && *e != ',') e++;
-        const char *t = e;
-        while (t > s && t[-1] == ' ') t--;
-        if ((size_t)(t - s) == l && !strncmp(s, service, l)) return 1;
-        s = e;
+    int ok = p->n_stages == in->dag->n_stages;
+    for (int i = 0; ok && i < p->n_stages; i++)
+        ok = !strcmp(p->map[i].stage, in->dag->stages[i].name);
+    if (!ok) {
+        vd_plan d;
+        vd_plan_default(in->dag, (in->edge ? in->edge : ""), &d);
+        d.resolution_h = p->resolution_h;
+        d.fps = p->fps;
+        d.nskip = p->nskip;
+        d.ntracking = p->ntracking;
+        d.quality = p->quality;
+        snprintf(d.encoder, sizeof d.encoder, "%s", p->encoder[0] ? p->encoder : "JPEG");
+        *p = d;
     }
-    return 0;
-}
-
-const char *vd__node_role(const vd_sched_input *in, const char *node)
-{
-    if (is_edge(in, node)) return "host";
-    const vd_node_info *ni = find_node(in, node);
-    return ni && !strcmp(ni->role, "cloud") ? "cloud" : "edge";
-}
-
-static int native_h(const vd_sched_input *in)
-{
-    return in->native_h > 0 ? in->native_h : VD_SCHED_DEFAULT_NATIVE_H;
-}
-
-int vd__plan_eff_res(const vd_sched_input *in, const vd_plan *p)
-{
-    int nh = native_h(in);
-    return p->resolution_h <= 0 || p->resolution_h > nh ? nh : p->resolution_h;
-}
-
-static double native_fps(const vd_sched_input *in)
-{
-    return in->native_fps > 0 ? in->native_fps : VD_SCHED_DEFAULT_FPS;
-}
-
-/* Fraction of source frames the plan processes. */
-static double kept_fraction(const vd_sched_input *in, const vd_plan *p)
-{
-    double f = 1.0 / (p->nskip + 1 > 1 ? p->nskip + 1 : 1);
-    double nf = native_fps(in);
-    if (p->fps > 0 && p->fps < nf) f *= p->fps / nf;
-    return f;
-}
-
-double vd__stage_cost(const vd_sched_input *in, const vd_plan *p, int i)
-{
-    const vd_stage_map *m = &p->map[i];
-    int h = vd__plan_eff_res(in, p);
-    double ms = vd_kb_ms(in->kb, m->stage, m->model_id, h);
-    if (ms < 0) return -1;
-    const char *node = vd__plan_node(in, p, i);
-    const vd_node_info *ni = find_node(in, node);
-    if (ni) {
-        double speed = ni->speed > VD_PLAN_MIN_SPEED ? ni->speed : VD_PLAN_MIN_SPEED;
-        double cpu = ni->cpu_pct < 0 ? 0 : ni->cpu_pct > 100 ? 100 : ni->cpu_pct;
-        ms = ms / speed * (1 + cpu / 100);
+    if (p->resolution_h < 0 || (in->native_h > 0 && p->resolution_h >= in->native_h))
+        p->resolution_h = 0;
+    if (p->nskip < 0) p->nskip = 0;
+    if (p->ntracking < 0) p->ntracking = 0;
+    if (p->fps < 0) p->fps = 0;
+    if (!p->encoder[0]) snprintf(p->encoder, sizeof p->encoder, "JPEG");
+    if (p->quality < 0 || p->quality > 100) p->quality = 0;
+    for (int i = 0; i < p->n_stages; i++) {
+        vd_stage_map *m = &p->map[i];
+        if (m->model_id < 0) m->model_id = 0;
+        if (m->model_id >= plan_models(in, i)) m->model_id = plan_models(in, i) - 1;
+        const char *node = vd__plan_node(in, p, i);
+        if (!vd__node_ok(in, node, m->stage, NULL))
+            vd__plan_set_node(in, p, i, (in->edge ? in->edge : ""));
+        else
+            vd__plan_set_node(in, p, i, node);
     }
-    double s = ms / 1000;
-    const vd_service *svc = vd_service_find(m->stage);
-    if (svc && svc->is_detector && p->ntracking > 0) s /= p->ntracking + 1;
-    if (!is_edge(in, node)) {
-        double w = h * 16.0 / 9.0;
-        s += VD_PLAN_JPEG_BPP * w * h / VD_PLAN_LINK_BPS + VD_PLAN_HOP_S;
-    }
-    return s;
-}
-
-/* Frames a step consumes: clip_len for a clip DAG, else 1. */
-static int step_frames(const vd_sched_input *in)
-{
-    return in->dag && in->dag->generator == VD_GEN_CLIP && in->dag->clip_len > 1 ? in->dag->clip_len
-                                                                                 : 1;
-}
-
-double vd_plan_predict(const vd_sched_input *in, const vd_plan *p)
-{
-    if (!in || !p || !in->kb) return -1;
-    double t = 0;
-    for (int i = 0; i < p->n_stages && i < VD_MAX_STAGES; i++) {
-        double c = vd__stage_cost(in, p, i);
-        if (c < 0) return -1;
-        t += c;
-    }
-    return t * step_frames(in); /* a clip step runs the stages on each of its frames */
-}
-
-double vd_plan_load(const vd_sched_input *in, const vd_plan *p)
-{
-    double d = vd_plan_predict(in, p);
-    if (d < 0) return -1;
-    return d / step_frames(in) * native_fps(in) * kept_fraction(in, p);
-}
-
-static double penalty(double x)
-{
-    return x < VD_PLAN_MIN_PENALTY ? VD_PLAN_MIN_PENALTY : x;
-}
-
-double vd_plan_accuracy(const vd_sched_input *in, const vd_plan *p)
-{
-    int h = vd__plan_eff_res(in, p);
-    double a = 1;
-    for (int i = 0; i < p->n_stages && i < VD_MAX_STAGES; i++)
-        a *= vd_kb_accuracy(p->map[i].stage, p->map[i].model_id, h);
-    a *= penalty(1 - VD_PLAN_TRACK_PENALTY * p->ntracking);
-    a *= penalty(1 - VD_PLAN_SKIP_PENALTY * p->nskip);
-    if (p->fps > 0 && in->native_fps > 0 && p->fps < in->native_fps)
-        a *= penalty(1 - VD_PLAN_FPS_PENALTY * (in->native_fps / p->fps - 1));
-    return a;
 }
 
 int vd__plan_check(const vd_sched_input *in, const vd_plan *p, const char *who, vd_error *err)
@@ -435,8 +330,10 @@ int vd__plan_check(const vd_sched_input *in, const vd_plan *p, const char *who, 
                        "scheduler %s: plan resolution %d is above the video's %d; submit a plan "
                        "at or below the native height",
                        who, p->resolution_h, in->native_h);
-    if (p->nskip < 0 || p->ntracking < 0 || p->fps < 0)
-        return vd_fail(err, VD_ESTATE, "scheduler %s: plan has a negative fps/nskip/ntracking",
+    if (p->nskip < 0 || p->ntracking < 0 || p->fps < 0 || p->quality < 0 || p->quality > 100)
+        return vd_fail(err, VD_ESTATE,
+                       "scheduler %s: plan has a negative fps/nskip/ntracking or a quality "
+                       "outside 0..100",
                        who);
     for (int i = 0; i < p->n_stages; i++) {
         const vd_stage_map *m = &p->map[i];

@@ -5,12 +5,23 @@
 
 #include "sched/sched_internal.h"
 
-static const vd_scheduler *const registry[] = {&vd__sched_fixed, &vd__sched_feedback, NULL};
+static const vd_scheduler *const registry[] = {&vd__sched_fixed,     &vd__sched_feedback,
+                                               &vd__sched_kb,        &vd__sched_seed_pid,
+                                               &vd__sched_chameleon, NULL};
 
 struct vd_sched {
     const vd_scheduler *s;
     void *priv;
+    vd_sched_reason why; /* of the last vd_sched_plan */
 };
+
+const char *vd_sched_why_name(vd_sched_why w)
+{
+    static const char *const names[] = {"none",      "start",       "requested", "constraint",
+                                        "node lost", "node joined", "link",      "drift",
+                                        "overload",  "control",     "profile"};
+    return (int)w >= 0 && (size_t)w < sizeof names / sizeof names[0] ? names[w] : "none";
+}
 
 const vd_scheduler *const *vd_scheduler_all(void)
 {
@@ -60,11 +71,33 @@ int vd_sched_plan(vd_sched *s, const vd_sched_input *in, vd_plan *out, vd_error 
                        "scheduler %s: the DAG has %d stages; plans hold at most %d", s->s->name,
                        in->dag->n_stages, VD_MAX_STAGES);
     vd_plan p;
-    int rc = s->s->plan(s->priv, in, &p, err);
+    vd_sched_reason why = {0};
+    int rc = s->s->plan(s->priv, in, &p, &why, err);
     if (rc) return rc;
     if ((rc = vd__plan_check(in, &p, s->s->name, err))) return rc;
+    int changed = !in->last_plan || !vd_plan_equal(&p, in->last_plan);
+    if (!changed) {
+        why = (vd_sched_reason){0};
+    } else if (why.code == VD_WHY_NONE) {
+        why.code = in->last_plan ? VD_WHY_CONTROL : in->requested ? VD_WHY_REQUESTED : VD_WHY_START;
+    }
+    if (changed && !why.text[0])
+        snprintf(why.text, sizeof why.text, "%s", vd_sched_why_name(why.code));
+    s->why = why;
     *out = p;
     return 0;
+}
+
+const vd_sched_reason *vd_sched_last_reason(const vd_sched *s)
+{
+    static const vd_sched_reason none = {0};
+    return s ? &s->why : &none;
+}
+
+int vd_sched_probes_wanted(vd_sched *s, vd_plan *out, int cap)
+{
+    if (!s || !s->s->probes || !out || cap <= 0) return 0;
+    return s->s->probes(s->priv, out, cap);
 }
 
 const char *vd_sched_name(const vd_sched *s)

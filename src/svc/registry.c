@@ -100,16 +100,20 @@ int vd_svc_model_id(const vd_svc_instance *s)
     return s->model_id;
 }
 
-static int has_required(const vd_service *svc)
+/* Does profiling give svc inputs? When some are required, and when they are all optional
+ * but the table says where to get them (pose_estimation: boxes for its per-crop models). */
+int vd_svc_profiled_with_inputs(const vd_service *svc)
 {
-    return svc->inputs && svc->inputs[0];
+    int optional = svc->in_schema && svc->in_schema[0].name;
+    return (svc->inputs && svc->inputs[0]) ||
+           (optional && (svc->profile_from || svc->profile_args));
 }
 
 int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
                         const vd_svc_opts *opts, json_t **args, vd_error *err)
 {
     for (int i = 0; i < n; i++) args[i] = NULL;
-    if (!has_required(svc)) return 0;
+    if (!vd_svc_profiled_with_inputs(svc)) return 0;
     vd_svc_instance *up = NULL;
     int rc = 0;
     if (!svc->profile_args) {

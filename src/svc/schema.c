@@ -151,12 +151,12 @@ int vd_service_check(const vd_service *s, vd_error *err)
                        "service %s: is_detector must be 1 exactly when an output is "
                        "VD_FIELD_TRACK",
                        n);
-    if (s->inputs[0] && !s->profile_args) {
+    if ((s->inputs[0] || s->profile_from) && !s->profile_args) {
         const vd_service *up = vd_service_find(s->profile_from);
         if (!up || up == s)
             return vd_fail(err, VD_EINVAL,
-                           "service %s: has required inputs, so needs profile_args or "
-                           "profile_from naming another registered service",
+                           "service %s: has required inputs (or a profile_from), so needs "
+                           "profile_args or profile_from naming another registered service",
                            n);
     }
     if (classes && !s->class_label)

@@ -1,7 +1,8 @@
 /*
  * Fuzz: the HTTP request path end to end. Each input is the raw bytes of a request (request
  * line, headers, body) sent over a TCP connection to a live vd_http_server serving every
- * route of pseudo mode with a bearer token ("fuzz"); the reply is read until the server
+ * route of pseudo mode with a bearer token ("fuzz") and one CORS origin
+ * (http://fuzz.example: preflights answered); the reply is read until the server
  * closes or 2 s pass. The server must answer and stay up: each input ends by checking that
  * /healthz still answers.
  */
@@ -27,6 +28,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     vd_http_opts ho = {.host = "127.0.0.1",
                        .port = 0,
                        .token = "fuzz",
+                       .cors = "http://fuzz.example",
                        .max_body = 1 << 20,
                        .routes = routes,
                        .n_routes = n};

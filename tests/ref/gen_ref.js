@@ -2,9 +2,10 @@
 // Reference outputs of a TF.js graph model for tests/test_nn_ref.c (see tests/ref/README.md).
 //
 //   node gen_ref.js --model DIR/NAME.json --out NAME_ref.json [--values N] [--const V]
-//                   [--range LO,SPAN] [--source PKG@VER]
+//                   [--range LO,SPAN] [--source PKG@VER] [--backend cpu|wasm]
 //
-//                   [--backend cpu|wasm]
+// The input shape is the model's; a dynamic (-1) dimension takes the size the model's
+// signature declares for it, else 1, as vdag's runtime does (movenet-multipose: 256x256).
 //
 // Runs the model on TF.js 4.22.0 (float32; --backend, default cpu) for two inputs: the
 // reference LCG (seed 12345: s = s*1664525 + 1013904223 mod 2^32, u = (s >> 8) / 2^24; float
@@ -88,6 +89,16 @@ function outInfo(model, key) {
   return { name: key.includes(':') ? key : `${key}:0`, graph_node: key.split(':')[0] };
 }
 
+// Size of dynamic input dimension i (of rank nd) from the model's signature, else 1.
+function sigDim(file, nd, i) {
+  const mj = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const sig = mj.signature || (mj.userDefinedMetadata || {}).signature;
+  const inp = sig && sig.inputs ? Object.values(sig.inputs)[0] : null;
+  const dims = inp && inp.tensorShape ? inp.tensorShape.dim || [] : [];
+  const d = dims.length === nd ? Number(dims[i].size) : -1;
+  return d > 0 ? d : 1;
+}
+
 function hasWasm() {
   try {
     require('@tensorflow/tfjs-backend-wasm');
@@ -150,7 +161,7 @@ async function main() {
   await tf.ready();
   const probe = await tfc.loadGraphModel(loader(a.model));
   const spec = probe.inputs[0];
-  const shape = spec.shape.map((d) => (d < 0 ? 1 : d));
+  const shape = spec.shape.map((d, i) => (d < 0 ? sigDim(a.model, spec.shape.length, i) : d));
   const n = shape.reduce((p, d) => p * d, 1);
   const dtype = spec.dtype;
   const [lo, span] = a.range;
