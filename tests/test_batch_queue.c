@@ -171,12 +171,13 @@ int main(void)
     CHECKF(rc == 0, "%s", err.msg);
     if (rc) return vt_finish();
     q = NULL;
-    CHECKF(vd_queue_js_new(vd_nats_server_url(ns), &qo, &q, &err) == 0, "%s", err.msg);
+    CHECKF(vd_queue_js_new(&(vd_nats_opts){.url = vd_nats_server_url(ns)}, &qo, &q, &err) == 0,
+           "%s", err.msg);
     if (q) semantics(q, "jsgroup");
     /* a worker-side queue takes the consumer as the server configured it */
     vd_queue *q2 = NULL;
     vd_queue_opts wo = {0};
-    CHECK(vd_queue_js_new(vd_nats_server_url(ns), &wo, &q2, &err) == 0);
+    CHECK(vd_queue_js_new(&(vd_nats_opts){.url = vd_nats_server_url(ns)}, &wo, &q2, &err) == 0);
     CHECK(q2 && q2->ops->max_deliver(q2) == 2 && q2->ops->ack_wait_ms(q2) == ACK_WAIT);
 
     /* restart nats-server on the same store: items and keys are still there, clients carry on */

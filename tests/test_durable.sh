@@ -40,7 +40,7 @@ st() { curl -s -m 5 "$1/user/get_all_status"; }
 for _ in $(seq 150); do st "$A" | py "j=json.load(sys.stdin); assert {'e1','e2'}<=set(j['data'])" 2>/dev/null && break; sleep 0.1; done
 ok "the cloud leads and lists both edges" 'st "$A" | py "j=json.load(sys.stdin); assert {\"e1\",\"e2\"}<=set(j[\"data\"])"'
 submit() { # NODE EXTRA-JSON
-  curl -s -m 5 -X POST "$A/query/submit_query" -d "{\"node_addr\":\"$1\",\"video_id\":0,\"pipeline\":[\"face_detection\"],\"scheduler\":\"fixed\",\"user_constraint\":{\"delay\":1}$2}" | py 'print(json.load(sys.stdin)["job_uid"])'
+  curl -s -m 5 -X POST "$A/query/submit_query" -H "Content-Type: application/json" -d "{\"node_addr\":\"$1\",\"video_id\":0,\"pipeline\":[\"face_detection\"],\"scheduler\":\"fixed\",\"user_constraint\":{\"delay\":1}$2}" | py 'print(json.load(sys.stdin)["job_uid"])'
 }
 job=$(submit e1 '')
 done_job=$(submit e1 ',"max_frames":15')

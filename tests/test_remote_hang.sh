@@ -19,13 +19,13 @@ start_nats() {
   for _ in $(seq 150); do [ -s "$tmp/nats.url" ] && return 0; kill -0 "$nats_pid" 2>/dev/null || break; sleep 0.1; done
   echo "nats-server did not start" >&2; cat "$tmp/nats.log" >&2; return 1
 }
-# results.py PORT: every result on vdag.result as a JSON line {t, id, fb, dropped, v, node},
+# results.py PORT: every result on vdag.result.<node> as a JSON line {t, id, fb, dropped, v, node},
 # reconnecting when the server goes away, until killed
 cat > "$tmp/results.py" <<'PY'
 import json, socket, struct, sys, time
 port = int(sys.argv[1])
 def run(s):
-    s.sendall(b'CONNECT {"verbose":false}\r\nSUB vdag.result 1\r\n')
+    s.sendall(b'CONNECT {"verbose":false}\r\nSUB vdag.result.> 1\r\n')
     buf = b""
     while True:
         d = s.recv(1 << 20)

@@ -11,13 +11,13 @@ np=$(freeport) cp=$(freeport) e1p=$(freeport) e2p=$(freeport)
 DIR=$tmp/bus
 URL=tls://127.0.0.1:$np
 C=http://127.0.0.1:$cp
-TMPDIR=$tmp "$vdag" nats-server --port "$np" --secure "$DIR" --ids cloud:cloud,edge:e1,edge:e2 > "$tmp/nats.url" 2> "$tmp/nats.log" &
+TMPDIR=$tmp "$vdag" nats-server --port "$np" --secure "$DIR" --ids cloud:cloud,edge:e1,edge:e2,worker:w1 > "$tmp/nats.url" 2> "$tmp/nats.log" &
 nats_pid=$!; pids+=("$nats_pid")
 for _ in $(seq 300); do [ -s "$tmp/nats.url" ] && break; kill -0 "$nats_pid" 2>/dev/null || break; sleep 0.1; done
 ok "the secured server runs with TLS ($(cat "$tmp/nats.url"))" '[ "$(cat "$tmp/nats.url")" = "$URL" ]'
 ok "keys and seeds are private" '[ "$(stat -c %a "$DIR")" = 700 ] && [ "$(stat -c %a "$DIR/e1.nk")" = 600 ] && [ "$(stat -c %a "$DIR/e1.key")" = 600 ]'
 conf=$(ls "$tmp"/vdag-nats-*/nats.conf | head -1)
-ok "the server's config holds public keys and permissions, no seed" '[ "$(grep -c "nkey: \"U" "$conf")" -eq 3 ] && ! grep -q "SU[A-Z2-7]\{50\}" "$conf" && grep -q "vdag.hb.e1" "$conf"'
+ok "the server's config holds public keys and permissions, no seed" '[ "$(grep -c "nkey: \"U" "$conf")" -eq 4 ] && ! grep -q "SU[A-Z2-7]\{50\}" "$conf" && grep -q "vdag.hb.e1" "$conf"'
 "$vdag" profile --if-missing >/dev/null || { echo "vdag profile failed" >&2; exit 1; }
 
 "$vdag" cloud --listen 127.0.0.1:$cp --nats "$URL" --nats-dir "$DIR" --replan 1 2> "$tmp/cloud.log" &
@@ -30,7 +30,7 @@ status() { curl -s -m 5 "$C/user/get_all_status"; }
 for _ in $(seq 150); do status | py "j=json.load(sys.stdin); assert {'e1','e2'}<=set(j['data'])" 2>/dev/null && break; sleep 0.1; done
 ok "the cloud knows both edges over the secured bus" 'status | py "j=json.load(sys.stdin); assert {\"e1\",\"e2\"}<=set(j[\"data\"]) and j[\"data\"][\"e1\"][\"kb\"][\"entries\"]>0"'
 plan='{"video_conf":{"resolution":"480p"},"flow_mapping":{"face_detection":{"model_id":0,"node_ip":"e1","node_role":"host"},"face_alignment":{"model_id":0,"node_ip":"e2","node_role":"edge"}}}'
-job=$(curl -s -m 5 -X POST "$C/query/submit_query" -d "{\"node_addr\":\"e1\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"scheduler\":\"fixed\",\"plan\":$plan,\"user_constraint\":{\"delay\":0.5}}" | py 'print(json.load(sys.stdin)["job_uid"])')
+job=$(curl -s -m 5 -X POST "$C/query/submit_query" -H "Content-Type: application/json" -d "{\"node_addr\":\"e1\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"scheduler\":\"fixed\",\"plan\":$plan,\"user_constraint\":{\"delay\":0.5}}" | py 'print(json.load(sys.stdin)["job_uid"])')
 res() { curl -s -m 5 "$C/user/sync_job_result/$job"; }
 frames() { res | py 'print(json.load(sys.stdin)["job"]["results"]["frames"])' 2>/dev/null || echo 0; }
 for _ in $(seq 200); do [ "$(frames)" -ge 10 ] && break; sleep 0.1; done
@@ -48,6 +48,20 @@ cloud=$!; pids+=("$cloud")
 for _ in $(seq 200); do [ "$(frames)" -gt "$f0" ] && break; sleep 0.1; done
 ok "the restarted cloud continues the job ($f0 -> $(frames))" '[ "$(frames)" -gt "$f0" ] && grep -q "job(s) from the store" "$tmp/cloud2.log"'
 ok "no node was refused anything it does" '! grep -h "refused\|not authorized" "$tmp"/cloud.log "$tmp"/cloud2.log "$tmp"/e1.log "$tmp"/e2.log'
+
+# the batch queue on the secured bus: the cloud's /videos and a worker with its own
+# identity (role worker: the queue's streams and buckets only)
+"$vdag" worker --name w1 --nats "$URL" --nats-dir "$DIR" --threads 1 2> "$tmp/w1.log" &
+w1=$!; pids+=("$w1")
+"$vdag" batch submit "$cache/media/vtest.avi" --server "$C" --frames 12 --wait --json > "$tmp/batch.json" 2> "$tmp/batch.err"
+ok "a video uploaded to the cloud is done by worker w1 over the secured bus" 'py "s=json.load(sys.stdin); assert s[\"state\"]==\"done\" and s[\"frames_processed\"]==12, s" < "$tmp/batch.json"'
+ok "the worker was refused nothing" '! grep -h "refused\|not authorized" "$tmp/w1.log"'
+out=$(timeout 30 "$vdag" worker --name e1 --nats "$URL" --nats-dir "$DIR" 2>&1)
+echo "an edge's identity as a worker: $out" >&2
+ok "an edge's identity may not use the batch queue" 'echo "$out" | grep -q "not authorized: the server does not let .e1. use the batch queue"'
+out=$(timeout 30 "$vdag" edge --name w1 --listen 127.0.0.1:$(freeport) --nats "$URL" --nats-dir "$DIR" --no-profile 2>&1)
+echo "a worker's identity as an edge: $out" >&2
+ok "a worker's identity may not serve node subjects" 'echo "$out" | grep -q "not authorized: the server does not let .w1. subscribe"'
 
 # outsiders: no credentials, no certificate, another node's name
 cat > "$tmp/raw.py" <<'PY'

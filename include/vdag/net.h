@@ -352,19 +352,33 @@ int vd_nats_userfile_read(const char *path, char *user, size_t ucap, char *passw
 #define VD_JS_CONSUMER "vdag_cloud"
 #define VD_KV_STATE    "vdag_cloud"
 #define VD_KV_LEASE    "vdag_lease"
+/* The batch queue's (src/batch/queue_js.c), which the "cloud" and "worker" roles name. */
+#define VD_JS_WORK     "VDAG_WORK"
+#define VD_JS_DEAD     "VDAG_DEAD"
+#define VD_JS_WORKERS  "vdag_workers"
+#define VD_KVB_VIDEOS  "vdag_videos"
+#define VD_KVB_RESULTS "vdag_results"
+#define VD_KVB_BLOBS   "vdag_blobs"
+#define VD_SUBJ_WORK   "vdag.work"
+#define VD_SUBJ_DEAD   "vdag.dead"
 
 /* An identity the server lets in, with the permissions of its role (docs/security.md):
  *  "cloud": submits to edges, calls any node, JetStream (its stream and buckets), reads
  *           heartbeats and frames;
  *  "edge":  publishes its own heartbeats, results and frames (vdag.hb.<name>, …), serves its
  *           own subjects, calls stage services (svc.*) on other nodes; no node.* command
- *           to anyone, no JetStream API, no one else's replies. */
+ *           to anyone, no JetStream API, no one else's replies;
+ *  "worker": the batch queue only (its work and dead-letter streams, its buckets: the
+ *           VD_JS_WORK … VD_KVB_BLOBS names), which the cloud may use too; no node subject. */
 typedef struct vd_nats_ident {
     const char *name;     /* the node's name (the user name with a password) */
-    const char *role;     /* "cloud" or "edge" */
+    const char *role;     /* "cloud", "edge" or "worker" */
     const char *password; /* user name + password, or */
     const char *nkey;     /* a public NKey ("U…") */
 } vd_nats_ident;
+
+/* 1 if role is one of those above. */
+int vd_nats_role_known(const char *role);
 
 typedef struct vd_nats_server_opts {
     const char *host;        /* listen address (default 127.0.0.1) */

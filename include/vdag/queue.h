@@ -113,11 +113,14 @@ struct vd_queue {
 };
 
 int vd_queue_inproc_new(const vd_queue_opts *o, vd_queue **out, vd_error *err);
-/* Connects to url (nats://HOST:PORT), creates what is missing (streams VDAG_WORK, VDAG_DEAD,
- * consumer vdag_workers, buckets vdag_videos, vdag_results, vdag_blobs) and reconnects forever
- * after a server restart. VD_ECONN when the server cannot be reached, VD_EUNSUPP when it has
- * no JetStream. */
-int vd_queue_js_new(const char *url, const vd_queue_opts *o, vd_queue **out, vd_error *err);
+/* Connects to nats->url as nats's identity (its credentials and TLS; a secured bus lets the
+ * roles cloud and worker do this, docs/security.md; name: the queue's own when nats has none),
+ * creates what is missing (streams VDAG_WORK, VDAG_DEAD, consumer vdag_workers, buckets
+ * vdag_videos, vdag_results, vdag_blobs: the VD_JS_* and VD_KVB_* names of net.h) and reconnects
+ * forever after a server restart. VD_ECONN when the server cannot be reached, VD_EAUTH when it
+ * refuses the identity, VD_EUNSUPP when it has no JetStream. */
+int vd_queue_js_new(const vd_nats_opts *nats, const vd_queue_opts *o, vd_queue **out,
+                    vd_error *err);
 
 static inline void vd_queue_close(vd_queue *q)
 {

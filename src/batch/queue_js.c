@@ -26,15 +26,16 @@
 
 #include "batch/batch_internal.h"
 #include "vdag/base.h"
+#include "vdag/nats_conn.h"
 #include "vdag/queue.h"
 
-#define WORK_STREAM   "VDAG_WORK"
-#define DEAD_STREAM   "VDAG_DEAD"
-#define CONSUMER      "vdag_workers"
+#define WORK_STREAM   VD_JS_WORK
+#define DEAD_STREAM   VD_JS_DEAD
+#define CONSUMER      VD_JS_WORKERS
 #define API_WAIT_MS   5000
 #define WATCH_POLL_MS 250
 
-static const char *const bucket_names[VD_KV_N] = {"vdag_videos", "vdag_results", "vdag_blobs"};
+static const char *const bucket_names[VD_KV_N] = {VD_KVB_VIDEOS, VD_KVB_RESULTS, VD_KVB_BLOBS};
 
 typedef struct jq {
     vd_queue pub;
@@ -45,8 +46,9 @@ typedef struct jq {
     int ack_wait_ms, max_deliver;
     size_t max_value;
     atomic_int reconnects;
-    char url[256];
-    pthread_mutex_t mu;  /* orphans */
+    char url[256], name[128];
+    pthread_mutex_t mu;  /* orphans, denied */
+    char denied[256];    /* the server's last permissions violation (empty: none) */
     kvWatcher **orphans; /* watchers stopped while disconnected: destroyed after the close */
     int n_orphans;
 } jq;
@@ -63,31 +65,13 @@ struct vd_kv_watch {
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
+/* The transport's mapping, but for the queue a JetStream API without responders means the
+ * server has no JetStream yet (a connection matter) and NOT_FOUND is a missing item. */
 static int code_of(natsStatus s)
 {
-    switch (s) {
-    case NATS_TIMEOUT:
-        return VD_ETIMEDOUT;
-    case NATS_NOT_FOUND:
-        return VD_ENOTFOUND;
-    case NATS_CONNECTION_CLOSED:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_NOT_YET_CONNECTED:
-    case NATS_NO_SERVER:
-    case NATS_STALE_CONNECTION:
-    case NATS_IO_ERROR:
-    case NATS_NO_RESPONDERS:
-        return VD_ECONN;
-    case NATS_MAX_PAYLOAD:
-        return VD_ETOOBIG;
-    case NATS_NO_MEMORY:
-        return VD_ENOMEM;
-    case NATS_INVALID_ARG:
-    case NATS_INVALID_SUBJECT:
-        return VD_EINVAL;
-    default:
-        return VD_EBACKEND;
-    }
+    if (s == NATS_NO_RESPONDERS) return VD_ECONN;
+    if (s == NATS_NOT_FOUND) return VD_ENOTFOUND;
+    return vd_nats_code(s);
 }
 
 static int js_fail(vd_error *err, natsStatus s, jsErrCode je, const char *what, const char *name)
@@ -141,7 +125,7 @@ static void consumer_config(jsConsumerConfig *cc, int ack_wait_ms, int max_deliv
     cc->AckPolicy = js_AckExplicit;
     cc->AckWait = (int64_t)ack_wait_ms * 1000000; /* nanoseconds */
     cc->MaxDeliver = max_deliver + 2; /* the deliveries past max_deliver only dead-letter */
-    cc->FilterSubject = "vdag.work.>";
+    cc->FilterSubject = VD_SUBJ_WORK ".>";
     cc->DeliverPolicy = js_DeliverAll;
     cc->MaxAckPending = 100000;
 }
@@ -189,6 +173,23 @@ static int ensure_bucket(jq *p, int b, vd_error *err)
     return s == NATS_OK ? 0 : js_fail(err, s, 0, "key-value bucket", bucket_names[b]);
 }
 
+/* A refusal by the server's permissions: logged once, kept for the set-up's error. */
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
+{
+    (void)nc, (void)sub;
+    jq *p = closure;
+    natsStatus ls;
+    const char *t = nats_GetLastError(&ls);
+    if (s != NATS_NOT_PERMITTED) return;
+    pthread_mutex_lock(&p->mu);
+    int first = !p->denied[0];
+    snprintf(p->denied, sizeof p->denied, "%s", t && *t ? t : natsStatus_GetText(s));
+    pthread_mutex_unlock(&p->mu);
+    if (first)
+        fprintf(stderr, "vdag %s: the NATS server refused the batch queue this identity: %s\n",
+                p->name, t && *t ? t : natsStatus_GetText(s));
+}
+
 static void on_reconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
@@ -217,7 +218,7 @@ static int jq_push(vd_queue *q, const char *group, const char *id, const void *d
 {
     char subj[256];
     if (!vd__key_ok(group)) return vd_fail(err, VD_EINVAL, "queue: bad group name '%s'", group);
-    snprintf(subj, sizeof subj, "vdag.work.%s", group);
+    snprintf(subj, sizeof subj, VD_SUBJ_WORK ".%s", group);
     return publish(q->priv, subj, id, data, len, err);
 }
 
@@ -235,9 +236,9 @@ static int purge_subject(jq *p, const char *stream, const char *subject, vd_erro
 static int jq_purge(vd_queue *q, const char *group, vd_error *err)
 {
     char subj[256];
-    snprintf(subj, sizeof subj, "vdag.work.%s", group);
+    snprintf(subj, sizeof subj, VD_SUBJ_WORK ".%s", group);
     int rc = purge_subject(q->priv, WORK_STREAM, subj, err);
-    snprintf(subj, sizeof subj, "vdag.dead.%s", group);
+    snprintf(subj, sizeof subj, VD_SUBJ_DEAD ".%s", group);
     return rc ? rc : purge_subject(q->priv, DEAD_STREAM, subj, err);
 }
 
@@ -245,7 +246,7 @@ static int jq_dead(vd_queue *q, const char *group, const char *id, const void *d
                    vd_error *err)
 {
     char subj[256], mid[256];
-    snprintf(subj, sizeof subj, "vdag.dead.%s", group);
+    snprintf(subj, sizeof subj, VD_SUBJ_DEAD ".%s", group);
     snprintf(mid, sizeof mid, "dead.%s", id ? id : "");
     return publish(q->priv, subj, id ? mid : NULL, data, len, err);
 }
@@ -254,7 +255,7 @@ static int jq_dead_count(vd_queue *q, const char *group, long *n, vd_error *err)
 {
     jq *p = q->priv;
     char subj[256];
-    snprintf(subj, sizeof subj, "vdag.dead.%s", group);
+    snprintf(subj, sizeof subj, VD_SUBJ_DEAD ".%s", group);
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = API_WAIT_MS;
@@ -285,7 +286,7 @@ static int jq_consumer_new(vd_queue *q, vd_qconsumer **out, vd_error *err)
     o.Wait = API_WAIT_MS;
     natsSubscription *sub = NULL;
     jsErrCode je = 0;
-    natsStatus s = js_PullSubscribe(&sub, p->js, "vdag.work.>", CONSUMER, &o, &so, &je);
+    natsStatus s = js_PullSubscribe(&sub, p->js, VD_SUBJ_WORK ".>", CONSUMER, &o, &so, &je);
     if (s != NATS_OK) {
         free(c);
         return js_fail(err, s, je, "pull subscribe to", CONSUMER);
@@ -576,12 +577,15 @@ static const vd_queue_ops js_ops = {
     .close = jq_close,
 };
 
-int vd_queue_js_new(const char *url, const vd_queue_opts *o, vd_queue **out, vd_error *err)
+int vd_queue_js_new(const vd_nats_opts *nats, const vd_queue_opts *o, vd_queue **out, vd_error *err)
 {
     *out = NULL;
     vd_queue_opts def = {0};
     if (!o) o = &def;
-    if (!url || !*url) return vd_fail(err, VD_EINVAL, "jetstream: no NATS URL");
+    if (!nats || !nats->url || !*nats->url)
+        return vd_fail(err, VD_EINVAL, "jetstream: no NATS URL");
+    char url[256];
+    vd_nats_url_redact(nats->url, url, sizeof url);
     if (o->ack_wait_ms < 0 || o->max_deliver < 0)
         return vd_fail(err, VD_EINVAL, "jetstream: ack_wait %d ms / max_deliver %d: expected >= 0",
                        o->ack_wait_ms, o->max_deliver);
@@ -591,13 +595,17 @@ int vd_queue_js_new(const char *url, const vd_queue_opts *o, vd_queue **out, vd_
     atomic_init(&p->reconnects, 0);
     pthread_mutex_init(&p->mu, NULL);
     p->pub = (vd_queue){&js_ops, p};
-    natsStatus s = natsOptions_Create(&p->opts);
-    if (s == NATS_OK) s = natsOptions_SetURL(p->opts, url);
-    if (s == NATS_OK) s = natsOptions_SetName(p->opts, o->name ? o->name : "vdag-batch");
-    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(p->opts, -1);
-    if (s == NATS_OK) s = natsOptions_SetReconnectWait(p->opts, 250);
-    if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, 3000);
-    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(p->opts, on_reconnected, p);
+    vd_nats_opts no = *nats; /* its identity: the node's, or the queue's own name */
+    if (!no.name || !*no.name) no.name = o->name ? o->name : "vdag-batch";
+    if (!no.connect_timeout_ms) no.connect_timeout_ms = 3000;
+    int orc = vd_nats_options_new(&no, &p->opts, err);
+    if (orc) {
+        jq_close(&p->pub);
+        return orc;
+    }
+    snprintf(p->name, sizeof p->name, "%s", no.name);
+    natsStatus s = natsOptions_SetReconnectedCB(p->opts, on_reconnected, p);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(p->opts, on_async_error, p);
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(p->opts, false);
     if (s != NATS_OK) {
         jq_close(&p->pub);
@@ -605,10 +613,15 @@ int vd_queue_js_new(const char *url, const vd_queue_opts *o, vd_queue **out, vd_
     }
     s = natsConnection_Connect(&p->nc, p->opts);
     if (s != NATS_OK) {
-        int rc = vd_fail(err, VD_ECONN,
-                         "jetstream: cannot connect to %s: %s (is nats-server running? 'vdag "
-                         "nats-server' starts one)",
-                         url, natsStatus_GetText(s));
+        natsStatus ls;
+        const char *t = nats_GetLastError(&ls);
+        int code = code_of(s) == VD_EBACKEND ? VD_ECONN : code_of(s);
+        int rc = vd_fail(err, code, "jetstream: cannot connect to %s as '%s': %s%s", url, no.name,
+                         t && *t ? t : natsStatus_GetText(s),
+                         code == VD_EAUTH ? " (credentials or TLS refused: --nats-dir, "
+                                            "--nats-nkey, --nats-tls-*; docs/security.md)"
+                                          : " (is nats-server running? 'vdag nats-server' "
+                                            "starts one)");
         jq_close(&p->pub);
         return rc;
     }
@@ -619,10 +632,17 @@ int vd_queue_js_new(const char *url, const vd_queue_opts *o, vd_queue **out, vd_
     int64_t maxp = natsConnection_GetMaxPayload(p->nc);
     p->max_value = maxp > 8192 ? (size_t)maxp - 4096 : 4096;
     int rc = s != NATS_OK ? js_fail(err, s, 0, "context", url) : 0;
-    if (!rc) rc = ensure_stream(p, WORK_STREAM, "vdag.work.>", js_WorkQueuePolicy, err);
-    if (!rc) rc = ensure_stream(p, DEAD_STREAM, "vdag.dead.>", js_LimitsPolicy, err);
+    if (!rc) rc = ensure_stream(p, WORK_STREAM, VD_SUBJ_WORK ".>", js_WorkQueuePolicy, err);
+    if (!rc) rc = ensure_stream(p, DEAD_STREAM, VD_SUBJ_DEAD ".>", js_LimitsPolicy, err);
     if (!rc) rc = ensure_consumer(p, o, err);
     for (int b = 0; !rc && b < VD_KV_N; b++) rc = ensure_bucket(p, b, err);
+    pthread_mutex_lock(&p->mu);
+    if (rc && p->denied[0])
+        rc = vd_fail(err, VD_EAUTH,
+                     "jetstream: not authorized: the server does not let '%s' use the batch queue "
+                     "(%s): it takes an identity of the role cloud or worker (docs/security.md)",
+                     p->name, p->denied);
+    pthread_mutex_unlock(&p->mu);
     if (rc) {
         jq_close(&p->pub);
         return rc;

@@ -20,6 +20,20 @@ int vd_cmd_cloud(int argc, char **argv);       /* vdag cloud --nats URL */
 int vd_cmd_edge(int argc, char **argv);        /* vdag edge --name N --nats URL --video ID=PATH */
 int vd_cmd_nats_server(int argc, char **argv); /* vdag nats-server [--port N] */
 
+/* The NATS identity flags of the cluster commands (cli_nats.c): zero-initialise, take flags,
+ * resolve to o for a node name, clear (wipes the password) when the connection is made. */
+#include "vdag/net.h"
+typedef struct vd_cli_nats {
+    const char *url, *creds, *nkey, *user_file, *tls_ca, *tls_cert, *tls_key, *dir;
+    char user[256], password[256], files[4][600];
+    vd_nats_opts o; /* after vd_cli_nats_resolve */
+} vd_cli_nats;
+/* 1 taken (--nats and the identity flags), 0 not one, -1 refused (message printed). */
+int vd_cli_nats_flag(vd_cli_nats *c, const char *prog, const char *flag, const char *val);
+const char *vd_cli_nats_usage(void);
+int vd_cli_nats_resolve(vd_cli_nats *c, const char *name, vd_error *err);
+void vd_cli_nats_clear(vd_cli_nats *c);
+
 /* Batch mode (cmd_batch.c) */
 int vd_cmd_batch_submit(int argc, char **argv); /* vdag batch submit FILE */
 int vd_cmd_batch_status(int argc, char **argv); /* vdag batch status [ID] */
@@ -47,8 +61,8 @@ struct vd_error;
 /* In-process queue (and one worker per core) without nats, else JetStream at nats; adds the
  * routes to r[*nr..cap) when r is given. The owner (the API server) sets the consumer's
  * ack wait and max deliveries; others only when given --ack-wait/--max-deliver. */
-int vd_batch_cli_start(vd_batch_cli *c, const char *nats, int owner, struct vd_http_route *r,
-                       int cap, int *nr, struct vd_error *err);
+int vd_batch_cli_start(vd_batch_cli *c, const vd_nats_opts *nats, int owner,
+                       struct vd_http_route *r, int cap, int *nr, struct vd_error *err);
 void vd_batch_cli_stop(vd_batch_cli *c);
 /* vdag profile (cmd_profile.c) */
 int vd_cmd_profile(int argc, char **argv);

@@ -91,8 +91,8 @@ const char *vd_batch_cli_usage(void)
            "                  --nats) --ack-wait S (30) --max-deliver N (5) --item-frames N (25)\n";
 }
 
-int vd_batch_cli_start(vd_batch_cli *c, const char *nats, int owner, vd_http_route *r, int cap,
-                       int *nr, vd_error *err)
+int vd_batch_cli_start(vd_batch_cli *c, const vd_nats_opts *nats, int owner, vd_http_route *r,
+                       int cap, int *nr, vd_error *err)
 {
     char def[512], dir[760];
     if (!c->data) {
@@ -261,7 +261,9 @@ void vd_usage_worker(FILE *f)
             "  Pulls batch items (videos uploaded to POST /videos) from JetStream until\n"
             "  SIGINT/SIGTERM; one model instance per thread. --model: the model loaded at start\n"
             "  (items bring their own). --fail-frame, --crash-frame: fault injection for tests\n"
-            "  (items holding that frame fail, or kill the worker).\n");
+            "  (items holding that frame fail, or kill the worker). --name: reported with its\n"
+            "  share, and its identity on a secured bus (default worker):\n%s",
+            vd_cli_nats_usage());
 }
 
 /* Wait for a video: in this process (b) or through the API (c); prints the bar on a TTY. */
@@ -308,6 +310,7 @@ int vd_cmd_batch_submit(int argc, char **argv)
     const char *file = NULL, *nats = NULL;
     int wait = 0, quiet = 0;
     vd_batch_cli bc = {0};
+    vd_cli_nats nc = {0};
     vd_batch_job_opts jo;
     vd_batch_job_defaults(&jo);
     int server_given = 0;
@@ -332,8 +335,9 @@ int vd_cmd_batch_submit(int argc, char **argv)
             c.server = v, server_given = 1, i++;
         } else if (!strcmp(a, "--token")) {
             c.token = v, i++;
-        } else if (!strcmp(a, "--nats")) {
-            nats = v, i++;
+        } else if ((k = vd_cli_nats_flag(&nc, "batch submit", a, v)) != 0) {
+            if (k < 0) return 2;
+            nats = nc.url, i++;
         } else if ((k = vd_batch_cli_flag(&bc, a, v)) != 0) {
             if (k < 0) return 2;
             i++;
@@ -404,7 +408,11 @@ int vd_cmd_batch_submit(int argc, char **argv)
     }
     /* in this process (or straight into JetStream) */
     vd_error err = {0};
-    if (vd_batch_cli_start(&bc, nats, !nats, NULL, 0, NULL, &err)) {
+    /* straight into JetStream, this command acts as the API server: the cloud's identity */
+    int rc0 = nats ? vd_cli_nats_resolve(&nc, "cloud", &err) : 0;
+    if (!rc0) rc0 = vd_batch_cli_start(&bc, nats ? &nc.o : NULL, !nats, NULL, 0, NULL, &err);
+    vd_cli_nats_clear(&nc);
+    if (rc0) {
         fprintf(stderr, "vdag batch submit: %s\n", err.msg);
         return 1;
     }
@@ -499,6 +507,7 @@ int vd_cmd_batch_rm(int argc, char **argv)
 int vd_cmd_worker(int argc, char **argv)
 {
     const char *nats = NULL, *name = NULL;
+    vd_cli_nats nc = {0};
     vd_worker_opts wo = {.threads = 1, .preload_model = 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -506,17 +515,32 @@ int vd_cmd_worker(int argc, char **argv)
             wo.verbose = 1;
             continue;
         }
-        static const char *const takes[] = {
-            "--nats",       "--threads",     "--nn-threads", "--name",
-            "--fail-frame", "--crash-frame", "--model",      NULL};
+        static const char *const takes[] = {"--nats",
+                                            "--threads",
+                                            "--nn-threads",
+                                            "--name",
+                                            "--fail-frame",
+                                            "--crash-frame",
+                                            "--model",
+                                            "--nats-creds",
+                                            "--nats-nkey",
+                                            "--nats-user-file",
+                                            "--nats-tls-ca",
+                                            "--nats-tls-cert",
+                                            "--nats-tls-key",
+                                            "--nats-dir",
+                                            "--nats-user",
+                                            "--nats-password",
+                                            NULL};
         int k = 0;
         long n;
         while (takes[k] && strcmp(takes[k], a)) k++;
         if (!takes[k]) return vd_arg_unknown("worker", a, vd_usage_worker);
         if (!v) return vd_arg_missing("worker", a, vd_usage_worker);
-        if (!strcmp(a, "--nats"))
-            nats = v;
-        else if (!strcmp(a, "--threads")) {
+        if ((k = vd_cli_nats_flag(&nc, "worker", a, v)) != 0) {
+            if (k < 0) return 2;
+            nats = nc.url;
+        } else if (!strcmp(a, "--threads")) {
             if (vd_arg_int("worker", a, v, 1, 256, &wo.threads)) return 2;
         } else if (!strcmp(a, "--nn-threads")) {
             if (vd_arg_int("worker", a, v, 1, 256, &wo.nn_threads)) return 2;
@@ -551,19 +575,23 @@ int vd_cmd_worker(int argc, char **argv)
     vd_error err = {0};
     vd_queue *q = NULL;
     vd_worker *w = NULL;
-    char qname[200];
-    snprintf(qname, sizeof qname, "vdag-worker-%s", name ? name : "");
-    vd_queue_opts qo = {.name = qname};
+    vd_queue_opts qo = {0};
     wo.name = name;
-    if (vd_queue_js_new(nats, &qo, &q, &err) || ((wo.q = q), vd_worker_start(&wo, &w, &err))) {
+    /* its identity on a secured bus: --name (a "worker" identity, docs/security.md) */
+    int rc0 = vd_cli_nats_resolve(&nc, name ? name : "worker", &err);
+    if (!rc0) rc0 = vd_queue_js_new(&nc.o, &qo, &q, &err);
+    vd_cli_nats_clear(&nc);
+    if (rc0 || ((wo.q = q), vd_worker_start(&wo, &w, &err))) {
         fprintf(stderr, "vdag worker: %s\n", err.msg);
         vd_queue_close(q);
         return 1;
     }
     json_t *sh = vd_worker_share(w);
+    char red[512];
+    vd_nats_url_redact(nats, red, sizeof red);
     fprintf(stderr, "vdag worker %s: %d thread(s) on %s (ack wait %d ms, %d attempts per item)\n",
-            json_string_value(json_object_get(sh, "name")), wo.threads, nats,
-            q->ops->ack_wait_ms(q), q->ops->max_deliver(q));
+            json_string_value(json_object_get(sh, "name")), wo.threads, red, q->ops->ack_wait_ms(q),
+            q->ops->max_deliver(q));
     json_decref(sh);
     int sig = 0;
     sigwait(&set, &sig);

@@ -28,7 +28,7 @@
 
 typedef struct node_args {
     const char *listen, *advertise, *token, *nats, *name, *kb, *cors;
-    const char *creds, *nkey, *user_file, *tls_ca, *tls_cert, *tls_key, *nats_dir;
+    vd_cli_nats nc; /* --nats and the identity flags (cli_nats.c) */
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
     size_t max_body;
@@ -59,11 +59,7 @@ void vd_usage_cloud_edge(FILE *f, const char *role)
                    "                /dev/videoN); without any, pseudo mode takes ./input/\n");
     fprintf(f,
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
-            "  --nats-creds FILE | --nats-nkey FILE | --nats-user-file FILE (USER:PASSWORD;\n"
-            "                or $VDAG_NATS_USER and $VDAG_NATS_PASSWORD): who this node is\n"
-            "  --nats-tls-ca FILE [--nats-tls-cert FILE --nats-tls-key FILE]: TLS\n"
-            "  --nats-dir DIR  all of them from `vdag nats-server --secure DIR` (NAME.nk,\n"
-            "                ca.pem, NAME.pem, NAME.key for this node's name; docs/security.md)\n"
+            "%s"
             "  --threads     inference threads per job (default cores - 1)\n"
             "  --svc-threads inference threads per service instance (default 1)\n"
             "  --replan      seconds between re-plans (default 5)\n"
@@ -74,7 +70,7 @@ void vd_usage_cloud_edge(FILE *f, const char *role)
             "                the profile to use\n"
             "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
             "--serv_cloud_addr=ADDR\n%s",
-            strcmp(role, "edge") ? vd_batch_cli_usage() : "");
+            vd_cli_nats_usage(), strcmp(role, "edge") ? vd_batch_cli_usage() : "");
 }
 
 void vd_usage_cloud(FILE *f)
@@ -115,11 +111,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
         }
 #define VAL() (v ? v : (i + 1 < argc ? argv[++i] : NULL))
         if (!strcmp(flag, "--nats-password") || !strcmp(flag, "--nats-user")) {
-            fprintf(stderr,
-                    "vdag %s: %s: credentials are never given on the command line (other users "
-                    "see it): use --nats-user-file FILE or $VDAG_NATS_USER and "
-                    "$VDAG_NATS_PASSWORD\n",
-                    role, flag);
+            vd_cli_nats_flag(&a->nc, role, flag, NULL);
             return 2;
         } else if (!strcmp(flag, "--loop")) {
             a->loop = 1;
@@ -137,7 +129,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 "--nats-user-file", "--nats-tls-ca", "--nats-tls-cert",   "--nats-tls-key",
                 "--nats-dir",       "--data",        "--max-upload",      "--workers",
                 "--ack-wait",       "--max-deliver", "--item-frames",     NULL};
-            int k = 0, batch;
+            int k = 0, batch, nf;
             while (takes_value[k] && strcmp(takes_value[k], flag)) k++;
             if (strncmp(flag, "--", 2))
                 return vd_arg_error(role, node_usage_f, "unexpected argument '%s'", flag);
@@ -162,23 +154,10 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                     return 2;
                 }
                 vd_media_set_max_pixels((int64_t)(w * h));
-            } else if (!strcmp(flag, "--nats"))
-                a->nats = val;
-            else if (!strcmp(flag, "--nats-creds"))
-                a->creds = val;
-            else if (!strcmp(flag, "--nats-nkey"))
-                a->nkey = val;
-            else if (!strcmp(flag, "--nats-user-file"))
-                a->user_file = val;
-            else if (!strcmp(flag, "--nats-tls-ca"))
-                a->tls_ca = val;
-            else if (!strcmp(flag, "--nats-tls-cert"))
-                a->tls_cert = val;
-            else if (!strcmp(flag, "--nats-tls-key"))
-                a->tls_key = val;
-            else if (!strcmp(flag, "--nats-dir"))
-                a->nats_dir = val;
-            else if (!strcmp(flag, "--name"))
+            } else if ((nf = vd_cli_nats_flag(&a->nc, role, flag, val)) != 0) {
+                if (nf < 0) return 2;
+                a->nats = a->nc.url;
+            } else if (!strcmp(flag, "--name"))
                 a->name = val;
             else if (!strcmp(flag, "--kb"))
                 a->kb = val;
@@ -196,7 +175,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->max_body = (size_t)mb;
             } else if (!strcmp(flag, "--cloud_ip")) {
                 snprintf(a->nats_buf, sizeof a->nats_buf, "nats://%s:4222", val);
-                a->nats = a->nats_buf;
+                a->nats = a->nc.url = a->nats_buf;
             } else if (!strcmp(flag, "--side") || !strcmp(flag, "--mode") ||
                        !strcmp(flag, "--serv_cloud_addr")) {
                 /* handled by the dispatcher; services are reached through the transport */
@@ -350,35 +329,10 @@ static void advertised(const node_args *a, const char *host, int port, char *out
 
 /* The NATS transport as this node's identity: credentials from files or the environment,
  * never from the command line (docs/security.md). */
-static int open_nats(const node_args *a, const char *name, vd_transport **tr, vd_error *err)
+static int open_nats(node_args *a, const char *name, vd_transport **tr, vd_error *err)
 {
-    char user[256] = "", pw[256] = "", f[4][600];
-    vd_nats_opts o = {.url = a->nats,
-                      .name = name,
-                      .creds = a->creds,
-                      .nkey = a->nkey,
-                      .tls_ca = a->tls_ca,
-                      .tls_cert = a->tls_cert,
-                      .tls_key = a->tls_key};
-    if (a->nats_dir) { /* `vdag nats-server --secure DIR`: this name's files */
-        snprintf(f[0], sizeof f[0], "%s/%s.nk", a->nats_dir, name);
-        snprintf(f[1], sizeof f[1], "%s/ca.pem", a->nats_dir);
-        snprintf(f[2], sizeof f[2], "%s/%s.pem", a->nats_dir, name);
-        snprintf(f[3], sizeof f[3], "%s/%s.key", a->nats_dir, name);
-        if (!o.nkey && !o.creds) o.nkey = f[0];
-        o.tls_ca = o.tls_ca ? o.tls_ca : f[1];
-        o.tls_cert = o.tls_cert ? o.tls_cert : f[2];
-        o.tls_key = o.tls_key ? o.tls_key : f[3];
-    }
-    const char *eu = getenv("VDAG_NATS_USER"), *ep = getenv("VDAG_NATS_PASSWORD");
-    int rc = 0;
-    if (a->user_file)
-        rc = vd_nats_userfile_read(a->user_file, user, sizeof user, pw, sizeof pw, err);
-    else if (eu && *eu)
-        snprintf(user, sizeof user, "%s", eu), snprintf(pw, sizeof pw, "%s", ep ? ep : "");
-    if (!rc && user[0]) o.user = user, o.password = pw;
-    if (!rc) rc = vd_transport_nats_open(&o, tr, err);
-    explicit_bzero(pw, sizeof pw);
+    int rc = vd_cli_nats_resolve(&a->nc, name, err);
+    if (!rc) rc = vd_transport_nats_open(&a->nc.o, tr, err);
     return rc;
 }
 
@@ -389,7 +343,7 @@ static int start_batch_late(const char *role, node_args *a, vd_http_opts *ho, vd
                             vd_http_route *routes, int *nr, vd_error *err)
 {
     int n = *nr;
-    int rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 128, &n, err);
+    int rc = vd_batch_cli_start(&a->batch, &a->nc.o, 1, routes, 128, &n, err);
     if (rc) {
         if (rc != VD_ECONN)
             fprintf(stderr, "vdag %s: batch uploads (/videos): %s\n", role, err->msg);
@@ -426,7 +380,7 @@ static int serve_roles(const char *role, node_args *a)
      * seed's --cloud_ip defaults to 127.0.0.1; the cloud starts one there when none runs */
     vd_nats_server *own_nats = NULL;
     if (strcmp(role, "run") && !a->nats) {
-        a->nats = "nats://127.0.0.1:4222";
+        a->nats = a->nc.url = "nats://127.0.0.1:4222";
         fprintf(stderr, "vdag %s: no --nats URL: using %s\n", role, a->nats);
         if (want_cloud && !port_open("127.0.0.1", 4222)) {
             const char *nh = !strcmp(host, "0.0.0.0") || !*host ? "0.0.0.0" : host;
@@ -509,7 +463,7 @@ static int serve_roles(const char *role, node_args *a)
             (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
             goto out;
         nr += vd_cloud_routes(cloud, routes + nr, 128 - nr);
-        rc = vd_batch_cli_start(&a->batch, a->nats, 1, routes, 128, &nr, &err);
+        rc = vd_batch_cli_start(&a->batch, a->nats ? &a->nc.o : NULL, 1, routes, 128, &nr, &err);
         if (rc == VD_ECONN) { /* no broker yet: /healthz says so; /videos once it is up */
             fprintf(stderr,
                     "vdag %s: batch uploads (/videos) start once the NATS server is reachable: "
@@ -584,6 +538,7 @@ out:
     vd_cloud_close_streams(cloud);
     vd_http_server_stop(srv);
     vd_batch_cli_stop(&a->batch);
+    vd_cli_nats_clear(&a->nc);
     vd_edge_stop(edge);
     vd_cloud_stop(cloud);
     vd_svchost_stop(host_e);

@@ -17,6 +17,7 @@
 
 #include "nats_internal.h"
 #include "vdag/base.h"
+#include "vdag/nats_conn.h"
 #include "vdag/net.h"
 
 /* ---- URLs and user files -------------------------------------------------------------- */
@@ -390,5 +391,52 @@ int vd__nt_auth_opts(natsOptions *opts, const vd_nats_opts *o, vd_error *err)
                            o->tls_key, vd__nt_text(s));
     }
     if (s != NATS_OK) return vd_fail(err, vd__nt_code(s), "NATS TLS: %s", vd__nt_text(s));
+    return 0;
+}
+
+char *vd__nt_inbox_of(const char *name)
+{
+    char *s = malloc(strlen(name) + 8);
+    if (!s) return NULL;
+    char *q = s + sprintf(s, "_INBOX.");
+    for (const char *c = name; *c; c++) {
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 *c == '_' || *c == '-';
+        *q++ = ok ? *c : '_';
+    }
+    *q = 0;
+    return s;
+}
+
+int vd_nats_code(natsStatus s)
+{
+    return vd__nt_code(s);
+}
+
+int vd_nats_options_new(const vd_nats_opts *o, natsOptions **out, vd_error *err)
+{
+    *out = NULL;
+    if (!o || !o->url || !*o->url)
+        return vd_fail(err, VD_EINVAL, "NATS: no server URL (e.g. nats://127.0.0.1:4222)");
+    const char *name = o->name && *o->name ? o->name : "vdag";
+    char *inbox = vd__nt_inbox_of(name);
+    natsOptions *opts = NULL;
+    natsStatus s = inbox ? natsOptions_Create(&opts) : NATS_NO_MEMORY;
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, o->url);
+    if (s == NATS_OK) s = natsOptions_SetName(opts, name);
+    if (s == NATS_OK) s = natsOptions_SetCustomInboxPrefix(opts, inbox);
+    if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, true);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(opts, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000);
+    free(inbox);
+    int rc = s == NATS_OK ? vd__nt_auth_opts(opts, o, err)
+                          : vd_fail(err, vd__nt_code(s), "NATS options: %s", vd__nt_text(s));
+    if (rc) {
+        natsOptions_Destroy(opts);
+        return rc;
+    }
+    *out = opts;
     return 0;
 }

@@ -103,6 +103,8 @@ void vd__nt_on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
  * without its certificate), VD_EIO (a file that cannot be read: named), VD_EFORMAT (a seed
  * file without a user seed), VD_EAUTH (a certificate nats.c refuses). */
 int vd__nt_auth_opts(natsOptions *opts, const vd_nats_opts *o, vd_error *err);
+/* "_INBOX.<name>" with the characters a subject token may not hold as '_' (malloc'd). */
+char *vd__nt_inbox_of(const char *name);
 
 /* NKeys (ed25519, base32 with a CRC16): the public user key ("U…", 56 characters) of a
  * seed ("SU…"); a fresh seed and its public key. 0 or VD_EFORMAT / VD_EBACKEND. The seed

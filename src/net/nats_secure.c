@@ -111,13 +111,14 @@ static int each_name(const char *names, int (*fn)(void *a, const char *role, con
         char *colon = strchr(it, ':');
         const char *role = colon ? it : "edge", *name = colon ? colon + 1 : it;
         if (colon) *colon = 0;
-        if ((strcmp(role, "cloud") && strcmp(role, "edge")) || !*name || strlen(name) >= 64 ||
-            strpbrk(name, ".*> \t/") || !strcmp(name, "server") || !strcmp(name, "ca"))
-            return vd_fail(err, VD_EINVAL,
-                           "secure bus: identity '%s%s%s': expected ROLE:NAME, ROLE cloud or edge "
-                           "and NAME a node name (no '.', '*', '>', '/' or spaces; not server "
-                           "or ca)",
-                           colon ? role : "", colon ? ":" : "", name);
+        if (!vd_nats_role_known(role) || !*name || strlen(name) >= 64 || strpbrk(name, ".*> \t/") ||
+            !strcmp(name, "server") || !strcmp(name, "ca"))
+            return vd_fail(
+                err, VD_EINVAL,
+                "secure bus: identity '%s%s%s': expected ROLE:NAME, ROLE cloud, edge or worker "
+                "and NAME a node name (no '.', '*', '>', '/' or spaces; not server "
+                "or ca)",
+                colon ? role : "", colon ? ":" : "", name);
         int rc = fn(a, role, name);
         if (rc) return rc;
     }

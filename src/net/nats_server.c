@@ -152,16 +152,36 @@ static void put_str(FILE *f, const char *v)
     fputc('"', f);
 }
 
-static void put_list(FILE *f, const char *const *items, int n, const char *name)
+/* A permission list being written: items separated by commas. */
+typedef struct plist {
+    FILE *f;
+    int n;
+} plist;
+
+static void put_item(plist *l, const char *fmt, const char *arg)
 {
-    fprintf(f, "[");
-    for (int i = 0; i < n; i++) {
-        char buf[300];
-        snprintf(buf, sizeof buf, items[i], name);
-        fprintf(f, "%s", i ? ", " : "");
-        put_str(f, buf);
-    }
-    fprintf(f, "]");
+    char buf[300];
+    snprintf(buf, sizeof buf, fmt, arg);
+    fprintf(l->f, "%s", l->n++ ? ", " : "");
+    put_str(l->f, buf);
+}
+
+/* Everything a client does with one stream through the JetStream API: info, create,
+ * purge, direct and message gets, its consumers (create, info, next), acks. */
+static void put_stream(plist *l, const char *stream)
+{
+    static const char *const api[] = {
+        "$JS.API.STREAM.*.%s",
+        "$JS.API.STREAM.MSG.*.%s",
+        "$JS.API.DIRECT.GET.%s",
+        "$JS.API.DIRECT.GET.%s.>",
+        "$JS.API.CONSUMER.*.%s",
+        "$JS.API.CONSUMER.*.%s.>",
+        "$JS.API.CONSUMER.DURABLE.CREATE.%s.>",
+        "$JS.API.CONSUMER.MSG.NEXT.%s.>",
+        "$JS.ACK.%s.>",
+    };
+    for (size_t i = 0; i < sizeof api / sizeof *api; i++) put_item(l, api[i], stream);
 }
 
 /* The permissions of a role (docs/security.md); %s is the identity's node name. */
@@ -196,17 +216,56 @@ static const char *const cloud_pub[] = {
 };
 static const char *const cloud_sub[] = {"vdag.hb.>", "vdag.frame.>", "vdag.node.%s.svc.>",
                                         "vdag.svc.>", "_INBOX.%s.>"};
+/* The batch queue (the API server and the workers): its work and dead-letter subjects and
+ * streams, its buckets; nothing of the nodes' subjects or the cloud's state. */
+static const char *const batch_pub[] = {
+    "$JS.API.INFO",
+    "$JS.API.STREAM.NAMES",
+    "$JS.FC.>",
+    VD_SUBJ_WORK ".>",
+    VD_SUBJ_DEAD ".>",
+    "$KV." VD_KVB_VIDEOS ".>",
+    "$KV." VD_KVB_RESULTS ".>",
+    "$KV." VD_KVB_BLOBS ".>",
+};
+static const char *const batch_streams[] = {
+    VD_JS_WORK, VD_JS_DEAD, "KV_" VD_KVB_VIDEOS, "KV_" VD_KVB_RESULTS, "KV_" VD_KVB_BLOBS,
+};
+static const char *const worker_sub[] = {"_INBOX.%s.>"};
 
 #define N_OF(a) ((int)(sizeof a / sizeof *a))
 
+typedef struct role_perms {
+    const char *role;
+    const char *const *pub, *const *sub;
+    int n_pub, n_sub, batch; /* batch: the batch queue's subjects and streams too */
+} role_perms;
+
+static const role_perms roles[] = {
+    {"edge", edge_pub, edge_sub, N_OF(edge_pub), N_OF(edge_sub), 0},
+    {"cloud", cloud_pub, cloud_sub, N_OF(cloud_pub), N_OF(cloud_sub), 1},
+    {"worker", NULL, worker_sub, 0, N_OF(worker_sub), 1},
+};
+
+static const role_perms *role_of(const char *role)
+{
+    for (int i = 0; role && i < N_OF(roles); i++)
+        if (!strcmp(roles[i].role, role)) return &roles[i];
+    return NULL;
+}
+
+int vd_nats_role_known(const char *role)
+{
+    return role_of(role) != NULL;
+}
+
 static int write_ident(FILE *f, const vd_nats_ident *id, vd_error *err)
 {
-    int cloud = id->role && !strcmp(id->role, "cloud");
-    if (!id->name || !*id->name || strpbrk(id->name, ".*> \t") ||
-        (!cloud && (!id->role || strcmp(id->role, "edge"))))
+    const role_perms *r = role_of(id->role);
+    if (!id->name || !*id->name || strpbrk(id->name, ".*> \t") || !r)
         return vd_fail(err, VD_EINVAL,
                        "nats-server: identity '%s' (role '%s'): a node name (one subject token) "
-                       "and the role cloud or edge",
+                       "and the role cloud, edge or worker",
                        id->name ? id->name : "", id->role ? id->role : "");
     if (!!id->password == !!id->nkey)
         return vd_fail(err, VD_EINVAL,
@@ -221,11 +280,15 @@ static int write_ident(FILE *f, const vd_nats_ident *id, vd_error *err)
         fprintf(f, ", password: ");
         put_str(f, id->password);
     }
-    fprintf(f, "\n      permissions: {\n        publish: { allow: ");
-    put_list(f, cloud ? cloud_pub : edge_pub, cloud ? N_OF(cloud_pub) : N_OF(edge_pub), id->name);
-    fprintf(f, " }\n        subscribe: { allow: ");
-    put_list(f, cloud ? cloud_sub : edge_sub, cloud ? N_OF(cloud_sub) : N_OF(edge_sub), id->name);
-    fprintf(f, " }\n        allow_responses: true\n      }\n    }\n");
+    fprintf(f, "\n      permissions: {\n        publish: { allow: [");
+    plist l = {f, 0};
+    for (int i = 0; i < r->n_pub; i++) put_item(&l, r->pub[i], id->name);
+    for (int i = 0; r->batch && i < N_OF(batch_pub); i++) put_item(&l, batch_pub[i], id->name);
+    for (int i = 0; r->batch && i < N_OF(batch_streams); i++) put_stream(&l, batch_streams[i]);
+    fprintf(f, "] }\n        subscribe: { allow: [");
+    l.n = 0;
+    for (int i = 0; i < r->n_sub; i++) put_item(&l, r->sub[i], id->name);
+    fprintf(f, "] }\n        allow_responses: true\n      }\n    }\n");
     return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "nats_internal.h"
 #include "net_internal.h"
 #include "vdag/base.h"
+#include "vdag/nats_conn.h"
 #include "vdag/net.h"
 
 struct nt_cb {
@@ -576,20 +577,6 @@ static void on_connected(natsConnection *nc, void *closure)
 }
 
 /* The connection's name as one subject token (its inbox prefix): [A-Za-z0-9_-], others '_'. */
-static char *inbox_of(const char *name)
-{
-    char *s = malloc(strlen(name) + 8);
-    if (!s) return NULL;
-    char *q = s + sprintf(s, "_INBOX.");
-    for (const char *c = name; *c; c++) {
-        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                 *c == '_' || *c == '-';
-        *q++ = ok ? *c : '_';
-    }
-    *q = 0;
-    return s;
-}
-
 /* What a failed first connection means for the user: refused credentials, TLS, or no
  * server (that one is retried in the background). */
 static int connect_error(nt *p, natsStatus s, int secure, vd_error *err)
@@ -636,34 +623,24 @@ int vd_transport_nats_open(const vd_nats_opts *o, vd_transport **out, vd_error *
     vd_nats_url_redact(o->url, red, sizeof red);
     p->url = strdup(red);
     p->name = strdup(o->name && *o->name ? o->name : "vdag");
-    p->inbox = p->name ? inbox_of(p->name) : NULL;
-    natsStatus s = p->url && p->inbox ? natsOptions_Create(&p->opts) : NATS_NO_MEMORY;
-    if (s == NATS_OK) s = natsOptions_SetURL(p->opts, o->url);
-    if (s == NATS_OK) s = natsOptions_SetName(p->opts, p->name);
-    if (s == NATS_OK) s = natsOptions_SetCustomInboxPrefix(p->opts, p->inbox);
-    if (s == NATS_OK) s = natsOptions_SetSendAsap(p->opts, true);
+    p->inbox = p->name ? vd__nt_inbox_of(p->name) : NULL;
+    vd_nats_opts named = *o;
+    named.name = p->name;
+    int rc = p->url && p->inbox
+                 ? vd_nats_options_new(&named, &p->opts, err)
+                 : vd_fail(err, VD_ENOMEM, "out of memory creating the NATS transport");
+    natsStatus s = NATS_OK;
+    if (!rc) s = natsOptions_SetSendAsap(p->opts, true);
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(p->opts, false);
-    if (s == NATS_OK) s = natsOptions_SetAllowReconnect(p->opts, true);
-    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(p->opts, -1);
-    if (s == NATS_OK) s = natsOptions_SetReconnectWait(p->opts, 250);
     if (s == NATS_OK) s = natsOptions_SetReconnectJitter(p->opts, 50, 50);
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(p->opts, 32 * 1024 * 1024);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(p->opts,
-                                   o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(p->opts, 1000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(p->opts, 2);
     if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(p->opts, 65536);
     if (s == NATS_OK) s = natsOptions_SetErrorHandler(p->opts, vd__nt_on_async_error, p);
-    if (s != NATS_OK) {
-        int code = vd__nt_code(s);
-        vd_fail(err, code, "NATS transport for %s: bad options: %s", p->url ? p->url : "?",
-                vd__nt_text(s));
-        nt_free(p);
-        free(t);
-        return code;
-    }
-    int rc = vd__nt_auth_opts(p->opts, o, err);
+    if (!rc && s != NATS_OK)
+        rc = vd_fail(err, vd__nt_code(s), "NATS transport for %s: bad options: %s", p->url,
+                     vd__nt_text(s));
     if (rc) {
         nt_free(p);
         free(t);
