@@ -34,7 +34,7 @@ ok "a second edge named 'edge' is refused at start ($r2)" '[ "$r2" = 1 ] && grep
 ok "an edge named like the cloud is refused ($r3)" '[ "$r3" = 1 ] && grep -q "name .cloud. is taken" "$tmp/e3.log"'
 ok "the cloud still lists one edge, the first" 'status | py "d=json.load(sys.stdin)[\"data\"]; assert d[\"edge\"][\"addr\"]==\"127.0.0.1:$e1p\" and d[\"edge\"][\"video\"][\"0\"][\"type\"]==\"faces\", d"'
 
-job=$(curl -s -m 5 -X POST "$C/query/submit_query" -d '{"node_addr":"edge","video_id":0,"pipeline":["face_detection"],"scheduler":"fixed","max_frames":30}' | py 'print(json.load(sys.stdin)["job_uid"])')
+job=$(curl -s -m 5 -X POST "$C/query/submit_query" -H 'Content-Type: application/json' -d '{"node_addr":"edge","video_id":0,"pipeline":["face_detection"],"scheduler":"fixed","max_frames":30}' | py 'print(json.load(sys.stdin)["job_uid"])')
 ok "job submitted" '[ -n "$job" ]'
 res() { curl -s -m 5 "$C/user/sync_job_result/$job"; }
 for _ in $(seq 300); do res | py "assert json.load(sys.stdin)['job']['state']=='DONE'" 2>/dev/null && break; sleep 0.1; done

@@ -19,7 +19,7 @@ ps=$!; pids+=("$ps")
 st() { curl -s -m 5 "http://127.0.0.1:$1/user/get_all_status"; }
 for _ in $(seq 100); do st $pp | grep -q '"edge"' && break; sleep 0.1; done
 ok "pseudo mode takes ./input/ with the seed's ids and types" 'st $pp | py "v=json.load(sys.stdin)[\"data\"][\"edge\"][\"video\"]; assert {k: x[\"type\"] for k, x in v.items()}=={\"0\":\"student in classroom\",\"1\":\"people in meeting-room\",\"2\":\"other.avi\"}, v"'
-job=$(curl -s -m 5 -X POST "http://127.0.0.1:$pp/query/submit_query" -d '{"node_addr":"edge","video_id":0,"pipeline":["face_detection"],"max_frames":2}' | py 'print(json.load(sys.stdin)["job_uid"])')
+job=$(curl -s -m 5 -X POST "http://127.0.0.1:$pp/query/submit_query" -H 'Content-Type: application/json' -d '{"node_addr":"edge","video_id":0,"pipeline":["face_detection"],"max_frames":2}' | py 'print(json.load(sys.stdin)["job_uid"])')
 for _ in $(seq 150); do curl -s -m 5 "http://127.0.0.1:$pp/user/sync_job_result/$job" | grep -q '"finished"' && break; sleep 0.2; done
 ok "a job on ./input/input.mov runs" 'curl -s -m 5 "http://127.0.0.1:$pp/user/sync_job_result/$job" | py "j=json.load(sys.stdin)[\"job\"]; assert j[\"state\"]==\"DONE\" and j[\"reason\"]==\"finished\" and j[\"frames\"]==2, j"'
 kill -TERM "$ps"; wait "$ps"

@@ -57,6 +57,10 @@ typedef struct vd_node_opts {
     double drop_s;       /* cloud: drop a node silent this long (0: 3) */
     const char *kb_path; /* profile cache (NULL: <cache>/profile-<host>.json) */
     int profile;         /* 1: profile services at start-up when no cache exists */
+    /* edge: the bus gives each identity its own subjects only (a secured NATS server): its
+     * name is its identity's, so it does not listen to other nodes' heartbeats (a duplicate
+     * name is the server's to refuse; peers are placed on by name only) */
+    int secured;
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
 } vd_node_opts;

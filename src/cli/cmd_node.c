@@ -432,7 +432,9 @@ static int serve_roles(const char *role, node_args *a)
     }
     if (rc) goto out;
     /* a node name is one node: a second one of the same name would get its commands too */
-    if (a->nats && (rc = vd_node_name_check(tr, nodename, 1000, &err))) {
+    /* (on a secured bus a name is an identity, which the server gives its own subjects) */
+    int secured = a->nats && (a->nc.o.nkey || a->nc.o.creds || a->nc.o.user);
+    if (a->nats && !secured && (rc = vd_node_name_check(tr, nodename, 1000, &err))) {
         if (rc == VD_EALREADY) goto out;
         fprintf(stderr, "vdag %s: note: cannot check that the name '%s' is free yet: %s\n", role,
                 nodename, err.msg);
@@ -448,6 +450,7 @@ static int serve_roles(const char *role, node_args *a)
                       .drop_s = a->drop,
                       .kb_path = a->kb,
                       .profile = a->profile,
+                      .secured = secured,
                       .n_videos = a->n_videos};
     memcpy(o.videos, a->videos, sizeof o.videos);
     if (want_edge) {

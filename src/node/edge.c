@@ -174,14 +174,8 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     }
     e->hb_started = 1;
     int rc = vd__edge_serve(e, err);
-    if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", on_peer_heartbeat, e, err);
-    if (rc == VD_EAUTH) { /* a secured bus gives an edge its own subjects only: its name is */
-        fprintf(stderr,   /* its identity's, and peers are known by name, not by address */
-                "vdag %s: note: the NATS server does not let this edge hear other nodes' "
-                "heartbeats: a stage is placed on a peer by its name only\n",
-                e->name);
-        rc = 0;
-    }
+    if (!rc && !o->secured)
+        rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", on_peer_heartbeat, e, err);
     if (rc) {
         vd_edge_free(e); /* ends the waiting heartbeat thread */
         return rc;
