@@ -337,9 +337,9 @@ static int open_nats(node_args *a, const char *name, vd_transport **tr, vd_error
 }
 
 /* The batch part of a cloud that started without its broker, once the broker is up: its
- * /videos routes join the others, served by the HTTP server started again on its port.
- * VD_ECONN: not yet (tried again later); another error: the server is gone. */
-static int start_batch_late(const char *role, node_args *a, vd_http_opts *ho, vd_http_server **srv,
+ * /videos routes join the others in the running server's table (routes, borrowed by it).
+ * VD_ECONN: not yet (tried again later); another error: the routes could not be added. */
+static int start_batch_late(const char *role, node_args *a, vd_http_server *srv,
                             vd_http_route *routes, int *nr, vd_error *err)
 {
     int n = *nr;
@@ -349,11 +349,7 @@ static int start_batch_late(const char *role, node_args *a, vd_http_opts *ho, vd
             fprintf(stderr, "vdag %s: batch uploads (/videos): %s\n", role, err->msg);
         return VD_ECONN;
     }
-    ho->port = vd_http_server_port(*srv);
-    ho->n_routes = n;
-    vd_http_server_stop(*srv);
-    *srv = NULL;
-    if ((rc = vd_http_server_start(ho, srv, err))) return rc;
+    if ((rc = vd_http_server_add_routes(srv, n, err))) return rc;
     *nr = n;
     fprintf(stderr, "vdag %s: batch uploads (/videos) started\n", role);
     return 0;
@@ -512,8 +508,8 @@ static int serve_roles(const char *role, node_args *a)
         int up = tr->ops->connected(tr);
         if (up && batch_later && vd_now_ms() - batch_tried >= 2000) {
             batch_tried = vd_now_ms();
-            rc = start_batch_late(role, a, &ho, &srv, routes, &nr, &err);
-            if (rc && rc != VD_ECONN) goto out; /* the server could not be started again */
+            rc = start_batch_late(role, a, srv, routes, &nr, &err);
+            if (rc && rc != VD_ECONN) goto out;
             if (!rc) batch_later = 0;
             rc = 0;
         }

@@ -55,7 +55,7 @@ struct vd_http_server {
     struct MHD_Daemon *d;
     vd__http_guard *g; /* the listening socket and admission */
     const vd_http_route *routes;
-    int n_routes;
+    _Atomic int n_routes; /* grows only (vd_http_server_add_routes) */
     char *token;
     char *cors; /* the one origin allowed cross-site ("*": any), NULL: none */
     size_t max_body;
@@ -325,7 +325,8 @@ static const vd_http_route *find_route(vd_http_server *s, const char *path, cons
     int best_score = -1;
     *path_known = 0;
     allow[0] = 0;
-    for (int i = 0; i < s->n_routes; i++) {
+    int n = atomic_load_explicit(&s->n_routes, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
         const vd_http_route *rt = &s->routes[i];
         if (!rt->path) continue;
         int sc = path_score(rt, path);
@@ -933,6 +934,18 @@ static void server_free(vd_http_server *s)
     free(s);
 }
 
+int vd_http_server_add_routes(vd_http_server *s, int n_routes, vd_error *err)
+{
+    int n0 = atomic_load(&s->n_routes);
+    if (n_routes < n0) return vd_fail(err, VD_EINVAL, "http server: routes are only added");
+    for (int i = n0; i < n_routes; i++)
+        if (!s->routes[i].path || !s->routes[i].path[0] || !s->routes[i].fn ||
+            (s->routes[i].fn == vd_http_sink_route && !s->routes[i].arg))
+            return vd_fail(err, VD_EINVAL, "http server: route %d has no path or handler", i);
+    atomic_store_explicit(&s->n_routes, n_routes, memory_order_release);
+    return 0;
+}
+
 int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err)
 {
     *out = NULL;
@@ -969,7 +982,7 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
     s->routes = o->routes;
-    s->n_routes = o->n_routes;
+    atomic_init(&s->n_routes, o->n_routes);
     s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping, 0);
     socklen_t alen = ai->ai_addrlen <= sizeof s->addr ? ai->ai_addrlen : sizeof s->addr;
