@@ -22,12 +22,18 @@ code=$(curl -s -m 5 -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$lp/healt
 ok "broker up: /healthz 200, connected ($code)" '[ "$code" = 200 ] && grep -q "\"connected\": *true" "$tmp/body"'
 for _ in $(seq 50); do grep -q "connected to nats://" "$tmp/down.log" && break; sleep 0.1; done
 ok "broker up: the cloud says it connected" 'grep -q "connected to nats://127.0.0.1:$np" "$tmp/down.log"'
+# its batch uploads, which need the broker, start once it is up
+for _ in $(seq 100); do grep -q "batch uploads (/videos) started" "$tmp/down.log" && break; sleep 0.1; done
+code=$(curl -s -m 5 -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$lp/videos")
+ok "broker up: /videos started and answers ($code)" 'grep -q "batch uploads (/videos) start once the NATS server is reachable" "$tmp/down.log" && grep -q "batch uploads (/videos) started" "$tmp/down.log" && [ "$code" = 200 ] && py "j=json.load(open(\"$tmp/body\")); assert isinstance(j[\"videos\"], list), j"'
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$lp/healthz")
+ok "... on the same port, still healthy ($code)" '[ "$code" = 200 ]'
 kill -TERM "$cl"; wait "$cl"; rc=$?
 ok "the cloud exits 0 ($rc)" '[ $rc -eq 0 ]'
 kill -TERM "$nats_pid"; wait "$nats_pid" 2>/dev/null
 
 # --- --help everywhere ----------------------------------------------------------------
-for c in run cloud edge submit status results stop nats-server profile "nn run" "bench models" "bench gemm" "bench remote"; do
+for c in run cloud edge submit status results stop nats-server profile worker "batch submit" "batch status" "batch rm" "nn run" "bench models" "bench gemm" "bench remote"; do
   out=$($vdag $c --help 2> "$tmp/help.err"); rc=$?
   ok "vdag $c --help: usage on stdout, exit 0" '[ $rc -eq 0 ] && [ "${out#usage: vdag $c}" != "$out" ] && [ ! -s "$tmp/help.err" ]'
 done
@@ -67,6 +73,18 @@ expect "cloud --replan abc" "--replan 'abc': expected a number" $vdag cloud --re
 expect "cloud --threads 2x" "--threads '2x'" $vdag cloud --threads 2x --nats nats://127.0.0.1:1
 expect "nats-server --port 99999" "--port '99999': expected an integer 0..65535" $vdag nats-server --port 99999
 expect "profile --threads -1" "--threads '-1'" $vdag profile --threads -1
+expect "profile --frames 1.5" "--frames '1.5': expected an integer" $vdag profile --frames 1.5
+expect "profile: unknown option named" "unknown option '--fast'" $vdag profile --fast
+expect "worker --threads 0" "--threads '0': expected an integer 1..256" $vdag worker --nats nats://127.0.0.1:1 --threads 0
+expect "worker: unknown option named" "unknown option '--wat'" $vdag worker --wat 1
+expect "worker: --nats is needed" "--nats URL is needed" $vdag worker --threads 2
+expect "batch submit --workers x" "--workers 'x': expected an integer 0..256" $vdag batch submit /nonexistent.mp4 --workers x
+expect "batch submit: no FILE" "no video FILE given" $vdag batch submit --json
+expect "batch submit: unknown option named" "unknown option '--colour'" $vdag batch submit x.mp4 --colour red
+expect "batch submit: --server and --nats" "--server and --nats exclude each other" $vdag batch submit x.mp4 --server http://127.0.0.1:1 --nats nats://127.0.0.1:1
+expect "batch status: two ids" "unexpected argument 'b'" $vdag batch status a b
+expect "batch rm: no ID" "no video ID given" $vdag batch rm
+expect "batch rm: unknown option named" "unknown option '--force'" $vdag batch rm a --force
 expect "nn run --threads x" "--threads 'x'" $vdag nn run nanodet --threads x
 expect "bench gemm --size 4" "--size '4': expected an integer 16..8192" $vdag bench gemm --size 4
 expect "bench remote --quality 0" "--quality '0': expected an integer 1..100" $vdag bench remote --quality 0
