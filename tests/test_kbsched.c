@@ -207,6 +207,23 @@ static void test_plan_json(void)
     j = json_loads("{\"video_conf\":{\"encoder\":\"H264\"}}", 0, NULL);
     CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == VD_EUNSUPP && strstr(err.msg, "H264"));
     json_decref(j);
+    /* a user's (the seed's) H264: sent as JPEG, kept as asked, through a round trip */
+    j = json_loads("{\"video_conf\":{\"encoder\":\"h.264\"}}", 0, NULL);
+    vd_plan_json_user(j);
+    CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == 0 && !strcmp(q.encoder, "JPEG") &&
+          !strcmp(q.asked_encoder, "H264"));
+    json_decref(j);
+    j = vd_plan_to_json(&q);
+    vd_plan r;
+    CHECK(vd_plan_from_json(j, d, "plan", &r, &err) == 0 && vd_plan_equal(&q, &r));
+    p = r;
+    p.asked_encoder[0] = 0;
+    CHECK(!vd_plan_equal(&p, &r)); /* asked H264 is not the same plan as plain JPEG */
+    json_decref(j);
+    j = json_loads("{\"video_conf\":{\"encoder\":\"JPEG\",\"asked_encoder\":\"VP9\"}}", 0, NULL);
+    CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == VD_EINVAL &&
+          strstr(err.msg, "asked_encoder"));
+    json_decref(j);
     j = json_loads("{\"video_conf\":{\"quality\":101}}", 0, NULL);
     CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == VD_EINVAL && strstr(err.msg, "quality"));
     json_decref(j);
