@@ -156,6 +156,16 @@ put("http", "chunked", b"POST /node/get_plan HTTP/1.1\r\nHost: x\r\nAuthorizatio
     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"job\r\n0\r\n\r\n")
 put("http", "sync", http("GET", "/user/sync_job_result/nojob"))
 put("http", "options", http("OPTIONS", "/query/submit_query"))
+# main's additions: a CORS preflight from the allowed origin, a signed URL asked and used,
+# a batch upload (a few bytes that are no video) and its listing
+put("http", "preflight", http("OPTIONS", "/query/submit_query", token=False,
+                              extra="Origin: http://fuzz.example\r\nAccess-Control-Request-Method: "
+                                    "POST\r\nAccess-Control-Request-Headers: content-type\r\n"))
+put("http", "sign_url", http("GET", "/auth/sign_url?path=/user/video/x.1&ttl=60"))
+put("http", "signed_get", http("GET", "/user/video/x.1?exp=9999999999&sig=00ff", token=False))
+put("http", "upload", http("POST", "/videos?model=nanodet&frames=5", b"RIFF\0\0\0\0AVI LIST").replace(
+    b"Content-Type: application/json", b"Content-Type: video/x-msvideo"))
+put("http", "videos", http("GET", "/videos"))
 
 # ---- model.json + weights --------------------------------------------------------------------
 def b64(s):

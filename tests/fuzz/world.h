@@ -9,6 +9,7 @@
 #ifndef VDAG_FUZZ_WORLD_H
 #define VDAG_FUZZ_WORLD_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,6 +26,20 @@ static int fz_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
     return 0;
 }
 
+static char fz_dir[64]; /* the batch uploads' directory, removed at exit */
+
+static int fz_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(p);
+    return 0;
+}
+
+static void fz_cleanup(void)
+{
+    if (fz_dir[0]) nftw(fz_dir, fz_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Fill routes (cap entries) with every route of the roles; returns the count. */
 static int fz_world(vd_http_route *routes, int cap)
 {
@@ -34,7 +49,8 @@ static int fz_world(vd_http_route *routes, int cap)
     static vd_cloud *cloud;
     static vd_queue *q;
     static vd_batch *b;
-    static char dir[64];
+    static char blobs[80];
+    char *dir = fz_dir;
     vd_error err = {0};
     vd_node_opts o = {.name = "edge",
                       .addr = "127.0.0.1:5000",
@@ -48,8 +64,10 @@ static int fz_world(vd_http_route *routes, int cap)
     o.name = "cloud";
     if (vd_svchost_start(&o, &hc, &err) || vd_cloud_start(&o, hc, &cloud, &err)) goto fail;
     for (int i = 0; i < 300 && !vd_cloud_has_node(cloud, "edge"); i++) usleep(10000);
-    snprintf(dir, sizeof dir, "/tmp/vdag-fuzz-batch-%d", (int)getpid());
-    vd_queue_opts qo = {.name = "fuzz"};
+    snprintf(fz_dir, sizeof fz_dir, "/tmp/vdag-fuzz-batch-%d", (int)getpid());
+    atexit(fz_cleanup);
+    snprintf(blobs, sizeof blobs, "%s/blobs", dir);
+    vd_queue_opts qo = {.name = "fuzz", .dir = blobs};
     vd_batch_opts bo = {.data_dir = dir, .max_upload = 1 << 20};
     if (vd_queue_inproc_new(&qo, &q, &err) || ((bo.q = q), vd_batch_new(&bo, &b, &err))) goto fail;
     int n = vd_cloud_routes(cloud, routes, cap);
