@@ -24,6 +24,24 @@ for _ in $(seq 150); do curl -s -m 5 "http://127.0.0.1:$pp/user/sync_job_result/
 ok "a job on ./input/input.mov runs" 'curl -s -m 5 "http://127.0.0.1:$pp/user/sync_job_result/$job" | py "j=json.load(sys.stdin)[\"job\"]; assert j[\"state\"]==\"DONE\" and j[\"reason\"]==\"finished\" and j[\"frames\"]==2, j"'
 kill -TERM "$ps"; wait "$ps"
 
+# --- a browser front end on another origin, with a token: preflight, POST, <img> ---------------
+# (the seed's front end posts JSON cross-site and shows /user/video/<job> in an <img>, which
+# sends no Authorization header: it takes a signed URL, asked for with the token)
+tp=$(freeport) T=s3cret O=http://front.example:8080
+(cd "$tmp/seed" && exec "$vdag" run --side=c --mode=pseudo --listen 127.0.0.1:$tp --threads 1 --no-profile --token $T --cors $O) 2> "$tmp/tok.log" &
+tk=$!; pids+=("$tk")
+for _ in $(seq 100); do curl -s -m 1 -H "Authorization: Bearer $T" "http://127.0.0.1:$tp/user/get_all_status" | grep -q '"edge"' && break; sleep 0.1; done
+curl -s -m 5 -o /dev/null -D "$tmp/pre.h" -X OPTIONS -H "Origin: $O" -H "Access-Control-Request-Method: POST" -H "Access-Control-Request-Headers: content-type, authorization" "http://127.0.0.1:$tp/query/submit_query"
+ok "the CORS preflight from the front end's origin is allowed, without the token" 'head -1 "$tmp/pre.h" | grep -q " 204" && grep -qi "^access-control-allow-origin: $O" "$tmp/pre.h"'
+job=$(curl -s -m 5 -X POST -H "Origin: $O" -H "Authorization: Bearer $T" -H 'Content-Type: application/json' "http://127.0.0.1:$tp/query/submit_query" -d '{"node_addr":"edge","video_id":0,"pipeline":["face_detection"]}' | py 'print(json.load(sys.stdin)["job_uid"])')
+ok "the front end's POST with the token submits" '[ -n "$job" ]'
+code=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$tp/user/video/$job")
+ok "an <img> without the token is refused ($code)" '[ "$code" = 401 ]'
+signed=$(curl -s -m 5 -H "Authorization: Bearer $T" "http://127.0.0.1:$tp/auth/sign_url?path=/user/video/$job&ttl=60" | py 'j=json.load(sys.stdin); print(j["url"])')
+curl -s -m 4 -o "$tmp/img.bin" -D "$tmp/img.h" "http://127.0.0.1:$tp$signed"
+ok "... and its signed URL streams the job's MJPEG ($signed)" 'head -1 "$tmp/img.h" | grep -q " 200" && grep -qi "^content-type: multipart/x-mixed-replace" "$tmp/img.h" && py "d=open(\"$tmp/img.bin\",\"rb\").read(); assert d.find(b\"\\xff\\xd8\") >= 0, len(d)" < /dev/null'
+kill -TERM "$tk"; wait "$tk"
+
 # --- cluster mode: the seed's cloud and edge lines -----------------------------------------
 cp=$(freeport) ep=$(freeport)
 "$vdag" run --side=c --mode=cluster --serv_cloud_addr=127.0.0.1:5500 --listen 127.0.0.1:$cp --no-profile 2> "$tmp/cloud.log" &
