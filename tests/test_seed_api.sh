@@ -108,8 +108,8 @@ ok "/job/update_plan: unknown job 404" '[ "$code" = 404 ]'
 cat > "$tmp/exec.py" <<'PY'
 import ast, base64, json, sys, urllib.request
 url, jpg = sys.argv[1], open(sys.argv[2], "rb").read()
-def post(svc, body):
-    r = urllib.request.Request(url + "/execute_task/" + svc, data=json.dumps(body).encode(),
+def post(svc, body, route="/execute_task/"):
+    r = urllib.request.Request(url + route + svc, data=json.dumps(body).encode(),
                                headers={"Content-Type": "application/json"})
     return json.load(urllib.request.urlopen(r, timeout=60))
 img = str(jpg)                                    # the seed's encode_image: "b'\xff\xd8...'"
@@ -124,6 +124,8 @@ b = post("face_alignment", {"image": base64.b64encode(jpg).decode(), "bbox": d["
 assert base64.b64decode(b["image"])[:2] == b"\xff\xd8"   # base64 in, base64 out
 r = post("face_detection", {"image": img, "render": True})
 assert ast.literal_eval(r["image"])[:2] == b"\xff\xd8"   # any service, when asked
+s = post("face_detection", {"image": img}, "/service/")  # the seed's service_demo route
+assert s["bbox"] == d["bbox"] and s["prob"] == d["prob"], s.keys()
 print("ok")
 PY
 out=$(python3 "$tmp/exec.py" "$S" "$cache/media/messi5.jpg" 2>&1)

@@ -651,6 +651,7 @@ int vd_svchost_routes(vd_svchost *h, vd_http_route *r, int cap)
         {"GET", "/get_resource_info", r_resource_info, h},
         {"GET", "/get_cluster_info", r_cluster_info, h},
         {"POST", "/execute_task/", r_execute_task, h},
+        {"POST", "/service/", r_execute_task, h}, /* the seed's service_demo (:5500) */
     };
     int n = (int)(sizeof mine / sizeof *mine);
     if (n > cap) return VD_ETOOBIG;
