@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all build setup demo test test-unit test-asan bench format format-check clean
+.PHONY: all build setup demo test test-unit test-asan fuzz bench format format-check clean
 
 all: build
 
@@ -32,6 +32,12 @@ test-asan:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j2
 
+# libFuzzer over every parser harness (tests/fuzz), FUZZ_TIME seconds each; clang builds them
+# in build-fuzz (scripts/fuzz.sh says what it found and where).
+FUZZ_TIME ?= 60
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_TIME)
+
 bench: build
 	$(BUILD)/vdag bench gemm --threads 2
 	$(BUILD)/vdag bench models --threads 2 --runs 50
@@ -48,4 +54,4 @@ format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -168,7 +168,7 @@ job2=$(body | py 'print(json.load(sys.stdin)["job_uid"])')
 # (a first call the cloud answers slowly, a cold model in a sanitizer build, runs that frame
 # on the edge: wait for the stage to be on the cloud)
 for _ in $(seq 100); do req GET /user/sync_job_result/$job2 >/dev/null; body | py "j=json.load(sys.stdin); a=j['result']['appended_result']; assert len(a)>=3 and 'fallback' not in a[-1]" 2>/dev/null && break; sleep 0.2; done
-ok "second job runs its stage on the cloud node" 'body | py "j=json.load(sys.stdin); fm=j[\"result\"][\"latest_result\"][\"plan\"][\"flow_mapping\"][\"object_detection\"]; assert fm[\"node_ip\"]==\"cloud\" and fm[\"model_id\"]==1; a=j[\"result\"][\"appended_result\"][-1]; assert a[\"count_result\"][\"person\"]>=1 and \"fallback\" not in a"'
+ok "second job runs its stage on the cloud node" 'body | py "j=json.load(sys.stdin); fm=j[\"result\"][\"latest_result\"][\"plan\"][\"flow_mapping\"][\"object_detection\"]; assert fm[\"node\"]==\"cloud\" and fm[\"node_ip\"]==\"127.0.0.1\" and fm[\"model_id\"]==1; a=j[\"result\"][\"appended_result\"][-1]; assert a[\"count_result\"][\"person\"]>=1 and \"fallback\" not in a"'
 ok "first job still running" 'req GET /user/sync_job_result/$job >/dev/null; body | grep -q "\"state\": *\"EXEC\""'
 
 # MJPEG: two viewers at once, and the API still answers meanwhile

@@ -188,6 +188,11 @@ static void test_accuracy(void)
     vd_dag_free(d);
 }
 
+static void copy_enc(vd_plan *p, const char *e)
+{
+    snprintf(p->encoder, sizeof p->encoder, "%s", e);
+}
+
 /* plan JSON: quality round trip, H264 taken, an unknown encoder refused naming both */
 static void test_plan_json(void)
 {
@@ -209,6 +214,27 @@ static void test_plan_json(void)
     json_decref(j);
     j = json_loads("{\"video_conf\":{\"encoder\":\"VP9\"}}", 0, NULL);
     CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == VD_EINVAL && strstr(err.msg, "H264"));
+    json_decref(j);
+    /* a user's (the seed's) H264, however spelled: H264, through a round trip */
+    j = json_loads("{\"video_conf\":{\"encoder\":\"h.264\"}}", 0, NULL);
+    vd_plan_json_user(j);
+    CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == 0 && !strcmp(q.encoder, "H264") &&
+          !q.asked_encoder[0]);
+    json_decref(j);
+    j = vd_plan_to_json(&q);
+    vd_plan r;
+    CHECK(vd_plan_from_json(j, d, "plan", &r, &err) == 0 && vd_plan_equal(&q, &r));
+    p = r;
+    copy_enc(&p, "JPEG");
+    CHECK(!vd_plan_equal(&p, &r)); /* an H264 plan is not the same plan as a JPEG one */
+    json_decref(j);
+    /* a plan stored before H.264 existed: asked for it, sent as JPEG */
+    j = json_loads("{\"video_conf\":{\"encoder\":\"JPEG\",\"asked_encoder\":\"H264\"}}", 0, NULL);
+    CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == 0 && !strcmp(q.asked_encoder, "H264"));
+    json_decref(j);
+    j = json_loads("{\"video_conf\":{\"encoder\":\"JPEG\",\"asked_encoder\":\"VP9\"}}", 0, NULL);
+    CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == VD_EINVAL &&
+          strstr(err.msg, "asked_encoder"));
     json_decref(j);
     j = json_loads("{\"video_conf\":{\"quality\":101}}", 0, NULL);
     CHECK(vd_plan_from_json(j, d, "plan", &q, &err) == VD_EINVAL && strstr(err.msg, "quality"));

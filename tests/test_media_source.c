@@ -175,6 +175,36 @@ static void test_pts_and_loop(const char *vtest, int total)
     vd_source_close(s);
 }
 
+/* Megamind.avi (packed B-frames) ends with a frame that has no timestamp. Over loops its pts
+ * must still follow the frame count: it once came from the count since the start, which put
+ * every wrap one more loop ahead (11 s at the second wrap, 22 s at the third, …), so a paced
+ * edge slept that long. Three loops, every frame checked. */
+static void test_loop_without_pts(const char *megamind)
+{
+    vd_source *s;
+    vd_error err = {0};
+    vd_source_opts o = {.loop = 1, .conf = {.nskip = 29}};
+    CHECK(vd_source_open(megamind, &o, &s, &err) == 0);
+    if (!s) return;
+    double nat = vd_source_native_fps(s);
+    vd_frame *f;
+    int n = 0, near = 1, mono = 1;
+    int64_t last = -1, worst = 0, worst_id = 0;
+    while (n < 3 * 270 / 30 + 3 && vd_source_read(s, &f, 10000, &err) == 0) {
+        n++;
+        int64_t off = f->pts_us - (int64_t)((double)f->cam_frame_id / nat * 1e6);
+        if (llabs(off) > llabs(worst)) worst = off, worst_id = f->cam_frame_id;
+        near &= llabs(off) < (int64_t)(1e6 / nat);
+        mono &= f->pts_us > last;
+        last = f->pts_us;
+        vd_frame_free(f);
+    }
+    CHECKF(n == 3 * 270 / 30 + 3, "read %d frames: %s", n, err.msg);
+    CHECKF(near, "frame %lld is %.3f s off id/fps", (long long)worst_id, worst / 1e6);
+    CHECK(mono);
+    vd_source_close(s);
+}
+
 static void test_bad_sources(const char *dir)
 {
     vd_source *s;
@@ -270,6 +300,33 @@ static void test_images(const char *dir)
     CHECKF(rc == 0 ? img != NULL : rc == VD_EFORMAT, "100-byte JPEG: %d %s", rc, err.msg);
     vd_frame_free(img);
     CHECK(vd_jpeg_decode(NULL, 0, &img, &err) == VD_EFORMAT && !img);
+    /* a header that claims 65000 x 65000 (12 GB of RGB) in 2 KB is refused before any
+     * allocation (the fuzzer's first find: it was decoded, from any client or node): over the
+     * node's pixel limit; and one under the limit (7800 x 7800, 180 MB) that 2 KB cannot hold
+     * is refused too, as a forged size */
+    {
+        unsigned char *big = malloc(2048);
+        for (int pass = 0; pass < 2; pass++) {
+            memcpy(big, data, 2048);
+            for (int k = 2; k + 9 < 2048; k++)
+                if (big[k] == 0xff && big[k + 1] == 0xc0) { /* SOF0: length, precision, H, W */
+                    big[k + 5] = big[k + 7] = pass ? 0x1e : 0xfd;
+                    big[k + 6] = big[k + 8] = pass ? 0x78 : 0xe8;
+                    break;
+                }
+            rc = vd_jpeg_decode(big, 2048, &img, &err);
+            if (!pass)
+                CHECKF(rc == VD_ETOOBIG && !img && strstr(err.msg, "65000x65000") &&
+                           strstr(err.msg, "--max-pixels"),
+                       "forged size: %d %s", rc, err.msg);
+            else
+                CHECKF(rc == VD_EFORMAT && !img && strstr(err.msg, "7800x7800") &&
+                           strstr(err.msg, "more than a frame"),
+                       "forged size under the limit: %d %s", rc, err.msg);
+            vd_frame_free(img);
+        }
+        free(big);
+    }
 
     /* JPEG loads directly (turbojpeg) and through FFmpeg give the same picture */
     vd_frame *a, *b;
@@ -376,6 +433,7 @@ int main(void)
     test_live(vtest, total);
     test_conf_runtime(vtest);
     test_pts_and_loop(vtest, total);
+    test_loop_without_pts(megamind);
     test_bad_sources(dir);
     test_mjpeg_readback(dir, megamind);
     test_images(dir);

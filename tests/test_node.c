@@ -118,6 +118,74 @@ static void test_proto(void)
           strstr(err.msg, "either pipeline"));
     json_decref(m);
     json_decref(user);
+
+    /* what a user gets wrong is refused, naming the field (each was once taken: a limit of
+     * -3 or 1.5 frames ran without a limit, delay -0 or 1e-400 was stored as 0, a number
+     * where a string belongs read as "missing", a field no stage outputs failed at run time) */
+    static const struct {
+        const char *json, *msg;
+    } bad[] = {
+        {"\"max_frames\":-3", "max_frames: expected an integer 1.."},
+        {"\"max_frames\":-1", "max_frames"},
+        {"\"max_frames\":0", "max_frames"},
+        {"\"max_frames\":1.5", "max_frames"},
+        {"\"max_frames\":9223372036854775807", "max_frames"},
+        {"\"max_frames\":\"7\"", "max_frames"},
+        {"\"user_constraint\":{\"accuracy\":99}", "user_constraint.accuracy: expected 0..1"},
+        {"\"user_constraint\":{\"accuracy\":-0.5}", "user_constraint.accuracy"},
+        {"\"user_constraint\":{\"acc_level\":9}", "user_constraint.acc_level"},
+        {"\"user_constraint\":{\"delay\":-0.0}", "user_constraint.delay: expected seconds"},
+        {"\"user_constraint\":{\"delay\":0}", "user_constraint.delay"},
+        {"\"user_constraint\":{\"delay\":1e-400}", "user_constraint.delay"},
+        {"\"user_constraint\":{\"delay\":[0.1,-1]}", "user_constraint.delay"},
+        {"\"user_constraint\":{\"delay\":\"fast\"}", "user_constraint.delay"},
+        {"\"loop\":1", "loop: expected true or false"},
+        {"\"plan\":{\"video_conf\":{\"nskip\":99}}", "plan.video_conf.nskip"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"video_id\":0,\"pipeline\":[\"face_detection\"],%s}",
+                 bad[i].json);
+        json_error_t je;
+        json_t *j = json_loads(text, 0, &je);
+        CHECKF(j, "case %zu does not parse: %s", i, je.text);
+        int rc = j ? vd__job_spec_parse(j, VD__SPEC_USER, &s, &err) : 0;
+        CHECKF(rc == VD_EINVAL && strstr(err.msg, bad[i].msg), "%s: rc %d '%s'", bad[i].json, rc,
+               rc ? err.msg : "accepted");
+        if (!rc) vd__job_spec_clear(&s);
+        json_decref(j);
+    }
+    static const char *const bad_vid[] = {"{\"video_id\":1.5,\"pipeline\":[\"face_detection\"]}",
+                                          "{\"video_id\":true,\"pipeline\":[\"face_detection\"]}"};
+    for (int i = 0; i < 2; i++) {
+        json_t *j = json_loads(bad_vid[i], 0, NULL);
+        int rc = vd__job_spec_parse(j, VD__SPEC_USER, &s, &err);
+        CHECKF(rc == VD_EINVAL && strstr(err.msg, "video_id: expected an integer or a string"),
+               "%s: '%s'", bad_vid[i], rc ? err.msg : "accepted");
+        json_decref(j);
+    }
+    /* the seed's forms are taken: a delay range, the accuracy level, a string id */
+    json_t *ok = json_loads("{\"video_id\":\"cam-1\",\"pipeline\":[\"face_detection\"],"
+                            "\"user_constraint\":{\"delay\":[-1,0.5],\"acc_level\":5},"
+                            "\"max_frames\":2147483647}",
+                            0, NULL);
+    CHECKF(vd__job_spec_parse(ok, VD__SPEC_USER, &s, &err) == 0, "%s", err.msg);
+    CHECK(s.delay_bound == 0.5 && s.accuracy == 1 && s.max_frames == 2147483647 &&
+          !strcmp(s.video_id, "cam-1"));
+    vd__job_spec_clear(&s);
+    json_decref(ok);
+    /* a DAG input naming a field its stage does not output is refused at submit */
+    json_t *dref = json_loads(
+        "{\"video_id\":0,\"dag\":{\"generator\":\"SingleFrameGenerator\",\"flow\":["
+        "\"SingleFrameGenerator\",\"face_detection\",\"face_alignment\"],\"input\":{"
+        "\"face_detection\":{\"image\":\"SingleFrameGenerator.image\"},\"face_alignment\":{"
+        "\"image\":\"SingleFrameGenerator.image\",\"bbox\":\"face_detection.boxes\"}}}}",
+        0, NULL);
+    int rc = vd__job_spec_parse(dref, VD__SPEC_USER, &s, &err);
+    CHECKF(rc == VD_EINVAL && strstr(err.msg, "dag.input.face_alignment.bbox") &&
+               strstr(err.msg, "outputs no 'boxes'"),
+           "rc %d '%s'", rc, rc ? err.msg : "accepted");
+    json_decref(dref);
 }
 
 /* A node "spy" serving face_detection: the size of the request with the video's third frame
@@ -325,6 +393,12 @@ int main(void)
                !strcmp(json_string_value(json_object_get(r, "state")), "DONE"),
            "HTTP %d", http);
     json_decref(r);
+    /* a command without a job_uid is a bad request (it was "no job '(missing job_uid)'") */
+    r = edge_route(e, "POST", "/node/stop_job", "", "{}", &http);
+    CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EINVAL &&
+               strstr(json_string_value(json_object_get(r, "msg")), "job_uid: missing"),
+           "HTTP %d", http);
+    json_decref(r);
     r = edge_route(e, "POST", "/node/submit_job", "", "{\"job_uid\":", &http);
     CHECKF(http == 400 && json_integer_value(json_object_get(r, "status")) == VD_EFORMAT, "HTTP %d",
            http);
@@ -361,6 +435,42 @@ int main(void)
                json_integer_value(json_object_get(l2, "n")) >= 2,
            "the candidate spy2 was not probed");
     json_decref(l1), json_decref(l2);
+
+    /* GET /user/video/<job> on the edge itself (the seed served it from the node): the job
+     * renders for its viewer, the stream carries JPEG frames */
+    {
+        vd_http_route rt[16];
+        int nr = vd_edge_routes(e, rt, 16), found = 0;
+        for (int i = 0; i < nr; i++) {
+            if (strcmp(rt[i].path, "/user/video/")) continue;
+            found = 1;
+            vd_http_req q = {.method = "GET", .path = "/user/video/t.1", .tail = "t.1"};
+            vd_http_resp vr = {0};
+            rt[i].fn(rt[i].arg, &q, &vr);
+            CHECKF(vr.stream && vr.content_type && strstr(vr.content_type, "multipart"),
+                   "no stream: HTTP %d %s", vr.status, vr.body ? vr.body : "");
+            char buf[65536];
+            size_t got = 0;
+            int jpegs = 0;
+            for (int k = 0; vr.stream && k < 200 && jpegs < 2; k++) {
+                ssize_t n = vr.stream(vr.stream_arg, buf + got, sizeof buf - got);
+                if (n < 0) break;
+                got += (size_t)n;
+                for (size_t p = 0; p + 4 < got; p++) /* a part header, then a JPEG */
+                    if (!memcmp(buf + p, "\r\n\r\n\xff\xd8", 6)) jpegs++, got = 0;
+                if (got > sizeof buf - 4096) got = 0;
+            }
+            CHECKF(jpegs >= 2, "%d JPEG frames from the edge's stream", jpegs);
+            if (vr.stream_free) vr.stream_free(vr.stream_arg);
+            free(vr.body);
+            vr = (vd_http_resp){0};
+            q.tail = "nope";
+            rt[i].fn(rt[i].arg, &q, &vr);
+            CHECK(vr.status == 404 && !vr.stream);
+            free(vr.body);
+        }
+        CHECK(found);
+    }
 
     /* after vd_edge_stop (the job threads joined), a submit is refused, not started */
     vd_edge_stop(e);

@@ -149,6 +149,10 @@ typedef struct vd_http_server vd_http_server;
  * closed after 10 s. */
 int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err);
 int vd_http_server_port(const vd_http_server *s);
+/* Add n routes (copied; they need the token like the routes given at start) to a running
+ * server, from any thread; requests see them from then on. VD_EINVAL for one without a path
+ * or handler, VD_ETOOBIG past room for 32 routes added in all. */
+int vd_http_server_add_routes(vd_http_server *s, const vd_http_route *r, int n, vd_error *err);
 /* Stop accepting, end open connections and free. A stream is not called again once stop
  * has begun (its client sees the body cut short; stream_free runs). Stop waits for every
  * connection thread, so a stream callback must return within ~200 ms (0 when it has

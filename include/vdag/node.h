@@ -57,6 +57,10 @@ typedef struct vd_node_opts {
     double drop_s;       /* cloud: drop a node silent this long (0: 3) */
     const char *kb_path; /* profile cache (NULL: <cache>/profile-<host>.json) */
     int profile;         /* 1: profile services at start-up when no cache exists */
+    /* edge: the bus gives each identity its own subjects only (a secured NATS server): its
+     * name is its identity's, so it does not listen to other nodes' heartbeats (a duplicate
+     * name is the server's to refuse; peers are placed on by name only) */
+    int secured;
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
 } vd_node_opts;
@@ -120,7 +124,12 @@ typedef struct vd_edge vd_edge;
 int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_error *err);
 void vd_edge_stop(vd_edge *e);
 void vd_edge_free(vd_edge *e);
-/* POST /node/submit_job, /node/update_plan, /node/stop_job; GET /job/get_runtime/<id>. */
+/* 1 when another node of this edge's name started before it (their heartbeats tell): this
+ * one must stop, or commands to the name reach both (msg, n: why, for the user). */
+int vd_edge_conflict(vd_edge *e, char *msg, size_t n);
+/* POST /node/submit_job, /node/update_plan, /node/stop_job; GET|POST /job/get_runtime/<id>;
+ * the seed job manager's POST /job/submit_job, /job/update_plan,
+ * /node/submit_job_user_constraint; GET /user/video/<job> (MJPEG of the node's own job). */
 int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap);
 
 /* ---- cloud ---------------------------------------------------------------------------- */
@@ -136,5 +145,18 @@ int vd_cloud_has_node(vd_cloud *c, const char *name);
 void vd_cloud_close_streams(vd_cloud *c);
 /* The seed's user API (/user/…, /query/…, /node/get_plan) plus stop/delete, job list. */
 int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap);
+
+/* Is `name` free on this transport? Asks whoever answers "node.ping" as that node (every
+ * service host does) within timeout_ms: VD_EALREADY, naming its address, when one answers;
+ * 0 when nobody serves it; other transport errors (no broker yet) as themselves. */
+int vd_node_name_check(vd_transport *t, const char *name, int timeout_ms, vd_error *err);
+
+/* Node-level helpers shared by the roles (base64 is vd_base64_*, vdag/base.h). */
+/* The seed's image strings (its field_codec_utils: Python's str() of the JPEG bytes,
+ * "b'\\xff\\xd8…'"): is s one; decode (VD_EFORMAT: not a well-formed literal; parsed, never
+ * evaluated); encode as Python's repr() would (malloc'd). */
+int vd_pybytes_is(const char *s, size_t n);
+int vd_pybytes_decode(const char *s, size_t n, unsigned char **out, size_t *len);
+char *vd_pybytes_encode(const unsigned char *d, size_t n);
 
 #endif

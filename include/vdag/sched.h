@@ -38,7 +38,10 @@ typedef struct vd_plan {
     int nskip;        /* frames skipped per processed frame */
     int ntracking;    /* frames tracked between detections */
     char encoder[8];  /* "JPEG" for remote stages (vd_encoder_name) */
-    int quality;      /* of the encoder, 1..100; 0 = VD_PLAN_DEFAULT_QUALITY */
+    /* what a user asked for when it is not what is sent: "H264" (the seed's), sent as JPEG
+     * until the edge has an H.264 path; "" otherwise */
+    char asked_encoder[8];
+    int quality; /* of the encoder, 1..100; 0 = VD_PLAN_DEFAULT_QUALITY */
     int n_stages;
     vd_stage_map map[VD_MAX_STAGES];
 } vd_plan;
@@ -47,6 +50,11 @@ typedef struct vd_plan {
 json_t *vd_plan_to_json(const vd_plan *p);
 /* Parse it back; `where` prefixes field paths in messages. Stages must be in d's flow. */
 int vd_plan_from_json(json_t *j, const vd_dag *d, const char *where, vd_plan *p, vd_error *err);
+/* A plan as a user (or the seed) sends it, before vd_plan_from_json: a video_conf.encoder
+ * naming H.264 ("H264", "H.264", "AVC", "X264"), which the edge cannot apply yet, becomes
+ * "encoder":"JPEG" (what is sent) with "asked_encoder":"H264" (kept and shown as asked, with
+ * "wire_encoder":"JPEG"). Modifies j in place; anything else is left to vd_plan_from_json. */
+void vd_plan_json_user(json_t *j);
 int vd_plan_equal(const vd_plan *a, const vd_plan *b);
 
 /* A node as the scheduler sees it (from heartbeats). */

@@ -103,6 +103,9 @@ typedef struct vd_service {
     /* Draw an output (borrowed; coordinates in source pixels) onto the canvas of frame f (f's
      * own pixels: scale by f->width / f->src_width). NULL: nothing drawn. */
     void (*render)(vd_canvas *cv, const vd_frame *f, json_t *out);
+    /* 1: a call in the seed's JSON form (POST /execute_task/<service>) also returns the frame
+     * with this output drawn on it, as "image" (the seed's face_alignment did). */
+    int returns_image;
 } vd_service;
 
 const vd_service *vd_service_find(const char *name);
@@ -115,6 +118,11 @@ const char *vd_service_names(char *buf, size_t n);
  * profiling)?
  * VD_EINVAL naming the service and the field that is wrong. */
 int vd_service_check(const vd_service *svc, vd_error *err);
+
+/* The frame f (borrowed, not changed) with output `out` drawn on it by svc->render and its
+ * count_result written in a corner, as a JPEG (*jpeg malloc'd). */
+int vd_service_render_jpeg(const vd_service *svc, const vd_frame *f, json_t *out, int quality,
+                           unsigned char **jpeg, size_t *len, vd_error *err);
 
 /* "boxes", "scores", …: a field type's name for messages ("?" if none). */
 const char *vd_field_type_name(vd_field_type t);

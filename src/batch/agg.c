@@ -414,7 +414,7 @@ json_t *vd__agg_list(vd__agg *a)
     json_t *arr = json_array();
     pthread_mutex_lock(&a->mu);
     video **order = malloc(sizeof *order * (size_t)(a->n ? a->n : 1));
-    if (order) memcpy(order, a->v, sizeof *order * (size_t)a->n);
+    if (order && a->n) memcpy(order, a->v, sizeof *order * (size_t)a->n); /* a->v NULL at 0 */
     if (order) qsort(order, (size_t)a->n, sizeof *order, newest_first);
     for (int i = 0; order && i < a->n; i++) {
         video *v = order[i];

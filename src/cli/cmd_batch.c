@@ -8,6 +8,7 @@
  * with --nats it queues straight into JetStream for the workers there.
  */
 #include <ftw.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,15 +66,16 @@ int vd_batch_cli_flag(vd_batch_cli *c, const char *flag, const char *val)
             return -1;
         }
         c->max_upload = (unsigned long long)(v * k);
-    } else if (!strcmp(flag, "--workers"))
-        c->workers = atoi(val), c->workers_set = 1;
-    else if (!strcmp(flag, "--ack-wait"))
+    } else if (!strcmp(flag, "--workers")) {
+        if (vd_arg_int("batch", flag, val, 0, 256, &c->workers)) return -1;
+        c->workers_set = 1;
+    } else if (!strcmp(flag, "--ack-wait"))
         c->ack_wait_ms = (int)(parse_secs(val) * 1000);
-    else if (!strcmp(flag, "--max-deliver"))
-        c->max_deliver = atoi(val);
-    else if (!strcmp(flag, "--item-frames"))
-        c->item_frames = atoi(val);
-    else
+    else if (!strcmp(flag, "--max-deliver")) {
+        if (vd_arg_int("batch", flag, val, 1, 1000, &c->max_deliver)) return -1;
+    } else if (!strcmp(flag, "--item-frames")) {
+        if (vd_arg_int("batch", flag, val, 1, 1 << 20, &c->item_frames)) return -1;
+    } else
         return 0;
     if (c->ack_wait_ms < 0 || c->max_deliver < 0 || c->workers < 0 || c->item_frames < 0) {
         fprintf(stderr, "vdag: %s %s: expected a positive value\n", flag, val);
@@ -227,19 +229,41 @@ static void report(json_t *st, int json)
 
 /* ---- vdag batch submit --------------------------------------------------------------------- */
 
-static int submit_usage(void)
+void vd_usage_batch_submit(FILE *f)
 {
-    fprintf(stderr,
-            "usage: vdag batch submit FILE [--server URL [--wait] | --nats URL] [--json]\n"
-            "       [--model nanodet|centernet] [--resolution 480p|native] [--min-score S]\n"
-            "       [--iou I] [--ntracking N] [--frames N] [--item-frames N] [--workers N]\n"
-            "       [--ack-wait S] [--max-deliver N] [--token T]\n"
-            "  no --server/--nats: everything in this process (one worker per core, or\n"
-            "  --workers N); --server: upload to a running cloud; --nats: queue into\n"
-            "  JetStream for the workers there (add --workers N to work here too), as the\n"
-            "  identity \"cloud\" on a secured bus:\n%s",
+    fprintf(f, "usage: vdag batch submit FILE [--server URL [--wait] | --nats URL] [--json]\n"
+               "       [--model nanodet|centernet] [--resolution 480p|native] [--min-score S]\n"
+               "       [--iou I] [--ntracking N] [--frames N] [--item-frames N] [--workers N]\n"
+               "       [--ack-wait S] [--max-deliver N] [--token T]\n"
+               "  no --server/--nats: everything in this process (one worker per core, or\n"
+               "  --workers N); --server: upload to a running cloud; --nats: queue into\n"
+               "  JetStream for the workers there (add --workers N to work here too).\n");
+}
+
+void vd_usage_batch_status(FILE *f)
+{
+    fprintf(f, "usage: vdag batch status [ID] [--server URL] [--token T] [--json]\n"
+               "  Lists the videos uploaded to the cloud at --server (default $VDAG_SERVER or\n"
+               "  http://127.0.0.1:5000), or one video's progress and statistics.\n");
+}
+
+void vd_usage_batch_rm(FILE *f)
+{
+    fprintf(f, "usage: vdag batch rm ID [--server URL] [--token T] [--json]\n"
+               "  Removes an uploaded video, its queue items and its results.\n");
+}
+
+void vd_usage_worker(FILE *f)
+{
+    fprintf(f,
+            "usage: vdag worker --nats URL [--threads N] [--model nanodet|centernet] [--name N]\n"
+            "                   [--nn-threads N] [--verbose] [--fail-frame N] [--crash-frame N]\n"
+            "  Pulls batch items (videos uploaded to POST /videos) from JetStream until\n"
+            "  SIGINT/SIGTERM; one model instance per thread. --model: the model loaded at start\n"
+            "  (items bring their own). --fail-frame, --crash-frame: fault injection for tests\n"
+            "  (items holding that frame fail, or kill the worker). --name: reported with its\n"
+            "  share, and its identity on a secured bus (default worker):\n%s",
             vd_cli_nats_usage());
-    return 2;
 }
 
 /* Wait for a video: in this process (b) or through the API (c); prints the bar on a TTY. */
@@ -302,8 +326,11 @@ int vd_cmd_batch_submit(int argc, char **argv)
             quiet = 1;
         } else if (a[0] != '-' && !file) {
             file = a;
+        } else if (strncmp(a, "--", 2)) {
+            return vd_arg_error("batch submit", vd_usage_batch_submit,
+                                "unexpected argument '%s' (one FILE only)", a);
         } else if (!v) {
-            return submit_usage();
+            return vd_arg_missing("batch submit", a, vd_usage_batch_submit);
         } else if (!strcmp(a, "--server")) {
             c.server = v, server_given = 1, i++;
         } else if (!strcmp(a, "--token")) {
@@ -320,16 +347,20 @@ int vd_cmd_batch_submit(int argc, char **argv)
             for (char *p = key; *p; p++)
                 if (*p == '-') *p = '_';
             if (vd_batch_job_opt(&jo, key, v, &err)) {
-                if (err.code == VD_ENOTFOUND) return submit_usage();
+                if (err.code == VD_ENOTFOUND)
+                    return vd_arg_unknown("batch submit", a, vd_usage_batch_submit);
                 fprintf(stderr, "vdag batch submit: %s\n", err.msg);
                 return 2;
             }
             i++;
         } else {
-            return submit_usage();
+            return vd_arg_unknown("batch submit", a, vd_usage_batch_submit);
         }
     }
-    if (!file || (server_given && nats)) return submit_usage();
+    if (!file) return vd_arg_error("batch submit", vd_usage_batch_submit, "no video FILE given");
+    if (server_given && nats)
+        return vd_arg_error("batch submit", vd_usage_batch_submit,
+                            "--server and --nats exclude each other (upload, or queue)");
     if (access(file, R_OK)) {
         fprintf(stderr, "vdag batch submit: %s: cannot read it\n", file);
         return 1;
@@ -408,7 +439,8 @@ int vd_cmd_batch_submit(int argc, char **argv)
 
 /* ---- vdag batch status / rm ---------------------------------------------------------------- */
 
-static int client_args(int argc, char **argv, bclient *c, const char **id, const char *cmd)
+static int client_args(int argc, char **argv, bclient *c, const char **id, const char *cmd,
+                       void (*usage)(FILE *))
 {
     c->server = getenv("VDAG_SERVER") ? getenv("VDAG_SERVER") : "http://127.0.0.1:5000";
     c->token = getenv("VDAG_TOKEN");
@@ -421,10 +453,12 @@ static int client_args(int argc, char **argv, bclient *c, const char **id, const
             c->token = argv[++i];
         else if (argv[i][0] != '-' && !*id)
             *id = argv[i];
-        else {
-            fprintf(stderr, "usage: vdag batch %s [--server URL] [--token T] [--json]\n", cmd);
-            return 2;
-        }
+        else if (argv[i][0] != '-')
+            return vd_arg_error(cmd, usage, "unexpected argument '%s' (one ID only)", argv[i]);
+        else if ((!strcmp(argv[i], "--server") || !strcmp(argv[i], "--token")) && i + 1 >= argc)
+            return vd_arg_missing(cmd, argv[i], usage);
+        else
+            return vd_arg_unknown(cmd, argv[i], usage);
     }
     return 0;
 }
@@ -433,7 +467,7 @@ int vd_cmd_batch_status(int argc, char **argv)
 {
     bclient c = {0};
     const char *id = NULL;
-    int rc = client_args(argc, argv, &c, &id, "status [ID]");
+    int rc = client_args(argc, argv, &c, &id, "batch status", vd_usage_batch_status);
     if (rc) return rc;
     char path[128];
     snprintf(path, sizeof path, id ? "/videos/%s" : "/videos", id);
@@ -453,12 +487,9 @@ int vd_cmd_batch_rm(int argc, char **argv)
 {
     bclient c = {0};
     const char *id = NULL;
-    int rc = client_args(argc, argv, &c, &id, "rm ID");
+    int rc = client_args(argc, argv, &c, &id, "batch rm", vd_usage_batch_rm);
     if (rc) return rc;
-    if (!id) {
-        fprintf(stderr, "usage: vdag batch rm ID [--server URL] [--token T]\n");
-        return 2;
-    }
+    if (!id) return vd_arg_error("batch rm", vd_usage_batch_rm, "no video ID given");
     char path[128];
     snprintf(path, sizeof path, "/videos/%s", id);
     json_t *j;
@@ -480,26 +511,48 @@ int vd_cmd_worker(int argc, char **argv)
     vd_worker_opts wo = {.threads = 1, .preload_model = 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int k;
         if (!strcmp(a, "--verbose")) {
             wo.verbose = 1;
             continue;
         }
-        if (!v) goto usage;
+        static const char *const takes[] = {"--nats",
+                                            "--threads",
+                                            "--nn-threads",
+                                            "--name",
+                                            "--fail-frame",
+                                            "--crash-frame",
+                                            "--model",
+                                            "--nats-creds",
+                                            "--nats-nkey",
+                                            "--nats-user-file",
+                                            "--nats-tls-ca",
+                                            "--nats-tls-cert",
+                                            "--nats-tls-key",
+                                            "--nats-dir",
+                                            "--nats-user",
+                                            "--nats-password",
+                                            NULL};
+        int k = 0;
+        long n;
+        while (takes[k] && strcmp(takes[k], a)) k++;
+        if (!takes[k]) return vd_arg_unknown("worker", a, vd_usage_worker);
+        if (!v) return vd_arg_missing("worker", a, vd_usage_worker);
         if ((k = vd_cli_nats_flag(&nc, "worker", a, v)) != 0) {
             if (k < 0) return 2;
             nats = nc.url;
-        } else if (!strcmp(a, "--threads"))
-            wo.threads = atoi(v);
-        else if (!strcmp(a, "--nn-threads"))
-            wo.nn_threads = atoi(v);
-        else if (!strcmp(a, "--name"))
+        } else if (!strcmp(a, "--threads")) {
+            if (vd_arg_int("worker", a, v, 1, 256, &wo.threads)) return 2;
+        } else if (!strcmp(a, "--nn-threads")) {
+            if (vd_arg_int("worker", a, v, 1, 256, &wo.nn_threads)) return 2;
+        } else if (!strcmp(a, "--name"))
             name = v;
-        else if (!strcmp(a, "--fail-frame"))
-            wo.fail_frame = atoll(v), wo.fail_on = 1;
-        else if (!strcmp(a, "--crash-frame"))
-            wo.crash_frame = atoll(v), wo.crash_on = 1;
-        else if (!strcmp(a, "--model")) {
+        else if (!strcmp(a, "--fail-frame")) {
+            if (vd_arg_long("worker", a, v, 0, LONG_MAX, &n)) return 2;
+            wo.fail_frame = n, wo.fail_on = 1;
+        } else if (!strcmp(a, "--crash-frame")) {
+            if (vd_arg_long("worker", a, v, 0, LONG_MAX, &n)) return 2;
+            wo.crash_frame = n, wo.crash_on = 1;
+        } else if (!strcmp(a, "--model")) {
             vd_batch_job_opts jo;
             vd_error err = {0};
             if (vd_batch_job_opt(&jo, "model", v, &err)) {
@@ -507,11 +560,12 @@ int vd_cmd_worker(int argc, char **argv)
                 return 2;
             }
             wo.preload_model = jo.model_id;
-        } else
-            goto usage;
+        }
         i++;
     }
-    if (!nats || wo.threads <= 0) goto usage;
+    if (!nats)
+        return vd_arg_error("worker", vd_usage_worker,
+                            "--nats URL is needed (the JetStream the items are queued on)");
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -555,15 +609,4 @@ int vd_cmd_worker(int argc, char **argv)
     json_decref(sh);
     vd_queue_close(q);
     return 0;
-usage:
-    fprintf(stderr,
-            "usage: vdag worker --nats URL [--threads N] [--model nanodet|centernet] [--name N]\n"
-            "                   [--nn-threads N] [--verbose] [--fail-frame N] [--crash-frame N]\n"
-            "  Pulls batch items (videos uploaded to POST /videos) from JetStream until\n"
-            "  SIGINT/SIGTERM; one model instance per thread. --model: the model loaded at start\n"
-            "  (items bring their own). --fail-frame, --crash-frame: fault injection for tests\n"
-            "  (items holding that frame fail, or kill the worker). --name: reported with its\n"
-            "  share, and its identity on a secured bus (default worker):\n%s",
-            vd_cli_nats_usage());
-    return 2;
 }

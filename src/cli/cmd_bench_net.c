@@ -38,15 +38,14 @@ static int serve_echo(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     return 0;
 }
 
-static int usage_remote(void)
+void vd_usage_bench_remote(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: vdag bench remote [--transport nats|inproc] [--nats URL] [--frames N] "
             "[--warmup N]\n"
             "                         [--quality Q (85, as the edge)] [--parts N (strips, 2)]\n"
             "                         [--service face_detection] [--model 0] [--resolution 480]\n"
             "  Without --nats, starts a private nats-server on a free loopback port.\n");
-    return 2;
 }
 
 typedef struct samples {
@@ -128,36 +127,41 @@ int vd_cmd_bench_remote(int argc, char **argv)
     const char *nats_url = NULL, *service = "face_detection", *tname = "nats";
     int frames = 200, warmup = 10, model_id = 0, res_h = 480, quality = VD_STAGE_JPEG_QUALITY;
     int parts = VD_STAGE_JPEG_PARTS;
+    static const char *const cmd = "bench remote";
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return usage_remote();
+        static const char *const known[] = {"--nats",       "--transport", "--frames",  "--warmup",
+                                            "--service",    "--model",     "--quality", "--parts",
+                                            "--resolution", NULL};
+        int k = 0, rc = 0;
+        while (known[k] && strcmp(known[k], a)) k++;
+        if (!known[k]) return vd_arg_unknown(cmd, a, vd_usage_bench_remote);
+        if (!v) return vd_arg_missing(cmd, a, vd_usage_bench_remote);
         i++;
         if (!strcmp(a, "--nats"))
             nats_url = v;
         else if (!strcmp(a, "--transport"))
             tname = v;
         else if (!strcmp(a, "--frames"))
-            frames = atoi(v);
+            rc = vd_arg_int(cmd, a, v, 1, 1000000, &frames);
         else if (!strcmp(a, "--warmup"))
-            warmup = atoi(v);
+            rc = vd_arg_int(cmd, a, v, 0, 1000000, &warmup);
         else if (!strcmp(a, "--service"))
             service = v;
         else if (!strcmp(a, "--model"))
-            model_id = atoi(v);
+            rc = vd_arg_int(cmd, a, v, 0, 64, &model_id);
         else if (!strcmp(a, "--quality"))
-            quality = atoi(v);
+            rc = vd_arg_int(cmd, a, v, 1, 100, &quality);
         else if (!strcmp(a, "--parts"))
-            parts = atoi(v);
-        else if (!strcmp(a, "--resolution"))
-            res_h = vd_resolution_parse(v);
-        else
-            return usage_remote();
+            rc = vd_arg_int(cmd, a, v, 1, VD_JPEG_MAX_PARTS, &parts);
+        else if ((res_h = vd_resolution_parse(v)) < 16)
+            return vd_arg_error(cmd, NULL, "--resolution '%s': expected a height 16..4320", v);
+        if (rc) return rc;
     }
     int use_nats = !strcmp(tname, "nats");
-    if ((!use_nats && strcmp(tname, "inproc")) || frames < 1 || warmup < 0 || res_h < 16 ||
-        quality < 1 || quality > 100 || (nats_url && !use_nats) || parts < 1 ||
-        parts > VD_JPEG_MAX_PARTS)
-        return usage_remote();
+    if (!use_nats && strcmp(tname, "inproc"))
+        return vd_arg_error(cmd, NULL, "--transport '%s': expected nats or inproc", tname);
+    if (nats_url && !use_nats) return vd_arg_error(cmd, NULL, "--nats is for --transport nats");
 
     vd_error err = {0};
     vd_nats_server *np = NULL;           /* a private server when no --nats URL is given */

@@ -16,24 +16,37 @@ typedef struct client {
     int json;
 } client;
 
-/* Take the common flags out of argv (in place); returns the remaining count. */
-static int client_flags(int argc, char **argv, client *c)
+/* Take the common flags out of argv (in place); returns the remaining count, or -2 after
+ * a usage error was said. */
+static int client_flags(const char *cmd, int argc, char **argv, client *c, void (*usage)(FILE *))
 {
     c->server = getenv("VDAG_SERVER") ? getenv("VDAG_SERVER") : "http://127.0.0.1:5000";
     c->token = getenv("VDAG_TOKEN");
     c->json = 0;
     int n = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
+        if (!strcmp(argv[i], "--json")) {
             c->json = 1;
-        else if (!strcmp(argv[i], "--server") && i + 1 < argc)
-            c->server = argv[++i];
-        else if (!strcmp(argv[i], "--token") && i + 1 < argc)
-            c->token = argv[++i];
-        else
+        } else if (!strcmp(argv[i], "--server") || !strcmp(argv[i], "--token")) {
+            if (i + 1 >= argc) return -vd_arg_missing(cmd, argv[i], usage);
+            *(!strcmp(argv[i], "--server") ? &c->server : &c->token) = argv[i + 1];
+            i++;
+        } else {
             argv[n++] = argv[i];
+        }
     }
     return n;
+}
+
+/* The positional arguments left after the flags: none may be an option. */
+static int positional(const char *cmd, int argc, char **argv, int want, const char *what,
+                      void (*usage)(FILE *))
+{
+    for (int i = 0; i < argc; i++)
+        if (!strncmp(argv[i], "-", 1) && argv[i][1]) return vd_arg_unknown(cmd, argv[i], usage);
+    if (argc > want) return vd_arg_error(cmd, usage, "unexpected argument '%s'", argv[want]);
+    if (argc < want) return vd_arg_error(cmd, usage, "%s is required", what);
+    return 0;
 }
 
 /* Request; on success *out is the parsed JSON reply (status 0). Prints errors. */
@@ -75,15 +88,74 @@ static void print_json(json_t *j)
     free(s);
 }
 
+void vd_usage_submit(FILE *f)
+{
+    fprintf(f, "usage: vdag submit --node NODE --video ID (--pipeline a,b | --dag FILE)\n"
+               "                   [--delay S] [--accuracy 0..1] [--scheduler feedback|fixed]\n"
+               "                   [--max-frames N] [--loop | --no-loop]\n"
+               "                   [--plan FILE] [--place STAGE=NODE ...] [--model STAGE=ID ...]\n"
+               "                   [--server URL] [--token T] [--json]\n"
+               "  --node        a node name or its \"ip:port\" (vdag status lists them)\n"
+               "  --delay       the delay bound, seconds per processed frame (> 0)\n"
+               "  --plan FILE   a plan {\"video_conf\":{…},\"flow_mapping\":{…}} to run\n"
+               "  --place       run STAGE on NODE (a name, an \"ip:port\" or the seed's node_ip)\n"
+               "  --model       run STAGE with model ID (0 = largest)\n"
+               "                --plan, --place and --model make the plan fixed unless\n"
+               "                --scheduler is given\n"
+               "  Prints the job uid (the server's reply with --json).\n");
+}
+
+/* "STAGE=VALUE" into stage (cap bytes) and *value; 2 after saying what is wrong. */
+static int stage_arg(const char *opt, const char *v, char *stage, size_t cap, const char **value)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v || !eq[1] || (size_t)(eq - v) >= cap)
+        return vd_arg_error("submit", NULL, "%s '%s': expected STAGE=%s", opt, v,
+                            !strcmp(opt, "--place") ? "NODE" : "ID");
+    snprintf(stage, cap, "%.*s", (int)(eq - v), v);
+    *value = eq + 1;
+    return 0;
+}
+
+/* The flow_mapping entry of stage in plan (made when missing). */
+static json_t *mapping(json_t *plan, const char *stage)
+{
+    json_t *fm = json_object_get(plan, "flow_mapping");
+    if (!json_is_object(fm)) json_object_set_new(plan, "flow_mapping", fm = json_object());
+    json_t *m = json_object_get(fm, stage);
+    if (!json_is_object(m)) json_object_set_new(fm, stage, m = json_object());
+    return m;
+}
+
 int vd_cmd_submit(int argc, char **argv)
 {
     client c;
-    argc = client_flags(argc, argv, &c);
+    argc = client_flags("submit", argc, argv, &c, vd_usage_submit);
+    if (argc < 0) return -argc;
     const char *node = NULL, *video = NULL, *pipeline = NULL, *dagf = NULL, *sched = NULL;
+    const char *planf = NULL;
     double delay = -1, acc = -1;
     long max_frames = 0;
-    for (int i = 0; i + 1 < argc; i += 2) {
-        const char *f = argv[i], *v = argv[i + 1];
+    int loop = -1, rc;
+    json_t *plan = NULL; /* --plan, --place, --model */
+    char stage[64];
+    const char *val = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--loop") || !strcmp(f, "--no-loop")) {
+            loop = !strcmp(f, "--loop");
+            continue;
+        }
+        static const char *const known[] = {"--node",      "--video", "--pipeline", "--dag",
+                                            "--scheduler", "--delay", "--accuracy", "--max-frames",
+                                            "--plan",      "--place", "--model",    NULL};
+        int k = 0;
+        while (known[k] && strcmp(known[k], f)) k++;
+        rc = !known[k]                            ? vd_arg_unknown("submit", f, vd_usage_submit)
+             : !v || (v[0] == '-' && v[1] == '-') ? vd_arg_missing("submit", f, vd_usage_submit)
+                                                  : 0;
+        if (rc) goto bad;
+        i++;
         if (!strcmp(f, "--node"))
             node = v;
         else if (!strcmp(f, "--video"))
@@ -94,21 +166,34 @@ int vd_cmd_submit(int argc, char **argv)
             dagf = v;
         else if (!strcmp(f, "--scheduler"))
             sched = v;
-        else if (!strcmp(f, "--delay"))
-            delay = atof(v);
-        else if (!strcmp(f, "--accuracy"))
-            acc = atof(v);
+        else if (!strcmp(f, "--plan"))
+            planf = v;
+        else if (!strcmp(f, "--delay")) {
+            rc = vd_arg_double("submit", f, v, 0, 3600, &delay);
+            if (!rc && delay <= 0)
+                rc = vd_arg_error("submit", NULL, "--delay '%s': expected seconds > 0", v);
+        } else if (!strcmp(f, "--accuracy"))
+            rc = vd_arg_double("submit", f, v, 0, 1, &acc);
         else if (!strcmp(f, "--max-frames"))
-            max_frames = atol(v);
-        else
-            node = NULL, video = NULL, i = argc;
+            rc = vd_arg_long("submit", f, v, 1, 2147483647L, &max_frames);
+        else if (!(rc = stage_arg(f, v, stage, sizeof stage, &val))) {
+            if (!plan) plan = json_object();
+            if (!strcmp(f, "--place")) {
+                json_object_set_new(mapping(plan, stage), "node_ip", json_string(val));
+            } else {
+                long id;
+                if (!(rc = vd_arg_long("submit", "--model", val, 0, 64, &id)))
+                    json_object_set_new(mapping(plan, stage), "model_id", json_integer(id));
+            }
+        }
+        if (rc) goto bad;
     }
-    if (argc % 2 || !node || !video || (!pipeline == !dagf)) {
-        fprintf(stderr,
-                "usage: vdag submit --node NAME --video ID (--pipeline a,b | --dag FILE)\n"
-                "                   [--delay S] [--accuracy 0..1] [--scheduler feedback|fixed]\n"
-                "                   [--max-frames N] [--server URL] [--token T] [--json]\n");
-        return 2;
+    if (!node || !video || !pipeline == !dagf) {
+        rc = vd_arg_error("submit", vd_usage_submit, "%s",
+                          !node    ? "--node NODE is required"
+                          : !video ? "--video ID is required"
+                                   : "give either --pipeline a,b or --dag FILE");
+        goto bad;
     }
     json_t *body = json_pack("{s:s,s:s}", "node_addr", node, "video_id", video);
     if (pipeline) {
@@ -118,24 +203,52 @@ int vd_cmd_submit(int argc, char **argv)
         for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
             json_array_append_new(arr, json_string(t));
         json_object_set_new(body, "pipeline", arr);
-    } else {
+    }
+    for (int k = 0; k < 2; k++) { /* --dag, then --plan: files read here */
+        const char *fn = k ? planf : dagf, *opt = k ? "--plan" : "--dag";
+        if (!fn) continue;
         json_error_t je;
-        json_t *d = json_load_file(dagf, 0, &je);
-        if (!d) {
-            fprintf(stderr, "vdag submit: %s:%d:%d: %s\n", dagf, je.line, je.column, je.text);
+        json_t *d = json_load_file(fn, 0, &je);
+        if (!d || !json_is_object(d)) {
+            if (!d && je.line < 0) /* not read at all: say why (no such file, …) */
+                vd_arg_error("submit", NULL, "%s %s: %s", opt, fn, je.text);
+            else if (!d)
+                vd_arg_error("submit", NULL, "%s %s: not JSON: %s (line %d, column %d)", opt, fn,
+                             je.text, je.line, je.column);
+            else
+                vd_arg_error("submit", NULL, "%s %s: expected a JSON object", opt, fn);
+            json_decref(d);
             json_decref(body);
-            return 2;
+            rc = 2;
+            goto bad;
         }
-        json_object_set_new(body, "dag", d);
+        if (!k) {
+            json_object_set_new(body, "dag", d);
+            continue;
+        }
+        /* --place and --model go over the plan from the file */
+        const char *st;
+        json_t *m, *kv;
+        json_object_foreach(json_object_get(plan, "flow_mapping"), st, m)
+        {
+            const char *key;
+            json_object_foreach(m, key, kv) json_object_set(mapping(d, st), key, kv);
+        }
+        json_decref(plan);
+        plan = d;
     }
     json_t *uc = json_object();
     if (delay >= 0) json_object_set_new(uc, "delay", json_real(delay));
     if (acc >= 0) json_object_set_new(uc, "accuracy", json_real(acc));
     json_object_set_new(body, "user_constraint", uc);
+    if (!sched && plan) sched = "fixed"; /* the plan asked for is the plan run */
     if (sched) json_object_set_new(body, "scheduler", json_string(sched));
     if (max_frames > 0) json_object_set_new(body, "max_frames", json_integer(max_frames));
+    if (loop >= 0) json_object_set_new(body, "loop", json_boolean(loop));
+    if (plan) json_object_set_new(body, "plan", plan);
+    plan = NULL;
     json_t *r;
-    int rc = api(&c, "POST", "/query/submit_query", body, &r, "submit");
+    rc = api(&c, "POST", "/query/submit_query", body, &r, "submit");
     json_decref(body);
     if (rc) return rc;
     if (c.json)
@@ -144,16 +257,25 @@ int vd_cmd_submit(int argc, char **argv)
         printf("%s\n", json_string_value(json_object_get(r, "job_uid")));
     json_decref(r);
     return 0;
+bad:
+    json_decref(plan);
+    return rc;
+}
+
+void vd_usage_status(FILE *f)
+{
+    fprintf(f, "usage: vdag status [--server URL] [--token T] [--json]\n"
+               "  Nodes (role, address, CPU, memory, videos) and jobs; --server defaults to\n"
+               "  $VDAG_SERVER or http://127.0.0.1:5000, --token to $VDAG_TOKEN.\n");
 }
 
 int vd_cmd_status(int argc, char **argv)
 {
     client c;
-    argc = client_flags(argc, argv, &c);
-    if (argc) {
-        fprintf(stderr, "usage: vdag status [--server URL] [--token T] [--json]\n");
-        return 2;
-    }
+    argc = client_flags("status", argc, argv, &c, vd_usage_status);
+    if (argc < 0) return -argc;
+    int rc = positional("status", argc, argv, 0, "", vd_usage_status);
+    if (rc) return rc;
     json_t *r;
     if (api(&c, "GET", "/user/get_all_status", NULL, &r, "status")) return 1;
     if (c.json) {
@@ -218,14 +340,19 @@ int vd_cmd_status(int argc, char **argv)
     return 0;
 }
 
+void vd_usage_results(FILE *f)
+{
+    fprintf(f, "usage: vdag results JOB [--server URL] [--token T] [--json]\n"
+               "  A job's state, plan, measured delays, runtime context and last results.\n");
+}
+
 int vd_cmd_results(int argc, char **argv)
 {
     client c;
-    argc = client_flags(argc, argv, &c);
-    if (argc != 1) {
-        fprintf(stderr, "usage: vdag results JOB [--server URL] [--token T] [--json]\n");
-        return 2;
-    }
+    argc = client_flags("results", argc, argv, &c, vd_usage_results);
+    if (argc < 0) return -argc;
+    int rc = positional("results", argc, argv, 1, "JOB", vd_usage_results);
+    if (rc) return rc;
     char path[300];
     snprintf(path, sizeof path, "/user/sync_job_result/%s", argv[0]);
     json_t *r;
@@ -295,20 +422,25 @@ int vd_cmd_results(int argc, char **argv)
     return 0;
 }
 
+void vd_usage_stop(FILE *f)
+{
+    fprintf(f, "usage: vdag stop JOB [--delete] [--server URL] [--token T] [--json]\n"
+               "  Stops a job (DONE, stopped); --delete also forgets it.\n");
+}
+
 int vd_cmd_stop(int argc, char **argv)
 {
     client c;
-    argc = client_flags(argc, argv, &c);
+    argc = client_flags("stop", argc, argv, &c, vd_usage_stop);
+    if (argc < 0) return -argc;
     int del = 0, n = 0;
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--delete"))
             del = 1;
         else
             argv[n++] = argv[i];
-    if (n != 1) {
-        fprintf(stderr, "usage: vdag stop JOB [--delete] [--server URL] [--token T] [--json]\n");
-        return 2;
-    }
+    int rc = positional("stop", n, argv, 1, "JOB", vd_usage_stop);
+    if (rc) return rc;
     char path[300];
     snprintf(path, sizeof path, del ? "/user/job/%s" : "/user/stop_job/%s", argv[0]);
     json_t *r;

@@ -62,14 +62,12 @@ static void print_outputs(const char *model, vd_model *m, int json)
     if (json) printf("]}\n");
 }
 
-static int usage_nn(void)
+void vd_usage_nn_run(FILE *f)
 {
     fprintf(
-        stderr,
-        "usage: vdag nn run MODEL [--input lcg:SEED|const:V|image:PATH] [--threads N] [--json]\n"
-        "  MODEL: a cached model name (blazeface-back, facemesh, nanodet, ...) or a model.json "
-        "path\n");
-    return 2;
+        f, "usage: vdag nn run MODEL [--input lcg:SEED|const:V|image:PATH] [--threads N] [--json]\n"
+           "  MODEL: a cached model name (blazeface-back, facemesh, nanodet, ...) or a model.json "
+           "path\n");
 }
 
 int vd_cmd_nn_run(int argc, char **argv)
@@ -77,22 +75,28 @@ int vd_cmd_nn_run(int argc, char **argv)
     const char *model = NULL, *input = "lcg:12345";
     int threads = 1, json = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--input") && i + 1 < argc)
-            input = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json"))
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) {
             json = 1;
-        else if (argv[i][0] == '-')
-            return usage_nn();
-        else if (!model)
-            model = argv[i];
-        else
-            return usage_nn();
+        } else if (!strcmp(a, "--input") || !strcmp(a, "--threads")) {
+            if (!v) return vd_arg_missing("nn run", a, vd_usage_nn_run);
+            if (!strcmp(a, "--input"))
+                input = v;
+            else if (vd_arg_int("nn run", a, v, 1, 256, &threads))
+                return 2;
+            i++;
+        } else if (a[0] == '-') {
+            return vd_arg_unknown("nn run", a, vd_usage_nn_run);
+        } else if (!model) {
+            model = a;
+        } else {
+            return vd_arg_error("nn run", vd_usage_nn_run, "one MODEL only ('%s')", a);
+        }
     }
-    if (!model) return usage_nn();
+    if (!model) return vd_arg_error("nn run", vd_usage_nn_run, "MODEL is required");
     char path[1024];
-    if (vd_model_path(model, path, sizeof path)) return usage_nn();
+    if (vd_model_path(model, path, sizeof path))
+        return vd_arg_error("nn run", NULL, "MODEL '%s': not a cached model nor a path", model);
     vd_error err = {0};
     vd_model *m;
     vd_model_opts o = {.threads = threads};
@@ -115,11 +119,10 @@ int vd_cmd_nn_run(int argc, char **argv)
 
 /* ---- bench models ------------------------------------------------------------------ */
 
-static int usage_bench(void)
+void vd_usage_bench_models(FILE *f)
 {
-    fprintf(stderr, "usage: vdag bench models [--models a,b] [--threads N] [--runs N] [--warmup N] "
-                    "[--json] [--profile]\n");
-    return 2;
+    fprintf(f, "usage: vdag bench models [--models a,b] [--threads N] [--runs N] [--warmup N] "
+               "[--json] [--profile]\n");
 }
 
 int vd_cmd_bench_models(int argc, char **argv)
@@ -127,24 +130,25 @@ int vd_cmd_bench_models(int argc, char **argv)
     char models[1024] = "";
     int threads = default_threads(), runs = 50, warmup = 5, json = 0, profile = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--profile")) {
-            profile = 1;
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--profile") || !strcmp(a, "--json")) {
+            *(!strcmp(a, "--json") ? &json : &profile) = 1;
             continue;
         }
-        if (!strcmp(argv[i], "--models") && i + 1 < argc)
-            snprintf(models, sizeof models, "%s", argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
-            warmup = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else
-            return usage_bench();
+        if (strcmp(a, "--models") && strcmp(a, "--threads") && strcmp(a, "--runs") &&
+            strcmp(a, "--warmup"))
+            return vd_arg_unknown("bench models", a, vd_usage_bench_models);
+        if (!v) return vd_arg_missing("bench models", a, vd_usage_bench_models);
+        i++;
+        if (!strcmp(a, "--models"))
+            snprintf(models, sizeof models, "%s", v);
+        else if (vd_arg_int("bench models", a, v, !strcmp(a, "--warmup") ? 0 : 1,
+                            !strcmp(a, "--threads") ? 256 : 100000,
+                            !strcmp(a, "--threads") ? &threads
+                            : !strcmp(a, "--runs")  ? &runs
+                                                    : &warmup))
+            return 2;
     }
-    if (runs < 1 || threads < 1 || warmup < 0) return usage_bench();
     if (!models[0]) {
         for (size_t i = 0; i < sizeof default_models / sizeof *default_models; i++)
             snprintf(models + strlen(models), sizeof models - strlen(models), "%s%s", i ? "," : "",
@@ -212,24 +216,38 @@ int vd_cmd_bench_models(int argc, char **argv)
 
 /* ---- bench gemm: the machine's float32 matrix-multiply peak through XNNPACK --------- */
 
+void vd_usage_bench_gemm(FILE *f)
+{
+    fprintf(f, "usage: vdag bench gemm [--threads N] [--runs N] [--size N] [--json]\n");
+}
+
 int vd_cmd_bench_gemm(int argc, char **argv)
 {
     int threads = default_threads(), runs = 20, json = 0;
     size_t M = 1024, K = 1024, N = 1024;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--size") && i + 1 < argc)
-            M = K = N = (size_t)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json"))
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int x;
+        if (!strcmp(a, "--json")) {
             json = 1;
-        else {
-            fprintf(stderr,
-                    "usage: vdag bench gemm [--threads N] [--runs N] [--size N] [--json]\n");
-            return 2;
+            continue;
         }
+        if (strcmp(a, "--threads") && strcmp(a, "--runs") && strcmp(a, "--size"))
+            return vd_arg_unknown("bench gemm", a, vd_usage_bench_gemm);
+        if (!v) return vd_arg_missing("bench gemm", a, vd_usage_bench_gemm);
+        i++;
+        if (vd_arg_int("bench gemm", a, v, !strcmp(a, "--size") ? 16 : 1,
+                       !strcmp(a, "--size")      ? 8192
+                       : !strcmp(a, "--threads") ? 256
+                                                 : 100000,
+                       &x))
+            return 2;
+        if (!strcmp(a, "--threads"))
+            threads = x;
+        else if (!strcmp(a, "--runs"))
+            runs = x;
+        else
+            M = K = N = (size_t)x;
     }
     vd_error err = {0};
     if (vd_nn_init(&err) || runs < 1 || threads < 1 || M < 16) {

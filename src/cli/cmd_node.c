@@ -5,10 +5,19 @@
  * --serv_cloud_addr) are accepted as aliases. Also `vdag nats-server` (`vdag profile`:
  * cmd_profile.c).
  */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +27,7 @@
 #include "vdag/node.h"
 
 typedef struct node_args {
-    const char *listen, *token, *nats, *name, *kb, *cors;
+    const char *listen, *advertise, *token, *nats, *name, *kb, *cors;
     vd_cli_nats nc; /* --nats and the identity flags (cli_nats.c) */
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
@@ -29,33 +38,64 @@ typedef struct node_args {
     vd_batch_cli batch; /* the cloud's /videos (cmd_batch.c) */
 } node_args;
 
-static int node_usage(const char *role)
+void vd_usage_cloud_edge(FILE *f, const char *role)
 {
-    fprintf(stderr,
-            "usage: vdag %s [--listen HOST:PORT] [--token T]%s%s\n"
-            "       [--threads N] [--replan S] [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
+    int run = !strcmp(role, "run"), cloud = !strcmp(role, "cloud");
+    fprintf(f,
+            "usage: vdag %s [--listen HOST:PORT] [--advertise HOST:PORT] [--token T]%s%s%s\n"
+            "       [--threads N] [--svc-threads N] [--replan S] [--drop S] [--max-body BYTES]\n"
+            "       [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
+            "  --advertise   HOST:PORT others reach this node at, accepted as its node_addr\n"
+            "                (default: --listen; for 0.0.0.0 this machine's first address)\n"
             "  --token       require 'Authorization: Bearer T' on every route but /healthz\n"
             "  --cors ORIGIN let web pages of ORIGIN (http://host:port, or *) call the API\n"
-            "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n"
-            "  --video       ID=PATH[=TYPE], a video this node owns (file, URL, /dev/videoN)\n"
+            "  --max-pixels N|WxH  largest picture decoded (default 8192x8192)\n",
+            role, cloud ? "" : " [--name N]", cloud ? "" : " [--video ID=PATH[=TYPE] ...]",
+            run ? "" : " --nats URL");
+    if (!cloud)
+        fprintf(f, "  --name        this node's name, unique in the cluster (default edge)\n"
+                   "  --video       ID=PATH[=TYPE], a video this node owns (file, URL,\n"
+                   "                /dev/videoN); without any, pseudo mode takes ./input/\n");
+    fprintf(f,
             "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
             "%s"
+            "  --threads     inference threads per job (default cores - 1)\n"
+            "  --svc-threads inference threads per service instance (default 1)\n"
             "  --replan      seconds between re-plans (default 5)\n"
+            "  --drop        seconds of silence before a node is dropped (default 3)\n"
+            "  --max-body    largest request body in bytes (default 16 MiB)\n"
             "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
+            "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
+            "                the profile to use\n"
             "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
             "--serv_cloud_addr=ADDR\n%s",
-            role, strcmp(role, "cloud") ? " [--video ID=PATH ...]" : "",
-            strcmp(role, "run") ? " --nats URL" : "", vd_cli_nats_usage(),
-            strcmp(role, "edge") ? vd_batch_cli_usage() : "");
-    if (!strcmp(role, "edge")) fprintf(stderr, "  --name        this node's name (default edge)\n");
-    return 2;
+            vd_cli_nats_usage(), strcmp(role, "edge") ? vd_batch_cli_usage() : "");
+}
+
+void vd_usage_cloud(FILE *f)
+{
+    vd_usage_cloud_edge(f, "cloud");
+}
+
+void vd_usage_edge(FILE *f)
+{
+    vd_usage_cloud_edge(f, "edge");
+}
+
+static const char *usage_role; /* the role whose usage node_usage_f prints */
+
+static void node_usage_f(FILE *f)
+{
+    vd_usage_cloud_edge(f, usage_role);
 }
 
 /* Split "--flag=value" into flag and value. */
 static int parse_node_args(int argc, char **argv, const char *role, node_args *a)
 {
     memset(a, 0, sizeof *a);
+    usage_role = role;
+    int rc;
     a->listen = "127.0.0.1:5000";
     a->profile = 1;
     for (int i = 0; i < argc; i++) {
@@ -80,11 +120,26 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
         } else if (!strcmp(flag, "--no-profile")) {
             a->profile = 0;
         } else {
-            int batch, nf;
+            static const char *const takes_value[] = {
+                "--listen",         "--advertise",   "--token",           "--nats",
+                "--name",           "--kb",          "--threads",         "--svc-threads",
+                "--replan",         "--drop",        "--max-body",        "--cloud_ip",
+                "--side",           "--mode",        "--serv_cloud_addr", "--video",
+                "--cors",           "--max-pixels",  "--nats-creds",      "--nats-nkey",
+                "--nats-user-file", "--nats-tls-ca", "--nats-tls-cert",   "--nats-tls-key",
+                "--nats-dir",       "--data",        "--max-upload",      "--workers",
+                "--ack-wait",       "--max-deliver", "--item-frames",     NULL};
+            int k = 0, batch, nf;
+            while (takes_value[k] && strcmp(takes_value[k], flag)) k++;
+            if (strncmp(flag, "--", 2))
+                return vd_arg_error(role, node_usage_f, "unexpected argument '%s'", flag);
+            if (!takes_value[k]) return vd_arg_unknown(role, flag, node_usage_f);
             const char *val = VAL();
-            if (!val) return node_usage(role);
+            if (!val) return vd_arg_missing(role, flag, node_usage_f);
             if (!strcmp(flag, "--listen"))
                 a->listen = val;
+            else if (!strcmp(flag, "--advertise"))
+                a->advertise = val;
             else if (!strcmp(flag, "--token"))
                 a->token = val;
             else if (!strcmp(flag, "--cors"))
@@ -106,17 +161,19 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 a->name = val;
             else if (!strcmp(flag, "--kb"))
                 a->kb = val;
-            else if (!strcmp(flag, "--threads"))
-                a->threads = atoi(val);
-            else if (!strcmp(flag, "--svc-threads"))
-                a->svc_threads = atoi(val);
-            else if (!strcmp(flag, "--replan"))
-                a->replan = atof(val);
-            else if (!strcmp(flag, "--drop"))
-                a->drop = atof(val);
-            else if (!strcmp(flag, "--max-body"))
-                a->max_body = (size_t)atol(val);
-            else if (!strcmp(flag, "--cloud_ip")) {
+            else if (!strcmp(flag, "--threads")) {
+                if ((rc = vd_arg_int(role, flag, val, 1, 256, &a->threads))) return rc;
+            } else if (!strcmp(flag, "--svc-threads")) {
+                if ((rc = vd_arg_int(role, flag, val, 1, 256, &a->svc_threads))) return rc;
+            } else if (!strcmp(flag, "--replan")) {
+                if ((rc = vd_arg_double(role, flag, val, 0.1, 86400, &a->replan))) return rc;
+            } else if (!strcmp(flag, "--drop")) {
+                if ((rc = vd_arg_double(role, flag, val, 0.5, 86400, &a->drop))) return rc;
+            } else if (!strcmp(flag, "--max-body")) {
+                long mb;
+                if ((rc = vd_arg_long(role, flag, val, 1024, 1L << 31, &mb))) return rc;
+                a->max_body = (size_t)mb;
+            } else if (!strcmp(flag, "--cloud_ip")) {
                 snprintf(a->nats_buf, sizeof a->nats_buf, "nats://%s:4222", val);
                 a->nats = a->nc.url = a->nats_buf;
             } else if (!strcmp(flag, "--side") || !strcmp(flag, "--mode") ||
@@ -141,8 +198,7 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
             } else if ((batch = vd_batch_cli_flag(&a->batch, flag, val)) != 0) {
                 if (batch < 0) return 2;
             } else {
-                fprintf(stderr, "vdag %s: unknown option %s\n\n", role, flag);
-                return node_usage(role);
+                return vd_arg_unknown(role, flag, node_usage_f);
             }
         }
 #undef VAL
@@ -150,19 +206,127 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
     return 0;
 }
 
-/* GET /healthz: the role, and whether the other routes need the token (the dashboard asks). */
-typedef struct healthz_arg {
-    const char *role;
-    int auth;
-} healthz_arg;
+typedef struct health {
+    const char *role, *nats;
+    vd_transport *tr;
+    int auth; /* the other routes need the token (the dashboard asks) */
+} health;
 
+/* GET /healthz: 200 while the node can do its work; 503 VD_ECONN while it is not connected to
+ * its broker (a cluster node then reaches nobody). Both say whether routes need the token. */
 static int r_healthz(void *arg, const vd_http_req *req, vd_http_resp *resp)
 {
+    const health *h = arg;
     (void)req;
-    const healthz_arg *h = arg;
+    int up = h->tr->ops->connected(h->tr);
+    if (!up) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "%s: not connected to the NATS server at %s (is nats-server running there?); "
+                 "retrying",
+                 h->role, h->nats ? h->nats : "?");
+        vd_http_json(resp, 503,
+                     json_pack("{s:i,s:s,s:s,s:s,s:b,s:b}", "status", VD_ECONN, "msg", msg, "role",
+                               h->role, "transport", h->tr->ops->name, "connected", 0, "auth",
+                               h->auth));
+        return 0;
+    }
     vd_http_json(resp, 200,
-                 json_pack("{s:i,s:s,s:b}", "status", 0, "role", h->role, "auth", h->auth));
+                 json_pack("{s:i,s:s,s:s,s:b,s:b}", "status", 0, "role", h->role, "transport",
+                           h->tr->ops->name, "connected", 1, "auth", h->auth));
     return 0;
+}
+
+/* Does something accept TCP connections on host:port (within 500 ms)? */
+static int port_open(const char *host, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (!ok && errno == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int e = 0;
+        socklen_t el = sizeof e;
+        ok = poll(&p, 1, 500) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && !e;
+    }
+    close(fd);
+    return ok;
+}
+
+/* The seed's videos: without --video, the files in ./input/ (its pseudo mode's layout:
+ * input.mov, input1.mp4, traffic-720p.mp4 with its ids and types, then any other video file
+ * by name with the next free ids). Returns how many were added. */
+static int input_videos(const char *role, node_args *a)
+{
+    static const struct {
+        const char *file, *id, *type;
+    } seed[] = {{"input.mov", "0", "student in classroom"},
+                {"input1.mp4", "1", "people in meeting-room"},
+                {"traffic-720p.mp4", "3", "traffic flow outdoor"}};
+    DIR *d = opendir("input");
+    if (!d) return 0;
+    char names[VD_NODE_MAX_VIDEOS * 2][256];
+    int nn = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && nn < VD_NODE_MAX_VIDEOS * 2) {
+        const char *dot = strrchr(de->d_name, '.');
+        static const char *const ext[] = {".mov", ".mp4",  ".avi", ".mkv", ".webm", ".flv",
+                                          ".mpg", ".mpeg", ".ts",  ".m4v", NULL};
+        int k = 0;
+        while (dot && ext[k] && strcasecmp(dot, ext[k])) k++;
+        if (dot && ext[k] && strlen(de->d_name) < sizeof names[0])
+            snprintf(names[nn++], sizeof names[0], "%s", de->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)nn, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    int used[VD_NODE_MAX_VIDEOS * 4] = {0}, added = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < nn && a->n_videos < VD_NODE_MAX_VIDEOS; i++) {
+            int s = 0;
+            while (s < 3 && strcmp(seed[s].file, names[i])) s++;
+            if ((pass == 0) != (s < 3)) continue;
+            vd_video_src *v = &a->videos[a->n_videos];
+            memset(v, 0, sizeof *v);
+            int id = s < 3 ? atoi(seed[s].id) : 0;
+            while (s == 3 && used[id]) id++;
+            used[id] = 1;
+            snprintf(v->id, sizeof v->id, "%d", id);
+            snprintf(v->path, sizeof v->path, "input/%.*s", (int)(sizeof v->path - 8), names[i]);
+            snprintf(v->type, sizeof v->type, "%.63s", s < 3 ? seed[s].type : names[i]);
+            a->n_videos++, added++;
+        }
+    if (added)
+        fprintf(stderr, "vdag %s: no --video given: %d video%s from ./input/\n", role, added,
+                added > 1 ? "s" : "");
+    return added;
+}
+
+/* The address a node is reached at: --advertise, else the listen address, with a wildcard
+ * host (0.0.0.0, ::, empty) replaced by this machine's first non-loopback IPv4 address. */
+static void advertised(const node_args *a, const char *host, int port, char *out, size_t n)
+{
+    if (a->advertise) {
+        snprintf(out, n, "%s", a->advertise);
+        return;
+    }
+    if (*host && strcmp(host, "0.0.0.0") && strcmp(host, "::")) {
+        snprintf(out, n, "%s:%d", host, port);
+        return;
+    }
+    char ip[INET_ADDRSTRLEN] = "127.0.0.1";
+    struct ifaddrs *ifs = NULL, *i;
+    if (getifaddrs(&ifs) == 0)
+        for (i = ifs; i; i = i->ifa_next)
+            if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+                !(i->ifa_flags & IFF_LOOPBACK) && (i->ifa_flags & IFF_UP)) {
+                inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, ip,
+                          sizeof ip);
+                break;
+            }
+    freeifaddrs(ifs);
+    snprintf(out, n, "%s:%d", ip, port);
 }
 
 /* The NATS transport as this node's identity: credentials from files or the environment,
@@ -174,20 +338,35 @@ static int open_nats(node_args *a, const char *name, vd_transport **tr, vd_error
     return rc;
 }
 
+/* The batch part of a cloud that started without its broker, once the broker is up: its
+ * /videos routes (made in routes[*nr..]) join the running server's.
+ * VD_ECONN: not yet (tried again later); another error: the routes could not be added. */
+static int start_batch_late(const char *role, node_args *a, vd_http_server *srv,
+                            vd_http_route *routes, int *nr, vd_error *err)
+{
+    int n = *nr;
+    int rc = vd_batch_cli_start(&a->batch, &a->nc.o, 1, routes, 128, &n, err);
+    if (rc) {
+        if (rc != VD_ECONN)
+            fprintf(stderr, "vdag %s: batch uploads (/videos): %s\n", role, err->msg);
+        return VD_ECONN;
+    }
+    if ((rc = vd_http_server_add_routes(srv, routes + *nr, n - *nr, err))) return rc;
+    *nr = n;
+    fprintf(stderr, "vdag %s: batch uploads (/videos) started\n", role);
+    return 0;
+}
+
 /* Start the roles, serve until SIGINT/SIGTERM, shut down in order. */
 static int serve_roles(const char *role, node_args *a)
 {
     int want_cloud = !strcmp(role, "run") || !strcmp(role, "cloud");
     int want_edge = !strcmp(role, "run") || !strcmp(role, "edge");
-    if (strcmp(role, "run") && !a->nats) {
+    if (want_edge && a->n_videos == 0 && input_videos(role, a) == 0)
         fprintf(stderr,
-                "vdag %s: --nats URL is required (or run everything in one process "
-                "with 'vdag run')\n",
+                "vdag %s: note: no --video ID=PATH given and no ./input/ videos; this edge has "
+                "no video\n",
                 role);
-        return 2;
-    }
-    if (want_edge && a->n_videos == 0)
-        fprintf(stderr, "vdag %s: note: no --video ID=PATH given; this edge has no video\n", role);
     char host[256];
     int port;
     vd_error err = {0};
@@ -195,6 +374,34 @@ static int serve_roles(const char *role, node_args *a)
         fprintf(stderr, "vdag %s: --listen %s\n", role, err.msg);
         return 2;
     }
+    /* a cluster node without --nats: the broker on the cloud's machine, port 4222, as the
+     * seed's --cloud_ip defaults to 127.0.0.1; the cloud starts one there when none runs */
+    vd_nats_server *own_nats = NULL;
+    if (strcmp(role, "run") && !a->nats) {
+        a->nats = a->nc.url = "nats://127.0.0.1:4222";
+        fprintf(stderr, "vdag %s: no --nats URL: using %s\n", role, a->nats);
+        if (want_cloud && !port_open("127.0.0.1", 4222)) {
+            const char *nh = !strcmp(host, "0.0.0.0") || !*host ? "0.0.0.0" : host;
+            vd_nats_server_opts no = {.host = nh, .port = 4222, .log_to_stderr = 0};
+            if (vd_nats_server_start(&no, &own_nats, &err)) {
+                fprintf(stderr, "vdag %s: no NATS server on 127.0.0.1:4222 and none started: %s\n",
+                        role, err.msg);
+                return 1;
+            }
+            fprintf(stderr,
+                    "vdag %s: started a NATS server on %s:4222 for this cluster (edges: "
+                    "--cloud_ip=<this machine> or --nats nats://<this machine>:4222; log %s)\n",
+                    role, nh, vd_nats_server_log(own_nats));
+        }
+    }
+    char adv_host[256], adv[300];
+    int adv_port;
+    if (a->advertise &&
+        vd_parse_hostport(a->advertise, adv_host, sizeof adv_host, &adv_port, &err)) {
+        fprintf(stderr, "vdag %s: --advertise %s\n", role, err.msg);
+        return 2;
+    }
+    advertised(a, host, port, adv, sizeof adv);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -207,8 +414,8 @@ static int serve_roles(const char *role, node_args *a)
     vd_edge *edge = NULL;
     vd_cloud *cloud = NULL;
     vd_http_server *srv = NULL;
-    vd_http_route routes[64]; /* borrowed by the server until vd_http_server_stop below */
-    int status = 1, nr = 0, rc;
+    vd_http_route routes[128]; /* the server copies them; their args live until it stops */
+    int status = 1, nr = 0, rc, batch_later = 0;
     char nodename[64];
     snprintf(nodename, sizeof nodename, "%s",
              a->name                  ? a->name
@@ -222,7 +429,16 @@ static int serve_roles(const char *role, node_args *a)
         rc = vd_transport_inproc_new(&tr, &err);
     }
     if (rc) goto out;
-    vd_node_opts o = {.addr = a->listen,
+    /* a node name is one node: a second one of the same name would get its commands too */
+    /* (on a secured bus a name is an identity, which the server gives its own subjects) */
+    int secured = a->nats && (a->nc.o.nkey || a->nc.o.creds || a->nc.o.user);
+    if (a->nats && !secured && (rc = vd_node_name_check(tr, nodename, 1000, &err))) {
+        if (rc == VD_EALREADY) goto out;
+        fprintf(stderr, "vdag %s: note: cannot check that the name '%s' is free yet: %s\n", role,
+                nodename, err.msg);
+        rc = 0;
+    }
+    vd_node_opts o = {.addr = adv,
                       .tr = tr,
                       .threads = a->threads,
                       .svc_threads = a->svc_threads,
@@ -232,6 +448,7 @@ static int serve_roles(const char *role, node_args *a)
                       .drop_s = a->drop,
                       .kb_path = a->kb,
                       .profile = a->profile,
+                      .secured = secured,
                       .n_videos = a->n_videos};
     memcpy(o.videos, a->videos, sizeof o.videos);
     if (want_edge) {
@@ -246,17 +463,23 @@ static int serve_roles(const char *role, node_args *a)
         if ((rc = vd_svchost_start(&o, &host_c, &err)) ||
             (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
             goto out;
-        nr += vd_cloud_routes(cloud, routes + nr, 64 - nr);
-        if ((rc = vd_batch_cli_start(&a->batch, a->nats ? &a->nc.o : NULL, 1, routes, 64, &nr,
-                                     &err)))
-            goto out;
+        nr += vd_cloud_routes(cloud, routes + nr, 128 - nr);
+        rc = vd_batch_cli_start(&a->batch, a->nats ? &a->nc.o : NULL, 1, routes, 128, &nr, &err);
+        if (rc == VD_ECONN) { /* no broker yet: /healthz says so; /videos once it is up */
+            fprintf(stderr,
+                    "vdag %s: batch uploads (/videos) start once the NATS server is reachable: "
+                    "%s\n",
+                    role, err.msg);
+            batch_later = 1, rc = 0;
+        }
+        if (rc) goto out;
     }
     /* in one process, answer the first request only once the cloud knows the edge */
     for (int i = 0; cloud && edge && i < 200 && !vd_cloud_has_node(cloud, nodename); i++)
         usleep(10000);
-    if (edge) nr += vd_edge_routes(edge, routes + nr, 64 - nr);
-    nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 64 - nr);
-    healthz_arg hz = {role, a->token && a->token[0]};
+    if (edge) nr += vd_edge_routes(edge, routes + nr, 128 - nr);
+    nr += vd_svchost_routes(host_e ? host_e : host_c, routes + nr, 128 - nr);
+    health hz = {role, a->nats, tr, a->token && a->token[0]};
     routes[nr++] = (vd_http_route){"GET", "/healthz", r_healthz, &hz};
     routes[nr++] = (vd_http_route){"GET", "/metrics", vd_http_metrics, NULL};
     vd_http_route open_routes[4];
@@ -278,10 +501,44 @@ static int serve_roles(const char *role, node_args *a)
     for (int i = 0; i < a->n_videos; i++)
         fprintf(stderr, "  video %s: %s\n", a->videos[i].id, a->videos[i].path);
     int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "vdag %s: %s, shutting down\n", role,
-            sig == SIGINT ? "interrupted" : "terminated");
-    status = 0;
+    char why[300];
+    /* say when the broker cannot be reached (at start after 2 s, then every 30 s), is
+     * reached, or is lost: a cluster node without it reaches nobody */
+    double since = vd_now_ms(), said = 0;
+    int was_up = 1, told_down = 0;
+    double batch_tried = 0;
+    for (;;) {
+        struct timespec ts = {0, 200 * 1000000L};
+        if ((sig = sigtimedwait(&set, NULL, &ts)) > 0) break;
+        if (edge && vd_edge_conflict(edge, why, sizeof why)) break;
+        if (!a->nats) continue;
+        int up = tr->ops->connected(tr);
+        if (up && batch_later && vd_now_ms() - batch_tried >= 2000) {
+            batch_tried = vd_now_ms();
+            rc = start_batch_late(role, a, srv, routes, &nr, &err);
+            if (rc && rc != VD_ECONN) goto out;
+            if (!rc) batch_later = 0;
+            rc = 0;
+        }
+        double now = vd_now_ms();
+        if (up && told_down) fprintf(stderr, "vdag %s: connected to %s\n", role, a->nats);
+        if (up) told_down = 0, was_up = 1;
+        if (!up && was_up) since = now, was_up = 0;
+        if (!up && now - since >= 2000 && (!told_down || now - said >= 30000)) {
+            fprintf(stderr,
+                    "vdag %s: not connected to the NATS server at %s for %.0f s: is nats-server "
+                    "running there? (retrying; /healthz answers 503 meanwhile)\n",
+                    role, a->nats, (now - since) / 1e3);
+            told_down = 1, said = now;
+        }
+    }
+    if (sig > 0) {
+        fprintf(stderr, "vdag %s: %s, shutting down\n", role,
+                sig == SIGINT ? "interrupted" : "terminated");
+        status = 0;
+    } else {
+        fprintf(stderr, "vdag %s: %s; shutting down\n", role, why);
+    }
 out:
     if (rc) fprintf(stderr, "vdag %s: %s\n", role, err.msg);
     vd_cloud_close_streams(cloud);
@@ -297,6 +554,7 @@ out:
     vd_cloud_free(cloud);
     vd_svchost_free(host_e);
     vd_svchost_free(host_c);
+    vd_nats_server_stop(own_nats);
     return status;
 }
 
@@ -338,6 +596,21 @@ int vd_cmd_serve(int argc, char **argv)
     return rc ? rc : serve_roles(role, &a);
 }
 
+void vd_usage_nats_server(FILE *f)
+{
+    fprintf(f, "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
+               "                        [--max-payload 8MB] [--no-jetstream]\n"
+               "                        [--secure DIR [--ids cloud:cloud,edge:e1,...]]\n"
+               "                        [--store DIR]\n"
+               "  --store DIR: config, log and JetStream store in DIR, kept at exit (a server\n"
+               "  started again on it has the streams and buckets), not in a temp directory.\n"
+               "  --secure DIR: TLS (clients verified) and an NKey per identity with its\n"
+               "  role's permissions, from DIR (made or completed first: CA, certificates,\n"
+               "  NAME.nk; nodes use --nats-dir DIR; docs/security.md).\n"
+               "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
+               "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
+}
+
 /* vdag nats-server [--port N] [--host H] [--max-payload SIZE] [--no-jetstream]
  * [--secure DIR [--ids …]] [--store DIR]: a private server for scripts and tests. Prints its
  * URL on stdout once it accepts connections and runs until SIGINT/SIGTERM (then stops it
@@ -351,39 +624,24 @@ int vd_cmd_nats_server(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-jetstream")) {
             o.no_jetstream = 1;
-        } else if (v && !strcmp(a, "--port")) {
-            char *end;
-            long p = strtol(v, &end, 10);
-            if (*end || p < 0 || p > 65535) {
-                fprintf(stderr, "vdag nats-server: --port %s: expected 0..65535\n", v);
-                return 2;
-            }
-            o.port = (int)p, i++;
-        } else if (v && !strcmp(a, "--host")) {
+        } else if (strcmp(a, "--port") && strcmp(a, "--host") && strcmp(a, "--max-payload") &&
+                   strcmp(a, "--secure") && strcmp(a, "--ids") && strcmp(a, "--store")) {
+            return vd_arg_unknown("nats-server", a, vd_usage_nats_server);
+        } else if (!v) {
+            return vd_arg_missing("nats-server", a, vd_usage_nats_server);
+        } else if (!strcmp(a, "--port")) {
+            if (vd_arg_int("nats-server", a, v, 0, 65535, &o.port)) return 2;
+            i++;
+        } else if (!strcmp(a, "--host")) {
             o.host = v, i++;
-        } else if (v && !strcmp(a, "--max-payload")) {
+        } else if (!strcmp(a, "--max-payload")) {
             o.max_payload = v, i++;
-        } else if (v && !strcmp(a, "--secure")) {
+        } else if (!strcmp(a, "--secure")) {
             o.secure_dir = v, i++;
-        } else if (v && !strcmp(a, "--ids")) {
+        } else if (!strcmp(a, "--ids")) {
             ids = v, i++;
-        } else if (v && !strcmp(a, "--store")) {
-            o.store_dir = v, i++;
         } else {
-            fprintf(
-                stderr,
-                "usage: vdag nats-server [--port N (0: any free port)] [--host 127.0.0.1]\n"
-                "                        [--max-payload 8MB] [--no-jetstream]\n"
-                "                        [--secure DIR [--ids cloud:cloud,edge:e1,...]]\n"
-                "                        [--store DIR]\n"
-                "  --store DIR: config, log and JetStream store in DIR, kept at exit (a server\n"
-                "  started again on it has the streams and buckets), not in a temp directory.\n"
-                "  --secure DIR: TLS (clients verified) and an NKey per identity with its\n"
-                "  role's permissions, from DIR (made or completed first: CA, certificates,\n"
-                "  NAME.nk; nodes use --nats-dir DIR; docs/security.md).\n"
-                "  Runs nats-server with a temp config and store; prints its URL on stdout;\n"
-                "  SIGINT/SIGTERM stop it and remove the temp directory.\n");
-            return 2;
+            o.store_dir = v, i++;
         }
     }
     sigset_t set;

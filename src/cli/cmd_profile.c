@@ -28,15 +28,14 @@ static void log_line(void *arg, const char *line)
     fprintf(stderr, "vdag profile: %s\n", line);
 }
 
-static int usage(void)
+void vd_usage_profile(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: vdag profile [--out FILE] [--threads N] [--if-missing] [--full] [--frames N]\n"
             "                    [--clip FILE]... [--service NAME]... [--budget S]\n"
             "       vdag profile --show [FILE]\n"
             "  Measures delay, bytes on the wire and accuracy against the golden configuration\n"
             "  (largest model, the clip's resolution, every frame) on real footage.\n");
-    return 2;
 }
 
 /* 1: a current kb file (this version, with measured accuracy); 0: an older, partial or
@@ -122,28 +121,40 @@ int vd_cmd_profile(int argc, char **argv)
     double budget = -1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int valued = !strcmp(a, "--out") || !strcmp(a, "--threads") || !strcmp(a, "--frames") ||
+                     !strcmp(a, "--budget") || !strcmp(a, "--clip") || !strcmp(a, "--service");
         if (!strcmp(a, "--if-missing"))
             if_missing = 1;
         else if (!strcmp(a, "--full"))
             full = 1;
         else if (!strcmp(a, "--show"))
             do_show = 1;
-        else if (v && !strcmp(a, "--out"))
-            outp = v, i++;
-        else if (v && !strcmp(a, "--threads"))
-            threads = atoi(v), i++;
-        else if (v && !strcmp(a, "--frames"))
-            frames = atoi(v), i++;
-        else if (v && !strcmp(a, "--budget"))
-            budget = atof(v), i++;
-        else if (v && !strcmp(a, "--clip") && nclips < MAX_LIST)
-            clips[nclips++] = v, i++;
-        else if (v && !strcmp(a, "--service") && nsvcs < MAX_LIST)
-            svcs[nsvcs++] = v, i++;
         else if (do_show && !outp && a[0] != '-')
             outp = a;
+        else if (a[0] != '-')
+            return vd_arg_error("profile", vd_usage_profile, "unexpected argument '%s'", a);
+        else if (!valued)
+            return vd_arg_unknown("profile", a, vd_usage_profile);
+        else if (!v)
+            return vd_arg_missing("profile", a, vd_usage_profile);
+        else if (!strcmp(a, "--out"))
+            outp = v, i++;
+        else if (!strcmp(a, "--threads")) {
+            if (vd_arg_int("profile", a, v, 1, 256, &threads)) return 2;
+            i++;
+        } else if (!strcmp(a, "--frames")) {
+            if (vd_arg_int("profile", a, v, 1, 100000, &frames)) return 2;
+            i++;
+        } else if (!strcmp(a, "--budget")) {
+            if (vd_arg_double("profile", a, v, 0, 86400, &budget)) return 2;
+            i++;
+        } else if ((!strcmp(a, "--clip") && nclips == MAX_LIST) ||
+                   (!strcmp(a, "--service") && nsvcs == MAX_LIST))
+            return vd_arg_error("profile", NULL, "%s: at most %d of them", a, MAX_LIST);
+        else if (!strcmp(a, "--clip"))
+            clips[nclips++] = v, i++;
         else
-            return usage();
+            svcs[nsvcs++] = v, i++;
     }
     char path[600], dir[512], hn[64] = "host";
     if (!outp) {

@@ -87,23 +87,25 @@ static void writer_stop(writer *w)
     pthread_join(w->thr, NULL);
 }
 
-static int usage(void)
+void vd_usage_run(FILE *f)
 {
     fprintf(
-        stderr,
-        "usage: vdag run --video PATH|URL (--pipeline a,b | --dag FILE) [--resolution 480p] [--fps "
-        "N]\n"
-        "                [--nskip N] [--ntracking N] [--model STAGE=ID] [--frames N] [--loop]\n"
-        "                [--results out.jsonl] [--render out.mjpeg|DIR] [--threads N] [--quiet]\n"
-        "  --threads: inference threads (default: cores - 1, leaving one to decoding)\n"
-        "  services (--model STAGE=ID):\n");
+        f, "usage: vdag run --video PATH|URL (--pipeline a,b | --dag FILE) [--resolution 480p]\n"
+           "                [--fps N] [--nskip N] [--ntracking N] [--model STAGE=ID] [--frames N]\n"
+           "                [--loop] [--results out.jsonl] [--render out.mjpeg|DIR] [--threads N]\n"
+           "                [--quiet]\n"
+           "  --threads: inference threads (default: cores - 1, leaving one to decoding)\n"
+           "  services (--model STAGE=ID):\n");
     for (const vd_service *const *sv = vd_service_all(); *sv; sv++) {
-        fprintf(stderr, "    %-18s", (*sv)->name);
+        fprintf(f, "    %-18s", (*sv)->name);
         for (int m = 0; m < (*sv)->n_models; m++)
-            fprintf(stderr, "%s %d %s", m ? "," : "", m, (*sv)->model_names[m]);
-        fputc('\n', stderr);
+            fprintf(f, "%s %d %s", m ? "," : "", m, (*sv)->model_names[m]);
+        fputc('\n', f);
     }
-    return 2;
+    fprintf(f,
+            "\nWithout --pipeline/--dag (or with --listen, or the seed's --side/--mode), vdag run\n"
+            "serves every role in one process:\n\n");
+    vd_usage_cloud_edge(f, "run");
 }
 
 typedef struct stage_stats {
@@ -111,8 +113,14 @@ typedef struct stage_stats {
     int n, cap;
 } stage_stats;
 
+static void usage_f(FILE *f)
+{
+    vd_usage_run(f);
+}
+
 int vd_cmd_run(int argc, char **argv)
 {
+    int rc;
     /* without a pipeline or DAG (or with the seed's --side/--mode), `run` serves every role
      * in one process */
     int one_shot = 0;
@@ -139,8 +147,10 @@ int vd_cmd_run(int argc, char **argv)
             so.loop = 1;
         else if (!strcmp(a, "--quiet"))
             quiet = 1;
+        else if (strncmp(a, "--", 2))
+            return vd_arg_error("run", usage_f, "unexpected argument '%s'", a);
         else if (!v)
-            return usage();
+            return vd_arg_missing("run", a, usage_f);
         else if (!strcmp(a, "--video"))
             video = v, i++;
         else if (!strcmp(a, "--pipeline"))
@@ -151,19 +161,25 @@ int vd_cmd_run(int argc, char **argv)
             results = v, i++;
         else if (!strcmp(a, "--render"))
             renderp = v, i++;
-        else if (!strcmp(a, "--fps"))
-            so.conf.fps = atof(v), i++;
-        else if (!strcmp(a, "--nskip"))
-            so.conf.nskip = atoi(v), i++;
-        else if (!strcmp(a, "--ntracking"))
-            ntracking = atoi(v), i++;
-        else if (!strcmp(a, "--frames"))
-            max_frames = atol(v), i++;
-        else if (!strcmp(a, "--threads"))
-            threads = atoi(v), i++;
-        else if (!strcmp(a, "--model") && n_models < 16)
+        else if (!strcmp(a, "--fps")) {
+            if ((rc = vd_arg_double("run", a, v, 0, 1000, &so.conf.fps))) return rc;
+            i++;
+        } else if (!strcmp(a, "--nskip")) {
+            if ((rc = vd_arg_int("run", a, v, 0, 1000, &so.conf.nskip))) return rc;
+            i++;
+        } else if (!strcmp(a, "--ntracking")) {
+            if ((rc = vd_arg_int("run", a, v, 0, 1000, &ntracking))) return rc;
+            i++;
+        } else if (!strcmp(a, "--frames")) {
+            if ((rc = vd_arg_long("run", a, v, 1, 2147483647L, &max_frames))) return rc;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if ((rc = vd_arg_int("run", a, v, 1, 256, &threads))) return rc;
+            i++;
+        } else if (!strcmp(a, "--model")) {
+            if (n_models == 16) return vd_arg_error("run", NULL, "--model: at most 16");
             models[n_models++] = argv[++i];
-        else if (!strcmp(a, "--resolution")) {
+        } else if (!strcmp(a, "--resolution")) {
             so.conf.resolution_h = vd_resolution_parse(v);
             i++;
             if (so.conf.resolution_h < 0) {
@@ -173,10 +189,11 @@ int vd_cmd_run(int argc, char **argv)
                 return 2;
             }
         } else
-            return usage();
+            return vd_arg_unknown("run", a, usage_f);
     }
-    if (!video || (!pipeline == !dagfile) || so.conf.nskip < 0 || ntracking < 0 || so.conf.fps < 0)
-        return usage();
+    if (!video) return vd_arg_error("run", usage_f, "--video PATH|URL is required");
+    if (!pipeline == !dagfile)
+        return vd_arg_error("run", usage_f, "give either --pipeline a,b or --dag FILE");
     if (threads <= 0) {
         /* leave a core to the decoder and writer: on 2 cores, 2 inference threads were
          * faster for centernet but up to a third slower for the face pipeline, whose
@@ -216,7 +233,11 @@ int vd_cmd_run(int argc, char **argv)
             vd_dag_free(dag);
             return 2;
         }
-        eo.model_id[found] = atoi(eq + 1);
+        const vd_service *svc = dag->stages[found].svc;
+        if (vd_arg_int("run", "--model", eq + 1, 0, svc->n_models - 1, &eo.model_id[found])) {
+            vd_dag_free(dag);
+            return 2;
+        }
     }
     vd_exec *ex = NULL;
     vd_source *src = NULL;

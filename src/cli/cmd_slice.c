@@ -14,16 +14,20 @@
 #include "vdag/nninput.h"
 #include "vdag/slice.h"
 
-static int usage_slice(void)
+void vd_usage_slice(FILE *f)
 {
     fprintf(
-        stderr,
-        "usage: vdag slice MODEL [--bandwidth 10mbit] [--rtt 20ms] [--edge-speed 0.25]\n"
-        "                  [--cloud-speed 1] [--format f32|f16|i8] [--image PATH]\n"
-        "                  [--quality 90] [--frame-height H] [--runs N] [--threads N] [--json]\n"
-        "  bandwidth: N[bit|kbit|mbit|gbit] (bits/s, as tc); rtt: N[us|ms|s] (ms if no unit)\n"
-        "  speeds are relative to this machine (0.25: four times slower)\n"
-        "  cloud-only sends --image as JPEG at the model's input size, or H pixels high\n");
+        f, "usage: vdag slice MODEL [--bandwidth 10mbit] [--rtt 20ms] [--edge-speed 0.25]\n"
+           "                  [--cloud-speed 1] [--format f32|f16|i8] [--image PATH]\n"
+           "                  [--quality 90] [--frame-height H] [--runs N] [--threads N] [--json]\n"
+           "  bandwidth: N[bit|kbit|mbit|gbit] (bits/s, as tc); rtt: N[us|ms|s] (ms if no unit)\n"
+           "  speeds are relative to this machine (0.25: four times slower)\n"
+           "  cloud-only sends --image as JPEG at the model's input size, or H pixels high\n");
+}
+
+static int usage_slice(void)
+{
+    vd_usage_slice(stderr);
     return 2;
 }
 

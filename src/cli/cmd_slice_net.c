@@ -36,6 +36,23 @@ static int connect_nats(const char *prog, vd_cli_nats *nc, const char *name, vd_
     return rc ? 1 : 0;
 }
 
+void vd_usage_slice_serve(FILE *f)
+{
+    fprintf(f, "usage: vdag slice serve MODEL --nats URL [--name NODE] [--threads N]\n%s",
+            vd_cli_nats_usage());
+}
+
+void vd_usage_slice_call(FILE *f)
+{
+    fprintf(f,
+            "usage: vdag slice call MODEL --nats URL [--node NODE] [--cut all|cuts|edge|cloud|K]\n"
+            "       [--format f32|f16|i8] [--frames N] [--image PATH] [--quality Q]\n"
+            "       [--frame-height H] [--threads N] [--timeout MS] [--name NAME]\n"
+            "  one JSON line per candidate: bytes sent, median/p90 latency, host time, and\n"
+            "  (\"exact\") whether the host's outputs equal a local whole run\n%s",
+            vd_cli_nats_usage());
+}
+
 int vd_cmd_slice_serve(int argc, char **argv)
 {
     const char *prog = "vdag slice serve", *model = NULL, *name = "cloud";
@@ -89,8 +106,7 @@ int vd_cmd_slice_serve(int argc, char **argv)
     vd_model_free(m);
     return rc;
 usage:
-    fprintf(stderr, "usage: %s MODEL --nats URL [--name NODE] [--threads N]\n%s", prog,
-            vd_cli_nats_usage());
+    vd_usage_slice_serve(stderr);
     return 2;
 }
 
@@ -312,12 +328,6 @@ int vd_cmd_slice_call(int argc, char **argv)
     vd_model_free(m);
     return rc;
 usage:
-    fprintf(stderr,
-            "usage: %s MODEL --nats URL [--node NODE] [--cut all|cuts|edge|cloud|K]\n"
-            "       [--format f32|f16|i8] [--frames N] [--image PATH] [--quality Q]\n"
-            "       [--frame-height H] [--threads N] [--timeout MS] [--name NAME]\n"
-            "  one JSON line per candidate: bytes sent, median/p90 latency, host time, and\n"
-            "  (\"exact\") whether the host's outputs equal a local whole run\n%s",
-            prog, vd_cli_nats_usage());
+    vd_usage_slice_call(stderr);
     return 2;
 }

@@ -78,6 +78,14 @@ int vd_jpeg_decode(const unsigned char *data, size_t len, vd_frame **out, vd_err
     return vd_jpeg_decode_scaled(data, len, 0, 0, out, err);
 }
 
+/* The most pixels a JPEG may decode to: the node's limit (vd_media_max_pixels, VD_ETOOBIG),
+ * and per byte of the JPEG at most VD_JPEG_PX_PER_BYTE (a flat 4:2:0 frame at the lowest
+ * quality codes ~170 pixels a byte): a header of a few bytes can claim a size under the limit
+ * that the bytes cannot hold, so the claim is also held against what was sent (a truncated
+ * frame still decodes; a forged size does not: VD_EFORMAT). */
+#define VD_JPEG_PX_PER_BYTE 4096
+#define VD_JPEG_FREE_PIXELS (1LL << 20) /* always allowed, whatever the length */
+
 /* Width and height of a JPEG; VD_EFORMAT when it is not one, `what` ("" or "strip N is ")
  * naming it. A header cut short can "succeed" without setting the size: that is checked. */
 static int read_header(tjhandle h, const unsigned char *data, size_t len, const char *what, int *w,
@@ -91,6 +99,18 @@ static int read_header(tjhandle h, const unsigned char *data, size_t len, const 
                        "jpeg: %snot a JPEG image or its header is cut short (%zu bytes): %s", what,
                        len, tjGetErrorStr2(h));
     return vd_media_check_pixels("jpeg", *w, *hh, err);
+}
+
+/* Can len bytes hold a w x hh JPEG (the node's limit checked first)? VD_EFORMAT if not. */
+static int bytes_hold(const char *what, int w, int hh, size_t len, vd_error *err)
+{
+    long long px = (long long)w * hh;
+    if (px > VD_JPEG_FREE_PIXELS && (unsigned long long)px / VD_JPEG_PX_PER_BYTE > len)
+        return vd_fail(err, VD_EFORMAT,
+                       "jpeg: %sa %dx%d image in %zu bytes: more than a frame can be (at most %d "
+                       "pixels per byte)",
+                       what, w, hh, len, VD_JPEG_PX_PER_BYTE);
+    return 0;
 }
 
 /* Decode to RGB rows at dst (w x hh pixels, stride bytes apart); -1 on a fatal error only
@@ -128,6 +148,7 @@ int vd_jpeg_decode_scaled(const unsigned char *data, size_t len, int min_w, int 
     tjhandle h = tjInitDecompress();
     if (!h) return vd_fail(err, VD_ENOMEM, "jpeg: cannot create decoder");
     int w, hh, rc = read_header(h, data, len, "", &w, &hh, err);
+    if (!rc) rc = bytes_hold("", w, hh, len, err);
     if (rc) {
         tjDestroy(h);
         return rc;
@@ -315,6 +336,11 @@ int vd_jpeg_coder_decode(vd_jpeg_coder *c, const vd_jpeg_parts *in, int min_w, i
     if (!rc && total_h > 65535)
         rc = vd_fail(err, VD_EFORMAT, "jpeg: strips add up to %d rows", total_h);
     if (!rc) rc = vd_media_check_pixels("jpeg strips", w0, total_h, err);
+    for (int i = 0; i < in->n && !rc; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "strip %d is ", i);
+        rc = bytes_hold(what, w0, hs[i], c->src_len[i], err);
+    }
     vd_frame *f = NULL;
     if (!rc) {
         tjscalingfactor sf = pick_scale(w0, total_h, min_w, min_h);

@@ -45,6 +45,7 @@ struct vd_source {
     int due_set;       /* next_due is valid */
     double t_off;      /* added to stream time so pts stay monotonic over loops/reopens */
     double t_last;     /* time (s) of the last decoded frame */
+    double raw_last;   /* stream time (s) of the segment's last frame (-1/fps before one) */
     int rebase;        /* next frame starts a new stream segment (open, loop, reopen) */
     int64_t seg_count; /* frames decoded in the current segment */
     /* shared */
@@ -290,8 +291,12 @@ static void handle(vd_source *s, const AVFrame *fr)
     __atomic_add_fetch(&s->decoded, 1, __ATOMIC_RELAXED);
     AVStream *st = s->fmt->streams[s->stream];
     int64_t pts = fr->best_effort_timestamp;
-    double raw =
-        pts != AV_NOPTS_VALUE ? (double)pts * av_q2d(st->time_base) : (double)id / s->native_fps;
+    /* a frame without a timestamp (the last of a packed-B-frame file, drained at its end)
+     * comes one period after the previous one of its segment; never from the frame count
+     * since the start, which includes every earlier loop and would put it loops ahead */
+    double raw = pts != AV_NOPTS_VALUE ? (double)pts * av_q2d(st->time_base)
+                                       : s->raw_last + 1.0 / s->native_fps;
+    s->raw_last = raw;
     if (s->rebase) { /* a new segment continues one frame period after the last frame */
         s->t_off = s->t_last + 1.0 / s->native_fps - raw;
         s->rebase = 0;
@@ -328,6 +333,7 @@ static void new_segment(vd_source *s)
 {
     s->rebase = 1;
     s->seg_count = 0;
+    s->raw_last = s->native_fps > 0 ? -1.0 / s->native_fps : 0;
 }
 
 /* The decode thread: read, decode and queue until the end of a file, or forever for a
@@ -417,7 +423,7 @@ int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out,
     pthread_condattr_destroy(&ca);
     int rc = !s->url || !s->q ? vd_fail(err, VD_ENOMEM, "out of memory")
                               : open_input(s, &s->native_fps, err);
-    if (!rc) s->t_last = -1.0 / s->native_fps; /* the first frame is at t = 0 */
+    if (!rc) s->t_last = s->raw_last = -1.0 / s->native_fps; /* the first frame is at t = 0 */
     if (!rc && pthread_create(&s->thr, NULL, run, s) != 0)
         rc = vd_fail(err, VD_ENOMEM, "%s: cannot start the decoder thread", url);
     if (rc) {

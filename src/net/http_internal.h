@@ -130,8 +130,10 @@ void vd__http_count(const char *route, const char *method, int status, double se
 struct vd_http_server {
     struct MHD_Daemon *d;
     vd__http_guard *g;     /* the listening socket and admission */
-    vd_http_route *routes; /* the routes, then the open routes (from open_from on): a copy */
-    int n_routes, open_from;
+    vd_http_route *routes; /* a copy: the open routes (the first n_open), the others, and
+                            * those added later (vd_http_server_add_routes), cap_routes in all */
+    _Atomic int n_routes;  /* grows only */
+    int n_open, cap_routes;
     char *token;
     char *cors; /* the one origin allowed cross-site ("*": any), NULL: none */
     size_t max_body;

@@ -50,6 +50,7 @@
 #define HEALTHZ          "/healthz"
 #define SIGN_PATH        "/auth/sign_url"
 #define ROUTES_PATH      "/routes"
+#define ROUTES_SPARE     32 /* routes vd_http_server_add_routes may add */
 
 /* A streamed response's state (the MHD content reader's cls). */
 typedef struct stream_state {
@@ -294,7 +295,8 @@ static const vd_http_route *find_route(vd_http_server *s, const char *path, cons
     int best_score = -1;
     *path_known = 0;
     allow[0] = 0;
-    for (int i = 0; i < s->n_routes; i++) {
+    int n = atomic_load_explicit(&s->n_routes, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
         const vd_http_route *rt = &s->routes[i];
         if (!rt->path) continue;
         int sc = path_score(rt, path);
@@ -385,9 +387,10 @@ static enum MHD_Result list_routes(vd_http_server *s, struct MHD_Connection *c, 
                                    "method %s not allowed on %s: allowed: GET", method,
                                    ROUTES_PATH);
     json_t *a = json_array();
-    for (int i = 0; i < s->n_routes; i++) {
+    int n = atomic_load_explicit(&s->n_routes, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
         const vd_http_route *rt = &s->routes[i];
-        int open = i >= s->open_from || !strcmp(rt->path, HEALTHZ);
+        int open = i < s->n_open || !strcmp(rt->path, HEALTHZ);
         json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "method", rt->method ? rt->method : "*",
                                            "path", rt->path, "open", open));
     }
@@ -414,7 +417,7 @@ static int open_route(vd_http_server *s, const char *url, const char *method)
     char allow[128];
     int known;
     const vd_http_route *rt = find_route(s, url, method, &known, allow, sizeof allow);
-    return rt && rt - s->routes >= s->open_from;
+    return rt && rt - s->routes < s->n_open;
 }
 
 /* Who may make this request: the target, a preflight, the Origin, the token. Returns 1 when
@@ -748,6 +751,20 @@ static void server_free(vd_http_server *s)
     free(s);
 }
 
+int vd_http_server_add_routes(vd_http_server *s, const vd_http_route *r, int n, vd_error *err)
+{
+    int n0 = atomic_load(&s->n_routes);
+    if (n < 0 || n0 + n > s->cap_routes)
+        return vd_fail(err, VD_ETOOBIG, "http server: room for %d more routes, not %d",
+                       s->cap_routes - n0, n);
+    for (int i = 0; i < n; i++)
+        if (!r[i].path || !r[i].path[0] || !r[i].fn || (r[i].fn == vd_http_sink_route && !r[i].arg))
+            return vd_fail(err, VD_EINVAL, "http server: route %d has no path or handler", i);
+    memcpy(s->routes + n0, r, (size_t)n * sizeof *r); /* past n_routes: no reader sees them */
+    atomic_store_explicit(&s->n_routes, n0 + n, memory_order_release);
+    return 0;
+}
+
 int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *err)
 {
     *out = NULL;
@@ -783,16 +800,19 @@ int vd_http_server_start(const vd_http_opts *o, vd_http_server **out, vd_error *
         if (s) server_free(s);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
+    /* the open routes first, then the others, then room for routes added later: readers
+     * take n_routes (acquire) and see only entries written before it was stored */
     int nr = o->n_routes > 0 ? o->n_routes : 0, no = o->n_open_routes > 0 ? o->n_open_routes : 0;
-    if (!(s->routes = calloc((size_t)(nr + no ? nr + no : 1), sizeof *s->routes))) {
+    s->cap_routes = no + nr + ROUTES_SPARE;
+    if (!(s->routes = calloc((size_t)s->cap_routes, sizeof *s->routes))) {
         freeaddrinfo(ai);
         server_free(s);
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
-    if (nr) memcpy(s->routes, o->routes, (size_t)nr * sizeof *s->routes);
-    if (no) memcpy(s->routes + nr, o->open_routes, (size_t)no * sizeof *s->routes);
-    s->n_routes = nr + no;
-    s->open_from = nr;
+    if (no) memcpy(s->routes, o->open_routes, (size_t)no * sizeof *s->routes);
+    if (nr) memcpy(s->routes + no, o->routes, (size_t)nr * sizeof *s->routes);
+    s->n_open = no;
+    atomic_init(&s->n_routes, nr + no);
     s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping, 0);
     socklen_t alen = ai->ai_addrlen <= sizeof s->addr ? ai->ai_addrlen : sizeof s->addr;

@@ -153,19 +153,30 @@ int vd__cloud_apply_result(vd_cloud *c, const char *subject, const vd_buf *msg)
 {
     json_t *hdr;
     if (vd_msg_unpack(msg->data, msg->len, &hdr, NULL, NULL, NULL)) return 0;
+    const char *from = vd__subject_node(subject, VD_SUBJ_RESULT);
+    if (!from) {
+        json_decref(hdr);
+        return 0;
+    }
+    return vd__cloud_take_result(c, from, hdr) == 1;
+}
+
+int vd__cloud_take_result(vd_cloud *c, const char *from, json_t *hdr)
+{
     const char *uid = json_string_value(json_object_get(hdr, "job_uid"));
     const char *state = json_string_value(json_object_get(hdr, "state"));
-    const char *from = vd__subject_node(subject, VD_SUBJ_RESULT);
     const char *node = json_string_value(json_object_get(hdr, "node"));
     pthread_mutex_lock(&c->mu);
     cjob *j = uid ? vd__cloud_job(c, uid) : NULL;
     int later = 0;
     for (int i = 0; !j && uid && i < c->n_adopt && !later; i++) /* known soon: keep it */
         later = !strcmp(c->adopt[i].uid, uid);
-    if (!j || !from || strcmp(from, j->node) || (node && strcmp(node, from))) {
+    if (!j || (from && strcmp(from, j->node)) || (node && strcmp(node, from ? from : j->node)) ||
+        (!from && j->state == S_DONE)) {
+        int rc = later ? 1 : j && j->state == S_DONE ? VD_ESTATE : VD_ENOTFOUND;
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
-        return later;
+        return rc;
     }
     j->last_result_at = vd_now_ms();
     if (state && !strcmp(state, "DONE")) {
@@ -364,6 +375,7 @@ void vd_cloud_free(vd_cloud *c)
     }
     free(c->nodes);
     free(c->adopt);
+    free(c->joined);
     for (int i = 0; i < c->n_jobs; i++) vd__cloud_job_unref(c->jobs[i]);
     free(c->jobs);
     free(c->routes_);

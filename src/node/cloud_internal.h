@@ -34,6 +34,8 @@ typedef struct node_ent {
     double kb_retry_at; /* ms; not before this */
     int kb_fetch_logged;
     int self;
+    char instance[24];     /* the run of the node its heartbeats come from ("" : not given) */
+    char dup_instance[24]; /* another run under this name, heard while this one lives */
 } node_ent;
 
 /* A job's state: no plan yet or its edge lost, plan sent and results flowing, ended. */
@@ -108,6 +110,12 @@ typedef struct adopt_ent {
     int tries, busy, logged;
 } adopt_ent;
 
+/* A video a node announced with the seed's POST /node/join (listed by /node/get_video_info). */
+typedef struct joined_video {
+    char addr[128], video_id[32], type[64];
+} joined_video;
+#define MAX_JOINED 256
+
 /* Everything below o, name, addr and host is guarded by mu, but thr, started, id, the
  * ha/cons threads and their flags (the starting and stopping thread's) and store_mu. Lock
  * order: store_mu, then mu. */
@@ -124,6 +132,8 @@ struct vd_cloud {
     int n_jobs;
     adopt_ent *adopt;
     int n_adopt;
+    joined_video *joined;
+    int n_joined;
     int next_id;
     char prefix[16];
     int stopping, streams_closed;
@@ -165,11 +175,43 @@ int vd__cloud_call(vd_cloud *c, const char *node, const char *cmd, json_t *body,
                    vd_error *err);
 /* Shutting down (no lock held). */
 int vd__cloud_stopping(vd_cloud *c);
+/* A result of a job (a vdag.result header, taken; no lock held) from node `from` (the
+ * stream's subject), or with from NULL from the seed's POST /query/sync_result (for the
+ * job's own node; refused once the job is done): kept for sync_job_result, or its DONE
+ * taken. 0 kept (or a duplicate); 1 its job is being adopted (deliver it again later);
+ * VD_ENOTFOUND no such job of that node; VD_ESTATE the job is done. */
+int vd__cloud_take_result(vd_cloud *c, const char *from, json_t *hdr);
+
+/* ---- cloud_api.c: the user API ---------------------------------------------------------- */
+
+/* A new job from a submit_query body (borrowed; no lock held): uid NULL makes one; *out_uid
+ * gets it. The error codes are the API's (VD_EINVAL, VD_ENOTFOUND, VD_EALREADY: uid taken). */
+int vd__cloud_submit(vd_cloud *c, json_t *b, const char *uid, char out_uid[64], vd_error *err);
+/* A job's "result" as sync_job_result shows it: appended_result, latest_result, runtime,
+ * plan_changes (lock held; new reference). */
+json_t *vd__cloud_result_json(vd_cloud *c, cjob *j);
+/* The plan the job's latest result ran under (else the current one) as users see it, and its
+ * runtime context (lock held; new references). */
+json_t *vd__cloud_plan_json(vd_cloud *c, cjob *j);
+json_t *vd__cloud_runtime_json(const cjob *j);
+/* The job as GET /user/jobs lists it (lock held). */
+json_t *vd__cloud_job_summary(const cjob *j);
+
+/* ---- cloud_seed.c: the seed's other routes -------------------------------------------- */
+
+int vd__cloud_seed_routes(vd_cloud *c, vd_http_route *r, int cap);
 
 /* ---- cloud_nodes.c: the node table --------------------------------------------------------- */
 
 /* A node by name, else by address (lock held). */
 node_ent *vd__cloud_node(vd_cloud *c, const char *name);
+/* A node as a user names it (lock held): its name; its advertised "ip:port" (a loopback
+ * address matches any loopback one, a node listening on 0.0.0.0 any host); or a bare IP, as
+ * the seed's node_ip, when one node there fits `role` best ("cloud"; "host": the job's edge
+ * `edge`; "edge": another edge; NULL: a node_addr, the edge before the cloud itself). NULL
+ * with VD_ENOTFOUND naming the nodes, or VD_EINVAL when the address is ambiguous. */
+node_ent *vd__cloud_resolve(vd_cloud *c, const char *spec, const char *role, const char *edge,
+                            vd_error *err);
 /* Replace a node's kb by the one in j, version `version` (lock held). */
 void vd__cloud_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version);
 /* The subscription to heartbeats (transport thread). */

@@ -106,8 +106,10 @@ static int links_of(const vd_cloud *c, vd_link *out, int cap)
     return n;
 }
 
-/* Plan one job (lock held); returns 1 when the plan changed or was never sent. */
-static int plan_job(vd_cloud *c, cjob *j, const char *why)
+/* Plan one job (lock held); returns 1 when the plan changed or was never sent. A change is
+ * recorded in plan_changes, and so is a plan sent because its edge asked (record), changed
+ * or not. */
+static int plan_job(vd_cloud *c, cjob *j, const char *why, int record)
 {
     vd_node_info nodes[VD_MAX_NODES];
     int nn = 0;
@@ -158,6 +160,8 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why)
         j->has_plan = 1;
         j->plan_version++;
         j->plan_sent = 0;
+    }
+    if (changed || record) {
         vd__cloud_job_changed(j);
         /* the cloud's occasion (why) and the scheduler's own reason, with what it saw */
         const vd_sched_reason *sr = vd_sched_last_reason(j->sched);
@@ -439,12 +443,14 @@ static int plan_collect(vd_cloud *c, double now, void *items, int max)
         int due =
             j->state == S_UNSCHED || j->replan_now || now - j->last_plan_at >= c->o.replan_s * 1e3;
         if (!due) continue;
+        int asked = j->replan_now == 3;
         const char *why = j->state == S_UNSCHED ? "start"
+                          : j->replan_now == 3  ? "asked (node/get_plan)"
                           : j->replan_now == 2  ? "node lost"
                           : j->replan_now == 1  ? "cluster changed"
                                                 : "periodic";
         j->replan_now = 0;
-        if (!plan_job(c, j, why)) continue;
+        if (!plan_job(c, j, why, asked)) continue;
         outbox *o = &ob[n++];
         snprintf(o->node, sizeof o->node, "%s", j->node);
         snprintf(o->uid, sizeof o->uid, "%s", j->uid);

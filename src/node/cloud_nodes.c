@@ -24,6 +24,108 @@ node_ent *vd__cloud_node(vd_cloud *c, const char *name)
     return by_addr;
 }
 
+/* The host part of "host:port" ("[v6]:port" too) into h; *port gets the port (-1: none). */
+static void split_addr(const char *a, char *h, size_t n, int *port)
+{
+    *port = -1;
+    const char *colon = strrchr(a, ':');
+    size_t hl = strlen(a);
+    if (a[0] == '[') { /* [::1]:5000 */
+        const char *rb = strchr(a, ']');
+        hl = rb ? (size_t)(rb - a - 1) : hl;
+        a++;
+        if (rb && rb[1] == ':') *port = atoi(rb + 2);
+    } else if (colon && strchr(a, ':') == colon) { /* one colon: host:port, not a bare v6 */
+        hl = (size_t)(colon - a);
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        *port = colon[1] && !*end && p >= 0 && p <= 65535 ? (int)p : -2;
+    }
+    snprintf(h, n, "%.*s", (int)(hl < n ? hl : n - 1), a);
+}
+
+static int loopback(const char *h)
+{
+    return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1");
+}
+
+/* Do hosts a (given by a user, with a port when has_port) and b (a node's advertised host)
+ * name the same machine? The same string, both loopback, or, for an address with a port, b
+ * the wildcard (a node listening everywhere). */
+static int same_host(const char *a, int has_port, const char *b)
+{
+    return !strcmp(a, b) || (loopback(a) && loopback(b)) ||
+           (has_port && (!strcmp(b, "0.0.0.0") || !strcmp(b, "::")));
+}
+
+/* How well node n fits role (NULL: any; "cloud", "host" = the job's edge, "edge") for job
+ * edge `edge`: higher is better, 0 not at all. A node_addr (role NULL) prefers a node that is
+ * not the cloud itself: in one process they share an address, and only the edge has videos. */
+static int fit(const node_ent *n, const char *role, const char *edge)
+{
+    int is_cloud = n->self || !strcmp(n->role, "cloud");
+    if (!role) return n->self ? 1 : 2;
+    if (!strcmp(role, "cloud")) return is_cloud ? 2 : 1;
+    if (!strcmp(role, "host")) return edge && !strcmp(n->name, edge) ? 3 : is_cloud ? 1 : 2;
+    return is_cloud ? 1 : edge && !strcmp(n->name, edge) ? 2 : 3; /* "edge": another edge */
+}
+
+node_ent *vd__cloud_resolve(vd_cloud *c, const char *spec, const char *role, const char *edge,
+                            vd_error *err)
+{
+    if (!spec || !*spec) {
+        vd_fail(err, VD_ENOTFOUND, "no node given");
+        return NULL;
+    }
+    for (int i = 0; i < c->n_nodes; i++)
+        if (!strcmp(c->nodes[i].name, spec)) return &c->nodes[i];
+    char h[128], nh[128];
+    int port, nport;
+    split_addr(spec, h, sizeof h, &port);
+    /* the best fitting node at that address (exact first), or at that host for a bare IP */
+    node_ent *best = NULL;
+    int best_fit = 0, ties = 0, best_exact = 0;
+    for (int i = 0; i < c->n_nodes; i++) {
+        node_ent *n = &c->nodes[i];
+        if (!n->addr[0]) continue;
+        int exact = !strcmp(n->addr, spec);
+        split_addr(n->addr, nh, sizeof nh, &nport);
+        if (!exact && (port == -2 || (port >= 0 && port != nport) || !same_host(h, port >= 0, nh)))
+            continue;
+        int f = fit(n, role, edge) + (exact ? 10 : 0);
+        if (f > best_fit)
+            best = n, best_fit = f, ties = 0, best_exact = exact;
+        else if (f == best_fit)
+            ties++;
+    }
+    if (best && ties && !best_exact) {
+        char names[256] = "";
+        size_t off = 0;
+        for (int i = 0; i < c->n_nodes && off < sizeof names; i++) {
+            node_ent *n = &c->nodes[i];
+            split_addr(n->addr, nh, sizeof nh, &nport);
+            if (n->addr[0] && (port < 0 || port == nport) && same_host(h, port >= 0, nh) &&
+                fit(n, role, edge) + 0 == best_fit)
+                off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", off ? ", " : "",
+                                        n->name);
+        }
+        vd_fail(err, VD_EINVAL, "'%s' is the address of several nodes (%s): give a name", spec,
+                names);
+        return NULL;
+    }
+    if (!best) {
+        char names[256] = "";
+        size_t off = 0;
+        for (int i = 0; i < c->n_nodes && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s (%s)", off ? ", " : "",
+                                    c->nodes[i].name,
+                                    c->nodes[i].addr[0] ? c->nodes[i].addr : "no address");
+        vd_fail(err, VD_ENOTFOUND, "no node '%s' (nodes: %s; see /user/get_all_status)", spec,
+                off ? names : "none yet");
+    }
+    return best;
+}
+
 /* Replace a node's kb by the one in j (lock held). A kb that does not parse keeps the old
  * one, but its version counts as seen: it is not parsed again until the next change. */
 void vd__cloud_set_kb(vd_cloud *c, node_ent *n, json_t *j, json_int_t version)
@@ -86,6 +188,39 @@ static void queue_unknown_jobs(vd_cloud *c, const char *node, json_t *jobs)
     }
 }
 
+/* A heartbeat under the name of node n from another run of a node (lock held): while n
+ * lives (heard within drop_s) it is a second node of the same name, whose heartbeats are
+ * ignored, said once per run: two nodes of one name would both get its commands. Once n has
+ * fallen silent the new run is n restarted. The cloud's own name is not anyone else's. */
+static int duplicate(vd_cloud *c, node_ent *n, const char *inst, json_t *hb)
+{
+    const char *addr = json_string_value(json_object_get(hb, "addr"));
+    if (n->self) {
+        if (strcmp(n->dup_instance, inst ? inst : "?")) {
+            snprintf(n->dup_instance, sizeof n->dup_instance, "%s", inst ? inst : "?");
+            fprintf(stderr,
+                    "vdag %s: a node at %s calls itself '%s', this cloud's name: ignored; give "
+                    "it another --name\n",
+                    c->name, addr && *addr ? addr : "an unknown address", n->name);
+        }
+        return 1;
+    }
+    if (!inst || !n->instance[0] || !strcmp(inst, n->instance)) return 0;
+    if (vd_now_ms() - n->last_seen > c->o.drop_s * 1e3) {
+        fprintf(stderr, "vdag %s: node %s restarted (instance %s, was %s)\n", c->name, n->name,
+                inst, n->instance);
+        return 0;
+    }
+    if (strcmp(n->dup_instance, inst)) {
+        snprintf(n->dup_instance, sizeof n->dup_instance, "%s", inst);
+        fprintf(stderr,
+                "vdag %s: two nodes are named '%s' (at %s and at %s): the second is ignored; "
+                "give it another --name\n",
+                c->name, n->name, n->addr[0] ? n->addr : "?", addr && *addr ? addr : "?");
+    }
+    return 1;
+}
+
 void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
 {
     vd_cloud *c = arg;
@@ -96,10 +231,17 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
         json_decref(hb);
         return;
     }
+    const char *inst = json_string_value(json_object_get(hb, "instance"));
+    if (inst && strlen(inst) >= sizeof((node_ent *)0)->instance) inst = NULL;
     pthread_mutex_lock(&c->mu);
     node_ent *n = NULL;
     for (int i = 0; i < c->n_nodes; i++)
         if (!strcmp(c->nodes[i].name, name)) n = &c->nodes[i];
+    if (n && (n->self || duplicate(c, n, inst, hb))) { /* never merged into another node */
+        pthread_mutex_unlock(&c->mu);
+        json_decref(hb);
+        return;
+    }
     if (!n) {
         node_ent *nn = realloc(c->nodes, sizeof *nn * (size_t)(c->n_nodes + 1));
         if (!nn) {
@@ -125,6 +267,7 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
                  ? json_string_value(json_object_get(hb, "addr"))
                  : "");
     n->last_seen = vd_now_ms();
+    snprintf(n->instance, sizeof n->instance, "%s", inst ? inst : "");
     /* the kb is parsed only when its version changed; a heartbeat carries it only then
      * (and every 30 s): a version announced without it is fetched by the scheduler thread */
     json_t *kb = json_object_get(hb, "kb"), *kbv = json_object_get(hb, "kb_version");

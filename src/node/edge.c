@@ -30,8 +30,9 @@ static json_t *heartbeat(vd_edge *e)
     for (int i = 0; i < e->n_jobs; i++)
         if (e->jobs[i]->state == J_RUN) json_array_append_new(jobs, json_string(e->jobs[i]->uid));
     pthread_mutex_unlock(&e->mu);
-    json_t *hb = json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", e->name, "role", "edge", "addr",
-                           e->addr, "video", videos, "jobs", jobs);
+    json_t *hb = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:f}", "name", e->name, "role", "edge", "addr",
+                           e->addr, "video", videos, "jobs", jobs, "instance", e->instance,
+                           "started_ms", e->started_ms);
     if (e->host) {
         json_t *info = vd__svchost_resource_info(e->host, &e->res);
         json_object_set_new(hb, "resources", info);
@@ -84,6 +85,57 @@ static void *hb_main(void *arg)
     return NULL;
 }
 
+/* Another node's heartbeat under this node's name (transport thread): two nodes of one name
+ * would both get every command sent to it (a job would run twice). The one that started
+ * later (then the larger instance id) gives way: it is marked in conflict, and its owner
+ * stops it (vd_edge_conflict). */
+static void on_peer_heartbeat(void *arg, const char *subject, const vd_buf *msg)
+{
+    vd_edge *e = arg;
+    (void)subject;
+    json_t *hb = json_loadb((const char *)msg->data, msg->len, 0, NULL);
+    const char *name = json_string_value(json_object_get(hb, "name"));
+    const char *inst = json_string_value(json_object_get(hb, "instance"));
+    double started = json_number_value(json_object_get(hb, "started_ms"));
+    const char *paddr = json_string_value(json_object_get(hb, "addr"));
+    if (name && strcmp(name, e->name) && paddr && *paddr && strlen(name) < 64 &&
+        strlen(paddr) < 128) {
+        pthread_mutex_lock(&e->mu);
+        int i = 0;
+        while (i < e->n_peers && strcmp(e->peers[i].name, name)) i++;
+        if (i < VD_MAX_NODES) {
+            snprintf(e->peers[i].name, sizeof e->peers[i].name, "%s", name);
+            snprintf(e->peers[i].addr, sizeof e->peers[i].addr, "%s", paddr);
+            if (i == e->n_peers) e->n_peers++;
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
+    if (name && inst && !strcmp(name, e->name) && strcmp(inst, e->instance) &&
+        (started < e->started_ms || (started == e->started_ms && strcmp(inst, e->instance) < 0))) {
+        const char *addr = json_string_value(json_object_get(hb, "addr"));
+        pthread_mutex_lock(&e->mu);
+        if (!e->conflict) {
+            e->conflict = 1;
+            snprintf(e->conflict_msg, sizeof e->conflict_msg,
+                     "another node named '%.64s' (at %.64s) started first; give this one another "
+                     "--name",
+                     e->name, addr && *addr ? addr : "an unknown address");
+            fprintf(stderr, "vdag %s: %s\n", e->name, e->conflict_msg);
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
+    json_decref(hb);
+}
+
+int vd_edge_conflict(vd_edge *e, char *msg, size_t n)
+{
+    pthread_mutex_lock(&e->mu);
+    int c = e->conflict;
+    if (c && msg && n) snprintf(msg, n, "%s", e->conflict_msg);
+    pthread_mutex_unlock(&e->mu);
+    return c;
+}
+
 int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_error *err)
 {
     *out = NULL;
@@ -100,9 +152,13 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
         e->o.threads = nc > 1 ? (int)nc - 1 : 1;
     }
     e->host = host;
+    vd__node_instance(e->instance, sizeof e->instance);
+    e->started_ms = vd__wall_ms();
     snprintf(e->hb_subject, sizeof e->hb_subject, "%s.%s", VD_SUBJ_HB, e->name);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_cond_init(&e->job_cv, NULL);
+    pthread_cond_init(&e->frames, NULL);
     pthread_mutex_init(&e->out_mu, NULL);
     pthread_cond_init(&e->out_cv, NULL);
     pthread_mutex_init(&e->links.mu, NULL);
@@ -127,6 +183,8 @@ int vd_edge_start(const vd_node_opts *o, vd_svchost *host, vd_edge **out, vd_err
     }
     e->link_started = 1;
     int rc = vd__edge_serve(e, err);
+    if (!rc && !o->secured)
+        rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", on_peer_heartbeat, e, err);
     if (rc) {
         vd_edge_free(e); /* ends the waiting heartbeat thread */
         return rc;
@@ -146,6 +204,8 @@ void vd_edge_stop(vd_edge *e)
     pthread_mutex_lock(&e->mu);
     e->stopping = 1;
     pthread_cond_broadcast(&e->cv);
+    pthread_cond_broadcast(&e->job_cv);
+    pthread_cond_broadcast(&e->frames);
     pthread_mutex_unlock(&e->mu);
     if (e->hb_started) pthread_join(e->hb_thr, NULL);
     e->hb_started = 0;
@@ -164,6 +224,8 @@ void vd_edge_free(vd_edge *e)
     for (int i = 0; i < e->n_jobs; i++) vd__edge_job_free(e->jobs[i]);
     free(e->jobs);
     pthread_cond_destroy(&e->cv);
+    pthread_cond_destroy(&e->job_cv);
+    pthread_cond_destroy(&e->frames);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->out_cv);
     pthread_mutex_destroy(&e->out_mu);

@@ -24,12 +24,16 @@ static job *find_job(vd_edge *e, const char *uid)
  * running counts); VD_ENOTFOUND when there is none. */
 static int req_job(vd_edge *e, json_t *req, int running, job **out, vd_error *err)
 {
-    const char *uid = json_string_value(json_object_get(req, "job_uid"));
-    *out = uid ? find_job(e, uid) : NULL;
+    const char *uid = vd__msg_job_uid(req);
+    *out = NULL;
+    if (!uid || !*uid)
+        return vd_fail(err, VD_EINVAL, "job_uid: %s (expected {\"job_uid\": \"<job>\", …})",
+                       json_object_get(req, "job_uid") ? "expected a job id string" : "missing");
+    *out = find_job(e, uid);
     if (*out && (!running || (*out)->state == J_RUN)) return 0;
     *out = NULL;
     return vd_fail(err, VD_ENOTFOUND, "node %s: no %sjob '%s'", e->name, running ? "running " : "",
-                   uid ? uid : "(missing job_uid)");
+                   uid);
 }
 
 /* Start a new job (e->mu held): it takes sub->spec (zeroed then). */
@@ -66,48 +70,117 @@ static int start_job(vd_edge *e, vd__submit *sub, const vd_video_src *v, vd_erro
  * resubmitting is idempotent. Errors: VD_ENOTFOUND, no such video here (the cloud ends the
  * job); VD_EALREADY, the job ran to its end here before (the cloud takes it as finished);
  * VD_EINVAL, a bad request; VD_ESTATE, shutting down. */
+static void resolve_seed_nodes(vd_edge *e, json_t *plan);
+/* Start (or update) the job sub describes; sub->spec is taken (cleared). */
+static int submit(vd_edge *e, json_t *req, vd__submit *sub, json_t **reply, vd_error *err);
+
 static int cmd_submit(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
-    (void)reply;
     vd__submit sub;
     int rc = vd__submit_parse(req, &sub, err);
     if (rc) return rc;
     vd__links_set_peers(&e->links, json_object_get(req, "peers"));
+    return submit(e, req, &sub, reply, err);
+}
+
+/* The seed job manager's POST /job/submit_job {job_uid, node_addr, video_id, pipeline | dag,
+ * user_constraint, plan?}: a job submitted to this edge directly. It runs the plan given, else
+ * the default one, until an update_plan; its heartbeat lists it, so a cloud takes it over. */
+static int cmd_submit_seed(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
+{
+    vd__submit sub;
+    memset(&sub, 0, sizeof sub);
+    const char *uid = vd__msg_job_uid(req);
+    if (!uid || !*uid || strlen(uid) >= sizeof sub.uid)
+        return vd_fail(err, VD_EINVAL, "job_uid: expected a string (1..63 chars)");
+    snprintf(sub.uid, sizeof sub.uid, "%s", uid);
+    int rc = vd__job_spec_parse(req, VD__SPEC_USER, &sub.spec, err);
+    if (rc) return rc;
+    if (sub.spec.requested) {
+        pthread_mutex_lock(&e->mu);
+        resolve_seed_nodes(e, sub.spec.requested);
+        vd_plan_json_user(sub.spec.requested);
+        pthread_mutex_unlock(&e->mu);
+        rc = vd_plan_from_json(sub.spec.requested, sub.spec.dag, "plan", &sub.plan, err);
+        if (rc) {
+            vd__job_spec_clear(&sub.spec);
+            return vd__request_error(rc, err);
+        }
+        sub.has_plan = 1;
+    }
+    return submit(e, req, &sub, reply, err);
+}
+
+static int submit(vd_edge *e, json_t *req, vd__submit *sub, json_t **reply, vd_error *err)
+{
+    int rc = 0;
     const vd_video_src *v = NULL;
     for (int i = 0; i < e->o.n_videos; i++)
-        if (!strcmp(e->o.videos[i].id, sub.spec.video_id)) v = &e->o.videos[i];
+        if (!strcmp(e->o.videos[i].id, sub->spec.video_id)) v = &e->o.videos[i];
     if (!v) {
-        vd__job_spec_clear(&sub.spec);
+        vd__job_spec_clear(&sub->spec);
         return vd_fail(err, VD_ENOTFOUND,
                        "node %s has no video '%s' (its videos: see "
                        "/user/get_all_status)",
-                       e->name, sub.spec.video_id);
+                       e->name, sub->spec.video_id);
     }
-    if (!sub.has_plan) vd_plan_default(sub.spec.dag, e->name, &sub.plan);
+    if (!sub->has_plan) vd_plan_default(sub->spec.dag, e->name, &sub->plan);
     pthread_mutex_lock(&e->mu);
-    job *j = find_job(e, sub.uid);
+    job *j = find_job(e, sub->uid);
     if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
         rc = vd_fail(err, VD_ESTATE, "node %s is shutting down: job %s not started", e->name,
-                     sub.uid);
+                     sub->uid);
     } else if (j && j->state == J_RUN) {
-        j->pending = sub.plan;
-        j->pending_version = sub.plan_version;
+        j->pending = sub->plan;
+        j->pending_version = sub->plan_version;
         j->has_pending = 1;
         if (json_object_get(req, "user_constraint")) /* the current one rides along */
-            rc = vd__job_spec_set_constraint(&j->spec, sub.spec.constraint, err);
+            rc = vd__job_spec_set_constraint(&j->spec, sub->spec.constraint, err);
     } else if (j) { /* finished before: not run again under the same uid */
-        rc = vd_fail(err, VD_EALREADY, "job %s already ran on %s", sub.uid, e->name);
+        rc = vd_fail(err, VD_EALREADY, "job %s already ran on %s", sub->uid, e->name);
     } else {
-        rc = start_job(e, &sub, v, err);
+        rc = start_job(e, sub, v, err);
     }
     pthread_mutex_unlock(&e->mu);
-    vd__job_spec_clear(&sub.spec);
+    if (!rc) /* the seed's reply */
+        *reply = json_pack("{s:s,s:s}", "msg", "submitted to manager from api: node/submit_job",
+                           "job_uid", sub->uid);
+    vd__job_spec_clear(&sub->spec);
     return rc;
+}
+
+/* A plan's nodes as the seed names them when it sends a plan to the edge directly: a
+ * node_ip that is an address (has a '.' or ':') means this edge for node_role "host" (the
+ * seed's "run it here"), the cloud ("cloud") for "cloud", else the node whose heartbeats give
+ * that address or host (e->mu held). A name is kept; an address nobody has is kept too: its
+ * call fails and the stage runs here, said in the results ("fallback"). */
+static void resolve_seed_nodes(vd_edge *e, json_t *plan)
+{
+    const char *stage;
+    json_t *m;
+    json_object_foreach(json_object_get(plan, "flow_mapping"), stage, m)
+    {
+        const char *ip = json_string_value(json_object_get(m, "node_ip"));
+        const char *role = json_string_value(json_object_get(m, "node_role"));
+        if (!ip || !strpbrk(ip, ".:")) continue;
+        const char *to = NULL;
+        if (role && !strcmp(role, "host"))
+            to = e->name;
+        else if (role && !strcmp(role, "cloud"))
+            to = "cloud";
+        size_t il = strlen(ip);
+        for (int i = 0; !to && i < e->n_peers; i++) {
+            const char *a = e->peers[i].addr;
+            if (!strcmp(a, ip) || (!strncmp(a, ip, il) && a[il] == ':')) to = e->peers[i].name;
+        }
+        if (!to && (!strcmp(e->addr, ip) || (!strncmp(e->addr, ip, il) && e->addr[il] == ':')))
+            to = e->name;
+        if (to) json_object_set_new(m, "node_ip", json_string(to));
+    }
 }
 
 static int cmd_update(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
 {
-    (void)reply;
     vd__links_set_peers(&e->links, json_object_get(req, "peers"));
     pthread_mutex_lock(&e->mu);
     job *j;
@@ -126,14 +199,20 @@ static int cmd_update(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
     if (!pj && !json_object_get(req, "video_conf") && !json_object_get(req, "flow_mapping") &&
         uc) { /* a constraint-only update */
         pthread_mutex_unlock(&e->mu);
+        *reply = json_pack("{s:s}", "msg",
+                           "node updated constraint (manager.update_job_user_constraint)");
         return 0;
     }
     if (!pj) pj = req; /* the seed sends video_conf and flow_mapping at the top level */
+    resolve_seed_nodes(e, pj);
+    vd_plan_json_user(pj);
     vd_plan p;
     rc = vd_plan_from_json(pj, j->spec.dag, "plan", &p, err);
     if (!rc) j->pending = p, j->pending_version = vd__msg_plan_version(req), j->has_pending = 1;
     pthread_mutex_unlock(&e->mu);
-    return rc ? vd__request_error(rc, err) : 0;
+    if (rc) return vd__request_error(rc, err);
+    *reply = json_pack("{s:s}", "msg", "node updated plan (manager.update_job_plan)");
+    return 0;
 }
 
 /* node.get_job {job_uid} → the job as submitted, its state, watch, the plan (in force, else
@@ -174,6 +253,7 @@ static void act_stop(job *j, json_t *req, json_t **reply)
 {
     (void)req, (void)reply;
     j->stop = 1;
+    pthread_cond_broadcast(&j->edge->job_cv); /* ends its pacing sleep */
 }
 
 static void act_watch(job *j, json_t *req, json_t **reply)
@@ -232,7 +312,7 @@ static int cmd_get_kb(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
  * NULL); "status": 0 is added to it. An HTTP path ending in '/' is a prefix whose tail is
  * the job_uid (GET /job/get_runtime/<job>), else the body is the request. */
 struct edge_cmd {
-    const char *name;
+    const char *name;                    /* NULL: HTTP only */
     const char *http_method, *http_path; /* NULL: transport only */
     int (*fn)(vd_edge *e, json_t *req, json_t **reply, vd_error *err);
 };
@@ -245,6 +325,11 @@ static const edge_cmd edge_cmds[] = {
     {VD_CMD_RUNTIME, "GET", "/job/get_runtime/", cmd_runtime},
     {VD_CMD_GET_KB, NULL, NULL, cmd_get_kb},
     {VD_CMD_GET_JOB, NULL, NULL, cmd_get_job},
+    /* the seed's job manager (HTTP only): its names for the same commands */
+    {NULL, "POST", "/job/submit_job", cmd_submit_seed},
+    {NULL, "POST", "/job/update_plan", cmd_update},
+    {NULL, "POST", "/job/get_runtime/", cmd_runtime},
+    {NULL, "POST", "/node/submit_job_user_constraint", cmd_update},
 };
 
 _Static_assert(sizeof edge_cmds / sizeof *edge_cmds == N_EDGE_CMDS, "N_EDGE_CMDS: the rows");
@@ -301,6 +386,7 @@ int vd__edge_serve(vd_edge *e, vd_error *err)
 {
     for (int i = 0; i < N_EDGE_CMDS; i++) {
         e->cmds_[i] = (cmd_ctx){e, &edge_cmds[i]};
+        if (!edge_cmds[i].name) continue; /* HTTP only */
         int rc =
             e->o.tr->ops->serve(e->o.tr, e->name, edge_cmds[i].name, serve_cmd, &e->cmds_[i], err);
         if (rc) return rc;
@@ -317,5 +403,7 @@ int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap)
         r[n++] =
             (vd_http_route){edge_cmds[i].http_method, edge_cmds[i].http_path, r_cmd, &e->cmds_[i]};
     }
+    if (n == cap) return VD_ETOOBIG;
+    r[n++] = (vd_http_route){"GET", "/user/video/", vd__edge_r_video, e};
     return n;
 }

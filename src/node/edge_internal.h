@@ -49,6 +49,12 @@ struct job {
     vd_plan pending;
     int pending_version; /* the sender's number for it (0: none) */
     int has_pending, stop, watch, state;
+    /* the node's own MJPEG viewers (GET /user/video/<job> on the edge, as the seed's node
+     * served it) and the latest rendered frame for them */
+    int viewers;
+    unsigned char *jpeg;
+    size_t jpeg_len;
+    uint64_t jpeg_seq;
     json_t *last;                     /* last published header, for get_runtime */
     vd_plan applied;                  /* the plan in force (copy of plan, for other threads) */
     int has_applied, applied_version; /* its number (0: none given) */
@@ -99,7 +105,7 @@ void vd__link_observe(vd__links *L, const char *to, size_t bytes, double call_ms
 /* The heartbeat's "links": [{"to","n","age_s"[,"bw_Bps"][,"rtt_s"]}] (new reference). */
 json_t *vd__links_json(vd__links *L);
 
-#define N_EDGE_CMDS 7
+#define N_EDGE_CMDS 11
 
 /* A transport handler's or an HTTP route's argument: the edge and its command. */
 typedef struct cmd_ctx {
@@ -116,7 +122,9 @@ struct vd_edge {
     char hb_subject[96];
     vd_svchost *host;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;     /* the heartbeat thread's wake-ups */
+    pthread_cond_t job_cv; /* a job stopped, or the edge (ends the jobs' pacing sleeps) */
+    pthread_cond_t frames; /* a job rendered a frame for its viewers, ended, or the edge */
     job **jobs;
     int n_jobs;
     int stopping;
@@ -124,6 +132,19 @@ struct vd_edge {
     pthread_t hb_thr;
     int hb_started;
     vd_resources res;
+    /* this run of the node: a random id and the wall-clock start (ms), in every heartbeat;
+     * set at start */
+    char instance[20];
+    double started_ms;
+    /* other nodes as their heartbeats describe them (guarded by mu): a seed plan sent to
+     * this edge directly names nodes by address */
+    struct {
+        char name[64], addr[128];
+    } peers[VD_MAX_NODES];
+    int n_peers;
+    /* another node runs under this name and started first (guarded by mu) */
+    int conflict;
+    char conflict_msg[256];
     /* heartbeat thread only: the kb version last sent, and when */
     uint64_t kb_sent_version;
     double kb_sent_at;
@@ -152,6 +173,10 @@ void vd__edge_job_free(job *j);
 /* edge_cmd.c: serve every command on the transport as this node (vd_edge_start). */
 int vd__edge_serve(vd_edge *e, vd_error *err);
 
+/* edge_video.c: GET /user/video/<job>, the job's rendered frames as MJPEG. */
+int vd__edge_r_video(void *arg, const vd_http_req *req, vd_http_resp *resp);
+/* A rendered frame for the job's own viewers (job thread; copied). */
+void vd__edge_show(job *j, const unsigned char *jpeg, size_t len);
 /* edge_out.c: queue a result header (or, done, the job's DONE) of job j for the stream
  * (job thread; hdr borrowed: it gets "run" and "seq"); the publisher thread; stop it (after
  * the job threads: what is queued is sent for up to 2 s); a job's counters. */

@@ -298,10 +298,26 @@ static json_t *result_header(job *j, json_t *res)
         j->measure_load ? lw.load : 0.0, "drop_ratio", lw.drop_ratio, "load_valid",
         j->measure_load && lw.valid, "dropped", (json_int_t)j->dropped, "runtime", "delay",
         w ? sd / w : 0.0, "obj_n", w ? sn / w : 0.0, "obj_size", w ? ss / w : 0.0, "obj_stable",
-        w >= 5 && nmax - nmin <= 1, "plan", vd_plan_to_json(&j->plan));
+        w >= 5 && nmax - nmin <= 1, "plan",
+        vd__plan_shown(vd_plan_to_json(&j->plan),
+                       (int)json_integer_value(json_object_get(res, "native_h")),
+                       json_number_value(json_object_get(res, "native_fps"))));
     if (hdr && j->plan_version > 0)
         json_object_set_new(hdr, "plan_version", json_integer(j->plan_version));
     return hdr;
+}
+
+/* Sleep ms (the pacing of a file) unless the job is stopped meanwhile; returns 1 if it was. */
+static int wait_unless_stopped(job *j, double ms)
+{
+    vd_edge *e = j->edge;
+    struct timespec ts = vd_deadline(CLOCK_REALTIME, ms);
+    pthread_mutex_lock(&e->mu);
+    while (!j->stop && !e->stopping && pthread_cond_timedwait(&e->job_cv, &e->mu, &ts) == 0) {
+    }
+    int stop = j->stop || e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
 }
 
 /* A result to the cloud through the outbox (stored, numbered); the rendered frame, for
@@ -330,6 +346,7 @@ static void finish(job *j, const char *reason, const char *msg)
     j->state = J_DONE;
     json_decref(j->last);
     j->last = hdr;
+    pthread_cond_broadcast(&j->edge->frames); /* its viewers' streams end */
     pthread_mutex_unlock(&j->edge->mu);
 }
 
@@ -372,7 +389,9 @@ void *vd__edge_job_main(void *arg)
     char msgbuf[600];
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        int stop = j->stop || e->stopping, has = j->has_pending, watch = j->watch;
+        int stop = j->stop || e->stopping, has = j->has_pending;
+        int cloud_watch = j->watch, own_viewers = j->viewers > 0;
+        int watch = cloud_watch || own_viewers;
         int nv = j->pending_version;
         vd_plan np = j->pending;
         j->has_pending = 0;
@@ -404,7 +423,14 @@ void *vd__edge_job_main(void *arg)
                 vd__edge_metrics_drop(e->name, j->uid, got);
                 continue;
             }
-            if (due > now) usleep((useconds_t)((due - now) * 1e3));
+            if (due > now + 1000) { /* the stream's clock jumped ahead: re-base, never stall */
+                t_start = now, pts0 = f0->pts_us;
+                due = now;
+            }
+            if (due > now && wait_unless_stopped(j, due - now)) { /* stopped: at once */
+                for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+                continue;
+            }
         }
         json_t *res = NULL;
         double t_step = vd_now_ms();
@@ -451,9 +477,10 @@ void *vd__edge_job_main(void *arg)
             vd_render_result(last, res);
             if (vd_jpeg_encode(last, 75, &jpg, &jl, &err)) jpg = NULL, jl = 0;
         }
+        if (own_viewers && jpg) vd__edge_show(j, jpg, jl);
         json_t *hdr = result_header(j, res);
         json_decref(res);
-        publish(j, hdr, jpg, jl);
+        publish(j, hdr, cloud_watch ? jpg : NULL, cloud_watch ? jl : 0); /* the cloud's viewers */
         free(jpg);
         pthread_mutex_lock(&e->mu);
         json_decref(j->last);
@@ -481,5 +508,6 @@ void vd__edge_job_free(job *j)
     if (!j) return;
     vd__job_spec_clear(&j->spec);
     json_decref(j->last);
+    free(j->jpeg);
     free(j);
 }

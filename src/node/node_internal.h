@@ -41,4 +41,9 @@ int vd__stage_reply_unpack(const vd_buf *resp, const char *node, const char *ser
 /* This host's resource_info entry ({machine…, services, per-service load}); r: sampler. */
 json_t *vd__svchost_resource_info(vd_svchost *h, vd_resources *r);
 
+/* A random id for this run of a node (hex, NUL-terminated in n >= 17 bytes). */
+void vd__node_instance(char *out, size_t n);
+/* Wall-clock milliseconds (comparable across processes and machines, unlike vd_now_ms). */
+double vd__wall_ms(void);
+
 #endif

@@ -20,17 +20,23 @@ int vd__constraint_parse(json_t *uc, double *delay, double *acc, vd_error *err)
     if (!uc) return 0;
     if (!json_is_object(uc)) return vd_fail(err, VD_EINVAL, "user_constraint: expected an object");
     json_t *d = json_object_get(uc, "delay");
+    /* the seed's range form [lo, hi]: the bound is hi */
     if (json_is_array(d)) d = json_array_get(d, json_array_size(d) - 1);
-    if (d && (!json_is_number(d) || json_number_value(d) < 0))
-        return vd_fail(err, VD_EINVAL, "user_constraint.delay: expected seconds >= 0 (e.g. 0.3)");
-    *delay = json_number_value(d);
+    /* > 0: a bound of 0 (or -0, or 1e-400, which JSON parsers store as 0) cannot be met */
+    if (d && (!json_is_number(d) || !(json_number_value(d) > 0) || json_number_value(d) > 3600))
+        return vd_fail(err, VD_EINVAL,
+                       "user_constraint.delay: expected seconds per frame, > 0 and <= 3600 (e.g. "
+                       "0.3); leave it out for no bound");
+    *delay = d ? json_number_value(d) : 0;
     json_t *a = json_object_get(uc, "accuracy");
-    if (a && !json_is_number(a))
-        return vd_fail(err, VD_EINVAL, "user_constraint.accuracy: expected a number");
+    if (a && (!json_is_number(a) || json_number_value(a) < 0 || json_number_value(a) > 10))
+        return vd_fail(err, VD_EINVAL,
+                       "user_constraint.accuracy: expected 0..1 (or the seed's level 0..10)");
     if (a) *acc = json_number_value(a) > 1 ? json_number_value(a) / 10 : json_number_value(a);
     json_t *al = json_object_get(uc, "acc_level");
-    if (json_is_number(al)) *acc = json_number_value(al) / 5;
-    if (*acc > 1) *acc = 1;
+    if (al && (!json_is_number(al) || json_number_value(al) < 0 || json_number_value(al) > 5))
+        return vd_fail(err, VD_EINVAL, "user_constraint.acc_level: expected a level 0..5");
+    if (al) *acc = json_number_value(al) / 5;
     return 0;
 }
 
@@ -67,12 +73,16 @@ int vd__job_spec_parse(json_t *m, vd__spec_form form, vd__job_spec *s, vd_error 
     s->loop = -1;
     int rc = 0;
     json_t *vid = json_object_get(m, "video_id");
+    if (!vid) return vd_fail(err, VD_EINVAL, "video_id: missing (an id from /user/get_all_status)");
     if (json_is_integer(vid))
         snprintf(s->video_id, sizeof s->video_id, "%lld", (long long)json_integer_value(vid));
-    else if (json_is_string(vid))
+    else if (json_is_string(vid) && json_string_length(vid) < sizeof s->video_id)
         snprintf(s->video_id, sizeof s->video_id, "%s", json_string_value(vid));
     if (!s->video_id[0])
-        return vd_fail(err, VD_EINVAL, "video_id: missing (an id from /user/get_all_status)");
+        return vd_fail(err, VD_EINVAL,
+                       "video_id: expected an integer or a string id of at most %zu characters "
+                       "(e.g. 0, from /user/get_all_status)",
+                       sizeof s->video_id - 1);
     json_t *pipe = form == VD__SPEC_USER ? json_object_get(m, "pipeline") : NULL;
     json_t *dagj = json_object_get(m, "dag");
     if (form == VD__SPEC_USER && !pipe == !dagj)
@@ -97,9 +107,25 @@ int vd__job_spec_parse(json_t *m, vd__spec_form form, vd__job_spec *s, vd_error 
     const char *rkey = form == VD__SPEC_USER ? "plan" : "requested_plan";
     json_t *rq = json_object_get(m, rkey);
     vd_plan p;
+    if (rq && form == VD__SPEC_USER) vd_plan_json_user(rq);
     if (rq && (rc = vd_plan_from_json(rq, s->dag, rkey, &p, err))) goto fail;
-    s->max_frames = (long)json_integer_value(json_object_get(m, "max_frames"));
+    json_t *mf = json_object_get(m, "max_frames");
+    /* 0 means "no limit" on the wire (a spec the cloud sends); a user leaves it out */
+    json_int_t lo = form == VD__SPEC_USER ? 1 : 0;
+    if (mf && (!json_is_integer(mf) || json_integer_value(mf) < lo ||
+               json_integer_value(mf) > VD_MAX_FRAMES)) {
+        rc = vd_fail(err, VD_EINVAL,
+                     "max_frames: expected an integer %lld..%d (frames to process; leave it out "
+                     "for no limit)",
+                     (long long)lo, VD_MAX_FRAMES);
+        goto fail;
+    }
+    s->max_frames = mf ? (long)json_integer_value(mf) : 0;
     json_t *lp = json_object_get(m, "loop");
+    if (lp && !json_is_boolean(lp)) {
+        rc = vd_fail(err, VD_EINVAL, "loop: expected true or false");
+        goto fail;
+    }
     s->loop = lp ? json_is_true(lp) : -1;
     s->dag_json = vd_dag_to_json(s->dag);
     s->constraint = uc ? json_deep_copy(uc) : json_object();
@@ -230,6 +256,27 @@ int vd__job_info_parse(json_t *m, vd__job_info *out, vd_error *err)
     out->plan_version = vd__msg_plan_version(m);
     out->watch = json_is_true(json_object_get(m, "watch"));
     return 0;
+}
+
+json_t *vd__plan_shown(json_t *plan, int native_h, double native_fps)
+{
+    json_t *vc = json_object_get(plan, "video_conf");
+    const char *r = json_string_value(json_object_get(vc, "resolution"));
+    if (vc && native_h > 0 && (!r || !strcmp(r, "native"))) {
+        char res[16];
+        snprintf(res, sizeof res, "%dp", native_h);
+        json_object_set_new(vc, "resolution", json_string(res));
+    }
+    json_t *ae = json_object_get(vc, "asked_encoder");
+    if (ae) { /* shown as asked, with what is sent */
+        json_object_set(vc, "wire_encoder", json_object_get(vc, "encoder"));
+        json_object_set(vc, "encoder", ae);
+        json_object_del(vc, "asked_encoder");
+    }
+    json_t *f = json_object_get(vc, "fps");
+    if (vc && native_fps > 0 && (!f || json_number_value(f) <= 0))
+        json_object_set_new(vc, "fps", json_real(native_fps));
+    return plan;
 }
 
 int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err)

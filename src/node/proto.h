@@ -42,6 +42,7 @@
 #define VD_CMD_GET_JOB "node.get_job"
 
 #define VD_DEFAULT_SCHEDULER "feedback"
+#define VD_MAX_FRAMES        2147483647 /* the largest max_frames */
 
 /* The job as submitted. */
 typedef struct vd__job_spec {
@@ -75,8 +76,9 @@ void vd__job_spec_clear(vd__job_spec *s);
  * mean "not here"), VD_ENOMEM kept; err->code follows. */
 int vd__request_error(int rc, vd_error *err);
 
-/* user_constraint: {"delay": s | [lo, hi], "accuracy": 0..1 (or 0..10) | "acc_level": 0..5};
- * NULL is none (both 0). VD_EINVAL naming the field. */
+/* user_constraint: {"delay": s | [lo, hi] (the bound: hi; > 0, <= 3600), "accuracy": 0..1
+ * (or the seed's level 0..10) | "acc_level": 0..5}; NULL is none (both 0). VD_EINVAL naming
+ * the field. */
 int vd__constraint_parse(json_t *uc, double *delay, double *accuracy, vd_error *err);
 
 /* The "job_uid" of a command (the seed's "unique_job_id" too); NULL when absent. */
@@ -90,6 +92,11 @@ int vd__reply_json(vd_buf *resp, json_t *j, vd_error *err);
 /* An HTTP request's body as a JSON object (new reference), or NULL with an error reply set
  * (VD_EFORMAT: not JSON, with line and column; VD_EINVAL: not an object). */
 json_t *vd__parse_body(const vd_http_req *req, vd_http_resp *resp);
+
+/* A plan's JSON as users see it, in place: numbers where the seed has numbers, the source's
+ * own for "native" (resolution "<native_h>p", fps native_fps; each when > 0, i.e. known).
+ * Returns plan. */
+json_t *vd__plan_shown(json_t *plan, int native_h, double native_fps);
 
 /* ---- node.submit_job ---------------------------------------------------------------- */
 

@@ -30,7 +30,7 @@ typedef struct pool {
 } pool;
 
 struct vd_svchost {
-    char name[64];
+    char name[64], addr[128];
     vd_transport *tr;
     int threads;
     pthread_mutex_t mu;
@@ -312,6 +312,41 @@ static int serve_echo(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     return 0;
 }
 
+/* "node.ping" {} → {name, addr}: someone runs as this node (vd_node_name_check). */
+static int serve_ping(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
+{
+    vd_svchost *h = arg;
+    (void)req;
+    json_t *r = json_pack("{s:i,s:s,s:s}", "status", 0, "name", h->name, "addr", h->addr);
+    int rc = vd_msg_pack(r, NULL, 0, resp, err);
+    json_decref(r);
+    return rc;
+}
+
+int vd_node_name_check(vd_transport *t, const char *name, int timeout_ms, vd_error *err)
+{
+    vd_buf req, resp = {0};
+    json_t *b = json_object();
+    int rc = vd_msg_pack(b, NULL, 0, &req, err);
+    json_decref(b);
+    if (rc) return rc;
+    vd_error e2 = {0};
+    rc = vd_transport_call(t, name, "node.ping", &req, &resp, timeout_ms, &e2);
+    vd_buf_free(&req);
+    if (rc == VD_ENOTFOUND) return 0; /* nobody serves it: the name is free */
+    if (rc && rc != VD_EREMOTE) return vd_fail(err, rc, "%s", e2.msg);
+    json_t *h = NULL;
+    vd_msg_unpack(resp.data, resp.len, &h, NULL, NULL, NULL);
+    vd_buf_free(&resp);
+    const char *addr = json_string_value(json_object_get(h, "addr"));
+    vd_fail(err, VD_EALREADY,
+            "the node name '%s' is taken: a node of that name (at %s) runs on this cluster; give "
+            "this one another --name",
+            name, addr && *addr ? addr : "an unknown address");
+    json_decref(h);
+    return VD_EALREADY;
+}
+
 /* ---- knowledge base: load the cached profile or measure one ----------------------------- */
 
 /* The profiling thread: waits for its go-ahead (the services are served), then loads the
@@ -372,6 +407,7 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
         return vd_fail(err, VD_ENOMEM, "out of memory");
     }
     snprintf(h->name, sizeof h->name, "%s", o->name ? o->name : "local");
+    snprintf(h->addr, sizeof h->addr, "%s", o->addr ? o->addr : "");
     h->tr = o->tr;
     h->threads = o->svc_threads > 0 ? o->svc_threads : 1;
     h->profile = o->profile;
@@ -419,11 +455,14 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
             return rc;
         }
     }
-    /* svc.echo: an empty answer at once, for the callers' link probes (edge_link.c) */
-    int erc = h->tr ? h->tr->ops->serve(h->tr, h->name, "svc.echo", serve_echo, h, err) : 0;
-    if (erc) {
-        vd_svchost_free(h);
-        return erc;
+    if (h->tr) {
+        /* svc.echo: an empty answer at once, for the callers' link probes (edge_link.c) */
+        int rc = h->tr->ops->serve(h->tr, h->name, "svc.echo", serve_echo, h, err);
+        if (!rc) rc = h->tr->ops->serve(h->tr, h->name, "node.ping", serve_ping, h, err);
+        if (rc) {
+            vd_svchost_free(h);
+            return rc;
+        }
     }
     pthread_mutex_lock(&h->mu);
     h->prof_go = 1;
@@ -530,9 +569,17 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
     json_t *args = NULL;
     unsigned char *jpeg = NULL;
     size_t jl = 0;
-    int model_id = 0;
+    int model_id = 0, seed_form = 0, pybytes = 0, render = 0;
     const char *mq = vd_http_query(req, "model_id");
-    if (mq) model_id = atoi(mq);
+    if (mq) {
+        char *end;
+        long m = strtol(mq, &end, 10);
+        if (!*mq || *end || m < 0 || m > 1000) {
+            vd_http_fail(resp, VD_EINVAL, "model_id: expected a model number (0 = largest)");
+            return 0;
+        }
+        model_id = (int)m;
+    }
     if (ct && !strncmp(ct, "image/jpeg", 10)) {
         const char *a = vd_http_header(req, "X-Vdag-Args");
         if (!a) a = vd_http_query(req, "args");
@@ -556,17 +603,34 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
                          je.text, je.line);
             return 0;
         }
+        /* the seed's codec (a Python bytes literal, its field_codec_utils) or base64 */
         json_t *img = json_object_get(args, "image");
-        if (!json_is_string(img) ||
-            vd_base64_decode(json_string_value(img), json_string_length(img), &jpeg, &jl)) {
+        const char *is = json_string_value(img);
+        size_t il = json_string_length(img);
+        pybytes = is && vd_pybytes_is(is, il);
+        if (!is || (pybytes ? vd_pybytes_decode(is, il, &jpeg, &jl)
+                            : vd_base64_decode(is, il, &jpeg, &jl))) {
             json_decref(args);
-            vd_http_fail(resp, VD_EINVAL, "body.image: expected a base64-encoded JPEG");
+            vd_http_fail(resp, VD_EINVAL,
+                         "body.image: expected a JPEG, base64-encoded or as the seed's "
+                         "field_codec_utils wrote it (str() of the bytes: \"b'\\xff\\xd8…'\")");
             return 0;
         }
         json_t *m = json_object_get(args, "model_id");
+        if (m &&
+            (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > 1000)) {
+            json_decref(args);
+            free(jpeg);
+            vd_http_fail(resp, VD_EINVAL, "body.model_id: expected a model number (0 = largest)");
+            return 0;
+        }
         if (m) model_id = (int)json_integer_value(m);
+        json_t *rd = json_object_get(args, "render");
+        render = rd ? json_is_true(rd) : -1;
         json_object_del(args, "image");
         json_object_del(args, "model_id");
+        json_object_del(args, "render");
+        seed_form = 1;
     }
     vd_frame *f = NULL;
     vd_error err = {0};
@@ -580,8 +644,26 @@ static int r_execute_task(void *arg, const vd_http_req *req, vd_http_resp *resp)
         return 0;
     }
     rc = vd_svchost_execute(h, service, model_id, f, args, &out, &err);
-    vd_frame_free(f);
     json_decref(args);
+    /* the seed's services that returned their rendered frame do here too (or any, asked
+     * with "render": true), in the codec the image came in */
+    const vd_service *svc = vd_service_find(service);
+    if (!rc && seed_form && (render > 0 || (render < 0 && svc->returns_image))) {
+        unsigned char *rj = NULL;
+        size_t rl = 0;
+        char *enc = NULL;
+        if (!(rc = vd_service_render_jpeg(svc, f, out, 85, &rj, &rl, &err))) {
+            enc = pybytes ? vd_pybytes_encode(rj, rl) : vd_base64_encode(rj, rl);
+            if (enc)
+                json_object_set_new(out, "image", json_string(enc));
+            else
+                rc = vd_fail(&err, VD_ENOMEM, "out of memory");
+        }
+        free(enc);
+        free(rj);
+        if (rc) json_decref(out), out = NULL;
+    }
+    vd_frame_free(f);
     if (rc) {
         vd_http_error(resp, rc == VD_EINVAL ? 400 : 500, rc, "%s", err.msg);
         return 0;
@@ -603,6 +685,7 @@ int vd_svchost_routes(vd_svchost *h, vd_http_route *r, int cap)
         {"GET", "/get_resource_info", r_resource_info, h},
         {"GET", "/get_cluster_info", r_cluster_info, h},
         {"POST", "/execute_task/", r_execute_task, h},
+        {"POST", "/service/", r_execute_task, h}, /* the seed's service_demo (:5500) */
     };
     int n = (int)(sizeof mine / sizeof *mine);
     if (n > cap) return VD_ETOOBIG;

@@ -11,7 +11,9 @@
  * "host"); the same holds for a mapping without a node. Every video_conf field is
  * optional (native resolution and fps, no skipping or tracking, JPEG at the edge's default
  * quality, written only when set). "H264": frames for remote stages go as an H.264 stream
- * (src/media/h264.c; quality is then unused).
+ * (src/media/h264.c; quality is then unused). A user's plan (the seed's examples spell it
+ * "H264", others "h.264" or "AVC") goes through vd_plan_json_user first. "asked_encoder" is
+ * read for plans stored before H.264 existed (sent as JPEG then); it is no longer written.
  */
 #include <math.h>
 #include <stdio.h>
@@ -52,6 +54,8 @@ json_t *vd_plan_to_json(const vd_plan *p)
         json_pack("{s:s,s:f,s:i,s:i,s:s}", "resolution", res, "fps", p->fps, "nskip", p->nskip,
                   "ntracking", p->ntracking, "encoder", p->encoder[0] ? p->encoder : "JPEG");
     if (p->quality > 0) json_object_set_new(vc, "quality", json_integer(p->quality));
+    if (vc && p->asked_encoder[0]) /* asked for, not done yet */
+        json_object_set_new(vc, "asked_encoder", json_string(p->asked_encoder));
     json_t *fm = json_object();
     for (int i = 0; i < p->n_stages && i < VD_MAX_STAGES; i++) {
         const vd_stage_map *m = &p->map[i];
@@ -119,7 +123,8 @@ static int parse_video_conf(json_t *vc, const char *path, vd_plan *p, vd_error *
         p->fps = json_number_value(f);
     }
     int rc;
-    if ((rc = get_int(vc, "nskip", 0, 1000, &p->nskip, path, err))) return rc;
+    /* nskip 30 keeps one frame in 31, about one a second at 30 fps: sparser is a lower fps */
+    if ((rc = get_int(vc, "nskip", 0, 30, &p->nskip, path, err))) return rc;
     if ((rc = get_int(vc, "ntracking", 0, 1000, &p->ntracking, path, err))) return rc;
     if ((rc = get_int(vc, "quality", 0, 100, &p->quality, path, err))) return rc;
     json_t *e = json_object_get(vc, "encoder");
@@ -130,7 +135,26 @@ static int parse_video_conf(json_t *vc, const char *path, vd_plan *p, vd_error *
                            path);
         copy_str(p->encoder, sizeof p->encoder, vd_encoder_name((vd_encoder)enc));
     }
+    json_t *ae = json_object_get(vc, "asked_encoder");
+    if (ae && !json_is_null(ae)) {
+        if (!json_is_string(ae) || vd_encoder_parse(json_string_value(ae)) != VD_ENC_H264)
+            return vd_fail(err, VD_EINVAL,
+                           "%s.asked_encoder: only \"H264\" (asked, and sent as JPEG for now)",
+                           path);
+        copy_str(p->asked_encoder, sizeof p->asked_encoder, "H264");
+    }
     return 0;
+}
+
+void vd_plan_json_user(json_t *j)
+{
+    json_t *vc = json_object_get(j, "video_conf");
+    const char *es = json_string_value(json_object_get(vc, "encoder"));
+    static const char *const h264[] = {"H264", "H.264", "AVC", "X264", NULL};
+    int k = 0;
+    while (es && h264[k] && strcasecmp(es, h264[k])) k++;
+    if (!es || !h264[k]) return;
+    json_object_set_new(vc, "encoder", json_string("H264")); /* the one name plans use */
 }
 
 static int parse_mapping(json_t *m, const vd_dag_stage *st, const char *path, vd_stage_map *out,
@@ -230,7 +254,8 @@ int vd_plan_equal(const vd_plan *a, const vd_plan *b)
 {
     if (a->resolution_h != b->resolution_h || fabs(a->fps - b->fps) > 1e-9 ||
         a->nskip != b->nskip || a->ntracking != b->ntracking || a->n_stages != b->n_stages ||
-        strcmp(a->encoder, b->encoder) || a->quality != b->quality)
+        strcmp(a->encoder, b->encoder) || strcmp(a->asked_encoder, b->asked_encoder) ||
+        a->quality != b->quality)
         return 0;
     for (int i = 0; i < a->n_stages && i < VD_MAX_STAGES; i++) {
         const vd_stage_map *x = &a->map[i], *y = &b->map[i];

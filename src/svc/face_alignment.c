@@ -226,4 +226,5 @@ const vd_service vd_svc_face_alignment = {
     .process = fa_process,
     .close = fa_close,
     .render = fa_render,
+    .returns_image = 1, /* the seed's face_alignment returned its rendered frame */
 };

@@ -1,5 +1,7 @@
-/* Rendering helpers for the services' render callbacks. */
+/* Rendering helpers for the services' render callbacks, and a service's output drawn on its
+ * frame as a JPEG. */
 #include <stdio.h>
+#include <string.h>
 
 #include "svc/svc_util.h"
 
@@ -71,4 +73,39 @@ void vd__draw_landmarks(vd_canvas *cv, const vd_frame *f, json_t *lms)
         }
         vd_draw_points(cv, pts, n, (vd_rgb){255, 255, 0}, 1.2f);
     }
+}
+
+int vd_service_render_jpeg(const vd_service *svc, const vd_frame *f, json_t *out, int quality,
+                           unsigned char **jpeg, size_t *len, vd_error *err)
+{
+    *jpeg = NULL;
+    vd_frame *c = vd_frame_new_uninit(f->width, f->height);
+    if (!c) return vd_fail(err, VD_ENOMEM, "out of memory");
+    for (int y = 0; y < f->height; y++)
+        memcpy(c->data + (size_t)y * c->stride, f->data + (size_t)y * f->stride,
+               (size_t)f->width * 3);
+    c->src_width = f->src_width;
+    c->src_height = f->src_height;
+    vd_canvas *cv;
+    int rc = vd_canvas_begin(c, &cv, err);
+    if (!rc) {
+        if (svc->render) svc->render(cv, c, out);
+        char lines[8][64];
+        const char *lp[8];
+        int n = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(out, "count_result"), k, v)
+        {
+            if (n == 8) break;
+            snprintf(lines[n], sizeof lines[n], "%s: %lld", k, (long long)json_integer_value(v));
+            lp[n] = lines[n];
+            n++;
+        }
+        if (n) vd_draw_text_block(cv, lp, n, 14);
+        vd_canvas_end(cv);
+        rc = vd_jpeg_encode(c, quality, jpeg, len, err);
+    }
+    vd_frame_free(c);
+    return rc;
 }
