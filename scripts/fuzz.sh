@@ -31,9 +31,10 @@ for h in $harnesses; do
   mkdir -p "$corpus" "$art"
   log=$build/fuzz_$h.log
   # -malloc_limit_mb (= rss_limit_mb): an allocation over 2 GB is a finding before it happens.
-  # The model loader (src/nn) takes the tensor sizes a model.json gives and has no cap, so a
-  # crafted model asks for any amount (tests/fuzz/findings/model/): that harness runs in fork
-  # mode, its out-of-memory inputs counted and kept but not fatal; anything else still is.
+  # The model loader caps activations (vd_nn_set_max_arena, 1 GiB), which fixed the
+  # out-of-memory inputs found before (now in tests/fuzz/model/); that harness still runs in
+  # fork mode so that a new kind of out-of-memory input is counted, kept and reported
+  # ("ooms" below) without ending the run; anything else is fatal.
   fork=()
   [ "$h" = model ] && fork=(-fork=1 -ignore_ooms=1)
   "$build/fuzz_$h" "${fork[@]}" -max_total_time="$secs" -max_len=65536 -timeout=20 \

@@ -228,6 +228,21 @@ int main(void)
     json_t *doc;
     char bin[600];
 
+    /* (0) the activation cap: a model needing more than the limit is refused before any
+     * allocation; the default takes it again */
+    {
+        vd_model *m = NULL;
+        vd_error e = {0};
+        vd_model_opts o = {.threads = 1};
+        vd_nn_set_max_arena(64 * 1024);
+        int rc = vd_model_load(vt_model("blazeface-back"), &o, &m, &e);
+        CHECKF(rc == VD_ETOOBIG && !m && strstr(e.msg, "over the limit"), "rc %d: %s", rc, e.msg);
+        vd_nn_set_max_arena(0);
+        CHECK(vd_nn_max_arena() == VD_NN_MAX_ARENA_DEFAULT);
+        CHECKF(vd_model_load(vt_model("blazeface-back"), &o, &m, &e) == 0 && m, "%s", e.msg);
+        vd_model_free(m);
+    }
+
     /* (a) unsupported op: names file, node and op */
     const char *p = copy_model("blazeface-back", "badop", &doc);
     json_t *relu = find_node(doc, "Relu");

@@ -58,6 +58,13 @@ typedef struct vd_model vd_model;
 /* Initialise XNNPACK once per process (idempotent, thread-safe). */
 int vd_nn_init(vd_error *err);
 
+/* The most bytes of activations one model may need (its arena, planned at load): a graph
+ * whose shapes ask for more is refused with VD_ETOOBIG before anything is allocated, as a
+ * crafted model.json could ask for gigabytes. Any thread; 0 restores the default. */
+#define VD_NN_MAX_ARENA_DEFAULT ((size_t)1 << 30)
+void vd_nn_set_max_arena(size_t bytes);
+size_t vd_nn_max_arena(void);
+
 /* A pool of `threads` inference threads (the caller's thread is one of them; <= 0
  * means 1, which computes everything on the caller). VD_ENOMEM if the workers cannot
  * be started. Free it after every model that uses it. */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,18 @@ typedef struct {
     size_t off, size;
     int last;
 } placed;
+
+static _Atomic size_t max_arena = VD_NN_MAX_ARENA_DEFAULT;
+
+void vd_nn_set_max_arena(size_t bytes)
+{
+    atomic_store(&max_arena, bytes ? bytes : VD_NN_MAX_ARENA_DEFAULT);
+}
+
+size_t vd_nn_max_arena(void)
+{
+    return atomic_load(&max_arena);
+}
 
 /* Assign arena offsets: buffers whose live step ranges overlap never share bytes.
  * First-fit over the buffers live at the same time; O(B^2), B ~ a few hundred. */
@@ -120,6 +133,14 @@ static int plan_arena(vd__model *m, vd_error *err)
         }
         off[order[i]] = cand;
         if (cand + sz > total) total = cand + sz;
+    }
+    if (total > vd_nn_max_arena()) {
+        free(order);
+        free(off);
+        return vd_fail(err, VD_ETOOBIG,
+                       "%s: the activations need %.0f MB, over the limit of %.0f MB "
+                       "(vd_nn_set_max_arena): a model with such shapes is refused",
+                       m->g.path, total / 1048576.0, vd_nn_max_arena() / 1048576.0);
     }
     if (posix_memalign(&m->arena, 64, total + 64)) {
         free(order);
