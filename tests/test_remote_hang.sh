@@ -3,8 +3,9 @@
 # runs face_alignment on e2. SIGSTOP e2 for 2 s (a hung node, not long enough to be dropped):
 # the job thread waits for e2 once (a few times its usual latency, not the 2 s call timeout),
 # runs the stage itself meanwhile, and goes back to e2 once e2 answers again, with the plan
-# unchanged. Then kill -9 nats-server and restart it 3 s later: once results flow again, the
-# stage is back on e2 (the plan still names it) within one heartbeat period (1 s). Every
+# unchanged. Then kill -9 nats-server and restart it 3 s later: frames read from 1 s after the
+# restart on (one heartbeat period) run on e2 again, as the plan still says. (Their results
+# reach the bus later: the edge's outbox first sends those it kept during the outage.) Every
 # result is read off the bus by a bare NATS client; the figures go to stderr.
 vdag=$1
 . "$(dirname "$0")/lib.sh"
@@ -44,6 +45,7 @@ def run(s):
                 r, pr = h.get("result", {}), h.get("plan_result", {})
                 fm = h.get("plan", {}).get("flow_mapping", {}).get("face_alignment", {})
                 print(json.dumps({"t": time.time(), "id": r.get("cam_frame_id"),
+                                  "fps": r.get("native_fps"),
                                   "fb": "face_alignment" in r.get("fallback", []),
                                   "dropped": pr.get("dropped"), "v": h.get("plan_version"),
                                   "node": fm.get("node_ip")}), flush=True)
@@ -114,7 +116,15 @@ ts = [r["t"] for r in rs if t_stop - 0.5 <= r["t"] < t_cont + 1.0]
 gaps = [b - a for a, b in zip(ts, ts[1:])]
 post = [r for r in rs if r["t"] >= t_kill]
 first = post[0] if post else None
-agree = next((r for r in post if not r["fb"]), None)
+# when a frame was read (paced: frame id / fps after a fixed start), from the steady results
+# before the hang; after a broker restart results arrive late (the edge's outbox sends what
+# it kept first), so where a frame ran is timed by its frame, not by its arrival
+fps = next((r["fps"] for r in rs if r.get("fps")), 0) or 0
+offs = sorted(r["t"] - r["id"] / fps for r in before if fps and r["id"] is not None)
+off = offs[len(offs) // 2] if offs else None
+cap = (lambda r: off + r["id"] / fps) if off is not None else (lambda r: r["t"])
+live = [r for r in post if cap(r) >= t_back]
+agree = next((r for r in live if not r["fb"]), None)
 print(json.dumps({
     "hang_steps": len(hang), "hang_fallback": sum(r["fb"] for r in hang),
     "hang_max_gap_s": max(gaps) if gaps else None,
@@ -122,7 +132,8 @@ print(json.dumps({
     "same_plan": bool(before and back and before[-1]["v"] == back["v"]),
     "recovery_s": back["t"] - t_cont if back else None,
     "broker_first_s": first["t"] - t_back if first else None,
-    "broker_agree_s": agree["t"] - first["t"] if agree and first else None,
+    "broker_agree_s": max(0.0, cap(agree) - t_back) if agree else None,
+    "broker_arrival_s": agree["t"] - t_back if agree else None,
     "broker_plan_e2": all(r["node"] == "e2" for r in post),
     "steps": len(rs)}))
 PY
