@@ -16,18 +16,6 @@
 #include "vdag/media.h"
 #include "vdag/node.h"
 
-static double psnr(const vd_frame *a, const vd_frame *b)
-{
-    double se = 0;
-    for (int y = 0; y < a->height; y++)
-        for (int x = 0; x < 3 * a->width; x++) {
-            double d = (double)a->data[y * a->stride + x] - b->data[y * b->stride + x];
-            se += d * d;
-        }
-    double mse = se / (3.0 * a->width * a->height);
-    return mse > 0 ? 10 * log10(255.0 * 255.0 / mse) : 99;
-}
-
 int main(int argc, char **argv)
 {
     const char *video = argc > 1 ? argv[1] : "vtest.avi";
@@ -70,7 +58,7 @@ int main(int argc, char **argv)
         if (!rc) {
             v[0][got] = t1 - t0, v[1][got] = t2 - t1, v[2][got] = t4 - t3, v[3][got] = t3 - t2;
             jb += (double)img.len, hb += (double)len;
-            double pa = psnr(f, a), pb = psnr(f, b);
+            double pa = vd_frame_psnr(f, a), pb = vd_frame_psnr(f, b);
             jp = fmin(jp, pa), hp = fmin(hp, pb), jps += pa, hps += pb;
             got++;
         }

@@ -11,18 +11,6 @@
 #include "vdag/media.h"
 #include "vdag/node.h"
 
-static double psnr(const vd_frame *a, const vd_frame *b)
-{
-    double se = 0;
-    for (int y = 0; y < a->height; y++)
-        for (int x = 0; x < 3 * a->width; x++) {
-            double d = (double)a->data[y * a->stride + x] - b->data[y * b->stride + x];
-            se += d * d;
-        }
-    double mse = se / (3.0 * a->width * a->height);
-    return mse > 0 ? 10 * log10(255.0 * 255.0 / mse) : 99;
-}
-
 int main(void)
 {
     vd_error err = {0};
@@ -65,7 +53,7 @@ int main(void)
         CHECKF(vd_h264_dec_decode(d, pk[i], pl[i], &out, &err) == 0, "frame %d: %s", i, err.msg);
         if (out) {
             CHECK(out->width == w && out->height == h);
-            double p = psnr(fr[i], out);
+            double p = vd_frame_psnr(fr[i], out);
             if (p < min_psnr) min_psnr = p;
             vd_frame_free(out);
         }
@@ -95,7 +83,8 @@ int main(void)
     size_t kl;
     int key = 0;
     CHECK(vd_h264_enc_encode(e, fr[7], &kp, &kl, &key, &err) == 0 && key);
-    CHECKF(vd_h264_dec_decode(d2, kp, kl, &out, &err) == 0 && out && psnr(fr[7], out) >= 30,
+    CHECKF(vd_h264_dec_decode(d2, kp, kl, &out, &err) == 0 && out &&
+               vd_frame_psnr(fr[7], out) >= 30,
            "the keyframe did not resync: %s", err.msg);
     vd_frame_free(out), out = NULL;
     free(kp);

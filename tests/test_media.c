@@ -37,18 +37,6 @@ static int read_all(const char *path, const vd_source_opts *o, int max, int64_t 
     return n;
 }
 
-static double psnr(const vd_frame *a, const vd_frame *b)
-{
-    double se = 0;
-    for (int y = 0; y < a->height; y++)
-        for (int x = 0; x < a->width * 3; x++) {
-            double d = (double)a->data[y * a->stride + x] - b->data[y * b->stride + x];
-            se += d * d;
-        }
-    se /= (double)a->width * a->height * 3;
-    return se > 0 ? 10 * log10(255.0 * 255.0 / se) : 99;
-}
-
 /* Reduced-scale decode and the parallel strip coder, on a real frame (768x576). */
 static void test_scaled_and_strips(const vd_frame *f, const unsigned char *jpg, size_t len)
 {
@@ -61,7 +49,7 @@ static void test_scaled_and_strips(const vd_frame *f, const unsigned char *jpg, 
            d ? d->src_height : 0);
     vd_frame *half = NULL;
     CHECK(vd_frame_scale(f, 384, 288, &half, &err) == 0);
-    double p = d && half ? psnr(half, d) : 0;
+    double p = d && half ? vd_frame_psnr(half, d) : 0;
     CHECKF(p > 25, "half-scale decode vs scaled frame: PSNR %g", p);
     vd_frame_free(half);
     vd_frame_free(d);
@@ -88,7 +76,8 @@ static void test_scaled_and_strips(const vd_frame *f, const unsigned char *jpg, 
     CHECK(vd_jpeg_coder_decode(c, &img, 0, 0, &whole, &err) == 0);
     CHECK(whole && whole->width == 768 && whole->height == 576);
     CHECK(vd_jpeg_decode(jpg, len, &one, &err) == 0);
-    double ps = whole ? psnr(f, whole) : 0, pj = whole && one ? psnr(one, whole) : 0;
+    double ps = whole ? vd_frame_psnr(f, whole) : 0,
+           pj = whole && one ? vd_frame_psnr(one, whole) : 0;
     CHECKF(ps > 30 && pj > 40, "strips vs frame %g dB, vs one JPEG %g dB", ps, pj);
     vd_frame_free(whole);
     vd_frame_free(one);
@@ -208,7 +197,7 @@ int main(void)
     vd_frame *back;
     CHECK(vd_jpeg_decode(jpg, len, &back, &err) == 0);
     CHECK(back->width == f->width && back->height == f->height);
-    double p = psnr(f, back);
+    double p = vd_frame_psnr(f, back);
     CHECKF(p > 30, "PSNR %g", p);
     vd_frame_free(back);
     CHECK(vd_jpeg_decode((const unsigned char *)"nope", 4, &back, &err) == VD_EFORMAT ||

@@ -31,6 +31,10 @@ int vd_media_check_pixels(const char *what, int64_t w, int64_t h, vd_error *err)
  * VD_EFORMAT not an image). */
 int vd_image_load(const char *path, vd_frame **out, vd_error *err);
 
+/* PSNR of b against a in dB over the RGB bytes (99 for identical frames, -1 when their sizes
+ * differ): how close a coded frame came back (JPEG, H.264). */
+double vd_frame_psnr(const vd_frame *a, const vd_frame *b);
+
 /* Bilinear resize of the whole frame to w x h (aspect not kept). */
 int vd_frame_scale(const vd_frame *src, int w, int h, vd_frame **out, vd_error *err);
 

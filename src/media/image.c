@@ -259,3 +259,17 @@ int vd_frame_crop_resize(const vd_frame *src, float x1, float y1, float x2, floa
     *out = o;
     return 0;
 }
+
+double vd_frame_psnr(const vd_frame *a, const vd_frame *b)
+{
+    if (a->width != b->width || a->height != b->height) return -1;
+    double se = 0;
+    for (int y = 0; y < a->height; y++)
+        for (int x = 0; x < 3 * a->width; x++) {
+            double d =
+                (double)a->data[(size_t)y * a->stride + x] - b->data[(size_t)y * b->stride + x];
+            se += d * d;
+        }
+    double mse = se / (3.0 * a->width * a->height);
+    return mse > 0 ? 10 * log10(255.0 * 255.0 / mse) : 99;
+}
