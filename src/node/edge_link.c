@@ -110,31 +110,29 @@ static void echo(vd_edge *e, const char *node, size_t n, unsigned char *buf)
     if (!rc) vd__link_observe(&e->links, node, n, ms, 0);
 }
 
+/* Add node `to` to the set (not this edge, not twice, at most VD__MAX_LINKS). */
+static void add_node(char nodes[][64], int *nn, const char *to, const char *self)
+{
+    if (!to[0] || !strcmp(to, self) || *nn == VD__MAX_LINKS) return;
+    for (int k = 0; k < *nn; k++)
+        if (!strcmp(nodes[k], to)) return;
+    snprintf(nodes[(*nn)++], 64, "%s", to);
+}
+
 static void probe(vd_edge *e)
 {
     char nodes[VD__MAX_LINKS][64];
     int nn = 0;
     double now = vd_now_ms();
-    pthread_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu); /* the nodes the running jobs' plans use */
     for (int i = 0; i < e->n_jobs; i++) {
         const job *j = e->jobs[i];
-        if (j->state != J_RUN || !j->has_applied) continue;
-        for (int s = 0; s < j->applied.n_stages; s++) {
-            const char *to = j->applied.map[s].node;
-            if (!to[0] || !strcmp(to, e->name)) continue;
-            int seen = 0;
-            for (int k = 0; k < nn && !seen; k++) seen = !strcmp(nodes[k], to);
-            if (!seen && nn < VD__MAX_LINKS) snprintf(nodes[nn++], sizeof nodes[0], "%s", to);
-        }
+        for (int s = 0; j->state == J_RUN && j->has_applied && s < j->applied.n_stages; s++)
+            add_node(nodes, &nn, j->applied.map[s].node, e->name);
     }
     pthread_mutex_unlock(&e->mu);
     pthread_mutex_lock(&e->links.mu); /* and the candidates the cloud named */
-    for (int p = 0; p < e->links.n_peers; p++) {
-        const char *to = e->links.peers[p];
-        int seen = !strcmp(to, e->name);
-        for (int k = 0; k < nn && !seen; k++) seen = !strcmp(nodes[k], to);
-        if (!seen && nn < VD__MAX_LINKS) snprintf(nodes[nn++], sizeof nodes[0], "%s", to);
-    }
+    for (int p = 0; p < e->links.n_peers; p++) add_node(nodes, &nn, e->links.peers[p], e->name);
     pthread_mutex_unlock(&e->links.mu);
     unsigned char *buf = NULL;
     for (int k = 0; k < nn; k++) {
