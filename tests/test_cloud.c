@@ -558,6 +558,30 @@ static void test_results_once(void)
     vd_kb_free(kb);
 }
 
+/* A kb of face_detection 5/4 ms (models 0/1) and face_alignment fa_ms at every height. */
+static vd_kb *fa_kb(double fa_ms)
+{
+    vd_kb *kb = vd_kb_new();
+    const int res[3] = {720, 480, 360};
+    for (int i = 0; i < 3; i++) {
+        vd_kb_set(kb, "face_detection", 0, res[i], 5);
+        vd_kb_set(kb, "face_detection", 1, res[i], 4);
+        vd_kb_set(kb, "face_alignment", 0, res[i], fa_ms);
+    }
+    return kb;
+}
+
+/* Submit face_detection -> face_alignment on fe with the kb scheduler and a delay bound. */
+static json_t *submit_kb_job(vd_cloud *c, double delay)
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_detection\","
+             "\"face_alignment\"],\"scheduler\":\"kb\",\"user_constraint\":{\"delay\":%g}}",
+             delay);
+    return cloud_route(c, "POST", "/query/submit_query", "", body);
+}
+
 /* The kb scheduler plans with every node's knowledge base: fe measured face_alignment at 10x
  * the bound, fx measured it fast, so the plan runs it on fx (planned from fe's kb alone, fx
  * would be predicted as slow as fe). Every plan change says the scheduler's reason. */
@@ -567,16 +591,7 @@ static void test_merged_kb(void)
     vd_transport *tr = NULL;
     vd_cloud *c = NULL;
     fake_edge fe = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    vd_kb *slow = vd_kb_new(), *fast = vd_kb_new();
-    const int res[3] = {720, 480, 360};
-    for (int i = 0; i < 3; i++) {
-        vd_kb_set(slow, "face_detection", 0, res[i], 5);
-        vd_kb_set(slow, "face_detection", 1, res[i], 4);
-        vd_kb_set(slow, "face_alignment", 0, res[i], 1000);
-        vd_kb_set(fast, "face_detection", 0, res[i], 5);
-        vd_kb_set(fast, "face_detection", 1, res[i], 4);
-        vd_kb_set(fast, "face_alignment", 0, res[i], 5);
-    }
+    vd_kb *slow = fa_kb(1000), *fast = fa_kb(5);
     CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
     if (!tr) return;
     vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 0.2, .drop_s = 60};
@@ -588,10 +603,7 @@ static void test_merged_kb(void)
     for (int t = 0; t < 5000 && !(vd_cloud_has_node(c, "fe") && vd_cloud_has_node(c, "fx"));
          t += 10)
         usleep(10000);
-    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
-                            "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_"
-                            "detection\",\"face_alignment\"],\"scheduler\":\"kb\","
-                            "\"user_constraint\":{\"delay\":0.5}}");
+    json_t *r = submit_kb_job(c, 0.5);
     char job[64];
     snprintf(job, sizeof job, "%s", str_or_empty(json_object_get(r, "job_uid")));
     json_decref(r);
@@ -626,16 +638,7 @@ static void test_link_model(void)
     vd_transport *tr = NULL;
     vd_cloud *c = NULL;
     fake_edge fe = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    vd_kb *slow = vd_kb_new(), *fast = vd_kb_new();
-    const int res[3] = {720, 480, 360};
-    for (int i = 0; i < 3; i++) {
-        vd_kb_set(slow, "face_detection", 0, res[i], 5);
-        vd_kb_set(slow, "face_detection", 1, res[i], 4);
-        vd_kb_set(slow, "face_alignment", 0, res[i], 400);
-        vd_kb_set(fast, "face_detection", 0, res[i], 5);
-        vd_kb_set(fast, "face_detection", 1, res[i], 4);
-        vd_kb_set(fast, "face_alignment", 0, res[i], 5);
-    }
+    vd_kb *slow = fa_kb(400), *fast = fa_kb(5);
     CHECKF(vd_transport_inproc_new(&tr, &err) == 0, "%s", err.msg);
     if (!tr) return;
     vd_node_opts o = {.name = "cloud", .tr = tr, .replan_s = 0.2, .drop_s = 60};
@@ -649,10 +652,7 @@ static void test_link_model(void)
     for (int t = 0; t < 5000 && !(vd_cloud_has_node(c, "fe") && vd_cloud_has_node(c, "fx"));
          t += 10)
         usleep(10000);
-    json_t *r = cloud_route(c, "POST", "/query/submit_query", "",
-                            "{\"node_addr\":\"fe\",\"video_id\":\"0\",\"pipeline\":[\"face_"
-                            "detection\",\"face_alignment\"],\"scheduler\":\"kb\","
-                            "\"user_constraint\":{\"delay\":1.0}}");
+    json_t *r = submit_kb_job(c, 1.0);
     char job[64], where[64];
     snprintf(job, sizeof job, "%s", str_or_empty(json_object_get(r, "job_uid")));
     json_decref(r);
