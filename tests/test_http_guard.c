@@ -165,6 +165,21 @@ static void test_heads(void)
     CHECKF(out && !strncmp(out, "HTTP/1.1 200", 12) && json_error(second, 400), "%s",
            out ? out : "");
     free(out);
+    /* part of a head, then the client shuts its side: a 400 at once, not at the deadline
+     * (the fuzzer's one-byte input, tests/fuzz/http/half-closed-1-byte) */
+    static const char *partial[] = {"\xc4", "GET /healthz HTTP/1.1\r\nHost: x\r\n"};
+    for (int i = 0; i < 2; i++) {
+        int fd = conn_from("127.0.0.1", 0);
+        CHECK(fd >= 0);
+        CHECK(send(fd, partial[i], strlen(partial[i]), MSG_NOSIGNAL) > 0);
+        shutdown(fd, SHUT_WR);
+        char *r = calloc(1, 4096);
+        size_t got = 0; /* SO_RCVTIMEO 3 s: a reply held to the 10 s deadline reads empty */
+        for (ssize_t k; got < 4095 && (k = recv(fd, r + got, 4095 - got, 0)) > 0;) got += (size_t)k;
+        close(fd);
+        CHECKF(json_error(r, 400), "partial head %d -> %.120s", i, r);
+        free(r);
+    }
     /* a good request still works, and gets no CORS header by default */
     const char *good = "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: http://a.example\r\n"
                        "Connection: close\r\n\r\n";

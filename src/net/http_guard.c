@@ -366,7 +366,7 @@ static size_t head_end(const char *b, size_t n)
     return 0;
 }
 
-static void on_readable(vd__http_guard *g, int i)
+static void on_readable(vd__http_guard *g, int i, short revents)
 {
     pend *p = &g->p[i];
     if (p->closing) {
@@ -387,6 +387,10 @@ static void on_readable(vd__http_guard *g, int i)
         admit(g, i, e);
     } else if ((size_t)n > VD__HTTP_HEAD_MAX) {
         reject(g, i, 431, "the request head (request line and headers) is over 32 KiB");
+    } else if (revents & (POLLRDHUP | POLLHUP)) {
+        /* the client shut its side down: the head can never complete, and waiting for
+         * the deadline would hold the slot (and wake this loop on every poll) */
+        reject(g, i, 400, "the connection was closed before a whole request head arrived");
     } else {
         p->seen = (size_t)n;
         set_lowat(p->fd, p->seen + 1); /* wake when more arrives */
@@ -427,7 +431,7 @@ static void *guard_main(void *arg)
         /* the pending entries first (indices still match fds), highest first: removing
          * swaps the last entry in, which was already handled */
         for (int i = n - 1; r > 0 && i >= 0; i--)
-            if (fds[i + 2].revents) on_readable(g, i);
+            if (fds[i + 2].revents) on_readable(g, i, fds[i + 2].revents);
         if (r > 0 && (fds[1].revents & POLLIN)) accept_new(g, now);
         expire(g, now);
         if (now >= next_watch) {
