@@ -27,7 +27,8 @@ e1=$!; pids+=("$e1")
 "$vdag" edge --name e2 --listen 127.0.0.1:$e2p --nats "$URL" --nats-dir "$DIR" --video 0=vtest.avi --threads 1 2> "$tmp/e2.log" &
 e2=$!; pids+=("$e2")
 status() { curl -s -m 5 "$C/user/get_all_status"; }
-for _ in $(seq 150); do status | py "j=json.load(sys.stdin); assert {'e1','e2'}<=set(j['data'])" 2>/dev/null && break; sleep 0.1; done
+# both edges and e1's knowledge base (its first heartbeats carry it): 30 s on a loaded machine
+for _ in $(seq 300); do status | py "j=json.load(sys.stdin); assert {'e1','e2'}<=set(j['data']) and j['data']['e1']['kb']['entries']>0" 2>/dev/null && break; sleep 0.1; done
 ok "the cloud knows both edges over the secured bus" 'status | py "j=json.load(sys.stdin); assert {\"e1\",\"e2\"}<=set(j[\"data\"]) and j[\"data\"][\"e1\"][\"kb\"][\"entries\"]>0"'
 plan='{"video_conf":{"resolution":"480p"},"flow_mapping":{"face_detection":{"model_id":0,"node_ip":"e1","node_role":"host"},"face_alignment":{"model_id":0,"node_ip":"e2","node_role":"edge"}}}'
 job=$(curl -s -m 5 -X POST "$C/query/submit_query" -H "Content-Type: application/json" -d "{\"node_addr\":\"e1\",\"video_id\":0,\"pipeline\":[\"face_detection\",\"face_alignment\"],\"scheduler\":\"fixed\",\"plan\":$plan,\"user_constraint\":{\"delay\":0.5}}" | py 'print(json.load(sys.stdin)["job_uid"])')
