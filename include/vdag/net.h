@@ -58,6 +58,19 @@ typedef struct vd_http_resp {
 
 /* Set a JSON body (steals j). */
 void vd_http_json(vd_http_resp *r, int http_status, json_t *j);
+
+/* MJPEG (multipart/x-mixed-replace) for a streaming body: the response's content type,
+ * and one part on its way out: set frames a JPEG (copied) as the next part, read copies
+ * out what is left of it (returns how many bytes; 0 when all of it went out). Owned by
+ * the stream, one thread at a time. */
+#define VD_MJPEG_CONTENT_TYPE "multipart/x-mixed-replace; boundary=vdagframe"
+typedef struct vd_mjpeg_part {
+    char *buf;
+    size_t len, off;
+} vd_mjpeg_part;
+int vd_mjpeg_part_set(vd_mjpeg_part *p, const unsigned char *jpeg, size_t len); /* VD_ENOMEM */
+size_t vd_mjpeg_part_read(vd_mjpeg_part *p, char *out, size_t max);
+void vd_mjpeg_part_free(vd_mjpeg_part *p);
 /* A JSON error body {"status": code, "msg": …} with the given HTTP status; code is the
  * VD_E* code of the failure (the same codes as everywhere: a client maps them back). */
 void vd_http_error(vd_http_resp *r, int http_status, int code, const char *fmt, ...)

@@ -17,6 +17,37 @@
 
 /* ---- response bodies ------------------------------------------------------------------ */
 
+int vd_mjpeg_part_set(vd_mjpeg_part *p, const unsigned char *jpeg, size_t len)
+{
+    char head[128];
+    int hl =
+        snprintf(head, sizeof head,
+                 "--vdagframe\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n", len);
+    char *nb = realloc(p->buf, (size_t)hl + len + 2);
+    if (!nb) return VD_ENOMEM;
+    p->buf = nb;
+    memcpy(nb, head, (size_t)hl);
+    memcpy(nb + hl, jpeg, len);
+    memcpy(nb + hl + len, "\r\n", 2);
+    p->len = (size_t)hl + len + 2;
+    p->off = 0;
+    return 0;
+}
+
+size_t vd_mjpeg_part_read(vd_mjpeg_part *p, char *out, size_t max)
+{
+    size_t n = p->len - p->off < max ? p->len - p->off : max;
+    if (n) memcpy(out, p->buf + p->off, n);
+    p->off += n;
+    return n;
+}
+
+void vd_mjpeg_part_free(vd_mjpeg_part *p)
+{
+    free(p->buf);
+    *p = (vd_mjpeg_part){0};
+}
+
 void vd_http_json(vd_http_resp *r, int http_status, json_t *j)
 {
     free(r->body);

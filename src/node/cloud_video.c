@@ -16,8 +16,7 @@ typedef struct viewer {
     vd_cloud *c;
     cjob *j;
     uint64_t seq;
-    char *buf;
-    size_t len, off;
+    vd_mjpeg_part part;
 } viewer;
 
 void vd__cloud_watch(vd_cloud *c, const char *node, const char *uid, int on)
@@ -31,7 +30,7 @@ static ssize_t viewer_read(void *arg, char *out, size_t max)
 {
     viewer *v = arg;
     vd_cloud *c = v->c;
-    if (v->off == v->len) {
+    if (v->part.off == v->part.len) {
         pthread_mutex_lock(&c->mu);
         for (;;) {
             if (c->streams_closed || v->j->removed) {
@@ -49,28 +48,14 @@ static ssize_t viewer_read(void *arg, char *out, size_t max)
                 return 0; /* nothing yet: the server checks the client, then calls again */
             }
         }
-        char head[128];
-        int hl = snprintf(head, sizeof head,
-                          "--vdagframe\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n",
-                          v->j->jpeg_len);
-        char *nb = realloc(v->buf, (size_t)hl + v->j->jpeg_len + 2);
-        if (!nb) {
+        if (vd_mjpeg_part_set(&v->part, v->j->jpeg, v->j->jpeg_len)) {
             pthread_mutex_unlock(&c->mu);
             return VD_ENOMEM;
         }
-        v->buf = nb;
-        memcpy(nb, head, (size_t)hl);
-        memcpy(nb + hl, v->j->jpeg, v->j->jpeg_len);
-        memcpy(nb + hl + v->j->jpeg_len, "\r\n", 2);
-        v->len = (size_t)hl + v->j->jpeg_len + 2;
-        v->off = 0;
         v->seq = v->j->jpeg_seq;
         pthread_mutex_unlock(&c->mu);
     }
-    size_t n = v->len - v->off < max ? v->len - v->off : max;
-    memcpy(out, v->buf + v->off, n);
-    v->off += n;
-    return (ssize_t)n;
+    return (ssize_t)vd_mjpeg_part_read(&v->part, out, max);
 }
 
 static void viewer_free(void *arg)
@@ -85,7 +70,7 @@ static void viewer_free(void *arg)
     vd__cloud_job_unref(v->j);
     pthread_mutex_unlock(&c->mu);
     if (last) vd__cloud_watch(c, node, uid, 0);
-    free(v->buf);
+    vd_mjpeg_part_free(&v->part);
     free(v);
 }
 
@@ -114,7 +99,7 @@ int vd__cloud_r_video(void *arg, const vd_http_req *req, vd_http_resp *resp)
     snprintf(node, sizeof node, "%s", j->node);
     pthread_mutex_unlock(&c->mu);
     if (first) vd__cloud_watch(c, node, req->tail, 1);
-    resp->content_type = "multipart/x-mixed-replace; boundary=vdagframe";
+    resp->content_type = VD_MJPEG_CONTENT_TYPE;
     resp->stream = viewer_read;
     resp->stream_arg = v;
     resp->stream_free = viewer_free;
