@@ -147,6 +147,14 @@ int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
  * says where to get them (pose_estimation: boxes for its per-crop models). */
 int vd_svc_profiled_with_inputs(const vd_service *svc);
 
+/* Where a model this process lacks comes from: a node with a cluster sets a fetcher once
+ * (src/node/models.c fetches from a cloud); vd_svc_open then calls fn(arg, name, err) for
+ * a model whose file is not in the cache, and loads it if fn returns 0 (fn writes
+ * <cache>/models/<name>.json and its shards). fn may be called from any thread at once.
+ * NULL: a missing model fails to open (VD_ENOTFOUND from the loader). Process-wide. */
+typedef int (*vd_model_fetch_fn)(void *arg, const char *name, vd_error *err);
+void vd_svc_set_model_fetcher(vd_model_fetch_fn fn, void *arg);
+
 typedef struct vd_svc_instance vd_svc_instance;
 int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_instance **out,
                 vd_error *err);

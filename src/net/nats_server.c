@@ -186,7 +186,8 @@ static void put_stream(plist *l, const char *stream)
 
 /* The permissions of a role (docs/security.md); %s is the identity's node name. */
 static const char *const edge_pub[] = {
-    "vdag.hb.%s", "vdag.result.%s", "vdag.frame.%s", "vdag.node.*.svc.svc.>", "vdag.svc.svc.>",
+    "vdag.hb.%s",     "vdag.result.%s",     "vdag.frame.%s", "vdag.node.*.svc.svc.>",
+    "vdag.svc.svc.>", "vdag.svc.model.get", /* models it lacks, from a cloud (models.c) */
 };
 static const char *const edge_sub[] = {"vdag.node.%s.svc.>", "vdag.svc.>", "_INBOX.%s.>"};
 static const char *const cloud_pub[] = {

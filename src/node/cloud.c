@@ -323,6 +323,7 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
     c->started = 1;
     int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", vd__cloud_on_heartbeat, c, err);
     if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_FRAME ".>", on_frame, c, err);
+    if (!rc) rc = vd__models_serve(o->tr, c->name, err); /* nodes that lack a model ask */
     if (!rc) rc = vd__cloud_ha_start(c, err); /* results come from the stream, to the leader */
     if (rc) {
         vd_cloud_free(c);

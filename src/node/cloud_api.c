@@ -27,6 +27,8 @@ static json_t *node_json(const node_ent *n, double now)
     if (s) json_object_set_new(o, "services", json_deep_copy(s));
     json_t *jobs = json_object_get(n->hb, "jobs");
     if (jobs) json_object_set_new(o, "jobs", json_deep_copy(jobs));
+    json_t *models = json_object_get(n->hb, "models"); /* fetched from a cloud (models.c) */
+    if (models) json_object_set_new(o, "models", json_deep_copy(models));
     if (!n->self)
         json_object_set_new(
             o, "kb",

@@ -58,6 +58,11 @@ static json_t *heartbeat(vd_edge *e)
         json_array_append_new(svcs, json_string((*s)->name));
     json_object_set_new(hb, "services", svcs);
     json_object_set_new(hb, "links", vd__links_json(&e->links));
+    json_t *models = vd__models_progress(); /* models fetched from a cloud, and how far */
+    if (json_object_size(models))
+        json_object_set_new(hb, "models", models);
+    else
+        json_decref(models);
     return hb;
 }
 

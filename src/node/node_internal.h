@@ -41,6 +41,17 @@ int vd__stage_reply_unpack(const vd_buf *resp, const char *node, const char *ser
 /* This host's resource_info entry ({machine…, services, per-service load}); r: sampler. */
 json_t *vd__svchost_resource_info(vd_svchost *h, vd_resources *r);
 
+/* models.c: model distribution (docs/slicing.md). A cloud serves its models' files
+ * (`model.get`); a node with a transport fetches the models it lacks from a cloud
+ * (vd_svc_set_model_fetcher), one fetch at a time; fetch_stop (before t closes) waits
+ * for a running fetch and uninstalls the fetcher if it is t's. progress: a new
+ * {model: {state: "fetching"|"ok"|"failed", bytes, total}} of this process's fetches. */
+int vd__model_name_ok(const char *s);
+int vd__models_serve(vd_transport *t, const char *node, vd_error *err);
+void vd__models_fetch_from(vd_transport *t, const char *self);
+void vd__models_fetch_stop(vd_transport *t);
+json_t *vd__models_progress(void);
+
 /* A random id for this run of a node (hex, NUL-terminated in n >= 17 bytes). */
 void vd__node_instance(char *out, size_t n);
 /* Wall-clock milliseconds (comparable across processes and machines, unlike vd_now_ms). */

@@ -464,6 +464,7 @@ int vd_svchost_start(const vd_node_opts *o, vd_svchost **out, vd_error *err)
             return rc;
         }
     }
+    if (h->tr) vd__models_fetch_from(h->tr, h->name); /* a model it lacks: from a cloud */
     pthread_mutex_lock(&h->mu);
     h->prof_go = 1;
     pthread_cond_broadcast(&h->prof_cv);
@@ -487,6 +488,7 @@ void vd_svchost_free(vd_svchost *h)
 {
     if (!h) return;
     vd_svchost_stop(h);
+    if (h->tr) vd__models_fetch_stop(h->tr);
     for (int i = 0; i < h->n_pools; i++)
         for (int k = 0; k < h->pools[i].n_idle; k++) vd_svc_close(h->pools[i].idle[k]);
     free(h->pools);

@@ -1,14 +1,38 @@
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "svc/svc_util.h"
 #include "vdag/base.h"
 #include "vdag/metrics.h"
+
+static struct {
+    pthread_mutex_t mu;
+    vd_model_fetch_fn fn;
+    void *arg;
+} fetcher = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void vd_svc_set_model_fetcher(vd_model_fetch_fn fn, void *arg)
+{
+    pthread_mutex_lock(&fetcher.mu);
+    fetcher.fn = fn;
+    fetcher.arg = arg;
+    pthread_mutex_unlock(&fetcher.mu);
+}
 
 int vd__svc_load(const char *name, const vd_svc_opts *so, vd_model **out, vd_error *err)
 {
     char path[1024];
     if (vd_model_path(name, path, sizeof path))
         return vd_fail(err, VD_ETOOBIG, "model path too long");
+    if (access(path, R_OK) != 0) { /* not here: the node's fetcher may get it */
+        pthread_mutex_lock(&fetcher.mu);
+        vd_model_fetch_fn fn = fetcher.fn;
+        void *arg = fetcher.arg;
+        pthread_mutex_unlock(&fetcher.mu);
+        int rc = fn ? fn(arg, name, err) : 0;
+        if (rc) return rc;
+    }
     vd_model_opts o = {.threads = so->threads > 0 ? so->threads : 1, .pool = so->pool};
     double t0 = vd_now_ms();
     int rc = vd_model_load(path, &o, out, err);

@@ -4,7 +4,7 @@
  * request (its header's "parts" and the JPEG strips it describes, decoded in parallel, or an
  * H.264 packet of a stream, "codec": "h264") and
  * the edge's commands (node.submit_job and the rest, on an edge without videos, so nothing
- * starts).
+ * starts), and a cloud's model.get (model files by name and offset, models.c).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,7 +29,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         vd_transport_inproc_new(&tr, &err))
         abort();
     o.tr = tr;
-    if (vd_edge_start(&o, NULL, &edge, &err)) abort();
+    if (vd_edge_start(&o, NULL, &edge, &err) || vd__models_serve(tr, "c1", &err)) abort();
     return 0;
 }
 
@@ -58,5 +58,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vd_buf resp = {0};
     if (vd_transport_call(tr, "e1", cmds[size % 7], &req, &resp, 1000, &err) == 0)
         vd_buf_free(&resp);
+    if (vd_transport_call(tr, "c1", "model.get", &req, &resp, 1000, &err) == 0) vd_buf_free(&resp);
     return 0;
 }

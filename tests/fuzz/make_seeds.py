@@ -103,6 +103,9 @@ put("msg", "submit_job", vdm1({"job_uid": "m.1", "video_id": "0", "dag": SEED_DA
 put("msg", "update_plan", vdm1({"job_uid": "m.1", "video_conf": README_PLAN["video_conf"],
                                 "flow_mapping": README_PLAN["flow_mapping"]}))
 put("msg", "short", b"VDM1\x00\x00\x00\x10{}")
+put("msg", "model_manifest", vdm1({"model": "blazeface-front"}))
+put("msg", "model_chunk", vdm1({"model": "blazeface-front", "file": "blazeface-front.bin",
+                                "offset": 400000}))
 put("jpeg", "one", b"\x00" + struct.pack(">I", len(one)) + one)
 put("jpeg", "two_strips", b"\x01" + struct.pack(">II", len(s0), len(s1)) + s0 + s1)
 put("jpeg", "plain", one)
