@@ -279,7 +279,8 @@ static int zc_profile_args(const vd_frame *f, const vd_svc_opts *o, json_t **arg
     return *args ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
 }
 
-/* Zones as translucent polygons, lines with an arrow towards "in", each with its counts. */
+/* Zones as translucent polygons with "name: total" at their top vertex; lines with an arrow
+ * from their middle towards "in" and "name in N out M" at their upper end. */
 static void zc_render(vd_canvas *cv, const vd_frame *f, json_t *out)
 {
     float kx = (float)f->width / (float)f->src_width, ky = (float)f->height / (float)f->src_height;
@@ -318,7 +319,7 @@ static void zc_render(vd_canvas *cv, const vd_frame *f, json_t *out)
         float mx = (s[0] + s[2]) / 2, my = (s[1] + s[3]) / 2, dx = s[2] - s[0], dy = s[3] - s[1];
         float len = sqrtf(dx * dx + dy * dy);
         if (len > 0) {
-            float nx = -dy / len * 16, ny = dx / len * 16;
+            float nx = -dy / len * 24, ny = dx / len * 24;
             float arrow[12] = {mx,
                                my,
                                mx + nx,
@@ -338,7 +339,9 @@ static void zc_render(vd_canvas *cv, const vd_frame *f, json_t *out)
                  json_string_value(json_object_get(l, "name")),
                  (long long)json_integer_value(json_object_get(l, "in")),
                  (long long)json_integer_value(json_object_get(l, "out")));
-        vd_draw_label(cv, mx + 4, my - 22 < 0 ? 0 : my - 22, lab, col, 11);
+        /* at the upper end, clear of the arrow */
+        float tx = s[1] <= s[3] ? s[0] : s[2], ty = s[1] <= s[3] ? s[1] : s[3];
+        vd_draw_label(cv, tx + 4, ty - 18 < 0 ? 0 : ty - 18, lab, col, 11);
     }
 }
 
