@@ -352,7 +352,7 @@ static void placement(void)
  * runs on every other frame (ntracking 1: the tracker's boxes in between, as in a job with
  * ntracking); on every frame it gave the same counts, crossings at frames 16 and 100 (in),
  * 66, 165, 186 and 226 (out). At 5 fps (nskip 1) the tracker loses the man in the coat in
- * the group, and his first crossing is missed.
+ * the group, and his first crossing is missed; with ntracking 2 it loses most of them (1 out).
  */
 static void footage(void)
 {
