@@ -20,9 +20,11 @@
 typedef enum vd_generator { VD_GEN_SINGLE_FRAME = 0, VD_GEN_CLIP = 1 } vd_generator;
 
 typedef struct vd_dag_arg {
-    char *name;  /* argument of the stage ("bbox") */
-    char *stage; /* producing stage or the generator ("face_detection") */
-    char *field; /* its output field ("bbox") */
+    char *name;    /* argument of the stage ("bbox") */
+    char *stage;   /* producing stage or the generator ("face_detection"); NULL for a value */
+    char *field;   /* its output field ("bbox"); NULL for a value */
+    json_t *value; /* a config input (VD_FT_CONFIG): the literal value given in the DAG (owned,
+                      checked by the service's check_config); NULL for a reference */
 } vd_dag_arg;
 
 typedef struct vd_dag_stage {
@@ -43,7 +45,8 @@ typedef struct vd_dag {
  * Errors name the path of the bad field: unknown service or generator, an input from a
  * stage not earlier in the flow, a field that stage does not output (per its service's
  * out_schema; tracked stages also have track_ids and tracked) or one of another type than
- * the input takes, a missing required input, a duplicate stage, a cycle. */
+ * the input takes, a missing required input, a duplicate stage, a cycle. A config input
+ * (VD_FT_CONFIG) holds its value itself, checked by its service's check_config. */
 int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err);
 int vd_dag_parse(const char *text, const char *where, vd_dag **out, vd_error *err);
 /* Expand a comma-separated pipeline ("face_detection,face_alignment"). */

@@ -182,6 +182,10 @@ void vd_draw_box(vd_canvas *c, float x1, float y1, float x2, float y2, vd_rgb co
 void vd_draw_points(vd_canvas *c, const float *xy, int n, vd_rgb color, float radius);
 /* n segments, seg[4*i..4*i+3] = x1, y1, x2, y2 (e.g. a skeleton's bones). */
 void vd_draw_lines(vd_canvas *c, const float *seg, int n, vd_rgb color, float width);
+/* A closed polygon of n >= 3 (x, y) pairs: filled with color at fill_alpha (0 = none), then
+ * its outline stroked `width` pixels thick. */
+void vd_draw_polygon(vd_canvas *c, const float *xy, int n, vd_rgb color, float width,
+                     float fill_alpha);
 /* A label with a filled background, its top-left corner at (x, y). */
 void vd_draw_label(vd_canvas *c, float x, float y, const char *text, vd_rgb bg, float size);
 /* Lines of text in a translucent block at the top-left corner. */

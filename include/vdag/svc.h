@@ -54,6 +54,11 @@ typedef enum vd_field_type {
     VD_FT_IMAGES,  /* [base64 JPEG,…] per box */
     VD_FT_COUNTS,  /* {name: integer}; a stage's "count_result" joins the step's counts */
     VD_FT_FLAG,    /* true / false */
+    VD_FT_RECORDS, /* [{…},…]: per-frame records, not per box (zones, lines, events); the
+                      service's documentation gives their keys */
+    VD_FT_CONFIG,  /* input only: a literal JSON value given in the DAG itself (the stage's
+                      input holds the value, not a "stage.field" reference), checked by the
+                      service's check_config when the DAG is parsed */
 } vd_field_type;
 
 #define VD_FIELD_TRACK 1u /* output: the boxes ntracking tracks (at most one, of VD_FT_BOXES) */
@@ -77,6 +82,9 @@ typedef struct vd_service {
     const char *const *outputs;     /* output fields (NULL-terminated; out_schema's names) */
     int is_detector;                /* 1 iff out_schema has a VD_FIELD_TRACK field (ntracking
                                        skips the stage on tracked frames) */
+    int stateful; /* 1: an instance keeps state across a job's frames (cumulative counts,
+                     per-track memory), so the stage runs in the job's own executor: schedulers
+                     never place it on another node, service hosts never pool its instances */
     /* Output schema: every field process() may emit ({NULL}-terminated). On a tracked frame the
      * executor writes the tracker's boxes back as the output (vd_service_tracked_output). */
     const vd_svc_field *out_schema;
@@ -86,6 +94,10 @@ typedef struct vd_service {
      * optional ones from that same stage when it outputs them; a service whose inputs are
      * all optional gets them from the nearest earlier stage that outputs its first one. */
     const vd_svc_field *in_schema;
+    /* Check the literal value of a VD_FT_CONFIG input `name` (borrowed) when a DAG is parsed:
+     * 0, or VD_EINVAL whose message starts with `where` (the input's JSON path) and names the
+     * bad field. Required when in_schema has a VD_FT_CONFIG input. */
+    int (*check_config)(const char *name, json_t *value, const char *where, vd_error *err);
     /* Name of a class index (VD_FT_CLASSES); NULL if the service has no classes. */
     const char *(*class_label)(int cls);
     /* Profiling inputs (vd_kb_profile) of a service with required inputs, or with optional

@@ -18,6 +18,7 @@ void vd_dag_free(vd_dag *d)
             free(d->stages[i].args[k].name);
             free(d->stages[i].args[k].stage);
             free(d->stages[i].args[k].field);
+            json_decref(d->stages[i].args[k].value);
         }
     }
     free(d->stages);
@@ -77,6 +78,29 @@ static int check_ref(const vd_service *svc, const char *k, const vd_service *fro
         return vd_fail(err, VD_EINVAL, "%s.input.%s.%s: '%s' is %s, but %s's input '%s' takes %s",
                        where, name, k, ref, out ? vd_field_type_name(out->type) : "the frame", name,
                        k, vd_field_type_name(in->type));
+    return 0;
+}
+
+/* Config input k of stage st: a literal value, checked by the service, kept as a copy. */
+static int config_arg(vd_dag_stage *st, const char *k, json_t *v, const char *where, vd_error *err)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s.input.%s.%s", where, st->name, k);
+    int rc = st->svc->check_config(k, v, path, err);
+    if (rc) return rc;
+    if (st->n_args == VD_DAG_MAX_ARGS)
+        return vd_fail(err, VD_EINVAL, "%s.input.%s: too many inputs (max %d)", where, st->name,
+                       VD_DAG_MAX_ARGS);
+    vd_dag_arg *a = &st->args[st->n_args];
+    a->name = strdup(k);
+    a->value = json_deep_copy(v);
+    if (!a->name || !a->value) {
+        free(a->name);
+        json_decref(a->value);
+        a->name = NULL, a->value = NULL;
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    st->n_args++;
     return 0;
 }
 
@@ -206,6 +230,12 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
         json_t *v;
         json_object_foreach(args, k, v)
         {
+            const vd_svc_field *in = vd_service_input(svc, k);
+            if (in && in->type == VD_FT_CONFIG) {
+                rc = config_arg(st, k, v, where, err);
+                if (rc) break;
+                continue;
+            }
             const char *ref = json_string_value(v);
             const char *dot = ref ? strchr(ref, '.') : NULL;
             if (!ref || !dot || dot == ref || !dot[1]) {
@@ -257,7 +287,14 @@ int vd_dag_from_json(json_t *j, const char *where, vd_dag **out, vd_error *err)
         for (int r = 0; !rc && svc->inputs[r]; r++) {
             int found = 0;
             for (int a = 0; a < st->n_args; a++) found |= !strcmp(st->args[a].name, svc->inputs[r]);
-            if (!found)
+            const vd_svc_field *in = vd_service_input(svc, svc->inputs[r]);
+            if (!found && in && in->type == VD_FT_CONFIG)
+                rc = vd_fail(err, VD_EINVAL,
+                             "%s.input.%s.%s: missing: %s needs its %s, a JSON value given in "
+                             "the DAG itself (the {\"generator\", \"flow\", \"input\"} form; "
+                             "the pipeline form has no place for it)",
+                             where, name, svc->inputs[r], name, svc->inputs[r]);
+            else if (!found)
                 rc = vd_fail(err, VD_EINVAL,
                              "%s.input.%s.%s: missing required input of %s (e.g. \"%s\": "
                              "\"%s.%s\")",
@@ -326,7 +363,7 @@ int vd_dag_from_pipeline(const char *csv, vd_dag **out, vd_error *err)
                     json_object_set_new(args, want[r], json_string(ref));
                     /* optional inputs from the same stage (as the seed passes prob along) */
                     for (const vd_svc_field *o = svc->in_schema; r == 0 && o && o->name; o++) {
-                        if (!(o->flags & VD_FIELD_OPTIONAL) || !vd_service_output(prev, o->name))
+                        if (!(o->flags & VD_FIELD_OPTIONAL) || !stage_output(prev, o->name))
                             continue;
                         snprintf(ref, sizeof ref, "%s.%s", prev->name, o->name);
                         json_object_set_new(args, o->name, json_string(ref));
@@ -362,6 +399,11 @@ json_t *vd_dag_to_json(const vd_dag *d)
         json_array_append_new(flow, json_string(d->stages[i].name));
         json_t *a = json_object();
         for (int k = 0; k < d->stages[i].n_args; k++) {
+            if (d->stages[i].args[k].value) {
+                json_object_set_new(a, d->stages[i].args[k].name,
+                                    json_deep_copy(d->stages[i].args[k].value));
+                continue;
+            }
             char ref[256];
             snprintf(ref, sizeof ref, "%s.%s", d->stages[i].args[k].stage,
                      d->stages[i].args[k].field);

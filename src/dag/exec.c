@@ -141,8 +141,10 @@ static int run_frame(vd_exec *e, vd_frame *f, int tracked, json_t **res, vd_erro
         } else {
             json_t *args = json_object();
             for (int a = 0; a < st->n_args; a++) {
-                json_t *src =
-                    json_object_get(json_object_get(ctx, st->args[a].stage), st->args[a].field);
+                json_t *src = st->args[a].value
+                                  ? st->args[a].value
+                                  : json_object_get(json_object_get(ctx, st->args[a].stage),
+                                                    st->args[a].field);
                 if (src) json_object_set(args, st->args[a].name, src);
             }
             if (e->remote[i])

@@ -90,6 +90,22 @@ void vd_draw_lines(vd_canvas *c, const float *seg, int n, vd_rgb color, float wi
     cairo_set_line_cap(c->cr, CAIRO_LINE_CAP_BUTT);
 }
 
+void vd_draw_polygon(vd_canvas *c, const float *xy, int n, vd_rgb color, float width,
+                     float fill_alpha)
+{
+    if (!xy || n < 3) return;
+    cairo_move_to(c->cr, xy[0], xy[1]);
+    for (int i = 1; i < n; i++) cairo_line_to(c->cr, xy[2 * i], xy[2 * i + 1]);
+    cairo_close_path(c->cr);
+    if (fill_alpha > 0) {
+        set(c->cr, color, fill_alpha);
+        cairo_fill_preserve(c->cr);
+    }
+    set(c->cr, color, 1);
+    cairo_set_line_width(c->cr, width);
+    cairo_stroke(c->cr);
+}
+
 /* White text on a translucent `bg` box sized to the text. */
 void vd_draw_label(vd_canvas *c, float x, float y, const char *text, vd_rgb bg, float size)
 {

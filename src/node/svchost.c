@@ -1,9 +1,10 @@
 /*
  * The service host: runs DNN services for other nodes. Each (service, model) keeps a
  * small pool of open instances; a request takes an idle one or opens another (so
- * concurrent callers each get their own, and `n_process` counts the busy ones). Requests
- * come through the transport ("svc.<service>", a vd_msg with a JPEG frame) or over HTTP
- * (/execute_task/<service>). A background thread loads or profiles the knowledge base.
+ * concurrent callers each get their own, and `n_process` counts the busy ones; a stateful
+ * service's instance serves one request and is closed, so no caller sees another's state).
+ * Requests come through the transport ("svc.<service>", a vd_msg with a JPEG frame) or over
+ * HTTP (/execute_task/<service>). A background thread loads or profiles the knowledge base.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -94,7 +95,8 @@ int vd_svchost_execute(vd_svchost *h, const char *service, int model_id, const v
     p->busy--;
     p->calls++;
     p->total_ms += ms;
-    if (inst && p->n_idle < POOL_MAX) p->idle[p->n_idle++] = inst, inst = NULL;
+    /* a stateful service's instance would carry one caller's state into the next */
+    if (inst && !svc->stateful && p->n_idle < POOL_MAX) p->idle[p->n_idle++] = inst, inst = NULL;
     pthread_mutex_unlock(&h->mu);
     vd_svc_close(inst);
     return rc;

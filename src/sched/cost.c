@@ -73,7 +73,9 @@ int vd__node_ok(const vd_sched_input *in, const char *node, const char *service,
     const vd_node_info *ni = vd__find_node(in, node);
     if (info) *info = ni;
     if (vd__is_edge(in, node)) return 1;
-    if (!ni) return 0;
+    /* a stateful stage (cumulative counts, per-track memory) lives in the job's executor */
+    const vd_service *svc = vd_service_find(service);
+    if (!ni || (svc && svc->stateful)) return 0;
     if (!ni->services[0]) return 1;
     /* exact match in the comma-separated list */
     size_t l = strlen(service);

@@ -9,14 +9,12 @@ extern const vd_service vd_svc_face_detection;
 extern const vd_service vd_svc_face_alignment;
 extern const vd_service vd_svc_object_detection;
 extern const vd_service vd_svc_pose_estimation;
+extern const vd_service vd_svc_zone_count;
 
 /* One row per service (src/svc/NAME.c). */
 static const vd_service *const registry[] = {
-    &vd_svc_face_detection,
-    &vd_svc_face_alignment,
-    &vd_svc_object_detection,
-    &vd_svc_pose_estimation,
-    NULL,
+    &vd_svc_face_detection,  &vd_svc_face_alignment, &vd_svc_object_detection,
+    &vd_svc_pose_estimation, &vd_svc_zone_count,     NULL,
 };
 
 struct vd_svc_instance {

@@ -6,9 +6,10 @@
 
 const char *vd_field_type_name(vd_field_type t)
 {
-    static const char *const names[] = {"?",      "boxes",   "scores", "classes", "labels", "ids",
-                                        "points", "vectors", "images", "counts",  "flag"};
-    return t >= VD_FT_BOXES && t <= VD_FT_FLAG ? names[t] : names[0];
+    static const char *const names[] = {"?",    "boxes",   "scores",  "classes", "labels",
+                                        "ids",  "points",  "vectors", "images",  "counts",
+                                        "flag", "records", "config"};
+    return t >= VD_FT_BOXES && t <= VD_FT_CONFIG ? names[t] : names[0];
 }
 
 static const vd_svc_field *find(const vd_svc_field *f, const char *name)
@@ -130,7 +131,7 @@ int vd_service_check(const vd_service *s, vd_error *err)
                        n);
     int tracks = 0, classes = 0;
     for (const vd_svc_field *f = s->out_schema; f->name; f++) {
-        if (f->type < VD_FT_BOXES || f->type > VD_FT_FLAG)
+        if (f->type < VD_FT_BOXES || f->type >= VD_FT_CONFIG)
             return vd_fail(err, VD_EINVAL, "service %s: output %s has no valid type", n, f->name);
         if (find(f + 1, f->name))
             return vd_fail(err, VD_EINVAL, "service %s: output %s is declared twice", n, f->name);
@@ -142,9 +143,15 @@ int vd_service_check(const vd_service *s, vd_error *err)
         }
         classes += f->type == VD_FT_CLASSES;
     }
-    for (const vd_svc_field *f = s->in_schema; f && f->name; f++)
-        if (f->type < VD_FT_BOXES || f->type > VD_FT_FLAG || f->flags & VD_FIELD_TRACK)
+    for (const vd_svc_field *f = s->in_schema; f && f->name; f++) {
+        if (f->type < VD_FT_BOXES || f->type > VD_FT_CONFIG || f->flags & VD_FIELD_TRACK)
             return vd_fail(err, VD_EINVAL, "service %s: input %s has no valid type", n, f->name);
+        if (f->type == VD_FT_CONFIG && !s->check_config)
+            return vd_fail(err, VD_EINVAL,
+                           "service %s: input %s is a config (VD_FT_CONFIG) but the table has no "
+                           "check_config",
+                           n, f->name);
+    }
     if (tracks > 1) return vd_fail(err, VD_EINVAL, "service %s: more than one tracked output", n);
     if (!!s->is_detector != (tracks == 1))
         return vd_fail(err, VD_EINVAL,

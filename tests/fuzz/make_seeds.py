@@ -47,6 +47,33 @@ cyc = json.loads(js(SEED_DAG))
 cyc["input"]["face_detection"]["bbox"] = "face_alignment.bbox"
 put("dag", "cycle", js(cyc))
 put("dag", "not_json", '{"generator": "SingleFrameGenerator", "flow": [')
+# zone_count's config (a literal input, parsed and checked with the DAG: src/svc/zone_config.c)
+ZONES_DAG = {"generator": "SingleFrameGenerator",
+             "flow": ["SingleFrameGenerator", "object_detection", "zone_count"],
+             "input": {"object_detection": {"image": "SingleFrameGenerator.image"},
+                       "zone_count": {"bbox": "object_detection.bbox",
+                                      "labels": "object_detection.labels",
+                                      "track_ids": "object_detection.track_ids",
+                                      "config": {"units": "fraction", "anchor": "bottom_center",
+                                                 "margin": 0.02, "classes": ["person"],
+                                                 "lines": [{"name": "street",
+                                                            "points": [[0, 0.55], [1, 0.55]],
+                                                            "margin": 0.03}],
+                                                 "zones": [{"name": "walk",
+                                                            "points": [[0, 0.3], [0.35, 0.3],
+                                                                       [0.35, 1], [0, 1]],
+                                                            "classes": ["person", "bicycle"]}]}}}}
+put("dag", "zones", js(ZONES_DAG))
+px = json.loads(js(ZONES_DAG))
+px["input"]["zone_count"]["config"] = {"lines": [{"name": "l", "points": [[10, 300], [700, 310]]}]}
+put("dag", "zones_px", js(px))
+bow = json.loads(js(ZONES_DAG))
+bow["input"]["zone_count"]["config"]["zones"][0]["points"] = [[0, 0], [1, 1], [1, 0], [0, 1]]
+put("dag", "zones_bowtie", js(bow))
+two = json.loads(js(ZONES_DAG))
+two["input"]["zone_count"]["config"]["zones"][0]["points"] = [[0, 0], [1, 1]]
+two["input"]["zone_count"]["config"]["zones"][0]["colour"] = "red"
+put("dag", "zones_bad", js(two))
 
 # ---- plan and the job protocol -----------------------------------------------------------
 README_PLAN = {"flow_mapping": {"face_detection": {"model_id": 0, "node_ip": "192.168.56.102",
