@@ -92,3 +92,13 @@ void vd_cli_nats_clear(vd_cli_nats *c)
     explicit_bzero(c->password, sizeof c->password);
     c->o.password = NULL;
 }
+
+int vd_cli_nats_connect(const char *prog, vd_cli_nats *nc, const char *name, vd_transport **t)
+{
+    vd_error err = {0};
+    int rc = vd_cli_nats_resolve(nc, name, &err);
+    if (!rc) rc = vd_transport_nats_open(&nc->o, t, &err);
+    vd_cli_nats_clear(nc);
+    if (rc) fprintf(stderr, "%s: %s\n", prog, err.msg);
+    return rc ? 1 : 0;
+}
