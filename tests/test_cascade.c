@@ -144,7 +144,7 @@ static void test_plan(void)
     json_t *back = vd_plan_to_json(&p);
     json_t *m = json_object_get(json_object_get(back, "flow_mapping"), "object_detection");
     CHECK(!strcmp(json_string_value(json_object_get(m, "cascade")), od->model_names[2]));
-    CHECK(json_number_value(json_object_get(json_object_get(m, "exit"), "hi")) == 0.6);
+    CHECK((float)json_number_value(json_object_get(json_object_get(m, "exit"), "hi")) == 0.6f);
     CHECK(vd_plan_from_json(back, d, "plan", &q, &err) == 0 && vd_plan_equal(&p, &q));
     q.map[0].exit_hi = 0.7f;
     CHECK(!vd_plan_equal(&p, &q));

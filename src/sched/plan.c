@@ -69,9 +69,9 @@ json_t *vd_plan_to_json(const vd_plan *p)
             vd_cascade_is(svc->model_names[m->model_id]))
             json_object_set_new(sm, "cascade", json_string(svc->model_names[m->model_id]));
         if (sm && (m->exit_lo > 0 || m->exit_hi > 0))
-            json_object_set_new(sm, "exit",
-                                json_pack("{s:f,s:f}", "lo", round(m->exit_lo * 1e4) / 1e4, "hi",
-                                          round(m->exit_hi * 1e4) / 1e4));
+            json_object_set_new(
+                sm, "exit", /* as floats: a plan read back is the same */
+                json_pack("{s:f,s:f}", "lo", (double)m->exit_lo, "hi", (double)m->exit_hi));
         json_object_set_new(fm, m->stage, sm);
     }
     return json_pack("{s:o,s:o}", "video_conf", vc, "flow_mapping", fm);
