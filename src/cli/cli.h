@@ -5,6 +5,7 @@
 #ifndef VDAG_CLI_H
 #define VDAG_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
 int vd_cmd_nn_run(int argc, char **argv);        /* vdag nn run MODEL ... */
@@ -38,6 +39,12 @@ int vd_cli_nats_flag(vd_cli_nats *c, const char *prog, const char *flag, const c
 const char *vd_cli_nats_usage(void);
 int vd_cli_nats_resolve(vd_cli_nats *c, const char *name, vd_error *err);
 void vd_cli_nats_clear(vd_cli_nats *c);
+/* argv[*i] as a NATS flag (vd_cli_nats_flag) taking argv[*i + 1]: 1 taken (*i moved past its
+ * value), 0 not one, <0 a refused one (message printed). */
+int vd_cli_nats_arg(vd_cli_nats *nc, const char *prog, int argc, char **argv, int *i);
+/* Block SIGINT and SIGTERM in this thread and those it starts (then sigwait(set)); ignore
+ * SIGPIPE. For the commands that serve until stopped. */
+void vd_cli_block_stop_signals(sigset_t *set);
 /* Resolve and open the transport as `name`; 0, or 1 with the message printed (prog: …). */
 int vd_cli_nats_connect(const char *prog, vd_cli_nats *nc, const char *name, vd_transport **t);
 

@@ -44,10 +44,10 @@ int vd_cmd_cascade_serve(int argc, char **argv)
     vd_cli_nats nc = {0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int t = v ? vd_cli_nats_flag(&nc, prog, a, v) : 0;
+        int t = vd_cli_nats_arg(&nc, prog, argc, argv, &i);
         if (t < 0) return 2;
         if (t > 0)
-            i++;
+            continue;
         else if (!strcmp(a, "--name") && v)
             name = argv[++i];
         else if (!strcmp(a, "--threads") && v) {
@@ -71,11 +71,7 @@ int vd_cmd_cascade_serve(int argc, char **argv)
         return 2;
     }
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    vd_cli_block_stop_signals(&set);
     vd_transport *tr = NULL;
     vd_cascade_worker **w = calloc((size_t)workers, sizeof *w);
     vd_error err = {0};
@@ -308,10 +304,10 @@ int vd_cmd_cascade_bench(int argc, char **argv)
     vd_cli_nats nc = {0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int t = v ? vd_cli_nats_flag(&nc, prog, a, v) : 0;
+        int t = vd_cli_nats_arg(&nc, prog, argc, argv, &i);
         if (t < 0) return 2;
         if (t > 0)
-            i++;
+            continue;
         else if (!strcmp(a, "--video") && v)
             video = argv[++i];
         else if (!strcmp(a, "--kb") && v)

@@ -66,11 +66,7 @@ int vd_cmd_slice_serve(int argc, char **argv)
     }
     if (!model || !nc.url) goto usage;
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    vd_cli_block_stop_signals(&set);
     vd_model *m = NULL;
     vd_slicer *s = NULL;
     vd_transport *tr = NULL;
