@@ -33,8 +33,8 @@ void vd_usage_cascade_bench(FILE *f)
             "  LO..HI the share of frames sent on and the mean F1 against the last unit alone;\n"
             "  then the cascade run live (later units: `vdag cascade serve` workers on --nats,\n"
             "  else in this process) against always-cloud: edge share, F1, ms and bytes a frame;\n"
-            "  --kb: the curve also goes into that knowledge base file (made if missing), where\n"
-            "  the kb scheduler picks a plan's band from it\n");
+            "  --kb: the curve is merged into that knowledge base file (made if missing; points\n"
+            "  of other runs weighted by frames), where the kb scheduler picks a plan's band\n");
 }
 
 int vd_cmd_cascade_serve(int argc, char **argv)
@@ -348,8 +348,10 @@ int vd_cmd_cascade_bench(int argc, char **argv)
     }
     b.pf = vd_kb_primary_field(b.svc);
     b.model = model;
-    if (kbpath && load_kb(kbpath, &b.kb, &err)) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+    vd_kb *file_kb = NULL; /* the curve is merged in: frames of other videos count too */
+    if (kbpath && (load_kb(kbpath, &file_kb, &err) || !(b.kb = vd_kb_new()))) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg[0] ? err.msg : "out of memory");
+        vd_kb_free(file_kb);
         return 1;
     }
     float los[8];
@@ -373,7 +375,8 @@ int vd_cmd_cascade_bench(int argc, char **argv)
     if (!rc) rc = run_model(&b, last, 0, threads, 0, b.gold, &err);
     if (!rc) rc = run_model(&b, last, 0, threads, quality, b.cloud, &err);
     if (!rc) rc = curve(&b, los, nlo, threads, &err);
-    if (!rc && b.kb) rc = save_kb(kbpath, b.kb, &err);
+    if (!rc && b.kb) rc = vd_kb_merge(file_kb, b.kb, "", &err);
+    if (!rc && b.kb) rc = save_kb(kbpath, file_kb, &err);
     if (!rc && nc.url) {
         if (vd_cli_nats_connect(prog, &nc, "cascade-bench", &t)) rc = VD_ECONN;
     } else if (!rc) { /* in this process: a worker per later unit on our own bus */
@@ -398,6 +401,7 @@ int vd_cmd_cascade_bench(int argc, char **argv)
     free(b.gold);
     free(b.cloud);
     vd_kb_free(b.kb);
+    vd_kb_free(file_kb);
     return rc ? 1 : 0;
 usage:
     vd_usage_cascade_bench(stderr);
