@@ -59,7 +59,7 @@ ok "execute_task: unknown service 404" '[ "$code" = 404 ] && is_err && body | gr
 code=$(req POST /execute_task/face_detection '{"image":"bm90IGEganBlZw=="}')
 ok "execute_task: not a JPEG 400" '[ "$code" = 400 ] && is_err'
 code=$(req POST /execute_task/face_detection "$(printf '{"image":"%s","model_id":7}' "$(cat "$tmp/img.b64")")")
-ok "execute_task: bad model id 400" '[ "$code" = 400 ] && is_err && body | grep -q "models 0..1"'
+ok "execute_task: bad model id 400" '[ "$code" = 400 ] && is_err && body | grep -q "models 0..2"'
 
 # a JPEG bomb: 4 KB that declare 20000x20000 (1.2 GB as RGB), four at once
 python3 - "$cache/media/messi5.jpg" "$tmp/bomb.jpg" <<'P'

@@ -66,7 +66,7 @@ expect "stop: unknown option" "unknown option '--force'" $vdag stop j1 --force
 expect "run --frames -3" "--frames '-3': expected an integer 1.." $vdag run --video vtest.avi --pipeline face_detection --frames -3
 expect "run --fps abc" "--fps 'abc'" $vdag run --video vtest.avi --pipeline face_detection --fps abc
 expect "run --threads 0" "--threads '0': expected an integer 1..256" $vdag run --video vtest.avi --pipeline face_detection --threads 0
-expect "run --model beyond the models" "--model '9': expected an integer 0..1" $vdag run --video vtest.avi --pipeline face_detection --model face_detection=9
+expect "run --model beyond the models" "--model '9': expected an integer 0..2" $vdag run --video vtest.avi --pipeline face_detection --model face_detection=9
 expect "run: unknown option named" "unknown option '--colour'" $vdag run --video vtest.avi --pipeline face_detection --colour red
 expect "edge: unknown option named" "unknown option '--wat'" $vdag edge --wat
 expect "cloud --replan abc" "--replan 'abc': expected a number" $vdag cloud --replan abc --nats nats://127.0.0.1:1

@@ -69,7 +69,7 @@ static void test_plan_json(void)
     } bad[] = {
         {"{\"flow_mapping\":{\"face_detection\":{\"model_id\":3}}}",
          "plan.flow_mapping.face_detection.model_id: 3 is out of range (face_detection has "
-         "models 0..1)"},
+         "models 0..2)"},
         {"{\"flow_mapping\":{\"object_detection\":{\"model_id\":0}}}",
          "plan.flow_mapping.object_detection: no such stage"},
         {"{\"video_conf\":{\"resolution\":\"huge\"}}", "plan.video_conf.resolution:"},

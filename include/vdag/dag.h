@@ -59,6 +59,12 @@ typedef struct vd_exec_opts {
     int model_id[16]; /* per stage index; 0 = largest */
     int threads;      /* nn threads of the executor's pool, shared by all its stages */
     int ntracking;    /* frames tracked between detections */
+    /* cascade models (vdag/cascade.h): the bus their later units' workers are on (borrowed;
+     * NULL: in this process), a request's timeout (0: 5000 ms), and a unit that is down giving
+     * the deepest answer had (marked "fallback") instead of failing the step */
+    struct vd_transport *transport;
+    int cascade_timeout_ms;
+    int cascade_fallback;
 } vd_exec_opts;
 
 typedef struct vd_exec vd_exec;
@@ -71,6 +77,9 @@ int vd_exec_step(vd_exec *e, vd_frame *const *frames, int n, json_t **result, vd
 /* Change ntracking or a stage's model at run time (re-opens the service). */
 int vd_exec_set_model(vd_exec *e, int stage, int model_id, vd_error *err);
 void vd_exec_set_ntracking(vd_exec *e, int ntracking);
+/* A cascade stage's exit band of its first unit (a plan's exit_lo / exit_hi; 0, 0: the
+ * model's own). Nothing for a plain model. */
+int vd_exec_set_exit(vd_exec *e, int stage, float lo, float hi, vd_error *err);
 /* Run stage `stage` through fn instead of the local instance (NULL: local again). fn gets
  * the stage's current model id, the frame and its arguments (borrowed) and returns a new
  * output object in *out; it is timed as the stage's delay (transfers included). fn may also

@@ -61,6 +61,10 @@ typedef struct vd_node_opts {
      * name is its identity's, so it does not listen to other nodes' heartbeats (a duplicate
      * name is the server's to refuse; peers are placed on by name only) */
     int secured;
+    /* edge: cascade models' later units are workers on the bus (`vdag cascade serve`; cluster
+     * mode), not in this process; a unit that is down then gives the deepest answer had,
+     * marked "fallback" (vdag/cascade.h) */
+    int cascade_bus;
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
 } vd_node_opts;

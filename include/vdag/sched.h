@@ -30,6 +30,9 @@ typedef struct vd_stage_map {
     int model_id;   /* 0 = largest */
     char node[64];  /* node name that runs it */
     char role[8];   /* "host" (the job's own edge), "edge" (another edge) or "cloud" */
+    /* a cascade model's exit band for its first unit ("exit": {"lo","hi"}; 0..0: the
+     * model's own, vdag/cascade.h) */
+    float exit_lo, exit_hi;
 } vd_stage_map;
 
 typedef struct vd_plan {
@@ -248,6 +251,26 @@ typedef struct vd_kb_acc {
 
 /* Replaces an entry with the same key. */
 void vd_kb_set_acc(vd_kb *kb, const vd_kb_acc_key *k, const vd_kb_acc *a);
+
+/* A point of a cascade model's exit curve (vdag/cascade.h): with its first unit's uncertain
+ * band lo..hi, the share of frames sent on to the next unit and the mean per-frame F1 against
+ * the last unit alone, over n frames (`vdag cascade bench --kb FILE` measures them). */
+typedef struct vd_kb_exit_pt {
+    float lo, hi;
+    double escalated, f1;
+    int n;
+} vd_kb_exit_pt;
+/* The F1 a band must reach when the user asked for no accuracy. */
+#define VD_KB_EXIT_F1 0.95
+/* Replaces the point with the same service, model and band; VD_ENOMEM. */
+int vd_kb_set_exit(vd_kb *kb, const char *service, int model_id, const vd_kb_exit_pt *p);
+/* The points of (service, model) into out (up to cap); returns how many there are. */
+int vd_kb_exit_curve(const vd_kb *kb, const char *service, int model_id, vd_kb_exit_pt *out,
+                     int cap);
+/* The point sending the fewest frames on whose F1 >= min_f1 (the higher F1 on a tie), or
+ * VD_ENOTFOUND. */
+int vd_kb_pick_exit(const vd_kb *kb, const char *service, int model_id, double min_f1,
+                    vd_kb_exit_pt *out);
 int vd_kb_get_acc(const vd_kb *kb, const vd_kb_acc_key *k, vd_kb_acc *out);
 /* Whether the kb holds measured accuracy for `service` (NULL: for any). */
 int vd_kb_has_accuracy(const vd_kb *kb, const char *service);

@@ -33,6 +33,12 @@ typedef struct vd_svc_opts {
                          NULL: each model makes its own of `threads` */
     float min_score;  /* 0 = the service's default */
     float iou;        /* NMS IoU threshold, 0 = default */
+    /* a cascade model (vdag/cascade.h): where its later units' workers are (NULL: in this
+     * process, made by the instance), a request's timeout (0: 5000 ms) and whether a unit
+     * that is down gives the deepest answer had (marked) instead of an error */
+    struct vd_transport *transport;
+    int cascade_timeout_ms;
+    int cascade_fallback;
 } vd_svc_opts;
 
 /* A box in source pixels with its score and class (detections, tracks). */
@@ -173,6 +179,9 @@ int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_
 int vd_svc_process(vd_svc_instance *s, const vd_frame *frame, json_t *args, json_t **out,
                    vd_error *err);
 const vd_service *vd_svc_service(const vd_svc_instance *s);
+/* A cascade model's exit band of unit 0 (the plan's exit_lo / exit_hi; lo == hi == 0: the
+ * model's own); 0 and nothing done for a plain model. */
+int vd_svc_set_exit(vd_svc_instance *s, float lo, float hi, vd_error *err);
 int vd_svc_model_id(const vd_svc_instance *s);
 void vd_svc_close(vd_svc_instance *s);
 

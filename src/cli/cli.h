@@ -5,15 +5,18 @@
 #ifndef VDAG_CLI_H
 #define VDAG_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
-int vd_cmd_nn_run(int argc, char **argv);       /* vdag nn run MODEL ... */
-int vd_cmd_slice_serve(int argc, char **argv);  /* vdag slice serve (cmd_slice_net.c) */
-int vd_cmd_slice_call(int argc, char **argv);   /* vdag slice call (cmd_slice_net.c) */
-int vd_cmd_slice(int argc, char **argv);        /* vdag slice MODEL ... (cmd_slice.c) */
-int vd_cmd_bench_models(int argc, char **argv); /* vdag bench models ... */
-int vd_cmd_bench_gemm(int argc, char **argv);   /* vdag bench gemm ... */
-int vd_cmd_bench_remote(int argc, char **argv); /* vdag bench remote ... (cmd_bench_net.c) */
+int vd_cmd_nn_run(int argc, char **argv);        /* vdag nn run MODEL ... */
+int vd_cmd_slice_serve(int argc, char **argv);   /* vdag slice serve (cmd_slice_net.c) */
+int vd_cmd_slice_call(int argc, char **argv);    /* vdag slice call (cmd_slice_net.c) */
+int vd_cmd_slice(int argc, char **argv);         /* vdag slice MODEL ... (cmd_slice.c) */
+int vd_cmd_cascade_serve(int argc, char **argv); /* vdag cascade serve (cmd_cascade.c) */
+int vd_cmd_cascade_bench(int argc, char **argv); /* vdag cascade bench (cmd_cascade.c) */
+int vd_cmd_bench_models(int argc, char **argv);  /* vdag bench models ... */
+int vd_cmd_bench_gemm(int argc, char **argv);    /* vdag bench gemm ... */
+int vd_cmd_bench_remote(int argc, char **argv);  /* vdag bench remote ... (cmd_bench_net.c) */
 
 int vd_cmd_run(int argc, char **argv); /* vdag run ... */
 
@@ -36,6 +39,14 @@ int vd_cli_nats_flag(vd_cli_nats *c, const char *prog, const char *flag, const c
 const char *vd_cli_nats_usage(void);
 int vd_cli_nats_resolve(vd_cli_nats *c, const char *name, vd_error *err);
 void vd_cli_nats_clear(vd_cli_nats *c);
+/* argv[*i] as a NATS flag (vd_cli_nats_flag) taking argv[*i + 1]: 1 taken (*i moved past its
+ * value), 0 not one, <0 a refused one (message printed). */
+int vd_cli_nats_arg(vd_cli_nats *nc, const char *prog, int argc, char **argv, int *i);
+/* Block SIGINT and SIGTERM in this thread and those it starts (then sigwait(set)); ignore
+ * SIGPIPE. For the commands that serve until stopped. */
+void vd_cli_block_stop_signals(sigset_t *set);
+/* Resolve and open the transport as `name`; 0, or 1 with the message printed (prog: …). */
+int vd_cli_nats_connect(const char *prog, vd_cli_nats *nc, const char *name, vd_transport **t);
 
 /* Batch mode (cmd_batch.c) */
 int vd_cmd_batch_submit(int argc, char **argv); /* vdag batch submit FILE */
@@ -81,6 +92,8 @@ void vd_usage_run(FILE *f);
 void vd_usage_slice(FILE *f);
 void vd_usage_slice_serve(FILE *f);
 void vd_usage_slice_call(FILE *f);
+void vd_usage_cascade_serve(FILE *f);
+void vd_usage_cascade_bench(FILE *f);
 void vd_usage_cloud(FILE *f);
 void vd_usage_cloud_edge(FILE *f, const char *role); /* role: "run", "cloud" or "edge" */
 void vd_usage_edge(FILE *f);

@@ -3,6 +3,8 @@
  * submit --nats): credentials from files or the environment, never from the command line;
  * TLS files; --nats-dir for what `vdag nats-server --secure DIR` wrote (docs/security.md).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,4 +93,31 @@ void vd_cli_nats_clear(vd_cli_nats *c)
 {
     explicit_bzero(c->password, sizeof c->password);
     c->o.password = NULL;
+}
+
+void vd_cli_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int vd_cli_nats_arg(vd_cli_nats *nc, const char *prog, int argc, char **argv, int *i)
+{
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    int t = v ? vd_cli_nats_flag(nc, prog, argv[*i], v) : 0;
+    if (t > 0) ++*i;
+    return t;
+}
+
+int vd_cli_nats_connect(const char *prog, vd_cli_nats *nc, const char *name, vd_transport **t)
+{
+    vd_error err = {0};
+    int rc = vd_cli_nats_resolve(nc, name, &err);
+    if (!rc) rc = vd_transport_nats_open(&nc->o, t, &err);
+    vd_cli_nats_clear(nc);
+    if (rc) fprintf(stderr, "%s: %s\n", prog, err.msg);
+    return rc ? 1 : 0;
 }

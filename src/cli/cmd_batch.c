@@ -567,11 +567,7 @@ int vd_cmd_worker(int argc, char **argv)
         return vd_arg_error("worker", vd_usage_worker,
                             "--nats URL is needed (the JetStream the items are queued on)");
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    vd_cli_block_stop_signals(&set);
     vd_error err = {0};
     vd_queue *q = NULL;
     vd_worker *w = NULL;

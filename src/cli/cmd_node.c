@@ -449,6 +449,7 @@ static int serve_roles(const char *role, node_args *a)
                       .kb_path = a->kb,
                       .profile = a->profile,
                       .secured = secured,
+                      .cascade_bus = a->nats != NULL,
                       .n_videos = a->n_videos};
     memcpy(o.videos, a->videos, sizeof o.videos);
     if (want_edge) {

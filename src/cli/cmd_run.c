@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "vdag/base.h"
+#include "vdag/cascade.h"
 #include "vdag/dag.h"
 #include "vdag/media.h"
 
@@ -93,8 +94,13 @@ void vd_usage_run(FILE *f)
         f, "usage: vdag run --video PATH|URL (--pipeline a,b | --dag FILE) [--resolution 480p]\n"
            "                [--fps N] [--nskip N] [--ntracking N] [--model STAGE=ID] [--frames N]\n"
            "                [--loop] [--results out.jsonl] [--render out.mjpeg|DIR] [--threads N]\n"
-           "                [--quiet]\n"
+           "                [--quiet] [--exit STAGE=LO..HI] [--nats URL] [--cascade-fallback]\n"
+           "                [--cascade-timeout MS]\n"
            "  --threads: inference threads (default: cores - 1, leaving one to decoding)\n"
+           "  --exit: a cascade model's uncertain band for its first unit (default: the model's)\n"
+           "  --nats: a cascade's later units are `vdag cascade serve` workers there (default:\n"
+           "          in this process); --cascade-fallback: a unit down gives the deepest answer;\n"
+           "          --cascade-timeout: of a request to the later units (default 5000)\n"
            "  services (--model STAGE=ID):\n");
     for (const vd_service *const *sv = vd_service_all(); *sv; sv++) {
         fprintf(f, "    %-18s", (*sv)->name);
@@ -111,7 +117,21 @@ void vd_usage_run(FILE *f)
 typedef struct stage_stats {
     double *ms;
     int n, cap;
+    long unit[VD_CASCADE_MAX_UNITS]; /* a cascade stage: frames each unit answered */
+    long fallbacks;
+    int cascade;
 } stage_stats;
+
+/* A cascade stage's answer: which unit (its output's "cascade" object). */
+static void count_unit(stage_stats *st, json_t *out)
+{
+    json_t *a = json_object_get(out, "cascade");
+    if (!a) return;
+    json_int_t u = json_integer_value(json_object_get(a, "unit"));
+    st->cascade = 1;
+    if (u >= 0 && u < VD_CASCADE_MAX_UNITS) st->unit[u]++;
+    st->fallbacks += json_is_true(json_object_get(a, "fallback"));
+}
 
 static void usage_f(FILE *f)
 {
@@ -139,12 +159,15 @@ int vd_cmd_run(int argc, char **argv)
     vd_source_opts so = {0};
     int ntracking = 0, threads = 0, quiet = 0;
     long max_frames = -1;
-    char *models[16];
-    int n_models = 0;
+    char *models[16], *exits[16];
+    int n_models = 0, n_exits = 0, fallback = 0, eo_timeout = 0;
+    vd_cli_nats nc = {0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--loop"))
             so.loop = 1;
+        else if (!strcmp(a, "--cascade-fallback"))
+            fallback = 1;
         else if (!strcmp(a, "--quiet"))
             quiet = 1;
         else if (strncmp(a, "--", 2))
@@ -176,6 +199,14 @@ int vd_cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--threads")) {
             if ((rc = vd_arg_int("run", a, v, 1, 256, &threads))) return rc;
             i++;
+        } else if (!strcmp(a, "--cascade-timeout")) {
+            if ((rc = vd_arg_int("run", a, v, 1, 600000, &eo_timeout))) return rc;
+            i++;
+        } else if (!strcmp(a, "--nats")) {
+            nc.url = argv[++i];
+        } else if (!strcmp(a, "--exit")) {
+            if (n_exits == 16) return vd_arg_error("run", NULL, "--exit: at most 16");
+            exits[n_exits++] = argv[++i];
         } else if (!strcmp(a, "--model")) {
             if (n_models == 16) return vd_arg_error("run", NULL, "--model: at most 16");
             models[n_models++] = argv[++i];
@@ -239,6 +270,14 @@ int vd_cmd_run(int argc, char **argv)
             return 2;
         }
     }
+    vd_transport *tr = NULL;
+    if (nc.url && vd_cli_nats_connect("vdag run", &nc, "run", &tr)) {
+        vd_dag_free(dag);
+        return 1;
+    }
+    eo.transport = tr;
+    eo.cascade_fallback = fallback;
+    eo.cascade_timeout_ms = eo_timeout;
     vd_exec *ex = NULL;
     vd_source *src = NULL;
     writer w = {0};
@@ -249,6 +288,23 @@ int vd_cmd_run(int argc, char **argv)
         fprintf(stderr, "vdag run: %s\n", err.msg);
         status = 1;
         goto out;
+    }
+    for (int k = 0; k < n_exits; k++) { /* STAGE=LO..HI */
+        char *eq = strchr(exits[k], '='), *end = NULL;
+        int found = -1;
+        for (int s = 0; eq && s < dag->n_stages; s++)
+            if (strlen(dag->stages[s].name) == (size_t)(eq - exits[k]) &&
+                !strncmp(dag->stages[s].name, exits[k], (size_t)(eq - exits[k])))
+                found = s;
+        double lo = eq ? strtod(eq + 1, &end) : -1, hi = -1;
+        if (end && !strncmp(end, "..", 2)) hi = strtod(end + 2, &end);
+        if (found < 0 || !end || *end || !(lo >= 0 && lo <= hi && hi <= 1) ||
+            vd_exec_set_exit(ex, found, (float)lo, (float)hi, &err)) {
+            fprintf(stderr, "vdag run: --exit %s: expected STAGE=LO..HI (0 <= LO <= HI <= 1)%s%s\n",
+                    exits[k], err.msg[0] ? ": " : "", err.msg);
+            status = 2;
+            goto out;
+        }
     }
     if (results && !(w.results = fopen(results, "w"))) {
         fprintf(stderr, "vdag run: --results %s: cannot write\n", results);
@@ -300,6 +356,8 @@ int vd_cmd_run(int argc, char **argv)
                 st[s].ms = realloc(st[s].ms, sizeof(double) * (size_t)st[s].cap);
             }
             st[s].ms[st[s].n++] = d;
+            count_unit(&st[s],
+                       json_object_get(json_object_get(res, "stages"), dag->stages[s].name));
         }
         const char *k;
         json_t *v;
@@ -333,12 +391,21 @@ int vd_cmd_run(int argc, char **argv)
     }
     if (tty) fprintf(stderr, "\n");
     json_t *stages = json_object(), *counts = json_object();
-    for (int s = 0; s < dag->n_stages; s++)
-        json_object_set_new(
-            stages, dag->stages[s].name,
+    for (int s = 0; s < dag->n_stages; s++) {
+        json_t *so_ =
             json_pack("{s:f,s:f}", "median_ms",
                       round(vd_percentile(st[s].ms, (size_t)st[s].n, 50) * 1000) / 1000, "p90_ms",
-                      round(vd_percentile(st[s].ms, (size_t)st[s].n, 90) * 1000) / 1000));
+                      round(vd_percentile(st[s].ms, (size_t)st[s].n, 90) * 1000) / 1000);
+        if (st[s].cascade) { /* frames each unit answered */
+            json_t *u = json_array();
+            int hi = VD_CASCADE_MAX_UNITS;
+            while (hi > 1 && !st[s].unit[hi - 1]) hi--;
+            for (int k = 0; k < hi; k++) json_array_append_new(u, json_integer(st[s].unit[k]));
+            json_object_set_new(so_, "answered_by_unit", u);
+            json_object_set_new(so_, "fallbacks", json_integer(st[s].fallbacks));
+        }
+        json_object_set_new(stages, dag->stages[s].name, so_);
+    }
     const char *k;
     json_t *v;
     json_object_foreach(count_sum, k, v) json_object_set_new(
@@ -358,6 +425,7 @@ out:
     vd_mjpeg_close(w.mj);
     vd_source_close(src);
     vd_exec_free(ex);
+    vd_transport_close(tr);
     for (int q = 0; q < dag->n_stages; q++) free(st[q].ms);
     free(st);
     json_decref(count_sum);

@@ -26,16 +26,6 @@ static int open_model(const char *prog, const char *model, int threads, vd_model
     return rc ? 1 : 0;
 }
 
-static int connect_nats(const char *prog, vd_cli_nats *nc, const char *name, vd_transport **t)
-{
-    vd_error err = {0};
-    int rc = vd_cli_nats_resolve(nc, name, &err);
-    if (!rc) rc = vd_transport_nats_open(&nc->o, t, &err);
-    vd_cli_nats_clear(nc);
-    if (rc) fprintf(stderr, "%s: %s\n", prog, err.msg);
-    return rc ? 1 : 0;
-}
-
 void vd_usage_slice_serve(FILE *f)
 {
     fprintf(f, "usage: vdag slice serve MODEL --nats URL [--name NODE] [--threads N]\n%s",
@@ -76,18 +66,14 @@ int vd_cmd_slice_serve(int argc, char **argv)
     }
     if (!model || !nc.url) goto usage;
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    vd_cli_block_stop_signals(&set);
     vd_model *m = NULL;
     vd_slicer *s = NULL;
     vd_transport *tr = NULL;
     vd_slice_host *h = NULL;
     vd_error err = {0};
     int rc = open_model(prog, model, threads, &m, &s);
-    if (!rc) rc = connect_nats(prog, &nc, name, &tr);
+    if (!rc) rc = vd_cli_nats_connect(prog, &nc, name, &tr);
     if (!rc && vd_slice_host_start(tr, name, s, &h, &err)) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         rc = 1;
@@ -288,7 +274,7 @@ int vd_cmd_slice_call(int argc, char **argv)
     char spec[1100];
     snprintf(spec, sizeof spec, "image:%s", image);
     int rc = open_model(prog, model, threads, &m, &s);
-    if (!rc && connect_nats(prog, &nc, name, &c.t)) rc = 1;
+    if (!rc && vd_cli_nats_connect(prog, &nc, name, &c.t)) rc = 1;
     const vd_tensor *it = m ? vd_model_input(m, 0) : NULL;
     if (!rc && (vd_nn_make_input(it, model, spec, &in, &c.bytes, &err) ||
                 vd_image_load(image, &f, &err))) {

@@ -23,6 +23,15 @@ struct vd_exec {
     int64_t n_loop, n_frames;
 };
 
+static vd_svc_opts svc_opts(const vd_exec *e)
+{
+    return (vd_svc_opts){.threads = e->o.threads,
+                         .pool = e->pool,
+                         .transport = e->o.transport,
+                         .cascade_timeout_ms = e->o.cascade_timeout_ms,
+                         .cascade_fallback = e->o.cascade_fallback};
+}
+
 int vd_exec_new(const vd_dag *d, const vd_exec_opts *o, vd_exec **out, vd_error *err)
 {
     *out = NULL;
@@ -45,7 +54,7 @@ int vd_exec_new(const vd_dag *d, const vd_exec_opts *o, vd_exec **out, vd_error 
         return rc;
     }
     for (int i = 0; i < d->n_stages; i++) {
-        vd_svc_opts so = {.threads = e->o.threads, .pool = e->pool};
+        vd_svc_opts so = svc_opts(e);
         int mid = i < 16 ? e->o.model_id[i] : 0;
         rc = vd_svc_open(d->stages[i].name, mid, &so, &e->inst[i], err);
         if (!rc && d->stages[i].svc->is_detector && !(e->trk[i] = vd_tracker_new()))
@@ -64,13 +73,19 @@ int vd_exec_set_model(vd_exec *e, int stage, int model_id, vd_error *err)
     if (stage < 0 || stage >= e->d->n_stages) return vd_fail(err, VD_EINVAL, "no stage %d", stage);
     if (vd_svc_model_id(e->inst[stage]) == model_id) return 0;
     vd_svc_instance *n;
-    vd_svc_opts so = {.threads = e->o.threads, .pool = e->pool};
+    vd_svc_opts so = svc_opts(e);
     int rc = vd_svc_open(e->d->stages[stage].name, model_id, &so, &n, err);
     if (rc) return rc;
     vd_svc_close(e->inst[stage]);
     e->inst[stage] = n;
     if (stage < 16) e->o.model_id[stage] = model_id;
     return 0;
+}
+
+int vd_exec_set_exit(vd_exec *e, int stage, float lo, float hi, vd_error *err)
+{
+    if (stage < 0 || stage >= e->d->n_stages) return vd_fail(err, VD_EINVAL, "no stage %d", stage);
+    return vd_svc_set_exit(e->inst[stage], lo, hi, err);
 }
 
 int vd_exec_model_id(const vd_exec *e, int stage)

@@ -212,7 +212,8 @@ static void apply_plan(job *j, vd_source *src, vd_exec *ex, const vd_plan *p, in
         for (int k = 0; k < p->n_stages; k++)
             if (!strcmp(p->map[k].stage, j->spec.dag->stages[s].name)) m = &p->map[k];
         vd_error err = {0};
-        if (m && vd_exec_set_model(ex, s, m->model_id, &err))
+        if (m && (vd_exec_set_model(ex, s, m->model_id, &err) ||
+                  vd_exec_set_exit(ex, s, m->exit_lo, m->exit_hi, &err)))
             fprintf(stderr, "vdag %s: job %s: %s\n", j->edge->name, j->uid, err.msg);
         int remote = m && m->node[0] && strcmp(m->node, j->edge->name);
         rstage *r = &j->rs[s];
@@ -362,7 +363,9 @@ void *vd__edge_job_main(void *arg)
     vd_error err = {0};
     vd_source *src = NULL;
     vd_exec *ex = NULL;
-    vd_exec_opts eo = {.threads = e->o.threads};
+    vd_exec_opts eo = {.threads = e->o.threads,
+                       .transport = e->o.cascade_bus ? e->o.tr : NULL,
+                       .cascade_fallback = 1};
     pthread_mutex_lock(&e->mu); /* an update_plan may be writing it */
     vd_plan first = j->pending;
     pthread_mutex_unlock(&e->mu);

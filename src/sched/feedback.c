@@ -66,6 +66,7 @@
 #include <string.h>
 
 #include "sched/sched_internal.h"
+#include "vdag/cascade.h"
 #include "vdag/base.h"
 
 #define FB_KP               1.0
@@ -102,10 +103,14 @@ static const int skip_ladder[] = {0, 1, 2, 4};
 static const int track_ladder[] = {0, 2, 4};
 #define N_TRACK ((int)(sizeof track_ladder / sizeof track_ladder[0]))
 
+/* The plain models: the ladder goes from large to small, which a cascade model (a small
+ * one that calls a large one) is not on. */
 static int n_models(const vd_sched_input *in, int i)
 {
     const vd_service *s = in->dag->stages[i].svc;
-    return s && s->n_models > 0 ? s->n_models : 1;
+    int n = 0;
+    while (s && n < s->n_models && !vd_cascade_is(s->model_names[n])) n++;
+    return n > 0 ? n : 1;
 }
 
 /* Whether ntracking is a knob: the DAG's first stage is a detector (its boxes are tracked

@@ -41,6 +41,7 @@ void vd_kb_free(vd_kb *kb)
     free(kb->d);
     free(kb->a);
     free(kb->b);
+    free(kb->x);
     free(kb);
 }
 

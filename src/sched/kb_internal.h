@@ -27,6 +27,12 @@ typedef struct kb_bytes_e {
     vd_kb_bytes b;
 } kb_bytes_e;
 
+typedef struct kb_exit_e { /* a point of a cascade model's exit curve (kb_exit.c) */
+    char service[48];
+    int model_id;
+    vd_kb_exit_pt p;
+} kb_exit_e;
+
 typedef struct kb_sf_cache kb_sf_cache; /* a cached accuracy surface (kb.c) */
 #define VD_KB_SF_CACHE 16
 
@@ -43,6 +49,8 @@ struct vd_kb {
     int na, capa;
     kb_bytes_e *b;
     int nb, capb;
+    kb_exit_e *x;
+    int nx, capx;
 };
 
 /* Take / release the kb's lock (the kb is logically const for readers). */
@@ -57,6 +65,12 @@ kb_acc_e *vd__kb_find_acc(const vd_kb *kb, const vd_kb_acc_key *k);
 kb_acc_e *vd__kb_put_acc(vd_kb *kb, const vd_kb_acc_key *k, const vd_kb_acc *a);
 kb_bytes_e *vd__kb_find_bytes(const vd_kb *kb, int res, vd_encoder enc, int quality);
 kb_bytes_e *vd__kb_put_bytes(vd_kb *kb, int res, vd_encoder enc, int quality, const vd_kb_bytes *b);
+
+/* kb_exit.c: exit curves (lock held), their file form ("exit") and merge. */
+int vd__kb_put_exit(vd_kb *kb, const char *service, int model, const vd_kb_exit_pt *p);
+json_t *vd__kb_exits_json(const vd_kb *kb);
+int vd__kb_exits_read(vd_kb *kb, json_t *a, vd_error *err);
+int vd__kb_exits_merge(vd_kb *dst, const vd_kb *src);
 
 /* f scaled to height h (aspect kept, even width), its source size kept for coordinates. */
 int vd__kb_scale_to(const vd_frame *f, int h, vd_frame **out, vd_error *err);

@@ -47,6 +47,7 @@ json_t *vd_kb_to_json(const vd_kb *kb)
     json_object_set_new(root, "entries", v1);
     json_object_set_new(root, "host", json_string(kb->host));
     if (kb->info) json_object_set_new(root, "profile", json_deep_copy(kb->info));
+    if (kb->nx) json_object_set_new(root, "exit", vd__kb_exits_json(kb));
     for (int i = 0; i < kb->nd; i++) {
         const kb_delay_e *x = &kb->d[i];
         json_t *e =
@@ -303,6 +304,9 @@ static int copy_all(vd_kb *dst, const vd_kb *src)
     for (int i = 0; i < src->nb; i++)
         if (!vd__kb_put_bytes(dst, src->b[i].res, src->b[i].enc, src->b[i].quality, &src->b[i].b))
             return VD_ENOMEM;
+    for (int i = 0; i < src->nx; i++)
+        if (vd__kb_put_exit(dst, src->x[i].service, src->x[i].model_id, &src->x[i].p))
+            return VD_ENOMEM;
     return 0;
 }
 
@@ -331,6 +335,7 @@ int vd_kb_from_json(vd_kb *kb, json_t *j, vd_error *err)
         if (!rc) rc = read_array(j, "delay", 1, t, err, rd_delay, 0);
         if (!rc) rc = read_array(j, "accuracy", 0, t, err, rd_acc, 0);
         if (!rc) rc = read_array(j, "bytes", 0, t, err, rd_bytes, 0);
+        if (!rc) rc = vd__kb_exits_read(t, json_object_get(j, "exit"), err);
     }
     if (!rc) {
         vd__kb_lock(kb);
@@ -413,6 +418,7 @@ int vd_kb_merge(vd_kb *dst, const vd_kb *src, const char *src_node, vd_error *er
         m.n = y->b.n + x->b.n;
         y->b = m;
     }
+    if (!rc) rc = vd__kb_exits_merge(dst, s);
     vd__kb_unlock(dst);
     vd_kb_free(s);
     return rc ? vd_fail(err, VD_ENOMEM, "out of memory") : 0;

@@ -280,6 +280,7 @@ static int kb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
             why->code = VD_WHY_REQUESTED;
         } else if (vd__kb_search(with_bound(in, KB_MARGIN, &tin), 1, &so) == 0) {
             *out = so.best.p;
+            vd__plan_exits(in, out);
             why->code = VD_WHY_START;
             snprintf(why->text, sizeof why->text, "cold start");
             describe(in, out, vd_now_ms() - t0, so.leaves, why->text, sizeof why->text);
@@ -355,6 +356,7 @@ static int kb_plan(void *priv, const vd_sched_input *in, vd_plan *out, vd_sched_
             next = so.best.p;
         else if (so.n_top > 0 && so.top[0].acc > vd_plan_accuracy(&cin, &cur) + KB_ACC_MARGIN)
             next = so.top[0].p;
+        if (!vd_plan_equal(&next, &cur)) vd__plan_exits(&cin, &next);
     }
     vd__plan_repair(in, &next);
     snapshot(st, in);

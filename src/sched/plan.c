@@ -5,7 +5,9 @@
  * JSON: {"video_conf":{"resolution":"480p"|"native","fps":N,"nskip":N,"ntracking":N,
  *        "encoder":"JPEG"|"H264"[,"quality":1..100]},
  *        "flow_mapping":{"<stage>":{"model_id":0,"node_ip":"<node>","node":"<node>",
- *                                   "node_role":"host|edge|cloud"}}}
+ *                                   "node_role":"host|edge|cloud"[,"exit":{"lo":L,"hi":H}]}}}
+ * "exit" is the uncertain band of a cascade model's first unit (vdag/cascade.h); a cascade
+ * stage is also shown with "cascade": its model name (read back by model_id alone).
  * The seed calls the node field node_ip; we write both names and read either. A stage
  * missing from flow_mapping runs model 0 on node "", which means "the job's edge" (role
  * "host"); the same holds for a mapping without a node. Every video_conf field is
@@ -21,6 +23,7 @@
 #include <strings.h>
 
 #include "sched/sched_internal.h"
+#include "vdag/cascade.h"
 #include "vdag/media.h"
 
 static void copy_str(char *dst, size_t n, const char *src)
@@ -59,10 +62,17 @@ json_t *vd_plan_to_json(const vd_plan *p)
     json_t *fm = json_object();
     for (int i = 0; i < p->n_stages && i < VD_MAX_STAGES; i++) {
         const vd_stage_map *m = &p->map[i];
-        json_object_set_new(fm, m->stage,
-                            json_pack("{s:i,s:s,s:s,s:s}", "model_id", m->model_id, "node_ip",
-                                      m->node, "node", m->node, "node_role",
-                                      m->role[0] ? m->role : "host"));
+        json_t *sm = json_pack("{s:i,s:s,s:s,s:s}", "model_id", m->model_id, "node_ip", m->node,
+                               "node", m->node, "node_role", m->role[0] ? m->role : "host");
+        const vd_service *svc = vd_service_find(m->stage);
+        if (sm && svc && m->model_id >= 0 && m->model_id < svc->n_models &&
+            vd_cascade_is(svc->model_names[m->model_id]))
+            json_object_set_new(sm, "cascade", json_string(svc->model_names[m->model_id]));
+        if (sm && (m->exit_lo > 0 || m->exit_hi > 0))
+            json_object_set_new(
+                sm, "exit", /* as floats: a plan read back is the same */
+                json_pack("{s:f,s:f}", "lo", (double)m->exit_lo, "hi", (double)m->exit_hi));
+        json_object_set_new(fm, m->stage, sm);
     }
     return json_pack("{s:o,s:o}", "video_conf", vc, "flow_mapping", fm);
 }
@@ -188,6 +198,18 @@ static int parse_mapping(json_t *m, const vd_dag_stage *st, const char *path, vd
         copy_str(out->node, sizeof out->node, json_string_value(n));
         break;
     }
+    json_t *ex = json_object_get(m, "exit");
+    if (ex && !json_is_null(ex)) {
+        json_t *lo = json_object_get(ex, "lo"), *hi = json_object_get(ex, "hi");
+        double l = json_number_value(lo), h = json_number_value(hi);
+        if (!json_is_object(ex) || !json_is_number(lo) || !json_is_number(hi) || !(l >= 0) ||
+            l > h || h > 1)
+            return vd_fail(err, VD_EINVAL,
+                           "%s.exit: must be {\"lo\":L,\"hi\":H} with 0 <= L <= H <= 1 (the "
+                           "uncertain band of a cascade's first unit)",
+                           path);
+        out->exit_lo = (float)l, out->exit_hi = (float)h;
+    }
     json_t *r = json_object_get(m, "node_role");
     if (r && !json_is_null(r)) {
         const char *s = json_is_string(r) ? json_string_value(r) : "";
@@ -260,7 +282,8 @@ int vd_plan_equal(const vd_plan *a, const vd_plan *b)
     for (int i = 0; i < a->n_stages && i < VD_MAX_STAGES; i++) {
         const vd_stage_map *x = &a->map[i], *y = &b->map[i];
         if (strcmp(x->stage, y->stage) || x->model_id != y->model_id || strcmp(x->node, y->node) ||
-            strcmp(x->role, y->role))
+            strcmp(x->role, y->role) || fabsf(x->exit_lo - y->exit_lo) > 1e-6f ||
+            fabsf(x->exit_hi - y->exit_hi) > 1e-6f)
             return 0;
     }
     return 1;

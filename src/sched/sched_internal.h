@@ -66,6 +66,10 @@ void vd__plan_set_node(const vd_sched_input *in, vd_plan *p, int i, const char *
 /* Make p valid for in: the DAG's stages, model ids in range, live nodes (dead ones -> the
  * edge), resolution not above native, non-negative knobs. */
 void vd__plan_repair(const vd_sched_input *in, vd_plan *p);
+/* Every cascade stage of p gets the band of its kb exit curve that sends the fewest frames
+ * on with an F1 of at least the user's accuracy (else VD_KB_EXIT_F1); stages without a curve
+ * keep theirs (kb_exit.c). */
+void vd__plan_exits(const vd_sched_input *in, vd_plan *p);
 
 /* Fail with VD_ESTATE if p is not a valid plan for in: stages as in the DAG, model ids in
  * range, known nodes, resolution not above native, non-negative knobs. */

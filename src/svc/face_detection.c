@@ -1,8 +1,8 @@
 /*
  * face_detection: BlazeFace (model 0 = blazeface-back, 256x256; 1 = blazeface-front,
- * 128x128). Input: the whole frame squashed to the model size, pixels to [-1,1].
- * The 896 anchors (strides S/16 and S/8 with 2 and 6 anchors per cell) decode to a
- * box centre/size and six landmarks; scores are sigmoid(logit). Overlapping
+ * 128x128; 2 = the cascade front > back, vdag/cascade.h). Input: the whole frame squashed to the
+ * model size, pixels to [-1,1]. The 896 anchors (strides S/16 and S/8 with 2 and 6 anchors per
+ * cell) decode to a box centre/size and six landmarks; scores are sigmoid(logit). Overlapping
  * candidates are merged by weighted NMS (score-weighted mean of each cluster), as
  * BlazeFace was trained for.
  * Output: {"bbox":[[x1,y1,x2,y2],…], "prob":[…], "landmarks":[[[x,y]×6],…]}.
@@ -156,7 +156,10 @@ static void fd_render(vd_canvas *cv, const vd_frame *f, json_t *out)
     vd__draw_landmarks(cv, f, json_object_get(out, "landmarks"));
 }
 
-static const char *const fd_models[] = {"blazeface-back", "blazeface-front"};
+/* model 2: a cascade (vdag/cascade.h): blazeface-front here, frames with an uncertain face
+ * on to blazeface-back (the band from bench/cascade.sh's curve) */
+static const char *const fd_models[] = {"blazeface-back", "blazeface-front",
+                                        "cascade:blazeface-front@0.5..0.8>blazeface-back"};
 static const char *const fd_in[] = {NULL};
 static const char *const fd_out[] = {"bbox", "prob", "landmarks", NULL};
 static const vd_svc_field fd_schema[] = {{"bbox", VD_FT_BOXES, VD_FIELD_TRACK},
@@ -167,7 +170,7 @@ static const vd_svc_field fd_schema[] = {{"bbox", VD_FT_BOXES, VD_FIELD_TRACK},
 const vd_service vd_svc_face_detection = {
     .name = "face_detection",
     .description = "BlazeFace face detector: boxes, scores, 6 landmarks",
-    .n_models = 2,
+    .n_models = 3,
     .model_names = fd_models,
     .inputs = fd_in,
     .outputs = fd_out,

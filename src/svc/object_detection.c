@@ -2,6 +2,7 @@
  * object_detection: COCO-80 objects with per-class counts.
  *   model 0 = centernet (512x512, pixels 0..255): its graph already decodes peaks into
  *             100 [x1,y1,x2,y2,score,class] rows in input pixels.
+ *   model 2 = the cascade nanodet > centernet (vdag/cascade.h; the registry runs it).
  *   model 1 = nanodet (416x416 NCHW, pixels /255): three heads (strides 8/16/32) of
  *             80 sigmoid class scores and 4x11 distance bins (GFL); a side's distance
  *             is the softmax-expectation over its 11 bins times the stride, measured
@@ -157,7 +158,10 @@ static void od_render(vd_canvas *cv, const vd_frame *f, json_t *out)
     vd__render_boxes(&vd_svc_object_detection, cv, f, out, 1);
 }
 
-static const char *const od_models[] = {"centernet", "nanodet"};
+/* model 2: a cascade (vdag/cascade.h): nanodet here, frames with an uncertain box on to
+ * centernet (the band from bench/cascade.sh's curve) */
+static const char *const od_models[] = {"centernet", "nanodet",
+                                        "cascade:nanodet@0.3..0.45>centernet"};
 static const char *const od_in[] = {NULL};
 static const char *const od_out[] = {"bbox",   "labels",       "scores", "classes",
                                      "counts", "count_result", NULL};
@@ -172,7 +176,7 @@ static const vd_svc_field od_schema[] = {{"bbox", VD_FT_BOXES, VD_FIELD_TRACK},
 const vd_service vd_svc_object_detection = {
     .name = "object_detection",
     .description = "COCO-80 object detector with per-class counts",
-    .n_models = 2,
+    .n_models = 3,
     .model_names = od_models,
     .inputs = od_in,
     .outputs = od_out,

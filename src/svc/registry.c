@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vdag/cascade.h"
 #include "vdag/svc.h"
 
 extern const vd_service vd_svc_face_detection;
@@ -21,7 +22,25 @@ struct vd_svc_instance {
     const vd_service *svc;
     int model_id;
     void *priv;
+    vd_cascade *casc;   /* a cascade model: its units instead of priv */
+    vd_exit_test exit0; /* its own unit-0 band, which an exit of 0..0 restores */
 };
+
+static int open_cascade(vd_svc_instance *s, const vd_svc_opts *opts, vd_error *err)
+{
+    vd_cascade_spec spec;
+    int rc = vd_cascade_parse(s->svc, s->svc->model_names[s->model_id], &spec, err);
+    if (rc) return rc;
+    vd_cascade_opts co = {0};
+    if (opts) {
+        co.svc = *opts;
+        co.t = opts->transport;
+        co.timeout_ms = opts->cascade_timeout_ms;
+        co.fallback = opts->cascade_fallback;
+    }
+    s->exit0 = spec.exit[0];
+    return vd_cascade_open(&spec, &co, &s->casc, err);
+}
 
 const vd_service *vd_service_find(const char *name)
 {
@@ -70,7 +89,9 @@ int vd_svc_open(const char *name, int model_id, const vd_svc_opts *opts, vd_svc_
     s->svc = svc;
     s->model_id = model_id;
     vd_svc_opts def = {0};
-    int rc = svc->open(s->priv, model_id, opts ? opts : &def, err);
+    int rc = vd_cascade_is(svc->model_names[model_id])
+                 ? open_cascade(s, opts, err)
+                 : svc->open(s->priv, model_id, opts ? opts : &def, err);
     if (rc) {
         free(s->priv);
         free(s);
@@ -85,7 +106,16 @@ int vd_svc_process(vd_svc_instance *s, const vd_frame *frame, json_t *args, json
 {
     *out = NULL;
     if (!frame) return vd_fail(err, VD_EINVAL, "service %s: no image", s->svc->name);
+    if (s->casc) return vd_cascade_run(s->casc, frame, args, out, err);
     return s->svc->process(s->priv, frame, args, out, err);
+}
+
+int vd_svc_set_exit(vd_svc_instance *s, float lo, float hi, vd_error *err)
+{
+    if (!s->casc) return 0;
+    vd_exit_test t = s->exit0;
+    if (lo > 0 || hi > 0) t.lo = lo, t.hi = hi;
+    return vd_cascade_set_exit(s->casc, 0, &t, err);
 }
 
 const vd_service *vd_svc_service(const vd_svc_instance *s)
@@ -145,7 +175,10 @@ int vd_svc_profile_args(const vd_service *svc, vd_frame *const *frames, int n,
 void vd_svc_close(vd_svc_instance *s)
 {
     if (!s) return;
-    s->svc->close(s->priv);
+    if (s->casc)
+        vd_cascade_close(s->casc);
+    else
+        s->svc->close(s->priv);
     free(s->priv);
     free(s);
 }

@@ -125,6 +125,22 @@ except (OSError, subprocess.CalledProcessError) as e:
 stage = {"model_id": 0, "args": {}, "src_w": 640, "src_h": 427, "cam_frame_id": 7}
 put("msg", "stage_one_jpeg", vdm1(stage, one))
 put("msg", "stage_two_strips", vdm1(dict(stage, parts=[len(s0), len(s1)]), s0 + s1))
+
+# ---- cascades: 0 spec, 1 a unit's request, 2 a caller's reply -------------------------------
+put("cascade", "spec", b"\x00cascade:nanodet@0.3..0.45>centernet")
+put("cascade", "spec_max", b"\x00blazeface-front@max:0.5..0.8>blazeface-back")
+put("cascade", "spec_bad", b"\x00nanodet@0.5..0.2>nanodet")
+chain = [{"model": "blazeface-front", "rule": "band", "lo": 0.5, "hi": 0.8},
+         {"model": "blazeface-back", "rule": "band", "lo": 0, "hi": 0.5}]
+unit = {"id": "1-2-3", "service": "face_detection", "pos": 0, "chain": chain, "budget_ms": 500,
+        "fallback": False, "src_w": 640, "src_h": 427}
+put("cascade", "request", b"\x01" + vdm1(unit, one))
+put("cascade", "request_fallback", b"\x01" + vdm1(dict(unit, fallback=True, chain=[
+    dict(chain[0], hi=1.0), chain[1]]), one))
+put("cascade", "reply", b"\x02" + vdm1({"id": "1-2-3", "unit": 1, "model": "blazeface-back",
+                                         "node": "b1", "confident": True, "fallback": False,
+                                         "output": {"bbox": [], "prob": [], "landmarks": []},
+                                         "ms": 3.5}))
 put("msg", "submit_job", vdm1({"job_uid": "m.1", "video_id": "0", "dag": SEED_DAG,
                                "plan": README_PLAN, "plan_version": 1}))
 put("msg", "update_plan", vdm1({"job_uid": "m.1", "video_conf": README_PLAN["video_conf"],
