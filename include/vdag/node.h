@@ -61,6 +61,12 @@ typedef struct vd_node_opts {
      * name is its identity's, so it does not listen to other nodes' heartbeats (a duplicate
      * name is the server's to refuse; peers are placed on by name only) */
     int secured;
+    /* cloud: its events (docs/events.md) also to this MQTT broker (NULL: on the bus only),
+     * under mqtt_prefix (NULL: "vdag"); a track missing from leave_frames results has left
+     * (0: 10) */
+    const vd_mqtt_opts *mqtt;
+    const char *mqtt_prefix;
+    int leave_frames;
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
 } vd_node_opts;
