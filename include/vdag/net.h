@@ -439,15 +439,16 @@ void vd_mqtt_close(vd_mqtt *m);
 
 /* An identity the server lets in, with the permissions of its role (docs/security.md):
  *  "cloud": submits to edges, calls any node, JetStream (its stream and buckets), reads
- *           heartbeats and frames;
+ *           heartbeats and frames, publishes its events (vdag.event.>);
  *  "edge":  publishes its own heartbeats, results and frames (vdag.hb.<name>, …), serves its
  *           own subjects, calls stage services (svc.*) on other nodes; no node.* command
  *           to anyone, no JetStream API, no one else's replies;
  *  "worker": the batch queue only (its work and dead-letter streams, its buckets: the
- *           VD_JS_WORK … VD_KVB_BLOBS names), which the cloud may use too; no node subject. */
+ *           VD_JS_WORK … VD_KVB_BLOBS names), which the cloud may use too; no node subject;
+ *  "observer": reads the cloud's events (vdag.event.>) and nothing else. */
 typedef struct vd_nats_ident {
     const char *name;     /* the node's name (the user name with a password) */
-    const char *role;     /* "cloud", "edge" or "worker" */
+    const char *role;     /* "cloud", "edge", "worker" or "observer" */
     const char *password; /* user name + password, or */
     const char *nkey;     /* a public NKey ("U…") */
 } vd_nats_ident;
