@@ -13,34 +13,9 @@ TMPDIR=$tmp "$vdag" nats-server --port "$np" > "$tmp/nats.url" 2>> "$tmp/nats.lo
 pids+=($!)
 for _ in $(seq 150); do [ -s "$tmp/nats.url" ] && break; sleep 0.1; done
 [ -s "$tmp/nats.url" ] || { echo "nats-server did not start" >&2; cat "$tmp/nats.log" >&2; exit 1; }
-# ev.py PORT: a bare NATS client on vdag.event.>; "SUBJECT JSON" lines; "ready" once subscribed
-cat > "$tmp/ev.py" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(b'CONNECT {"verbose":false}\r\nSUB vdag.event.> 1\r\nPING\r\n')
-s.settimeout(None)
-buf = b""
-while True:
-    d = s.recv(1 << 16)
-    if not d:
-        break
-    buf += d
-    while b"\r\n" in buf:
-        line, rest = buf.split(b"\r\n", 1)
-        if line.startswith(b"MSG "):
-            n = int(line.split()[-1])
-            if len(rest) < n + 2:
-                break
-            print(line.split()[1].decode(), rest[:n].decode(), flush=True)
-            buf = rest[n + 2:]
-        else:
-            buf = rest
-            if line == b"PONG":
-                print("ready", flush=True)
-            elif line == b"PING":
-                s.sendall(b"PONG\r\n")
-PY
-python3 "$tmp/ev.py" "$np" > "$tmp/ev.txt" 2> "$tmp/ev.log" &
+# a bare NATS client on vdag.event.>: "SUBJECT JSON" lines, "ready" once subscribed
+: > "$tmp/ev.txt"
+python3 "$(dirname "$0")/nats_sub.py" "$np" 'vdag.event.>' > "$tmp/ev.txt" 2> "$tmp/ev.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q '^ready' "$tmp/ev.txt" && break; sleep 0.1; done
 ok "the subscriber is ready" 'grep -q "^ready" "$tmp/ev.txt"'

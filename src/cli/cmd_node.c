@@ -132,64 +132,36 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
         } else if (!strcmp(flag, "--no-profile")) {
             a->profile = 0;
         } else {
-            static const char *const takes_value[] = {"--listen",
-                                                      "--advertise",
-                                                      "--token",
-                                                      "--nats",
-                                                      "--name",
-                                                      "--kb",
-                                                      "--threads",
-                                                      "--svc-threads",
-                                                      "--replan",
-                                                      "--drop",
-                                                      "--max-body",
-                                                      "--cloud_ip",
-                                                      "--side",
-                                                      "--mode",
-                                                      "--serv_cloud_addr",
-                                                      "--video",
-                                                      "--cors",
-                                                      "--max-pixels",
-                                                      "--nats-creds",
-                                                      "--nats-nkey",
-                                                      "--nats-user-file",
-                                                      "--nats-tls-ca",
-                                                      "--nats-tls-cert",
-                                                      "--nats-tls-key",
-                                                      "--nats-dir",
-                                                      "--data",
-                                                      "--max-upload",
-                                                      "--workers",
-                                                      "--ack-wait",
-                                                      "--max-deliver",
-                                                      "--item-frames",
-                                                      "--mqtt",
-                                                      "--mqtt-id",
-                                                      "--mqtt-topic",
-                                                      "--mqtt-user-file",
-                                                      "--leave-frames",
-                                                      NULL};
-            int k = 0, batch, nf;
+            static const char *const takes_value[] = {
+                "--listen",         "--advertise",   "--token",           "--nats",
+                "--name",           "--kb",          "--threads",         "--svc-threads",
+                "--replan",         "--drop",        "--max-body",        "--cloud_ip",
+                "--side",           "--mode",        "--serv_cloud_addr", "--video",
+                "--cors",           "--max-pixels",  "--nats-creds",      "--nats-nkey",
+                "--nats-user-file", "--nats-tls-ca", "--nats-tls-cert",   "--nats-tls-key",
+                "--nats-dir",       "--data",        "--max-upload",      "--workers",
+                "--ack-wait",       "--max-deliver", "--item-frames",     NULL};
+            static const char *const event_flags[] = {
+                "--mqtt", "--mqtt-id", "--mqtt-topic", "--mqtt-user-file", "--leave-frames", NULL};
+            int k = 0, e = 0, batch, nf;
             while (takes_value[k] && strcmp(takes_value[k], flag)) k++;
+            while (event_flags[e] && strcmp(event_flags[e], flag)) e++;
             if (strncmp(flag, "--", 2))
                 return vd_arg_error(role, node_usage_f, "unexpected argument '%s'", flag);
-            if (!takes_value[k]) return vd_arg_unknown(role, flag, node_usage_f);
+            if (!takes_value[k] && !event_flags[e]) return vd_arg_unknown(role, flag, node_usage_f);
             const char *val = VAL();
             if (!val) return vd_arg_missing(role, flag, node_usage_f);
-            if (!strncmp(flag, "--mqtt", 6) || !strcmp(flag, "--leave-frames")) {
+            if (event_flags[e]) {
                 if (!strcmp(role, "edge"))
                     return vd_arg_error(role, node_usage_f,
                                         "%s: only the cloud publishes events (vdag cloud or run)",
                                         flag);
                 if (!strcmp(flag, "--leave-frames")) {
                     if ((rc = vd_arg_int(role, flag, val, 1, 100000, &a->leave_frames))) return rc;
-                } else {
+                } else { /* in event_flags' order */
                     const char **dst[] = {&a->mqtt, &a->mqtt_id, &a->mqtt_topic,
                                           &a->mqtt_user_file};
-                    static const char *const names[] = {"--mqtt", "--mqtt-id", "--mqtt-topic",
-                                                        "--mqtt-user-file"};
-                    for (int q = 0; q < 4; q++)
-                        if (!strcmp(flag, names[q])) *dst[q] = val;
+                    *dst[e] = val;
                 }
             } else if (!strcmp(flag, "--listen"))
                 a->listen = val;
