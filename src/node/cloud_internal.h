@@ -92,10 +92,11 @@ typedef struct cjob {
      * RES_FLUSH_MS unless forced) */
     unsigned gen, gen_written, res_gen, res_written;
     double written_at;
-    vd__ev_job *ev; /* its events' state: counts, tracks (cloud_events.c) */
     uint64_t rev; /* of its record in the store as this cloud last wrote or read it (0: none):
                    * records are written compare-and-set, so a cloud that is no longer the
                    * leader cannot overwrite the new leader's */
+    /* its events' state: counts, tracks (cloud_events.c) */
+    vd__ev_job *ev;
 } cjob;
 
 /* A change of a job's state that the store must hold (lock held). */
