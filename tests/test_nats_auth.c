@@ -91,7 +91,7 @@ static void test_redact(void)
 static void test_secure_dir(void)
 {
     vd_error err = {0};
-    int rc = vd_nats_secure_init(dir, "cloud:cloud,edge:e1,edge:e2", "127.0.0.1", &err);
+    int rc = vd_nats_secure_init(dir, "cloud:cloud,edge:e1,edge:e2,observer:ha", "127.0.0.1", &err);
     CHECKF(rc == 0, "%s", err.msg);
     struct stat st;
     CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
@@ -109,7 +109,7 @@ static void test_secure_dir(void)
     free(before), free(after);
     snprintf(cmd, sizeof cmd, "cat %s", path("identities"));
     char *ids = vt_run(cmd, &rc);
-    CHECKF(ids && !strcmp(ids, "cloud cloud\nedge e1\nedge e2\nedge e3\n"), "%s", ids);
+    CHECKF(ids && !strcmp(ids, "cloud cloud\nedge e1\nedge e2\nobserver ha\nedge e3\n"), "%s", ids);
     free(ids);
     CHECK(vd_nats_secure_init(dir, "boss:x", NULL, &err) == VD_EINVAL);
     CHECK(vd_nats_secure_init(dir, "edge:a.b", NULL, &err) == VD_EINVAL);
@@ -289,6 +289,24 @@ static void test_permissions(const char *url)
         CHECK(cloud->ops->stream_ack(cloud, &out[i], &err) == 0);
         cloud->ops->stream_release(cloud, &out[i]);
     }
+
+    /* events (docs/events.md): the cloud publishes them, an observer reads them and nothing
+     * else; an edge can neither forge nor read them */
+    vd_transport *ha = NULL;
+    CHECKF(open_as(url, "ha", "ha", 1, &ha, &err) == 0, "%s", err.msg);
+    sink evs = {0};
+    CHECKF(ha && ha->ops->subscribe(ha, "vdag.event.>", on_msg, &evs, &err) == 0, "%s", err.msg);
+    vd_buf em = buf_of("{\"type\":\"count\"}");
+    CHECK(e1->ops->publish(e1, "vdag.event.count.j.1", &em, &err) == 0); /* refused later */
+    CHECK(!ha || ha->ops->publish(ha, "vdag.event.count.j.1", &em, &err) == 0);
+    CHECK(cloud->ops->publish(cloud, "vdag.event.count.j.1", &em, &err) == 0);
+    for (int i = 0; i < 100 && atomic_load(&evs.n) < 1; i++) sleep_ms(10);
+    sleep_ms(300);
+    CHECKF(atomic_load(&evs.n) == 1, "the observer got %d events", atomic_load(&evs.n));
+    CHECK(e1->ops->subscribe(e1, "vdag.event.>", on_msg, &spy, &err) == VD_EAUTH);
+    CHECK(!ha || ha->ops->subscribe(ha, "vdag.hb.>", on_msg, &evs, &err) == VD_EAUTH);
+    CHECK(!ha || ha->ops->subscribe(ha, "vdag.result.>", on_msg, &evs, &err) == VD_EAUTH);
+    vd_transport_close(ha);
 out:
     vd_transport_close(e1);
     vd_transport_close(e2);

@@ -1,6 +1,6 @@
 /*
  * vdag net: the HTTP server (libmicrohttpd) and client (libcurl), the message codec,
- * and the transport between nodes (in-process or NATS).
+ * the transport between nodes (in-process or NATS) and an MQTT publisher (libmosquitto).
  *
  * Ownership: a server borrows its route table and handler args (keep them alive until
  * vd_http_server_stop returns). Buffers (vd_buf) handed to callers are malloc'd and owned
@@ -376,6 +376,62 @@ void vd_nats_url_redact(const char *url, char *out, size_t cap);
 int vd_nats_userfile_read(const char *path, char *user, size_t ucap, char *password, size_t pcap,
                           vd_error *err);
 
+/* ---- MQTT (libmosquitto): an asynchronous publisher --------------------------------- */
+
+/* A connection to an MQTT broker that only publishes (the cloud's events, docs/events.md).
+ * vd_mqtt_publish never blocks: messages wait in a bounded queue and one sender thread hands
+ * them to libmosquitto (QoS 1) while connected, at most VD_MQTT_INFLIGHT unacknowledged at a
+ * time. A broker that is down or restarting is retried (every 1-2 s, libmosquitto's loop
+ * thread); meanwhile the queue holds up to max_queue messages, beyond which the oldest are
+ * dropped and counted. Retained messages are remembered per topic (the latest payload, up
+ * to VD_MQTT_RETAINED topics) and published again after every reconnection, so a broker
+ * restarted without persistence has the state again. With will_topic, the broker is told to
+ * publish "offline" (retained) there when the connection is lost uncleanly, "online"
+ * (retained) is published there on every connection and "offline" at vd_mqtt_close.
+ *
+ * Ownership: the options are copied. Thread-safety: every function may be called from any
+ * thread but vd_mqtt_close (once, when no other call runs). */
+#define VD_MQTT_INFLIGHT 64
+#define VD_MQTT_RETAINED 4096
+
+typedef struct vd_mqtt_opts {
+    const char *url;        /* mqtt://[USER[:PASSWORD]@]HOST[:PORT] (port 1883; tcp:// too) */
+    const char *user;       /* the user name and password (override the URL's; from a file */
+    const char *password;   /* or the environment, not the command line) */
+    const char *client_id;  /* NULL: "vdag-<host>-<pid>" */
+    const char *will_topic; /* NULL: no availability topic */
+    int max_queue;          /* messages kept while they cannot be sent (0: 10000) */
+    int keepalive_s;        /* 0: 10 */
+} vd_mqtt_opts;
+
+typedef struct vd_mqtt vd_mqtt;
+
+typedef struct vd_mqtt_stats {
+    uint64_t published; /* acknowledged by the broker */
+    uint64_t dropped;   /* the queue was full, or libmosquitto refused it (too big, …) */
+    int queued;         /* waiting to be sent */
+    int connected;
+    char error[512]; /* the last connection problem ("" when none) */
+} vd_mqtt_stats;
+
+/* Split an MQTT URL: host (NUL-terminated), port, user and password ("" when absent).
+ * VD_EINVAL naming what is wrong (the password never shown); VD_EUNSUPP for mqtts:// and
+ * ws:// (no TLS or websockets here). */
+int vd_mqtt_url_parse(const char *url, char *host, size_t hcap, int *port, char *user, size_t ucap,
+                      char *password, size_t pcap, vd_error *err);
+/* Start connecting (a broker that cannot be reached yet is not an error: retried).
+ * VD_EINVAL for a bad URL or option, VD_EBACKEND when libmosquitto fails to start. */
+int vd_mqtt_open(const vd_mqtt_opts *o, vd_mqtt **out, vd_error *err);
+/* Queue one message (payload copied). VD_EINVAL for a topic with '+', '#' or NUL or an empty
+ * one; VD_EBUSY when the queue was full (the oldest message was dropped for it). */
+int vd_mqtt_publish(vd_mqtt *m, const char *topic, const void *payload, size_t len, int retain);
+void vd_mqtt_stats_get(vd_mqtt *m, vd_mqtt_stats *s);
+/* Wait up to timeout_ms for the queue to empty and every message to be acknowledged: 0 when
+ * they were, VD_ETIMEDOUT (tests, and a clean shutdown). */
+int vd_mqtt_flush(vd_mqtt *m, int timeout_ms);
+/* Publish "offline" to the will topic, flush (at most 1 s), disconnect, free. NULL: no-op. */
+void vd_mqtt_close(vd_mqtt *m);
+
 /* ---- a private nats-server (tests, benchmarks, scripts: `vdag nats-server`) ------------ */
 
 /* The cloud's JetStream names (its results stream and its durable consumer, its state and
@@ -396,15 +452,16 @@ int vd_nats_userfile_read(const char *path, char *user, size_t ucap, char *passw
 
 /* An identity the server lets in, with the permissions of its role (docs/security.md):
  *  "cloud": submits to edges, calls any node, JetStream (its stream and buckets), reads
- *           heartbeats and frames;
+ *           heartbeats and frames, publishes its events (vdag.event.>);
  *  "edge":  publishes its own heartbeats, results and frames (vdag.hb.<name>, …), serves its
  *           own subjects, calls stage services (svc.*) on other nodes; no node.* command
  *           to anyone, no JetStream API, no one else's replies;
  *  "worker": the batch queue only (its work and dead-letter streams, its buckets: the
- *           VD_JS_WORK … VD_KVB_BLOBS names), which the cloud may use too; no node subject. */
+ *           VD_JS_WORK … VD_KVB_BLOBS names), which the cloud may use too; no node subject;
+ *  "observer": reads the cloud's events (vdag.event.>) and nothing else. */
 typedef struct vd_nats_ident {
     const char *name;     /* the node's name (the user name with a password) */
-    const char *role;     /* "cloud", "edge" or "worker" */
+    const char *role;     /* "cloud", "edge", "worker" or "observer" */
     const char *password; /* user name + password, or */
     const char *nkey;     /* a public NKey ("U…") */
 } vd_nats_ident;

@@ -65,6 +65,12 @@ typedef struct vd_node_opts {
      * mode), not in this process; a unit that is down then gives the deepest answer had,
      * marked "fallback" (vdag/cascade.h) */
     int cascade_bus;
+    /* cloud: its events (docs/events.md) also to this MQTT broker (NULL: on the bus only),
+     * under mqtt_prefix (NULL: "vdag"); a track missing from leave_frames results has left
+     * (0: 10) */
+    const vd_mqtt_opts *mqtt;
+    const char *mqtt_prefix;
+    int leave_frames;
     int n_videos;
     vd_video_src videos[VD_NODE_MAX_VIDEOS];
 } vd_node_opts;

@@ -48,6 +48,10 @@ static const family families[] = {
     {"vdag_node_heartbeat_age_seconds", M_GAUGE, "Seconds since the node's last heartbeat."},
     {"vdag_jobs", M_GAUGE, "Jobs the cloud holds, by state."},
     {"vdag_edge_jobs_running", M_GAUGE, "Jobs running on this edge."},
+    {"vdag_events_published_total", M_COUNTER,
+     "Events the cloud published, by sink (bus: NATS or in-process; mqtt: acknowledged)."},
+    {"vdag_events_dropped_total", M_COUNTER,
+     "Events the cloud dropped, by sink (a full queue, a refused publish)."},
 };
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 

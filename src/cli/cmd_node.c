@@ -28,6 +28,8 @@
 
 typedef struct node_args {
     const char *listen, *advertise, *token, *nats, *name, *kb, *cors;
+    const char *mqtt, *mqtt_id, *mqtt_user_file, *mqtt_topic; /* the cloud's events */
+    int leave_frames;
     vd_cli_nats nc; /* --nats and the identity flags (cli_nats.c) */
     int threads, svc_threads, loop, no_pace, profile;
     double replan, drop;
@@ -57,20 +59,30 @@ void vd_usage_cloud_edge(FILE *f, const char *role)
         fprintf(f, "  --name        this node's name, unique in the cluster (default edge)\n"
                    "  --video       ID=PATH[=TYPE], a video this node owns (file, URL,\n"
                    "                /dev/videoN); without any, pseudo mode takes ./input/\n");
-    fprintf(f,
-            "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
-            "%s"
-            "  --threads     inference threads per job (default cores - 1)\n"
-            "  --svc-threads inference threads per service instance (default 1)\n"
-            "  --replan      seconds between re-plans (default 5)\n"
-            "  --drop        seconds of silence before a node is dropped (default 3)\n"
-            "  --max-body    largest request body in bytes (default 16 MiB)\n"
-            "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
-            "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
-            "                the profile to use\n"
-            "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
-            "--serv_cloud_addr=ADDR\n%s",
-            vd_cli_nats_usage(), strcmp(role, "edge") ? vd_batch_cli_usage() : "");
+    fprintf(
+        f,
+        "  --nats        NATS server URL (cluster mode), e.g. nats://127.0.0.1:4222\n"
+        "%s"
+        "%s"
+        "  --threads     inference threads per job (default cores - 1)\n"
+        "  --svc-threads inference threads per service instance (default 1)\n"
+        "  --replan      seconds between re-plans (default 5)\n"
+        "  --drop        seconds of silence before a node is dropped (default 3)\n"
+        "  --max-body    largest request body in bytes (default 16 MiB)\n"
+        "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
+        "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
+        "                the profile to use\n"
+        "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
+        "--serv_cloud_addr=ADDR\n%s",
+        vd_cli_nats_usage(),
+        strcmp(role, "edge")
+            ? "  --mqtt URL    events also to this MQTT broker (mqtt://HOST[:PORT];\n"
+              "                docs/events.md); --mqtt-id ID its client id, --mqtt-topic P\n"
+              "                the topics' prefix (vdag), --mqtt-user-file FILE (USER:PASSWORD;\n"
+              "                or $VDAG_MQTT_USER and $VDAG_MQTT_PASSWORD)\n"
+              "  --leave-frames N  a track missing from N results has left (default 10)\n"
+            : "",
+        strcmp(role, "edge") ? vd_batch_cli_usage() : "");
 }
 
 void vd_usage_cloud(FILE *f)
@@ -129,14 +141,29 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
                 "--nats-user-file", "--nats-tls-ca", "--nats-tls-cert",   "--nats-tls-key",
                 "--nats-dir",       "--data",        "--max-upload",      "--workers",
                 "--ack-wait",       "--max-deliver", "--item-frames",     NULL};
-            int k = 0, batch, nf;
+            static const char *const event_flags[] = {
+                "--mqtt", "--mqtt-id", "--mqtt-topic", "--mqtt-user-file", "--leave-frames", NULL};
+            int k = 0, e = 0, batch, nf;
             while (takes_value[k] && strcmp(takes_value[k], flag)) k++;
+            while (event_flags[e] && strcmp(event_flags[e], flag)) e++;
             if (strncmp(flag, "--", 2))
                 return vd_arg_error(role, node_usage_f, "unexpected argument '%s'", flag);
-            if (!takes_value[k]) return vd_arg_unknown(role, flag, node_usage_f);
+            if (!takes_value[k] && !event_flags[e]) return vd_arg_unknown(role, flag, node_usage_f);
             const char *val = VAL();
             if (!val) return vd_arg_missing(role, flag, node_usage_f);
-            if (!strcmp(flag, "--listen"))
+            if (event_flags[e]) {
+                if (!strcmp(role, "edge"))
+                    return vd_arg_error(role, node_usage_f,
+                                        "%s: only the cloud publishes events (vdag cloud or run)",
+                                        flag);
+                if (!strcmp(flag, "--leave-frames")) {
+                    if ((rc = vd_arg_int(role, flag, val, 1, 100000, &a->leave_frames))) return rc;
+                } else { /* in event_flags' order */
+                    const char **dst[] = {&a->mqtt, &a->mqtt_id, &a->mqtt_topic,
+                                          &a->mqtt_user_file};
+                    *dst[e] = val;
+                }
+            } else if (!strcmp(flag, "--listen"))
                 a->listen = val;
             else if (!strcmp(flag, "--advertise"))
                 a->advertise = val;
@@ -452,6 +479,22 @@ static int serve_roles(const char *role, node_args *a)
                       .cascade_bus = a->nats != NULL,
                       .n_videos = a->n_videos};
     memcpy(o.videos, a->videos, sizeof o.videos);
+    /* the cloud's events to MQTT: credentials from a file or the environment */
+    char mq_user[128] = "", mq_pass[256] = "";
+    vd_mqtt_opts mq = {.url = a->mqtt, .client_id = a->mqtt_id};
+    const char *eu = getenv("VDAG_MQTT_USER"), *ep = getenv("VDAG_MQTT_PASSWORD");
+    if (a->mqtt && a->mqtt_user_file &&
+        (rc = vd_nats_userfile_read(a->mqtt_user_file, mq_user, sizeof mq_user, mq_pass,
+                                    sizeof mq_pass, &err)))
+        goto out;
+    if (a->mqtt && !a->mqtt_user_file && eu && *eu)
+        snprintf(mq_user, sizeof mq_user, "%s", eu),
+            snprintf(mq_pass, sizeof mq_pass, "%s", ep ? ep : "");
+    mq.user = mq_user[0] ? mq_user : NULL;
+    mq.password = mq_user[0] ? mq_pass : NULL;
+    o.mqtt = a->mqtt ? &mq : NULL;
+    o.mqtt_prefix = a->mqtt_topic;
+    o.leave_frames = a->leave_frames;
     if (want_edge) {
         o.name = nodename;
         if ((rc = vd_svchost_start(&o, &host_e, &err)) ||
@@ -461,9 +504,10 @@ static int serve_roles(const char *role, node_args *a)
     if (want_cloud) {
         o.name = want_edge ? "cloud" : nodename;
         o.profile = want_edge ? 0 : a->profile; /* one profiler per process */
-        if ((rc = vd_svchost_start(&o, &host_c, &err)) ||
-            (rc = vd_cloud_start(&o, host_c, &cloud, &err)))
-            goto out;
+        rc = vd_svchost_start(&o, &host_c, &err);
+        if (!rc) rc = vd_cloud_start(&o, host_c, &cloud, &err);
+        explicit_bzero(mq_pass, sizeof mq_pass);
+        if (rc) goto out;
         nr += vd_cloud_routes(cloud, routes + nr, 128 - nr);
         rc = vd_batch_cli_start(&a->batch, a->nats ? &a->nc.o : NULL, 1, routes, 128, &nr, &err);
         if (rc == VD_ECONN) { /* no broker yet: /healthz says so; /videos once it is up */

@@ -115,7 +115,8 @@ static int each_name(const char *names, int (*fn)(void *a, const char *role, con
             !strcmp(name, "server") || !strcmp(name, "ca"))
             return vd_fail(
                 err, VD_EINVAL,
-                "secure bus: identity '%s%s%s': expected ROLE:NAME, ROLE cloud, edge or worker "
+                "secure bus: identity '%s%s%s': expected ROLE:NAME, ROLE cloud, edge, worker or "
+                "observer "
                 "and NAME a node name (no '.', '*', '>', '/' or spaces; not server "
                 "or ca)",
                 colon ? role : "", colon ? ":" : "", name);

@@ -193,6 +193,7 @@ static const char *const edge_sub[] = {"vdag.node.%s.svc.>", "vdag.svc.>", "_INB
 static const char *const cloud_pub[] = {
     "vdag.node.*.svc.>",
     "vdag.svc.>",
+    "vdag.event.>", /* its events (docs/events.md) */
     "$JS.API.INFO",
     "$JS.API.STREAM.NAMES",
     "$JS.API.STREAM.*." VD_JS_RESULTS,
@@ -233,6 +234,8 @@ static const char *const batch_streams[] = {
     VD_JS_WORK, VD_JS_DEAD, "KV_" VD_KVB_VIDEOS, "KV_" VD_KVB_RESULTS, "KV_" VD_KVB_BLOBS,
 };
 static const char *const worker_sub[] = {"_INBOX.%s.>"};
+/* Who reads the cloud's events (a dashboard, a bridge to Home Assistant): those only. */
+static const char *const observer_sub[] = {"vdag.event.>", "_INBOX.%s.>"};
 
 #define N_OF(a) ((int)(sizeof a / sizeof *a))
 
@@ -246,6 +249,7 @@ static const role_perms roles[] = {
     {"edge", edge_pub, edge_sub, N_OF(edge_pub), N_OF(edge_sub), 0},
     {"cloud", cloud_pub, cloud_sub, N_OF(cloud_pub), N_OF(cloud_sub), 1},
     {"worker", NULL, worker_sub, 0, N_OF(worker_sub), 1},
+    {"observer", NULL, observer_sub, 0, N_OF(observer_sub), 0},
 };
 
 static const role_perms *role_of(const char *role)
@@ -266,7 +270,7 @@ static int write_ident(FILE *f, const vd_nats_ident *id, vd_error *err)
     if (!id->name || !*id->name || strpbrk(id->name, ".*> \t") || !r)
         return vd_fail(err, VD_EINVAL,
                        "nats-server: identity '%s' (role '%s'): a node name (one subject token) "
-                       "and the role cloud, edge or worker",
+                       "and the role cloud, edge, worker or observer",
                        id->name ? id->name : "", id->role ? id->role : "");
     if (!!id->password == !!id->nkey)
         return vd_fail(err, VD_EINVAL,

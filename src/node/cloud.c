@@ -44,6 +44,7 @@ void vd__cloud_job_unref(cjob *j)
     json_decref(j->last_hdr);
     for (int i = 0; i < RING; i++) json_decref(j->ring[i]);
     vd_sched_free(j->sched);
+    vd__ev_job_free(j->ev);
     free(j->jpeg);
     free(j);
 }
@@ -84,12 +85,13 @@ int vd__cloud_job_add(vd_cloud *c, cjob *j)
     return 0;
 }
 
-void vd__cloud_job_done(cjob *j, const char *reason, const char *msg)
+void vd__cloud_job_done(vd_cloud *c, cjob *j, const char *reason, const char *msg)
 {
     vd__cloud_job_changed(j);
     j->state = S_DONE;
     snprintf(j->reason, sizeof j->reason, "%s", reason);
     snprintf(j->msg, sizeof j->msg, "%s", msg ? msg : "");
+    vd__events_done(c->ev, &j->ev, j->uid, j->node, j->reason, j->msg);
 }
 
 /* ---- calls to nodes ------------------------------------------------------------------- */
@@ -186,7 +188,8 @@ int vd__cloud_take_result(vd_cloud *c, const char *from, json_t *hdr)
             return 0;
         }
         const char *r = json_string_value(json_object_get(hdr, "reason"));
-        vd__cloud_job_done(j, r ? r : "finished", json_string_value(json_object_get(hdr, "msg")));
+        vd__cloud_job_done(c, j, r ? r : "finished",
+                           json_string_value(json_object_get(hdr, "msg")));
         pthread_cond_broadcast(&c->frames);
         pthread_mutex_unlock(&c->mu);
         json_decref(hdr);
@@ -234,6 +237,7 @@ int vd__cloud_take_result(vd_cloud *c, const char *from, json_t *hdr)
     j->rt.obj_stable = json_is_true(json_object_get(rt, "obj_stable"));
     j->native_h = (int)json_integer_value(json_object_get(res, "native_h"));
     j->native_fps = json_number_value(json_object_get(res, "native_fps"));
+    vd__events_result(c->ev, &j->ev, j->uid, j->spec.dag, hdr);
     json_decref(j->last_hdr);
     j->last_hdr = hdr;
     pthread_mutex_unlock(&c->mu);
@@ -294,6 +298,17 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->frames, NULL);
     snprintf(c->id, sizeof c->id, "%s-%s-%d", c->name, c->prefix, (int)getpid());
+    c->o.mqtt = NULL; /* the events own what they need of it */
+    vd__events_opts eo = {.cloud = c->name,
+                          .tr = o->tr,
+                          .mqtt = o->mqtt,
+                          .mqtt_prefix = o->mqtt_prefix,
+                          .leave_frames = o->leave_frames};
+    int rc = vd__events_start(&eo, &c->ev, err);
+    if (rc) {
+        vd_cloud_free(c);
+        return rc;
+    }
     /* The cloud is a node too (its service host can run stages). Registered before the
      * subscriptions: a heartbeat arriving in between would otherwise add a node that this
      * assignment then overwrote (its entry, kb and heartbeat leaked). */
@@ -321,7 +336,7 @@ int vd_cloud_start(const vd_node_opts *o, vd_svchost *host, vd_cloud **out, vd_e
         return VD_ENOMEM;
     }
     c->started = 1;
-    int rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", vd__cloud_on_heartbeat, c, err);
+    rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_HB ".>", vd__cloud_on_heartbeat, c, err);
     if (!rc) rc = o->tr->ops->subscribe(o->tr, VD_SUBJ_FRAME ".>", on_frame, c, err);
     if (!rc) rc = vd__models_serve(o->tr, c->name, err); /* nodes that lack a model ask */
     if (!rc) rc = vd__cloud_ha_start(c, err); /* results come from the stream, to the leader */
@@ -363,6 +378,7 @@ void vd_cloud_stop(vd_cloud *c)
     if (c->started) pthread_join(c->thr, NULL);
     c->started = 0;
     vd__cloud_ha_stop(c);
+    vd__events_stop(c->ev); /* before the transport closes; later events are dropped */
 }
 
 void vd_cloud_free(vd_cloud *c)
@@ -380,6 +396,7 @@ void vd_cloud_free(vd_cloud *c)
     for (int i = 0; i < c->n_jobs; i++) vd__cloud_job_unref(c->jobs[i]);
     free(c->jobs);
     free(c->routes_);
+    vd__events_free(c->ev);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->frames);
     pthread_mutex_destroy(&c->store_mu);

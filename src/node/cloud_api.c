@@ -377,7 +377,7 @@ static int stop_job(vd_cloud *c, const char *uid, int remove, vd_http_resp *resp
     int was = j->state;
     char node[64];
     snprintf(node, sizeof node, "%s", j->node);
-    if (was != S_DONE) vd__cloud_job_done(j, "stopped", "stopped by the user");
+    if (was != S_DONE) vd__cloud_job_done(c, j, "stopped", "stopped by the user");
     if (was != S_DONE) j->stopped_at = vd_now_ms();
     if (remove) j->removed = 1;
     vd__cloud_job_changed(j);

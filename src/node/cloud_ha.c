@@ -112,6 +112,8 @@ static int take_over(vd_cloud *c, vd_error *err)
     c->epoch = n + 1;
     c->leader = 1;
     c->leader_msg[0] = 0;
+    for (int i = 0; i < c->n_nodes; i++) /* the node table as this leader starts with it */
+        vd__events_node(c->ev, c->nodes[i].name, c->nodes[i].role, 1, "known");
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     if (same)

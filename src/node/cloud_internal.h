@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include "cloud_events.h"
 #include "node/proto.h"
 #include "node_internal.h"
 
@@ -94,6 +95,8 @@ typedef struct cjob {
     uint64_t rev; /* of its record in the store as this cloud last wrote or read it (0: none):
                    * records are written compare-and-set, so a cloud that is no longer the
                    * leader cannot overwrite the new leader's */
+    /* its events' state: counts, tracks (cloud_events.c) */
+    vd__ev_job *ev;
 } cjob;
 
 /* A change of a job's state that the store must hold (lock held). */
@@ -152,6 +155,7 @@ struct vd_cloud {
     int ha_started, cons_started;
     pthread_mutex_t store_mu;    /* one writer of records at a time, in snapshot order */
     struct cloud_route *routes_; /* vd_cloud_routes' guards */
+    vd__events *ev;              /* its events (cloud_events.c; set before any thread starts) */
 };
 
 /* ---- cloud.c: jobs, calls, life cycle ---------------------------------------------------- */
@@ -168,8 +172,9 @@ cjob *vd__cloud_job_new(const char *uid, const char *node, vd__job_spec *spec, v
 int vd__cloud_job_add(vd_cloud *c, cjob *j);
 /* Drop a reference (lock held, or the job in no table yet); the last one frees it. */
 void vd__cloud_job_unref(cjob *j);
-/* End a job: DONE with reason ("finished", "stopped", "error") and message (lock held). */
-void vd__cloud_job_done(cjob *j, const char *reason, const char *msg);
+/* End a job: DONE with reason ("finished", "stopped", "error") and message, and its "done"
+ * event (lock held). */
+void vd__cloud_job_done(vd_cloud *c, cjob *j, const char *reason, const char *msg);
 /* A command to a node: body borrowed, *reply (may be NULL) a new reference. No lock held. */
 int vd__cloud_call(vd_cloud *c, const char *node, const char *cmd, json_t *body, json_t **reply,
                    vd_error *err);

@@ -172,6 +172,7 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why, int record)
             in.last ? in.last->total_delay : 0.0, "predicted_delay", vd_plan_predict(&in, &p),
             "measured_load", in.last ? in.last->load : 0.0, "predicted_load",
             vd_plan_load(&in, &p));
+        vd__events_plan(c->ev, j->uid, j->node, ch);
         json_array_append_new(j->changes, ch);
         while (json_array_size(j->changes) > MAX_CHANGES) json_array_remove(j->changes, 0);
         vd__cloud_metrics_plan(c->name, why, vd_sched_why_name(sr ? sr->code : VD_WHY_NONE));
@@ -232,6 +233,7 @@ static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *e
         }
         fprintf(stderr, "vdag %s: adopted job %s running on %s (plan version %d)\n", c->name, uid,
                 node, j->plan_version);
+        vd__events_plan(c->ev, j->uid, j->node, json_array_get(j->changes, 0));
         j = NULL;
     }
     pthread_mutex_unlock(&c->mu);
@@ -495,9 +497,9 @@ static void plan_apply(vd_cloud *c, void *item, int rc, const vd_error *err)
         j->sent_at = vd_now_ms();
         if (j->state == S_UNSCHED) j->state = S_EXEC, j->msg[0] = 0;
     } else if (submit && rc == VD_EREMOTE && err->remote == VD_ENOTFOUND) {
-        vd__cloud_job_done(j, "error", err->msg); /* the edge has no such video */
+        vd__cloud_job_done(c, j, "error", err->msg); /* the edge has no such video */
     } else if (submit && rc == VD_EREMOTE && err->remote == VD_EALREADY) {
-        vd__cloud_job_done(j, "finished", err->msg); /* it ran to its end; its DONE was missed */
+        vd__cloud_job_done(c, j, "finished", err->msg); /* it ran to its end; its DONE was missed */
     } else {
         snprintf(j->msg, sizeof j->msg, "%s", err->msg);
     }

@@ -1,7 +1,8 @@
 /*
  * The cloud's metrics (metrics_hooks.h): plan changes by reason, and, read at each scrape
  * from its tables, node liveness (every node it has heard of: 1 while in the table, 0 once
- * dropped), heartbeat ages, jobs by state and the adoption queue's depth.
+ * dropped), heartbeat ages, jobs by state, the adoption and events queues' depths and the
+ * events published and dropped per sink (cloud_events.c).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -72,6 +73,20 @@ static void collect(void *arg, vd_metrics_out *o)
     }
     vd_metrics_labels(l, sizeof l, "node", c->name, "queue", "adoption", (char *)NULL);
     vd_metrics_emit(o, "vdag_queue_depth", l, adopt);
+    vd__events_stats es;
+    vd__events_stats_get(c->ev, &es);
+    vd_metrics_labels(l, sizeof l, "node", c->name, "queue", "events", (char *)NULL);
+    vd_metrics_emit(o, "vdag_queue_depth", l, es.queued);
+    vd_metrics_labels(l, sizeof l, "node", c->name, "sink", "bus", (char *)NULL);
+    vd_metrics_emit(o, "vdag_events_published_total", l, (double)es.published);
+    vd_metrics_emit(o, "vdag_events_dropped_total", l, (double)es.dropped);
+    if (es.mqtt) {
+        vd_metrics_labels(l, sizeof l, "node", c->name, "sink", "mqtt", (char *)NULL);
+        vd_metrics_emit(o, "vdag_events_published_total", l, (double)es.m.published);
+        vd_metrics_emit(o, "vdag_events_dropped_total", l, (double)es.m.dropped);
+        vd_metrics_labels(l, sizeof l, "node", c->name, "queue", "mqtt", (char *)NULL);
+        vd_metrics_emit(o, "vdag_queue_depth", l, es.m.queued);
+    }
 }
 
 void vd__cloud_metrics_start(vd_cloud *c)

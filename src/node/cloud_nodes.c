@@ -235,6 +235,7 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
     if (inst && strlen(inst) >= sizeof((node_ent *)0)->instance) inst = NULL;
     pthread_mutex_lock(&c->mu);
     node_ent *n = NULL;
+    int joined = 0;
     for (int i = 0; i < c->n_nodes; i++)
         if (!strcmp(c->nodes[i].name, name)) n = &c->nodes[i];
     if (n && (n->self || duplicate(c, n, inst, hb))) { /* never merged into another node */
@@ -255,6 +256,7 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
         snprintf(n->name, sizeof n->name, "%s", name);
         n->kb = vd_kb_new();
         fprintf(stderr, "vdag %s: node %s joined\n", c->name, name);
+        joined = 1;
         for (int i = 0; i < c->n_jobs; i++) /* a placement may now use it */
             if (c->jobs[i]->state == S_EXEC) c->jobs[i]->replan_now = 1;
     }
@@ -268,6 +270,7 @@ void vd__cloud_on_heartbeat(void *arg, const char *subject, const vd_buf *msg)
                  : "");
     n->last_seen = vd_now_ms();
     snprintf(n->instance, sizeof n->instance, "%s", inst ? inst : "");
+    if (joined && c->leader) vd__events_node(c->ev, n->name, n->role, 1, "joined");
     /* the kb is parsed only when its version changed; a heartbeat carries it only then
      * (and every 30 s): a version announced without it is fetched by the scheduler thread */
     json_t *kb = json_object_get(hb, "kb"), *kbv = json_object_get(hb, "kb_version");
@@ -322,6 +325,11 @@ static void drop_node(vd_cloud *c, int i, double now)
     node_ent *n = &c->nodes[i];
     fprintf(stderr, "vdag %s: node %s silent for %.1f s: dropped\n", c->name, n->name,
             (now - n->last_seen) / 1e3);
+    if (c->leader) {
+        char why[64];
+        snprintf(why, sizeof why, "silent for %.1f s", (now - n->last_seen) / 1e3);
+        vd__events_node(c->ev, n->name, n->role, 0, why);
+    }
     for (int k = 0; k < c->n_jobs; k++) {
         cjob *j = c->jobs[k];
         if (j->removed || j->state == S_DONE) continue;
