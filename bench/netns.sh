@@ -78,7 +78,7 @@ netns_veth() {
 # frame through at the veth's speed. Queued packets wait up to 400 ms.
 netns_tbf() {
   local ns=$1 dev=$2 r=$3 burst
-  burst=$(awk -v r="$r" 'BEGIN { b = int(r * 125); print b > 3028 ? b : 3028 }')
+  burst=$(awk -v r="$r" 'BEGIN { b = int(r * 125); print (b > 3028 ? b : 3028) }')
   if [ -n "$ns" ]; then
     tc -n "$ns" qdisc replace dev "$dev" root tbf rate "${r}mbit" burst "$burst" latency 400ms
   else
