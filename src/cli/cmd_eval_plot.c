@@ -1,11 +1,13 @@
 /*
  * vdag eval plot: the harness's PNG (bench/eval_sched.sh): each scheduler's per-frame delay
- * over time, one line each, its plan changes marked on its line, the delay bound, and the
+ * over time (a dot per frame, a line of their mean over `smooth` s), its plan changes marked
+ * on its line, the delay bound, and the
  * link's rate schedule in a strip below. Drawn with cairo (as src/media/draw.c); the input
  * is JSON (jansson), so no new parser:
  *
  *   {"title": "…", "bound": 0.15, "end": 180,
  *    "rates": [[0, 50], [60, 5], [120, 50]],                 (t s, Mbit/s from then on)
+ *    "smooth": 1,                           (the lines: the mean over that many seconds)
  *    "series": [{"name": "kb", "t": [0.4, …], "delay": [0.05, …], "changes": [2.1, …]}]}
  *
  * Anything missing or of the wrong type is skipped (a series without points is only in the
@@ -127,20 +129,25 @@ static void triangle(cairo_t *cr, double x, double y)
     cairo_close_path(cr);
 }
 
-/* The delay of series s at the first frame at or after t (its last frame's when none). */
-static double delay_at(json_t *t, json_t *d, double at)
+/* The mean delay of the frames in (at - w, at] (NAN when none). */
+static double mean_at(json_t *t, json_t *d, size_t n, double at, double w)
 {
-    size_t n = json_array_size(t), i;
-    for (i = 0; i < n; i++)
-        if (num(json_array_get(t, i), -1e30) >= at) break;
-    if (i == n && n) i = n - 1;
-    return num(json_array_get(d, i), NAN);
+    double sum = 0;
+    int m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = num(json_array_get(t, i), NAN), y = num(json_array_get(d, i), NAN);
+        if (isnan(x) || isnan(y) || x > at || x <= at - w) continue;
+        sum += y, m++;
+    }
+    return m ? sum / m : NAN;
 }
 
 static void draw(cairo_t *cr, json_t *in)
 {
     json_t *series = json_object_get(in, "series"), *rates = json_object_get(in, "rates"), *s;
     double bound = num(json_object_get(in, "bound"), 0), end = num(json_object_get(in, "end"), 0);
+    double smooth = num(json_object_get(in, "smooth"), 1);
+    if (smooth <= 0) smooth = 1;
     double ymax = bound, rmax = 1;
     size_t k, i;
     json_array_foreach(series, k, s)
@@ -220,22 +227,41 @@ static void draw(cairo_t *cr, json_t *in)
         const double *c = palette[k % NPAL];
         json_t *t = json_object_get(s, "t"), *d = json_object_get(s, "delay");
         size_t n = json_array_size(t) < json_array_size(d) ? json_array_size(t) : json_array_size(d);
-        cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.85);
-        cairo_set_line_width(cr, 1.3);
-        int started = 0;
+        /* every frame a dot; the line: the mean over the last `smooth` seconds */
+        cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.5);
         for (i = 0; i < n; i++) {
             double x = num(json_array_get(t, i), NAN), y = num(json_array_get(d, i), NAN);
             if (isnan(x) || isnan(y)) continue;
+            cairo_new_sub_path(cr);
+            cairo_arc(cr, ax_x(&a, x), ax_y(&a, y), 2.2, 0, 2 * M_PI);
+        }
+        cairo_fill(cr);
+        cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.95);
+        cairo_set_line_width(cr, 2);
+        int started = 0;
+        size_t lo = 0;
+        double sum = 0;
+        int m = 0;
+        for (i = 0; i < n; i++) { /* a sliding window over frames in time order */
+            double x = num(json_array_get(t, i), NAN), y = num(json_array_get(d, i), NAN);
+            if (isnan(x) || isnan(y)) continue;
+            sum += y, m++;
+            for (; lo < i; lo++) {
+                double x0 = num(json_array_get(t, lo), NAN), y0 = num(json_array_get(d, lo), NAN);
+                if (!isnan(x0) && x0 > x - smooth) break;
+                if (!isnan(x0) && !isnan(y0)) sum -= y0, m--;
+            }
+            double v = m > 0 ? sum / m : y;
             if (started)
-                cairo_line_to(cr, ax_x(&a, x), ax_y(&a, y));
+                cairo_line_to(cr, ax_x(&a, x), ax_y(&a, v));
             else
-                cairo_move_to(cr, ax_x(&a, x), ax_y(&a, y)), started = 1;
+                cairo_move_to(cr, ax_x(&a, x), ax_y(&a, v)), started = 1;
         }
         cairo_stroke(cr);
         json_t *ch = json_object_get(s, "changes"), *v;
         json_array_foreach(ch, i, v)
         {
-            double x = num(v, NAN), y = delay_at(t, d, x);
+            double x = num(v, NAN), y = mean_at(t, d, n, x, smooth);
             if (isnan(x)) continue;
             triangle(cr, ax_x(&a, x), isnan(y) ? a.py1 : ax_y(&a, y));
             cairo_set_source_rgb(cr, c[0], c[1], c[2]);
@@ -276,6 +302,12 @@ static void draw(cairo_t *cr, json_t *in)
     cairo_fill(cr);
     cairo_set_source_rgb(cr, 0, 0, 0);
     text_at(cr, W - RIGHT + 45, ly, "plan change", 0);
+    ly += 30;
+    char buf[64];
+    snprintf(buf, sizeof buf, "dots: frames; lines:");
+    text_at(cr, W - RIGHT + 15, ly, buf, 0);
+    snprintf(buf, sizeof buf, "mean over %g s", smooth);
+    text_at(cr, W - RIGHT + 15, ly + 18, buf, 0);
 }
 
 int vd_cmd_eval_plot(int argc, char **argv)
