@@ -20,13 +20,14 @@
 
 /* ---- planning ------------------------------------------------------------------------ */
 
-/* Wall-clock seconds since the epoch, to the microsecond: a plan change's "time" (the
- * evaluation harness lines changes up with results to the tenth of a second). */
-static double wall_s(void)
+/* Wall-clock milliseconds since the epoch: a plan change's "time_ms" (the evaluation harness
+ * lines changes up with results; "time", in seconds, is a real that the API's 9 significant
+ * digits round to 10 s). */
+static json_int_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int node_info(const node_ent *n, vd_node_info *ni)
@@ -175,7 +176,8 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why, int record)
         /* the cloud's occasion (why) and the scheduler's own reason, with what it saw */
         const vd_sched_reason *sr = vd_sched_last_reason(j->sched);
         json_t *ch = json_pack(
-            "{s:f,s:i,s:s,s:s,s:s,s:o,s:f,s:f,s:f,s:f}", "time", wall_s(), "plan_version",
+            "{s:f,s:I,s:i,s:s,s:s,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL), "time_ms",
+            wall_ms(), "plan_version",
             j->plan_version, "why", why, "reason", vd_sched_why_name(sr ? sr->code : VD_WHY_NONE),
             "detail", sr ? sr->text : "", "plan", vd_plan_to_json(&p), "measured_delay",
             in.last ? in.last->total_delay : 0.0, "predicted_delay", vd_plan_predict(&in, &p),
@@ -222,8 +224,9 @@ static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *e
     j->plan_version = info.plan_version;
     j->last_plan_at = j->sent_at = j->submitted_at;
     /* the plan_changes shape; nothing measured or predicted yet (<0: unknown) */
-    json_array_append_new(j->changes, json_pack("{s:f,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time",
-                                                wall_s(), "plan_version", j->plan_version,
+    json_array_append_new(j->changes, json_pack("{s:f,s:I,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time",
+                                                (double)time(NULL), "time_ms", wall_ms(),
+                                                "plan_version", j->plan_version,
                                                 "why", "adopted", "plan", vd_plan_to_json(&j->plan),
                                                 "measured_delay", 0.0, "predicted_delay", -1.0,
                                                 "measured_load", 0.0, "predicted_load", -1.0));
