@@ -6,11 +6,11 @@
       submits one job, then polls GET /user/sync_job_result/<job> every 0.2 s until DIR/stop
       exists: each new step result (by cam_frame_id) goes to DIR/frames.jsonl with the poll's
       wall time "t", the plan_version and the bytes IF has received so far ("rx": the edge's
-      uplink, read in the cloud's namespace); DIR/started appears with the first result. At
-      the stop: the job is stopped and its last sync_job_result (plan_changes with reasons)
-      goes to DIR/final.json.
+      uplink, read in the cloud's namespace), each new plan change to DIR/changes.jsonl (the
+      cloud keeps only the last 20); DIR/started appears with the first result. At the stop:
+      the job is stopped and its last sync_job_result goes to DIR/final.json.
   eval_sched.py report --dir RUN --schedulers "a b" --delay D --schedule "50:60 5:60"
-                       --oracle ORACLE.json --title T
+                       --oracle ORACLE.json --title T [--fps F]
       per scheduler (RUN/<s>/: frames.jsonl, final.json, steps (the step times), score.jsonl
       from `vdag eval score --out`): frames.csv, and the markdown table on stdout; RUN/run.json
       for `vdag eval plot`; RUN/summary.json.
@@ -59,8 +59,9 @@ def poll(a):
     job = api(a["api"], "POST", "/query/submit_query", body, a.get("token"))["job_uid"]
     with open(os.path.join(a["dir"], "job"), "w") as f:
         f.write(job + "\n")
-    last_id = -1
+    last_id, last_version = -1, -1
     out = open(os.path.join(a["dir"], "frames.jsonl"), "w")
+    chf = open(os.path.join(a["dir"], "changes.jsonl"), "w")
     stop = os.path.join(a["dir"], "stop")
     started = False
     while not os.path.exists(stop):
@@ -71,6 +72,10 @@ def poll(a):
             time.sleep(0.2)
             continue
         t, rx = time.time(), rx_bytes(a["iface"])
+        for c in r.get("result", {}).get("plan_changes", []):  # the cloud keeps the last 20
+            if c.get("plan_version", 0) > last_version:
+                last_version = c["plan_version"]
+                chf.write(json.dumps(c, separators=(",", ":")) + "\n")
         for s in r.get("result", {}).get("appended_result", []):
             cid = s.get("cam_frame_id", -1)
             if cid <= last_id:
@@ -82,8 +87,10 @@ def poll(a):
                 open(os.path.join(a["dir"], "started"), "w").close()
                 started = True
         out.flush()
+        chf.flush()
         time.sleep(0.2)
     out.close()
+    chf.close()
     final = api(a["api"], "GET", "/user/sync_job_result/" + job, token=a.get("token"))
     with open(os.path.join(a["dir"], "final.json"), "w") as f:
         json.dump(final, f)
@@ -108,20 +115,52 @@ def loadjsonl(path):
         return [json.loads(l) for l in f if l.strip()]
 
 
-def analyse(d, delay, schedule, oracle_steps):
+def capture_times(frames, fps):
+    """Each frame's capture time at the edge: the edge plays the file at its native rate
+    (fps), so frame id c was read at offset + c / fps; the offset is the earliest arrival
+    less its id's time (the frame that waited least for its poll). Poll times alone would put
+    a poll's frames at one instant."""
+    if not frames:
+        return
+    if not fps:  # not given: from the ids and arrival times over the run
+        a, b = frames[0], frames[-1]
+        span = b["t"] - a["t"]
+        fps = (b["cam_frame_id"] - a["cam_frame_id"]) / span if span > 0 else 10
+    off = min(f["t"] - f["cam_frame_id"] / fps for f in frames)
+    for f in frames:
+        f["t_poll"] = f["t"]
+        f["t"] = off + f["cam_frame_id"] / fps
+
+
+def analyse(d, delay, schedule, oracle_steps, fps=None):
     frames = loadjsonl(os.path.join(d, "frames.jsonl"))
+    capture_times(frames, fps)
     scores = {s["i"]: s for s in loadjsonl(os.path.join(d, "score.jsonl"))}
     final = json.load(open(os.path.join(d, "final.json")))
     with open(os.path.join(d, "steps")) as f:
         steps = [float(x) for x in f.read().split()]  # the steps' start times, then the end
     t0, tend = steps[0], steps[-1]
-    changes = final.get("result", {}).get("plan_changes", [])
-    versions = {c.get("plan_version"): c.get("plan", {}) for c in changes}
-    # the re-plans: plan changes after the first plan
-    replans = [c for c in changes[1:]]
+    byv = {c.get("plan_version"): c for c in loadjsonl(os.path.join(d, "changes.jsonl"))}
+    for c in final.get("result", {}).get("plan_changes", []):
+        byv.setdefault(c.get("plan_version"), c)
+    # a change's time: when its first frame was captured (the edge runs it from then), else
+    # the cloud's time_ms (time: 10 s steps through the API)
+    first = {}
+    for f in frames:
+        first.setdefault(f.get("plan_version"), f["t"])
+    for v, c in byv.items():
+        c["time"] = first.get(v, c["time_ms"] / 1e3 if "time_ms" in c else c.get("time", 0))
+    changes = [byv[v] for v in sorted(byv)]
+    versions = {v: c.get("plan", {}) for v, c in byv.items()}
+    # the re-plans: plan versions after the first (a version the list lost, beyond the cloud's
+    # last 20 when there is no changes.jsonl, still counts: its frames carry it)
+    vs = set(byv) | set(first)
+    vs.discard(None)
+    replans = [byv.get(v, {"time": first.get(v), "plan_version": v}) for v in sorted(vs)[1:]]
     fr = [f for f in frames if t0 <= f["t"] <= tend]
+    res_replans = max(vs) - min(vs) if vs else 0
     ok = lambda f: f.get("total_frame_delay", 1e9) <= delay
-    res = {"frames": len(fr), "replans": len(replans)}
+    res = {"frames": len(fr), "replans": res_replans}
     res["within"] = 100.0 * sum(map(ok, fr)) / len(fr) if fr else float("nan")
     # from the third re-plan after each step (the step's last re-plan when it has fewer, the
     # step's start when none)
@@ -140,9 +179,9 @@ def analyse(d, delay, schedule, oracle_steps):
                 r = max(0.0, st[i]["t"] - a)
                 break
         rec.append(r)
-        rxs = [f["rx"] for f in st]
-        bps = (rxs[-1] - rxs[0]) / (st[-1]["t"] - st[0]["t"]) if len(st) > 1 and \
-            st[-1]["t"] > st[0]["t"] else 0
+        sp = [f for f in fr if a <= f["t_poll"] < b]  # the uplink's counter, by poll time
+        bps = (sp[-1]["rx"] - sp[0]["rx"]) / (sp[-1]["t_poll"] - sp[0]["t_poll"]) \
+            if len(sp) > 1 and sp[-1]["t_poll"] > sp[0]["t_poll"] else 0
         step_rows.append({"t0": a - t0, "mbit": schedule[k][0], "frames": len(st),
                           "replans": len(ch), "recovery_s": r, "uplink_Bps": bps,
                           "within": 100.0 * sum(map(ok, st)) / len(st) if st else None})
@@ -243,7 +282,8 @@ def report(a):
     scheds = a["schedulers"].split()
     out, series = {}, []
     for s in scheds:
-        out[s] = analyse(os.path.join(a["dir"], s), delay, schedule, oracle)
+        out[s] = analyse(os.path.join(a["dir"], s), delay, schedule, oracle,
+                         float(a["fps"]) if a.get("fps") else None)
         series.append(dict(name=s, **out[s]["series"]))
     end = sum(d for _, d in schedule)
     rates, t = [], 0
@@ -252,7 +292,7 @@ def report(a):
         t += d
     with open(os.path.join(a["dir"], "run.json"), "w") as f:
         json.dump({"title": a.get("title", ""), "bound": delay, "end": end, "rates": rates,
-                   "series": series}, f)
+                   "smooth": max(1.0, round(end / 60)), "series": series}, f)
     osteps = oracle.get("steps", [])
     of1 = oracle.get("f1")
     print("| scheduler | frames | within bound | within, from the 3rd re-plan | mean F1 | "
