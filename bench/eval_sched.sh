@@ -21,6 +21,8 @@
 #   frames.csv etc.) GOLDEN_NSKIP=0 (golden on every (k+1)-th frame only: quicker, for CI)
 #   EDGE_SPEED (the oracle's edge speed; default EDGE_CPU/100), ORACLE_FRAMES=N (replay the
 #   oracle's plans on the first N frames only; default all the runs covered: quicker, for CI)
+#   CPU_OWN=1 (the nodes run with --cpu-own: each reports its own process's CPU, as a machine
+#   of its own would; 0: the whole box's, which other work on it fills)
 #   NS=vde SUBNET=10.78.0 (names and addresses: two runs at once need different ones)
 #   FIXED_PLACE=cloud (the plan `fixed` is given: native resolution, model 0, every stage on
 #   that node; "edge": the default plan)
@@ -38,6 +40,7 @@ ACCURACY=${ACCURACY:-0.9} # the job's accuracy constraint (what chameleon's chea
 EDGE_CPU=${EDGE_CPU:-50}
 REPLAN=${REPLAN:-2}
 FIXED_PLACE=${FIXED_PLACE:-cloud}
+CPU_OWN=${CPU_OWN:-1} # 1: the nodes report their own CPU, not the shared box's (--cpu-own)
 NS=${NS:-vde}              # namespaces $NS-edge, $NS-cloud; veth $NS-e <-> $NS-c
 SUBNET=${SUBNET:-10.78.0}  # edge .1, cloud .2
 GOLDEN_NSKIP=${GOLDEN_NSKIP:-0}
@@ -94,13 +97,15 @@ netns_run $NS-cloud "" 1 env TMPDIR="$tmp" "$vdag" nats-server --host $SUBNET.2 
 pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/nats.url" ] && break; sleep 0.1; done
 [ -s "$tmp/nats.url" ] || { cat "$tmp/nats.log" >&2; exit 1; }
+own=()
+[ "$CPU_OWN" = 1 ] && own=(--cpu-own)
 nats=nats://$SUBNET.2:4222
 api=http://$SUBNET.2:5000
 netns_run $NS-cloud "" 1 "$vdag" cloud --listen $SUBNET.2:5000 --nats "$nats" --replan "$REPLAN" \
-  --kb "$KB" 2> "$tmp/cloud.log" &
+  --kb "$KB" "${own[@]}" 2> "$tmp/cloud.log" &
 pids+=($!)
 netns_run $NS-edge $NS-edge 0 "$vdag" edge --name edge --listen $SUBNET.1:5001 --nats "$nats" \
-  --video "0=$video" --loop --kb "$KB" --threads 1 2> "$tmp/edge.log" &
+  --video "0=$video" --loop --kb "$KB" --threads 1 "${own[@]}" 2> "$tmp/edge.log" &
 pids+=($!)
 # both nodes known to the cloud (its status lists the edge with its video)
 ok=0
@@ -118,7 +123,7 @@ done
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ);" \
   "edge capped to $EDGE_CPU % of core 0, cloud on core 1; $VIDEO ($clip_frames frames," \
   "${native_h}p, $native_fps fps) looped, $PIPELINE, bound $DELAY s, schedule $SCHEDULE" \
-  "(Mbit/s:s), re-plan every $REPLAN s" | tee "$OUT/machine.txt" >&2
+  "(Mbit/s:s), re-plan every $REPLAN s, CPU_OWN=$CPU_OWN" | tee "$OUT/machine.txt" >&2
 
 for s in $SCHEDULERS; do
   d=$OUT/$s
@@ -175,7 +180,7 @@ python3 "$here/eval_sched.py" oracle --vdag "$vdag" --kb "$KB" --pipeline "$PIPE
   --clip-frames "$clip_frames" --frames "${ORACLE_FRAMES:-$n}" --edge-speed "$EDGE_SPEED" --native-h "$native_h" \
   --native-w "$native_w" --native-fps "$native_fps" --dir "$OUT" --cpus 1
 python3 "$here/eval_sched.py" report --dir "$OUT" --schedulers "$SCHEDULERS" --delay "$DELAY" \
-  --schedule "$SCHEDULE" --oracle "$OUT/oracle.json" \
+  --schedule "$SCHEDULE" --oracle "$OUT/oracle.json" --fps "$native_fps" \
   --title "$PIPELINE on $VIDEO, bound $DELAY s, edge at $EDGE_CPU % of a core, $(date -u +%F)" \
   | tee "$OUT/table.md"
 "$vdag" eval plot --in "$OUT/run.json" --out "$OUT/run.png"
