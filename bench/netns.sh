@@ -106,7 +106,9 @@ netns_cpu_cap() {
 
 # netns_run NS CGROUP CPUS CMD...: exec CMD in namespace NS ("" = here), pinned to CPUS
 # (taskset list; "" = any) and in cgroup CGROUP of netns_cpu_cap ("" or one never made: none).
-# The last exec is CMD itself, so `netns_run … &` makes $! CMD's pid.
+# It execs (ip netns exec, taskset and sh all exec too), so the shell that runs it becomes
+# CMD: start it as `netns_run … &` ($! is then CMD's pid) or in a subshell, `( netns_run … )`
+# or $(netns_run …), never plainly in the script's own shell.
 netns_run() {
   local ns=$1 cg=/nonexistent cpus=$3
   [ -n "$2" ] && cg=$NETNS_CG_ROOT/$2
@@ -114,7 +116,7 @@ netns_run() {
   local pre=()
   [ -n "$ns" ] && pre=(ip netns exec "$ns")
   [ -n "$cpus" ] && pre+=(taskset -c "$cpus")
-  "${pre[@]}" sh -c '[ -d "$0" ] && echo $$ > "$0/tasks"; exec "$@"' "$cg" "$@"
+  exec "${pre[@]}" sh -c '[ -d "$0" ] && echo $$ > "$0/tasks"; exec "$@"' "$cg" "$@"
 }
 
 # netns_tx_bytes NS IF: bytes sent so far by IF in NS (its kernel counter)
@@ -122,10 +124,23 @@ netns_tx_bytes() {
   ip netns exec "$1" cat "/sys/class/net/$2/statistics/tx_bytes"
 }
 
-# netns_cleanup: remove the namespaces, root-namespace veths and cgroups made above (stop the
-# processes in them first: a cgroup with tasks stays).
+# netns_cleanup: stop what still runs in the namespaces made above (SIGTERM, SIGKILL after
+# 5 s; `ip netns pids` names them), then remove the namespaces, root-namespace veths and
+# cgroups.
 netns_cleanup() {
-  local x
+  local x p left
+  for x in "${NETNS_MADE[@]}"; do
+    for p in $(ip netns pids "$x" 2> /dev/null); do kill -TERM "$p" 2> /dev/null || true; done
+  done
+  for _ in $(seq 50); do
+    left=
+    for x in "${NETNS_MADE[@]}"; do left+=$(ip netns pids "$x" 2> /dev/null); done
+    [ -z "$left" ] && break
+    sleep 0.1
+  done
+  for x in "${NETNS_MADE[@]}"; do
+    for p in $(ip netns pids "$x" 2> /dev/null); do kill -KILL "$p" 2> /dev/null || true; done
+  done
   for x in "${NETNS_LINKS[@]}"; do ip link del "$x" 2> /dev/null || true; done
   for x in "${NETNS_MADE[@]}"; do ip netns del "$x" 2> /dev/null || true; done
   for x in "${NETNS_CGROUPS[@]}"; do [ -d "$x" ] && rmdir "$x" 2> /dev/null || true; done

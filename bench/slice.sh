@@ -51,7 +51,7 @@ grep -q ready "$tmp/serve.log" || { cat "$tmp/serve.log" >&2; exit 1; }
 
 netns_cpu_cap vds-edge "$EDGE_CPU"
 # edge CMD...: in the edge namespace, on core 0, in the capped cgroup
-edge() { netns_run vds-edge vds-edge 0 "$@"; }
+edge() { (netns_run vds-edge vds-edge 0 "$@"); }
 
 fh=(); [ "$FRAME_HEIGHT" -gt 0 ] && fh=(--frame-height "$FRAME_HEIGHT")
 # The edge's speed relative to the cloud core, measured in place (each "machine" profiles
