@@ -27,7 +27,8 @@ ok "small kb profiled" '[ -s "$kb" ]'
 
 out=$tmp/run
 ns=vt$$ # its own names and subnet: a benchmark or another suite may run the harness too
-NS=$ns SUBNET=10.79.$(($$ % 250)) KB=$kb OUT=$out SCHEDULERS="fixed kb" \
+subnet=10.79.$(($$ % 250))
+NS=$ns SUBNET=$subnet KB=$kb OUT=$out SCHEDULERS="fixed kb" \
   SCHEDULE="20:4 2:4 20:4" DELAY=0.3 EDGE_CPU=50 GOLDEN_NSKIP=9 ORACLE_FRAMES=10 VDAG_CACHE=$cache \
   timeout 300 bash "$bench/eval_sched.sh" "$vdag" > "$tmp/table.md" 2> "$tmp/harness.log"
 rc=$?
@@ -64,4 +65,5 @@ import json
 ch = json.load(open(\"$out/summary.json\"))[\"kb\"][\"changes\"]
 assert ch and all(c[\"why\"] for c in ch)"'
 ok "namespaces removed" '! ip netns list | grep -q "^$ns-"'
+ok "no node left running" '! pgrep -f "listen $subnet\." > /dev/null'
 finish
