@@ -29,20 +29,18 @@
 
 void vd_usage_eval_score(FILE *f)
 {
-    fprintf(f,
-            "usage: vdag eval score --golden GOLDEN.jsonl --results RESULTS.jsonl\n"
-            "                       [--stage NAME] [--service NAME] [--clip-frames N]\n"
-            "                       [--max-gap N] [--out PER_STEP.jsonl]\n"
-            "Scores each step of RESULTS against the golden output of the same frames\n"
-            "(cam_frame_id modulo --clip-frames, for a looped clip; default: the golden's\n"
-            "last frame + 1) with the knowledge base's metric for the stage's service (its\n"
-            "primary field: F1 at IoU >= 0.5 for boxes). A step's output stands for the\n"
-            "frames up to the next step's (at most --max-gap, default 30). --stage: the\n"
-            "stage to score (default: the first in the results); --service: its service\n"
-            "(default: the stage's name). Prints {\"steps\",\"frames\",\"score\",\"metric\",\n"
-            "\"stage\"} (score: the mean over the frames scored); --out writes\n"
-            "{\"i\",\"cam_frame_id\",\"score\",\"frames\"} per step (i: its line, from 0).\n"
-            );
+    fprintf(f, "usage: vdag eval score --golden GOLDEN.jsonl --results RESULTS.jsonl\n"
+               "                       [--stage NAME] [--service NAME] [--clip-frames N]\n"
+               "                       [--max-gap N] [--out PER_STEP.jsonl]\n"
+               "Scores each step of RESULTS against the golden output of the same frames\n"
+               "(cam_frame_id modulo --clip-frames, for a looped clip; default: the golden's\n"
+               "last frame + 1) with the knowledge base's metric for the stage's service (its\n"
+               "primary field: F1 at IoU >= 0.5 for boxes). A step's output stands for the\n"
+               "frames up to the next step's (at most --max-gap, default 30). --stage: the\n"
+               "stage to score (default: the first in the results); --service: its service\n"
+               "(default: the stage's name). Prints {\"steps\",\"frames\",\"score\",\"metric\",\n"
+               "\"stage\"} (score: the mean over the frames scored); --out writes\n"
+               "{\"i\",\"cam_frame_id\",\"score\",\"frames\"} per step (i: its line, from 0).\n");
 }
 
 void vd_usage_eval_oracle(FILE *f)
@@ -204,9 +202,9 @@ int vd_cmd_eval_score(int argc, char **argv)
         steps++;
         sum += s, frames += m;
         if (out) {
-            json_t *l = json_pack("{s:I,s:I,s:o,s:I}", "i", (json_int_t)i, "cam_frame_id",
-                                  (json_int_t)id, "score", m ? json_real(s / m) : json_null(),
-                                  "frames", (json_int_t)m);
+            json_t *l =
+                json_pack("{s:I,s:I,s:o,s:I}", "i", (json_int_t)i, "cam_frame_id", (json_int_t)id,
+                          "score", m ? json_real(s / m) : json_null(), "frames", (json_int_t)m);
             char *t = json_dumps(l, JSON_COMPACT);
             if (t) fprintf(out, "%s\n", t);
             free(t);

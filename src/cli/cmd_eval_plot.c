@@ -58,8 +58,8 @@ static double num(json_t *v, double dflt)
 }
 
 typedef struct axes {
-    double x0, x1, y0, y1;       /* data range */
-    double px0, px1, py0, py1;   /* pixels: px0 left, py0 bottom */
+    double x0, x1, y0, y1;     /* data range */
+    double px0, px1, py0, py1; /* pixels: px0 left, py0 bottom */
 } axes;
 
 static double ax_x(const axes *a, double x)
@@ -226,7 +226,8 @@ static void draw(cairo_t *cr, json_t *in)
     {
         const double *c = palette[k % NPAL];
         json_t *t = json_object_get(s, "t"), *d = json_object_get(s, "delay");
-        size_t n = json_array_size(t) < json_array_size(d) ? json_array_size(t) : json_array_size(d);
+        size_t n =
+            json_array_size(t) < json_array_size(d) ? json_array_size(t) : json_array_size(d);
         /* every frame a dot; the line: the mean over the last `smooth` seconds */
         cairo_set_source_rgba(cr, c[0], c[1], c[2], 0.5);
         for (i = 0; i < n; i++) {

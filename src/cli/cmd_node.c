@@ -67,7 +67,8 @@ void vd_usage_cloud_edge(FILE *f, const char *role)
             "  --max-body    largest request body in bytes (default 16 MiB)\n"
             "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
             "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
-            "                the profile to use\n"            "  --cpu-own     report this process's CPU (a share of the cores it may run on) as\n"
+            "                the profile to use\n"
+            "  --cpu-own     report this process's CPU (a share of the cores it may run on) as\n"
             "                the node's, not the machine's: for nodes sharing a box\n"
             "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
             "--serv_cloud_addr=ADDR\n%s",

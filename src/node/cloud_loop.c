@@ -177,12 +177,11 @@ static int plan_job(vd_cloud *c, cjob *j, const char *why, int record)
         const vd_sched_reason *sr = vd_sched_last_reason(j->sched);
         json_t *ch = json_pack(
             "{s:f,s:I,s:i,s:s,s:s,s:s,s:o,s:f,s:f,s:f,s:f}", "time", (double)time(NULL), "time_ms",
-            wall_ms(), "plan_version",
-            j->plan_version, "why", why, "reason", vd_sched_why_name(sr ? sr->code : VD_WHY_NONE),
-            "detail", sr ? sr->text : "", "plan", vd_plan_to_json(&p), "measured_delay",
-            in.last ? in.last->total_delay : 0.0, "predicted_delay", vd_plan_predict(&in, &p),
-            "measured_load", in.last ? in.last->load : 0.0, "predicted_load",
-            vd_plan_load(&in, &p));
+            wall_ms(), "plan_version", j->plan_version, "why", why, "reason",
+            vd_sched_why_name(sr ? sr->code : VD_WHY_NONE), "detail", sr ? sr->text : "", "plan",
+            vd_plan_to_json(&p), "measured_delay", in.last ? in.last->total_delay : 0.0,
+            "predicted_delay", vd_plan_predict(&in, &p), "measured_load",
+            in.last ? in.last->load : 0.0, "predicted_load", vd_plan_load(&in, &p));
         json_array_append_new(j->changes, ch);
         while (json_array_size(j->changes) > MAX_CHANGES) json_array_remove(j->changes, 0);
         vd__cloud_metrics_plan(c->name, why, vd_sched_why_name(sr ? sr->code : VD_WHY_NONE));
@@ -226,10 +225,10 @@ static int adopt_job(vd_cloud *c, const char *uid, const char *node, vd_error *e
     /* the plan_changes shape; nothing measured or predicted yet (<0: unknown) */
     json_array_append_new(j->changes, json_pack("{s:f,s:I,s:i,s:s,s:o,s:f,s:f,s:f,s:f}", "time",
                                                 (double)time(NULL), "time_ms", wall_ms(),
-                                                "plan_version", j->plan_version,
-                                                "why", "adopted", "plan", vd_plan_to_json(&j->plan),
-                                                "measured_delay", 0.0, "predicted_delay", -1.0,
-                                                "measured_load", 0.0, "predicted_load", -1.0));
+                                                "plan_version", j->plan_version, "why", "adopted",
+                                                "plan", vd_plan_to_json(&j->plan), "measured_delay",
+                                                0.0, "predicted_delay", -1.0, "measured_load", 0.0,
+                                                "predicted_load", -1.0));
     snprintf(j->msg, sizeof j->msg, "adopted from %s after a cloud restart", node);
     pthread_mutex_lock(&c->mu);
     int known =
