@@ -20,18 +20,15 @@ MODELS=${MODELS:-"nanodet centernet"}
 NETNS=${NETNS:-0}
 FRAMES=${FRAMES:-0} # only the first N frames (0: all): for a quick try of the script
 fr=(); [ "$FRAMES" -gt 0 ] && fr=(--frames "$FRAMES")
+. "$(dirname "$0")/netns.sh"
 tmp=$(mktemp -d)
 pids=()
-netns_up=0
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 1
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ "$netns_up" = 1 ]; then
-    ip link del vdb-api 2>/dev/null || true
-    for n in vdb-nats vdb-w1 vdb-w2; do ip netns del $n 2>/dev/null || true; done
-  fi
+  netns_cleanup
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -179,27 +176,12 @@ for m in $MODELS; do
 done
 
 if [ "$NETNS" = 1 ]; then
-  netns_up=1
-  ip netns add vdb-nats; ip netns add vdb-w1; ip netns add vdb-w2
-  ip -n vdb-nats link set lo up
-  i=1
-  for w in w1 w2; do
-    ip link add vdb-$w type veth peer name vdb-$w-n
-    ip link set vdb-$w netns vdb-$w
-    ip link set vdb-$w-n netns vdb-nats
-    ip -n vdb-nats addr add 10.77.$i.1/24 dev vdb-$w-n
-    ip -n vdb-nats link set vdb-$w-n up
-    ip -n vdb-$w addr add 10.77.$i.2/24 dev vdb-$w
-    ip -n vdb-$w link set vdb-$w up
-    ip -n vdb-$w link set lo up
-    i=$((i + 1))
+  netns_check || { echo "bench/batch.sh: NETNS=1: see above" >&2; exit 1; }
+  netns_add vdb-nats vdb-w1 vdb-w2
+  for i in 1 2; do # worker i's "machine": a veth to the broker's
+    netns_veth vdb-w$i vdb-w$i 10.77.$i.2 vdb-nats vdb-w$i-n 10.77.$i.1
   done
-  ip link add vdb-api type veth peer name vdb-api-n
-  ip link set vdb-api-n netns vdb-nats
-  ip -n vdb-nats addr add 10.77.3.1/24 dev vdb-api-n
-  ip -n vdb-nats link set vdb-api-n up
-  ip addr add 10.77.3.2/24 dev vdb-api
-  ip link set vdb-api up
+  netns_veth "" vdb-api 10.77.3.2 vdb-nats vdb-api-n 10.77.3.1 # the API server, here
   start_nats "ip netns exec vdb-nats" 0.0.0.0 10.77.3.1
   port=${nats_url##*:}
   start_cloud "nats://10.77.3.1:$port"

@@ -21,30 +21,22 @@ FRAMES=${FRAMES:-5}
 FORMAT=${FORMAT:-f32}
 EDGE_CPU=${EDGE_CPU:-25}
 FRAME_HEIGHT=${FRAME_HEIGHT:-0}
-[ "$(id -u)" = 0 ] || { echo "bench/slice.sh needs root (ip netns, tc, cgroup)" >&2; exit 1; }
+. "$(dirname "$0")/netns.sh"
+netns_check || { echo "bench/slice.sh: see above" >&2; exit 1; }
 tmp=$(mktemp -d)
-cg=/sys/fs/cgroup/cpu/vds-edge
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 1
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  ip netns del vds-edge 2>/dev/null || true
-  ip netns del vds-cloud 2>/dev/null || true
-  [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
+  netns_cleanup
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-ip netns add vds-edge
-ip netns add vds-cloud
-ip link add vds-e netns vds-edge type veth peer name vds-c netns vds-cloud
-ip -n vds-edge addr add 10.77.0.1/24 dev vds-e
-ip -n vds-cloud addr add 10.77.0.2/24 dev vds-c
-for ns in vds-edge vds-cloud; do ip -n $ns link set lo up; done
-ip -n vds-edge link set vds-e up
-ip -n vds-cloud link set vds-c up
+netns_add vds-edge vds-cloud
+netns_veth vds-edge vds-e 10.77.0.1 vds-cloud vds-c 10.77.0.2
 
 ip netns exec vds-cloud env TMPDIR="$tmp" "$vdag" nats-server --host 10.77.0.2 --port 4222 \
   > "$tmp/nats.url" 2> "$tmp/nats.log" &
@@ -57,20 +49,9 @@ pids+=($!)
 for _ in $(seq 300); do grep -q ready "$tmp/serve.log" && break; sleep 0.1; done
 grep -q ready "$tmp/serve.log" || { cat "$tmp/serve.log" >&2; exit 1; }
 
-if [ "$EDGE_CPU" -gt 0 ]; then
-  mkdir -p "$cg"
-  # a short period (4 ms at 25 %), so that a single inference of a few ms is slowed down too, not
-  # only the duty cycle over 100 ms
-  period=$(((100000 + EDGE_CPU - 1) / EDGE_CPU)) # the quota must be >= 1 ms
-  [ "$period" -lt 4000 ] && period=4000
-  echo "$period" > "$cg/cpu.cfs_period_us"
-  echo $((period * EDGE_CPU / 100)) > "$cg/cpu.cfs_quota_us"
-fi
+netns_cpu_cap vds-edge "$EDGE_CPU"
 # edge CMD...: in the edge namespace, on core 0, in the capped cgroup
-edge() {
-  ip netns exec vds-edge taskset -c 0 sh -c \
-    '[ -d "$0" ] && echo $$ > "$0/tasks"; shift; exec "$@"' "$cg" x "$@"
-}
+edge() { (netns_run vds-edge vds-edge 0 "$@"); }
 
 fh=(); [ "$FRAME_HEIGHT" -gt 0 ] && fh=(--frame-height "$FRAME_HEIGHT")
 # The edge's speed relative to the cloud core, measured in place (each "machine" profiles
@@ -84,11 +65,8 @@ echo "# $MODEL: $FORMAT tensors, edge capped to ${EDGE_CPU}% of a core: a run ta
   "there, $cloud_ms ms on the cloud core (edge speed $edge_speed)," \
   "$FRAMES frames per candidate, $(nproc) cores, $(date -u +%F)"
 for r in $RATES; do
-  # 1 ms of the rate, at least two full packets: a larger bucket would let a whole tensor
-  # through at the veth's speed
-  burst=$((r * 125 > 3028 ? r * 125 : 3028))
-  tc -n vds-edge qdisc replace dev vds-e root tbf rate "${r}mbit" burst "$burst" latency 400ms
-  tc -n vds-cloud qdisc replace dev vds-c root tbf rate "${r}mbit" burst "$burst" latency 400ms
+  netns_tbf vds-edge vds-e "$r"
+  netns_tbf vds-cloud vds-c "$r"
   # RTT: the median of 9 TCP connects to the nats-server (one round trip each; no ping here)
   rtt=$(ip netns exec vds-edge python3 -c '
 import socket, time

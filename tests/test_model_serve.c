@@ -91,8 +91,9 @@ int main(void)
         FILE *f = fopen(out, "wb");
         while (f && off < size) {
             char req[256];
-            snprintf(req, sizeof req, "{\"model\":\"blazeface-back\",\"file\":\"%s\",\"offset\":%lld}",
-                     fn, (long long)off);
+            snprintf(req, sizeof req,
+                     "{\"model\":\"blazeface-back\",\"file\":\"%s\",\"offset\":%lld}", fn,
+                     (long long)off);
             unsigned char *blob = NULL;
             size_t n = 0;
             json_t *h = get(req, &blob, &n, &code);
@@ -120,7 +121,8 @@ int main(void)
         {"{\"model\": 7}", VD_EINVAL},
         {"{}", VD_EINVAL},
         {"{\"model\": \"no-such-model\"}", VD_ENOTFOUND},
-        {"{\"model\": \"blazeface-back\", \"file\": \"../../etc/passwd\", \"offset\": 0}", VD_EINVAL},
+        {"{\"model\": \"blazeface-back\", \"file\": \"../../etc/passwd\", \"offset\": 0}",
+         VD_EINVAL},
         {"{\"model\": \"blazeface-back\", \"file\": \"nanodet.bin\", \"offset\": 0}", VD_ENOTFOUND},
         {"{\"model\": \"blazeface-back\", \"file\": \"blazeface-back.bin\"}", VD_EINVAL},
         {"{\"model\": \"blazeface-back\", \"file\": \"blazeface-back.bin\", \"offset\": -1}",

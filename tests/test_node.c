@@ -3,9 +3,10 @@
  * and the plan in force (what a restarted cloud needs to take the job over), a
  * constraint-only node.update_plan keeps the plan, the codes of the edge's refusals (a job
  * that ran, a bad DAG, a missing video), and an edge that has stopped starts no more jobs (a
- * submit arriving during shutdown used to start a thread nobody joined).
+ * submit arriving during shutdown used to start a thread nobody joined); --cpu-own's CPU.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,26 @@ static int echo(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err)
     return 0;
 }
 
+/* --cpu-own: the node's CPU is this process's over the cores it may run on (the harness's
+ * nodes share one box), never the machine's. Exact relations only, no timing. */
+static void test_cpu_own(void)
+{
+    vd_resources r = {0};
+    vd_error err = {0};
+    CHECK(vd_resources_sample(&r, &err) == 0);
+    vd_resources_cpu_own(1);
+    volatile double x = 0;
+    for (int i = 0; i < 20000000; i++) x += i * 0.5; /* some CPU of our own */
+    CHECK(vd_resources_sample(&r, &err) == 0);
+    cpu_set_t set;
+    CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
+    CHECKF(r.n_cores == CPU_COUNT(&set), "n_cores %d, affinity %d", r.n_cores, CPU_COUNT(&set));
+    double want = r.proc_cpu_pct / r.n_cores;
+    CHECKF(r.cpu_pct == (want > 100 ? 100 : want), "cpu %g, own %g over %d cores", r.cpu_pct,
+           r.proc_cpu_pct, r.n_cores);
+    vd_resources_cpu_own(0);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -486,5 +507,6 @@ int main(void)
     vd_edge_free(e);
     vd_jpeg_coder_free(spy_jc);
     vd__h264_streams_free(spy_hs);
+    test_cpu_own(); /* last: the setting is process-wide */
     return vt_finish();
 }

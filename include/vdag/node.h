@@ -95,6 +95,11 @@ typedef struct vd_resources {
 /* Sample /proc/stat, /proc/meminfo and /proc/self/stat. The first call gives averages since
  * boot / process start. */
 int vd_resources_sample(vd_resources *r, vd_error *err);
+/* With own = 1, every later sample's cpu_pct (and n_cores) is this process's CPU as a share of
+ * the cores it may run on (its affinity mask), not the machine's: for nodes that share a box
+ * with other work (the evaluation harness's namespaces). Process-wide; call it at start-up,
+ * before any node runs. */
+void vd_resources_cpu_own(int own);
 json_t *vd_resources_json(const vd_resources *r);
 
 /* ---- service host --------------------------------------------------------------------- */

@@ -81,6 +81,11 @@ void vd_batch_cli_stop(vd_batch_cli *c);
 /* vdag profile (cmd_profile.c) */
 int vd_cmd_profile(int argc, char **argv);
 
+/* The scheduler evaluation's offline parts (cmd_eval.c, cmd_eval_plot.c; bench/eval_sched.sh) */
+int vd_cmd_eval_score(int argc, char **argv);  /* vdag eval score: results vs golden */
+int vd_cmd_eval_oracle(int argc, char **argv); /* vdag eval oracle: the best kb plan for a link */
+int vd_cmd_eval_plot(int argc, char **argv);   /* vdag eval plot: a run's PNG */
+
 /* API clients (cmd_client.c) */
 int vd_cmd_submit(int argc, char **argv);
 int vd_cmd_status(int argc, char **argv);
@@ -111,6 +116,9 @@ void vd_usage_nn_run(FILE *f);
 void vd_usage_bench_models(FILE *f);
 void vd_usage_bench_gemm(FILE *f);
 void vd_usage_bench_remote(FILE *f);
+void vd_usage_eval_score(FILE *f);
+void vd_usage_eval_oracle(FILE *f);
+void vd_usage_eval_plot(FILE *f);
 
 /* Option values (args.c): 0, or 2 (a usage error) after saying on stderr which option of
  * "vdag CMD" was wrong and what it takes. Numbers must be the whole string and in range. */

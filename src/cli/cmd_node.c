@@ -46,7 +46,7 @@ void vd_usage_cloud_edge(FILE *f, const char *role)
     fprintf(f,
             "usage: vdag %s [--listen HOST:PORT] [--advertise HOST:PORT] [--token T]%s%s%s\n"
             "       [--threads N] [--svc-threads N] [--replan S] [--drop S] [--max-body BYTES]\n"
-            "       [--loop] [--no-pace] [--no-profile] [--kb FILE]\n"
+            "       [--loop] [--no-pace] [--no-profile] [--kb FILE] [--cpu-own]\n"
             "  --listen      HTTP API address (default 127.0.0.1:5000)\n"
             "  --advertise   HOST:PORT others reach this node at, accepted as its node_addr\n"
             "                (default: --listen; for 0.0.0.0 this machine's first address)\n"
@@ -72,6 +72,8 @@ void vd_usage_cloud_edge(FILE *f, const char *role)
         "  --loop        file videos loop like cameras; --no-pace reads them at full speed\n"
         "  --no-profile  do not profile the services when no profile is cached; --kb FILE\n"
         "                the profile to use\n"
+        "  --cpu-own     report this process's CPU (a share of the cores it may run on) as\n"
+        "                the node's, not the machine's: for nodes sharing a box\n"
         "  seed aliases: --side=c|e --mode=pseudo|cluster --cloud_ip=IP "
         "--serv_cloud_addr=ADDR\n%s",
         vd_cli_nats_usage(),
@@ -131,6 +133,8 @@ static int parse_node_args(int argc, char **argv, const char *role, node_args *a
             a->no_pace = 1;
         } else if (!strcmp(flag, "--no-profile")) {
             a->profile = 0;
+        } else if (!strcmp(flag, "--cpu-own")) {
+            vd_resources_cpu_own(1);
         } else {
             static const char *const takes_value[] = {
                 "--listen",         "--advertise",   "--token",           "--nats",

@@ -31,12 +31,12 @@
 #include "vdag/metrics.h"
 #include "vdag/svc.h"
 
-#define CHUNK       (1u << 20)
-#define MAX_FILES   16
-#define MAX_SIZE    (1ll << 31) /* 2 GiB per file */
-#define TRIES       3
-#define CALL_TO_MS  15000
-#define SERVICE     "model.get"
+#define CHUNK      (1u << 20)
+#define MAX_FILES  16
+#define MAX_SIZE   (1ll << 31) /* 2 GiB per file */
+#define TRIES      3
+#define CALL_TO_MS 15000
+#define SERVICE    "model.get"
 
 /* ---- names and files ------------------------------------------------------------------ */
 
@@ -112,7 +112,8 @@ static int file_sha256(const char *path, char out[65], long long *size, vd_error
     unsigned char buf[1 << 16], md[32];
     size_t r;
     *size = 0;
-    while (ok && (r = fread(buf, 1, sizeof buf, f)) > 0) ok = EVP_DigestUpdate(ctx, buf, r), *size += (long long)r;
+    while (ok && (r = fread(buf, 1, sizeof buf, f)) > 0)
+        ok = EVP_DigestUpdate(ctx, buf, r), *size += (long long)r;
     unsigned len = 0;
     ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &len) && len == 32;
     EVP_MD_CTX_free(ctx);
@@ -197,8 +198,9 @@ static int serve_model(void *arg, const vd_buf *req, vd_buf *resp, vd_error *err
         rc = vd_fail(err, VD_EINVAL, "model.get: 'model' must be a model name ([A-Za-z0-9._-])");
     else if (file && (!vd__model_name_ok(json_string_value(file)) || !json_is_integer(off) ||
                       json_integer_value(off) < 0))
-        rc = vd_fail(err, VD_EINVAL, "model.get: 'file' must be a file of the model and "
-                                     "'offset' a byte offset >= 0");
+        rc = vd_fail(err, VD_EINVAL,
+                     "model.get: 'file' must be a file of the model and "
+                     "'offset' a byte offset >= 0");
     else if (!(rc = models_dir(dir, sizeof dir, err)))
         rc = file ? serve_chunk(dir, name, json_string_value(file), json_integer_value(off), resp,
                                 err)
@@ -266,8 +268,10 @@ static int fetch_file(const char *name, const char *file, long long size, const 
         if (!rc && (json_integer_value(json_object_get(hdr, "offset")) != off ||
                     json_integer_value(json_object_get(hdr, "size")) != size || blen == 0 ||
                     (long long)blen > size - off))
-            rc = vd_fail(err, VD_EFORMAT, "model '%s': the cloud's answer for %s at %lld does "
-                                          "not fit the file (%lld bytes)", name, file, off, size);
+            rc = vd_fail(err, VD_EFORMAT,
+                         "model '%s': the cloud's answer for %s at %lld does "
+                         "not fit the file (%lld bytes)",
+                         name, file, off, size);
         if (!rc && (fwrite(blob, 1, blen, f) != blen || !EVP_DigestUpdate(ctx, blob, blen)))
             rc = vd_fail(err, VD_EIO, "%s: cannot write: %s", tmp, strerror(errno));
         json_decref(hdr);
@@ -279,7 +283,8 @@ static int fetch_file(const char *name, const char *file, long long size, const 
         progress(name, "fetching", *done, total);
         if (*done >= next_log && *done < total) {
             fprintf(stderr, "vdag %s: model %s: %.1f of %.1f MB (%.0f %%)\n", F.self, name,
-                    (double)*done / 1e6, (double)total / 1e6, 100.0 * (double)*done / (double)total);
+                    (double)*done / 1e6, (double)total / 1e6,
+                    100.0 * (double)*done / (double)total);
             next_log += total / 4;
         }
     }
@@ -293,8 +298,10 @@ static int fetch_file(const char *name, const char *file, long long size, const 
     if (!rc) {
         hex(md, 32, got);
         if (strcmp(got, want))
-            rc = vd_fail(err, VD_EFORMAT, "model '%s': %s arrived with SHA-256 %.16s…, the cloud "
-                                          "announced %.16s…", name, file, got, want);
+            rc = vd_fail(err, VD_EFORMAT,
+                         "model '%s': %s arrived with SHA-256 %.16s…, the cloud "
+                         "announced %.16s…",
+                         name, file, got, want);
     }
     return rc;
 }
@@ -307,17 +314,20 @@ static int check_manifest(const char *name, json_t *m, vd_error *err)
     char first[160];
     snprintf(first, sizeof first, "%s.json", name);
     if (n == 0 || n > MAX_FILES)
-        return vd_fail(err, VD_EFORMAT, "model '%s': the cloud's manifest lists %zu files", name, n);
+        return vd_fail(err, VD_EFORMAT, "model '%s': the cloud's manifest lists %zu files", name,
+                       n);
     json_array_foreach(files, i, fe)
     {
         const char *fn = json_string_value(json_object_get(fe, "name")),
                    *sum = json_string_value(json_object_get(fe, "sha256"));
         json_int_t size = json_integer_value(json_object_get(fe, "size"));
-        if (!vd__model_name_ok(fn) || strlen(fn) >= 160 || (i == 0 && strcmp(fn, first)) ||
-            !sum || strlen(sum) != 64 || strspn(sum, "0123456789abcdef") != 64 || size < 0 ||
+        if (!vd__model_name_ok(fn) || strlen(fn) >= 160 || (i == 0 && strcmp(fn, first)) || !sum ||
+            strlen(sum) != 64 || strspn(sum, "0123456789abcdef") != 64 || size < 0 ||
             size > MAX_SIZE)
-            return vd_fail(err, VD_EFORMAT, "model '%s': the cloud's manifest entry %zu is "
-                                            "malformed", name, i);
+            return vd_fail(err, VD_EFORMAT,
+                           "model '%s': the cloud's manifest entry %zu is "
+                           "malformed",
+                           name, i);
     }
     return 0;
 }
@@ -338,16 +348,20 @@ static int fetch(const char *name, vd_error *err)
     json_decref(req);
     vd_buf_free(&resp);
     if (rc == VD_ENOTFOUND)
-        rc = vd_fail(err, VD_ENOTFOUND, "model '%s' is missing here and no cloud serves models "
-                                        "(%s): copy it into %s", name, err->msg, dir);
+        rc = vd_fail(err, VD_ENOTFOUND,
+                     "model '%s' is missing here and no cloud serves models "
+                     "(%s): copy it into %s",
+                     name, err->msg, dir);
     if (!rc) rc = check_manifest(name, m, err);
     json_t *files = json_object_get(m, "files"), *fe;
     size_t i, n = json_array_size(files);
     long long total = 0, done = 0;
     json_array_foreach(files, i, fe) total += json_integer_value(json_object_get(fe, "size"));
     if (!rc)
-        fprintf(stderr, "vdag %s: model %s is not here: fetching %zu file(s), %.1f MB, from the "
-                        "cloud\n", F.self, name, n, (double)total / 1e6);
+        fprintf(stderr,
+                "vdag %s: model %s is not here: fetching %zu file(s), %.1f MB, from the "
+                "cloud\n",
+                F.self, name, n, (double)total / 1e6);
     char tmps[MAX_FILES][1300];
     for (i = 0; !rc && i < n; i++) {
         fe = json_array_get(files, i);
@@ -356,8 +370,8 @@ static int fetch(const char *name, vd_error *err)
         for (int attempt = 1;; attempt++) {
             long long before = done;
             rc = fetch_file(name, fn, (long long)json_integer_value(json_object_get(fe, "size")),
-                            json_string_value(json_object_get(fe, "sha256")), tmps[i], &done,
-                            total, err);
+                            json_string_value(json_object_get(fe, "sha256")), tmps[i], &done, total,
+                            err);
             if (rc != VD_EFORMAT || attempt == TRIES) break;
             fprintf(stderr, "vdag %s: %s: fetching it again (try %d of %d)\n", F.self, err->msg,
                     attempt + 1, TRIES);
@@ -378,9 +392,9 @@ static int fetch(const char *name, vd_error *err)
     if (rc)
         for (size_t k = 0; k < i && k < n; k++) unlink(tmps[k]);
     progress(name, rc ? "failed" : "ok", done, total);
-    vd_metric_add("vdag_model_fetches_total",
-                  vd_metrics_labels((char[96]){0}, 96, "result", rc ? "failed" : "ok", (char *)NULL),
-                  1);
+    vd_metric_add(
+        "vdag_model_fetches_total",
+        vd_metrics_labels((char[96]){0}, 96, "result", rc ? "failed" : "ok", (char *)NULL), 1);
     if (!rc)
         fprintf(stderr, "vdag %s: model %s fetched and checked (%.1f MB)\n", F.self, name,
                 (double)total / 1e6);
@@ -392,12 +406,16 @@ static int fetcher(void *arg, const char *name, vd_error *err)
 {
     (void)arg;
     if (!vd__model_name_ok(name))
-        return vd_fail(err, VD_ENOTFOUND, "model '%s' is missing (only models by name are "
-                                          "fetched from the cloud)", name);
+        return vd_fail(err, VD_ENOTFOUND,
+                       "model '%s' is missing (only models by name are "
+                       "fetched from the cloud)",
+                       name);
     pthread_mutex_lock(&F.fetch_mu); /* F.t stays until a fetch ends (vd__models_fetch_stop) */
     int rc = F.t ? fetch(name, err)
-                 : vd_fail(err, VD_ENOTFOUND, "model '%s' is missing and this process has no "
-                                              "cloud to fetch it from", name);
+                 : vd_fail(err, VD_ENOTFOUND,
+                           "model '%s' is missing and this process has no "
+                           "cloud to fetch it from",
+                           name);
     pthread_mutex_unlock(&F.fetch_mu);
     return rc;
 }

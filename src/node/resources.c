@@ -1,8 +1,10 @@
 /*
- * Resource monitor: machine CPU from /proc/stat (busy/total jiffies between samples),
+ * Resource monitor: machine CPU from /proc/stat (busy/total jiffies between samples; with
+ * vd_resources_cpu_own, this process's CPU over the cores it may run on instead),
  * memory from /proc/meminfo (MemTotal - MemAvailable), this process's CPU and RSS from
  * /proc/self/stat and /proc/self/status. O(1) per sample; no state beyond the struct.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,13 @@
 
 #include "vdag/base.h"
 #include "vdag/node.h"
+
+static int cpu_own; /* vd_resources_cpu_own: set once at start-up */
+
+void vd_resources_cpu_own(int own)
+{
+    __atomic_store_n(&cpu_own, own, __ATOMIC_RELEASE);
+}
 
 int vd_resources_sample(vd_resources *r, vd_error *err)
 {
@@ -68,6 +77,13 @@ int vd_resources_sample(vd_resources *r, vd_error *err)
             r->prev_proc_ = ticks;
             r->prev_t_ = now;
         }
+    }
+    if (__atomic_load_n(&cpu_own, __ATOMIC_ACQUIRE)) { /* this process on its own cores */
+        cpu_set_t set;
+        int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : r->n_cores;
+        r->n_cores = n > 0 ? n : 1;
+        r->cpu_pct = r->proc_cpu_pct / r->n_cores;
+        if (r->cpu_pct > 100) r->cpu_pct = 100;
     }
     f = fopen("/proc/self/status", "r");
     if (f) {
