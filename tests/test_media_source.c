@@ -406,7 +406,8 @@ static void test_draw(void)
     int changed = 0;
     for (int y = 8; y < 70; y++)
         for (int x = 8; x < 100; x++)
-            changed += memcmp(r->data + y * r->stride + 3 * x, f->data + y * f->stride + 3 * x, 3);
+            changed +=
+                memcmp(r->data + y * r->stride + 3 * x, f->data + y * f->stride + 3 * x, 3) != 0;
     CHECKF(changed > 500, "text block changed %d pixels", changed);
     /* away from every drawing nothing changed */
     CHECK(!memcmp(r->data + 300 * r->stride + 500 * 3, f->data + 300 * f->stride + 500 * 3, 30));
