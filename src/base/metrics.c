@@ -45,6 +45,10 @@ static const family families[] = {
     {"vdag_node_heartbeat_age_seconds", M_GAUGE, "Seconds since the node's last heartbeat."},
     {"vdag_jobs", M_GAUGE, "Jobs the cloud holds, by state."},
     {"vdag_edge_jobs_running", M_GAUGE, "Jobs running on this edge."},
+    {"vdag_edge_videos", M_GAUGE, "Video sources this edge has (added at start or at run time)."},
+    {"vdag_source_up", M_GAUGE, "1 while a job's live stream is open (0: reconnecting)."},
+    {"vdag_source_lost_total", M_COUNTER, "Times a live stream was lost (a job then reconnects)."},
+    {"vdag_source_reconnects_total", M_COUNTER, "Times a lost live stream was opened again."},
 };
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 
