@@ -66,7 +66,7 @@ typedef struct vd_source_opts {
  * with exponential back-off (0.5 s to 8 s) until closed (vd_source_status_get tells).
  * RTSP goes over TCP unless the URL names a transport with FFmpeg's URL options
  * ("rtsp://host/path?udp" for a server that sends RTP over UDP only); an HTTP URL that
- * serves a file (seekable, with a duration) is read as a file.
+ * serves a file (a duration, and a length or seeking) is read as a file.
  * Thread-safety: vd_source_read from one consumer thread; vd_source_set_conf from any
  * thread. Frames returned are owned by the caller. */
 typedef struct vd_source vd_source;
@@ -119,7 +119,7 @@ typedef struct vd_source_info {
  * regular file or a character device (VD_EINVAL: no FIFOs, no /dev/zero) and be readable
  * (VD_EIO); then FFmpeg opens it (an RTSP URL: its description only; else the container and
  * decoder): the errors of vd_source_open, VD_ETIMEDOUT past the time. An HTTP URL is live
- * unless the server serves a file (seekable, with a duration). */
+ * unless the server serves a file (a duration, and a length or seeking). */
 int vd_source_probe(const char *url, int timeout_ms, vd_source_info *info, vd_error *err);
 
 /* Parse "360p"/"480p"/"720p"/"1080p" (or a bare height); 0 for "native"/"". <0 on error. */

@@ -163,12 +163,13 @@ static int interrupted(void *arg)
     return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 }
 
-/* A stream over HTTP that is a file: the server lets it be sought and it has a duration
- * (read as a file, paced by its timestamps; otherwise it is live, like a camera's MJPEG). */
-static int http_file(const AVFormatContext *fmt)
+/* A stream over HTTP that is a file: it has a duration and an end (the server lets it be
+ * sought, or said its length). Read as a file, paced by its timestamps; any other is live,
+ * like a camera's MJPEG. */
+static int http_file(AVFormatContext *fmt)
 {
-    return fmt->pb && (fmt->pb->seekable & AVIO_SEEKABLE_NORMAL) && fmt->duration > 0 &&
-           fmt->duration != AV_NOPTS_VALUE;
+    return fmt->pb && fmt->duration > 0 && fmt->duration != AV_NOPTS_VALUE &&
+           ((fmt->pb->seekable & AVIO_SEEKABLE_NORMAL) || avio_size(fmt->pb) > 0);
 }
 
 /* Open the container and the decoder of its best video stream; *fps gets its frame rate
