@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sources at run time (docs/nodes.md): POST /node/video and DELETE /node/video/<id> on a
-# running node, through the cloud to its edge (pseudo mode: the in-process transport) and on
-# an edge's own API (cluster mode, a real nats-server). A file source is added, a job runs on
+# running node, through the cloud to its edge (pseudo mode: the in-process transport; an
+# edge's own API in cluster mode: test_sources_cluster.sh). A file source is added, a job runs on
 # it, it is removed and the job ends with reason source_removed; the lists (get_all_status,
 # get_video_info) follow at once. An HTTP source: a file served by python3's http.server
 # (read as a file), and the node's own MJPEG stream of a job (read live). Bad input is
@@ -119,29 +119,6 @@ rc=$?
 ok "vdag video add with a bad id is a usage error (exit $rc)" '[ $rc = 2 ]'
 "$vdag" video add --help > "$tmp/cli.out" 2>&1 && "$vdag" video rm --help >> "$tmp/cli.out" 2>&1
 ok "vdag video add|rm --help" 'grep -q "usage: vdag video add" "$tmp/cli.out" && grep -q "usage: vdag video rm" "$tmp/cli.out"'
-
-# --- cluster mode: the edge's own API, and the cloud naming it -------------------------------------
-np=$(freeport)
-TMPDIR=$tmp "$vdag" nats-server --port "$np" > "$tmp/nats.url" 2>> "$tmp/nats.log" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/nats.url" ] && break; sleep 0.1; done
-URL=$(head -1 "$tmp/nats.url")
-cp=$(freeport) ep=$(freeport)
-bg "$vdag" cloud --listen 127.0.0.1:$cp --nats "$URL" --no-profile 2> "$tmp/cloud.log"
-bg "$vdag" edge --name e1 --listen 127.0.0.1:$ep --nats "$URL" --threads 1 --no-profile 2> "$tmp/e1.log"
-for _ in $(seq 150); do curl -s -m 1 "http://127.0.0.1:$cp/user/get_all_status" | grep -q '"e1"' && break; sleep 0.1; done
-S=http://127.0.0.1:$ep
-code=$(post '{"video_id":"x1","url":"vtest.avi"}')
-ok "the edge's own POST /node/video (HTTP $code)" '[ "$code" = 200 ] && out "j=json.load(sys.stdin); assert j[\"node\"]==\"e1\" and \"x1\" in j[\"video\"], j"'
-S=http://127.0.0.1:$cp
-for _ in $(seq 50); do curl -s -m 5 "$S/node/get_video_info" | grep -q '"x1"' && break; sleep 0.1; done
-ok "the cloud hears of it by heartbeat" 'curl -s -m 5 "$S/node/get_video_info" | grep -q "\"x1\""'
-code=$(post '{"video_id":"x2","url":"vtest.avi"}')
-ok "the cloud adds one to its only edge over NATS (HTTP $code)" '[ "$code" = 200 ] && out "j=json.load(sys.stdin); assert j[\"node\"]==\"e1\" and set(j[\"video\"])=={\"x1\",\"x2\"}, j"'
-code=$(curl -s -m 20 -o "$tmp/out.json" -w '%{http_code}' -X DELETE "$S/node/video/x1?node=e1")
-ok "and removes one from it by name (HTTP $code)" '[ "$code" = 200 ] && out "j=json.load(sys.stdin); assert list(j[\"video\"])==[\"x2\"], j"'
-code=$(post '{"video_id":"x2","url":"vtest.avi"}')
-ok "a duplicate over NATS keeps its code (HTTP $code)" '[ "$code" = 409 ]'
 
 [ $fail -eq 0 ] || tail -30 "$tmp/run.log" >&2
 finish
