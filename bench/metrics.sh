@@ -18,7 +18,12 @@ for _ in $(seq "$n"); do
   curl -s -m 5 -X POST -H 'Content-Type: application/json' "$S/query/submit_query" \
     -d "{\"node_addr\":\"edge\",\"video_id\":\"0\",\"pipeline\":[\"object_detection\"],\"scheduler\":\"fixed\",\"plan\":$plan}" >/dev/null
 done
+# every job running and past its model load (frames counted), then 5 s more
+running() { curl -s -m 5 "$S/metrics" | awk '/^vdag_edge_jobs_running\{/ {print $2}'; }
+with_frames() { curl -s -m 5 "$S/metrics" | grep -c '^vdag_frames_processed_total{' || true; }
+for _ in $(seq 600); do [ "$(with_frames)" -ge "$n" ] && break; sleep 0.2; done
 sleep 5
+echo "jobs running: $(running), with frames: $(with_frames)"
 curl -s "$S/metrics" > /tmp/vdag-bench-metrics.txt
 for _ in $(seq "$m"); do curl -s -o /dev/null -w '%{time_total}\n' "$S/metrics"; done | sort -n | python3 -c "
 import sys; t=[float(x)*1e3 for x in sys.stdin]; n=len(t)

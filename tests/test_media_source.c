@@ -1,15 +1,20 @@
 /* Video sources beyond the basics in test_media.c: back-pressure, live drop-oldest and
  * reopen (a file forced live), runtime conf changes, monotonic pts over loops, MJPEG
- * output read back through FFmpeg, devices/URLs that do not exist, and more image,
+ * output read back through FFmpeg, devices/URLs that do not exist, URL checks and probes, and
+ * more image,
  * crop/scale, JPEG and drawing edge cases. Sleeps only let the decoder run; no check
  * depends on how long anything took. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <libavutil/log.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "testlib.h"
 #include "vdag/base.h"
@@ -86,6 +91,9 @@ static void test_live(const char *vtest, int total)
     vd_error err = {0};
     CHECK(vd_source_open(vtest, &o, &s, &err) == 0);
     CHECK(vd_source_is_live(s));
+    vd_source_status st;
+    vd_source_status_get(s, &st);
+    CHECK(st.up && st.lost == 0 && st.reconnects == 0 && st.down_ms == 0);
     CHECK(wait_decoded(s, 60));
     vd_frame *f;
     CHECK(vd_source_read(s, &f, 10000, &err) == 0);
@@ -107,7 +115,56 @@ static void test_live(const char *vtest, int total)
     CHECKF(rc == 0 && max_id >= total + 5, "reopened live source reached id %lld (rc %d: %s)",
            (long long)max_id, rc, err.msg);
     CHECK(mono);
+    vd_source_status_get(s, &st); /* its end was a loss, the reopen a reconnect */
+    CHECKF(st.up && st.lost >= 1 && st.reconnects >= 1 && st.attempts == 0,
+           "status after a reopen: up %d lost %lld reconnects %lld", st.up, (long long)st.lost,
+           (long long)st.reconnects);
     vd_source_close(s);
+}
+
+/* A source's form (vd_source_check_url, no I/O) and what a probe finds or refuses, quickly:
+ * a FIFO is refused before anything reads it, a server that never answers within the time. */
+static void test_check_probe(const char *dir, const char *vtest)
+{
+    vd_error err = {0};
+    CHECK(vd_source_check_url("", &err) == VD_EINVAL);
+    CHECK(vd_source_check_url("ftp://host/x.avi", &err) == VD_EINVAL &&
+          strstr(err.msg, "unknown scheme 'ftp://'"));
+    CHECK(vd_source_check_url("rtsp://", &err) == VD_EINVAL);
+    CHECK(vd_source_check_url("rtsp://cam/x", &err) == 0);
+    CHECK(vd_source_check_url("https://cam/x.mjpg", &err) == 0);
+    CHECK(vd_source_check_url("/a/b.avi", &err) == 0);
+    vd_source_info in;
+    CHECKF(vd_source_probe(vtest, 0, &in, &err) == 0, "probe vtest: %s", err.msg);
+    CHECK(!in.live && in.width == 768 && in.height == 576 && fabs(in.fps - 10) < 0.01 &&
+          !strcmp(in.codec, "msmpeg4v3"));
+    char url[600];
+    snprintf(url, sizeof url, "file://%s", vtest);
+    CHECK(vd_source_probe(url, 0, &in, &err) == 0 && !in.live);
+    CHECK(vd_source_probe("/nonexistent/v.avi", 0, &in, &err) == VD_ENOTFOUND &&
+          strstr(err.msg, "no such file"));
+    CHECK(vd_source_probe(dir, 0, &in, &err) == VD_EINVAL && strstr(err.msg, "not a regular file"));
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/fifo.avi", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK(vd_source_probe(fifo, 0, &in, &err) == VD_EINVAL &&
+          strstr(err.msg, "not a regular file"));
+    CHECK(vd_source_probe("/dev/video97", 0, &in, &err) < 0 && strstr(err.msg, "/dev/video97"));
+    /* a port that takes the connection and never answers: the probe's time is its bound */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0 &&
+          getsockname(ls, (struct sockaddr *)&a, &al) == 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x.avi", ntohs(a.sin_port));
+    double t0 = vd_now_ms();
+    int rc = vd_source_probe(url, 300, &in, &err);
+    CHECKF(rc == VD_ETIMEDOUT && strstr(err.msg, "no answer within 300 ms"), "silent server: %d %s",
+           rc, err.msg);
+    CHECKF(vd_now_ms() - t0 < 5000, "the probe took %.0f ms", vd_now_ms() - t0);
+    snprintf(url, sizeof url, "rtsp://127.0.0.1:%d/x", ntohs(a.sin_port));
+    CHECK(vd_source_probe(url, 300, &in, &err) == VD_ETIMEDOUT);
+    close(ls);
 }
 
 static void test_conf_runtime(const char *vtest)
@@ -406,7 +463,8 @@ static void test_draw(void)
     int changed = 0;
     for (int y = 8; y < 70; y++)
         for (int x = 8; x < 100; x++)
-            changed += memcmp(r->data + y * r->stride + 3 * x, f->data + y * f->stride + 3 * x, 3);
+            changed +=
+                memcmp(r->data + y * r->stride + 3 * x, f->data + y * f->stride + 3 * x, 3) != 0;
     CHECKF(changed > 500, "text block changed %d pixels", changed);
     /* away from every drawing nothing changed */
     CHECK(!memcmp(r->data + 300 * r->stride + 500 * 3, f->data + 300 * f->stride + 500 * 3, 30));
@@ -435,6 +493,7 @@ int main(void)
     test_pts_and_loop(vtest, total);
     test_loop_without_pts(megamind);
     test_bad_sources(dir);
+    test_check_probe(dir, vtest);
     test_mjpeg_readback(dir, megamind);
     test_images(dir);
     test_draw();

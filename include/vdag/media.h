@@ -63,7 +63,10 @@ typedef struct vd_source_opts {
 /* A video source: a file, an RTSP/HTTP URL or a V4L2 device (/dev/videoN), decoded by
  * FFmpeg on its own thread into a bounded queue. A file applies back-pressure (the
  * decoder waits); a live source drops the oldest frame and, if it fails, is reopened
- * with exponential back-off (0.5 s to 8 s) until closed.
+ * with exponential back-off (0.5 s to 8 s) until closed (vd_source_status_get tells).
+ * RTSP goes over TCP unless the URL names a transport with FFmpeg's URL options
+ * ("rtsp://host/path?udp" for a server that sends RTP over UDP only); an HTTP URL that
+ * serves a file (a duration, and a length or seeking) is read as a file.
  * Thread-safety: vd_source_read from one consumer thread; vd_source_set_conf from any
  * thread. Frames returned are owned by the caller. */
 typedef struct vd_source vd_source;
@@ -85,9 +88,39 @@ int vd_source_is_live(const vd_source *s);
 int64_t vd_source_decoded(const vd_source *s);
 /* Frames a live source dropped because the queue was full (consumer too slow). */
 int64_t vd_source_dropped(const vd_source *s);
+/* A live stream's state (any thread): a file is always up. */
+typedef struct vd_source_status {
+    int up;             /* the stream is open */
+    int64_t lost;       /* times it was lost */
+    int64_t reconnects; /* times it was opened again after that */
+    int64_t attempts;   /* failed attempts to open it again since it was last lost */
+    double down_ms;     /* for how long it has been down (0 when up) */
+    char error[512];    /* when down: why it was lost, or why the last attempt failed */
+} vd_source_status;
+void vd_source_status_get(vd_source *s, vd_source_status *st);
 /* Stop the decode thread (interrupting a blocking network read or a back-off wait) and
  * free the source and its queued frames. Frames already read stay valid. NULL is a no-op. */
 void vd_source_close(vd_source *s);
+
+/* Whether url names a source vdag reads, from its form: a path (a file, an image2 pattern,
+ * /dev/videoN) or an rtsp://, rtsps://, http://, https:// or file:// URL. VD_EINVAL for an
+ * empty one or an unknown scheme; VD_EUNSUPP when this FFmpeg lacks the protocol or (for
+ * /dev/videoN) V4L2. No I/O. */
+int vd_source_check_url(const char *url, vd_error *err);
+/* What a probe found. */
+typedef struct vd_source_info {
+    int live;          /* read as a live stream: paced by its source, reopened when lost */
+    int width, height; /* 0 when not known without decoding (RTSP: its SDP may not say) */
+    double fps;        /* 0 when not known */
+    char codec[32];
+} vd_source_info;
+/* Check that url opens as a video, within timeout_ms (<= 0: 5 s), without decoding a live
+ * stream: vd_source_check_url, then a file or device must exist (VD_ENOTFOUND), be a
+ * regular file or a character device (VD_EINVAL: no FIFOs, no /dev/zero) and be readable
+ * (VD_EIO); then FFmpeg opens it (an RTSP URL: its description only; else the container and
+ * decoder): the errors of vd_source_open, VD_ETIMEDOUT past the time. An HTTP URL is live
+ * unless the server serves a file (a duration, and a length or seeking). */
+int vd_source_probe(const char *url, int timeout_ms, vd_source_info *info, vd_error *err);
 
 /* Parse "360p"/"480p"/"720p"/"1080p" (or a bare height); 0 for "native"/"". <0 on error. */
 int vd_resolution_parse(const char *s);

@@ -16,7 +16,8 @@
  *                                             of the rendered frame when someone watches)
  *   commands    call <edge> "node.submit_job" / "node.update_plan" / "node.stop_job" /
  *                    "node.get_runtime" / "node.watch" / "node.get_kb" / "node.get_job"
- *                    (a restarted cloud takes over the jobs the edges still run)
+ *                    (a restarted cloud takes over the jobs the edges still run) /
+ *                    "node.add_video" / "node.remove_video" (sources at run time)
  *   stages      call <node> "svc.<service>"  a vd_msg: {model_id, args, src_w, src_h}
  *                                             + JPEG frame; reply {out, ms}
  *   (src/node/proto.h owns the job messages and the error codes the commands answer with)
@@ -40,10 +41,13 @@
 #define VD_NODE_MAX_VIDEOS 16
 
 typedef struct vd_video_src {
-    char id[32];    /* "0", "1", … as in the seed */
-    char path[512]; /* file, URL or /dev/videoN */
-    char type[64];  /* free text shown in get_all_status ("people indoor") */
+    char id[32];        /* "0", "1", … as in the seed */
+    char path[512];     /* file, URL or /dev/videoN */
+    char type[64];      /* free text shown in get_all_status ("people indoor") */
+    int loop;           /* 1: a file loops like a camera (0: as the node's --loop says) */
+    double reconnect_s; /* a live stream lost this long ends its jobs (0: VD_RECONNECT_S) */
 } vd_video_src;
+#define VD_RECONNECT_S 60.0
 
 typedef struct vd_node_opts {
     const char *name;    /* node name, unique in the cluster ("edge1", "cloud") */
@@ -143,6 +147,7 @@ void vd_edge_free(vd_edge *e);
  * one must stop, or commands to the name reach both (msg, n: why, for the user). */
 int vd_edge_conflict(vd_edge *e, char *msg, size_t n);
 /* POST /node/submit_job, /node/update_plan, /node/stop_job; GET|POST /job/get_runtime/<id>;
+ * POST /node/video, DELETE /node/video/<id> (add and remove a source: docs/nodes.md);
  * the seed job manager's POST /job/submit_job, /job/update_plan,
  * /node/submit_job_user_constraint; GET /user/video/<job> (MJPEG of the node's own job). */
 int vd_edge_routes(vd_edge *e, vd_http_route *r, int cap);
@@ -158,7 +163,9 @@ void vd_cloud_free(vd_cloud *c);
 int vd_cloud_has_node(vd_cloud *c, const char *name);
 /* End the MJPEG streams (call before vd_http_server_stop, which waits for them). */
 void vd_cloud_close_streams(vd_cloud *c);
-/* The seed's user API (/user/…, /query/…, /node/get_plan) plus stop/delete, job list. */
+/* The seed's user API (/user/…, /query/…, /node/get_plan) plus stop/delete, job list, and
+ * POST /node/video, DELETE /node/video/<id>?node=E (a source added to or removed from an
+ * edge through the transport). */
 int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap);
 
 /* Is `name` free on this transport? Asks whoever answers "node.ping" as that node (every

@@ -52,6 +52,10 @@ static const family families[] = {
      "Events the cloud published, by sink (bus: NATS or in-process; mqtt: acknowledged)."},
     {"vdag_events_dropped_total", M_COUNTER,
      "Events the cloud dropped, by sink (a full queue, a refused publish)."},
+    {"vdag_edge_videos", M_GAUGE, "Video sources this edge has (added at start or at run time)."},
+    {"vdag_source_up", M_GAUGE, "1 while a job's live stream is open (0: reconnecting)."},
+    {"vdag_source_lost_total", M_COUNTER, "Times a live stream was lost (a job then reconnects)."},
+    {"vdag_source_reconnects_total", M_COUNTER, "Times a lost live stream was opened again."},
 };
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 

@@ -91,6 +91,8 @@ int vd_cmd_submit(int argc, char **argv);
 int vd_cmd_status(int argc, char **argv);
 int vd_cmd_results(int argc, char **argv);
 int vd_cmd_stop(int argc, char **argv);
+int vd_cmd_video_add(int argc, char **argv);
+int vd_cmd_video_rm(int argc, char **argv);
 
 /* Usages (main.c prints one for COMMAND --help, on stdout, and exits 0). */
 void vd_usage_run(FILE *f);
@@ -106,6 +108,8 @@ void vd_usage_submit(FILE *f);
 void vd_usage_status(FILE *f);
 void vd_usage_results(FILE *f);
 void vd_usage_stop(FILE *f);
+void vd_usage_video_add(FILE *f);
+void vd_usage_video_rm(FILE *f);
 void vd_usage_profile(FILE *f);
 void vd_usage_nats_server(FILE *f);
 void vd_usage_worker(FILE *f);

@@ -1,5 +1,6 @@
 /*
- * API clients: vdag submit | status | results JOB | stop JOB. Each talks to the cloud's
+ * API clients: vdag submit | status | results JOB | stop JOB | video add | video rm. Each
+ * talks to the cloud's
  * HTTP API (--server, default $VDAG_SERVER or http://127.0.0.1:5000; --token or
  * $VDAG_TOKEN) and prints a table, or the server's JSON with --json.
  */
@@ -449,6 +450,145 @@ int vd_cmd_stop(int argc, char **argv)
         print_json(r);
     else
         printf("%s %s\n", argv[0], json_string_value(json_object_get(r, "msg")));
+    json_decref(r);
+    return 0;
+}
+
+void vd_usage_video_add(FILE *f)
+{
+    fprintf(f,
+            "usage: vdag video add --id ID --url PATH|URL [--node NODE] [--type TEXT] [--loop]\n"
+            "                      [--reconnect-timeout S] [--no-probe]\n"
+            "                      [--server URL] [--token T] [--json]\n"
+            "  Adds a source to a running edge: a video file (an absolute path, or the name of\n"
+            "  a cached sample such as vtest.avi), an rtsp:// or http(s):// URL, or /dev/videoN.\n"
+            "  --node        the edge (a name or its \"ip:port\"; default: the only edge)\n"
+            "  --id          the video's id (1..31 letters, digits, '.', '_', '-')\n"
+            "  --type        free text shown with it (default camera)\n"
+            "  --loop        a file plays again at its end, like a camera\n"
+            "  --reconnect-timeout S  a live stream lost this long ends its jobs (default 60)\n"
+            "  --no-probe    add a live URL without opening it first (a camera that is off)\n"
+            "  The edge opens the source first and refuses one that does not open, saying why.\n");
+}
+
+void vd_usage_video_rm(FILE *f)
+{
+    fprintf(f, "usage: vdag video rm ID [--node NODE] [--server URL] [--token T] [--json]\n"
+               "  Removes a source from its edge; jobs reading it end (reason source_removed).\n"
+               "  --node        the edge (default: the only edge that has video ID)\n");
+}
+
+/* A video id as the edge takes them (it goes in a URL path unescaped). */
+static int video_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 31) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
+            return 0;
+    return 1;
+}
+
+/* Print a video command's answer: the edge's videos after it. */
+static void print_videos(const client *c, json_t *r)
+{
+    if (c->json) {
+        print_json(r);
+        return;
+    }
+    printf("%s\n", json_string_value(json_object_get(r, "msg")));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(r, "video"), k, v)
+        printf("  %-10s %-5s %-20s %s\n", k, json_string_value(json_object_get(v, "kind")),
+               json_string_value(json_object_get(v, "type")),
+               json_string_value(json_object_get(v, "path")));
+    size_t i;
+    json_t *j;
+    json_array_foreach(json_object_get(r, "jobs_ended"), i, j)
+        printf("  job %s ends (source_removed)\n", json_string_value(j));
+}
+
+int vd_cmd_video_add(int argc, char **argv)
+{
+    client c;
+    argc = client_flags("video add", argc, argv, &c, vd_usage_video_add);
+    if (argc < 0) return -argc;
+    const char *node = NULL, *id = NULL, *url = NULL, *type = NULL;
+    int loop = 0, probe = 1, rc;
+    double rs = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--loop") || !strcmp(f, "--no-probe")) {
+            *(!strcmp(f, "--loop") ? &loop : &probe) = !strcmp(f, "--loop");
+            continue;
+        }
+        static const char *const known[] = {
+            "--node", "--id", "--url", "--type", "--reconnect-timeout", NULL};
+        int k = 0;
+        while (known[k] && strcmp(known[k], f)) k++;
+        if (!known[k]) return vd_arg_unknown("video add", f, vd_usage_video_add);
+        if (!v || (v[0] == '-' && v[1] == '-'))
+            return vd_arg_missing("video add", f, vd_usage_video_add);
+        i++;
+        if (!strcmp(f, "--node"))
+            node = v;
+        else if (!strcmp(f, "--id"))
+            id = v;
+        else if (!strcmp(f, "--url"))
+            url = v;
+        else if (!strcmp(f, "--type"))
+            type = v;
+        else if ((rc = vd_arg_double("video add", f, v, 0.001, 86400, &rs)))
+            return rc;
+    }
+    if (!id || !url)
+        return vd_arg_error("video add", vd_usage_video_add, "%s is required",
+                            !id ? "--id ID" : "--url PATH|URL");
+    if (!video_id_ok(id))
+        return vd_arg_error("video add", NULL, "--id '%s': 1..31 letters, digits, '.', '_' or '-'",
+                            id);
+    json_t *body = json_pack("{s:s,s:s}", "video_id", id, "url", url);
+    if (node) json_object_set_new(body, "node", json_string(node));
+    if (type) json_object_set_new(body, "type", json_string(type));
+    if (loop) json_object_set_new(body, "loop", json_true());
+    if (rs > 0) json_object_set_new(body, "reconnect_timeout", json_real(rs));
+    if (!probe) json_object_set_new(body, "probe", json_false());
+    json_t *r;
+    rc = api(&c, "POST", "/node/video", body, &r, "video add");
+    json_decref(body);
+    if (rc) return rc;
+    print_videos(&c, r);
+    json_decref(r);
+    return 0;
+}
+
+int vd_cmd_video_rm(int argc, char **argv)
+{
+    client c;
+    argc = client_flags("video rm", argc, argv, &c, vd_usage_video_rm);
+    if (argc < 0) return -argc;
+    const char *node = NULL;
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--node")) {
+            if (i + 1 >= argc) return vd_arg_missing("video rm", argv[i], vd_usage_video_rm);
+            node = argv[++i];
+        } else {
+            argv[n++] = argv[i];
+        }
+    int rc = positional("video rm", n, argv, 1, "ID", vd_usage_video_rm);
+    if (rc) return rc;
+    if (!video_id_ok(argv[0]))
+        return vd_arg_error("video rm", NULL, "'%s': no video has such an id", argv[0]);
+    if (node && strpbrk(node, "&#?/ %"))
+        return vd_arg_error("video rm", NULL, "--node '%s': no node has such a name", node);
+    char path[200];
+    snprintf(path, sizeof path, "/node/video/%s%s%s", argv[0], node ? "?node=" : "",
+             node ? node : "");
+    json_t *r;
+    if (api(&c, "DELETE", path, NULL, &r, "video rm")) return 1;
+    print_videos(&c, r);
     json_decref(r);
     return 0;
 }

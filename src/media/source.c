@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "media/media_internal.h"
 #include "vdag/base.h"
@@ -32,6 +34,7 @@
 struct vd_source {
     char *url;
     int live, loop, threads;
+    double deadline_ms; /* a probe: FFmpeg's calls give up then (vd_now_ms; 0: never) */
     /* decode thread only */
     AVFormatContext *fmt;
     AVCodecContext *dec;
@@ -60,6 +63,11 @@ struct vd_source {
     int64_t decoded;                             /* atomic */
     int64_t dropped;                             /* atomic: live-queue overflow */
     char last_err[sizeof(((vd_error *)0)->msg)]; /* why the last reopen failed, under mu */
+    /* a live stream's state, under mu: up, since when down (vd_now_ms), times lost and
+     * opened again, failed attempts since it was lost */
+    int up;
+    double down_since;
+    int64_t lost, reconnects, attempts;
 };
 
 int vd_resolution_parse(const char *s)
@@ -76,22 +84,99 @@ static int is_device(const char *url)
     return !strncmp(url, "/dev/video", 10);
 }
 
-static int is_live_url(const char *url)
+/* The URL's scheme is `scheme` ("rtsp": "rtsp://…"). */
+static int has_scheme(const char *url, const char *scheme)
 {
-    return strstr(url, "://") != NULL || is_device(url);
+    size_t n = strlen(scheme);
+    return !strncmp(url, scheme, n) && !strncmp(url + n, "://", 3);
 }
 
-/* FFmpeg's interrupt callback: non-zero aborts a blocking open/read (source closing). */
+static int is_http(const char *url)
+{
+    return has_scheme(url, "http") || has_scheme(url, "https");
+}
+
+static int is_live_url(const char *url)
+{
+    return (strstr(url, "://") != NULL && !has_scheme(url, "file")) || is_device(url);
+}
+
+/* The schemes a source may name (docs/media.md); anything else is refused by name. */
+static const char *const schemes[] = {"rtsp", "rtsps", "http", "https", "file", NULL};
+
+int vd_source_check_url(const char *url, vd_error *err)
+{
+    if (!url || !*url) return vd_fail(err, VD_EINVAL, "no video given (a path or URL)");
+    const char *sep = strstr(url, "://");
+    if (!sep) {
+        if (is_device(url)) {
+            avdevice_register_all();
+            if (!av_find_input_format("video4linux2"))
+                return vd_fail(err, VD_EUNSUPP,
+                               "%s: this FFmpeg has no video4linux2 input (libavdevice built "
+                               "without V4L2)",
+                               url);
+        }
+        return 0;
+    }
+    size_t n = (size_t)(sep - url);
+    int k = 0;
+    while (schemes[k] && (strlen(schemes[k]) != n || strncmp(schemes[k], url, n))) k++;
+    if (!schemes[k])
+        return vd_fail(err, VD_EINVAL,
+                       "%.200s: unknown scheme '%.*s://' (give a file path, an rtsp://, "
+                       "rtsps://, http:// or https:// URL, or /dev/videoN)",
+                       url, (int)(n < 32 ? n : 32), url);
+    if (!sep[3]) return vd_fail(err, VD_EINVAL, "%s: no host or path after the scheme", url);
+    /* RTSP is a demuxer of its own (over TCP, or TLS for rtsps); the others are protocols */
+    int rtsp = has_scheme(url, "rtsp") || has_scheme(url, "rtsps");
+    if (rtsp ? !av_find_input_format("rtsp") ||
+                   (has_scheme(url, "rtsps") && !avio_find_protocol_name("tls://x"))
+             : !avio_find_protocol_name(url))
+        return vd_fail(err, VD_EUNSUPP, "%s: this FFmpeg cannot read %.*s:// (built without it)",
+                       url, (int)n, url);
+    return 0;
+}
+
+/* An RTSP URL that chooses its transport with FFmpeg's own URL options ("?udp", "&tcp", …):
+ * vdag then leaves the choice to them instead of asking for TCP. */
+static int rtsp_url_transport(const char *url)
+{
+    static const char *const opts[] = {"udp", "tcp", "multicast", "http", "https", NULL};
+    const char *q = strrchr(url, '?');
+    while (q) {
+        const char *o = q + 1, *end = strchr(o, '&');
+        size_t n = end ? (size_t)(end - o) : strlen(o);
+        for (int k = 0; opts[k]; k++)
+            if (strlen(opts[k]) == n && !strncmp(o, opts[k], n)) return 1;
+        q = end;
+    }
+    return 0;
+}
+
+/* FFmpeg's interrupt callback: non-zero aborts a blocking open/read (source closing, or a
+ * probe past its deadline). */
 static int interrupted(void *arg)
 {
     vd_source *s = arg;
+    if (s->deadline_ms > 0 && vd_now_ms() > s->deadline_ms) return 1;
     return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 }
 
+/* A stream over HTTP that is a file: it has a duration and an end (the server lets it be
+ * sought, or said its length). Read as a file, paced by its timestamps; any other is live,
+ * like a camera's MJPEG. */
+static int http_file(AVFormatContext *fmt)
+{
+    return fmt->pb && fmt->duration > 0 && fmt->duration != AV_NOPTS_VALUE &&
+           ((fmt->pb->seekable & AVIO_SEEKABLE_NORMAL) || avio_size(fmt->pb) > 0);
+}
+
 /* Open the container and the decoder of its best video stream; *fps gets its frame rate
- * (25 if unknown). On failure fills err (naming the URL) and leaves fmt/dec for
- * close_input to free. */
-static int open_input(vd_source *s, double *fps, vd_error *err)
+ * (25 if unknown). header_only: the container only, with a video stream in it (an RTSP
+ * probe: its SDP says so without a frame). On failure fills err (naming the URL) and leaves
+ * fmt/dec for close_input to free. */
+static int open_input(vd_source *s, double *fps, int header_only, vd_error *err)
 {
     const AVInputFormat *ifmt = NULL;
     if (is_device(s->url)) {
@@ -107,7 +192,9 @@ static int open_input(vd_source *s, double *fps, vd_error *err)
     if (!s->fmt) return vd_fail(err, VD_ENOMEM, "%s: out of memory", s->url);
     s->fmt->interrupt_callback = (AVIOInterruptCB){interrupted, s};
     AVDictionary *o = NULL;
-    if (!strncmp(s->url, "rtsp://", 7)) av_dict_set(&o, "rtsp_transport", "tcp", 0);
+    int rtsp = has_scheme(s->url, "rtsp") || has_scheme(s->url, "rtsps");
+    if (rtsp && !rtsp_url_transport(s->url)) av_dict_set(&o, "rtsp_transport", "tcp", 0);
+    if (rtsp) av_dict_set(&o, "timeout", "5000000", 0); /* its sockets' I/O, µs */
     if (s->live && strstr(s->url, "://")) av_dict_set(&o, "rw_timeout", "5000000", 0);
     int rc = avformat_open_input(&s->fmt, s->url, ifmt, &o); /* frees fmt on failure */
     av_dict_free(&o);
@@ -121,7 +208,18 @@ static int open_input(vd_source *s, double *fps, vd_error *err)
     }
     if (rc < 0) {
         av_strerror(rc, e, sizeof e);
-        return vd_fail(err, VD_EIO, "%s: cannot open video: %s (check the path or URL)", s->url, e);
+        return vd_fail(err, VD_EIO, "%s: cannot open video: %s (%s)", s->url, e,
+                       rtsp && !rtsp_url_transport(s->url) && rc != AVERROR(ECONNREFUSED)
+                           ? "check the URL; a server that sends RTP over UDP only takes ?udp"
+                           : "check the path or URL");
+    }
+    if (header_only) {
+        for (unsigned i = 0; i < s->fmt->nb_streams; i++)
+            if (s->fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
+                s->stream = (int)i;
+                return 0;
+            }
+        return vd_fail(err, VD_EFORMAT, "%s: has no video stream", s->url);
     }
     /* probing decodes frames: with max_pixels, a huge one fails instead of being allocated */
     unsigned ns = s->fmt->nb_streams;
@@ -372,20 +470,35 @@ static void *run(void *arg)
         }
         if (!s->live) break;
         /* live source dropped: reopen with back-off until closed */
+        if (s->fmt) { /* it was open: lost now */
+            char why[128];
+            av_strerror(rc, why, sizeof why);
+            pthread_mutex_lock(&s->mu);
+            s->up = 0;
+            s->down_since = vd_now_ms();
+            s->lost++;
+            s->attempts = 0;
+            snprintf(s->last_err, sizeof s->last_err, "%.300s: stream lost: %s", s->url, why);
+            pthread_mutex_unlock(&s->mu);
+        }
         close_input(s);
         if (sleep_unless_stopped(s, backoff)) break;
         backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
         vd_error e = {0};
         double fps; /* keep the first open's rate: native_fps is read by other threads */
-        if (open_input(s, &fps, &e) != 0) {
+        if (open_input(s, &fps, 0, &e) != 0) {
             close_input(s);
             pthread_mutex_lock(&s->mu);
             snprintf(s->last_err, sizeof s->last_err, "%s", e.msg);
+            s->attempts++;
             pthread_mutex_unlock(&s->mu);
         } else {
             new_segment(s);
             pthread_mutex_lock(&s->mu);
             s->last_err[0] = 0;
+            s->up = 1;
+            s->reconnects++;
+            s->attempts = 0;
             pthread_mutex_unlock(&s->mu);
         }
     }
@@ -422,7 +535,10 @@ int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out,
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     int rc = !s->url || !s->q ? vd_fail(err, VD_ENOMEM, "out of memory")
-                              : open_input(s, &s->native_fps, err);
+                              : open_input(s, &s->native_fps, 0, err);
+    if (!rc && s->live && !(opts && opts->force_live) && is_http(url) && http_file(s->fmt))
+        s->live = 0; /* a file on a web server */
+    s->up = 1;
     if (!rc) s->t_last = s->raw_last = -1.0 / s->native_fps; /* the first frame is at t = 0 */
     if (!rc && pthread_create(&s->thr, NULL, run, s) != 0)
         rc = vd_fail(err, VD_ENOMEM, "%s: cannot start the decoder thread", url);
@@ -433,6 +549,62 @@ int vd_source_open(const char *url, const vd_source_opts *opts, vd_source **out,
     s->started = 1;
     *out = s;
     return 0;
+}
+
+void vd_source_status_get(vd_source *s, vd_source_status *st)
+{
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&s->mu);
+    st->up = s->up || !s->live;
+    st->lost = s->lost;
+    st->reconnects = s->reconnects;
+    st->attempts = s->attempts;
+    st->down_ms = st->up ? 0 : vd_now_ms() - s->down_since;
+    if (!st->up) snprintf(st->error, sizeof st->error, "%s", s->last_err);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int vd_source_probe(const char *url, int timeout_ms, vd_source_info *info, vd_error *err)
+{
+    memset(info, 0, sizeof *info);
+    int rc = vd_source_check_url(url, err);
+    if (rc) return rc;
+    const char *path = has_scheme(url, "file") ? url + 7 : url;
+    struct stat sb;
+    if (!strstr(path, "://") && !strchr(path, '%')) { /* a file or device (not image2's %d) */
+        if (stat(path, &sb))
+            return vd_fail(err, errno == ENOENT ? VD_ENOTFOUND : VD_EIO, "%s: %s", url,
+                           errno == ENOENT ? (is_device(path) ? "no such device" : "no such file")
+                                           : strerror(errno));
+        if (is_device(path) ? !S_ISCHR(sb.st_mode) : !S_ISREG(sb.st_mode))
+            return vd_fail(err, VD_EINVAL, "%s: not a %s", url,
+                           is_device(path) ? "video device" : "regular file");
+        if (access(path, R_OK)) return vd_fail(err, VD_EIO, "%s: %s", url, strerror(errno));
+    }
+    vd_source *s = calloc(1, sizeof *s);
+    if (!s || !(s->url = strdup(url))) {
+        free(s);
+        return vd_fail(err, VD_ENOMEM, "out of memory");
+    }
+    s->live = is_live_url(url);
+    s->deadline_ms = vd_now_ms() + (timeout_ms > 0 ? timeout_ms : 5000);
+    int rtsp = has_scheme(url, "rtsp") || has_scheme(url, "rtsps");
+    double fps = 0;
+    rc = open_input(s, &fps, rtsp, err);
+    if (rc && vd_now_ms() > s->deadline_ms)
+        rc = vd_fail(err, VD_ETIMEDOUT, "%s: no answer within %d ms", url, timeout_ms);
+    if (!rc) {
+        AVStream *st = s->fmt->streams[s->stream];
+        info->live = s->live && !(is_http(url) && http_file(s->fmt));
+        info->width = st->codecpar->width;
+        info->height = st->codecpar->height;
+        info->fps = s->dec ? fps : 0;
+        snprintf(info->codec, sizeof info->codec, "%s", avcodec_get_name(st->codecpar->codec_id));
+    }
+    close_input(s);
+    free(s->url);
+    free(s);
+    return rc;
 }
 
 int vd_source_read(vd_source *s, vd_frame **out, int timeout_ms, vd_error *err)

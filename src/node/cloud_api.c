@@ -450,6 +450,8 @@ int vd_cloud_routes(vd_cloud *c, vd_http_route *r, int cap)
     int m = vd__cloud_seed_routes(c, all + n, 64 - n);
     if (m < 0) return m;
     n += m;
+    if ((m = vd__cloud_source_routes(c, all + n, 64 - n)) < 0) return m;
+    n += m;
     if (n > cap) return VD_ETOOBIG;
     pthread_mutex_lock(&c->mu);
     if (!c->routes_) c->routes_ = calloc(64, sizeof *c->routes_); /* freed with c */

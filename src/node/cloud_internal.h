@@ -205,6 +205,8 @@ json_t *vd__cloud_job_summary(const cjob *j);
 /* ---- cloud_seed.c: the seed's other routes -------------------------------------------- */
 
 int vd__cloud_seed_routes(vd_cloud *c, vd_http_route *r, int cap);
+/* cloud_sources.c: POST /node/video, DELETE /node/video/<id> (to an edge, over the transport). */
+int vd__cloud_source_routes(vd_cloud *c, vd_http_route *r, int cap);
 
 /* ---- cloud_nodes.c: the node table --------------------------------------------------------- */
 

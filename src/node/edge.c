@@ -21,12 +21,9 @@
 
 static json_t *heartbeat(vd_edge *e)
 {
-    json_t *videos = json_object(), *jobs = json_array();
-    for (int i = 0; i < e->o.n_videos; i++)
-        json_object_set_new(
-            videos, e->o.videos[i].id,
-            json_pack("{s:s,s:s}", "type", e->o.videos[i].type, "path", e->o.videos[i].path));
+    json_t *jobs = json_array();
     pthread_mutex_lock(&e->mu);
+    json_t *videos = vd__edge_videos_json(e);
     for (int i = 0; i < e->n_jobs; i++)
         if (e->jobs[i]->state == J_RUN) json_array_append_new(jobs, json_string(e->jobs[i]->uid));
     pthread_mutex_unlock(&e->mu);

@@ -1,6 +1,7 @@
 /*
  * The edge's commands: node.submit_job, node.update_plan, node.stop_job, node.watch,
- * node.get_runtime, node.get_kb, node.get_job (proto.h has their messages), one table
+ * node.get_runtime, node.get_kb, node.get_job, node.add_video, node.remove_video (proto.h
+ * has their messages), one table
  * serving both the transport and the seed's HTTP routes.
  */
 #include <pthread.h>
@@ -51,7 +52,7 @@ static int start_job(vd_edge *e, vd__submit *sub, const vd_video_src *v, vd_erro
     j->video = *v;
     j->spec = sub->spec;
     memset(&sub->spec, 0, sizeof sub->spec);
-    if (j->spec.loop < 0) j->spec.loop = e->o.loop;
+    if (j->spec.loop < 0) j->spec.loop = v->loop ? 1 : e->o.loop;
     j->enc_id = -1;
     j->pending = sub->plan;
     j->pending_version = sub->plan_version;
@@ -114,20 +115,18 @@ static int cmd_submit_seed(vd_edge *e, json_t *req, json_t **reply, vd_error *er
 static int submit(vd_edge *e, json_t *req, vd__submit *sub, json_t **reply, vd_error *err)
 {
     int rc = 0;
-    const vd_video_src *v = NULL;
-    for (int i = 0; i < e->o.n_videos; i++)
-        if (!strcmp(e->o.videos[i].id, sub->spec.video_id)) v = &e->o.videos[i];
-    if (!v) {
-        vd__job_spec_clear(&sub->spec);
-        return vd_fail(err, VD_ENOTFOUND,
-                       "node %s has no video '%s' (its videos: see "
-                       "/user/get_all_status)",
-                       e->name, sub->spec.video_id);
-    }
     if (!sub->has_plan) vd_plan_default(sub->spec.dag, e->name, &sub->plan);
     pthread_mutex_lock(&e->mu);
+    const vd_video_src *v = NULL; /* the table changes at run time (edge_sources.c) */
+    for (int i = 0; i < e->o.n_videos; i++)
+        if (!strcmp(e->o.videos[i].id, sub->spec.video_id)) v = &e->o.videos[i];
     job *j = find_job(e, sub->uid);
-    if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
+    if (!v && !(j && j->state == J_RUN)) {
+        rc = vd_fail(err, VD_ENOTFOUND,
+                     "node %s has no video '%s' (its videos: see "
+                     "/user/get_all_status)",
+                     e->name, sub->spec.video_id);
+    } else if (e->stopping) { /* vd_edge_stop has joined the job threads: start no more */
         rc = vd_fail(err, VD_ESTATE, "node %s is shutting down: job %s not started", e->name,
                      sub->uid);
     } else if (j && j->state == J_RUN) {
@@ -273,6 +272,7 @@ static void act_runtime(job *j, json_t *req, json_t **reply)
                         json_pack("{s:I,s:I,s:I,s:I,s:i}", "run", (json_int_t)j->run, "seq",
                                   (json_int_t)seq, "published", (json_int_t)published, "lost",
                                   (json_int_t)lost, "waiting", waiting));
+    json_object_set_new(*reply, "source", vd__job_source_json(j));
 }
 
 static int cmd_stop(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
@@ -310,26 +310,31 @@ static int cmd_get_kb(vd_edge *e, json_t *req, json_t **reply, vd_error *err)
  * the node's subject, its HTTP route if it has one, and its handler. A handler gets the
  * request (borrowed) without e->mu held and may set *reply (a new object; {} when left
  * NULL); "status": 0 is added to it. An HTTP path ending in '/' is a prefix whose tail is
- * the job_uid (GET /job/get_runtime/<job>), else the body is the request. */
+ * the request's tail_key (NULL: "job_uid"; GET /job/get_runtime/<job>), else the body is
+ * the request. */
 struct edge_cmd {
     const char *name;                    /* NULL: HTTP only */
     const char *http_method, *http_path; /* NULL: transport only */
     int (*fn)(vd_edge *e, json_t *req, json_t **reply, vd_error *err);
+    const char *tail_key;
 };
 
 static const edge_cmd edge_cmds[] = {
-    {VD_CMD_SUBMIT, "POST", "/node/submit_job", cmd_submit},
-    {VD_CMD_UPDATE, "POST", "/node/update_plan", cmd_update},
-    {VD_CMD_STOP, "POST", "/node/stop_job", cmd_stop},
-    {VD_CMD_WATCH, NULL, NULL, cmd_watch},
-    {VD_CMD_RUNTIME, "GET", "/job/get_runtime/", cmd_runtime},
-    {VD_CMD_GET_KB, NULL, NULL, cmd_get_kb},
-    {VD_CMD_GET_JOB, NULL, NULL, cmd_get_job},
+    {VD_CMD_SUBMIT, "POST", "/node/submit_job", cmd_submit, NULL},
+    {VD_CMD_UPDATE, "POST", "/node/update_plan", cmd_update, NULL},
+    {VD_CMD_STOP, "POST", "/node/stop_job", cmd_stop, NULL},
+    {VD_CMD_WATCH, NULL, NULL, cmd_watch, NULL},
+    {VD_CMD_RUNTIME, "GET", "/job/get_runtime/", cmd_runtime, NULL},
+    {VD_CMD_GET_KB, NULL, NULL, cmd_get_kb, NULL},
+    {VD_CMD_GET_JOB, NULL, NULL, cmd_get_job, NULL},
+    /* sources at run time (edge_sources.c) */
+    {VD_CMD_ADD_VIDEO, "POST", "/node/video", vd__edge_cmd_add_video, NULL},
+    {VD_CMD_RM_VIDEO, "DELETE", "/node/video/", vd__edge_cmd_rm_video, "video_id"},
     /* the seed's job manager (HTTP only): its names for the same commands */
-    {NULL, "POST", "/job/submit_job", cmd_submit_seed},
-    {NULL, "POST", "/job/update_plan", cmd_update},
-    {NULL, "POST", "/job/get_runtime/", cmd_runtime},
-    {NULL, "POST", "/node/submit_job_user_constraint", cmd_update},
+    {NULL, "POST", "/job/submit_job", cmd_submit_seed, NULL},
+    {NULL, "POST", "/job/update_plan", cmd_update, NULL},
+    {NULL, "POST", "/job/get_runtime/", cmd_runtime, NULL},
+    {NULL, "POST", "/node/submit_job_user_constraint", cmd_update, NULL},
 };
 
 _Static_assert(sizeof edge_cmds / sizeof *edge_cmds == N_EDGE_CMDS, "N_EDGE_CMDS: the rows");
@@ -369,7 +374,7 @@ static int r_cmd(void *arg, const vd_http_req *req, vd_http_resp *resp)
     const char *path = x->cmd->http_path;
     json_t *body = NULL, *reply;
     if (path[strlen(path) - 1] == '/')
-        body = json_pack("{s:s}", "job_uid", req->tail);
+        body = json_pack("{s:s}", x->cmd->tail_key ? x->cmd->tail_key : "job_uid", req->tail);
     else if (!(body = vd__parse_body(req, resp)))
         return 0;
     vd_error err = {0};

@@ -49,6 +49,9 @@ struct job {
     vd_plan pending;
     int pending_version; /* the sender's number for it (0: none) */
     int has_pending, stop, watch, state;
+    int src_removed;         /* its video was removed (node.remove_video): it ends */
+    int src_live;            /* its source is a live stream (src_st means something) */
+    vd_source_status src_st; /* the source's state, as the job thread saw it last */
     /* the node's own MJPEG viewers (GET /user/video/<job> on the edge, as the seed's node
      * served it) and the latest rendered frame for them */
     int viewers;
@@ -105,7 +108,7 @@ void vd__link_observe(vd__links *L, const char *to, size_t bytes, double call_ms
 /* The heartbeat's "links": [{"to","n","age_s"[,"bw_Bps"][,"rtt_s"]}] (new reference). */
 json_t *vd__links_json(vd__links *L);
 
-#define N_EDGE_CMDS 11
+#define N_EDGE_CMDS 13
 
 /* A transport handler's or an HTTP route's argument: the edge and its command. */
 typedef struct cmd_ctx {
@@ -113,8 +116,9 @@ typedef struct cmd_ctx {
     const edge_cmd *cmd;
 } cmd_ctx;
 
-/* o, name, addr, host and cmds_ are set at start; the rest is guarded by mu, but the
- * heartbeat thread's own fields. */
+/* o, name, addr, host and cmds_ are set at start, but o.videos and o.n_videos, which
+ * sources added and removed at run time change (edge_sources.c); those and the rest are
+ * guarded by mu, but the heartbeat thread's own fields. */
 struct vd_edge {
     vd_node_opts o;
     cmd_ctx cmds_[N_EDGE_CMDS]; /* one per row of edge_cmds */
@@ -169,9 +173,19 @@ void *vd__links_main(void *arg);
  * started). */
 void *vd__edge_job_main(void *arg);
 void vd__edge_job_free(job *j);
+/* The job's source as node.get_runtime shows it (e->mu held; new reference). */
+json_t *vd__job_source_json(const job *j);
 
 /* edge_cmd.c: serve every command on the transport as this node (vd_edge_start). */
 int vd__edge_serve(vd_edge *e, vd_error *err);
+
+/* edge_sources.c: node.add_video and node.remove_video (the command table's handlers); the
+ * videos as the heartbeat and get_all_status list them (e->mu held; new reference); what
+ * kind of source a path names ("file", "rtsp", "http", "v4l2"). */
+int vd__edge_cmd_add_video(vd_edge *e, json_t *req, json_t **reply, vd_error *err);
+int vd__edge_cmd_rm_video(vd_edge *e, json_t *req, json_t **reply, vd_error *err);
+json_t *vd__edge_videos_json(vd_edge *e);
+const char *vd__video_kind(const char *path);
 
 /* edge_video.c: GET /user/video/<job>, the job's rendered frames as MJPEG. */
 int vd__edge_r_video(void *arg, const vd_http_req *req, vd_http_resp *resp);

@@ -338,6 +338,54 @@ static void publish(job *j, json_t *hdr, const unsigned char *blob, size_t bl)
     json_decref(fh);
 }
 
+json_t *vd__job_source_json(const job *j)
+{
+    const vd_source_status *st = &j->src_st;
+    double rs = j->video.reconnect_s > 0 ? j->video.reconnect_s : VD_RECONNECT_S;
+    json_t *o = json_pack("{s:s,s:s,s:b}", "video_id", j->video.id, "kind",
+                          vd__video_kind(j->video.path), "live", j->src_live);
+    if (o && j->src_live)
+        json_object_update_new(o, json_pack("{s:b,s:I,s:I,s:I,s:f,s:f}", "up", st->up, "lost",
+                                            (json_int_t)st->lost, "reconnects",
+                                            (json_int_t)st->reconnects, "attempts",
+                                            (json_int_t)st->attempts, "down_s", st->down_ms / 1e3,
+                                            "reconnect_timeout_s", rs));
+    if (o && j->src_live && !st->up) json_object_set_new(o, "error", json_string(st->error));
+    return o;
+}
+
+/* A live source's state (job thread): kept for node.get_runtime and the metrics, its changes
+ * logged and counted. Returns 1 when it has been down longer than its video's
+ * reconnect_timeout (msg, n: why, for the job's end). */
+static int watch_source(job *j, vd_source *src, char *msg, size_t n)
+{
+    vd_edge *e = j->edge;
+    vd_source_status st;
+    vd_source_status_get(src, &st);
+    pthread_mutex_lock(&e->mu);
+    vd_source_status was = j->src_st;
+    j->src_st = st;
+    pthread_mutex_unlock(&e->mu);
+    double limit = j->video.reconnect_s > 0 ? j->video.reconnect_s : VD_RECONNECT_S;
+    if (st.lost > was.lost) {
+        fprintf(stderr,
+                "vdag %s: job %s: video %s lost (%s); reconnecting with back-off for up "
+                "to %.0f s\n",
+                e->name, j->uid, j->video.id, st.error, limit);
+        vd__edge_metrics_source(e->name, j->video.id, "lost", (double)(st.lost - was.lost));
+    }
+    if (st.reconnects > was.reconnects) {
+        fprintf(stderr, "vdag %s: job %s: video %s is back (reconnect %lld)\n", e->name, j->uid,
+                j->video.id, (long long)st.reconnects);
+        vd__edge_metrics_source(e->name, j->video.id, "reconnected",
+                                (double)(st.reconnects - was.reconnects));
+    }
+    if (st.up || st.down_ms < limit * 1e3) return 0;
+    snprintf(msg, n, "video %s: no stream for %.0f s (reconnect_timeout %.0f s; %lld attempts): %s",
+             j->video.id, st.down_ms / 1e3, limit, (long long)st.attempts, st.error);
+    return 1;
+}
+
 static void finish(job *j, const char *reason, const char *msg)
 {
     json_t *hdr = json_pack("{s:s,s:s,s:s,s:s,s:s}", "job_uid", j->uid, "node", j->edge->name,
@@ -381,6 +429,10 @@ void *vd__edge_job_main(void *arg)
         vd_source_close(src);
         return NULL;
     }
+    pthread_mutex_lock(&e->mu);
+    j->src_live = vd_source_is_live(src);
+    vd_source_status_get(src, &j->src_st);
+    pthread_mutex_unlock(&e->mu);
     int pace = !e->o.no_pace && !vd_source_is_live(src);
     j->measure_load = pace || vd_source_is_live(src);
     double t_start = -1;
@@ -389,16 +441,23 @@ void *vd__edge_job_main(void *arg)
     int clip = j->spec.dag->generator == VD_GEN_CLIP ? j->spec.dag->clip_len : 1;
     if (clip > 64) clip = 64;
     const char *reason = "finished", *msg = "";
-    char msgbuf[600];
+    char msgbuf[1024];
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        int stop = j->stop || e->stopping, has = j->has_pending;
+        int stop = j->stop || e->stopping, has = j->has_pending, removed = j->src_removed;
         int cloud_watch = j->watch, own_viewers = j->viewers > 0;
         int watch = cloud_watch || own_viewers;
         int nv = j->pending_version;
         vd_plan np = j->pending;
         j->has_pending = 0;
         pthread_mutex_unlock(&e->mu);
+        if (removed) {
+            reason = "source_removed";
+            snprintf(msgbuf, sizeof msgbuf, "video %s was removed from node %s", j->video.id,
+                     e->name);
+            msg = msgbuf;
+            break;
+        }
         if (stop) {
             reason = "stopped";
             break;
@@ -408,6 +467,11 @@ void *vd__edge_job_main(void *arg)
         vd_frame *frames[64];
         int got = 0, rc = 0;
         while (got < clip && (rc = vd_source_read(src, &frames[got], 1000, &err)) == 0) got++;
+        if (j->src_live && watch_source(j, src, msgbuf, sizeof msgbuf)) {
+            for (int k = 0; k < got; k++) vd_frame_free(frames[k]);
+            reason = "source_lost", msg = msgbuf;
+            break;
+        }
         if (got == 0) {
             if (rc == VD_ETIMEDOUT) continue; /* re-check stop and plan */
             if (rc != VD_EEOF) reason = "error", msg = err.msg;
@@ -474,6 +538,10 @@ void *vd__edge_job_main(void *arg)
         vd_frame *last = frames[got - 1];
         json_object_set_new(res, "native_h", json_integer(last->src_height));
         json_object_set_new(res, "native_fps", json_real(vd_source_native_fps(src)));
+        if (j->src_live) /* how often the stream was lost and came back */
+            json_object_set_new(res, "source",
+                                json_pack("{s:I,s:I}", "lost", (json_int_t)j->src_st.lost,
+                                          "reconnects", (json_int_t)j->src_st.reconnects));
         unsigned char *jpg = NULL;
         size_t jl = 0;
         if (watch) {

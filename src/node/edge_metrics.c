@@ -1,10 +1,12 @@
 /*
  * The edge's metrics (metrics_hooks.h): frames processed and dropped per job, stage and frame
- * latencies, stage calls to other nodes and their bytes, and, read at each scrape, the jobs
- * running and the results outbox's depth.
+ * latencies, stage calls to other nodes and their bytes, live streams lost and reconnected,
+ * and, read at each scrape, the jobs running, the videos, each live source's state and the
+ * results outbox's depth.
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "edge_internal.h"
 #include "node/metrics_hooks.h"
@@ -38,6 +40,14 @@ void vd__edge_metrics_drop(const char *node, const char *job, int frames)
     vd_metric_add("vdag_frames_dropped_total", l, frames);
 }
 
+void vd__edge_metrics_source(const char *node, const char *video, const char *what, double n)
+{
+    char l[384];
+    vd_metrics_labels(l, sizeof l, "node", node, "video", video, (char *)NULL);
+    vd_metric_add(strcmp(what, "lost") ? "vdag_source_reconnects_total" : "vdag_source_lost_total",
+                  l, n);
+}
+
 void vd__metrics_remote_call(const char *peer, const char *service, size_t sent, size_t received,
                              int rc)
 {
@@ -56,8 +66,19 @@ static void collect(void *arg, vd_metrics_out *o)
     char l[256];
     pthread_mutex_lock(&e->mu);
     int running = 0;
-    for (int i = 0; i < e->n_jobs; i++) running += e->jobs[i]->state == J_RUN;
+    for (int i = 0; i < e->n_jobs; i++) {
+        job *j = e->jobs[i];
+        if (j->state != J_RUN) continue;
+        running++;
+        if (!j->src_live) continue;
+        vd_metrics_labels(l, sizeof l, "node", e->name, "job", j->uid, "video", j->video.id,
+                          (char *)NULL);
+        vd_metrics_emit(o, "vdag_source_up", l, j->src_st.up);
+    }
+    int videos = e->o.n_videos;
     pthread_mutex_unlock(&e->mu);
+    vd_metrics_labels(l, sizeof l, "node", e->name, (char *)NULL);
+    vd_metrics_emit(o, "vdag_edge_videos", l, videos);
     vd_metrics_labels(l, sizeof l, "node", e->name, (char *)NULL);
     vd_metrics_emit(o, "vdag_edge_jobs_running", l, running);
     pthread_mutex_lock(&e->out_mu);

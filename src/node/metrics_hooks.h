@@ -17,6 +17,8 @@ struct vd_dag;
 void vd__edge_metrics_step(const char *node, const char *job, const struct vd_dag *d,
                            const json_t *res, int frames);
 void vd__edge_metrics_drop(const char *node, const char *job, int frames);
+/* A live stream of video `video` was lost ("lost") or opened again ("reconnected") n times. */
+void vd__edge_metrics_source(const char *node, const char *video, const char *what, double n);
 /* A stage call to node `peer` sent `sent` bytes and got `received` back; rc its result. */
 void vd__metrics_remote_call(const char *peer, const char *service, size_t sent, size_t received,
                              int rc);

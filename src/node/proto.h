@@ -9,6 +9,9 @@
  *                                  plan_version}
  *   node.stop_job {job_uid}, node.watch {job_uid, on}, node.get_runtime {job_uid},
  *   node.get_kb {}
+ *   node.add_video {video_id, url, type?, loop?, reconnect_timeout?, probe?}
+ *                  → {status, msg, node, video_id, video: {ID: {type, path, kind}}, source?}
+ *   node.remove_video {video_id} → {status, msg, node, video_id, video, jobs_ended: [uid]}
  *   SPEC: video_id, dag, user_constraint, scheduler, max_frames, loop?, requested_plan?
  *
  * The user API's POST /query/submit_query carries the same SPEC, with "pipeline" as an
@@ -18,7 +21,9 @@
  * err.remote, vdag/error.h); the codes are part of the protocol: VD_EINVAL, a bad request;
  * VD_ENOTFOUND, the job (or, for node.submit_job, the video) is not on that node;
  * VD_EALREADY, node.submit_job of a job that ran to its end there; VD_ESTATE, the node is
- * shutting down. The cloud decides on these, never on the message.
+ * shutting down; for node.add_video, VD_EINVAL a source that does not open (the message says
+ * why), VD_EALREADY an id the node has, VD_ETOOBIG no room; node.remove_video, VD_ENOTFOUND.
+ * The cloud decides on these, never on the message.
  *
  * Ownership: a spec owns its DAG and JSON values (vd__job_spec_clear frees them); messages
  * are new references; parsed values borrow nothing from the message. No state, no locks.
@@ -33,13 +38,15 @@
 #include "vdag/net.h"
 #include "vdag/sched.h"
 
-#define VD_CMD_SUBMIT  "node.submit_job"
-#define VD_CMD_UPDATE  "node.update_plan"
-#define VD_CMD_STOP    "node.stop_job"
-#define VD_CMD_WATCH   "node.watch"
-#define VD_CMD_RUNTIME "node.get_runtime"
-#define VD_CMD_GET_KB  "node.get_kb"
-#define VD_CMD_GET_JOB "node.get_job"
+#define VD_CMD_SUBMIT    "node.submit_job"
+#define VD_CMD_UPDATE    "node.update_plan"
+#define VD_CMD_STOP      "node.stop_job"
+#define VD_CMD_WATCH     "node.watch"
+#define VD_CMD_RUNTIME   "node.get_runtime"
+#define VD_CMD_GET_KB    "node.get_kb"
+#define VD_CMD_GET_JOB   "node.get_job"
+#define VD_CMD_ADD_VIDEO "node.add_video"
+#define VD_CMD_RM_VIDEO  "node.remove_video"
 
 #define VD_DEFAULT_SCHEDULER "feedback"
 #define VD_MAX_FRAMES        2147483647 /* the largest max_frames */

@@ -172,6 +172,10 @@ routes = {  # route path -> bodies (fuzz_routes picks the route by byte 0; see i
     "/user/submit_job_user_constraint": [js({"job_uid": "x.1", "user_constraint": {"delay": 0.3}})],
     "/execute_task/": [js({"image": img_py}), js({"image": base64.b64encode(one).decode(),
                                                    "model_id": 0, "render": True})],
+    # sources at run time: refused without a job thread (no such file; nothing listens on 9)
+    "/node/video": [js({"node": "edge", "video_id": "f1", "url": "/nonexistent/v.avi",
+                        "type": "street", "loop": True, "reconnect_timeout": 5}),
+                    js({"video_id": 7, "url": "rtsp://127.0.0.1:9/x?udp"})],
 }
 ROUTE_ORDER = []  # the harness's route order is its table's: give each body to every route
 for path, bodies in routes.items():

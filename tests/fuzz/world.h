@@ -3,7 +3,8 @@
  * host, an edge "edge" with its own) on the in-process transport, their routes in one table
  * as `vdag run` serves them, with the cloud's batch routes (/videos: an in-process queue, no
  * workers, uploads of at most 1 MB under /tmp/vdag-fuzz-batch-<pid>). The edge has no videos,
- * so no input starts a job thread. Set up once per process, never torn down (the fuzzer's
+ * so no input starts a job thread unless it first adds one that opens (POST /node/video probes
+ * it: the corpus adds none). Set up once per process, never torn down (the fuzzer's
  * process ends with it).
  */
 #ifndef VDAG_FUZZ_WORLD_H
