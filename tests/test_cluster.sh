@@ -84,9 +84,9 @@ t0=$(date +%s%N)
 for _ in $(seq 100); do status | py "j=json.load(sys.stdin); assert 'e2' not in j['data']" 2>/dev/null && break; sleep 0.1; done
 dt=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "e2 dropped after $dt ms" >&2
-# 3 s of silence, measured from the kill by polling the API on 2 shared cores (1.5 s slack:
-# sanitizer builds run every process several times slower)
-ok "e2 dropped within 3 s (+1.5 s slack) ($dt ms)" '[ $dt -le 4500 ]'
+# The cloud's own clock says when (3 s of silence, next check); from here, polling the API
+# through curl and python on 2 loaded cores, only that it happened in reasonable time
+ok "e2 dropped, seen through the API within 10 s ($dt ms)" '[ $dt -le 10000 ]'
 ok "the cloud dropped e2 after 3 s of silence" 'grep -q "node e2 silent for 3\.[0-4] s: dropped" "$tmp/cloud.log"'
 for _ in $(seq 50); do res | py "j=json.load(sys.stdin); assert j['result']['latest_result']['plan']['flow_mapping']['face_alignment']['node']=='e1'" 2>/dev/null && break; sleep 0.1; done
 ok "its stage re-planned onto e1" 'res | py "j=json.load(sys.stdin); l=j[\"result\"][\"latest_result\"]; assert l[\"plan\"][\"flow_mapping\"][\"face_alignment\"][\"node\"]==\"e1\" and l[\"plan\"][\"flow_mapping\"][\"face_alignment\"][\"node_ip\"]==\"127.0.0.1\" and l[\"plan_version\"]>$v0; assert any(c[\"why\"]==\"node lost\" for c in j[\"result\"][\"plan_changes\"])"'
