@@ -54,7 +54,7 @@ ok "no node was refused anything it does" '! grep -h "refused\|not authorized" "
 # identity (role worker: the queue's streams and buckets only)
 "$vdag" worker --name w1 --nats "$URL" --nats-dir "$DIR" --threads 1 2> "$tmp/w1.log" &
 w1=$!; pids+=("$w1")
-"$vdag" batch submit "$cache/media/vtest.avi" --server "$C" --frames 12 --wait --json > "$tmp/batch.json" 2> "$tmp/batch.err"
+timeout 180 "$vdag" batch submit "$cache/media/vtest.avi" --server "$C" --frames 12 --wait --json > "$tmp/batch.json" 2> "$tmp/batch.err" || { echo "batch submit failed or timed out; w1: $(cat "$tmp/w1.log")" >&2; }
 ok "a video uploaded to the cloud is done by worker w1 over the secured bus" 'py "s=json.load(sys.stdin); assert s[\"state\"]==\"done\" and s[\"frames_processed\"]==12, s" < "$tmp/batch.json"'
 ok "the worker was refused nothing" '! grep -h "refused\|not authorized" "$tmp/w1.log"'
 out=$(timeout 30 "$vdag" worker --name e1 --nats "$URL" --nats-dir "$DIR" 2>&1)
