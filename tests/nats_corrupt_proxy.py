@@ -19,6 +19,14 @@ lock = threading.Lock()
 state = {"left": budget, "done": 0}
 
 
+def close_both(*socks):
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def pipe_up(src, dst):
     try:
         while True:
@@ -28,11 +36,7 @@ def pipe_up(src, dst):
             dst.sendall(b)
     except OSError:
         pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    close_both(src, dst)
 
 
 def take():
@@ -74,11 +78,7 @@ def pipe_down(src, dst):
                     buf = buf[eol + 2 :]
     except OSError:
         pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    close_both(src, dst)
 
 
 srv = socket.socket()
