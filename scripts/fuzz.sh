@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz every harness (tests/fuzz/fuzz_*.c) for a bounded time each: `make fuzz` (60 s each),
 # `.ci/run` (briefly). Usage: scripts/fuzz.sh [SECONDS] [HARNESS ...] (HARNESS: dag, plan,
-# model, routes, http, msg, jpeg; default all).
+# model, routes, http, msg, jpeg, cascade, events; default all).
 # Builds them with clang (-fsanitize=fuzzer,address,undefined) in $FUZZ_BUILD (build-fuzz);
 # each grows a working corpus in $FUZZ_BUILD/corpus/<harness> from its seeds in
 # tests/fuzz/<harness>/ (the repository's copy is left alone) and writes what it finds to
@@ -12,7 +12,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-dag plan model routes http msg jpeg}
+harnesses=${*:-dag plan model routes http msg jpeg cascade events}
 build=${FUZZ_BUILD:-$here/build-fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 command -v clang >/dev/null || { echo "fuzz: clang is missing (scripts/setup.sh installs it)" >&2; exit 1; }
