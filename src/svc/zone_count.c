@@ -271,9 +271,10 @@ static int zc_profile_args(const vd_frame *f, const vd_svc_opts *o, json_t **arg
         json_array_append_new(lb, json_string("person"));
         json_array_append_new(ids, json_integer(i + 1));
     }
-    json_t *cfg = json_pack("{s:s,s:[{s:s,s:[[ff][ff][ff][ff]]}],s:[{s:s,s:[[ff][ff]]}]}", "units",
-                            "fraction", "zones", "middle", "points", 0.25, 0.25, 0.75, 0.25, 0.75,
-                            0.75, 0.25, 0.75, "lines", "across", "points", 0.0, 0.5, 1.0, 0.5);
+    json_t *cfg =
+        json_pack("{s:s,s:[{s:s,s:[[ff][ff][ff][ff]]}],s:[{s:s,s:[[ff][ff]]}]}", "units",
+                  "fraction", "zones", "name", "middle", "points", 0.25, 0.25, 0.75, 0.25, 0.75,
+                  0.75, 0.25, 0.75, "lines", "name", "across", "points", 0.0, 0.5, 1.0, 0.5);
     *args =
         json_pack("{s:o,s:o,s:o,s:o}", "bbox", bb, "labels", lb, "track_ids", ids, "config", cfg);
     return *args ? 0 : vd_fail(err, VD_ENOMEM, "out of memory");
